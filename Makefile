@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Everything but the module's own Kbuild: the tools, the module for any
+# installed kernel, the tests, the demo. `make help` lists the targets.
+
+VERSION := $(shell cat VERSION)
+KVER ?= $(shell uname -r)
+KDIR ?= /lib/modules/$(KVER)/build
+BUILD := build
+# Outside the tree, so that later runs and fresh clones on this machine reuse
+# what is expensive to make (the debug kernel).
+SNAPPER_CACHE ?= /var/cache/snapper
+export SNAPPER_CACHE
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+# Warnings are errors: the tree must build clean on Debian 12's gcc.
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP
+CPPFLAGS += -Iuapi -DSNAPPER_TOOL_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+NL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libnl-genl-3.0 2>/dev/null)
+NL_LIBS := $(shell $(PKG_CONFIG) --libs libnl-genl-3.0 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+quiet = @true
+else
+Q := @
+quiet = @printf '  %-8s %s\n'
+endif
+
+TOOL := tools/snapper-tool
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
+
+# The kselftest harness headers come from the installed Debian kernel source
+# package at build time; the project does not carry a copy.
+KSFT_SRC := /usr/src/linux-source-6.12.tar.xz
+KSFT_DIR := $(BUILD)/kselftest
+KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
+
+.PHONY: all tools module modules deps check check-host check-guest demo \
+	debug-kernel kselftest-headers clean help
+.DEFAULT_GOAL := all
+
+all: tools
+	$(Q)if [ -d $(KDIR) ]; then $(MAKE) --no-print-directory module; \
+	else echo "  SKIP     module: no headers for $(KVER) at $(KDIR) (make module KVER=...)"; fi
+
+help:
+	@echo "make                the tools, and the module for the running kernel"
+	@echo "make module KVER=V  the module for installed kernel V (or KDIR=tree)"
+	@echo "make deps           install every Debian package the project needs"
+	@echo "make check          host tests, then every guest suite on 6.1, 6.12, debug"
+	@echo "make demo           the main job end to end in a qemu guest"
+	@echo "make debug-kernel   build the KUnit/lockdep/KASAN kernel (cached)"
+
+tools: $(TOOL)
+
+$(TOOL): $(TOOL_OBJS)
+	$(quiet) LD $@
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) -lxxhash
+
+$(BUILD)/tools/%.o: tools/%.c
+	$(quiet) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The module is built out of tree, one directory per kernel, from a farm of
+# links to the sources, so that builds for several kernels do not collide.
+MODDIR := $(BUILD)/modules/$(KVER)
+module:
+	$(quiet) MODULE $(MODDIR)/kmod/snapper.ko
+	$(Q)mkdir -p $(MODDIR)/kmod/tests
+	$(Q)for f in Kbuild VERSION uapi; do ln -sfn $(CURDIR)/$$f $(MODDIR)/$$f; done
+	$(Q)for f in kmod/* kmod/tests/*; do [ -f $$f ] && ln -sfn $(CURDIR)/$$f $(MODDIR)/$$f; done; true
+	$(Q)$(MAKE) --no-print-directory -C $(KDIR) M=$(CURDIR)/$(MODDIR) \
+		$(if $(filter 1,$(V)),,-s) modules 2>&1 | \
+		{ grep -v '^Skipping BTF generation' || true; }; \
+		test -f $(MODDIR)/kmod/snapper.ko
+
+kselftest-headers: $(KSFT_HDRS)
+$(KSFT_HDRS) &:
+	$(quiet) EXTRACT $(KSFT_DIR)
+	$(Q)test -f $(KSFT_SRC) || { echo "$(KSFT_SRC) is missing: run 'make deps'" >&2; exit 1; }
+	$(Q)mkdir -p $(KSFT_DIR)
+	$(Q)tar -xJf $(KSFT_SRC) -C $(KSFT_DIR) --strip-components=4 \
+		linux-source-6.12/tools/testing/selftests/kselftest_harness.h \
+		linux-source-6.12/tools/testing/selftests/kselftest.h
+	$(Q)touch $(KSFT_HDRS)
+
+# Debian 12 packages. The kernel meta packages follow Debian's security
+# updates of the 6.1 and 6.12 series; the harness boots the newest
+# installed kernel of each series, so a new ABI needs no change here.
+DEPS := build-essential pkg-config kmod cpio xz-utils bc bison flex \
+	libelf-dev libssl-dev dwarves python3 \
+	linux-headers-amd64 linux-image-amd64 \
+	linux-headers-6.12-amd64 linux-image-6.12-amd64 linux-source-6.12 \
+	qemu-system-x86 busybox-static e2fsprogs criu iproute2 \
+	libnl-3-dev libnl-genl-3-dev libxxhash-dev
+
+deps:
+	$(Q)missing=$$(for p in $(DEPS); do \
+		dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "  DEPS     installing:" $$missing; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -q >/dev/null && \
+		apt-get install -y -q --no-install-recommends $$missing >$(BUILD).deps.log 2>&1 || \
+		{ tail -20 $(BUILD).deps.log; exit 1; }; \
+	fi
+
+debug-kernel:
+	$(Q)selftests/debug-kernel/build
+
+check: deps
+	$(Q)selftests/check
+
+demo: deps tools
+	$(Q)selftests/qemu/run --kernel 6.12 -- tools/demo.sh
+
+clean:
+	rm -rf $(BUILD) $(TOOL) $(BUILD).deps.log
+	rm -f kmod/*.o kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/.*.cmd \
+		kmod/modules.order Module.symvers modules.order .*.cmd
+
+-include $(TOOL_OBJS:.o=.d)

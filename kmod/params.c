@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The knobs, kept from Snapper 2.0 under their original names. The kernel
+ * does not use most of them itself: the store writer reads them through
+ * SNAPPER_CMD_GET_CONFIG, so that one sysfs write configures every store.
+ * Every setter validates its range and leaves the old value on -EINVAL.
+ */
+#include <linux/kernel.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/snapper.h>
+
+#include "params.h"
+
+/* Log each checkpoint to the kernel log. Default: false. */
+static bool verbose;
+module_param(verbose, bool, 0644);
+MODULE_PARM_DESC(verbose, "Log each checkpoint (bool, default N)");
+
+/*
+ * On a failed content hash check, true refuses with an error, false warns
+ * and falls back to a redundant copy. Default: true.
+ */
+static bool integrity = true;
+module_param(integrity, bool, 0644);
+MODULE_PARM_DESC(integrity,
+		 "Refuse data that fails its hash check (bool, default Y)");
+
+static int set_u32_in(const char *val, const struct kernel_param *kp,
+		      u32 min, u32 max)
+{
+	u32 v;
+	int ret;
+
+	/* An unparsable or overflowing value is as invalid as one out of range. */
+	ret = kstrtou32(val, 0, &v);
+	if (ret || v < min || v > max)
+		return -EINVAL;
+	WRITE_ONCE(*(u32 *)kp->arg, v);
+	return 0;
+}
+
+static int set_count(const char *val, const struct kernel_param *kp)
+{
+	return set_u32_in(val, kp, 0, SNAPPER_COUNT_MAX);
+}
+
+static const struct kernel_param_ops count_ops = {
+	.set = set_count,
+	.get = param_get_uint,
+};
+
+static int set_threshold(const char *val, const struct kernel_param *kp)
+{
+	return set_u32_in(val, kp, SNAPPER_THRESHOLD_MIN, SNAPPER_THRESHOLD_MAX);
+}
+
+static const struct kernel_param_ops threshold_ops = {
+	.set = set_threshold,
+	.get = param_get_uint,
+};
+
+static int set_expiration(const char *val, const struct kernel_param *kp)
+{
+	u64 v;
+	int ret;
+
+	ret = kstrtou64(val, 0, &v);
+	if (ret || v > SNAPPER_EXPIRATION_MAX)
+		return -EINVAL;
+	WRITE_ONCE(*(u64 *)kp->arg, v);
+	return 0;
+}
+
+static const struct kernel_param_ops expiration_ops = {
+	.set = set_expiration,
+	.get = param_get_ullong,
+};
+
+/* Most files in one store directory, 16..1048576. Default: 1024. */
+static u32 threshold = 1024;
+module_param_cb(threshold, &threshold_ops, &threshold, 0644);
+MODULE_PARM_DESC(threshold,
+		 "Max files in one store directory (16..1048576, default 1024)");
+
+/*
+ * Generations one stored copy of a content backs before the next generation
+ * that needs it writes a fresh copy; 0 never writes one. Default: 8.
+ */
+static u32 redundancy = 8;
+module_param_cb(redundancy, &count_ops, &redundancy, 0644);
+MODULE_PARM_DESC(redundancy,
+		 "Generations one copy backs before a fresh copy (0 = never, max 1000000, default 8)");
+
+/* Most generations kept by retention, 0 for no limit. Default: 64. */
+static u32 max_snapshots = 64;
+module_param_cb(max_snapshots, &count_ops, &max_snapshots, 0644);
+MODULE_PARM_DESC(max_snapshots,
+		 "Most generations kept (0 = unlimited, max 1000000, default 64)");
+
+/* Retention never leaves fewer generations than this. Default: 1. */
+static u32 min_snapshots = 1;
+module_param_cb(min_snapshots, &count_ops, &min_snapshots, 0644);
+MODULE_PARM_DESC(min_snapshots,
+		 "Fewest generations retention keeps (max 1000000, default 1)");
+
+/* Seconds a generation is kept, 0 for ever. Default: 0. */
+static u64 expiration;
+module_param_cb(expiration, &expiration_ops, &expiration, 0644);
+MODULE_PARM_DESC(expiration,
+		 "Seconds a generation is kept (0 = forever, max 2^40, default 0)");
+
+/**
+ * snapper_params_get() - copy the knobs as one consistent set
+ * @cfg: where to put them
+ *
+ * Takes the module's parameter lock, so a concurrent sysfs write is seen
+ * either whole or not at all.
+ */
+void snapper_params_get(struct snapper_config *cfg)
+{
+	kernel_param_lock(THIS_MODULE);
+	cfg->verbose = verbose;
+	cfg->integrity = integrity;
+	cfg->threshold = threshold;
+	cfg->redundancy = redundancy;
+	cfg->max_snapshots = max_snapshots;
+	cfg->min_snapshots = min_snapshots;
+	cfg->expiration = expiration;
+	kernel_param_unlock(THIS_MODULE);
+}
+
+#ifdef SNAPPER_KUNIT
+#include "tests/params-kunit.h"
+#endif

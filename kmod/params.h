@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _SNAPPER_PARAMS_H
+#define _SNAPPER_PARAMS_H
+
+#include <linux/types.h>
+
+/* A consistent copy of the knobs, taken under the module's parameter lock. */
+struct snapper_config {
+	bool verbose;
+	bool integrity;
+	u32 threshold;
+	u32 redundancy;
+	u32 max_snapshots;
+	u32 min_snapshots;
+	u64 expiration;
+};
+
+void snapper_params_get(struct snapper_config *cfg);
+
+#endif /* _SNAPPER_PARAMS_H */
