@@ -35,6 +35,15 @@ endif
 TOOL := tools/snapper-tool
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
+# The store library: no netlink in it, so host tests link it alone.
+STORE_LIB := $(BUILD)/libsnapper-store.a
+STORE_SRCS := $(wildcard tools/store/*.c)
+STORE_OBJS := $(STORE_SRCS:%.c=$(BUILD)/%.o)
+LIBS := -lxxhash
+
+# kselftest-harness programs: host/ runs on this machine, guest/ in qemu.
+HOST_TESTS := $(patsubst selftests/host/%.c,$(BUILD)/selftests/host/%,$(wildcard selftests/host/*.c))
+GUEST_TESTS := $(patsubst selftests/guest/%.c,$(BUILD)/selftests/guest/%,$(wildcard selftests/guest/*.c))
 
 # The kselftest harness headers come from the installed Debian kernel source
 # package at build time; the project does not carry a copy.
@@ -42,7 +51,7 @@ KSFT_SRC := /usr/src/linux-source-6.12.tar.xz
 KSFT_DIR := $(BUILD)/kselftest
 KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
 
-.PHONY: all tools module modules deps check check-host check-guest demo \
+.PHONY: all tools module modules deps check host-tests guest-tests demo \
 	debug-kernel kselftest-headers clean help
 .DEFAULT_GOAL := all
 
@@ -60,14 +69,32 @@ help:
 
 tools: $(TOOL)
 
-$(TOOL): $(TOOL_OBJS)
+$(TOOL): $(TOOL_OBJS) $(STORE_LIB)
 	$(quiet) LD $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) -lxxhash
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(LIBS)
 
 $(BUILD)/tools/%.o: tools/%.c
 	$(quiet) CC $@
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(STORE_LIB): $(STORE_OBJS)
+	$(quiet) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+TEST_CPPFLAGS := -I$(KSFT_DIR) -Itools
+$(BUILD)/selftests/host/%: selftests/host/%.c $(STORE_LIB) | $(KSFT_HDRS)
+	$(quiet) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -o $@ $< $(STORE_LIB) $(LIBS) -lpthread
+
+$(BUILD)/selftests/guest/%: selftests/guest/%.c | $(KSFT_HDRS)
+	$(quiet) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -o $@ $< -lpthread
+
+host-tests: $(HOST_TESTS)
+guest-tests: tools $(GUEST_TESTS)
 
 # The module is built out of tree, one directory per kernel, from a farm of
 # links to the sources, so that builds for several kernels do not collide.
@@ -128,4 +155,4 @@ clean:
 	rm -f kmod/*.o kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/.*.cmd \
 		kmod/modules.order Module.symvers modules.order .*.cmd
 
--include $(TOOL_OBJS:.o=.d)
+-include $(TOOL_OBJS:.o=.d) $(STORE_OBJS:.o=.d) $(HOST_TESTS:=.d) $(GUEST_TESTS:=.d)
