@@ -77,7 +77,6 @@ err_free:
 static const struct genl_small_ops snapper_ops[] = {
 	{
 		.cmd = SNAPPER_CMD_GET_CONFIG,
-		.validate = GENL_DONT_VALIDATE_DUMP,
 		.doit = get_config_doit,
 	},
 };
