@@ -51,7 +51,7 @@ KSFT_SRC := /usr/src/linux-source-6.12.tar.xz
 KSFT_DIR := $(BUILD)/kselftest
 KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
 
-.PHONY: all tools module modules deps check host-tests guest-tests demo \
+.PHONY: all tools module modules deps check host-tests guest-tests demo docs \
 	debug-kernel kselftest-headers clean help
 .DEFAULT_GOAL := all
 
@@ -66,6 +66,7 @@ help:
 	@echo "make check          host tests, then every guest suite on 6.1, 6.12, debug"
 	@echo "make demo           the main job end to end in a qemu guest"
 	@echo "make debug-kernel   build the KUnit/lockdep/KASAN kernel (cached)"
+	@echo "make docs           the HTML documentation, into build/docs"
 
 tools: $(TOOL)
 
@@ -127,7 +128,7 @@ DEPS := build-essential pkg-config kmod cpio xz-utils bc bison flex \
 	linux-headers-amd64 linux-image-amd64 \
 	linux-headers-6.12-amd64 linux-image-6.12-amd64 linux-source-6.12 \
 	qemu-system-x86 busybox-static e2fsprogs criu iproute2 \
-	libnl-3-dev libnl-genl-3-dev libxxhash-dev
+	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx
 
 deps:
 	$(Q)missing=$$(for p in $(DEPS); do \
@@ -140,6 +141,10 @@ deps:
 		apt-get install -y -q --no-install-recommends $$missing >$(BUILD).deps.log 2>&1 || \
 		{ tail -20 $(BUILD).deps.log; exit 1; }; \
 	fi
+
+docs:
+	$(quiet) SPHINX build/docs
+	$(Q)sphinx-build -W -q -b html Documentation $(BUILD)/docs
 
 debug-kernel:
 	$(Q)selftests/debug-kernel/build
