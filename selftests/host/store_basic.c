@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The store's write and read paths against a fake page source: what goes
+ * in comes back byte for byte, dedup and zero pages cost nothing, the
+ * page map of an incremental generation follows the new layout, and the
+ * knobs do what they say.
+ */
+/*
+ * The harness compares with == (plain literals against u64 are fine here)
+ * and its TEST_F vfork()s, which -Wclobbered flags inside the header.
+ */
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wclobbered"
+
+#include "kselftest_harness.h"
+#include "store_helpers.h"
+
+#include <dirent.h>
+
+#define A 0x10000000ull
+#define B 0x20000000ull
+
+FIXTURE(store) {
+	char dir[256];
+	struct store *s;
+};
+
+FIXTURE_SETUP(store)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+
+	tmp_store(self->dir, sizeof(self->dir));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+}
+
+FIXTURE_TEARDOWN(store)
+{
+	store_close(self->s);
+	tmp_store_free(self->dir);
+}
+
+static const struct store_vma two_vmas[] = {
+	{ A, A + 16 * PG, 0, 3, 0x22, "" },
+	{ B, B + 8 * PG, 0x1000, 1, 0x2, "/usr/lib/libfake.so" },
+};
+
+TEST_F(store, commit_and_reopen)
+{
+	struct feed f[] = { { A, 1 }, { A + 5 * PG, 2 }, { B + 7 * PG, 3 } };
+	struct store_info info;
+	const struct store_vma *v;
+	struct store_snap *snap;
+	struct store_run run;
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 3, &id));
+	ASSERT_EQ(1, id);
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(1, store_newest(self->s));
+	ASSERT_EQ(0, page_is(self->s, 1, A, 1));
+	ASSERT_EQ(0, page_is(self->s, 1, A + 5 * PG, 2));
+	ASSERT_EQ(0, page_is(self->s, 1, B + 7 * PG, 3));
+	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 0));	/* absent: zeros */
+	ASSERT_EQ(0, store_info(self->s, 1, &info));
+	ASSERT_EQ(1234, info.meta.pid);
+	ASSERT_STREQ("fake", info.meta.comm);
+	ASSERT_EQ(3, info.meta.stats.pages_sent);
+	ASSERT_EQ(7, info.meta.stats.freeze_us);
+	ASSERT_EQ(3, info.own.pages_written);
+	ASSERT_EQ(3, info.pages_data);
+	ASSERT_EQ(2, info.nvmas);
+	ASSERT_EQ(STORE_GEN_FULL, info.kind);
+	ASSERT_EQ(0, store_snap_open(self->s, 1, &snap));
+	ASSERT_EQ(2, store_snap_vmas(snap, &v));
+	ASSERT_STREQ("/usr/lib/libfake.so", v[1].path);
+	ASSERT_EQ(0x1000, v[1].offset);
+	ASSERT_EQ(3, store_snap_map(snap, 0, &run));
+	ASSERT_EQ(A, run.vaddr);
+	ASSERT_EQ(1, run.npages);
+	ASSERT_EQ(STORE_PAGE_DATA, run.state);
+	store_snap_close(snap);
+}
+
+TEST_F(store, incremental_follows_layout)
+{
+	struct feed f1[] = { { A, 1 }, { A + PG, 2 }, { A + 2 * PG, 3 },
+			     { B, 4 }, { B + PG, 5 } };
+	/* A shrinks to 2 pages, B is unmapped, C appears. */
+	struct store_vma v2[] = { { A, A + 2 * PG, 0, 3, 0, "" },
+				  { B + 0x100000, B + 0x100000 + 4 * PG, 0, 3, 0, "" } };
+	struct feed f2[] = { { A + PG, 9 }, { B + 0x100000, 10 } };
+	struct store_diff d;
+	struct store_info info;
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f1, 5, &id));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_INCREMENTAL, v2, 2, f2, 2, &id));
+	ASSERT_EQ(2, id);
+	ASSERT_EQ(0, store_info(self->s, 2, &info));
+	ASSERT_EQ(1, info.base);
+	ASSERT_EQ(3, info.pages_data);	/* A, A+1 (new), C */
+	ASSERT_EQ(0, page_is(self->s, 2, A, 1));
+	ASSERT_EQ(0, page_is(self->s, 2, A + PG, 9));
+	ASSERT_EQ(0, page_is(self->s, 2, A + 2 * PG, 0));
+	ASSERT_EQ(0, page_is(self->s, 2, B, 0));
+	ASSERT_EQ(0, page_is(self->s, 2, B + 0x100000, 10));
+	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 2));	/* base untouched */
+	ASSERT_EQ(0, store_diff(self->s, 1, 2, &d));
+	ASSERT_EQ(1, d.changed);
+	ASSERT_EQ(1, d.added);
+	ASSERT_EQ(3, d.removed);	/* A+2, B, B+1 */
+	ASSERT_EQ(1, d.same);
+}
+
+TEST_F(store, dedup_across_addresses_and_generations)
+{
+	struct feed f[] = { { A, 1 }, { A + PG, 1 }, { A + 2 * PG, 2 } };
+	struct store_info info;
+	uint8_t p1[PG], p2[PG];
+	struct store_gen *g;
+	uint64_t id;
+
+	/* fake_page mixes in the address, so feed raw equal pages. */
+	fake_page(p1, 1, 0);
+	fake_page(p2, 2, 0);
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+	ASSERT_EQ(0, store_gen_add_vma(g, &two_vmas[0]));
+	ASSERT_EQ(0, store_gen_add_page(g, A, p1));
+	ASSERT_EQ(0, store_gen_add_page(g, A + PG, p1));
+	ASSERT_EQ(0, store_gen_add_page(g, A + 2 * PG, p2));
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(2, info.own.pages_written);
+	ASSERT_EQ(1, info.own.pages_dedup);
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+	ASSERT_EQ(0, store_gen_add_vma(g, &two_vmas[1]));
+	ASSERT_EQ(0, store_gen_add_page(g, B + 3 * PG, p2));
+	ASSERT_EQ(0, store_gen_add_page(g, B + 4 * PG, p1));
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(0, info.own.pages_written);
+	ASSERT_EQ(0, info.own.bytes_written);
+	ASSERT_EQ(2, info.own.pages_dedup);
+	ASSERT_EQ(1, count_files(self->dir, ".p"));
+	(void)f;
+}
+
+TEST_F(store, zero_pages_are_not_stored)
+{
+	struct feed f[] = { { A, 0 }, { A + PG, 0 } };
+	struct store_info info;
+	struct store_snap *snap;
+	enum store_page_state st;
+	uint8_t page[PG];
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 2, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(2, info.own.pages_zero);
+	ASSERT_EQ(0, info.own.pages_written);
+	ASSERT_EQ(2, info.pages_zero);
+	ASSERT_EQ(0, count_files(self->dir, ".p"));
+	ASSERT_EQ(0, store_snap_open(self->s, id, &snap));
+	memset(page, 0xff, PG);
+	ASSERT_EQ(0, store_snap_read(snap, A + PG, page, &st));
+	ASSERT_EQ(STORE_PAGE_ZERO, st);
+	ASSERT_EQ(0, page[100]);
+	ASSERT_EQ(0, store_snap_read(snap, A + 2 * PG, page, &st));
+	ASSERT_EQ(STORE_PAGE_ABSENT, st);
+	store_snap_close(snap);
+}
+
+TEST_F(store, later_page_at_same_address_wins)
+{
+	struct feed f[] = { { A, 1 }, { A, 2 } };
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 2, &id));
+	ASSERT_EQ(0, page_is(self->s, id, A, 2));
+}
+
+TEST_F(store, rejects_bad_feed)
+{
+	struct feed out[] = { { 0x5000, 1 } };
+	struct store_vma overlap[] = { { A, A + 4 * PG, 0, 0, 0, "" },
+				       { A + PG, A + 2 * PG, 0, 0, 0, "" } };
+	struct store_vma bad = { A + 1, A + PG, 0, 0, 0, "" };
+	struct store_gen *g;
+	uint8_t page[PG] = { 1 };
+	uint64_t id;
+
+	ASSERT_EQ(-EINVAL, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, out, 1, &id));
+	ASSERT_NE(NULL, strstr(store_strerror(), "0x5000"));
+	ASSERT_EQ(-EINVAL, commit_one(self->s, STORE_GEN_FULL, overlap, 2, NULL, 0, &id));
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+	ASSERT_EQ(-EINVAL, store_gen_add_vma(g, &bad));
+	ASSERT_EQ(-EINVAL, store_gen_add_page(g, A + 1, page));
+	store_gen_abort(g);
+	ASSERT_EQ(-ENOENT, store_gen_begin(self->s, STORE_GEN_INCREMENTAL, 0, &g));
+	ASSERT_EQ(0, store_newest(self->s));
+	ASSERT_EQ(0, count_files(self->dir, ".p"));
+	ASSERT_EQ(0, count_files(self->dir, ".m"));
+}
+
+TEST_F(store, export_exact_bytes)
+{
+	struct feed f[] = { { A + PG, 1 }, { A + 3 * PG, 0 }, { B, 2 } };
+	uint8_t want[5 * PG], got[5 * PG + 1];
+	char out[300];
+	struct store_snap *snap;
+	uint64_t id;
+	int fd;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 3, &id));
+	memset(want, 0, sizeof(want));
+	fake_page(want + PG, 1, A + PG);
+	snprintf(out, sizeof(out), "%s.export", self->dir);
+	fd = open(out, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, store_snap_open(self->s, id, &snap));
+	/* Unaligned on both ends: A+100 .. A+4*PG+50. */
+	ASSERT_EQ(0, store_snap_export(snap, A + 100, A + 4 * PG + 50, fd));
+	ASSERT_EQ(4 * PG - 50, pread(fd, got, sizeof(got), 0));
+	ASSERT_EQ(0, memcmp(got, want + 100, 4 * PG - 50));
+	/* Across the unmapped gap into B. */
+	ASSERT_EQ(0, ftruncate(fd, 0));
+	ASSERT_EQ(0, lseek(fd, 0, SEEK_SET));
+	ASSERT_EQ(0, store_snap_export(snap, B - PG, B + PG, fd));
+	ASSERT_EQ(2 * PG, pread(fd, got, sizeof(got), 0));
+	fake_page(want, 2, B);
+	ASSERT_EQ(0, got[0] | got[PG - 1]);
+	ASSERT_EQ(0, memcmp(got + PG, want, PG));
+	store_snap_close(snap);
+	close(fd);
+	unlink(out);
+}
+
+TEST_F(store, ids_never_reused)
+{
+	struct store_knobs k = knobs_with(0, 0, 8);
+	struct feed f[] = { { A, 1 } };
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	ASSERT_EQ(2, id);
+	store_close(self->s);
+	/* Expire everything, min 0: the store is empty but remembers. */
+	k.expiration = 1;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(2, store_newest(self->s));
+	store_close(self->s);
+	sleep(1);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, store_newest(self->s));
+	ASSERT_EQ(0, count_files(self->dir, ".p"));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	ASSERT_EQ(3, id);
+}
+
+TEST_F(store, redundancy_writes_fresh_copies)
+{
+	struct store_knobs k = knobs_with(0, 1, 2);
+	struct store_info info;
+	struct feed f[] = { { A, 1 } };
+	uint64_t id, written[5];
+
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (int i = 0; i < 5; i++) {
+		ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+		ASSERT_EQ(0, store_info(self->s, id, &info));
+		written[i] = info.own.pages_written;
+	}
+	/* A copy backs 2 generations, then the next one writes its own. */
+	ASSERT_EQ(1, written[0]);
+	ASSERT_EQ(0, written[1]);
+	ASSERT_EQ(1, written[2]);
+	ASSERT_EQ(0, written[3]);
+	ASSERT_EQ(1, written[4]);
+	/* The counts survive a reopen. */
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(0, info.own.pages_written);
+	ASSERT_EQ(2, info.knobs.redundancy);
+	/* redundancy 0: never a fresh copy. */
+	store_close(self->s);
+	k.redundancy = 0;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+		ASSERT_EQ(0, store_info(self->s, id, &info));
+		ASSERT_EQ(0, info.own.pages_written);
+	}
+}
+
+static size_t max_entries;
+static int widest(const char *path, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	if (flag != FTW_D)
+		return 0;
+	d = opendir(path);
+	while (d && (de = readdir(d)))
+		n += de->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	if (n > max_entries)
+		max_entries = n;
+	return 0;
+}
+
+TEST_F(store, threshold_caps_directories)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	struct feed f[1];
+	char sub[300];
+	uint64_t id;
+
+	k.threshold = 16;
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (int i = 0; i < 300; i++) {
+		f[0] = (struct feed){ A, i + 1 };
+		ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	}
+	snprintf(sub, sizeof(sub), "%s/d", self->dir);
+	max_entries = 0;
+	nftw(sub, widest, 16, FTW_PHYS);
+	ASSERT_GE(16, max_entries);
+	snprintf(sub, sizeof(sub), "%s/m", self->dir);
+	nftw(sub, widest, 16, FTW_PHYS);
+	ASSERT_GE(16, max_entries);
+	ASSERT_EQ(300, count_files(self->dir, ".p"));
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, 300, A, 300));
+	ASSERT_EQ(0, page_is(self->s, 17, A, 17));
+	k.threshold = 15;
+	ASSERT_EQ(-EINVAL, store_knobs_check(&k));
+}
+
+TEST_F(store, incremental_cost_follows_changes)
+{
+	struct store_vma big = { A, A + 4096 * PG, 0, 3, 0, "" };
+	struct store_info info;
+	struct store_gen *g;
+	uint8_t page[PG];
+	uint64_t id;
+
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+	ASSERT_EQ(0, store_gen_add_vma(g, &big));
+	for (uint64_t i = 0; i < 4096; i++) {
+		fake_page(page, 1, A + i * PG);
+		ASSERT_EQ(0, store_gen_add_page(g, A + i * PG, page));
+	}
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(1, info.nextents);
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_INCREMENTAL, 0, &g));
+	ASSERT_EQ(0, store_gen_add_vma(g, &big));
+	for (uint64_t i = 0; i < 41; i++) {
+		fake_page(page, 2, A + i * 97 * PG);
+		ASSERT_EQ(0, store_gen_add_page(g, A + i * 97 * PG, page));
+	}
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(41, info.own.pages_written);
+	ASSERT_GE(2 * 41 + 1, info.nextents);
+	ASSERT_EQ(4096, info.pages_data);
+	ASSERT_EQ(0, page_is(self->s, id, A + 97 * PG, 2));
+	ASSERT_EQ(0, page_is(self->s, id, A + 98 * PG, 1));
+}
+
+TEST_HARNESS_MAIN

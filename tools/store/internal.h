@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The store library's insides, shared by its files and its fuzz targets. */
+#ifndef SNAPPER_STORE_INTERNAL_H
+#define SNAPPER_STORE_INTERNAL_H
+
+#include <stdarg.h>
+#include <sys/types.h>
+
+#include "store.h"
+
+#define FORMAT_VERSION		1u
+#define STORE_MAGIC		"SNPRSTOR"
+#define SEQ_MAGIC		"SNPRSEQ1"
+#define MAN_MAGIC		"SNPRMANI"
+#define PACK_MAGIC		"SNPRPACK"
+#define PACK_END_MAGIC		"SNPRPEND"
+
+#define STORE_FILE_SIZE		40u
+#define SEQ_FILE_SIZE		32u
+#define PACK_HDR_SIZE		4096u
+#define PACK_FOOTER_SIZE	48u
+#define HASH_SIZE		16u
+/* Generous bounds that keep a corrupt count from allocating the machine. */
+#define MAX_PATH_LEN		4096u
+#define MAX_SLOTS		(1ull << 32)
+
+#define EXT_ZERO		UINT32_MAX	/* extent pack index: zero pages */
+#define EXT_F_FED		1u	/* fed in this generation */
+
+struct hash128 {
+	uint64_t lo, hi;
+};
+
+/* Run of the page map: npages pages from vaddr, slots slot.. of pack. */
+struct extent {
+	uint64_t vaddr;
+	uint64_t slot;
+	uint64_t npages;
+	uint32_t pack;		/* index into the manifest's packs, or EXT_ZERO */
+	uint32_t flags;
+};
+
+struct pack_ref {
+	uint64_t gen;		/* the pack written by generation gen */
+	uint32_t fanout;	/* threshold its path was built with */
+	uint64_t nslots;
+};
+
+struct vma {
+	uint64_t start, end, offset;
+	uint32_t prot, flags;
+	char *path;
+};
+
+struct manifest {
+	uint64_t store_id, gen, base;
+	uint32_t kind;
+	struct store_meta meta;
+	struct store_knobs knobs;
+	struct store_own_stats own;
+	uint32_t nvmas, npacks;
+	uint64_t next;
+	struct vma *vmas;
+	struct pack_ref *packs;
+	struct extent *ext;
+};
+
+/* format.c: encoders and parsers. Parsers never trust their input. */
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+};
+void buf_put(struct buf *b, const void *p, size_t n);
+void buf_put32(struct buf *b, uint32_t v);
+void buf_put64(struct buf *b, uint64_t v);
+
+struct hash128 hash_page(const void *page);
+void hash_put(uint8_t out[HASH_SIZE], struct hash128 h);
+struct hash128 hash_get(const uint8_t in[HASH_SIZE]);
+uint64_t get_le64(const uint8_t *p);
+
+int store_file_encode(uint8_t out[STORE_FILE_SIZE], uint64_t store_id,
+		      uint64_t created_ns);
+int store_file_parse(const uint8_t *p, size_t len, uint64_t *store_id,
+		     const char **why);
+void seq_file_encode(uint8_t out[SEQ_FILE_SIZE], uint64_t store_id,
+		     uint64_t last);
+int seq_file_parse(const uint8_t *p, size_t len, uint64_t store_id,
+		   uint64_t *last, const char **why);
+
+int manifest_encode(const struct manifest *m, struct buf *b);
+int manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
+		   const char **why);
+void manifest_free(struct manifest *m);
+
+void pack_header_encode(uint8_t out[PACK_HDR_SIZE], uint64_t store_id,
+			uint64_t gen);
+int pack_header_parse(const uint8_t *p, size_t len, uint64_t store_id,
+		      uint64_t gen, const char **why);
+void pack_footer_encode(uint8_t out[PACK_FOOTER_SIZE], uint64_t store_id,
+			uint64_t gen, uint64_t nslots, const uint8_t *index);
+int pack_footer_parse(const uint8_t *p, uint64_t store_id, uint64_t gen,
+		      uint64_t file_size, uint64_t *nslots, const char **why);
+int pack_index_check(const uint8_t *footer, const uint8_t *index,
+		     uint64_t nslots, const char **why);
+static inline uint64_t pack_index_offset(uint64_t nslots)
+{
+	return PACK_HDR_SIZE + nslots * STORE_PAGE_SIZE;
+}
+
+/* fs.c: system calls, counted for fault injection; paths. */
+int sys_open(const char *path, int flags, mode_t mode);
+int sys_openat(int dirfd, const char *path, int flags, mode_t mode);
+ssize_t sys_pwrite_all(int fd, const void *p, size_t n, off_t off);
+int sys_fsync(int fd);
+int sys_renameat(int dfd, const char *from, const char *to);
+int sys_unlinkat(int dfd, const char *path, int flags);
+int sys_mkdirat(int dfd, const char *path);
+ssize_t pread_all(int fd, void *p, size_t n, off_t off);
+int fsync_dirat(int dfd, const char *path);
+int mkdirs_at(int dfd, const char *path);
+int read_file_at(int dfd, const char *path, size_t max, uint8_t **p,
+		 size_t *len);
+int write_file_at(int dfd, const char *path, const void *p, size_t n);
+void fanout_path(char *out, size_t n, char kind, uint64_t id,
+		 uint32_t fanout, const char *suffix);
+
+/* Errors and warnings: one line, naming the object. */
+int set_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* SNAPPER_STORE_INTERNAL_H */

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The in-memory store, shared by store.c, writer.c and reader.c. */
+#ifndef SNAPPER_STORE_PRIV_H
+#define SNAPPER_STORE_PRIV_H
+
+#include <limits.h>
+
+#include "internal.h"
+
+/*
+ * A pack known to the store: referenced by some live manifest, or being
+ * written. Packs are only appended to s->packs (in generation order) and
+ * marked dead when no manifest needs them any more, so that indices held
+ * by the hash table stay valid.
+ */
+struct pack {
+	uint64_t gen;
+	uint32_t fanout;
+	uint64_t nslots;
+	uint8_t *hashes;	/* nslots XXH3-128s; NULL if the index is bad */
+	uint32_t *fed;		/* per slot: generations that fed from it */
+	uint64_t *last;		/* per slot: the last of those */
+	int fd;			/* -1 until needed */
+	bool dead, bad, writing;
+	char path[96];
+};
+
+struct gen {
+	uint64_t id;
+	bool corrupt;
+	struct manifest m;	/* header and pack table; no VMAs, no extents */
+	uint64_t pages_data, pages_zero;
+	char path[96];
+};
+
+/* Hash index: XXH3-128 low half -> (pack, slot); copies may repeat. */
+struct hent {
+	uint64_t lo;
+	uint32_t pack1;		/* pack index + 1; 0 = empty */
+	uint32_t slot;
+};
+
+struct store {
+	char *dir;
+	int dfd;
+	uint64_t id;
+	uint64_t seq;		/* highest id ever handed out */
+	struct store_knobs knobs;
+	bool rdonly;
+	struct gen *gens;	/* ascending ids */
+	uint64_t *ids;
+	size_t ngens;
+	struct pack *packs;
+	size_t npacks;
+	struct hent *ht;
+	size_t ht_cap, ht_n;
+	struct store_gen *writing;
+};
+
+int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot);
+/* Iterate with *pos = 0 first; returns false at the end. */
+bool htab_next(const struct store *s, uint64_t lo, size_t *pos,
+	       uint32_t *pack, uint32_t *slot);
+
+struct pack *pack_find(struct store *s, uint64_t gen, uint32_t *idx);
+int pack_fd(struct store *s, struct pack *p);
+int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
+	     uint32_t *idx);
+struct gen *gen_find(struct store *s, uint64_t id);
+int gen_load(struct store *s, struct gen *gn, struct manifest *m,
+	     uint32_t **map);
+int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
+	      bool fallback);
+int store_retain_and_sweep(struct store *s, unsigned int *removed);
+int gen_remember(struct store *s, struct manifest *m, const char *path);
+/* Walks a tree of the store, children before their directory. */
+typedef int (*walk_fn)(struct store *s, const char *path, bool dir, void *arg);
+int store_walk(struct store *s, const char *path, walk_fn fn, void *arg);
+void count_pages(const struct manifest *m, uint64_t *data, uint64_t *zero);
+
+#endif /* SNAPPER_STORE_PRIV_H */

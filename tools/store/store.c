@@ -1,0 +1,629 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Opening a store: the header, the id sequence, every manifest, every
+ * pack they reference, and the content index built from the packs. A
+ * writable open then sweeps whatever no manifest reaches, which is all the
+ * crash recovery there is: nothing on disk is ever updated in place, so
+ * there is nothing to roll back.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "priv.h"
+
+void store_knobs_default(struct store_knobs *k)
+{
+	*k = (struct store_knobs){
+		.threshold = 1024, .integrity = true, .redundancy = 8,
+		.max_snapshots = 64, .min_snapshots = 1, .expiration = 0,
+	};
+}
+
+int store_knobs_check(const struct store_knobs *k)
+{
+	if (k->threshold < 16 || k->threshold > 1048576)
+		return set_err(-EINVAL, "threshold %u: not in 16..1048576",
+			       k->threshold);
+	if (k->redundancy > 1000000 || k->max_snapshots > 1000000 ||
+	    k->min_snapshots > 1000000)
+		return set_err(-EINVAL, "redundancy or snapshot count above 1000000");
+	if (k->expiration > (1ull << 40))
+		return set_err(-EINVAL, "expiration above 2^40 seconds");
+	return 0;
+}
+
+uint64_t store_id(const struct store *s)
+{
+	return s->id;
+}
+
+const char *store_dir(const struct store *s)
+{
+	return s->dir;
+}
+
+int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot)
+{
+	if (2 * (s->ht_n + 1) > s->ht_cap) {
+		size_t cap = s->ht_cap ? 2 * s->ht_cap : 4096;
+		struct hent *old = s->ht, *nt = calloc(cap, sizeof(*nt));
+		size_t oldcap = s->ht_cap;
+
+		if (!nt)
+			return -ENOMEM;
+		s->ht = nt;
+		s->ht_cap = cap;
+		s->ht_n = 0;
+		for (size_t i = 0; i < oldcap; i++)
+			if (old[i].pack1)
+				htab_add(s, old[i].lo, old[i].pack1 - 1, old[i].slot);
+		free(old);
+	}
+	for (size_t i = lo & (s->ht_cap - 1);; i = (i + 1) & (s->ht_cap - 1)) {
+		if (!s->ht[i].pack1) {
+			s->ht[i] = (struct hent){ lo, pack + 1, slot };
+			s->ht_n++;
+			return 0;
+		}
+	}
+}
+
+bool htab_next(const struct store *s, uint64_t lo, size_t *pos,
+	       uint32_t *pack, uint32_t *slot)
+{
+	size_t mask = s->ht_cap - 1;
+
+	if (!s->ht_cap)
+		return false;
+	for (; *pos < s->ht_cap; (*pos)++) {
+		const struct hent *e = &s->ht[(lo + *pos) & mask];
+
+		if (!e->pack1)
+			return false;
+		if (e->lo == lo) {
+			*pack = e->pack1 - 1;
+			*slot = e->slot;
+			(*pos)++;
+			return true;
+		}
+	}
+	return false;
+}
+
+struct pack *pack_find(struct store *s, uint64_t gen, uint32_t *idx)
+{
+	size_t lo = 0, hi = s->npacks;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->packs[mid].gen < gen)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == s->npacks || s->packs[lo].gen != gen)
+		return NULL;
+	if (idx)
+		*idx = lo;
+	return &s->packs[lo];
+}
+
+struct gen *gen_find(struct store *s, uint64_t id)
+{
+	for (size_t lo = 0, hi = s->ngens; lo < hi;) {
+		size_t mid = (lo + hi) / 2;
+
+		if (s->gens[mid].id == id)
+			return &s->gens[mid];
+		if (s->gens[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
+	     uint32_t *idx)
+{
+	struct pack *np = realloc(s->packs, (s->npacks + 1) * sizeof(*np));
+	struct pack *p;
+
+	if (!np)
+		return -ENOMEM;
+	s->packs = np;
+	p = &s->packs[s->npacks];
+	*p = (struct pack){ .gen = gen, .fanout = fanout, .nslots = nslots,
+			    .fd = -1 };
+	fanout_path(p->path, sizeof(p->path), 'd', gen, fanout, ".p");
+	*idx = s->npacks++;
+	return 0;
+}
+
+int pack_fd(struct store *s, struct pack *p)
+{
+	if (p->fd < 0)
+		p->fd = openat(s->dfd, p->path, O_RDONLY | O_CLOEXEC);
+	if (p->fd < 0)
+		return set_err(-errno, "%s/%s", s->dir, p->path);
+	return p->fd;
+}
+
+static int pack_read_index(struct store *s, struct pack *p)
+{
+	uint8_t head[PACK_HDR_SIZE], foot[PACK_FOOTER_SIZE];
+	const char *why = NULL;
+	uint64_t nslots = 0;
+	struct stat st;
+	int fd = pack_fd(s, p);
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) || st.st_size < PACK_HDR_SIZE + PACK_FOOTER_SIZE ||
+	    pread_all(fd, head, sizeof(head), 0) != sizeof(head) ||
+	    pread_all(fd, foot, sizeof(foot), st.st_size - sizeof(foot)) !=
+	    sizeof(foot))
+		why = "pack truncated or unreadable";
+	if (!why && !pack_header_parse(head, sizeof(head), s->id, p->gen, &why) &&
+	    !pack_footer_parse(foot, s->id, p->gen, st.st_size, &nslots, &why) &&
+	    nslots != p->nslots)
+		why = "pack slot count differs from its manifest";
+	if (why)
+		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path, why);
+	p->hashes = malloc(nslots * HASH_SIZE);
+	if (!p->hashes)
+		return set_err(-ENOMEM, "%s/%s", s->dir, p->path);
+	if (pread_all(fd, p->hashes, nslots * HASH_SIZE,
+		      pack_index_offset(nslots)) != (ssize_t)(nslots * HASH_SIZE) ||
+	    pack_index_check(foot, p->hashes, nslots, &why)) {
+		free(p->hashes);
+		p->hashes = NULL;
+		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path,
+			       why ? why : "pack index unreadable");
+	}
+	return 0;
+}
+
+/* Loads a pack's index into the content index; a bad pack is not fatal. */
+static int pack_load(struct store *s, uint32_t idx)
+{
+	struct pack *p = &s->packs[idx];
+	int ret;
+
+	ret = pack_read_index(s, p);
+	if (ret == -ENOMEM)
+		return ret;
+	p->fed = calloc(p->nslots, sizeof(*p->fed));
+	p->last = calloc(p->nslots, sizeof(*p->last));
+	if (!p->fed || !p->last)
+		return -ENOMEM;
+	if (ret) {
+		p->bad = true;
+		warn("%s", store_strerror());
+		return 0;
+	}
+	for (uint64_t i = 0; i < p->nslots; i++) {
+		ret = htab_add(s, get_le64(p->hashes + i * HASH_SIZE), idx, i);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+void count_pages(const struct manifest *m, uint64_t *data, uint64_t *zero)
+{
+	*data = *zero = 0;
+	for (uint64_t i = 0; i < m->next; i++)
+		*(m->ext[i].pack == EXT_ZERO ? zero : data) += m->ext[i].npages;
+}
+
+/* Records a parsed manifest as a live generation; keeps only its pack table. */
+int gen_remember(struct store *s, struct manifest *m, const char *path)
+{
+	struct gen *ng = realloc(s->gens, (s->ngens + 1) * sizeof(*ng));
+	uint64_t *ids;
+	size_t i;
+
+	if (!ng)
+		return -ENOMEM;
+	s->gens = ng;
+	ids = realloc(s->ids, (s->ngens + 1) * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	s->ids = ids;
+	for (i = s->ngens; i && s->gens[i - 1].id > m->gen; i--) {
+		s->gens[i] = s->gens[i - 1];
+		s->ids[i] = s->ids[i - 1];
+	}
+	s->gens[i] = (struct gen){ .id = m->gen, .m = *m };
+	count_pages(m, &s->gens[i].pages_data, &s->gens[i].pages_zero);
+	s->gens[i].m.ext = NULL;
+	s->gens[i].m.vmas = NULL;
+	m->packs = NULL;
+	manifest_free(m);
+	snprintf(s->gens[i].path, sizeof(s->gens[i].path), "%s", path);
+	s->ids[i] = m->gen;
+	s->ngens++;
+	return 0;
+}
+
+static int remember_corrupt(struct store *s, uint64_t id, const char *path)
+{
+	struct manifest m = { .gen = id };
+	int ret = gen_remember(s, &m, path);
+
+	if (!ret)
+		gen_find(s, id)->corrupt = true;
+	return ret;
+}
+
+/*
+ * Reads and checks one generation's manifest. @map (optional) receives,
+ * per entry of its pack table, the index in s->packs.
+ */
+int gen_load(struct store *s, struct gen *gn, struct manifest *m,
+	     uint32_t **map)
+{
+	const char *why;
+	uint8_t *p;
+	size_t len;
+	int ret;
+
+	ret = read_file_at(s->dfd, gn->path, 1ull << 40, &p, &len);
+	if (ret)
+		return set_err(ret, "%s/%s", s->dir, gn->path);
+	ret = manifest_parse(p, len, m, &why);
+	free(p);
+	if (ret)
+		return set_err(-EBADMSG, "%s/%s: %s", s->dir, gn->path, why);
+	if (m->store_id != s->id || m->gen != gn->id) {
+		manifest_free(m);
+		return set_err(-EBADMSG, "%s/%s: belongs to another store or generation",
+			       s->dir, gn->path);
+	}
+	if (!map)
+		return 0;
+	*map = calloc(m->npacks ? m->npacks : 1, sizeof(**map));
+	if (!*map) {
+		manifest_free(m);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < m->npacks; i++) {
+		if (!pack_find(s, m->packs[i].gen, &(*map)[i])) {
+			free(*map);
+			manifest_free(m);
+			return set_err(-EBADMSG, "%s/%s: pack %" PRIu64 " unknown",
+				       s->dir, gn->path, m->packs[i].gen);
+		}
+	}
+	return 0;
+}
+
+int store_walk(struct store *s, const char *path, walk_fn fn, void *arg)
+{
+	char child[PATH_MAX];
+	struct dirent *de;
+	int fd, ret = 0;
+	DIR *d;
+
+	fd = openat(s->dfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : set_err(-errno, "%s/%s", s->dir, path);
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return set_err(-errno, "%s/%s", s->dir, path);
+	}
+	while (!ret && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+		if (de->d_type == DT_DIR)
+			ret = store_walk(s, child, fn, arg);
+		if (!ret)
+			ret = fn(s, child, de->d_type == DT_DIR, arg);
+	}
+	closedir(d);
+	return ret;
+}
+
+/* "…/0123456789abcdef.m" -> id; false for any other name. */
+static bool parse_name(const char *path, const char *suffix, uint64_t *id)
+{
+	const char *base = strrchr(path, '/');
+	char *end;
+
+	base = base ? base + 1 : path;
+	if (strlen(base) != 16 + strlen(suffix) || strcmp(base + 16, suffix))
+		return false;
+	*id = strtoull(base, &end, 16);
+	return end == base + 16;
+}
+
+static int scan_manifest(struct store *s, const char *path, bool dir,
+			 void *arg)
+{
+	struct manifest m;
+	const char *why;
+	uint8_t *p;
+	size_t len;
+	uint64_t id;
+	int ret;
+
+	if (dir || !parse_name(path, ".m", &id))
+		return 0;
+	ret = read_file_at(s->dfd, path, 1ull << 40, &p, &len);
+	if (ret)
+		return set_err(ret, "%s/%s", s->dir, path);
+	ret = manifest_parse(p, len, &m, &why);
+	free(p);
+	if (!ret && (m.store_id != s->id || m.gen != id)) {
+		manifest_free(&m);
+		ret = -EBADMSG;
+		why = "belongs to another store or generation";
+	}
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret) {
+		warn("%s/%s: %s", s->dir, path, why);
+		return remember_corrupt(s, id, path);
+	}
+	if (id > s->seq)
+		s->seq = id;
+	ret = gen_remember(s, &m, path);
+	if (ret)
+		manifest_free(&m);
+	return ret;
+}
+
+/* The packs live manifests reference, each loaded once. */
+static int load_packs(struct store *s)
+{
+	for (size_t g = 0; g < s->ngens; g++) {
+		struct manifest *m = &s->gens[g].m;
+
+		for (uint32_t i = 0; i < m->npacks; i++) {
+			struct pack *p = pack_find(s, m->packs[i].gen, NULL);
+			uint32_t idx;
+			int ret;
+
+			if (p) {
+				if (p->fanout != m->packs[i].fanout ||
+				    p->nslots != m->packs[i].nslots)
+					return set_err(-EBADMSG, "%s/%s: disagrees with another manifest on pack %" PRIu64,
+						       s->dir, s->gens[g].path, p->gen);
+				continue;
+			}
+			/* Keep s->packs sorted: insertion into a sorted tail. */
+			ret = pack_add(s, m->packs[i].gen, m->packs[i].fanout,
+				       m->packs[i].nslots, &idx);
+			if (ret)
+				return ret;
+			while (idx && s->packs[idx - 1].gen > s->packs[idx].gen) {
+				struct pack t = s->packs[idx];
+
+				s->packs[idx] = s->packs[idx - 1];
+				s->packs[--idx] = t;
+			}
+		}
+	}
+	for (uint32_t i = 0; i < s->npacks; i++) {
+		int ret = pack_load(s, i);
+
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Redundancy needs, per stored copy, how many generations fed from it.
+ * Only pages fed by a generation count (not the ones carried over from
+ * its base), so an unchanged page is never rewritten just for age.
+ */
+static int count_fed(struct store *s)
+{
+	for (size_t g = 0; g < s->ngens; g++) {
+		struct manifest m;
+		uint32_t *map;
+		int ret;
+
+		if (s->gens[g].corrupt || s->knobs.redundancy == 0)
+			continue;
+		ret = gen_load(s, &s->gens[g], &m, &map);
+		if (ret)
+			return ret;
+		for (uint64_t e = 0; e < m.next; e++) {
+			struct extent *x = &m.ext[e];
+			struct pack *p;
+
+			if (!(x->flags & EXT_F_FED) || x->pack == EXT_ZERO)
+				continue;
+			p = &s->packs[map[x->pack]];
+			for (uint64_t i = x->slot; i < x->slot + x->npages; i++) {
+				if (p->last[i] != m.gen)
+					p->fed[i]++;
+				p->last[i] = m.gen;
+			}
+		}
+		free(map);
+		manifest_free(&m);
+	}
+	return 0;
+}
+
+static int create_store(struct store *s)
+{
+	uint8_t hdr[STORE_FILE_SIZE], seq[SEQ_FILE_SIZE];
+	struct timespec ts;
+	int ret;
+
+	do {
+		if (getrandom(&s->id, sizeof(s->id), 0) != sizeof(s->id))
+			return set_err(-errno, "getrandom");
+	} while (!s->id);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* seq first: a store file without a seq file means damage. */
+	seq_file_encode(seq, s->id, 0);
+	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq));
+	if (!ret) {
+		store_file_encode(hdr, s->id, ts.tv_sec * 1000000000ull + ts.tv_nsec);
+		ret = write_file_at(s->dfd, "store", hdr, sizeof(hdr));
+	}
+	return ret ? set_err(ret, "%s: creating the store", s->dir) : 0;
+}
+
+static int read_small(struct store *s, const char *name, size_t max,
+		      uint8_t **p, size_t *len)
+{
+	int ret = read_file_at(s->dfd, name, max, p, len);
+
+	if (ret == -EFBIG)
+		ret = -EBADMSG;
+	return ret ? set_err(ret, "%s/%s", s->dir, name) : 0;
+}
+
+static int read_header(struct store *s)
+{
+	const char *why;
+	uint8_t *p;
+	size_t len;
+	int ret;
+
+	ret = read_file_at(s->dfd, "store", 4096, &p, &len);
+	if (ret == -ENOENT && !s->rdonly)
+		return create_store(s);
+	if (ret)
+		return set_err(ret == -EFBIG ? -EBADMSG : ret, "%s/store", s->dir);
+	ret = store_file_parse(p, len, &s->id, &why);
+	free(p);
+	if (ret)
+		return set_err(ret, "%s/store: %s", s->dir, why);
+	ret = read_small(s, "seq", 4096, &p, &len);
+	if (ret)
+		return ret;
+	ret = seq_file_parse(p, len, s->id, &s->seq, &why);
+	free(p);
+	return ret ? set_err(ret, "%s/seq: %s", s->dir, why) : 0;
+}
+
+static int open_dir(struct store *s, const char *dir, unsigned int flags)
+{
+	if (!(flags & (STORE_NOCREATE | STORE_RDONLY)) && mkdir(dir, 0700) &&
+	    errno != EEXIST)
+		return set_err(-errno, "%s", dir);
+	s->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dfd < 0)
+		return set_err(-errno, "%s", dir);
+	/* One writer; readers wait for it rather than see a half sweep. */
+	if (flock(s->dfd, s->rdonly ? LOCK_SH : LOCK_EX))
+		return set_err(-errno, "%s: locking", dir);
+	return 0;
+}
+
+int store_open(struct store **out, const char *dir,
+	       const struct store_knobs *knobs, unsigned int flags)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s)
+		return set_err(-ENOMEM, "%s", dir);
+	s->dfd = -1;
+	s->rdonly = flags & STORE_RDONLY;
+	if (knobs)
+		s->knobs = *knobs;
+	else
+		store_knobs_default(&s->knobs);
+	s->dir = strdup(dir);
+	ret = s->dir ? store_knobs_check(&s->knobs) : -ENOMEM;
+	if (!ret)
+		ret = open_dir(s, dir, flags);
+	if (!ret)
+		ret = read_header(s);
+	if (!ret)
+		ret = store_walk(s, "m", scan_manifest, NULL);
+	if (!ret)
+		ret = load_packs(s);
+	if (!ret)
+		ret = count_fed(s);
+	if (!ret && !s->rdonly)
+		ret = store_retain_and_sweep(s, NULL);
+	if (ret == -ENOMEM)
+		set_err(ret, "%s", dir);
+	if (ret) {
+		store_close(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->writing)
+		store_gen_abort(s->writing);
+	for (size_t i = 0; i < s->npacks; i++) {
+		if (s->packs[i].fd >= 0)
+			close(s->packs[i].fd);
+		free(s->packs[i].hashes);
+		free(s->packs[i].fed);
+		free(s->packs[i].last);
+	}
+	for (size_t i = 0; i < s->ngens; i++)
+		manifest_free(&s->gens[i].m);
+	if (s->dfd >= 0)
+		close(s->dfd);
+	free(s->packs);
+	free(s->gens);
+	free(s->ids);
+	free(s->ht);
+	free(s->dir);
+	free(s);
+}
+
+size_t store_generations(const struct store *s, const uint64_t **ids)
+{
+	*ids = s->ids;
+	return s->ngens;
+}
+
+uint64_t store_newest(const struct store *s)
+{
+	for (size_t i = s->ngens; i; i--)
+		if (!s->gens[i - 1].corrupt)
+			return s->gens[i - 1].id;
+	return 0;
+}
+
+int store_info(struct store *s, uint64_t id, struct store_info *info)
+{
+	struct gen *g = gen_find(s, id);
+
+	if (!g)
+		return set_err(-ENOENT, "%s: generation %" PRIu64, s->dir, id);
+	*info = (struct store_info){
+		.id = id, .base = g->m.base, .kind = g->m.kind,
+		.meta = g->m.meta, .knobs = g->m.knobs, .own = g->m.own,
+		.nvmas = g->m.nvmas, .nextents = g->m.next,
+		.pages_data = g->pages_data, .pages_zero = g->pages_zero,
+		.corrupt = g->corrupt,
+	};
+	if (g->corrupt)
+		return set_err(-EBADMSG, "%s/%s: manifest damaged", s->dir,
+			       g->path);
+	return 0;
+}

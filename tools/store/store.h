@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The Snapper store: generations of a process's memory on a local
+ * filesystem. No netlink here: the checkpoint command feeds a generation
+ * from the kernel stream, the tests from a fake page source, and the read
+ * commands only read. Documentation/store-format.rst describes the files.
+ *
+ * Every function returns 0 or a negative errno. On failure,
+ * store_strerror() gives one line naming the file or object at fault
+ * ("DIR/m/...: what"), so that callers print it as is.
+ *
+ * A store is used by one process at a time for writing: store_open() takes
+ * an exclusive lock for a writable handle and a shared one for a read-only
+ * handle. Handles are not thread-safe.
+ */
+#ifndef SNAPPER_STORE_H
+#define SNAPPER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_PAGE_SIZE 4096u
+
+/*
+ * The seven module knobs minus verbose. Filled from store_knobs_default()
+ * (the module's defaults), then from GET_CONFIG or from command-line
+ * flags: a plain struct so that either source can fill it.
+ */
+struct store_knobs {
+	uint32_t threshold;	/* max files in one directory, 16..1048576 */
+	bool integrity;		/* failed hash: true = error, false = warn + copy */
+	uint32_t redundancy;	/* generations one copy backs; 0 = never copy */
+	uint32_t max_snapshots;	/* 0 = unlimited */
+	uint32_t min_snapshots;	/* retention never goes below this */
+	uint64_t expiration;	/* seconds a generation is kept, 0 = forever */
+};
+
+void store_knobs_default(struct store_knobs *k);
+/* -EINVAL (and store_strerror() names the knob) when out of range. */
+int store_knobs_check(const struct store_knobs *k);
+
+/* One mapping of the target at checkpoint time, as /proc/PID/maps has it. */
+struct store_vma {
+	uint64_t start, end;	/* page aligned, start < end */
+	uint64_t offset;	/* file offset of start */
+	uint32_t prot;		/* PROT_* bits */
+	uint32_t flags;		/* MAP_* / VM_* bits as the caller defines them */
+	const char *path;	/* backing file or "" (copied by the store) */
+};
+
+/*
+ * What the caller measured; stored verbatim so that `show` reports it.
+ * A fixed struct rather than key/value pairs: the fields are few and the
+ * format stays trivially parseable.
+ */
+struct store_caller_stats {
+	uint64_t pages_sent;	/* pages the module streamed */
+	uint64_t freeze_us;	/* target frozen */
+	uint64_t walk_us;	/* page-table walk */
+	uint64_t duration_us;	/* whole checkpoint, as the caller saw it */
+};
+
+struct store_meta {
+	uint32_t pid;
+	char comm[16];		/* NUL-terminated */
+	uint64_t time_ns;	/* wall clock, CLOCK_REALTIME; 0 = now */
+	struct store_caller_stats stats;
+};
+
+/* What the store itself did for a generation. */
+struct store_own_stats {
+	uint64_t pages_written;	/* new copies written to the pack */
+	uint64_t bytes_written;	/* pack + manifest bytes */
+	uint64_t pages_zero;	/* fed pages that were all zero */
+	uint64_t pages_dedup;	/* fed pages found already stored */
+	uint64_t commit_us;	/* store_gen_commit() wall time */
+};
+
+enum store_gen_kind {
+	STORE_GEN_FULL = 1,
+	STORE_GEN_INCREMENTAL = 2,
+};
+
+struct store_info {
+	uint64_t id;
+	uint64_t base;		/* 0 for a full generation */
+	enum store_gen_kind kind;
+	struct store_meta meta;
+	struct store_knobs knobs;	/* as used when committed */
+	struct store_own_stats own;
+	uint32_t nvmas;
+	uint64_t nextents;
+	uint64_t pages_data;	/* pages of the map backed by a copy */
+	uint64_t pages_zero;	/* pages of the map recorded as zero */
+	bool corrupt;		/* manifest unreadable: see store_strerror */
+};
+
+struct store;
+struct store_gen;
+struct store_snap;
+
+enum {
+	STORE_RDONLY = 1 << 0,	/* shared lock, no recovery, no writes */
+	STORE_NOCREATE = 1 << 1,	/* fail with -ENOENT instead of creating */
+};
+
+/*
+ * Opens (or creates, mode 0700) the store in @dir. A writable open
+ * recovers by itself: whatever no committed manifest reaches is removed.
+ * @knobs may be NULL for the defaults; they govern writes, retention and
+ * what a failed hash check does.
+ */
+int store_open(struct store **out, const char *dir,
+	       const struct store_knobs *knobs, unsigned int flags);
+void store_close(struct store *s);
+uint64_t store_id(const struct store *s);
+const char *store_dir(const struct store *s);
+
+/* Last error of this thread, one line. */
+const char *store_strerror(void);
+/* Where warnings go (integrity=false fallbacks, skipped debris). */
+void store_set_warn(void (*fn)(const char *line));
+
+/*
+ * Committed generations, oldest first (ids ascend). The array belongs to
+ * the store and is valid until the next write.
+ */
+size_t store_generations(const struct store *s, const uint64_t **ids);
+uint64_t store_newest(const struct store *s);	/* 0 if none */
+int store_info(struct store *s, uint64_t id, struct store_info *info);
+
+/*
+ * Writing. @base is used for STORE_GEN_INCREMENTAL only; 0 means the
+ * newest committed generation (-ENOENT if there is none). The generation's
+ * id is reserved (persisted) here, so ids are never reused, even after a
+ * crash.
+ */
+int store_gen_begin(struct store *s, enum store_gen_kind kind, uint64_t base,
+		    struct store_gen **out);
+int store_gen_set_meta(struct store_gen *g, const struct store_meta *m);
+/* The layout at the checkpoint, in any order; must not overlap. */
+int store_gen_add_vma(struct store_gen *g, const struct store_vma *v);
+/*
+ * One changed page. A later page at the same address replaces an earlier
+ * one. Every page must lie inside the layout by commit time.
+ */
+int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data);
+/*
+ * Makes the generation durable and returns its id; frees @g either way.
+ * Then applies retention and removes what is no longer reachable (errors
+ * there are warnings: the commit stands).
+ */
+int store_gen_commit(struct store_gen *g, uint64_t *id);
+void store_gen_abort(struct store_gen *g);
+uint64_t store_gen_id(const struct store_gen *g);
+
+/*
+ * Applies retention with the store's knobs now, then sweeps. @removed
+ * (may be NULL) counts generations removed.
+ */
+int store_purge(struct store *s, unsigned int *removed);
+
+/* Reading one generation. */
+int store_snap_open(struct store *s, uint64_t id, struct store_snap **out);
+void store_snap_close(struct store_snap *snap);
+size_t store_snap_vmas(const struct store_snap *snap,
+		       const struct store_vma **vmas);
+
+enum store_page_state {
+	STORE_PAGE_ABSENT,	/* not captured or not mapped: reads as zeros */
+	STORE_PAGE_ZERO,	/* captured, all zero */
+	STORE_PAGE_DATA,	/* captured, has a stored copy */
+};
+
+/* One run of the page map; iterate with store_snap_map(). */
+struct store_run {
+	uint64_t vaddr;
+	uint64_t npages;
+	enum store_page_state state;
+};
+size_t store_snap_map(const struct store_snap *snap, size_t i,
+		      struct store_run *run);
+
+/* Reads one page, verifying its hash; zeros when not captured. */
+int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
+		    enum store_page_state *state);
+/* Writes bytes [start, end) to @fd: the region as captured, zeros elsewhere. */
+int store_snap_export(struct store_snap *snap, uint64_t start, uint64_t end,
+		      int fd);
+
+struct store_diff {
+	uint64_t changed;	/* captured in both, different content */
+	uint64_t added;		/* captured in b only */
+	uint64_t removed;	/* captured in a only */
+	uint64_t same;
+};
+int store_diff(struct store *s, uint64_t a, uint64_t b, struct store_diff *d);
+
+/*
+ * Checks every hash a generation needs (id != 0) or every stored copy and
+ * manifest (id == 0). Each failure is reported through the warn hook;
+ * @bad counts them. Returns -EIO if any.
+ */
+int store_verify(struct store *s, uint64_t id, uint64_t *bad);
+
+/*
+ * Fault injection, for the tests only: the @nth mutating system call
+ * (open for writing, write, fsync, rename, unlink, mkdir, rmdir; counted
+ * from 1) fails with EIO. With @crash, every later one fails too, as if
+ * the process had died there. 0 disables. store_fault_ops() counts the
+ * calls made since the last store_fault_set().
+ */
+void store_fault_set(unsigned long nth, bool crash);
+unsigned long store_fault_ops(void);
+
+#endif /* SNAPPER_STORE_H */

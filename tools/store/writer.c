@@ -1,0 +1,650 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Writing a generation. New content goes into one pack per generation,
+ * appended in 1 MiB writes (the copies page aligned after a page-sized
+ * header); the page map is built at commit by merging the base's extents,
+ * clipped to the new layout, with the fed pages, so its cost follows the
+ * number of runs, not the size of the address space.
+ *
+ * Commit order: pack data, index, footer, fsync pack and its directory;
+ * manifest to a temporary name, fsync, rename, fsync its directory. The
+ * rename is the commit point; before it the pack is debris that the next
+ * open sweeps.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "priv.h"
+
+#define WBUF_PAGES 256
+
+struct fed {
+	uint64_t vaddr;
+	uint64_t seq;		/* feeding order: the last page at an address wins */
+	uint64_t slot;
+	uint32_t pack;		/* index in s->packs, or EXT_ZERO */
+};
+
+struct store_gen {
+	struct store *s;
+	uint64_t id;
+	struct manifest base;	/* extents remapped to s->packs indices */
+	struct manifest m;	/* what gets written */
+	size_t vcap;
+	struct fed *fed;
+	size_t nfed, fcap;
+	uint32_t pack;		/* own pack in s->packs, or EXT_ZERO */
+	int fd;
+	uint8_t *wbuf;
+	uint64_t flushed;	/* slots on disk; the rest sit in wbuf */
+	uint64_t t0;
+	bool failed;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ull + ts.tv_nsec / 1000;
+}
+
+uint64_t store_gen_id(const struct store_gen *g)
+{
+	return g->id;
+}
+
+/* Persists the id before any file carries it: ids survive crashes. */
+static int reserve_id(struct store *s, uint64_t *id)
+{
+	uint8_t seq[SEQ_FILE_SIZE];
+	int ret;
+
+	seq_file_encode(seq, s->id, s->seq + 1);
+	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq));
+	if (ret)
+		return set_err(ret, "%s/seq", s->dir);
+	*id = ++s->seq;
+	return 0;
+}
+
+static int load_base(struct store_gen *g, uint64_t base)
+{
+	struct store *s = g->s;
+	struct gen *gn;
+	uint32_t *map;
+	int ret;
+
+	if (!base)
+		base = store_newest(s);
+	gn = base ? gen_find(s, base) : NULL;
+	if (!gn)
+		return set_err(-ENOENT, "%s: no generation %" PRIu64 " to build on",
+			       s->dir, base);
+	ret = gen_load(s, gn, &g->base, &map);
+	if (ret)
+		return ret;
+	for (uint64_t i = 0; i < g->base.next; i++)
+		if (g->base.ext[i].pack != EXT_ZERO)
+			g->base.ext[i].pack = map[g->base.ext[i].pack];
+	free(map);
+	g->m.base = base;
+	return 0;
+}
+
+int store_gen_begin(struct store *s, enum store_gen_kind kind, uint64_t base,
+		    struct store_gen **out)
+{
+	struct store_gen *g;
+	int ret;
+
+	if (s->rdonly)
+		return set_err(-EROFS, "%s: opened read-only", s->dir);
+	if (s->writing)
+		return set_err(-EBUSY, "%s: a generation is being written", s->dir);
+	if (kind != STORE_GEN_FULL && kind != STORE_GEN_INCREMENTAL)
+		return set_err(-EINVAL, "%s: unknown generation kind", s->dir);
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return set_err(-ENOMEM, "%s", s->dir);
+	*g = (struct store_gen){ .s = s, .pack = EXT_ZERO, .fd = -1,
+				 .t0 = mono_us() };
+	g->m.kind = kind;
+	g->m.knobs = s->knobs;
+	g->m.store_id = s->id;
+	ret = kind == STORE_GEN_INCREMENTAL ? load_base(g, base) : 0;
+	if (!ret)
+		ret = reserve_id(s, &g->id);
+	if (ret) {
+		manifest_free(&g->base);
+		free(g);
+		return ret;
+	}
+	g->m.gen = g->id;
+	s->writing = g;
+	*out = g;
+	return 0;
+}
+
+int store_gen_set_meta(struct store_gen *g, const struct store_meta *m)
+{
+	g->m.meta = *m;
+	g->m.meta.comm[sizeof(m->comm) - 1] = '\0';
+	return 0;
+}
+
+int store_gen_add_vma(struct store_gen *g, const struct store_vma *v)
+{
+	struct vma *nv;
+
+	if (v->start >= v->end || (v->start | v->end) % STORE_PAGE_SIZE ||
+	    (v->path && strlen(v->path) > MAX_PATH_LEN))
+		return set_err(-EINVAL, "VMA %#" PRIx64 "-%#" PRIx64 ": empty, unaligned or path too long",
+			       v->start, v->end);
+	if (g->m.nvmas == g->vcap) {
+		size_t cap = g->vcap ? 2 * g->vcap : 64;
+
+		nv = realloc(g->m.vmas, cap * sizeof(*nv));
+		if (!nv)
+			return set_err(-ENOMEM, "layout");
+		g->m.vmas = nv;
+		g->vcap = cap;
+	}
+	nv = &g->m.vmas[g->m.nvmas];
+	*nv = (struct vma){ v->start, v->end, v->offset, v->prot, v->flags,
+			    strdup(v->path ? v->path : "") };
+	if (!nv->path)
+		return set_err(-ENOMEM, "layout");
+	g->m.nvmas++;
+	return 0;
+}
+
+static bool all_zero(const void *page)
+{
+	const uint64_t *w = page;
+
+	for (size_t i = 0; i < STORE_PAGE_SIZE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static int flush(struct store_gen *g, uint64_t nslots)
+{
+	struct pack *p = &g->s->packs[g->pack];
+	size_t n = (nslots - g->flushed) * STORE_PAGE_SIZE;
+
+	if (n && sys_pwrite_all(g->fd, g->wbuf, n,
+				pack_index_offset(g->flushed)) < 0)
+		return set_err(-errno, "%s/%s", g->s->dir, p->path);
+	g->flushed = nslots;
+	return 0;
+}
+
+static int grow_pack(struct pack *p, uint64_t n)
+{
+	uint8_t *h = realloc(p->hashes, n * HASH_SIZE);
+	uint32_t *f;
+	uint64_t *l;
+
+	if (h)
+		p->hashes = h;
+	f = h ? realloc(p->fed, n * sizeof(*f)) : NULL;
+	if (f)
+		p->fed = f;
+	l = f ? realloc(p->last, n * sizeof(*l)) : NULL;
+	if (l)
+		p->last = l;
+	return l ? 0 : -ENOMEM;
+}
+
+static int open_pack(struct store_gen *g)
+{
+	struct store *s = g->s;
+	uint8_t hdr[PACK_HDR_SIZE];
+	struct pack *p;
+	int ret;
+
+	ret = pack_add(s, g->id, s->knobs.threshold, 0, &g->pack);
+	if (ret)
+		return set_err(ret, "%s", s->dir);
+	p = &s->packs[g->pack];
+	p->writing = true;
+	g->wbuf = malloc(WBUF_PAGES * STORE_PAGE_SIZE);
+	ret = g->wbuf ? mkdirs_at(s->dfd, p->path) : -ENOMEM;
+	if (ret)
+		return set_err(ret, "%s/%s", s->dir, p->path);
+	g->fd = sys_openat(s->dfd, p->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (g->fd < 0)
+		return set_err(-errno, "%s/%s", s->dir, p->path);
+	pack_header_encode(hdr, s->id, g->id);
+	if (sys_pwrite_all(g->fd, hdr, sizeof(hdr), 0) < 0)
+		return set_err(-errno, "%s/%s", s->dir, p->path);
+	return 0;
+}
+
+/* Appends a new copy to the generation's pack; returns its slot. */
+static int store_copy(struct store_gen *g, const void *page,
+		      struct hash128 h, uint64_t *slot)
+{
+	struct pack *p;
+	int ret;
+
+	if (g->pack == EXT_ZERO && (ret = open_pack(g)))
+		return ret;
+	p = &g->s->packs[g->pack];
+	if (p->nslots + 1 >= MAX_SLOTS)
+		return set_err(-EFBIG, "%s/%s", g->s->dir, p->path);
+	if (p->nslots - g->flushed == WBUF_PAGES && (ret = flush(g, p->nslots)))
+		return ret;
+	if (grow_pack(p, p->nslots + 1 + p->nslots / 2))
+		return set_err(-ENOMEM, "%s/%s", g->s->dir, p->path);
+	*slot = p->nslots++;
+	memcpy(g->wbuf + (*slot - g->flushed) * STORE_PAGE_SIZE, page,
+	       STORE_PAGE_SIZE);
+	hash_put(p->hashes + *slot * HASH_SIZE, h);
+	p->fed[*slot] = 1;
+	p->last[*slot] = g->id;
+	g->m.own.pages_written++;
+	return htab_add(g->s, h.lo, g->pack, *slot);
+}
+
+/* Reads a copy, also from this generation's unwritten buffer. */
+static int peek_copy(struct store_gen *g, uint32_t pack, uint64_t slot,
+		     void *buf)
+{
+	struct pack *p = &g->s->packs[pack];
+	int fd;
+
+	if (pack == g->pack && slot >= g->flushed) {
+		memcpy(buf, g->wbuf + (slot - g->flushed) * STORE_PAGE_SIZE,
+		       STORE_PAGE_SIZE);
+		return 0;
+	}
+	fd = pack == g->pack ? g->fd : pack_fd(g->s, p);
+	if (fd < 0)
+		return fd;
+	if (pread_all(fd, buf, STORE_PAGE_SIZE, pack_index_offset(slot)) !=
+	    STORE_PAGE_SIZE)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * A copy to share: same 128-bit hash, the same bytes (a hash is never
+ * trusted alone), and, with redundancy, not yet backing that many
+ * generations.
+ */
+static bool find_copy(struct store_gen *g, const void *page, struct hash128 h,
+		      uint32_t *pack, uint64_t *slot)
+{
+	uint32_t redundancy = g->s->knobs.redundancy;
+	uint8_t other[STORE_PAGE_SIZE];
+	uint32_t pi, si;
+	size_t pos = 0;
+
+	while (htab_next(g->s, h.lo, &pos, &pi, &si)) {
+		struct pack *p = &g->s->packs[pi];
+
+		if (p->dead || p->bad ||
+		    hash_get(p->hashes + (uint64_t)si * HASH_SIZE).hi != h.hi)
+			continue;
+		if (redundancy && p->last[si] != g->id && p->fed[si] >= redundancy)
+			continue;
+		if (peek_copy(g, pi, si, other) ||
+		    memcmp(other, page, STORE_PAGE_SIZE))
+			continue;
+		if (p->last[si] != g->id)
+			p->fed[si]++;
+		p->last[si] = g->id;
+		*pack = pi;
+		*slot = si;
+		return true;
+	}
+	return false;
+}
+
+int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
+{
+	struct fed f = { .vaddr = vaddr, .seq = g->nfed, .pack = EXT_ZERO };
+	int ret;
+
+	if (g->failed)
+		return set_err(-EIO, "%s: generation already failed", g->s->dir);
+	if (vaddr % STORE_PAGE_SIZE)
+		return set_err(-EINVAL, "page %#" PRIx64 ": not page aligned", vaddr);
+	if (g->nfed == g->fcap) {
+		size_t cap = g->fcap ? 2 * g->fcap : 1024;
+		struct fed *nf = realloc(g->fed, cap * sizeof(*nf));
+
+		if (!nf)
+			return set_err(-ENOMEM, "page map");
+		g->fed = nf;
+		g->fcap = cap;
+	}
+	if (all_zero(data)) {
+		g->m.own.pages_zero++;
+	} else {
+		struct hash128 h = hash_page(data);
+
+		if (find_copy(g, data, h, &f.pack, &f.slot)) {
+			g->m.own.pages_dedup++;
+		} else {
+			ret = store_copy(g, data, h, &f.slot);
+			if (ret) {
+				g->failed = true;
+				return ret;
+			}
+			f.pack = g->pack;
+		}
+	}
+	g->fed[g->nfed++] = f;
+	return 0;
+}
+
+/* Index and footer after the copies, then everything durable. */
+static int seal_pack(struct store_gen *g)
+{
+	struct store *s = g->s;
+	struct pack *p = &s->packs[g->pack];
+	uint8_t foot[PACK_FOOTER_SIZE];
+	uint64_t idx = pack_index_offset(p->nslots);
+	char dir[sizeof(p->path)];
+	int ret;
+
+	ret = flush(g, p->nslots);
+	if (ret)
+		return ret;
+	pack_footer_encode(foot, s->id, g->id, p->nslots, p->hashes);
+	if (sys_pwrite_all(g->fd, p->hashes, p->nslots * HASH_SIZE, idx) < 0 ||
+	    sys_pwrite_all(g->fd, foot, sizeof(foot),
+			   idx + p->nslots * HASH_SIZE) < 0 ||
+	    sys_fsync(g->fd))
+		return set_err(-errno, "%s/%s", s->dir, p->path);
+	snprintf(dir, sizeof(dir), "%s", p->path);
+	*strrchr(dir, '/') = '\0';
+	ret = fsync_dirat(s->dfd, dir);
+	if (ret)
+		return set_err(ret, "%s/%s", s->dir, dir);
+	g->m.own.bytes_written = idx + p->nslots * HASH_SIZE + sizeof(foot);
+	return 0;
+}
+
+static int cmp_fed(const void *a, const void *b)
+{
+	const struct fed *x = a, *y = b;
+
+	if (x->vaddr != y->vaddr)
+		return x->vaddr < y->vaddr ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_vma(const void *a, const void *b)
+{
+	const struct vma *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Sorts the fed pages, keeping the last one fed at each address. */
+static void sort_fed(struct store_gen *g)
+{
+	size_t n = 0;
+
+	qsort(g->fed, g->nfed, sizeof(*g->fed), cmp_fed);
+	for (size_t i = 0; i < g->nfed; i++) {
+		if (n && g->fed[n - 1].vaddr == g->fed[i].vaddr)
+			n--;
+		g->fed[n++] = g->fed[i];
+	}
+	g->nfed = n;
+}
+
+struct builder {
+	struct extent *ext;
+	uint64_t n, cap;
+	bool oom;
+};
+
+/* Appends a run, merging it into the previous one when it continues it. */
+static void emit(struct builder *b, uint64_t vaddr, uint64_t npages,
+		 uint32_t pack, uint64_t slot, uint32_t flags)
+{
+	struct extent *last = b->n ? &b->ext[b->n - 1] : NULL;
+
+	if (last && last->pack == pack && last->flags == flags &&
+	    last->vaddr + last->npages * STORE_PAGE_SIZE == vaddr &&
+	    (pack == EXT_ZERO || last->slot + last->npages == slot)) {
+		last->npages += npages;
+		return;
+	}
+	if (b->n == b->cap) {
+		uint64_t cap = b->cap ? 2 * b->cap : 256;
+		struct extent *ne = realloc(b->ext, cap * sizeof(*ne));
+
+		if (!ne) {
+			b->oom = true;
+			return;
+		}
+		b->ext = ne;
+		b->cap = cap;
+	}
+	b->ext[b->n++] = (struct extent){ vaddr, pack == EXT_ZERO ? 0 : slot,
+					  npages, pack, flags };
+}
+
+/* The base's runs cut to the new layout: unmapped pages are dropped. */
+static void clip_base(struct store_gen *g, struct builder *out)
+{
+	const struct manifest *b = &g->base;
+	uint32_t v = 0;
+
+	for (uint64_t i = 0; i < b->next; i++) {
+		const struct extent *e = &b->ext[i];
+		uint64_t end = e->vaddr + e->npages * STORE_PAGE_SIZE;
+
+		while (v < g->m.nvmas && g->m.vmas[v].end <= e->vaddr)
+			v++;
+		for (uint32_t k = v; k < g->m.nvmas && g->m.vmas[k].start < end; k++) {
+			uint64_t a = e->vaddr > g->m.vmas[k].start ? e->vaddr : g->m.vmas[k].start;
+			uint64_t z = end < g->m.vmas[k].end ? end : g->m.vmas[k].end;
+
+			emit(out, a, (z - a) / STORE_PAGE_SIZE, e->pack,
+			     e->slot + (a - e->vaddr) / STORE_PAGE_SIZE, 0);
+		}
+	}
+}
+
+static void emit_fed(struct builder *b, const struct fed *f)
+{
+	emit(b, f->vaddr, 1, f->pack, f->slot, EXT_F_FED);
+}
+
+/* Overlays the fed pages (sorted, unique) on the clipped base runs. */
+static void overlay(struct store_gen *g, const struct builder *base,
+		    struct builder *out)
+{
+	uint64_t i = 0, j = 0;
+	uint64_t at = base->n ? base->ext[0].vaddr : 0;
+
+	while (i < base->n || j < g->nfed) {
+		const struct extent *e = i < base->n ? &base->ext[i] : NULL;
+		uint64_t end = e ? e->vaddr + e->npages * STORE_PAGE_SIZE : 0;
+
+		if (j < g->nfed && (!e || g->fed[j].vaddr < at)) {
+			emit_fed(out, &g->fed[j++]);
+			continue;
+		}
+		if (j < g->nfed && g->fed[j].vaddr < end) {
+			uint64_t stop = g->fed[j].vaddr;
+
+			if (stop > at)
+				emit(out, at, (stop - at) / STORE_PAGE_SIZE, e->pack,
+				     e->slot + (at - e->vaddr) / STORE_PAGE_SIZE, 0);
+			emit_fed(out, &g->fed[j++]);
+			at = stop + STORE_PAGE_SIZE;
+		} else {
+			emit(out, at, (end - at) / STORE_PAGE_SIZE, e->pack,
+			     e->slot + (at - e->vaddr) / STORE_PAGE_SIZE, 0);
+			at = end;
+		}
+		if (at >= end && ++i < base->n)
+			at = base->ext[i].vaddr;
+	}
+}
+
+static int check_layout(struct store_gen *g)
+{
+	struct vma *v = g->m.vmas;
+	uint32_t k = 0;
+
+	qsort(v, g->m.nvmas, sizeof(*v), cmp_vma);
+	for (uint32_t i = 1; i < g->m.nvmas; i++)
+		if (v[i].start < v[i - 1].end)
+			return set_err(-EINVAL, "VMA %#" PRIx64 "-%#" PRIx64 ": overlaps the one before",
+				       v[i].start, v[i].end);
+	for (size_t i = 0; i < g->nfed; i++) {
+		while (k < g->m.nvmas && v[k].end <= g->fed[i].vaddr)
+			k++;
+		if (k == g->m.nvmas || v[k].start > g->fed[i].vaddr)
+			return set_err(-EINVAL, "page %#" PRIx64 ": outside the layout",
+				       g->fed[i].vaddr);
+	}
+	return 0;
+}
+
+/* Renumbers the runs' packs from s->packs indices to a pack table. */
+static int pack_table(struct store_gen *g)
+{
+	struct store *s = g->s;
+	uint32_t *map = calloc(s->npacks ? s->npacks : 1, sizeof(*map));
+	uint32_t n = 0;
+
+	if (!map)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < g->m.next; i++)
+		if (g->m.ext[i].pack != EXT_ZERO)
+			map[g->m.ext[i].pack] = 1;
+	for (size_t i = 0; i < s->npacks; i++)
+		n += map[i];
+	g->m.packs = calloc(n ? n : 1, sizeof(*g->m.packs));
+	if (!g->m.packs) {
+		free(map);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < s->npacks; i++) {
+		if (!map[i])
+			continue;
+		map[i] = g->m.npacks;
+		g->m.packs[g->m.npacks++] = (struct pack_ref){
+			s->packs[i].gen, s->packs[i].fanout, s->packs[i].nslots };
+	}
+	for (uint64_t i = 0; i < g->m.next; i++)
+		if (g->m.ext[i].pack != EXT_ZERO)
+			g->m.ext[i].pack = map[g->m.ext[i].pack];
+	free(map);
+	return 0;
+}
+
+static int build_map(struct store_gen *g)
+{
+	struct builder base = { 0 }, out = { 0 };
+	int ret;
+
+	sort_fed(g);
+	ret = check_layout(g);
+	if (ret)
+		return ret;
+	clip_base(g, &base);
+	overlay(g, &base, &out);
+	free(base.ext);
+	g->m.ext = out.ext;
+	g->m.next = out.n;
+	if (base.oom || out.oom)
+		return set_err(-ENOMEM, "page map");
+	ret = pack_table(g);
+	return ret ? set_err(ret, "page map") : 0;
+}
+
+static int write_manifest(struct store_gen *g, char *path, size_t n)
+{
+	struct store *s = g->s;
+	struct buf b = { 0 };
+	int ret;
+
+	fanout_path(path, n, 'm', g->id, s->knobs.threshold, ".m");
+	if (!g->m.meta.time_ns)
+		g->m.meta.time_ns = time(NULL) * 1000000000ull;
+	g->m.own.commit_us = mono_us() - g->t0;
+	ret = manifest_encode(&g->m, &b);
+	if (!ret)
+		ret = mkdirs_at(s->dfd, path);
+	if (!ret)
+		ret = write_file_at(s->dfd, path, b.p, b.len);
+	free(b.p);
+	return ret ? set_err(ret, "%s/%s", s->dir, path) : 0;
+}
+
+static void gen_free(struct store_gen *g)
+{
+	if (g->fd >= 0)
+		close(g->fd);
+	g->s->writing = NULL;
+	manifest_free(&g->base);
+	manifest_free(&g->m);
+	free(g->fed);
+	free(g->wbuf);
+	free(g);
+}
+
+int store_gen_commit(struct store_gen *g, uint64_t *id)
+{
+	struct store *s = g->s;
+	char path[96];
+	int ret;
+
+	if (g->failed) {
+		store_gen_abort(g);
+		return set_err(-EIO, "%s: generation failed earlier", s->dir);
+	}
+	ret = build_map(g);
+	if (!ret && g->pack != EXT_ZERO)
+		ret = seal_pack(g);
+	if (!ret)
+		ret = write_manifest(g, path, sizeof(path));
+	if (ret) {
+		store_gen_abort(g);
+		return ret;
+	}
+	if (g->pack != EXT_ZERO)
+		s->packs[g->pack].writing = false;
+	*id = g->id;
+	ret = gen_remember(s, &g->m, path);
+	gen_free(g);
+	if (ret)
+		return set_err(ret, "%s", s->dir);
+	if (store_retain_and_sweep(s, NULL))
+		warn("%s", store_strerror());
+	return 0;
+}
+
+/* Nothing of an aborted generation is reachable; unlink what is cheap. */
+void store_gen_abort(struct store_gen *g)
+{
+	struct store *s = g->s;
+
+	if (g->pack != EXT_ZERO) {
+		struct pack *p = &s->packs[g->pack];
+
+		p->writing = false;
+		p->dead = true;
+		sys_unlinkat(s->dfd, p->path, 0);
+	}
+	gen_free(g);
+}
