@@ -52,6 +52,7 @@ KSFT_DIR := $(BUILD)/kselftest
 KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
 
 .PHONY: all tools module modules deps check host-tests guest-tests demo docs \
+	dkms-src dkms-install dkms-uninstall \
 	debug-kernel kselftest-headers clean help
 .DEFAULT_GOAL := all
 
@@ -127,7 +128,7 @@ DEPS := build-essential pkg-config kmod cpio xz-utils bc bison flex \
 	libelf-dev libssl-dev dwarves python3 \
 	linux-headers-amd64 linux-image-amd64 \
 	linux-headers-6.12-amd64 linux-image-6.12-amd64 linux-source-6.12 \
-	qemu-system-x86 busybox-static e2fsprogs criu iproute2 \
+	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms \
 	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx
 
 deps:
@@ -141,6 +142,28 @@ deps:
 		apt-get install -y -q --no-install-recommends $$missing >$(BUILD).deps.log 2>&1 || \
 		{ tail -20 $(BUILD).deps.log; exit 1; }; \
 	fi
+
+# DKMS: the module's sources under /usr/src, built and installed for every
+# installed kernel that has headers, and again by DKMS for new kernels.
+DKMS_SRC = $(DESTDIR)/usr/src/snapper-$(VERSION)
+dkms-src:
+	$(Q)rm -rf $(DKMS_SRC) && mkdir -p $(DKMS_SRC)/kmod/tests $(DKMS_SRC)/uapi/linux
+	$(Q)cp Kbuild VERSION $(DKMS_SRC)/
+	$(Q)cp kmod/Kbuild kmod/*.[ch] $(DKMS_SRC)/kmod/
+	$(Q)cp kmod/tests/*.h $(DKMS_SRC)/kmod/tests/ 2>/dev/null || true
+	$(Q)cp uapi/linux/snapper.h $(DKMS_SRC)/uapi/linux/
+	$(Q)sed 's/@VERSION@/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
+
+dkms-install: dkms-src
+	$(Q)dkms add -m snapper -v $(VERSION) >/dev/null 2>&1 || true
+	$(Q)for k in $$(ls /lib/modules); do \
+		[ -d /lib/modules/$$k/build ] || continue; \
+		dkms install -m snapper -v $(VERSION) -k $$k || exit 1; \
+	done
+
+dkms-uninstall:
+	$(Q)dkms remove -m snapper -v $(VERSION) --all 2>/dev/null || true
+	$(Q)rm -rf $(DKMS_SRC)
 
 docs:
 	$(quiet) SPHINX build/docs
