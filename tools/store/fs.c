@@ -238,9 +238,12 @@ int read_file_at(int dfd, const char *path, size_t max, uint8_t **p,
 
 /*
  * Replaces @path atomically and durably: write a temporary, fsync it,
- * rename it over, fsync the directory. The rename is the commit point.
+ * rename it over, fsync the directory. The rename is the commit point:
+ * @renamed (may be NULL) tells a caller whose last step failed that the
+ * new content may be visible all the same.
  */
-int write_file_at(int dfd, const char *path, const void *p, size_t n)
+int write_file_at(int dfd, const char *path, const void *p, size_t n,
+		  bool *renamed)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	char *slash;
@@ -259,6 +262,8 @@ int write_file_at(int dfd, const char *path, const void *p, size_t n)
 		sys_unlinkat(dfd, tmp, 0);
 		return ret;
 	}
+	if (renamed)
+		*renamed = true;
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash)

@@ -122,7 +122,8 @@ int fsync_dirat(int dfd, const char *path);
 int mkdirs_at(int dfd, const char *path);
 int read_file_at(int dfd, const char *path, size_t max, uint8_t **p,
 		 size_t *len);
-int write_file_at(int dfd, const char *path, const void *p, size_t n);
+int write_file_at(int dfd, const char *path, const void *p, size_t n,
+		  bool *renamed);
 void fanout_path(char *out, size_t n, char kind, uint64_t id,
 		 uint32_t fanout, const char *suffix);
 

@@ -201,6 +201,12 @@ static int sweep(struct store *s)
 
 	if (!sw.packs_ok)
 		warn("%s: a manifest is damaged; no pack is removed", s->dir);
+	for (size_t i = 0; i < 2; i++) {
+		const char *tmp = i ? "store.tmp" : "seq.tmp";
+
+		if (!faccessat(s->dfd, tmp, F_OK, 0) && doom(&sw, tmp))
+			return -ENOMEM;
+	}
 	ret = store_walk(s, "d", sweep_data, &sw);
 	if (!ret)
 		ret = store_walk(s, "m", sweep_manifests, &sw);

@@ -476,10 +476,10 @@ static int create_store(struct store *s)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	/* seq first: a store file without a seq file means damage. */
 	seq_file_encode(seq, s->id, 0);
-	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq));
+	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL);
 	if (!ret) {
 		store_file_encode(hdr, s->id, ts.tv_sec * 1000000000ull + ts.tv_nsec);
-		ret = write_file_at(s->dfd, "store", hdr, sizeof(hdr));
+		ret = write_file_at(s->dfd, "store", hdr, sizeof(hdr), NULL);
 	}
 	return ret ? set_err(ret, "%s: creating the store", s->dir) : 0;
 }

@@ -67,7 +67,7 @@ static int reserve_id(struct store *s, uint64_t *id)
 	int ret;
 
 	seq_file_encode(seq, s->id, s->seq + 1);
-	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq));
+	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL);
 	if (ret)
 		return set_err(ret, "%s/seq", s->dir);
 	*id = ++s->seq;
@@ -572,7 +572,8 @@ static int build_map(struct store_gen *g)
 	return ret ? set_err(ret, "page map") : 0;
 }
 
-static int write_manifest(struct store_gen *g, char *path, size_t n)
+static int write_manifest(struct store_gen *g, char *path, size_t n,
+			  bool *renamed)
 {
 	struct store *s = g->s;
 	struct buf b = { 0 };
@@ -586,7 +587,7 @@ static int write_manifest(struct store_gen *g, char *path, size_t n)
 	if (!ret)
 		ret = mkdirs_at(s->dfd, path);
 	if (!ret)
-		ret = write_file_at(s->dfd, path, b.p, b.len);
+		ret = write_file_at(s->dfd, path, b.p, b.len, renamed);
 	free(b.p);
 	return ret ? set_err(ret, "%s/%s", s->dir, path) : 0;
 }
@@ -606,8 +607,9 @@ static void gen_free(struct store_gen *g)
 int store_gen_commit(struct store_gen *g, uint64_t *id)
 {
 	struct store *s = g->s;
+	bool renamed = false;
 	char path[96];
-	int ret;
+	int ret, err;
 
 	if (g->failed) {
 		store_gen_abort(g);
@@ -617,18 +619,23 @@ int store_gen_commit(struct store_gen *g, uint64_t *id)
 	if (!ret && g->pack != EXT_ZERO)
 		ret = seal_pack(g);
 	if (!ret)
-		ret = write_manifest(g, path, sizeof(path));
-	if (ret) {
+		ret = write_manifest(g, path, sizeof(path), &renamed);
+	if (ret && !renamed) {
 		store_gen_abort(g);
 		return ret;
 	}
+	/*
+	 * Once renamed, the manifest may be on disk even if its directory's
+	 * fsync failed: keep its pack, but report no commit, so the caller
+	 * sends these changes again.
+	 */
 	if (g->pack != EXT_ZERO)
 		s->packs[g->pack].writing = false;
 	*id = g->id;
-	ret = gen_remember(s, &g->m, path);
+	err = gen_remember(s, &g->m, path);
 	gen_free(g);
-	if (ret)
-		return set_err(ret, "%s", s->dir);
+	if (ret || err)
+		return ret ? ret : set_err(err, "%s", s->dir);
 	if (store_retain_and_sweep(s, NULL))
 		warn("%s", store_strerror());
 	return 0;

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Interrupting the store at every step. The library counts each system
+ * call that changes the disk; for every N, the Nth one fails (or, as a
+ * crash would, every one from the Nth on), then the store is reopened
+ * without faults and must hold every generation committed before, whole,
+ * and no file that no manifest reaches.
+ */
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wclobbered"
+
+#include "kselftest_harness.h"
+#include "store_helpers.h"
+
+#define A 0x40000000ull
+
+static const struct store_vma vma = { A, A + 64 * PG, 0, 3, 0, "" };
+
+/* Generation k (a full one) holds pages A+i for i < 4, seeded k*10+i. */
+static int commit_k(struct store *s, uint64_t k, uint64_t *id)
+{
+	struct feed f[4];
+
+	for (int i = 0; i < 4; i++)
+		f[i] = (struct feed){ A + i * PG, k * 10 + i };
+	return commit_one(s, STORE_GEN_FULL, &vma, 1, f, 4, id);
+}
+
+static int gen_whole(struct store *s, uint64_t id)
+{
+	int ret = 0;
+
+	for (int i = 0; !ret && i < 4; i++)
+		ret = page_is(s, id, A + i * PG, id * 10 + i);
+	return ret;
+}
+
+/* Packs and manifests pair up one to one, and nothing else is left. */
+static int tidy(const char *dir, const struct store *s)
+{
+	const uint64_t *ids;
+	size_t n = store_generations(s, &ids);
+	char name[32];
+
+	if (count_files(dir, ".tmp"))
+		return -1;
+	if (count_files(dir, ".p") != n || count_files(dir, ".m") != n)
+		return -2;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(name, sizeof(name), "/%016lx.p", ids[i]);
+		if (!find_file(dir, name))
+			return -3;
+	}
+	return 0;
+}
+
+static void run_commit(struct __test_metadata *_metadata, bool crash)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	unsigned long nth, ops = 0;
+	char dir[256];
+
+	for (nth = 1;; nth++) {
+		struct store *s;
+		uint64_t id = 0, next;
+		int ret;
+
+		tmp_store(dir, sizeof(dir));
+		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
+		ASSERT_EQ(0, commit_k(s, 1, &id));
+		ASSERT_EQ(0, commit_k(s, 2, &id));
+		store_fault_set(nth, crash);
+		ret = commit_k(s, 3, &id);
+		ops = store_fault_ops();
+		store_close(s);
+		store_fault_set(0, false);
+
+		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
+		ASSERT_EQ(0, gen_whole(s, 1));
+		ASSERT_EQ(0, gen_whole(s, 2));
+		/* Committed is committed; a failed commit left nothing. */
+		if (!ret)
+			ASSERT_EQ(3, store_newest(s));
+		ASSERT_TRUE(store_newest(s) == 2 || store_newest(s) == 3);
+		if (store_newest(s) == 3)
+			ASSERT_EQ(0, gen_whole(s, 3));
+		ASSERT_EQ(0, tidy(dir, s));
+		/* And the ids go on from the highest ever reserved. */
+		ASSERT_EQ(0, commit_k(s, 9, &next));
+		ASSERT_LT(2, next);
+		store_close(s);
+		tmp_store_free(dir);
+		if (nth > ops)
+			break;
+	}
+	TH_LOG("%lu fault points", nth - 1);
+	ASSERT_LT(8, nth);
+}
+
+TEST(commit_fails_at_each_call)
+{
+	run_commit(_metadata, false);
+}
+
+TEST(commit_crashes_at_each_call)
+{
+	run_commit(_metadata, true);
+}
+
+static void run_purge(struct __test_metadata *_metadata, bool crash)
+{
+	struct store_knobs keep = knobs_with(0, 1, 8), two = knobs_with(2, 1, 8);
+	unsigned long nth, ops = 0;
+	char dir[256];
+
+	for (nth = 1;; nth++) {
+		unsigned int removed;
+		struct store *s;
+		uint64_t id;
+		int ret;
+
+		tmp_store(dir, sizeof(dir));
+		ASSERT_EQ(0, store_open(&s, dir, &keep, 0));
+		for (uint64_t g = 1; g <= 5; g++)
+			ASSERT_EQ(0, commit_k(s, g, &id));
+		store_close(s);
+		/* The open itself purges with max 2: interrupt that. */
+		store_fault_set(nth, crash);
+		ret = store_open(&s, dir, &two, 0);
+		if (!ret) {
+			ret = store_purge(s, &removed);
+			store_close(s);
+		}
+		ops = store_fault_ops();
+		store_fault_set(0, false);
+
+		ASSERT_EQ(0, store_open(&s, dir, &keep, 0));
+		/* What the policy keeps is always there and whole. */
+		ASSERT_EQ(0, gen_whole(s, 4));
+		ASSERT_EQ(0, gen_whole(s, 5));
+		for (uint64_t g = 1; g <= 3; g++)
+			if (store_info(s, g, &(struct store_info){ 0 }) == 0)
+				ASSERT_EQ(0, gen_whole(s, g));
+		ASSERT_EQ(0, tidy(dir, s));
+		store_close(s);
+		/* Running it again finishes the job. */
+		ASSERT_EQ(0, store_open(&s, dir, &two, 0));
+		ASSERT_EQ(2, store_generations(s, &(const uint64_t *){ NULL }));
+		ASSERT_EQ(0, tidy(dir, s));
+		store_close(s);
+		tmp_store_free(dir);
+		if (nth > ops)
+			break;
+	}
+	TH_LOG("%lu fault points", nth - 1);
+	ASSERT_LT(4, nth);
+}
+
+TEST(purge_fails_at_each_call)
+{
+	run_purge(_metadata, false);
+}
+
+TEST(purge_crashes_at_each_call)
+{
+	run_purge(_metadata, true);
+}
+
+/* A crash in the middle of a shared-content incremental: base stays. */
+TEST(incremental_crash_keeps_base)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	struct feed f[] = { { A + PG, 77 } };
+	unsigned long nth, ops;
+	char dir[256];
+
+	for (nth = 1;; nth++) {
+		struct store *s;
+		uint64_t id;
+		int ret;
+
+		tmp_store(dir, sizeof(dir));
+		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
+		ASSERT_EQ(0, commit_k(s, 1, &id));
+		store_fault_set(nth, true);
+		ret = commit_one(s, STORE_GEN_INCREMENTAL, &vma, 1, f, 1, &id);
+		ops = store_fault_ops();
+		store_close(s);
+		store_fault_set(0, false);
+		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
+		ASSERT_EQ(0, gen_whole(s, 1));
+		if (!ret || store_newest(s) == 2) {
+			ASSERT_EQ(0, page_is(s, 2, A, 10));
+			ASSERT_EQ(0, page_is(s, 2, A + PG, 77));
+		}
+		ASSERT_EQ(0, count_files(dir, ".tmp"));
+		store_close(s);
+		tmp_store_free(dir);
+		if (nth > ops)
+			break;
+	}
+}
+
+TEST_HARNESS_MAIN
