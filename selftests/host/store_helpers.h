@@ -55,11 +55,11 @@ static inline void tmp_store(char *dir, size_t n)
 
 static inline void tmp_store_free(const char *dir)
 {
-	char parent[4096];
+	char *parent = strdup(dir);
 
-	snprintf(parent, sizeof(parent), "%s", dir);
 	*strrchr(parent, '/') = '\0';
 	rm_tree(parent);
+	free(parent);
 }
 
 static inline struct store_knobs knobs_with(uint32_t max, uint32_t min,

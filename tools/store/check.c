@@ -31,7 +31,8 @@ static int page_hash(struct store *s, const struct side *sd,
 	uint64_t slot = e->slot + (vaddr - e->vaddr) / STORE_PAGE_SIZE;
 
 	if (!p->hashes)
-		return set_err(-EBADMSG, "%s/%s: pack index damaged", s->dir, p->path);
+		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path,
+			       p->why ? p->why : "pack unusable");
 	*h = hash_get(p->hashes + slot * HASH_SIZE);
 	return 0;
 }
@@ -182,7 +183,8 @@ static void verify_packs(struct store *s, uint64_t *bad)
 		if (p->dead)
 			continue;
 		if (p->bad || !p->hashes) {
-			set_err(-EBADMSG, "%s/%s: pack damaged", s->dir, p->path);
+			set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path,
+				p->why ? p->why : "pack unusable");
 			failed(bad);
 			continue;
 		}

@@ -22,6 +22,7 @@ struct pack {
 	uint64_t *last;		/* per slot: the last of those */
 	int fd;			/* -1 until needed */
 	bool dead, bad, writing;
+	const char *why;	/* why it is bad (a static string) */
 	char path[96];
 };
 

@@ -31,7 +31,8 @@ static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
 	int fd;
 
 	if (p->dead || p->bad || !p->hashes)
-		return set_err(-EBADMSG, "%s/%s: pack index damaged", s->dir, p->path);
+		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path,
+			       p->why ? p->why : "pack unusable");
 	fd = pack_fd(s, p);
 	if (fd < 0)
 		return fd;

@@ -168,8 +168,10 @@ static int pack_read_index(struct store *s, struct pack *p)
 	struct stat st;
 	int fd = pack_fd(s, p);
 
-	if (fd < 0)
+	if (fd < 0) {
+		p->why = strerror(-fd);
 		return fd;
+	}
 	if (fstat(fd, &st) || st.st_size < PACK_HDR_SIZE + PACK_FOOTER_SIZE ||
 	    pread_all(fd, head, sizeof(head), 0) != sizeof(head) ||
 	    pread_all(fd, foot, sizeof(foot), st.st_size - sizeof(foot)) !=
@@ -179,6 +181,7 @@ static int pack_read_index(struct store *s, struct pack *p)
 	    !pack_footer_parse(foot, s->id, p->gen, st.st_size, &nslots, &why) &&
 	    nslots != p->nslots)
 		why = "pack slot count differs from its manifest";
+	p->why = why;
 	if (why)
 		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path, why);
 	p->hashes = malloc(nslots * HASH_SIZE);
@@ -189,8 +192,8 @@ static int pack_read_index(struct store *s, struct pack *p)
 	    pack_index_check(foot, p->hashes, nslots, &why)) {
 		free(p->hashes);
 		p->hashes = NULL;
-		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path,
-			       why ? why : "pack index unreadable");
+		p->why = why ? why : "pack index unreadable";
+		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path, p->why);
 	}
 	return 0;
 }

@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Damage to each kind of file: detected, named in the error, never
+ * papered over with zeros, and never a reason to lose the rest.
+ */
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wclobbered"
+
+#include "kselftest_harness.h"
+#include "store_helpers.h"
+
+#define A 0x1000000ull
+
+static const struct store_vma vma = { A, A + 16 * PG, 0, 3, 0, "" };
+
+static void quiet(const char *line)
+{
+}
+
+FIXTURE(bad) {
+	char dir[256];
+	char path[4096];
+	struct store *s;
+};
+
+/* Two full generations of 3 pages each; gen 2 shares nothing with 1. */
+FIXTURE_SETUP(bad)
+{
+	struct feed f1[] = { { A, 1 }, { A + PG, 2 }, { A + 2 * PG, 3 } };
+	struct feed f2[] = { { A, 4 }, { A + PG, 5 }, { A + 2 * PG, 6 } };
+	struct store_knobs k = knobs_with(0, 1, 8);
+	uint64_t id;
+
+	store_set_warn(quiet);
+	tmp_store(self->dir, sizeof(self->dir));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f1, 3, &id));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f2, 3, &id));
+	store_close(self->s);
+	self->s = NULL;
+}
+
+FIXTURE_TEARDOWN(bad)
+{
+	store_close(self->s);
+	tmp_store_free(self->dir);
+}
+
+static const char *file_of(const char *dir, uint64_t gen, const char *ext)
+{
+	char name[40];
+
+	snprintf(name, sizeof(name), "/%016lx%s", gen, ext);
+	return find_file(dir, name);
+}
+
+TEST_F(bad, pack_data_integrity_on)
+{
+	uint64_t nbad;
+	uint8_t page[PG];
+	struct store_snap *snap;
+
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, PG + PG + 77));	/* slot 1 */
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, 1, A, 1));
+	ASSERT_EQ(-EIO, page_is(self->s, 1, A + PG, 2));
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	ASSERT_NE(NULL, strstr(store_strerror(), "offset 0x2000"));
+	ASSERT_EQ(-EIO, store_verify(self->s, 1, &nbad));
+	ASSERT_EQ(1, nbad);
+	ASSERT_EQ(0, store_verify(self->s, 2, &nbad));
+	ASSERT_EQ(-EIO, store_verify(self->s, 0, &nbad));
+	ASSERT_EQ(1 + 1, nbad);		/* via gen 1, and the pack scan */
+	ASSERT_EQ(0, store_snap_open(self->s, 1, &snap));
+	ASSERT_EQ(-EIO, store_snap_read(snap, A + PG, page, NULL));
+	ASSERT_EQ(-EIO, store_snap_export(snap, A, A + 3 * PG, 1));
+	store_snap_close(snap);
+}
+
+TEST_F(bad, integrity_off_uses_a_redundant_copy)
+{
+	struct store_knobs k = knobs_with(0, 1, 1);
+	struct feed f[] = { { A + PG, 2 } };
+	uint64_t id;
+
+	/* redundancy 1: gen 3 needs gen 1's content and writes a copy. */
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f, 1, &id));
+	store_close(self->s);
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, 2 * PG + 5));
+	k.integrity = false;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 2));
+	/* No copy of slot 0's content: still an error, not zeros. */
+	ASSERT_EQ(0, flip_byte(self->path, PG + 5));
+	ASSERT_EQ(-EIO, page_is(self->s, 1, A, 1));
+	ASSERT_NE(NULL, strstr(store_strerror(), "no redundant copy"));
+}
+
+TEST_F(bad, manifest)
+{
+	uint64_t nbad;
+	struct store_info info;
+
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".m"));
+	ASSERT_EQ(0, flip_byte(self->path, 40));
+	/* Writable open: gen 2 stays usable, gen 1's pack is not swept. */
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_EQ(-EBADMSG, store_info(self->s, 1, &info));
+	ASSERT_TRUE(info.corrupt);
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	ASSERT_EQ(0, page_is(self->s, 2, A, 4));
+	ASSERT_EQ(2, count_files(self->dir, ".p"));
+	ASSERT_EQ(-EIO, store_verify(self->s, 0, &nbad));
+	ASSERT_EQ(-EBADMSG, page_is(self->s, 1, A, 1));
+	ASSERT_EQ(2, store_newest(self->s));
+}
+
+TEST_F(bad, manifest_truncated)
+{
+	struct store_info info;
+
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 2, ".m"));
+	ASSERT_EQ(0, truncate(self->path, 100));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(-EBADMSG, store_info(self->s, 2, &info));
+	ASSERT_EQ(1, store_newest(self->s));
+	ASSERT_EQ(0, page_is(self->s, 1, A + 2 * PG, 3));
+}
+
+TEST_F(bad, pack_index)
+{
+	uint64_t nbad;
+
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 2, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, -48 - 3));	/* last index entry */
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(-EBADMSG, page_is(self->s, 2, A, 4));
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	ASSERT_EQ(0, page_is(self->s, 1, A, 1));
+	ASSERT_EQ(-EIO, store_verify(self->s, 2, &nbad));
+	ASSERT_EQ(3, nbad);
+}
+
+TEST_F(bad, pack_footer_and_missing_pack)
+{
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 2, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, -1));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(-EBADMSG, page_is(self->s, 2, A, 4));
+	store_close(self->s);
+	ASSERT_EQ(0, unlink(self->path));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(-EBADMSG, page_is(self->s, 2, A, 4));
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+}
+
+TEST_F(bad, store_header)
+{
+	snprintf(self->path, sizeof(self->path), "%s/store", self->dir);
+	ASSERT_EQ(0, flip_byte(self->path, 20));
+	ASSERT_EQ(-EBADMSG, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	/* Nothing was touched. */
+	ASSERT_EQ(2, count_files(self->dir, ".p"));
+}
+
+TEST_F(bad, seq_file)
+{
+	snprintf(self->path, sizeof(self->path), "%s/seq", self->dir);
+	ASSERT_EQ(0, flip_byte(self->path, 17));
+	ASSERT_EQ(-EBADMSG, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	ASSERT_EQ(0, unlink(self->path));
+	ASSERT_EQ(-ENOENT, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+}
+
+TEST_F(bad, foreign_store_pack)
+{
+	char other[256], cmd[9000];
+	struct store *o;
+	struct feed f[] = { { A, 1 }, { A + PG, 2 }, { A + 2 * PG, 3 } };
+	uint64_t id;
+
+	/* Same name and size, another store id: must not be trusted. */
+	tmp_store(other, sizeof(other));
+	ASSERT_EQ(0, store_open(&o, other, NULL, 0));
+	ASSERT_EQ(0, commit_one(o, STORE_GEN_FULL, &vma, 1, f, 3, &id));
+	store_close(o);
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
+	snprintf(cmd, sizeof(cmd), "cp %s %s", file_of(other, 1, ".p"), self->path);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(-EBADMSG, page_is(self->s, 1, A, 1));
+	ASSERT_NE(NULL, strstr(store_strerror(), "another store"));
+	tmp_store_free(other);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Retention: max, min and expiration alone and together, and the sweep. */
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wclobbered"
+
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "store_helpers.h"
+
+#define A 0x7f0000000000ull
+
+static const struct store_vma vma = { A, A + 16 * PG, 0, 3, 0, "" };
+
+/* A full generation of one page (seed), stamped @age seconds ago. */
+static int commit_aged(struct store *s, uint64_t seed, uint64_t age,
+		       uint64_t *id)
+{
+	struct store_meta meta = { .pid = 1, .comm = "aged" };
+	uint8_t page[PG];
+	struct store_gen *g;
+	int ret;
+
+	ret = store_gen_begin(s, STORE_GEN_FULL, 0, &g);
+	if (ret)
+		return ret;
+	meta.time_ns = (time(NULL) - age) * 1000000000ull;
+	store_gen_set_meta(g, &meta);
+	fake_page(page, seed, A);
+	if (store_gen_add_vma(g, &vma) || store_gen_add_page(g, A, page)) {
+		store_gen_abort(g);
+		return -EINVAL;
+	}
+	return store_gen_commit(g, id);
+}
+
+static size_t ngens(struct store *s, uint64_t *first)
+{
+	const uint64_t *ids;
+	size_t n = store_generations(s, &ids);
+
+	*first = n ? ids[0] : 0;
+	return n;
+}
+
+FIXTURE(ret) {
+	char dir[256];
+	struct store *s;
+};
+
+FIXTURE_SETUP(ret)
+{
+	tmp_store(self->dir, sizeof(self->dir));
+	self->s = NULL;
+}
+
+FIXTURE_TEARDOWN(ret)
+{
+	store_close(self->s);
+	tmp_store_free(self->dir);
+}
+
+TEST_F(ret, max_snapshots)
+{
+	struct store_knobs k = knobs_with(3, 1, 8);
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (uint64_t i = 1; i <= 5; i++)
+		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	ASSERT_EQ(3, ngens(self->s, &first));
+	ASSERT_EQ(3, first);
+	ASSERT_EQ(3, count_files(self->dir, ".p"));
+	ASSERT_EQ(3, count_files(self->dir, ".m"));
+	ASSERT_EQ(0, page_is(self->s, 3, A, 3));
+}
+
+TEST_F(ret, min_wins_over_max)
+{
+	struct store_knobs k = knobs_with(2, 4, 8);
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (uint64_t i = 1; i <= 6; i++)
+		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	ASSERT_EQ(4, ngens(self->s, &first));
+	ASSERT_EQ(3, first);
+}
+
+TEST_F(ret, expiration)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	unsigned int removed;
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_aged(self->s, 1, 1000, &id));
+	ASSERT_EQ(0, commit_aged(self->s, 2, 500, &id));
+	ASSERT_EQ(0, commit_aged(self->s, 3, 10, &id));
+	ASSERT_EQ(0, commit_aged(self->s, 4, 0, &id));
+	store_close(self->s);
+	k.expiration = 100;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, STORE_RDONLY));
+	ASSERT_EQ(4, ngens(self->s, &first));	/* read-only: no purge */
+	store_close(self->s);
+	k.expiration = 600;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(3, ngens(self->s, &first));
+	ASSERT_EQ(2, first);
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	k.expiration = 100;
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, STORE_NOCREATE));
+	ASSERT_EQ(2, ngens(self->s, &first));
+	ASSERT_EQ(3, first);
+	ASSERT_EQ(0, store_purge(self->s, &removed));
+	ASSERT_EQ(0, removed);
+	/* Expiration never goes below min_snapshots. */
+	store_close(self->s);
+	k.expiration = 1;
+	k.min_snapshots = 1;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(1, ngens(self->s, &first));
+	ASSERT_EQ(4, first);
+	ASSERT_EQ(1, count_files(self->dir, ".p"));
+}
+
+TEST_F(ret, expiration_and_max_together)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_aged(self->s, 1, 1000, &id));
+	for (uint64_t i = 2; i <= 6; i++)
+		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	store_close(self->s);
+	k.expiration = 100;
+	k.max_snapshots = 3;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(3, ngens(self->s, &first));
+	ASSERT_EQ(4, first);
+}
+
+TEST_F(ret, shared_pack_survives_its_generation)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	struct store_gen *g;
+	uint8_t page[PG];
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+	ASSERT_EQ(0, store_gen_add_vma(g, &vma));
+	for (int i = 0; i < 4; i++) {
+		fake_page(page, 1, A + i * PG);
+		ASSERT_EQ(0, store_gen_add_page(g, A + i * PG, page));
+	}
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_INCREMENTAL, 0, &g));
+	ASSERT_EQ(0, store_gen_add_vma(g, &vma));
+	fake_page(page, 2, A + PG);
+	ASSERT_EQ(0, store_gen_add_page(g, A + PG, page));
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	store_close(self->s);
+	k.max_snapshots = 1;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(1, ngens(self->s, &first));
+	ASSERT_EQ(2, first);
+	ASSERT_EQ(2, count_files(self->dir, ".p"));
+	ASSERT_EQ(0, page_is(self->s, 2, A, 1));
+	ASSERT_EQ(0, page_is(self->s, 2, A + PG, 2));
+	ASSERT_EQ(0, page_is(self->s, 2, A + 3 * PG, 1));
+	/* A full generation that shares nothing lets the old pack go. */
+	ASSERT_EQ(0, commit_aged(self->s, 9, 0, &id));
+	ASSERT_EQ(1, count_files(self->dir, ".p"));
+	ASSERT_EQ(0, store_verify(self->s, 0, &first));
+}
+
+TEST_F(ret, unlimited_and_min_zero)
+{
+	struct store_knobs k = knobs_with(0, 0, 8);
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (uint64_t i = 1; i <= 70; i++)
+		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	ASSERT_EQ(70, ngens(self->s, &first));
+	store_close(self->s);
+	/* Defaults: max 64, min 1. */
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_EQ(64, ngens(self->s, &first));
+	ASSERT_EQ(7, first);
+}
+
+TEST_HARNESS_MAIN
