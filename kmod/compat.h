@@ -16,4 +16,36 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 #endif
 
+/*
+ * 6.3 made vm_flags read-only behind vm_flags_clear(), which calls
+ * vma_start_write(); its out-of-line half, __vma_start_write(), is not
+ * exported. Writers hold the mmap write lock, which every VMA change and
+ * every fault but the per-VMA-lock ones take; see tracker.c for why those
+ * cannot come from the frozen target's user code.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define snapper_vma_clear_flags(vma, flags)				\
+	WRITE_ONCE(ACCESS_PRIVATE((vma), __vm_flags),			\
+		   (vma)->vm_flags & ~(flags))
+#else
+#define snapper_vma_clear_flags(vma, flags)				\
+	WRITE_ONCE((vma)->vm_flags, (vma)->vm_flags & ~(flags))
+#endif
+
+/*
+ * pgprot_modify() needs cc_mask, which 6.1 does not export. Keep the cache
+ * mode of the old protection (a driver may have set it) and take the rest
+ * from the new one.
+ */
+#define snapper_pgprot_modify(oldprot, newprot)				\
+	__pgprot((pgprot_val(oldprot) & _PAGE_CACHE_MASK) |		\
+		 (pgprot_val(newprot) & ~_PAGE_CACHE_MASK))
+
+/* 6.2 moved the parsed attributes of a dump into a struct genl_info. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+#define snapper_dump_attrs(cb)	(genl_dumpit_info(cb)->info.attrs)
+#else
+#define snapper_dump_attrs(cb)	(genl_dumpit_info(cb)->attrs)
+#endif
+
 #endif /* _SNAPPER_COMPAT_H */

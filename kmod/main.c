@@ -8,11 +8,16 @@
 #include <linux/snapper.h>
 
 #include "netlink.h"
+#include "session.h"
+#include "stats.h"
 
 static int __init snapper_init(void)
 {
 	int ret;
 
+	ret = snapper_stats_init();
+	if (ret)
+		goto err_stats;
 	ret = snapper_netlink_init();
 	if (ret)
 		goto err_netlink;
@@ -21,12 +26,17 @@ static int __init snapper_init(void)
 	return 0;
 
 err_netlink:
+	snapper_stats_uninit();
+err_stats:
 	return ret;
 }
 
 static void __exit snapper_exit(void)
 {
+	/* No stream is open once the family is gone: drop the sessions. */
 	snapper_netlink_uninit();
+	snapper_session_uninit();
+	snapper_stats_uninit();
 }
 
 module_init(snapper_init);

@@ -3,17 +3,51 @@
  * The generic netlink family "snapper". uapi/linux/snapper.h documents
  * every command and attribute; this file only implements that contract.
  */
+#include <linux/highmem.h>
+#include <linux/huge_mm.h>
 #include <linux/module.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/slab.h>
 #include <net/genetlink.h>
 #include <linux/snapper.h>
 
 #include "netlink.h"
 #include "params.h"
+#include "session.h"
+#include "stats.h"
+#include "tracker.h"
+
+/*
+ * A dump skb must hold one page message (SNAPPER_A_PAGE_DATA of 4096 bytes
+ * plus headers); a fresh socket's first dump skb is only NLMSG_GOODSIZE.
+ */
+#define CKPT_MIN_DUMP_ALLOC	8192
+
+static struct netlink_range_validation pid_range = {
+	.min = 1,
+	.max = SNAPPER_PID_MAX,
+};
 
 static const struct nla_policy snapper_policy[SNAPPER_A_MAX + 1] = {
 	[SNAPPER_A_MODULE_VERSION] = { .type = NLA_REJECT },
 	[SNAPPER_A_PROTOCOL_VERSION] = { .type = NLA_REJECT },
 	[SNAPPER_A_CONFIG] = { .type = NLA_REJECT },
+	[SNAPPER_A_PID] = NLA_POLICY_FULL_RANGE(NLA_U32, &pid_range),
+	[SNAPPER_A_STORE_ID] = { .type = NLA_U64 },
+	[SNAPPER_A_BASE_GENERATION] = { .type = NLA_U64 },
+	[SNAPPER_A_CHECKPOINT_FLAGS] = { .type = NLA_U32 },
+	[SNAPPER_A_CHECKPOINT_ID] = NLA_POLICY_MIN(NLA_U64, 1),
+	[SNAPPER_A_CHECKPOINT_MODE] = { .type = NLA_REJECT },
+	[SNAPPER_A_PAGE_SIZE] = { .type = NLA_REJECT },
+	[SNAPPER_A_VMA] = { .type = NLA_REJECT },
+	[SNAPPER_A_PAGE_ADDR] = { .type = NLA_REJECT },
+	[SNAPPER_A_PAGE_DATA] = { .type = NLA_REJECT },
+	[SNAPPER_A_PAGE_FLAGS] = { .type = NLA_REJECT },
+	[SNAPPER_A_STATS] = { .type = NLA_REJECT },
+	[SNAPPER_A_GENERATION] = NLA_POLICY_MIN(NLA_U64, 1),
+	[SNAPPER_A_PAD] = { .type = NLA_REJECT },
 };
 
 static int put_config(struct sk_buff *skb, const struct snapper_config *cfg)
@@ -74,7 +108,389 @@ err_free:
 	return ret;
 }
 
-static const struct genl_small_ops snapper_ops[] = {
+/* One checkpoint stream: the dump's state between dumpit calls. */
+struct ckpt_stream {
+	struct snapper_session *s;	/* referenced; busy while we live */
+	struct snapper_snapshot snap;
+	enum { ST_HEADER, ST_VMAS, ST_PAGES, ST_STATS, ST_DONE } state;
+	unsigned int vma;		/* next layout record */
+	struct snapper_snap_chunk *chunk; /* next page message */
+	unsigned long page;
+};
+
+/*
+ * Finds the target in the caller's pid namespace. Another process needs
+ * CAP_SYS_ADMIN in the initial user namespace, for both the socket's
+ * opener and the caller (netlink_capable()); ptrace_may_access() is not
+ * exported, so there is no finer rule.
+ */
+static struct task_struct *find_target(struct nlattr **attrs,
+				       struct sk_buff *skb,
+				       struct netlink_ext_ack *extack)
+{
+	struct task_struct *task;
+	struct pid *pid;
+
+	pid = find_get_pid(nla_get_u32(attrs[SNAPPER_A_PID]));
+	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
+	put_pid(pid);
+	if (!task) {
+		NL_SET_ERR_MSG_ATTR(extack, attrs[SNAPPER_A_PID],
+				    "no such process");
+		return ERR_PTR(-ESRCH);
+	}
+	if (!same_thread_group(task, current) &&
+	    !netlink_capable(skb, CAP_SYS_ADMIN)) {
+		put_task_struct(task);
+		NL_SET_ERR_MSG_MOD(extack,
+				   "checkpointing another process needs CAP_SYS_ADMIN");
+		return ERR_PTR(-EPERM);
+	}
+	return task;
+}
+
+static bool require(struct nlattr **attrs, int type,
+		    struct netlink_ext_ack *extack)
+{
+	if (attrs[type])
+		return true;
+	NL_SET_ERR_MSG_MOD(extack, "a required attribute is missing");
+	NL_SET_BAD_ATTR(extack, NULL);
+	return false;
+}
+
+static void account(const struct snapper_snap_stats *st)
+{
+	snapper_stats_add(SNAPPER_STAT_CHECKPOINTS, 1);
+	snapper_stats_add(SNAPPER_STAT_PAGES_SCANNED, st->scanned);
+	snapper_stats_add(SNAPPER_STAT_PAGES_THP, st->thp * HPAGE_PMD_NR);
+	snapper_stats_add(SNAPPER_STAT_PAGES_SWAP, st->swap);
+	snapper_stats_add(SNAPPER_STAT_VMAS_SOFTDIRTY, st->vma_softdirty);
+	snapper_stats_add(SNAPPER_STAT_PAGES_COPIED, st->copied);
+	snapper_stats_add(SNAPPER_STAT_FREEZE_US, st->freeze_us);
+	snapper_stats_add(SNAPPER_STAT_WALK_US, st->walk_us);
+}
+
+static int collect(struct ckpt_stream *cs, struct task_struct *task,
+		   struct mm_struct *mm, struct nlattr **attrs,
+		   struct netlink_ext_ack *extack)
+{
+	u64 store = nla_get_u64(attrs[SNAPPER_A_STORE_ID]);
+	u64 base = attrs[SNAPPER_A_BASE_GENERATION] ?
+		   nla_get_u64(attrs[SNAPPER_A_BASE_GENERATION]) : 0;
+	u32 flags = attrs[SNAPPER_A_CHECKPOINT_FLAGS] ?
+		    nla_get_u32(attrs[SNAPPER_A_CHECKPOINT_FLAGS]) : 0;
+	struct snapper_session *s = cs->s;
+	int ret;
+
+	if (mutex_lock_killable(&s->lock))
+		return -EINTR;
+	if (s->busy) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "a checkpoint of this process is streaming");
+		ret = -EBUSY;
+		goto out;
+	}
+	cs->snap.full = !snapper_session_incremental(s, store, base,
+						     flags & SNAPPER_CKPT_F_FULL);
+	cs->snap.ckpt = snapper_session_next_ckpt(s, store);
+	ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
+	if (!ret)
+		s->busy = true;
+out:
+	mutex_unlock(&s->lock);
+	return ret;
+}
+
+static int checkpoint_start(struct netlink_callback *cb)
+{
+	struct nlattr **attrs = snapper_dump_attrs(cb);
+	struct netlink_ext_ack *extack = cb->extack;
+	struct task_struct *task;
+	struct ckpt_stream *cs;
+	struct mm_struct *mm;
+	int ret;
+
+	if (!require(attrs, SNAPPER_A_PID, extack) ||
+	    !require(attrs, SNAPPER_A_STORE_ID, extack))
+		return -EINVAL;
+	if (attrs[SNAPPER_A_CHECKPOINT_FLAGS] &&
+	    nla_get_u32(attrs[SNAPPER_A_CHECKPOINT_FLAGS]) & ~__SNAPPER_CKPT_F_ALL) {
+		NL_SET_ERR_MSG_ATTR(extack, attrs[SNAPPER_A_CHECKPOINT_FLAGS],
+				    "unknown checkpoint flags");
+		return -EOPNOTSUPP;
+	}
+	task = find_target(attrs, cb->skb, extack);
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	ret = -ESRCH;
+	mm = get_task_mm(task);
+	if (!mm) {
+		NL_SET_ERR_MSG_MOD(extack, "the process has no memory");
+		goto out_task;
+	}
+	ret = -ENOMEM;
+	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
+	if (!cs)
+		goto out_mm;
+	cs->s = snapper_session_get(mm, true);
+	if (IS_ERR(cs->s)) {
+		ret = PTR_ERR(cs->s);
+		goto err_stream;
+	}
+	ret = collect(cs, task, mm, attrs, extack);
+	if (ret)
+		goto err_session;
+	account(&cs->snap.stats);
+	cs->chunk = cs->snap.head;
+	cb->args[0] = (long)cs;
+	cb->min_dump_alloc = CKPT_MIN_DUMP_ALLOC;
+	goto out_mm;
+
+err_session:
+	snapper_snapshot_release(&cs->snap);
+	snapper_session_put(cs->s);
+err_stream:
+	kfree(cs);
+out_mm:
+	mmput(mm);
+out_task:
+	put_task_struct(task);
+	return ret;
+}
+
+static int put_header(struct sk_buff *skb, struct ckpt_stream *cs)
+{
+	return nla_put_u64_64bit(skb, SNAPPER_A_CHECKPOINT_ID, cs->snap.ckpt,
+				 SNAPPER_A_PAD) ||
+	       nla_put_u8(skb, SNAPPER_A_CHECKPOINT_MODE,
+			  cs->snap.full ? SNAPPER_CKPT_MODE_FULL :
+					  SNAPPER_CKPT_MODE_INCREMENTAL) ||
+	       nla_put_u32(skb, SNAPPER_A_PAGE_SIZE, PAGE_SIZE);
+}
+
+static int put_vma(struct sk_buff *skb, const struct snapper_snap_vma *r)
+{
+	struct nlattr *nest = nla_nest_start(skb, SNAPPER_A_VMA);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, SNAPPER_A_VMA_START, r->start,
+			      SNAPPER_A_VMA_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_VMA_END, r->end,
+			      SNAPPER_A_VMA_PAD) ||
+	    nla_put_u32(skb, SNAPPER_A_VMA_PROT, r->prot) ||
+	    nla_put_u32(skb, SNAPPER_A_VMA_FLAGS, r->flags) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_VMA_PGOFF, r->pgoff,
+			      SNAPPER_A_VMA_PAD) ||
+	    (r->path && nla_put_string(skb, SNAPPER_A_VMA_PATH, r->path))) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int put_vmas(struct sk_buff *skb, struct ckpt_stream *cs)
+{
+	unsigned int first = cs->vma;
+
+	while (cs->vma < cs->snap.nr_vmas &&
+	       !put_vma(skb, &cs->snap.vmas[cs->vma]))
+		cs->vma++;
+	return cs->vma == first ? -EMSGSIZE : 0;
+}
+
+static int put_page_msg(struct sk_buff *skb, struct snapper_snap_page *p)
+{
+	void *data;
+	int ret;
+
+	data = kmap_local_page(p->page);
+	ret = nla_put_u64_64bit(skb, SNAPPER_A_PAGE_ADDR, p->addr & PAGE_MASK,
+				SNAPPER_A_PAD) ||
+	      nla_put(skb, SNAPPER_A_PAGE_DATA, PAGE_SIZE, data) ||
+	      nla_put_u32(skb, SNAPPER_A_PAGE_FLAGS,
+			  p->addr & __SNAPPER_PAGE_F_ALL);
+	kunmap_local(data);
+	return ret ? -EMSGSIZE : 0;
+}
+
+static int put_stats(struct sk_buff *skb, const struct snapper_snap_stats *st)
+{
+	struct nlattr *nest = nla_nest_start(skb, SNAPPER_A_STATS);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, SNAPPER_A_STATS_SCANNED, st->scanned,
+			      SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_SENT, st->sent,
+			      SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_THP, st->thp,
+			      SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_SWAP, st->swap,
+			      SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_VMA_SOFTDIRTY,
+			      st->vma_softdirty, SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_FREEZE_US, st->freeze_us,
+			      SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_WALK_US, st->walk_us,
+			      SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_COPIED, st->copied,
+			      SNAPPER_A_STATS_PAD) ||
+	    nla_put_u32(skb, SNAPPER_A_STATS_THREADS, st->threads)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+/* The next page to send, or NULL when all are sent. */
+static struct snapper_snap_page *next_page(struct ckpt_stream *cs)
+{
+	while (cs->chunk && cs->page == cs->chunk->nr) {
+		cs->chunk = cs->chunk->next;
+		cs->page = 0;
+	}
+	return cs->chunk ? &cs->chunk->pages[cs->page] : NULL;
+}
+
+/* Puts one message; Return: 0, or -EMSGSIZE when the skb is full. */
+static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
+		   struct ckpt_stream *cs)
+{
+	struct snapper_snap_page *p = NULL;
+	void *hdr;
+	int ret;
+
+	if (cs->state == ST_PAGES) {
+		p = next_page(cs);
+		if (!p) {
+			cs->state = ST_STATS;
+			return 0;
+		}
+	}
+	hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+			  &snapper_family, NLM_F_MULTI, SNAPPER_CMD_CHECKPOINT);
+	if (!hdr)
+		return -EMSGSIZE;
+	switch (cs->state) {
+	case ST_HEADER:
+		ret = put_header(skb, cs) ? -EMSGSIZE : 0;
+		break;
+	case ST_VMAS:
+		ret = put_vmas(skb, cs);
+		break;
+	case ST_PAGES:
+		ret = put_page_msg(skb, p);
+		break;
+	default:
+		ret = put_stats(skb, &cs->snap.stats);
+		break;
+	}
+	if (ret) {
+		genlmsg_cancel(skb, hdr);
+		return ret;
+	}
+	genlmsg_end(skb, hdr);
+	if (cs->state == ST_HEADER)
+		cs->state = ST_VMAS;
+	else if (cs->state == ST_VMAS && cs->vma == cs->snap.nr_vmas)
+		cs->state = ST_PAGES;
+	else if (cs->state == ST_PAGES) {
+		/* The skb has the bytes now: let the page go early. */
+		snapper_snap_page_release(p);
+		cs->page++;
+		cs->snap.stats.sent++;
+		snapper_stats_add(SNAPPER_STAT_PAGES_SENT, 1);
+	} else if (cs->state == ST_STATS)
+		cs->state = ST_DONE;
+	return 0;
+}
+
+static int checkpoint_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
+{
+	struct ckpt_stream *cs = (struct ckpt_stream *)cb->args[0];
+
+	while (cs->state != ST_DONE) {
+		if (put_one(skb, cb, cs))
+			break;
+	}
+	/* Never 0 before ST_DONE: an empty skb would end the dump early. */
+	if (!skb->len && cs->state != ST_DONE)
+		return -EMSGSIZE;
+	return skb->len;
+}
+
+static int checkpoint_done(struct netlink_callback *cb)
+{
+	struct ckpt_stream *cs = (struct ckpt_stream *)cb->args[0];
+
+	if (!cs)
+		return 0;
+	mutex_lock(&cs->s->lock);
+	cs->s->busy = false;
+	mutex_unlock(&cs->s->lock);
+	snapper_snapshot_release(&cs->snap);
+	snapper_session_put(cs->s);
+	kfree(cs);
+	return 0;
+}
+
+static int ack_doit(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr **attrs = info->attrs;
+	struct snapper_session *s = NULL;
+	struct task_struct *task;
+	struct mm_struct *mm;
+	int ret;
+
+	if (!require(attrs, SNAPPER_A_PID, info->extack) ||
+	    !require(attrs, SNAPPER_A_STORE_ID, info->extack) ||
+	    !require(attrs, SNAPPER_A_CHECKPOINT_ID, info->extack) ||
+	    !require(attrs, SNAPPER_A_GENERATION, info->extack))
+		return -EINVAL;
+	task = find_target(attrs, skb, info->extack);
+	if (IS_ERR(task))
+		return PTR_ERR(task);
+	mm = get_task_mm(task);
+	put_task_struct(task);
+	if (mm) {
+		s = snapper_session_get(mm, false);
+		mmput(mm);
+	}
+	if (!s) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "this process has no checkpoint to acknowledge");
+		return -ESRCH;
+	}
+	mutex_lock(&s->lock);
+	ret = snapper_session_ack(s, nla_get_u64(attrs[SNAPPER_A_STORE_ID]),
+				  nla_get_u64(attrs[SNAPPER_A_CHECKPOINT_ID]),
+				  nla_get_u64(attrs[SNAPPER_A_GENERATION]));
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
+	if (ret)
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "not the newest checkpoint of this store and process");
+	return ret;
+}
+
+static const struct genl_ops snapper_ops[] = {
+	{
+		.cmd = SNAPPER_CMD_CHECKPOINT,
+		.start = checkpoint_start,
+		.dumpit = checkpoint_dumpit,
+		.done = checkpoint_done,
+	},
+	{
+		.cmd = SNAPPER_CMD_ACK,
+		.doit = ack_doit,
+	},
+};
+
+static const struct genl_small_ops snapper_small_ops[] = {
 	{
 		.cmd = SNAPPER_CMD_GET_CONFIG,
 		.doit = get_config_doit,
@@ -88,8 +504,10 @@ static struct genl_family snapper_family __ro_after_init = {
 	.policy = snapper_policy,
 	.netnsok = true,
 	.module = THIS_MODULE,
-	.small_ops = snapper_ops,
-	.n_small_ops = ARRAY_SIZE(snapper_ops),
+	.ops = snapper_ops,
+	.n_ops = ARRAY_SIZE(snapper_ops),
+	.small_ops = snapper_small_ops,
+	.n_small_ops = ARRAY_SIZE(snapper_small_ops),
 	.resv_start_op = SNAPPER_CMD_GET_CONFIG,
 };
 

@@ -32,6 +32,101 @@
  *       SNAPPER_A_CONFIG_EXPIRATION     u64  seconds a generation is kept,
  *                                            0 (forever) ..(1 << 40)
  *
+ * SNAPPER_CMD_CHECKPOINT (dump: send with NLM_F_DUMP)
+ *   Collects the pages of a process that changed since the last checkpoint
+ *   the requesting store acknowledged, and streams them. Checkpointing
+ *   another process needs CAP_SYS_ADMIN in the initial user namespace; a
+ *   process may checkpoint itself without privilege. The target is looked
+ *   up in the caller's pid namespace.
+ *   Request:
+ *     SNAPPER_A_PID              u32, required, 1..4194304 (PID_MAX_LIMIT)
+ *     SNAPPER_A_STORE_ID         u64, required: the writer's store identity
+ *     SNAPPER_A_BASE_GENERATION  u64, optional: newest committed generation
+ *                                of that store (0 or absent: none)
+ *     SNAPPER_A_CHECKPOINT_FLAGS u32, optional, SNAPPER_CKPT_F_*; unknown
+ *                                bits: -EOPNOTSUPP
+ *   The checkpoint is INCREMENTAL when (store id, base generation) equals
+ *   the last pair the module has acknowledged for this target (see
+ *   SNAPPER_CMD_ACK) and SNAPPER_CKPT_F_FULL is clear; then it sends every
+ *   page written since that acknowledged checkpoint: the pages soft-dirty
+ *   now plus all pages sent by checkpoints never acknowledged. Otherwise
+ *   it is FULL: every present or swapped-out page except the zero page,
+ *   pages of VM_PFNMAP/VM_IO mappings, and file pages the target cannot
+ *   have written (page cache of private file mappings, shared mappings
+ *   without PROT_WRITE).
+ *   The target's threads are kept out of user mode while its page tables
+ *   are walked (the "freeze"); the stream carries the content of that
+ *   instant even for pages the target writes while it is being read.
+ *   Reply: a stream of SNAPPER_CMD_CHECKPOINT messages, then NLMSG_DONE:
+ *   1. one header message:
+ *     SNAPPER_A_CHECKPOINT_ID    u64, to quote in SNAPPER_CMD_ACK
+ *     SNAPPER_A_CHECKPOINT_MODE  u8, SNAPPER_CKPT_MODE_FULL or _INCREMENTAL
+ *     SNAPPER_A_PAGE_SIZE        u32, bytes per page record (4096)
+ *   2. layout messages, each with one or more (in address order):
+ *     SNAPPER_A_VMA              nested, one mapping of the target:
+ *       SNAPPER_A_VMA_START      u64, page aligned
+ *       SNAPPER_A_VMA_END        u64, page aligned, exclusive
+ *       SNAPPER_A_VMA_PROT       u32, PROT_READ | PROT_WRITE | PROT_EXEC
+ *       SNAPPER_A_VMA_FLAGS      u32, SNAPPER_VMA_F_*
+ *       SNAPPER_A_VMA_PGOFF      u64, offset in the file in pages
+ *       SNAPPER_A_VMA_PATH       string, at most 4095 bytes, file-backed
+ *                                mappings only (shared anonymous memory
+ *                                shows as "/dev/zero (deleted)" or the memfd)
+ *     The layout lists every mapping of the target at the instant, including
+ *     those whose pages are never sent (VM_PFNMAP, VM_IO), so that a store
+ *     knows what was unmapped since its base.
+ *   3. page messages, one page each, ascending address:
+ *     SNAPPER_A_PAGE_ADDR        u64, page aligned
+ *     SNAPPER_A_PAGE_DATA        binary, exactly SNAPPER_A_PAGE_SIZE bytes
+ *     SNAPPER_A_PAGE_FLAGS       u32, SNAPPER_PAGE_F_* (informational)
+ *     A page message is about 4.2 KiB: the module asks for dump buffers of
+ *     at least 8 KiB, so the receiver must read with a buffer of at least
+ *     32 KiB (libnl: nl_socket_set_msg_buf_size) or it sees MSG_TRUNC.
+ *   4. one stats message:
+ *     SNAPPER_A_STATS            nested:
+ *       SNAPPER_A_STATS_SCANNED       u64, present or swapped entries seen
+ *       SNAPPER_A_STATS_SENT          u64, page messages in this stream
+ *       SNAPPER_A_STATS_THP           u64, PMD-mapped huge pages selected
+ *       SNAPPER_A_STATS_SWAP          u64, swapped-out pages read back in
+ *       SNAPPER_A_STATS_VMA_SOFTDIRTY u64, mappings flagged VM_SOFTDIRTY
+ *       SNAPPER_A_STATS_FREEZE_US     u64, time the target was kept out of
+ *                                     user mode
+ *       SNAPPER_A_STATS_WALK_US       u64, time the page walk held the
+ *                                     mmap lock
+ *       SNAPPER_A_STATS_COPIED        u64, pages copied during the freeze
+ *                                     (shared, pinned and swapped pages)
+ *       SNAPPER_A_STATS_THREADS       u32, threads of the target
+ *   Backpressure: the next messages are built only when the reader has
+ *   drained its socket. Closing the socket mid-stream releases everything
+ *   held for the stream; the pages stay owed (see SNAPPER_CMD_ACK).
+ *   Errors (in the dump's NLMSG_DONE or as an error acknowledgement):
+ *     -ESRCH      no such process in the caller's pid namespace, or no mm
+ *     -EPERM      another process without CAP_SYS_ADMIN
+ *     -EOPNOTSUPP unknown flag bits; an mm with MMU notifiers (KVM, RDMA,
+ *                 SVA); hugetlb mappings (each with an extack message)
+ *     -EBUSY      a checkpoint of that target is already streaming, or a
+ *                 thread did not leave user mode within one second
+ *     -ENOMEM, -EINTR (the caller got a fatal signal)
+ *
+ * SNAPPER_CMD_ACK (doit; same privilege rule as CHECKPOINT)
+ *   Tells the module that a checkpoint is durable in the store as
+ *   generation GENERATION. Pages sent by that checkpoint and by earlier
+ *   ones are no longer owed; the next checkpoint quoting (STORE_ID,
+ *   GENERATION) as its base is incremental.
+ *   Request:
+ *     SNAPPER_A_PID              u32, required, 1..4194304
+ *     SNAPPER_A_STORE_ID         u64, required
+ *     SNAPPER_A_CHECKPOINT_ID    u64, required, from the header message
+ *     SNAPPER_A_GENERATION       u64, required, 1..
+ *   Errors: -ESRCH (no such process, or it has never been checkpointed or
+ *   has exec'ed since), -ESTALE (not the newest checkpoint of the target,
+ *   or older than one already acknowledged), -EPERM.
+ *
+ * Running totals are in /sys/kernel/snapper/ (read-only): checkpoints,
+ * pages_scanned, pages_sent, pages_thp, pages_swap, vmas_softdirty,
+ * pages_copied, freeze_us, walk_us, pages_held (pages referenced or copied
+ * now for streams in progress), sessions (targets tracked now).
+ *
  * The knobs are module parameters (/sys/module/snapper/parameters/), the
  * single source of truth; GET_CONFIG reads them. They are written through
  * sysfs or at insmod time, never through netlink.
@@ -43,7 +138,7 @@
 #define SNAPPER_GENL_VERSION		1
 
 /* Bumped on any change to this header a peer must know about. */
-#define SNAPPER_PROTOCOL_VERSION	1
+#define SNAPPER_PROTOCOL_VERSION	2
 
 /* Longest SNAPPER_A_MODULE_VERSION string, including the NUL. */
 #define SNAPPER_VERSION_LEN		32
@@ -51,6 +146,8 @@
 enum snapper_cmd {
 	SNAPPER_CMD_UNSPEC,
 	SNAPPER_CMD_GET_CONFIG,
+	SNAPPER_CMD_CHECKPOINT,
+	SNAPPER_CMD_ACK,
 
 	__SNAPPER_CMD_LAST
 };
@@ -61,6 +158,20 @@ enum snapper_attr {
 	SNAPPER_A_MODULE_VERSION,	/* string */
 	SNAPPER_A_PROTOCOL_VERSION,	/* u32 */
 	SNAPPER_A_CONFIG,		/* nested: enum snapper_config_attr */
+	SNAPPER_A_PID,			/* u32 */
+	SNAPPER_A_STORE_ID,		/* u64 */
+	SNAPPER_A_BASE_GENERATION,	/* u64 */
+	SNAPPER_A_CHECKPOINT_FLAGS,	/* u32: SNAPPER_CKPT_F_* */
+	SNAPPER_A_CHECKPOINT_ID,	/* u64 */
+	SNAPPER_A_CHECKPOINT_MODE,	/* u8: enum snapper_ckpt_mode */
+	SNAPPER_A_PAGE_SIZE,		/* u32 */
+	SNAPPER_A_VMA,			/* nested: enum snapper_vma_attr */
+	SNAPPER_A_PAGE_ADDR,		/* u64 */
+	SNAPPER_A_PAGE_DATA,		/* binary */
+	SNAPPER_A_PAGE_FLAGS,		/* u32: SNAPPER_PAGE_F_* */
+	SNAPPER_A_STATS,		/* nested: enum snapper_stats_attr */
+	SNAPPER_A_GENERATION,		/* u64 */
+	SNAPPER_A_PAD,
 
 	__SNAPPER_A_LAST
 };
@@ -79,6 +190,65 @@ enum snapper_config_attr {
 	__SNAPPER_A_CONFIG_LAST
 };
 #define SNAPPER_A_CONFIG_MAX (__SNAPPER_A_CONFIG_LAST - 1)
+
+/* SNAPPER_A_CHECKPOINT_FLAGS */
+#define SNAPPER_CKPT_F_FULL		(1U << 0)	/* ignore the base */
+#define __SNAPPER_CKPT_F_ALL		(SNAPPER_CKPT_F_FULL)
+
+enum snapper_ckpt_mode {
+	SNAPPER_CKPT_MODE_FULL,
+	SNAPPER_CKPT_MODE_INCREMENTAL,
+};
+
+enum snapper_vma_attr {
+	SNAPPER_A_VMA_UNSPEC,
+	SNAPPER_A_VMA_START,		/* u64 */
+	SNAPPER_A_VMA_END,		/* u64 */
+	SNAPPER_A_VMA_PROT,		/* u32 */
+	SNAPPER_A_VMA_FLAGS,		/* u32: SNAPPER_VMA_F_* */
+	SNAPPER_A_VMA_PGOFF,		/* u64 */
+	SNAPPER_A_VMA_PATH,		/* string */
+	SNAPPER_A_VMA_PAD,
+
+	__SNAPPER_A_VMA_LAST
+};
+#define SNAPPER_A_VMA_MAX (__SNAPPER_A_VMA_LAST - 1)
+
+/* SNAPPER_A_VMA_FLAGS */
+#define SNAPPER_VMA_F_SHARED		(1U << 0)	/* MAP_SHARED */
+#define SNAPPER_VMA_F_FILE		(1U << 1)	/* has a file (or shmem) */
+#define SNAPPER_VMA_F_STACK		(1U << 2)	/* grows down */
+#define SNAPPER_VMA_F_HEAP		(1U << 3)	/* the brk area */
+#define SNAPPER_VMA_F_SOFTDIRTY		(1U << 4)	/* new or grown since last */
+#define SNAPPER_VMA_F_SKIPPED		(1U << 5)	/* VM_PFNMAP/VM_IO: no pages */
+#define __SNAPPER_VMA_F_ALL		((1U << 6) - 1)
+
+/* SNAPPER_A_PAGE_FLAGS */
+#define SNAPPER_PAGE_F_THP		(1U << 0)	/* part of a PMD-mapped THP */
+#define SNAPPER_PAGE_F_SWAP		(1U << 1)	/* was swapped out */
+#define SNAPPER_PAGE_F_COPIED		(1U << 2)	/* copied during the freeze */
+#define SNAPPER_PAGE_F_OWED		(1U << 3)	/* resent: not acknowledged */
+#define __SNAPPER_PAGE_F_ALL		((1U << 4) - 1)
+
+enum snapper_stats_attr {
+	SNAPPER_A_STATS_UNSPEC,
+	SNAPPER_A_STATS_SCANNED,	/* u64 */
+	SNAPPER_A_STATS_SENT,		/* u64 */
+	SNAPPER_A_STATS_THP,		/* u64 */
+	SNAPPER_A_STATS_SWAP,		/* u64 */
+	SNAPPER_A_STATS_VMA_SOFTDIRTY,	/* u64 */
+	SNAPPER_A_STATS_FREEZE_US,	/* u64 */
+	SNAPPER_A_STATS_WALK_US,	/* u64 */
+	SNAPPER_A_STATS_COPIED,		/* u64 */
+	SNAPPER_A_STATS_THREADS,	/* u32 */
+	SNAPPER_A_STATS_PAD,
+
+	__SNAPPER_A_STATS_LAST
+};
+#define SNAPPER_A_STATS_MAX (__SNAPPER_A_STATS_LAST - 1)
+
+#define SNAPPER_PID_MAX			4194304U
+#define SNAPPER_PATH_MAX		4096U
 
 /* Knob limits, shared so that the tools validate as the module does. */
 #define SNAPPER_THRESHOLD_MIN		16U

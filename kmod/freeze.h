@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _SNAPPER_FREEZE_H
+#define _SNAPPER_FREEZE_H
+
+#include <linux/types.h>
+
+struct task_struct;
+struct snapper_freeze;
+
+struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
+					    u32 *nr_threads);
+void snapper_freeze_thaw(struct snapper_freeze *f);
+
+#endif /* _SNAPPER_FREEZE_H */

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _SNAPPER_SESSION_H
+#define _SNAPPER_SESSION_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/types.h>
+#include <linux/xarray.h>
+
+struct mm_struct;
+
+#define SNAPPER_SESSION_RECENT	8
+
+/*
+ * What the module remembers about one target between checkpoints: which
+ * (store, generation) a writer last declared durable, and which pages were
+ * sent since without being acknowledged ("owed": the next checkpoint sends
+ * them again whatever their soft-dirty bit says).
+ *
+ * Lock order: sessions_lock (session.c) -> session->lock -> mmap_lock ->
+ * page-table locks. The owed xarray has its own spinlock inside; it is
+ * written only under session->lock, and read under RCU by the walk.
+ */
+struct snapper_session {
+	struct kref ref;
+	struct list_head node;		/* in the session list */
+	struct mm_struct *mm;		/* mmgrab()ed; NULL in KUnit tests */
+	struct mutex lock;
+	bool busy;			/* a checkpoint stream is open */
+	u64 acked_store;
+	u64 acked_gen;			/* 0: nothing durable, next is FULL */
+	u64 acked_ckpt;
+	u64 last_ckpt;			/* newest checkpoint id issued */
+	struct {			/* store id of recent checkpoints */
+		u64 ckpt;
+		u64 store;
+	} recent[SNAPPER_SESSION_RECENT];
+	struct xarray owed;		/* page index -> xa_mk_value(ckpt id) */
+	unsigned long nr_owed;
+};
+
+struct snapper_session *snapper_session_get(struct mm_struct *mm,
+					    bool create);
+void snapper_session_put(struct snapper_session *s);
+bool snapper_session_incremental(struct snapper_session *s, u64 store,
+				 u64 base, bool force_full);
+u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store);
+bool snapper_session_owes(struct snapper_session *s, unsigned long addr);
+bool snapper_session_owes_range(struct snapper_session *s,
+				unsigned long start, unsigned long end);
+int snapper_session_owe(struct snapper_session *s, unsigned long addr,
+			u64 ckpt);
+void snapper_session_forget(struct snapper_session *s);
+int snapper_session_ack(struct snapper_session *s, u64 store, u64 ckpt,
+			u64 gen);
+void snapper_session_uninit(void);
+
+#endif /* _SNAPPER_SESSION_H */

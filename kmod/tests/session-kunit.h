@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * KUnit tests of the durability handshake; included at the end of
+ * session.c. Sessions here have no mm.
+ */
+#include <kunit/test.h>
+
+static struct snapper_session *test_session(struct kunit *test)
+{
+	struct snapper_session *s = session_alloc(NULL);
+
+	KUNIT_ASSERT_NOT_NULL(test, s);
+	return s;
+}
+
+static void session_test_first_is_full(struct kunit *test)
+{
+	struct snapper_session *s = test_session(test);
+
+	mutex_lock(&s->lock);
+	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 7, 0, false));
+	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 7, 1, false));
+	KUNIT_EXPECT_EQ(test, snapper_session_next_ckpt(s, 7), 1ULL);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, 1, 1), 0);
+	KUNIT_EXPECT_TRUE(test, snapper_session_incremental(s, 7, 1, false));
+	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 7, 1, true));
+	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 8, 1, false));
+	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 7, 2, false));
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
+}
+
+static void session_test_owed_until_acked(struct kunit *test)
+{
+	struct snapper_session *s = test_session(test);
+	u64 c1, c2;
+
+	mutex_lock(&s->lock);
+	c1 = snapper_session_next_ckpt(s, 7);
+	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x1000, c1), 0);
+	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x5000, c1), 0);
+	/* The writer of c1 died: c2 resends 0x1000 and adds 0x9000. */
+	c2 = snapper_session_next_ckpt(s, 7);
+	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x1000, c2), 0);
+	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x9000, c2), 0);
+	KUNIT_EXPECT_EQ(test, s->nr_owed, 3UL);
+	KUNIT_EXPECT_TRUE(test, snapper_session_owes(s, 0x5000));
+	KUNIT_EXPECT_TRUE(test, snapper_session_owes_range(s, 0x2000, 0x6000));
+	KUNIT_EXPECT_FALSE(test, snapper_session_owes_range(s, 0x2000, 0x5000));
+	KUNIT_EXPECT_FALSE(test, snapper_session_owes(s, 0x2000));
+
+	/* Acking c1 late keeps what c2 sent. */
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c1, 1), 0);
+	KUNIT_EXPECT_FALSE(test, snapper_session_owes(s, 0x5000));
+	KUNIT_EXPECT_TRUE(test, snapper_session_owes(s, 0x1000));
+	KUNIT_EXPECT_TRUE(test, snapper_session_owes(s, 0x9000));
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c2, 2), 0);
+	KUNIT_EXPECT_EQ(test, s->nr_owed, 0UL);
+	KUNIT_EXPECT_FALSE(test, snapper_session_owes(s, 0x9000));
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
+}
+
+static void session_test_stale_acks(struct kunit *test)
+{
+	struct snapper_session *s = test_session(test);
+	u64 c1, c2;
+
+	mutex_lock(&s->lock);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, 1, 1), -ESTALE);
+	c1 = snapper_session_next_ckpt(s, 7);
+	c2 = snapper_session_next_ckpt(s, 8);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 8, c1, 1), -ESTALE);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c2 + 1, 1), -ESTALE);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 8, c2, 4), 0);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c1, 1), -ESTALE);
+	KUNIT_EXPECT_TRUE(test, snapper_session_incremental(s, 8, 4, false));
+	snapper_session_forget(s);
+	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 8, 4, false));
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
+}
+
+static struct kunit_case session_test_cases[] = {
+	KUNIT_CASE(session_test_first_is_full),
+	KUNIT_CASE(session_test_owed_until_acked),
+	KUNIT_CASE(session_test_stale_acks),
+	{}
+};
+
+static struct kunit_suite session_test_suite = {
+	.name = "snapper-session",
+	.test_cases = session_test_cases,
+};
+
+kunit_test_suite(session_test_suite);

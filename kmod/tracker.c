@@ -1,0 +1,789 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The tracker: one walk of the target's page tables that reads and clears
+ * soft-dirty per entry, write-protects as clear_refs does, and keeps the
+ * content of every selected page as of that instant.
+ *
+ * The walk is written by hand from the inline page-table helpers, because
+ * walk_page_range(), vm_normal_page() and __pte_offset_map_lock() are not
+ * exported. It runs with the target frozen (freeze.c) and its mmap lock
+ * held for writing, which excludes every VMA change and every fault taken
+ * under the mmap lock. It does not exclude what runs under page-table locks
+ * alone: reclaim and migration (rmap walks), per-VMA-lock faults on 6.4+
+ * (only a frozen thread's kernel code could take one), and khugepaged's
+ * retract_page_tables() on 6.5+, which frees a PTE table with
+ * pte_free_defer() (RCU) under the PMD and PTE locks without the mmap lock.
+ * Hence, per PTE table: read the PMD, map the table with pte_offset_kernel()
+ * inside rcu_read_lock() (the table cannot be freed before the RCU grace
+ * period), take its lock with pte_lockptr(), then check that the PMD still
+ * points to that table; retraction clears the PMD under the same lock, so
+ * an unchanged PMD means the table stays valid until we unlock. A changed
+ * PMD is examined again. Huge PMDs are handled under pmd_lock().
+ *
+ * Entries change atomically: a present PTE goes through
+ * ptep_modify_prot_start()/commit() (the hardware cannot set Dirty in
+ * between: the entry is cleared), a huge PMD through pmdp_establish() (an
+ * xchg; a Dirty bit the hardware set in the window keeps the PMD
+ * soft-dirty), swap entries through set_pte_at()/set_pmd_at() under the
+ * lock (the hardware never writes them).
+ *
+ * Old content: every selected page gets a reference before it is
+ * write-protected. On 6.1 and 6.12 a reference alone does not make a write
+ * fault copy: do_wp_page() and do_huge_pmd_wp_page() reuse any page marked
+ * PageAnonExclusive whatever its count. So a private anonymous page that is
+ * not pinned is also marked shared, as fork() does, with the entry cleared
+ * and after folio_maybe_dma_pinned() said no (GUP-fast re-checks the entry
+ * after pinning, and xchg orders both). Its next write then copies, since
+ * we hold a reference, and our page keeps the content of the instant. Where
+ * copy-on-write does not apply (shared mappings, pinned pages) the page is
+ * copied into a private page before the thaw; swapped-out pages are read
+ * back with access_process_vm() before the thaw, so the freeze includes
+ * their I/O.
+ *
+ * Nothing here allocates with GFP_KERNEL, sleeps or copies to user space
+ * with the mmap lock or a page-table lock held: snapshot chunks come from
+ * GFP_NOWAIT, and when that fails the walk stops, drops the mmap lock,
+ * allocates, and resumes where it stopped (the target is still frozen).
+ */
+#include <linux/highmem.h>
+#include <linux/hugetlb.h>
+#include <linux/ktime.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/mmu_notifier.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/swapops.h>
+#include <net/netlink.h>
+#include <asm/tlbflush.h>
+#include <linux/snapper.h>
+
+#include "freeze.h"
+#include "session.h"
+#include "stats.h"
+#include "tracker.h"
+
+/* Internal bits of snapper_snap_page.addr, above the uapi page flags. */
+#define SNAP_NEED_COPY		(1UL << 8)	/* copy before the thaw */
+#define SNAP_NEED_READ		(1UL << 9)	/* read in before the thaw */
+#define SNAP_GROW_CHUNKS	16
+
+struct walk {
+	struct mm_struct *mm;
+	struct snapper_session *s;
+	struct snapper_snapshot *snap;
+	struct snapper_snap_chunk *fill;	/* first chunk with room */
+	unsigned long room;			/* free slots from @fill on */
+	bool vma_dirty;				/* the VMA had VM_SOFTDIRTY */
+};
+
+static struct snapper_snap_chunk *chunk_alloc(gfp_t gfp)
+{
+	struct snapper_snap_chunk *c;
+
+	BUILD_BUG_ON(sizeof(*c) > PAGE_SIZE);
+	c = kmalloc(sizeof(*c), gfp);
+	if (c) {
+		c->next = NULL;
+		c->nr = 0;
+	}
+	return c;
+}
+
+static void chunk_append(struct walk *w, struct snapper_snap_chunk *c)
+{
+	struct snapper_snapshot *snap = w->snap;
+
+	if (snap->tail)
+		snap->tail->next = c;
+	else
+		snap->head = c;
+	snap->tail = c;
+	if (!w->fill)
+		w->fill = c;
+	w->room += SNAP_CHUNK_PAGES;
+}
+
+/* Room for @n more pages, without sleeping: -EAGAIN asks for a resume. */
+static int ensure_room(struct walk *w, unsigned long n, gfp_t gfp)
+{
+	struct snapper_snap_chunk *c;
+
+	while (w->room < n) {
+		c = chunk_alloc(gfp);
+		if (!c)
+			return gfpflags_allow_blocking(gfp) ? -ENOMEM : -EAGAIN;
+		chunk_append(w, c);
+	}
+	return 0;
+}
+
+static void add_page(struct walk *w, unsigned long addr_flags,
+		     struct page *page)
+{
+	struct snapper_snap_page *p;
+
+	if (WARN_ON_ONCE(!w->room)) {
+		if (page)
+			put_page(page);
+		return;
+	}
+	while (w->fill->nr == SNAP_CHUNK_PAGES)
+		w->fill = w->fill->next;
+	p = &w->fill->pages[w->fill->nr++];
+	p->addr = addr_flags;
+	p->page = page;
+	w->room--;
+	w->snap->nr_pages++;
+	if (page)
+		snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
+}
+
+/* Pages of a file mapping the target could not have written are skipped. */
+static bool eligible(struct vm_area_struct *vma, struct folio *folio)
+{
+	return folio_test_anon(folio) ||
+	       (vma->vm_flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE);
+}
+
+static bool private_anon(struct vm_area_struct *vma, struct folio *folio)
+{
+	return folio_test_anon(folio) && !(vma->vm_flags & VM_SHARED);
+}
+
+/*
+ * Makes the next write to @page copy instead of reuse, as fork() does.
+ * Called with the mapping entry cleared or just exchanged, so GUP-fast
+ * cannot pin it unnoticed. Return: false if it is pinned (then copy it).
+ */
+static bool share_anon(struct folio *folio, struct page *page)
+{
+	if (folio_maybe_dma_pinned(folio))
+		return false;
+	if (PageAnonExclusive(page))
+		ClearPageAnonExclusive(page);
+	return true;
+}
+
+static unsigned long selected(struct walk *w, unsigned long addr,
+			      bool soft_dirty)
+{
+	if (w->snap->full || w->vma_dirty || soft_dirty)
+		return 1;
+	if (snapper_session_owes(w->s, addr))
+		return 1 | SNAPPER_PAGE_F_OWED;
+	return 0;
+}
+
+static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
+			      pte_t *ptep, pte_t pte, unsigned long addr)
+{
+	unsigned long sel;
+	struct folio *folio;
+	struct page *page;
+	pte_t old;
+	bool cow;
+
+	w->snap->stats.scanned++;
+	if (pte_special(pte) || pte_devmap(pte) || is_zero_pfn(pte_pfn(pte)))
+		return;
+	page = pte_page(pte);
+	folio = page_folio(page);
+	if (!eligible(vma, folio))
+		return;
+	sel = selected(w, addr, pte_soft_dirty(pte));
+	if (!sel)
+		return;
+	folio_get(folio);
+	old = ptep_modify_prot_start(vma, addr, ptep);
+	cow = private_anon(vma, folio) && share_anon(folio, page);
+	ptep_modify_prot_commit(vma, addr, ptep, old,
+				pte_clear_soft_dirty(pte_wrprotect(old)));
+	add_page(w, addr | (sel & SNAPPER_PAGE_F_OWED) |
+		 (cow ? 0 : SNAP_NEED_COPY), page);
+}
+
+static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
+			   pte_t *ptep, pte_t pte, unsigned long addr)
+{
+	swp_entry_t entry = pte_to_swp_entry(pte);
+	unsigned long sel;
+
+	/* Markers, device-private and poisoned entries have no content. */
+	if (non_swap_entry(entry) && !is_migration_entry(entry))
+		return;
+	w->snap->stats.scanned++;
+	if (is_migration_entry(entry) &&
+	    !eligible(vma, page_folio(pfn_swap_entry_to_page(entry))))
+		return;
+	sel = selected(w, addr, pte_swp_soft_dirty(pte));
+	if (!sel)
+		return;
+	if (pte_swp_soft_dirty(pte))
+		set_pte_at(w->mm, addr, ptep, pte_swp_clear_soft_dirty(pte));
+	w->snap->stats.swap++;
+	add_page(w, addr | (sel & SNAPPER_PAGE_F_OWED) | SNAPPER_PAGE_F_SWAP |
+		 SNAP_NEED_READ, NULL);
+}
+
+/* Return: 0, or 1 if the PMD changed under us and must be looked at again. */
+static int walk_ptes(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
+		     pmd_t pmdval, unsigned long addr, unsigned long end)
+{
+	spinlock_t *ptl;
+	pte_t *ptep, pte;
+	int ret = 0;
+
+	rcu_read_lock();
+	ptep = pte_offset_kernel(&pmdval, addr);
+	ptl = pte_lockptr(w->mm, &pmdval);
+	spin_lock(ptl);
+	if (!pmd_same(pmdval, READ_ONCE(*pmdp))) {
+		ret = 1;
+		goto out;
+	}
+	for (; addr != end; ptep++, addr += PAGE_SIZE) {
+		pte = ptep_get(ptep);
+		if (pte_none(pte))
+			continue;
+		if (pte_present(pte))
+			pte_present_entry(w, vma, ptep, pte, addr);
+		else
+			pte_swap_entry(w, vma, ptep, pte, addr);
+	}
+out:
+	spin_unlock(ptl);
+	rcu_read_unlock();
+	return ret;
+}
+
+static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
+		    pmd_t pmdval, unsigned long addr)
+{
+	struct page *page = pmd_page(pmdval);
+	struct folio *folio = page_folio(page);
+	unsigned long flags = SNAPPER_PAGE_F_THP;
+	pmd_t new, old;
+	int i;
+
+	w->snap->stats.scanned += HPAGE_PMD_NR;
+	if (!eligible(vma, folio))
+		return;		/* the huge zero page, or an untouched file */
+	if (!w->snap->full && !w->vma_dirty && !pmd_soft_dirty(pmdval)) {
+		if (!snapper_session_owes_range(w->s, addr,
+						addr + HPAGE_PMD_SIZE))
+			return;
+		flags |= SNAPPER_PAGE_F_OWED;
+	}
+	folio_ref_add(folio, HPAGE_PMD_NR);
+	new = pmd_clear_soft_dirty(pmd_wrprotect(pmdval));
+	old = pmdp_establish(vma, addr, pmdp, new);
+	/* Written through a stale TLB entry meanwhile: still changed. */
+	if (pmd_dirty(old) && !pmd_dirty(pmdval))
+		set_pmd_at(w->mm, addr, pmdp, pmd_mkdirty(new));
+	if (!private_anon(vma, folio) || !share_anon(folio, page))
+		flags |= SNAP_NEED_COPY;
+	w->snap->stats.thp++;
+	for (i = 0; i < HPAGE_PMD_NR; i++)
+		add_page(w, (addr + i * PAGE_SIZE) | flags, nth_page(page, i));
+}
+
+static void pmd_migration(struct walk *w, struct vm_area_struct *vma,
+			  pmd_t *pmdp, pmd_t pmdval, unsigned long addr)
+{
+	unsigned long flags = SNAPPER_PAGE_F_THP | SNAPPER_PAGE_F_SWAP |
+			      SNAP_NEED_READ;
+	swp_entry_t entry = pmd_to_swp_entry(pmdval);
+	int i;
+
+	w->snap->stats.scanned += HPAGE_PMD_NR;
+	if (!is_migration_entry(entry) ||
+	    !eligible(vma, page_folio(pfn_swap_entry_to_page(entry))))
+		return;
+	if (!w->snap->full && !w->vma_dirty && !pmd_swp_soft_dirty(pmdval)) {
+		if (!snapper_session_owes_range(w->s, addr,
+						addr + HPAGE_PMD_SIZE))
+			return;
+		flags |= SNAPPER_PAGE_F_OWED;
+	}
+	if (pmd_swp_soft_dirty(pmdval))
+		set_pmd_at(w->mm, addr, pmdp, pmd_swp_clear_soft_dirty(pmdval));
+	w->snap->stats.swap += HPAGE_PMD_NR;
+	for (i = 0; i < HPAGE_PMD_NR; i++)
+		add_page(w, (addr + i * PAGE_SIZE) | flags, NULL);
+}
+
+/* Return: 0, or 1 if the PMD is no longer huge and must be looked at again. */
+static int walk_huge_pmd(struct walk *w, struct vm_area_struct *vma,
+			 pmd_t *pmdp, unsigned long addr)
+{
+	spinlock_t *ptl = pmd_lock(w->mm, pmdp);
+	pmd_t pmdval = *pmdp;
+	int ret = 0;
+
+	if (pmd_devmap(pmdval))
+		;	/* device memory (DAX): not ours to copy */
+	else if (pmd_trans_huge(pmdval))
+		pmd_thp(w, vma, pmdp, pmdval, addr);
+	else if (!pmd_none(pmdval) && !pmd_present(pmdval))
+		pmd_migration(w, vma, pmdp, pmdval, addr);
+	else
+		ret = 1;
+	spin_unlock(ptl);
+	return ret;
+}
+
+static int walk_pmd(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
+		    unsigned long addr, unsigned long end)
+{
+	pmd_t pmdval;
+	int ret;
+
+	ret = ensure_room(w, PTRS_PER_PMD > PTRS_PER_PTE ? PTRS_PER_PMD :
+			  PTRS_PER_PTE, GFP_NOWAIT | __GFP_NOWARN);
+	if (ret)
+		return ret;
+	do {
+		pmdval = READ_ONCE(*pmdp);
+		if (pmd_none(pmdval))
+			return 0;
+		if (!pmd_present(pmdval) || pmd_trans_huge(pmdval) ||
+		    pmd_devmap(pmdval))
+			ret = walk_huge_pmd(w, vma, pmdp, addr);
+		else if (pmd_bad(pmdval))
+			return 0;
+		else
+			ret = walk_ptes(w, vma, pmdp, pmdval, addr, end);
+	} while (ret == 1);
+	return ret;
+}
+
+static int walk_pud(struct walk *w, struct vm_area_struct *vma, pud_t *pud,
+		    unsigned long addr, unsigned long end, unsigned long *at)
+{
+	unsigned long next;
+	pmd_t *pmdp;
+	int ret;
+
+	pmdp = pmd_offset(pud, addr);
+	do {
+		next = pmd_addr_end(addr, end);
+		*at = addr;
+		ret = walk_pmd(w, vma, pmdp, addr, next);
+		if (ret)
+			return ret;
+	} while (pmdp++, addr = next, addr != end);
+	return 0;
+}
+
+static int walk_p4d(struct walk *w, struct vm_area_struct *vma, p4d_t *p4d,
+		    unsigned long addr, unsigned long end, unsigned long *at)
+{
+	unsigned long next;
+	pud_t *pud;
+	int ret;
+
+	pud = pud_offset(p4d, addr);
+	do {
+		next = pud_addr_end(addr, end);
+		/* PUD-sized entries are DAX only: device memory, skipped. */
+		if (pud_none(*pud) || pud_bad(*pud) || pud_trans_huge(*pud) ||
+		    pud_devmap(*pud))
+			continue;
+		ret = walk_pud(w, vma, pud, addr, next, at);
+		if (ret)
+			return ret;
+	} while (pud++, addr = next, addr != end);
+	return 0;
+}
+
+static int walk_range(struct walk *w, struct vm_area_struct *vma,
+		      unsigned long addr, unsigned long end, unsigned long *at)
+{
+	unsigned long next, p4next;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	int ret;
+
+	mmap_assert_write_locked(w->mm);
+	pgd = pgd_offset(w->mm, addr);
+	do {
+		next = pgd_addr_end(addr, end);
+		if (pgd_none(*pgd) || pgd_bad(*pgd))
+			continue;
+		p4d = p4d_offset(pgd, addr);
+		do {
+			p4next = p4d_addr_end(addr, next);
+			if (p4d_none(*p4d) || p4d_bad(*p4d))
+				continue;
+			ret = walk_p4d(w, vma, p4d, addr, p4next, at);
+			if (ret)
+				return ret;
+		} while (p4d++, addr = p4next, addr != next);
+	} while (pgd++, addr = next, addr != end);
+	return 0;
+}
+
+static u32 vma_prot(vm_flags_t f)
+{
+	return (f & VM_READ ? PROT_READ : 0) | (f & VM_WRITE ? PROT_WRITE : 0) |
+	       (f & VM_EXEC ? PROT_EXEC : 0);
+}
+
+/*
+ * Soft-dirty tracking starts for a VMA when VM_SOFTDIRTY is cleared; a
+ * shared writable mapping must then lose write permission in vm_page_prot
+ * so that the first write faults and marks its PTE, as vma_set_page_prot()
+ * (not exported) makes it do through vma_wants_writenotify().
+ */
+static void vma_start_tracking(struct vm_area_struct *vma)
+{
+	vm_flags_t flags = vma->vm_flags & ~VM_SOFTDIRTY;
+	pgprot_t prot;
+
+	snapper_vma_clear_flags(vma, VM_SOFTDIRTY);
+	if ((flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE))
+		flags &= ~VM_SHARED;
+	prot = snapper_pgprot_modify(vma->vm_page_prot, vm_get_page_prot(flags));
+	WRITE_ONCE(vma->vm_page_prot, prot);
+}
+
+static bool vma_skipped(struct vm_area_struct *vma)
+{
+	return vma->vm_flags & (VM_PFNMAP | VM_IO);
+}
+
+static int check_mm(struct mm_struct *mm, struct netlink_ext_ack *extack)
+{
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	mmap_assert_locked(mm);
+	if (mm_has_notifiers(mm)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "target has MMU notifiers (KVM, RDMA or SVA): its pages can change unseen");
+		return -EOPNOTSUPP;
+	}
+	for_each_vma(vmi, vma) {
+		if (is_vm_hugetlb_page(vma)) {
+			NL_SET_ERR_MSG_MOD(extack,
+					   "target has hugetlb mappings, which are not supported");
+			return -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+/* Records the layout and starts tracking new VMAs: the first change made. */
+static int collect_vmas(struct mm_struct *mm, struct snapper_snapshot *snap)
+{
+	struct snapper_snap_vma *r;
+	struct vm_area_struct *vma;
+	VMA_ITERATOR(vmi, mm, 0);
+
+	mmap_assert_write_locked(mm);
+	if (mm->map_count > snap->cap_vmas)
+		return -EAGAIN;
+	for_each_vma(vmi, vma) {
+		if (WARN_ON_ONCE(snap->nr_vmas == snap->cap_vmas))
+			return -EAGAIN;
+		r = &snap->vmas[snap->nr_vmas++];
+		r->start = vma->vm_start;
+		r->end = vma->vm_end;
+		r->pgoff = vma->vm_pgoff;
+		r->prot = vma_prot(vma->vm_flags);
+		r->flags = 0;
+		if (vma->vm_flags & VM_SHARED)
+			r->flags |= SNAPPER_VMA_F_SHARED;
+		if (vma->vm_flags & VM_GROWSDOWN)
+			r->flags |= SNAPPER_VMA_F_STACK;
+		if (vma->vm_start <= mm->brk && vma->vm_end >= mm->start_brk &&
+		    !vma->vm_file)
+			r->flags |= SNAPPER_VMA_F_HEAP;
+		if (vma->vm_file) {
+			r->flags |= SNAPPER_VMA_F_FILE;
+			r->file = get_file(vma->vm_file);
+		}
+		if (vma_skipped(vma)) {
+			r->flags |= SNAPPER_VMA_F_SKIPPED;
+			continue;
+		}
+		if (vma->vm_flags & VM_SOFTDIRTY) {
+			r->flags |= SNAPPER_VMA_F_SOFTDIRTY;
+			snap->stats.vma_softdirty++;
+			vma_start_tracking(vma);
+		}
+	}
+	return 0;
+}
+
+static void flush_all(void *unused)
+{
+	__flush_tlb_all();
+}
+
+/*
+ * Walks every recorded VMA from @idx and @at on. Return: 0, -EAGAIN after
+ * running out of preallocated room (resume from @idx and @at), or -errno.
+ */
+static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
+{
+	struct snapper_snapshot *snap = w->snap;
+	struct vm_area_struct *vma;
+	unsigned long start, end;
+	int ret;
+
+	for (; *idx < snap->nr_vmas; (*idx)++, *at = 0) {
+		struct snapper_snap_vma *r = &snap->vmas[*idx];
+
+		if (r->flags & SNAPPER_VMA_F_SKIPPED)
+			continue;
+		vma = find_vma(w->mm, max(*at, r->start));
+		if (!vma || vma->vm_start >= r->end || vma_skipped(vma) ||
+		    is_vm_hugetlb_page(vma))
+			continue;
+		start = max3(*at, r->start, vma->vm_start);
+		end = min(r->end, vma->vm_end);
+		/* Changed while the lock was dropped: take all of it. */
+		w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
+			       vma->vm_start != r->start || vma->vm_end != r->end;
+		ret = walk_range(w, vma, start, end, at);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
+{
+	struct mm_struct *mm = w->mm;
+	unsigned long at = 0;
+	unsigned int idx = 0;
+	ktime_t t0;
+	int ret;
+
+	for (;;) {
+		if (mmap_write_lock_killable(mm))
+			return -EINTR;
+		t0 = ktime_get();
+		ret = check_mm(mm, extack);
+		if (ret)
+			goto out_unlock;
+		if (!w->snap->nr_vmas) {
+			ret = collect_vmas(mm, w->snap);
+			if (ret == -EAGAIN) {
+				/* Only now is the count stable: retry larger. */
+				unsigned int cap = mm->map_count + 16;
+
+				mmap_write_unlock(mm);
+				kfree(w->snap->vmas);
+				w->snap->nr_vmas = 0;
+				w->snap->vmas = kcalloc(cap, sizeof(*w->snap->vmas),
+							GFP_KERNEL);
+				if (!w->snap->vmas)
+					return -ENOMEM;
+				w->snap->cap_vmas = cap;
+				continue;
+			}
+		}
+		ret = walk_vmas(w, &idx, &at);
+		if (ret != -EAGAIN)
+			break;
+		mmap_write_unlock(mm);
+		w->snap->stats.walk_us += ktime_us_delta(ktime_get(), t0);
+		ret = ensure_room(w, w->room + SNAP_GROW_CHUNKS * SNAP_CHUNK_PAGES,
+				  GFP_KERNEL);
+		if (ret)
+			return ret;
+	}
+	/* Stale writable TLB entries would let writes bypass the faults. */
+	on_each_cpu(flush_all, NULL, 1);
+out_unlock:
+	mmap_write_unlock(mm);
+	w->snap->stats.walk_us += ktime_us_delta(ktime_get(), t0);
+	return ret;
+}
+
+/* Gives every page that copy-on-write does not protect a private copy. */
+static int copy_pages(struct task_struct *task, struct snapper_snapshot *snap)
+{
+	struct snapper_snap_chunk *c;
+	struct snapper_snap_page *p;
+	struct page *copy;
+	unsigned long i;
+
+	for (c = snap->head; c; c = c->next) {
+		for (i = 0; i < c->nr; i++) {
+			p = &c->pages[i];
+			if (!(p->addr & (SNAP_NEED_COPY | SNAP_NEED_READ)))
+				continue;
+			copy = alloc_page(GFP_KERNEL);
+			if (!copy)
+				return -ENOMEM;
+			if (p->addr & SNAP_NEED_COPY) {
+				copy_highpage(copy, p->page);
+				put_page(p->page);
+			} else if (access_process_vm(task, p->addr & PAGE_MASK,
+						     page_address(copy), PAGE_SIZE,
+						     FOLL_FORCE) != PAGE_SIZE) {
+				__free_page(copy);
+				return -EIO;
+			} else {
+				snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
+			}
+			p->page = copy;
+			p->addr &= ~(SNAP_NEED_COPY | SNAP_NEED_READ);
+			p->addr |= SNAPPER_PAGE_F_COPIED;
+			snap->stats.copied++;
+		}
+	}
+	return 0;
+}
+
+static int owe_pages(struct snapper_session *s, struct snapper_snapshot *snap)
+{
+	struct snapper_snap_chunk *c;
+	unsigned long i;
+	int ret;
+
+	for (c = snap->head; c; c = c->next) {
+		for (i = 0; i < c->nr; i++) {
+			ret = snapper_session_owe(s, c->pages[i].addr & PAGE_MASK,
+						  snap->ckpt);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+static void resolve_paths(struct snapper_snapshot *snap)
+{
+	unsigned int i;
+	char *buf, *path;
+
+	buf = kmalloc(SNAPPER_PATH_MAX, GFP_KERNEL);
+	for (i = 0; i < snap->nr_vmas; i++) {
+		struct snapper_snap_vma *r = &snap->vmas[i];
+
+		if (!r->file)
+			continue;
+		path = buf ? file_path(r->file, buf, SNAPPER_PATH_MAX) : NULL;
+		if (!IS_ERR_OR_NULL(path))
+			r->path = kstrdup(path, GFP_KERNEL);
+		fput(r->file);
+		r->file = NULL;
+	}
+	kfree(buf);
+}
+
+static unsigned long estimate_pages(struct mm_struct *mm, bool full)
+{
+	unsigned long n;
+
+	mmap_read_lock(mm);
+	n = get_mm_rss(mm) + get_mm_counter(mm, MM_SWAPENTS);
+	mmap_read_unlock(mm);
+	return full ? n + PTRS_PER_PTE : n / 8 + PTRS_PER_PTE;
+}
+
+/**
+ * snapper_tracker_collect() - take a snapshot of a process's changed pages
+ * @task: a thread of the target, referenced
+ * @mm: its mm, referenced with mmget()
+ * @s: the target's session, locked
+ * @snap: zeroed, with ->full and ->ckpt set by the caller
+ * @extack: for error messages
+ *
+ * Freezes the target, walks it, keeps the old content of each selected
+ * page, thaws it, and records the selected pages as owed by @snap->ckpt.
+ * On failure after soft-dirty bits were cleared, the session forgets its
+ * acknowledged base, so the next checkpoint is FULL. The caller releases
+ * @snap with snapper_snapshot_release() in every case.
+ *
+ * Return: 0, or -errno (-EOPNOTSUPP with an @extack message for targets
+ * the tracker cannot follow).
+ */
+int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
+			    struct snapper_session *s,
+			    struct snapper_snapshot *snap,
+			    struct netlink_ext_ack *extack)
+{
+	struct walk w = { .mm = mm, .s = s, .snap = snap };
+	struct snapper_freeze *freeze;
+	ktime_t t0;
+	int ret;
+
+	lockdep_assert_held(&s->lock);
+	mmap_read_lock(mm);
+	ret = check_mm(mm, extack);
+	snap->cap_vmas = mm->map_count + 16;
+	mmap_read_unlock(mm);
+	if (ret)
+		return ret;
+	snap->vmas = kcalloc(snap->cap_vmas, sizeof(*snap->vmas), GFP_KERNEL);
+	if (!snap->vmas)
+		return -ENOMEM;
+	ret = ensure_room(&w, estimate_pages(mm, snap->full), GFP_KERNEL);
+	if (ret)
+		return ret;
+
+	t0 = ktime_get();
+	freeze = snapper_freeze_start(task, &snap->stats.threads);
+	if (IS_ERR(freeze)) {
+		if (PTR_ERR(freeze) == -EBUSY)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "a thread of the target did not leave user mode");
+		return PTR_ERR(freeze);
+	}
+	ret = walk_locked(&w, extack);
+	if (!ret)
+		ret = copy_pages(task, snap);
+	snapper_freeze_thaw(freeze);
+	snap->stats.freeze_us = ktime_us_delta(ktime_get(), t0);
+
+	/* Whatever was cleared is owed now, even if this stream fails. */
+	if (snap->nr_vmas && (ret || owe_pages(s, snap)))
+		snapper_session_forget(s);
+	resolve_paths(snap);
+	return ret;
+}
+
+/**
+ * snapper_snap_page_release() - drop what one snapshot page holds
+ * @p: the page
+ */
+void snapper_snap_page_release(struct snapper_snap_page *p)
+{
+	if (!p->page)
+		return;
+	put_page(p->page);
+	p->page = NULL;
+	snapper_stats_add(SNAPPER_STAT_PAGES_HELD, -1);
+}
+
+/**
+ * snapper_snapshot_release() - free a snapshot and drop its references
+ * @snap: the snapshot; left empty
+ */
+void snapper_snapshot_release(struct snapper_snapshot *snap)
+{
+	struct snapper_snap_chunk *c, *next;
+	unsigned int i;
+
+	for (c = snap->head; c; c = next) {
+		next = c->next;
+		for (i = 0; i < c->nr; i++)
+			snapper_snap_page_release(&c->pages[i]);
+		kfree(c);
+	}
+	snap->head = snap->tail = NULL;
+	for (i = 0; i < snap->nr_vmas; i++) {
+		if (snap->vmas[i].file)
+			fput(snap->vmas[i].file);
+		kfree(snap->vmas[i].path);
+	}
+	kfree(snap->vmas);
+	snap->vmas = NULL;
+	snap->nr_vmas = 0;
+}

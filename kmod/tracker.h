@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _SNAPPER_TRACKER_H
+#define _SNAPPER_TRACKER_H
+
+#include <linux/mm_types.h>
+#include <linux/types.h>
+
+struct netlink_ext_ack;
+struct snapper_session;
+struct task_struct;
+
+/*
+ * One page of a snapshot. @addr carries SNAPPER_PAGE_F_* and the internal
+ * SNAP_NEED_* bits below PAGE_SHIFT. @page holds one reference: the
+ * target's own page (kept unchanged by copy-on-write) or a private copy.
+ */
+struct snapper_snap_page {
+	unsigned long addr;
+	struct page *page;
+};
+
+#define SNAP_CHUNK_PAGES						\
+	((PAGE_SIZE - 2 * sizeof(void *)) / sizeof(struct snapper_snap_page))
+
+struct snapper_snap_chunk {
+	struct snapper_snap_chunk *next;
+	unsigned long nr;
+	struct snapper_snap_page pages[SNAP_CHUNK_PAGES];
+};
+
+/* One mapping of the target, as sent in a SNAPPER_A_VMA. */
+struct snapper_snap_vma {
+	unsigned long start, end, pgoff;
+	u32 prot, flags;
+	struct file *file;	/* referenced until the path is resolved */
+	char *path;		/* kmalloc()ed, or NULL */
+};
+
+struct snapper_snap_stats {
+	u64 scanned, sent, thp, swap, vma_softdirty, copied;
+	u64 freeze_us, walk_us;
+	u32 threads;
+};
+
+/* Everything a checkpoint streams, built by snapper_tracker_collect(). */
+struct snapper_snapshot {
+	bool full;
+	u64 ckpt;
+	struct snapper_snap_vma *vmas;
+	unsigned int nr_vmas, cap_vmas;
+	struct snapper_snap_chunk *head, *tail;
+	unsigned long nr_pages;
+	struct snapper_snap_stats stats;
+};
+
+int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
+			    struct snapper_session *s,
+			    struct snapper_snapshot *snap,
+			    struct netlink_ext_ack *extack);
+void snapper_snap_page_release(struct snapper_snap_page *p);
+void snapper_snapshot_release(struct snapper_snapshot *snap);
+
+#endif /* _SNAPPER_TRACKER_H */
