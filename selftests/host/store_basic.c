@@ -249,10 +249,12 @@ TEST_F(store, ids_never_reused)
 	/* Expire everything, min 0: the store is empty but remembers. */
 	k.expiration = 1;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
 	ASSERT_EQ(2, store_newest(self->s));
 	store_close(self->s);
 	sleep(1);
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
 	ASSERT_EQ(0, store_newest(self->s));
 	ASSERT_EQ(0, count_files(self->dir, ".p"));
 	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));

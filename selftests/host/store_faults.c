@@ -124,7 +124,7 @@ static void run_purge(struct __test_metadata *_metadata, bool crash)
 		for (uint64_t g = 1; g <= 5; g++)
 			ASSERT_EQ(0, commit_k(s, g, &id));
 		store_close(s);
-		/* The open itself purges with max 2: interrupt that. */
+		/* Interrupt the open (recovery) and the purge with max 2. */
 		store_fault_set(nth, crash);
 		ret = store_open(&s, dir, &two, 0);
 		if (!ret) {
@@ -145,6 +145,7 @@ static void run_purge(struct __test_metadata *_metadata, bool crash)
 		store_close(s);
 		/* Running it again finishes the job. */
 		ASSERT_EQ(0, store_open(&s, dir, &two, 0));
+		ASSERT_EQ(0, store_purge(s, NULL));
 		ASSERT_EQ(2, store_generations(s, &(const uint64_t *){ NULL }));
 		ASSERT_EQ(0, tidy(dir, s));
 		store_close(s);

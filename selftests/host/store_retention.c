@@ -105,13 +105,16 @@ TEST_F(ret, expiration)
 	store_close(self->s);
 	k.expiration = 600;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(4, ngens(self->s, &first));	/* open alone purges nothing */
+	ASSERT_EQ(0, store_purge(self->s, &removed));
+	ASSERT_EQ(1, removed);
 	ASSERT_EQ(3, ngens(self->s, &first));
 	ASSERT_EQ(2, first);
 	store_close(self->s);
-	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
 	k.expiration = 100;
-	store_close(self->s);
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, STORE_NOCREATE));
+	ASSERT_EQ(0, store_purge(self->s, &removed));
+	ASSERT_EQ(1, removed);
 	ASSERT_EQ(2, ngens(self->s, &first));
 	ASSERT_EQ(3, first);
 	ASSERT_EQ(0, store_purge(self->s, &removed));
@@ -121,6 +124,7 @@ TEST_F(ret, expiration)
 	k.expiration = 1;
 	k.min_snapshots = 1;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
 	ASSERT_EQ(1, ngens(self->s, &first));
 	ASSERT_EQ(4, first);
 	ASSERT_EQ(1, count_files(self->dir, ".p"));
@@ -139,6 +143,7 @@ TEST_F(ret, expiration_and_max_together)
 	k.expiration = 100;
 	k.max_snapshots = 3;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
 	ASSERT_EQ(3, ngens(self->s, &first));
 	ASSERT_EQ(4, first);
 }
@@ -166,6 +171,7 @@ TEST_F(ret, shared_pack_survives_its_generation)
 	store_close(self->s);
 	k.max_snapshots = 1;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
 	ASSERT_EQ(1, ngens(self->s, &first));
 	ASSERT_EQ(2, first);
 	ASSERT_EQ(2, count_files(self->dir, ".p"));
@@ -190,6 +196,7 @@ TEST_F(ret, unlimited_and_min_zero)
 	store_close(self->s);
 	/* Defaults: max 64, min 1. */
 	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
 	ASSERT_EQ(64, ngens(self->s, &first));
 	ASSERT_EQ(7, first);
 }

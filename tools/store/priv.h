@@ -73,6 +73,8 @@ int gen_load(struct store *s, struct gen *gn, struct manifest *m,
 int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
 	      bool fallback);
 int store_retain_and_sweep(struct store *s, unsigned int *removed);
+/* Removes what no live manifest reaches: recovery, and after a purge. */
+int store_sweep(struct store *s);
 int gen_remember(struct store *s, struct manifest *m, const char *path);
 /* Walks a tree of the store, children before their directory. */
 typedef int (*walk_fn)(struct store *s, const char *path, bool dir, void *arg);

@@ -194,7 +194,7 @@ static int prune_dirs(struct store *s, const char *path, bool dir, void *arg)
 	return 0;
 }
 
-static int sweep(struct store *s)
+int store_sweep(struct store *s)
 {
 	struct sweep sw = { .packs_ok = mark(s) };
 	int ret;
@@ -231,7 +231,7 @@ int store_retain_and_sweep(struct store *s, unsigned int *removed)
 	ret = retain(s, &n);
 	if (removed)
 		*removed = n;
-	return ret ? ret : sweep(s);
+	return ret ? ret : store_sweep(s);
 }
 
 int store_purge(struct store *s, unsigned int *removed)

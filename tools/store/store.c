@@ -561,8 +561,9 @@ int store_open(struct store **out, const char *dir,
 		ret = load_packs(s);
 	if (!ret)
 		ret = count_fed(s);
+	/* Recovery only: retention runs after a commit or on request. */
 	if (!ret && !s->rdonly)
-		ret = store_retain_and_sweep(s, NULL);
+		ret = store_sweep(s);
 	if (ret == -ENOMEM)
 		set_err(ret, "%s", dir);
 	if (ret) {

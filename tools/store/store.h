@@ -108,6 +108,7 @@ enum {
 /*
  * Opens (or creates, mode 0700) the store in @dir. A writable open
  * recovers by itself: whatever no committed manifest reaches is removed.
+ * It applies no retention: that follows a commit, or store_purge().
  * @knobs may be NULL for the defaults; they govern writes, retention and
  * what a failed hash check does.
  */
