@@ -16,6 +16,12 @@
 
 #include "genl.h"
 
+/*
+ * A page message is 4.2 KiB and the kernel packs dump skbs of up to 32 KiB
+ * once the reader's buffer is large: read with more than that.
+ */
+#define RECV_BUF_SIZE	(64 * 1024)
+
 struct snapper_genl {
 	struct nl_sock *sk;
 	int family;
@@ -57,20 +63,14 @@ static int nlerr_to_errno(int err)
 	}
 }
 
-int snapper_genl_open(struct snapper_genl **out)
+static int connect_sock(struct snapper_genl *g)
 {
-	struct snapper_genl *g;
 	int one = 1;
 	int ret;
 
-	g = calloc(1, sizeof(*g));
-	if (!g)
-		return -ENOMEM;
 	g->sk = nl_socket_alloc();
-	if (!g->sk) {
-		ret = -ENOMEM;
-		goto err_free;
-	}
+	if (!g->sk)
+		return -ENOMEM;
 	ret = genl_connect(g->sk);
 	if (ret < 0) {
 		ret = nlerr_to_errno(ret);
@@ -84,21 +84,38 @@ int snapper_genl_open(struct snapper_genl **out)
 	/* libnl 3.7 has no helper for extended acks: ask the socket directly. */
 	setsockopt(nl_socket_get_fd(g->sk), SOL_NETLINK, NETLINK_EXT_ACK,
 		   &one, sizeof(one));
-	*out = g;
+	nl_socket_set_msg_buf_size(g->sk, RECV_BUF_SIZE);
 	return 0;
 
 err_sock:
 	nl_socket_free(g->sk);
-err_free:
-	free(g);
+	g->sk = NULL;
 	return ret;
+}
+
+int snapper_genl_open(struct snapper_genl **out)
+{
+	struct snapper_genl *g;
+	int ret;
+
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	ret = connect_sock(g);
+	if (ret) {
+		free(g);
+		return ret;
+	}
+	*out = g;
+	return 0;
 }
 
 void snapper_genl_close(struct snapper_genl *g)
 {
 	if (!g)
 		return;
-	nl_socket_free(g->sk);
+	if (g->sk)
+		nl_socket_free(g->sk);
 	free(g);
 }
 
@@ -163,8 +180,12 @@ struct transaction {
 static int on_valid(struct nl_msg *msg, void *arg)
 {
 	struct transaction *t = arg;
+	int ret = t->valid ? t->valid(msg, t->arg) : NL_OK;
 
-	return t->valid ? t->valid(msg, t->arg) : NL_OK;
+	/* The parser gave up: stop reading, the caller tells why. */
+	if (ret == NL_STOP)
+		t->done = true;
+	return ret;
 }
 
 static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
@@ -192,9 +213,17 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 
 static int on_done(struct nl_msg *msg, void *arg)
 {
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct transaction *t = arg;
+	int err;
 
-	(void)msg;
+	/* A dump that fails midway says so in its NLMSG_DONE. */
+	if (nlh->nlmsg_type == NLMSG_DONE &&
+	    nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) {
+		memcpy(&err, nlmsg_data(nlh), sizeof(err));
+		if (err < 0 && !t->err)
+			t->err = err;
+	}
 	t->done = true;
 	return NL_STOP;
 }
@@ -271,4 +300,197 @@ int snapper_genl_get_config(struct snapper_genl *g,
 const char *snapper_genl_errmsg(struct snapper_genl *g)
 {
 	return g && g->errmsg[0] ? g->errmsg : NULL;
+}
+
+/* The state of one checkpoint stream, as the parser goes. */
+struct ckpt_stream {
+	const struct snapper_ckpt_ops *ops;
+	struct snapper_ckpt_header header;
+	bool have_header, have_stats;
+	int err;		/* a callback's value, or -EPROTO */
+};
+
+static int stream_fail(struct ckpt_stream *cs, int err)
+{
+	cs->err = err;
+	return NL_STOP;
+}
+
+static int parse_vma(struct ckpt_stream *cs, struct nlattr *nest)
+{
+	static struct nla_policy pol[SNAPPER_A_VMA_MAX + 1] = {
+		[SNAPPER_A_VMA_START] = { .type = NLA_U64 },
+		[SNAPPER_A_VMA_END] = { .type = NLA_U64 },
+		[SNAPPER_A_VMA_PROT] = { .type = NLA_U32 },
+		[SNAPPER_A_VMA_FLAGS] = { .type = NLA_U32 },
+		[SNAPPER_A_VMA_PGOFF] = { .type = NLA_U64 },
+		[SNAPPER_A_VMA_PATH] = { .type = NLA_STRING },
+	};
+	struct nlattr *v[SNAPPER_A_VMA_MAX + 1];
+	struct snapper_ckpt_vma vma;
+
+	if (nla_parse_nested(v, SNAPPER_A_VMA_MAX, nest, pol) < 0 ||
+	    !v[SNAPPER_A_VMA_START] || !v[SNAPPER_A_VMA_END] ||
+	    !v[SNAPPER_A_VMA_PROT] || !v[SNAPPER_A_VMA_FLAGS] ||
+	    !v[SNAPPER_A_VMA_PGOFF])
+		return -EPROTO;
+	vma.start = nla_get_u64(v[SNAPPER_A_VMA_START]);
+	vma.end = nla_get_u64(v[SNAPPER_A_VMA_END]);
+	vma.prot = nla_get_u32(v[SNAPPER_A_VMA_PROT]);
+	vma.flags = nla_get_u32(v[SNAPPER_A_VMA_FLAGS]);
+	vma.pgoff = nla_get_u64(v[SNAPPER_A_VMA_PGOFF]);
+	vma.path = v[SNAPPER_A_VMA_PATH] ?
+		   nla_get_string(v[SNAPPER_A_VMA_PATH]) : "";
+	return cs->ops->vma ? cs->ops->vma(cs->ops->arg, &vma) : 0;
+}
+
+static int parse_stats(struct ckpt_stream *cs, struct nlattr *nest)
+{
+	static struct nla_policy pol[SNAPPER_A_STATS_MAX + 1] = {
+		[SNAPPER_A_STATS_SCANNED] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_SENT] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_THP] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_SWAP] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_VMA_SOFTDIRTY] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_FREEZE_US] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_WALK_US] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_COPIED] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_THREADS] = { .type = NLA_U32 },
+	};
+	struct nlattr *t[SNAPPER_A_STATS_MAX + 1];
+	struct snapper_ckpt_stats st;
+	int i;
+
+	if (nla_parse_nested(t, SNAPPER_A_STATS_MAX, nest, pol) < 0)
+		return -EPROTO;
+	for (i = SNAPPER_A_STATS_SCANNED; i <= SNAPPER_A_STATS_THREADS; i++)
+		if (!t[i])
+			return -EPROTO;
+	st.scanned = nla_get_u64(t[SNAPPER_A_STATS_SCANNED]);
+	st.sent = nla_get_u64(t[SNAPPER_A_STATS_SENT]);
+	st.thp = nla_get_u64(t[SNAPPER_A_STATS_THP]);
+	st.swap = nla_get_u64(t[SNAPPER_A_STATS_SWAP]);
+	st.vma_softdirty = nla_get_u64(t[SNAPPER_A_STATS_VMA_SOFTDIRTY]);
+	st.freeze_us = nla_get_u64(t[SNAPPER_A_STATS_FREEZE_US]);
+	st.walk_us = nla_get_u64(t[SNAPPER_A_STATS_WALK_US]);
+	st.copied = nla_get_u64(t[SNAPPER_A_STATS_COPIED]);
+	st.threads = nla_get_u32(t[SNAPPER_A_STATS_THREADS]);
+	cs->have_stats = true;
+	return cs->ops->stats ? cs->ops->stats(cs->ops->arg, &st) : 0;
+}
+
+static int parse_header(struct ckpt_stream *cs, struct nlattr **tb)
+{
+	if (cs->have_header || !tb[SNAPPER_A_CHECKPOINT_MODE] ||
+	    !tb[SNAPPER_A_PAGE_SIZE])
+		return -EPROTO;
+	cs->header.checkpoint_id = nla_get_u64(tb[SNAPPER_A_CHECKPOINT_ID]);
+	cs->header.full = nla_get_u8(tb[SNAPPER_A_CHECKPOINT_MODE]) ==
+			  SNAPPER_CKPT_MODE_FULL;
+	cs->header.page_size = nla_get_u32(tb[SNAPPER_A_PAGE_SIZE]);
+	cs->have_header = true;
+	return cs->ops->header ? cs->ops->header(cs->ops->arg, &cs->header) : 0;
+}
+
+static int parse_page(struct ckpt_stream *cs, struct nlattr **tb)
+{
+	struct nlattr *data = tb[SNAPPER_A_PAGE_DATA];
+
+	if (!cs->have_header || !data ||
+	    (uint32_t)nla_len(data) != cs->header.page_size)
+		return -EPROTO;
+	return cs->ops->page ?
+	       cs->ops->page(cs->ops->arg,
+			     nla_get_u64(tb[SNAPPER_A_PAGE_ADDR]),
+			     nla_data(data),
+			     tb[SNAPPER_A_PAGE_FLAGS] ?
+			     nla_get_u32(tb[SNAPPER_A_PAGE_FLAGS]) : 0) : 0;
+}
+
+/* One message of the stream: its kind follows from its attributes. */
+static int parse_ckpt_msg(struct nl_msg *msg, void *arg)
+{
+	struct ckpt_stream *cs = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[SNAPPER_A_MAX + 1] = { 0 };
+	struct nlattr *a;
+	int rem, ret = 0;
+
+	/* Layout messages repeat SNAPPER_A_VMA: walk them one by one. */
+	nla_for_each_attr(a, genlmsg_attrdata(nlmsg_data(nlh), 0),
+			  genlmsg_attrlen(nlmsg_data(nlh), 0), rem) {
+		int type = nla_type(a);
+
+		if (type == SNAPPER_A_VMA) {
+			if (!cs->have_header)
+				return stream_fail(cs, -EPROTO);
+			ret = parse_vma(cs, a);
+			if (ret)
+				return stream_fail(cs, ret);
+		} else if (type > 0 && type <= SNAPPER_A_MAX) {
+			tb[type] = a;
+		}
+	}
+	if (tb[SNAPPER_A_CHECKPOINT_ID])
+		ret = parse_header(cs, tb);
+	else if (tb[SNAPPER_A_PAGE_ADDR])
+		ret = parse_page(cs, tb);
+	else if (tb[SNAPPER_A_STATS])
+		ret = parse_stats(cs, tb[SNAPPER_A_STATS]);
+	return ret ? stream_fail(cs, ret) : NL_OK;
+}
+
+int snapper_genl_checkpoint(struct snapper_genl *g,
+			    const struct snapper_ckpt_request *req,
+			    const struct snapper_ckpt_ops *ops)
+{
+	struct ckpt_stream cs = { .ops = ops };
+	struct nl_msg *msg;
+	int ret;
+
+	msg = new_request(g, SNAPPER_CMD_CHECKPOINT, NLM_F_DUMP);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_u32(msg, SNAPPER_A_PID, req->pid) ||
+	    nla_put_u64(msg, SNAPPER_A_STORE_ID, req->store_id) ||
+	    nla_put_u64(msg, SNAPPER_A_BASE_GENERATION, req->base_generation) ||
+	    (req->flags &&
+	     nla_put_u32(msg, SNAPPER_A_CHECKPOINT_FLAGS, req->flags))) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	ret = transact(g, msg, parse_ckpt_msg, &cs);
+	if (cs.err || (!ret && !cs.have_stats)) {
+		/*
+		 * Stopped reading mid-stream: a new socket, so that the rest
+		 * of this stream is not read as the reply to the next request;
+		 * closing the old one ends the dump in the kernel.
+		 */
+		nl_socket_free(g->sk);
+		g->sk = NULL;
+		connect_sock(g);
+		if (!ret)
+			ret = cs.err ? cs.err : -EPROTO;
+	}
+	return ret;
+}
+
+int snapper_genl_ack(struct snapper_genl *g, uint32_t pid, uint64_t store_id,
+		     uint64_t ckpt, uint64_t gen)
+{
+	struct nl_msg *msg;
+
+	if (!g->sk)
+		return -ENOTCONN;
+	msg = new_request(g, SNAPPER_CMD_ACK, NLM_F_ACK);
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put_u32(msg, SNAPPER_A_PID, pid) ||
+	    nla_put_u64(msg, SNAPPER_A_STORE_ID, store_id) ||
+	    nla_put_u64(msg, SNAPPER_A_CHECKPOINT_ID, ckpt) ||
+	    nla_put_u64(msg, SNAPPER_A_GENERATION, gen)) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	return transact(g, msg, NULL, NULL);
 }

@@ -35,6 +35,60 @@ void snapper_genl_close(struct snapper_genl *g);
 int snapper_genl_get_config(struct snapper_genl *g,
 			    struct snapper_module_config *cfg);
 
+/* A SNAPPER_CMD_CHECKPOINT request (see uapi/linux/snapper.h). */
+struct snapper_ckpt_request {
+	uint32_t pid;
+	uint64_t store_id;
+	uint64_t base_generation;	/* 0: none, the checkpoint is FULL */
+	uint32_t flags;			/* SNAPPER_CKPT_F_* */
+};
+
+struct snapper_ckpt_header {
+	uint64_t checkpoint_id;		/* to quote in snapper_genl_ack() */
+	bool full;
+	uint32_t page_size;
+};
+
+/* One mapping of the target; @path is valid during the callback only. */
+struct snapper_ckpt_vma {
+	uint64_t start, end, pgoff;
+	uint32_t prot;			/* PROT_* */
+	uint32_t flags;			/* SNAPPER_VMA_F_* */
+	const char *path;		/* "" when anonymous */
+};
+
+struct snapper_ckpt_stats {
+	uint64_t scanned, sent, thp, swap, vma_softdirty, copied;
+	uint64_t freeze_us, walk_us;
+	uint32_t threads;
+};
+
+/*
+ * Called in stream order: header once, every vma, every page (ascending
+ * address, page_size bytes), stats once. A non-zero return stops the
+ * stream: the request then fails with that value, and the module releases
+ * what it held for it.
+ */
+struct snapper_ckpt_ops {
+	int (*header)(void *arg, const struct snapper_ckpt_header *h);
+	int (*vma)(void *arg, const struct snapper_ckpt_vma *v);
+	int (*page)(void *arg, uint64_t addr, const void *data, uint32_t flags);
+	int (*stats)(void *arg, const struct snapper_ckpt_stats *st);
+	void *arg;
+};
+
+/*
+ * Streams one checkpoint. Returns 0 once the stats arrived, the kernel's
+ * negative errno, a callback's value, or -EPROTO for a malformed stream.
+ */
+int snapper_genl_checkpoint(struct snapper_genl *g,
+			    const struct snapper_ckpt_request *req,
+			    const struct snapper_ckpt_ops *ops);
+
+/* Tells the module that checkpoint @ckpt is durable as generation @gen. */
+int snapper_genl_ack(struct snapper_genl *g, uint32_t pid, uint64_t store_id,
+		     uint64_t ckpt, uint64_t gen);
+
 /* The kernel's extack message for the last failed request, or NULL. */
 const char *snapper_genl_errmsg(struct snapper_genl *g);
 

@@ -14,6 +14,7 @@ static const struct {
 } subcommands[] = {
 	{ "version", version_main, "Show the tool, module and protocol versions" },
 	{ "config", config_main, "Show the module's knobs" },
+	{ "checkpoint", checkpoint_main, "Save a process's changed pages as a new generation" },
 };
 
 static void show_usage(FILE *f)

@@ -7,5 +7,6 @@ extern const char *prog;
 
 int version_main(int argc, char **argv);
 int config_main(int argc, char **argv);
+int checkpoint_main(int argc, char **argv);
 
 #endif /* SNAPPER_SUBCOMMANDS_H */
