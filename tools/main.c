@@ -15,6 +15,12 @@ static const struct {
 	{ "version", version_main, "Show the tool, module and protocol versions" },
 	{ "config", config_main, "Show the module's knobs" },
 	{ "checkpoint", checkpoint_main, "Save a process's changed pages as a new generation" },
+	{ "list", list_main, "List the generations of a store" },
+	{ "show", show_main, "Show one generation" },
+	{ "diff", diff_main, "Count pages changed, added, removed" },
+	{ "verify", verify_main, "Check every hash of a store" },
+	{ "export", export_main, "Write a memory range of a generation" },
+	{ "purge", purge_main, "Apply the retention policy now" },
 };
 
 static void show_usage(FILE *f)

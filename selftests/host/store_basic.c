@@ -381,4 +381,24 @@ TEST_F(store, incremental_cost_follows_changes)
 	ASSERT_EQ(0, page_is(self->s, id, A + 98 * PG, 1));
 }
 
+/* Runs never span two mappings, so either can go alone. */
+TEST_F(store, adjacent_mappings)
+{
+	struct store_vma v[] = { { A, A + 2 * PG, 0, 3, 0, "" },
+				 { A + 2 * PG, A + 4 * PG, 0, 1, 0, "" } };
+	struct feed f[] = { { A, 1 }, { A + PG, 1 }, { A + 2 * PG, 1 },
+			    { A + 3 * PG, 1 } };
+	struct store_info info;
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, v, 2, f, 4, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(2, info.nextents);
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_INCREMENTAL, v + 1, 1, NULL, 0, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(2, info.pages_data);
+	ASSERT_EQ(0, page_is(self->s, id, A + 3 * PG, 1));
+	ASSERT_EQ(0, page_is(self->s, id, A, 0));
+}
+
 TEST_HARNESS_MAIN

@@ -47,7 +47,7 @@ struct store {
 	uint64_t id;
 	uint64_t seq;		/* highest id ever handed out */
 	struct store_knobs knobs;
-	bool rdonly;
+	bool rdonly, nocreate;
 	struct gen *gens;	/* ascending ids */
 	uint64_t *ids;
 	size_t ngens;

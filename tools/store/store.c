@@ -505,7 +505,7 @@ static int read_header(struct store *s)
 	int ret;
 
 	ret = read_file_at(s->dfd, "store", 4096, &p, &len);
-	if (ret == -ENOENT && !s->rdonly)
+	if (ret == -ENOENT && !s->rdonly && !s->nocreate)
 		return create_store(s);
 	if (ret)
 		return set_err(ret == -EFBIG ? -EBADMSG : ret, "%s/store", s->dir);
@@ -545,6 +545,7 @@ int store_open(struct store **out, const char *dir,
 		return set_err(-ENOMEM, "%s", dir);
 	s->dfd = -1;
 	s->rdonly = flags & STORE_RDONLY;
+	s->nocreate = flags & STORE_NOCREATE;
 	if (knobs)
 		s->knobs = *knobs;
 	else

@@ -412,18 +412,8 @@ struct builder {
 	bool oom;
 };
 
-/* Appends a run, merging it into the previous one when it continues it. */
-static void emit(struct builder *b, uint64_t vaddr, uint64_t npages,
-		 uint32_t pack, uint64_t slot, uint32_t flags)
+static void push(struct builder *b, const struct extent *e)
 {
-	struct extent *last = b->n ? &b->ext[b->n - 1] : NULL;
-
-	if (last && last->pack == pack && last->flags == flags &&
-	    last->vaddr + last->npages * STORE_PAGE_SIZE == vaddr &&
-	    (pack == EXT_ZERO || last->slot + last->npages == slot)) {
-		last->npages += npages;
-		return;
-	}
 	if (b->n == b->cap) {
 		uint64_t cap = b->cap ? 2 * b->cap : 256;
 		struct extent *ne = realloc(b->ext, cap * sizeof(*ne));
@@ -435,8 +425,24 @@ static void emit(struct builder *b, uint64_t vaddr, uint64_t npages,
 		b->ext = ne;
 		b->cap = cap;
 	}
-	b->ext[b->n++] = (struct extent){ vaddr, pack == EXT_ZERO ? 0 : slot,
-					  npages, pack, flags };
+	b->ext[b->n++] = *e;
+}
+
+/* Appends a run, merging it into the previous one when it continues it. */
+static void emit(struct builder *b, uint64_t vaddr, uint64_t npages,
+		 uint32_t pack, uint64_t slot, uint32_t flags)
+{
+	struct extent *last = b->n ? &b->ext[b->n - 1] : NULL;
+	struct extent e = { vaddr, pack == EXT_ZERO ? 0 : slot, npages, pack,
+			    flags };
+
+	if (last && last->pack == pack && last->flags == flags &&
+	    last->vaddr + last->npages * STORE_PAGE_SIZE == vaddr &&
+	    (pack == EXT_ZERO || last->slot + last->npages == slot)) {
+		last->npages += npages;
+		return;
+	}
+	push(b, &e);
 }
 
 /* The base's runs cut to the new layout: unmapped pages are dropped. */
@@ -499,6 +505,36 @@ static void overlay(struct store_gen *g, const struct builder *base,
 	}
 }
 
+/*
+ * Cuts runs at mapping boundaries: merging ignores them, but a run that
+ * spans two mappings would not survive either one being unmapped alone.
+ */
+static void split_at_vmas(struct store_gen *g, const struct builder *in,
+			  struct builder *out)
+{
+	uint32_t v = 0;
+
+	for (uint64_t i = 0; i < in->n; i++) {
+		struct extent e = in->ext[i];
+
+		while (e.npages) {
+			struct extent part = e;
+
+			while (v < g->m.nvmas && g->m.vmas[v].end <= e.vaddr)
+				v++;
+			if (v < g->m.nvmas && g->m.vmas[v].end <
+			    e.vaddr + e.npages * STORE_PAGE_SIZE)
+				part.npages = (g->m.vmas[v].end - e.vaddr) /
+					      STORE_PAGE_SIZE;
+			push(out, &part);
+			e.vaddr += part.npages * STORE_PAGE_SIZE;
+			if (e.pack != EXT_ZERO)
+				e.slot += part.npages;
+			e.npages -= part.npages;
+		}
+	}
+}
+
 static int check_layout(struct store_gen *g)
 {
 	struct vma *v = g->m.vmas;
@@ -554,7 +590,7 @@ static int pack_table(struct store_gen *g)
 
 static int build_map(struct store_gen *g)
 {
-	struct builder base = { 0 }, out = { 0 };
+	struct builder base = { 0 }, merged = { 0 }, out = { 0 };
 	int ret;
 
 	sort_fed(g);
@@ -562,14 +598,32 @@ static int build_map(struct store_gen *g)
 	if (ret)
 		return ret;
 	clip_base(g, &base);
-	overlay(g, &base, &out);
+	overlay(g, &base, &merged);
+	split_at_vmas(g, &merged, &out);
 	free(base.ext);
+	free(merged.ext);
 	g->m.ext = out.ext;
 	g->m.next = out.n;
-	if (base.oom || out.oom)
+	if (base.oom || merged.oom || out.oom)
 		return set_err(-ENOMEM, "page map");
 	ret = pack_table(g);
 	return ret ? set_err(ret, "page map") : 0;
+}
+
+/*
+ * Parses what is about to be committed: a writer bug must fail this
+ * commit, not make a generation that no reader can open.
+ */
+static int self_check(const struct buf *b)
+{
+	struct manifest m;
+	const char *why;
+	int ret = manifest_parse(b->p, b->len, &m, &why);
+
+	if (ret)
+		return set_err(-EPROTO, "manifest fails its own check: %s", why);
+	manifest_free(&m);
+	return 0;
 }
 
 static int write_manifest(struct store_gen *g, char *path, size_t n,
@@ -585,10 +639,14 @@ static int write_manifest(struct store_gen *g, char *path, size_t n,
 	g->m.own.commit_us = mono_us() - g->t0;
 	ret = manifest_encode(&g->m, &b);
 	if (!ret)
+		ret = self_check(&b);
+	if (!ret)
 		ret = mkdirs_at(s->dfd, path);
 	if (!ret)
 		ret = write_file_at(s->dfd, path, b.p, b.len, renamed);
 	free(b.p);
+	if (ret == -EPROTO)
+		return ret;
 	return ret ? set_err(ret, "%s/%s", s->dir, path) : 0;
 }
 

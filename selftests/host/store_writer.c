@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A store writer without the kernel module, for tests that need a store:
+ *
+ *   store_writer write --store DIR [--incremental] [--pid PID]
+ *                [--vma START-END] [--pages START-END:SEED] [--zero ADDR]
+ *
+ * --pid copies a live process's private readable mappings from
+ * /proc/PID/mem (every page, as a full checkpoint would send it; the store
+ * dedups the unchanged ones). --vma and --pages build a layout and fill it
+ * from the host tests' fake page source. Prints the generation id.
+ *
+ * Run without arguments, it is a kselftest program that checks itself.
+ */
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wclobbered"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "kselftest_harness.h"
+#include "store_helpers.h"
+
+static int fail(const char *what)
+{
+	fprintf(stderr, "store_writer: %s\n", what);
+	return 1;
+}
+
+static bool range(const char *s, uint64_t *a, uint64_t *b, uint64_t *seed)
+{
+	int n = 0;
+
+	if (seed)
+		return sscanf(s, "%" SCNx64 "-%" SCNx64 ":%" SCNu64 "%n", a, b, seed, &n) == 3 &&
+		       !s[n] && *a < *b;
+	return sscanf(s, "%" SCNx64 "-%" SCNx64 "%n", a, b, &n) == 2 && !s[n] && *a < *b;
+}
+
+/* Feeds one maps line's mapping, if it is private and readable. */
+static int feed_mapping(struct store_gen *g, int mem, const char *line)
+{
+	char perms[8] = "", path[4096] = "";
+	struct store_vma v = { .path = path };
+	uint64_t off, ino;
+	uint8_t page[PG];
+	unsigned int maj, min;
+
+	if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %" SCNx64 " %x:%x %" SCNu64 " %4095[^\n]",
+		   &v.start, &v.end, perms, &off, &maj, &min, &ino, path) < 7)
+		return -EINVAL;
+	if (perms[0] != 'r' || perms[3] != 'p' || strstr(path, "[vsyscall]") ||
+	    strstr(path, "[vvar]"))
+		return 0;
+	v.offset = off;
+	v.prot = (perms[0] == 'r') | (perms[1] == 'w') << 1 | (perms[2] == 'x') << 2;
+	if (store_gen_add_vma(g, &v))
+		return -EINVAL;
+	for (uint64_t a = v.start; a < v.end; a += PG) {
+		if (pread(mem, page, PG, a) != PG)
+			continue;	/* not readable now: absent */
+		if (store_gen_add_page(g, a, page))
+			return -EIO;
+	}
+	return 0;
+}
+
+static int feed_pid(struct store_gen *g, const char *pid)
+{
+	char path[64], line[8192];
+	int mem, ret = 0;
+	FILE *maps;
+
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	maps = fopen(path, "re");
+	snprintf(path, sizeof(path), "/proc/%s/mem", pid);
+	mem = open(path, O_RDONLY | O_CLOEXEC);
+	if (!maps || mem < 0)
+		ret = -errno;
+	while (!ret && fgets(line, sizeof(line), maps))
+		ret = feed_mapping(g, mem, line);
+	if (maps)
+		fclose(maps);
+	if (mem >= 0)
+		close(mem);
+	return ret;
+}
+
+static int feed_opt(struct store_gen *g, int opt, const char *arg)
+{
+	struct store_vma v = { .path = "" };
+	uint64_t a, b, seed;
+	uint8_t page[PG];
+
+	switch (opt) {
+	case 'v':
+		if (!range(arg, &v.start, &v.end, NULL))
+			return -EINVAL;
+		v.prot = 3;
+		return store_gen_add_vma(g, &v);
+	case 'p':
+		if (!range(arg, &a, &b, &seed))
+			return -EINVAL;
+		for (; a < b; a += PG) {
+			fake_page(page, seed, a);
+			if (store_gen_add_page(g, a, page))
+				return -EINVAL;
+		}
+		return 0;
+	case 'z':
+		memset(page, 0, PG);
+		return store_gen_add_page(g, strtoull(arg, NULL, 16), page);
+	case 'P':
+		return feed_pid(g, arg);
+	}
+	return -EINVAL;
+}
+
+static int writer_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "store", required_argument, NULL, 's' },
+		{ "incremental", no_argument, NULL, 'i' },
+		{ "pid", required_argument, NULL, 'P' },
+		{ "vma", required_argument, NULL, 'v' },
+		{ "pages", required_argument, NULL, 'p' },
+		{ "zero", required_argument, NULL, 'z' },
+		{ 0 }
+	};
+	struct store_meta meta = { .comm = "store_writer" };
+	enum store_gen_kind kind = STORE_GEN_FULL;
+	const char *dir = NULL;
+	struct store_gen *g;
+	struct store *s;
+	uint64_t id;
+	int opt;
+
+	/* First pass: the store and the kind; second: the feed, in order. */
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 's')
+			dir = optarg;
+		else if (opt == 'i')
+			kind = STORE_GEN_INCREMENTAL;
+		else if (opt == '?')
+			return fail("bad option");
+	}
+	if (!dir || optind != argc)
+		return fail("usage: store_writer write --store DIR [--incremental] [--pid PID] [--vma A-B] [--pages A-B:SEED] [--zero A]");
+	if (store_open(&s, dir, NULL, 0))
+		return fail(store_strerror());
+	if (store_gen_begin(s, kind, 0, &g)) {
+		fail(store_strerror());
+		store_close(s);
+		return 1;
+	}
+	meta.pid = getpid();
+	store_gen_set_meta(g, &meta);
+	for (optind = 1; (opt = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
+		if (opt != 's' && opt != 'i' && feed_opt(g, opt, optarg)) {
+			fprintf(stderr, "store_writer: %s: %s\n", optarg, store_strerror());
+			store_gen_abort(g);
+			store_close(s);
+			return 1;
+		}
+	}
+	if (store_gen_commit(g, &id)) {
+		fail(store_strerror());
+		store_close(s);
+		return 1;
+	}
+	printf("%" PRIu64 "\n", id);
+	store_close(s);
+	return 0;
+}
+
+/* Runs this program in writer mode; returns its exit status. */
+static int run_writer(char *const args[])
+{
+	pid_t pid = fork();
+	int status;
+
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execv("/proc/self/exe", args);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST(fake_pages)
+{
+	char dir[256];
+	struct store *s;
+	char *args[] = { "store_writer", "write", "--store", dir,
+			 "--vma", "0x10000-0x20000", "--pages", "0x10000-0x13000:5",
+			 "--zero", "0x13000", NULL };
+
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, run_writer(args));
+	ASSERT_EQ(0, store_open(&s, dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(s, 1, 0x12000, 5));
+	ASSERT_EQ(0, page_is(s, 1, 0x13000, 0));
+	store_close(s);
+	args[5] = "0x10000-0x11000";	/* the pages no longer fit */
+	ASSERT_EQ(1, run_writer(args));
+	tmp_store_free(dir);
+}
+
+TEST(live_process)
+{
+	char dir[256], pid[16];
+	struct store_snap *snap;
+	uint8_t *mem, got[PG];
+	struct store *s;
+	pid_t child;
+	char *args[] = { "store_writer", "write", "--store", dir, "--pid", pid, NULL };
+
+	mem = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	fake_page(mem + PG, 42, 0);
+	child = fork();
+	if (!child) {
+		pause();
+		_exit(0);
+	}
+	snprintf(pid, sizeof(pid), "%d", child);
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, run_writer(args));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	ASSERT_EQ(0, store_open(&s, dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, store_snap_open(s, 1, &snap));
+	ASSERT_EQ(0, store_snap_read(snap, (uintptr_t)mem + PG, got, NULL));
+	ASSERT_EQ(0, memcmp(got, mem + PG, PG));
+	store_snap_close(snap);
+	store_close(s);
+	tmp_store_free(dir);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && !strcmp(argv[1], "write"))
+		return writer_main(argc - 1, argv + 1);
+	return test_harness_run(argc, argv);
+}

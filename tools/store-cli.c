@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Option parsing and error printing shared by the store commands. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store-cli.h"
+#include "subcommands.h"
+
+enum {
+	OPT_STORE = 0x100, OPT_GEN, OPT_JSON, OPT_RANGE, OPT_FORMAT, OPT_HELP,
+	OPT_THRESHOLD, OPT_INTEGRITY, OPT_REDUNDANCY, OPT_MAX, OPT_MIN,
+	OPT_EXPIRATION,
+};
+
+static const struct option options[] = {
+	{ "store", required_argument, NULL, OPT_STORE },
+	{ "gen", required_argument, NULL, OPT_GEN },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "range", required_argument, NULL, OPT_RANGE },
+	{ "format", required_argument, NULL, OPT_FORMAT },
+	{ "output", required_argument, NULL, 'o' },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
+	{ "integrity", required_argument, NULL, OPT_INTEGRITY },
+	{ "redundancy", required_argument, NULL, OPT_REDUNDANCY },
+	{ "max-snapshots", required_argument, NULL, OPT_MAX },
+	{ "min-snapshots", required_argument, NULL, OPT_MIN },
+	{ "expiration", required_argument, NULL, OPT_EXPIRATION },
+	{ 0 }
+};
+
+static void cli_warn(const char *line)
+{
+	fprintf(stderr, "%s: warning: %s\n", prog, line);
+}
+
+int cli_fail(void)
+{
+	fprintf(stderr, "%s: %s\n", prog, store_strerror());
+	return 1;
+}
+
+/* Decimal, or hex with 0x; nothing else, no overflow. */
+bool cli_parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 0);
+	return !errno && !*end;
+}
+
+static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
+{
+	char buf[64], *dash;
+
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	dash = strchr(buf, '-');
+	if (!dash)
+		return false;
+	*dash = '\0';
+	return cli_parse_u64(buf, start) && cli_parse_u64(dash + 1, end) &&
+	       *start <= *end;
+}
+
+static bool parse_bool(const char *s, bool *v)
+{
+	if (!strcmp(s, "yes") || !strcmp(s, "1") || !strcmp(s, "true"))
+		*v = true;
+	else if (!strcmp(s, "no") || !strcmp(s, "0") || !strcmp(s, "false"))
+		*v = false;
+	else
+		return false;
+	return true;
+}
+
+static bool parse_u32(const char *s, uint32_t *v)
+{
+	uint64_t x;
+
+	if (!cli_parse_u64(s, &x) || x > UINT32_MAX)
+		return false;
+	*v = x;
+	return true;
+}
+
+/* One option; false if its value is bad. */
+static bool take_opt(int opt, const char *arg, struct cli *c)
+{
+	struct store_knobs *k = &c->knobs;
+
+	switch (opt) {
+	case OPT_STORE: c->store = arg; return true;
+	case OPT_GEN: return cli_parse_u64(arg, &c->gen) && c->gen;
+	case OPT_JSON: c->json = true; return true;
+	case OPT_RANGE: return parse_range(arg, &c->start, &c->end);
+	case OPT_FORMAT: return !strcmp(arg, "raw");
+	case 'o': c->output = arg; return true;
+	case OPT_THRESHOLD: return parse_u32(arg, &k->threshold);
+	case OPT_INTEGRITY: return parse_bool(arg, &k->integrity);
+	case OPT_REDUNDANCY: return parse_u32(arg, &k->redundancy);
+	case OPT_MAX: return parse_u32(arg, &k->max_snapshots);
+	case OPT_MIN: return parse_u32(arg, &k->min_snapshots);
+	case OPT_EXPIRATION: return cli_parse_u64(arg, &k->expiration);
+	}
+	return false;
+}
+
+static bool accepted(int opt, unsigned int accept)
+{
+	switch (opt) {
+	case OPT_STORE: case OPT_HELP: return true;
+	case OPT_GEN: return accept & CLI_GEN;
+	case OPT_JSON: return accept & CLI_JSON;
+	case OPT_RANGE: case OPT_FORMAT: case 'o': return accept & CLI_RANGE;
+	case OPT_INTEGRITY: return accept & (CLI_INTEGRITY | CLI_KNOBS);
+	}
+	return accept & CLI_KNOBS;
+}
+
+static int usage_error(const char *usage, const char *what)
+{
+	if (what)
+		fprintf(stderr, "%s: %s\n", prog, what);
+	fprintf(stderr, usage, prog);
+	return 1;
+}
+
+int cli_parse(int argc, char **argv, unsigned int accept, const char *usage,
+	      struct cli *c)
+{
+	int opt;
+
+	memset(c, 0, sizeof(*c));
+	store_knobs_default(&c->knobs);
+	store_set_warn(cli_warn);
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "o:", options, NULL)) != -1) {
+		if (opt == OPT_HELP) {
+			printf(usage, prog);
+			return 0;
+		}
+		if (opt == '?' || opt == ':' || !accepted(opt, accept))
+			return usage_error(usage, "unknown or incomplete option");
+		if (!take_opt(opt, optarg, c)) {
+			fprintf(stderr, "%s: %s: bad value '%s'\n", prog,
+				argv[optind - 1], optarg);
+			return 1;
+		}
+	}
+	if (!c->store)
+		return usage_error(usage, "--store DIR is required");
+	if ((accept & CLI_RANGE) && (!c->output || c->end == 0))
+		return usage_error(usage, "--range and -o are required");
+	if (store_knobs_check(&c->knobs))
+		return cli_fail();
+	c->args = argv + optind;
+	c->nargs = argc - optind;
+	return -1;
+}
+
+struct store *cli_open(const struct cli *c, bool writable)
+{
+	struct store *s;
+	unsigned int flags = STORE_NOCREATE | (writable ? 0 : STORE_RDONLY);
+
+	if (store_open(&s, c->store, &c->knobs, flags)) {
+		cli_fail();
+		return NULL;
+	}
+	return s;
+}
+
+uint64_t cli_gen(const struct cli *c, struct store *s)
+{
+	uint64_t id = c->gen ? c->gen : store_newest(s);
+
+	if (!id)
+		fprintf(stderr, "%s: %s: no generation\n", prog, c->store);
+	return id;
+}
+
+void cli_time(char *buf, size_t n, uint64_t ns)
+{
+	time_t t = ns / 1000000000ull;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, n, "%" PRIu64, ns);
+}
+
+void cli_json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			printf("\\u%04x", ch);
+		else
+			putchar(ch);
+	}
+	putchar('"');
+}

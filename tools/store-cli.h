@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the store commands share: option parsing, opening the store, and
+ * printing errors the same way (`snapper-tool: DIR/...: what`).
+ */
+#ifndef SNAPPER_STORE_CLI_H
+#define SNAPPER_STORE_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+/* Options a command accepts, beyond --store and --help. */
+enum {
+	CLI_GEN = 1 << 0,	/* --gen N */
+	CLI_JSON = 1 << 1,	/* --json */
+	CLI_RANGE = 1 << 2,	/* --range START-END --format raw -o FILE */
+	CLI_KNOBS = 1 << 3,	/* --max-snapshots and the other knobs */
+	CLI_INTEGRITY = 1 << 4,	/* --integrity yes|no */
+};
+
+struct cli {
+	const char *store;
+	uint64_t gen;		/* 0 = the newest */
+	bool json;
+	uint64_t start, end;
+	const char *output;
+	struct store_knobs knobs;
+	char **args;		/* positional arguments */
+	int nargs;
+};
+
+/*
+ * Parses argv for a command. Returns -1 to go on, or the exit code: 0
+ * after --help (usage on stdout), 1 after a usage error (on stderr).
+ */
+int cli_parse(int argc, char **argv, unsigned int accept, const char *usage,
+	      struct cli *c);
+/* Opens the store read-only (or writable), printing the error on failure. */
+struct store *cli_open(const struct cli *c, bool writable);
+/* --gen, or the newest generation; 0 after printing why there is none. */
+uint64_t cli_gen(const struct cli *c, struct store *s);
+int cli_fail(void);
+bool cli_parse_u64(const char *s, uint64_t *v);
+void cli_time(char *buf, size_t n, uint64_t ns);
+/* Prints s as a JSON string, quotes included. */
+void cli_json_str(const char *s);
+
+#endif /* SNAPPER_STORE_CLI_H */
