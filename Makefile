@@ -52,7 +52,7 @@ KSFT_DIR := $(BUILD)/kselftest
 KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
 
 .PHONY: all tools module modules deps check host-tests guest-tests demo docs \
-	dkms-src dkms-install dkms-uninstall \
+	dkms-src dkms-install dkms-uninstall bench \
 	debug-kernel kselftest-headers clean help
 .DEFAULT_GOAL := all
 
@@ -68,6 +68,7 @@ help:
 	@echo "make demo           the main job end to end in a qemu guest"
 	@echo "make debug-kernel   build the KUnit/lockdep/KASAN kernel (cached)"
 	@echo "make docs           the HTML documentation, into build/docs"
+	@echo "make bench          snapper against CRIU and dd: bench/results.json"
 
 tools: $(TOOL)
 
@@ -129,7 +130,7 @@ DEPS := build-essential pkg-config kmod cpio xz-utils bc bison flex \
 	linux-headers-amd64 linux-image-amd64 \
 	linux-headers-6.12-amd64 linux-image-6.12-amd64 linux-source-6.12 \
 	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms \
-	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx
+	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx gnuplot-nox
 
 deps:
 	$(Q)missing=$$(for p in $(DEPS); do \
@@ -164,6 +165,17 @@ dkms-install: dkms-src
 dkms-uninstall:
 	$(Q)dkms remove -m snapper -v $(VERSION) --all 2>/dev/null || true
 	$(Q)rm -rf $(DKMS_SRC)
+
+# Benchmarks: in a 6.1 guest (CRIU runs there), on an ext4 disk big enough
+# for every contender's images of the largest workload.
+$(BUILD)/bench/workload: bench/workload.c
+	$(quiet) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lpthread
+
+bench: deps tools $(BUILD)/bench/workload
+	$(Q)selftests/qemu/run --kernel 6.1 --mem 6144 --disk-mb 8192 --timeout 5400 -- bench/run
+	$(Q)bench/report $(BUILD)/bench/records.jsonl bench
 
 docs:
 	$(quiet) SPHINX build/docs

@@ -1,0 +1,259 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The benchmark's target process: a resident anonymous region that it
+ * dirties on request, so that every contender checkpoints the same thing.
+ *
+ *   workload --rss MIB [--threads N] [--content unique|dupzero]
+ *            --ctl DIR [--spin]
+ *
+ * It writes its pid to DIR/ready once the region is populated. Each
+ * SIGUSR1 makes it read a percentage from DIR/dirty, write that share of
+ * its pages (a fresh random choice each time, split among the threads)
+ * and then write the request's number to DIR/done. With --spin it instead writes random pages for ever and keeps
+ * DIR/rate updated with its pages-per-second over the last second: the
+ * throughput from which the cost of being checkpointed is measured.
+ *
+ * No file descriptor stays open between requests, so CRIU can dump it.
+ * The region sits at a 2 MiB-aligned address, so THP can back it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+#define HUGE (2UL << 20)
+
+static uint8_t *region;
+static size_t npages;
+static unsigned int nthreads = 1;
+static const char *ctl;
+static volatile sig_atomic_t requested;
+static atomic_ulong written;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+/* xorshift64*: fast, and each thread has its own state. */
+static uint64_t next_random(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+static void write_page(size_t i, uint64_t stamp)
+{
+	uint64_t *p = (uint64_t *)(region + i * PAGE);
+
+	/* Two words are enough to make the content new and checkable. */
+	p[0] = stamp;
+	p[PAGE / sizeof(uint64_t) - 1] = stamp ^ i;
+	atomic_fetch_add_explicit(&written, 1, memory_order_relaxed);
+}
+
+static void populate(bool dupzero)
+{
+	uint64_t s = 88172645463325252ULL;
+	size_t i;
+
+	for (i = 0; i < npages; i++) {
+		uint64_t *p = (uint64_t *)(region + i * PAGE);
+		unsigned int kind = dupzero ? i % 4 : 3;
+
+		if (kind == 0)
+			continue;	/* a zero page, touched below */
+		/* kinds 1 and 2: one of 16 shared contents; 3: unique */
+		uint64_t seed = kind == 3 ? next_random(&s) : 1 + (i % 16);
+		for (size_t w = 0; w < PAGE / sizeof(*p); w += 8)
+			p[w] = seed + w;
+	}
+	for (i = 0; i < npages; i += 4)
+		if (dupzero)
+			region[i * PAGE] = 0;	/* resident, content zero */
+}
+
+/* A stateless mix, so that each thread picks its pages independently. */
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ULL;
+	return x ^ (x >> 33);
+}
+
+struct share {
+	unsigned int index;
+	uint64_t cutoff;	/* pages whose mix falls below are written */
+	uint64_t stamp;
+};
+
+/* Thread t owns pages t, t + n, t + 2n...: distinct pages, no overlap. */
+static void *dirty_share(void *arg)
+{
+	struct share *sh = arg;
+	size_t i;
+
+	for (i = sh->index; i < npages; i += nthreads)
+		if (mix(i ^ (sh->stamp << 40)) % 1000000 < sh->cutoff)
+			write_page(i, sh->stamp);
+	return NULL;
+}
+
+static void dirty(double pct, uint64_t stamp)
+{
+	pthread_t tid[nthreads];
+	struct share sh[nthreads];
+	unsigned int t;
+
+	for (t = 0; t < nthreads; t++) {
+		sh[t] = (struct share){
+			.index = t,
+			.cutoff = (uint64_t)(pct * 10000),
+			.stamp = stamp,
+		};
+		if (pthread_create(&tid[t], NULL, dirty_share, &sh[t]))
+			die("pthread_create");
+	}
+	for (t = 0; t < nthreads; t++)
+		pthread_join(tid[t], NULL);
+}
+
+static void put_file(const char *name, const char *text)
+{
+	char path[4096], tmp[4100];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", ctl, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		die(tmp);
+	if (write(fd, text, strlen(text)) < 0)
+		die(tmp);
+	close(fd);
+	if (rename(tmp, path))
+		die(path);
+}
+
+static double get_percent(void)
+{
+	char path[4096];
+	double pct = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/dirty", ctl);
+	f = fopen(path, "r");
+	if (!f)
+		die(path);
+	if (fscanf(f, "%lf", &pct) != 1 || pct < 0 || pct > 100)
+		pct = 0;
+	fclose(f);
+	return pct;
+}
+
+static void on_usr1(int sig)
+{
+	requested = 1;
+}
+
+static void *spinner(void *arg)
+{
+	uint64_t s = (uintptr_t)arg * 1000003 + 1;
+
+	for (;;)
+		write_page(next_random(&s) % npages, s);
+	return NULL;
+}
+
+static void spin(void)
+{
+	unsigned long last = 0, now;
+	pthread_t tid;
+	unsigned int t;
+	char buf[64];
+
+	for (t = 0; t < nthreads; t++)
+		if (pthread_create(&tid, NULL, spinner, (void *)(uintptr_t)(t + 1)))
+			die("pthread_create");
+	for (;;) {
+		sleep(1);
+		now = atomic_load(&written);
+		snprintf(buf, sizeof(buf), "%lu\n", now - last);
+		put_file("rate", buf);
+		last = now;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	bool dupzero = false, spinning = false;
+	unsigned long rss_mib = 256;
+	uint64_t stamp = 1;
+	char buf[64];
+	sigset_t usr1, old;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--rss") && i + 1 < argc)
+			rss_mib = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
+			nthreads = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--content") && i + 1 < argc)
+			dupzero = !strcmp(argv[++i], "dupzero");
+		else if (!strcmp(argv[i], "--ctl") && i + 1 < argc)
+			ctl = argv[++i];
+		else if (!strcmp(argv[i], "--spin"))
+			spinning = true;
+		else {
+			fprintf(stderr, "usage: workload --rss MIB [--threads N] "
+				"[--content unique|dupzero] --ctl DIR [--spin]\n");
+			return 2;
+		}
+	}
+	if (!ctl || !rss_mib || !nthreads || nthreads > 1024) {
+		fprintf(stderr, "workload: --ctl DIR, a non-zero --rss and 1..1024 threads\n");
+		return 2;
+	}
+
+	npages = rss_mib * (1 << 20) / PAGE;
+	/* Over-allocate by one huge page, then use the aligned part. */
+	region = mmap(NULL, npages * PAGE + HUGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (region == MAP_FAILED)
+		die("mmap");
+	region = (uint8_t *)(((uintptr_t)region + HUGE - 1) & ~(HUGE - 1));
+	populate(dupzero);
+
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &usr1, &old);
+	signal(SIGUSR1, on_usr1);
+	snprintf(buf, sizeof(buf), "%d\n", getpid());
+	put_file("ready", buf);
+	if (spinning)
+		spin();
+
+	for (;;) {
+		while (!requested)
+			sigsuspend(&old);
+		requested = 0;
+		dirty(get_percent(), ++stamp);
+		snprintf(buf, sizeof(buf), "%lu\n", (unsigned long)stamp);
+		put_file("done", buf);
+	}
+}
