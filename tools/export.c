@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* snapper-tool export: a range of a generation's memory as raw bytes. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,18 +13,39 @@ static const char usage[] =
 	"Usage: %s export --store DIR [--gen N] --range START-END --format raw -o FILE\n"
 	"Writes exactly END-START bytes: the memory of generation N (default:\n"
 	"the newest) as captured, zeros where nothing was. Addresses are hex\n"
-	"(0x...). FILE '-' is stdout. Every page is hash-checked; on a failed\n"
-	"check nothing is left in FILE.\n";
+	"(0x...). FILE '-' is stdout. Every page is hash-checked; when a check\n"
+	"fails, the command fails, and a FILE it created is removed.\n";
+
+/*
+ * Opens FILE for the export. Only a file this command created is removed
+ * when the export fails: FILE may be a device or someone else's file.
+ */
+static int open_output(const char *path, bool *created)
+{
+	int fd;
+
+	*created = false;
+	if (!strcmp(path, "-"))
+		return 1;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		*created = true;
+		return fd;
+	}
+	if (errno != EEXIST)
+		return -1;
+	return open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+}
 
 int export_main(int argc, char **argv)
 {
 	struct store_snap *snap;
+	bool created = false;
 	struct store *s;
 	struct cli c;
 	uint64_t id;
 	int fd, ret = cli_parse(argc, argv, CLI_GEN | CLI_RANGE | CLI_INTEGRITY,
 				usage, &c);
-	bool out = false;
 
 	if (ret >= 0)
 		return ret;
@@ -37,20 +59,18 @@ int export_main(int argc, char **argv)
 		store_close(s);
 		return id ? cli_fail() : 1;
 	}
-	out = strcmp(c.output, "-");
-	fd = out ? open(c.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : 1;
+	fd = open_output(c.output, &created);
 	if (fd < 0) {
 		fprintf(stderr, "%s: %s: %m\n", prog, c.output);
 		ret = 1;
-	} else if (store_snap_export(snap, c.start, c.end, fd) ||
-		   (out && fsync(fd))) {
+	} else if (store_snap_export(snap, c.start, c.end, fd)) {
 		ret = cli_fail();
-		if (out)
+		if (created)
 			unlink(c.output);
 	} else {
 		ret = 0;
 	}
-	if (out && fd >= 0)
+	if (fd > 1)
 		close(fd);
 	store_snap_close(snap);
 	store_close(s);

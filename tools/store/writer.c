@@ -634,8 +634,12 @@ static int write_manifest(struct store_gen *g, char *path, size_t n,
 	int ret;
 
 	fanout_path(path, n, 'm', g->id, s->knobs.threshold, ".m");
-	if (!g->m.meta.time_ns)
-		g->m.meta.time_ns = time(NULL) * 1000000000ull;
+	if (!g->m.meta.time_ns) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		g->m.meta.time_ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	}
 	g->m.own.commit_us = mono_us() - g->t0;
 	ret = manifest_encode(&g->m, &b);
 	if (!ret)
