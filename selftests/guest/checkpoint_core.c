@@ -1,0 +1,368 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The core of issue 3, checked against what the kernel holds: the pages a
+ * checkpoint sends are exactly those /proc/PID/pagemap showed soft-dirty
+ * just before (bit 55), and pagemap shows them clean afterwards; after K
+ * writes an incremental checkpoint sends those K pages plus a small set
+ * (the target's stack and libc data it touched while serving the command);
+ * pages of an unacknowledged checkpoint are sent again; a writer that dies
+ * mid-stream leaves nothing held (/sys/kernel/snapper/pages_held); an
+ * unprivileged caller gets EPERM for another process but may checkpoint
+ * itself; munmap and mremap show in the layout and the pages.
+ *
+ * Needs root and the loaded module: run it through selftests/qemu/run.
+ */
+#include <stdio.h>
+#include <sys/prctl.h>
+
+#include "kselftest_harness.h"
+#include "snapper_guest.h"
+
+#define NPAGES	64
+#define STORE	0x5a5a0001ULL
+/* Pages besides the written ones an incremental checkpoint may send. */
+#define EXTRA_MAX 16
+
+/* Every soft-dirty page of the target's writable mappings, from pagemap. */
+static size_t soft_dirty_set(pid_t pid, uint64_t **out)
+{
+	char path[64], line[512], perms[8];
+	uint64_t *set = NULL, start, end, a;
+	size_t n = 0, cap = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3 ||
+		    perms[1] != 'w')
+			continue;
+		for (a = start; a < end; a += PG) {
+			uint64_t e = pagemap_entry(pid, a);
+
+			if (!(e >> 55 & 1) || !(e >> 62 & 3))
+				continue;
+			if (n == cap) {
+				cap = cap ? 2 * cap : 256;
+				set = realloc(set, cap * sizeof(*set));
+			}
+			set[n++] = a;
+		}
+	}
+	fclose(f);
+	*out = set;
+	return n;
+}
+
+static bool in_set(const uint64_t *set, size_t n, uint64_t a)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (set[i] == a)
+			return true;
+	return false;
+}
+
+FIXTURE(core) {
+	struct snapper_genl *nl;
+	struct target t;
+	struct got g;
+};
+
+FIXTURE_SETUP(core)
+{
+	const char *why = guest_skip_reason();
+
+	memset(&self->g, 0, sizeof(self->g));
+	self->nl = NULL;
+	self->t.pid = 0;
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, snapper_genl_open(&self->nl));
+	ASSERT_EQ(0, target_start(&self->t, NPAGES, NULL, NULL, NULL));
+}
+
+FIXTURE_TEARDOWN(core)
+{
+	target_stop(&self->t);
+	got_free(&self->g);
+	snapper_genl_close(self->nl);
+}
+
+/* A FULL checkpoint acknowledged as generation 1. */
+static void full_and_ack(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(core) *self)
+{
+	size_t i;
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 0, 0, &self->g));
+	ASSERT_TRUE(self->g.h.full);
+	ASSERT_EQ(NPAGES, got_in(&self->g, self->t.base,
+				 self->t.base + NPAGES * PG));
+	for (i = 0; i < NPAGES; i++) {
+		struct got_page *p = got_find(&self->g, self->t.base + i * PG);
+
+		ASSERT_NE(NULL, p);
+		ASSERT_TRUE(p->intact);
+		ASSERT_EQ((uint64_t)i << 32, p->first);
+	}
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 1));
+}
+
+TEST_F(core, full_then_incremental_matches_pagemap)
+{
+	static const size_t written[] = { 1, 7, 8, 30, 63 };
+	static uint64_t *before;
+	size_t nbefore, i, extra = 0;
+
+	full_and_ack(_metadata, self);
+	/* After the walk every page is clean in pagemap. */
+	for (i = 0; i < NPAGES; i++)
+		ASSERT_FALSE(pagemap_soft_dirty(self->t.pid,
+						self->t.base + i * PG));
+
+	for (i = 0; i < ARRAY_SIZE(written); i++)
+		ASSERT_EQ(0, target_do(&self->t, T_WRITE, written[i],
+				       0xabc000000ULL + i, 0));
+	nbefore = soft_dirty_set(self->t.pid, &before);
+	for (i = 0; i < NPAGES; i++) {
+		bool w = false;
+		size_t k;
+
+		for (k = 0; k < ARRAY_SIZE(written); k++)
+			w |= written[k] == i;
+		ASSERT_EQ(w, pagemap_soft_dirty(self->t.pid,
+						self->t.base + i * PG));
+	}
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	ASSERT_EQ((int)ARRAY_SIZE(written),
+		  got_in(&self->g, self->t.base, self->t.base + NPAGES * PG));
+	for (i = 0; i < ARRAY_SIZE(written); i++) {
+		struct got_page *p = got_find(&self->g,
+					      self->t.base + written[i] * PG);
+
+		ASSERT_NE(NULL, p);
+		ASSERT_TRUE(p->intact);
+		ASSERT_EQ(0xabc000000ULL + i, p->first);
+	}
+	/* Every page sent was soft-dirty in pagemap just before. */
+	for (i = 0; i < self->g.npages; i++) {
+		uint64_t a = self->g.pages[i].addr;
+
+		EXPECT_TRUE(in_set(before, nbefore, a))
+			TH_LOG("sent %#lx, clean in pagemap before", a);
+		EXPECT_FALSE(pagemap_soft_dirty(self->t.pid, a))
+			TH_LOG("%#lx still soft-dirty after", a);
+		if (a < self->t.base || a >= self->t.base + NPAGES * PG)
+			extra++;
+	}
+	/* ...and every soft-dirty page of an anonymous mapping was sent. */
+	for (i = 0; i < nbefore; i++) {
+		if (before[i] >= self->t.base &&
+		    before[i] < self->t.base + NPAGES * PG)
+			EXPECT_NE(NULL, got_find(&self->g, before[i]));
+	}
+	TH_LOG("incremental: %zu written, %zu more (stack, libc data), scanned %lu",
+	       ARRAY_SIZE(written), extra, (unsigned long)self->g.st.scanned);
+	ASSERT_LE(extra, (size_t)EXTRA_MAX);
+	ASSERT_EQ(self->g.npages, self->g.st.sent);
+	free(before);
+}
+
+TEST_F(core, unacknowledged_pages_are_sent_again)
+{
+	struct got_page *p;
+	uint64_t c2;
+
+	full_and_ack(_metadata, self);
+	ASSERT_EQ(0, target_do(&self->t, T_WRITE, 3, 333, 0));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	ASSERT_NE(NULL, got_find(&self->g, self->t.base + 3 * PG));
+	c2 = self->g.h.checkpoint_id;
+	/* The writer of c2 "died": no ack. Page 3 is clean in pagemap now. */
+	ASSERT_FALSE(pagemap_soft_dirty(self->t.pid, self->t.base + 3 * PG));
+	ASSERT_EQ(0, target_do(&self->t, T_WRITE, 9, 999, 0));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	p = got_find(&self->g, self->t.base + 3 * PG);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(333ULL, p->first);
+	ASSERT_TRUE(!!(p->flags & SNAPPER_PAGE_F_OWED));
+	p = got_find(&self->g, self->t.base + 9 * PG);
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(999ULL, p->first);
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 2));
+	/* An ack older than the last one is refused. */
+	ASSERT_EQ(-ESTALE, snapper_genl_ack(self->nl, self->t.pid, STORE, c2, 2));
+	/* Nothing owed any more: the region sends nothing. */
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 2, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	ASSERT_EQ(0, got_in(&self->g, self->t.base, self->t.base + NPAGES * PG));
+	/* Another store, or a base the module never acknowledged: FULL. */
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE + 1, 2, 0, &self->g));
+	ASSERT_TRUE(self->g.h.full);
+	ASSERT_EQ(NPAGES, got_in(&self->g, self->t.base,
+				 self->t.base + NPAGES * PG));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 2,
+				SNAPPER_CKPT_F_FULL, &self->g));
+	ASSERT_TRUE(self->g.h.full);
+}
+
+static int die_after_pages(void *arg, uint64_t addr, const void *data,
+			   uint32_t flags)
+{
+	static int n;
+
+	if (++n == 3)
+		_exit(0);	/* the writer dies holding a half-read stream */
+	return 0;
+}
+
+TEST_F(core, writer_dying_mid_stream_releases_everything)
+{
+	long long held = -1;
+	pid_t w;
+	int i, status;
+
+	full_and_ack(_metadata, self);
+	for (i = 0; i < NPAGES; i += 2)
+		ASSERT_EQ(0, target_do(&self->t, T_WRITE, i, 7000 + i, 0));
+	w = fork();
+	ASSERT_LE(0, w);
+	if (!w) {
+		struct snapper_ckpt_request req = {
+			.pid = self->t.pid, .store_id = STORE,
+			.base_generation = 1,
+		};
+		struct snapper_ckpt_ops ops = { .page = die_after_pages };
+		struct snapper_genl *nl;
+
+		if (snapper_genl_open(&nl))
+			_exit(2);
+		snapper_genl_checkpoint(nl, &req, &ops);
+		_exit(3);
+	}
+	ASSERT_EQ(w, waitpid(w, &status, 0));
+	ASSERT_EQ(0, WEXITSTATUS(status));
+	/* The socket's release ends the dump: poll for up to 5 s. */
+	for (i = 0; i < 50; i++) {
+		held = read_stat("pages_held");
+		if (!held)
+			break;
+		usleep(100000);
+	}
+	ASSERT_EQ(0, held);
+	/* The dead writer's pages are owed: the next checkpoint has them. */
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	for (i = 0; i < NPAGES; i += 2) {
+		struct got_page *p = got_find(&self->g, self->t.base + i * PG);
+
+		ASSERT_NE(NULL, p);
+		ASSERT_EQ((uint64_t)(7000 + i), p->first);
+	}
+	ASSERT_EQ(NPAGES / 2, got_in(&self->g, self->t.base,
+				     self->t.base + NPAGES * PG));
+	got_free(&self->g);
+	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+TEST_F(core, munmap_and_mremap_between_checkpoints)
+{
+	uint64_t moved = self->t.base + (1ULL << 30);
+	bool old_mapped = false, new_mapped = false;
+	size_t i;
+
+	full_and_ack(_metadata, self);
+	ASSERT_EQ(0, target_do(&self->t, T_MUNMAP, self->t.base + 8 * PG,
+			       8 * PG, 0));
+	ASSERT_EQ(0, target_do(&self->t, T_MREMAP, self->t.base + 32 * PG,
+			       16 * PG, moved));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	for (i = 0; i < self->g.nvmas; i++) {
+		struct snapper_ckpt_vma *v = &self->g.vmas[i];
+
+		if (v->start < self->t.base + 16 * PG &&
+		    v->end > self->t.base + 8 * PG)
+			old_mapped = true;
+		if (v->start <= moved && v->end >= moved + 16 * PG)
+			new_mapped = true;
+	}
+	ASSERT_FALSE(old_mapped);
+	ASSERT_TRUE(new_mapped);
+	/* Moved pages are dirty at their new address, with their content. */
+	for (i = 0; i < 16; i++) {
+		struct got_page *p = got_find(&self->g, moved + i * PG);
+
+		ASSERT_NE(NULL, p);
+		ASSERT_EQ((uint64_t)(32 + i) << 32, p->first);
+	}
+	ASSERT_EQ(0, got_in(&self->g, self->t.base, self->t.base + NPAGES * PG));
+}
+
+TEST(unprivileged_caller_gets_eperm)
+{
+	const char *why = guest_skip_reason();
+	struct target t = { 0 };
+	int status;
+	pid_t c;
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, target_start(&t, 4, NULL, NULL, NULL));
+	c = fork();
+	ASSERT_LE(0, c);
+	if (!c) {
+		struct snapper_genl *nl;
+		struct got g = { 0 };
+		int ret;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		prctl(PR_SET_DUMPABLE, 1);
+		if (snapper_genl_open(&nl))
+			_exit(11);
+		ret = checkpoint(nl, t.pid, STORE, 0, 0, &g);
+		if (ret != -EPERM)
+			_exit(12);
+		/* Itself, though, it may checkpoint. */
+		g.stop_after = 0;
+		ret = checkpoint(nl, getpid(), STORE, 0, 0, &g);
+		if (ret || !g.h.full || !g.npages)
+			_exit(13);
+		ret = snapper_genl_ack(nl, t.pid, STORE, 1, 1);
+		_exit(ret == -EPERM ? 0 : 14);
+	}
+	ASSERT_EQ(c, waitpid(c, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	target_stop(&t);
+}
+
+TEST(bad_requests_are_refused)
+{
+	const char *why = guest_skip_reason();
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	EXPECT_EQ(-EOPNOTSUPP, checkpoint(nl, getpid(), STORE, 0, 1U << 31, &g));
+	EXPECT_EQ(-ESRCH, checkpoint(nl, 4194000, STORE, 0, 0, &g));
+	/* Kernel threads have no memory. */
+	EXPECT_EQ(-ESRCH, checkpoint(nl, 2, STORE, 0, 0, &g));
+	EXPECT_EQ(-ESRCH, snapper_genl_ack(nl, 2, STORE, 1, 1));
+	got_free(&g);
+	snapper_genl_close(nl);
+}
+
+TEST_HARNESS_MAIN

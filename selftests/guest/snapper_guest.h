@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers of the checkpoint selftests: a target process driven through a
+ * pipe, the pagemap oracle, and a collector of one checkpoint stream that
+ * links tools/genl.c (the module's only client code).
+ */
+#ifndef SNAPPER_GUEST_H
+#define SNAPPER_GUEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "genl.h"
+
+#define PG 4096UL
+#define STATS_DIR "/sys/kernel/snapper/"
+
+/* Why the test cannot run here, or NULL. */
+static inline const char *guest_skip_reason(void)
+{
+	if (geteuid())
+		return "needs root";
+	if (access(STATS_DIR "pages_held", R_OK))
+		return "needs the snapper module loaded (run it through selftests/qemu/run)";
+	return NULL;
+}
+
+static inline long long read_stat(const char *name)
+{
+	char path[128], buf[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), STATS_DIR "%s", name);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return atoll(buf);
+}
+
+/* pagemap: bit 63 present, 62 swapped, 55 soft-dirty. */
+static inline uint64_t pagemap_entry(pid_t pid, uint64_t addr)
+{
+	char path[64];
+	uint64_t e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &e, sizeof(e), (addr / PG) * sizeof(e)) != sizeof(e))
+		e = 0;
+	close(fd);
+	return e;
+}
+
+static inline bool pagemap_soft_dirty(pid_t pid, uint64_t addr)
+{
+	return pagemap_entry(pid, addr) >> 55 & 1;
+}
+
+/* ---- a target driven through pipes ---- */
+
+enum { T_WRITE = 1, T_EXIT, T_MUNMAP, T_MREMAP, T_USER };
+
+struct tcmd {
+	uint32_t op;
+	uint64_t a, b, c;
+};
+
+struct target {
+	pid_t pid;
+	int cmd, reply;			/* our ends */
+	uint64_t base;			/* the target's region */
+	size_t npages;
+};
+
+typedef void (*target_setup_fn)(struct target *t, void *arg);
+typedef int (*target_cmd_fn)(struct target *t, struct tcmd *c, void *arg);
+
+/* Fills page @i of the region with @v (one u64 per 8 bytes, + offset). */
+static inline void fill_page(uint64_t base, size_t i, uint64_t v)
+{
+	uint64_t *p = (uint64_t *)(base + i * PG);
+	size_t k;
+
+	for (k = 0; k < PG / 8; k++)
+		p[k] = v + k;
+}
+
+static inline bool page_is(const void *data, uint64_t v)
+{
+	const uint64_t *p = data;
+	size_t k;
+
+	for (k = 0; k < PG / 8; k++)
+		if (p[k] != v + k)
+			return false;
+	return true;
+}
+
+static inline void target_loop(struct target *t, int in, int out,
+			       target_cmd_fn fn, void *arg)
+{
+	struct tcmd c;
+	int ret;
+
+	while (read(in, &c, sizeof(c)) == sizeof(c)) {
+		ret = 0;
+		switch (c.op) {
+		case T_WRITE:
+			fill_page(t->base, c.a, c.b);
+			break;
+		case T_EXIT:
+			_exit(0);
+		case T_MUNMAP:
+			ret = munmap((void *)c.a, c.b);
+			break;
+		case T_MREMAP: {
+			void *p = mremap((void *)c.a, c.b, c.b,
+					 MREMAP_MAYMOVE | MREMAP_FIXED,
+					 (void *)c.c);
+			ret = p == MAP_FAILED ? -1 : 0;
+			break;
+		}
+		default:
+			ret = fn ? fn(t, &c, arg) : -1;
+		}
+		if (write(out, &ret, sizeof(ret)) != sizeof(ret))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+/*
+ * Forks a target that maps @npages of private anonymous memory (unless
+ * @setup maps something else into t->base), writes each page once, and
+ * then serves commands.
+ */
+static inline int target_start(struct target *t, size_t npages,
+			       target_setup_fn setup, target_cmd_fn fn,
+			       void *arg)
+{
+	int cmdp[2], repp[2];
+	size_t i;
+
+	if (pipe(cmdp) || pipe(repp))
+		return -errno;
+	t->npages = npages;
+	t->pid = fork();
+	if (t->pid < 0)
+		return -errno;
+	if (!t->pid) {
+		close(cmdp[1]);
+		close(repp[0]);
+		if (setup) {
+			setup(t, arg);
+		} else {
+			void *p = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED)
+				_exit(1);
+			t->base = (uint64_t)p;
+			for (i = 0; i < npages; i++)
+				fill_page(t->base, i, i << 32);
+		}
+		if (write(repp[1], &t->base, sizeof(t->base)) != sizeof(t->base))
+			_exit(1);
+		target_loop(t, cmdp[0], repp[1], fn, arg);
+	}
+	close(cmdp[0]);
+	close(repp[1]);
+	t->cmd = cmdp[1];
+	t->reply = repp[0];
+	if (read(t->reply, &t->base, sizeof(t->base)) != sizeof(t->base))
+		return -EIO;
+	return 0;
+}
+
+static inline int target_do(struct target *t, uint32_t op, uint64_t a,
+			    uint64_t b, uint64_t c)
+{
+	struct tcmd cmd = { .op = op, .a = a, .b = b, .c = c };
+	int ret;
+
+	if (write(t->cmd, &cmd, sizeof(cmd)) != sizeof(cmd) ||
+	    read(t->reply, &ret, sizeof(ret)) != sizeof(ret))
+		return -EIO;
+	return ret;
+}
+
+static inline void target_stop(struct target *t)
+{
+	if (t->pid <= 0)
+		return;
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, NULL, 0);
+	close(t->cmd);
+	close(t->reply);
+	t->pid = 0;
+}
+
+/* ---- one checkpoint, collected ---- */
+
+struct got_page {
+	uint64_t addr;
+	uint32_t flags;
+	uint64_t first;		/* first u64 of the page */
+	uint64_t last;		/* last u64 of the page */
+	bool intact;		/* page_is(data, first) */
+};
+
+struct got {
+	struct snapper_ckpt_header h;
+	struct snapper_ckpt_stats st;
+	struct got_page *pages;
+	size_t npages, cap;
+	struct snapper_ckpt_vma *vmas;
+	size_t nvmas;
+	long stop_after;	/* stop the stream after this many pages */
+};
+
+static inline int got_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	((struct got *)arg)->h = *h;
+	return 0;
+}
+
+static inline int got_vma(void *arg, const struct snapper_ckpt_vma *v)
+{
+	struct got *g = arg;
+	struct snapper_ckpt_vma *n;
+
+	n = realloc(g->vmas, (g->nvmas + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	g->vmas = n;
+	g->vmas[g->nvmas] = *v;
+	g->vmas[g->nvmas++].path = NULL;
+	return 0;
+}
+
+static inline int got_page(void *arg, uint64_t addr, const void *data,
+			   uint32_t flags)
+{
+	struct got *g = arg;
+	struct got_page *p;
+	const uint64_t *w = data;
+
+	if (g->stop_after >= 0 && (long)g->npages >= g->stop_after)
+		return -ECANCELED;
+	if (g->npages == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 1024;
+		p = realloc(g->pages, g->cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		g->pages = p;
+	}
+	p = &g->pages[g->npages++];
+	p->addr = addr;
+	p->flags = flags;
+	p->first = w[0];
+	p->last = w[PG / 8 - 1];
+	p->intact = page_is(data, w[0]);
+	return 0;
+}
+
+static inline int got_stats(void *arg, const struct snapper_ckpt_stats *st)
+{
+	((struct got *)arg)->st = *st;
+	return 0;
+}
+
+static inline void got_free(struct got *g)
+{
+	free(g->pages);
+	free(g->vmas);
+	memset(g, 0, sizeof(*g));
+}
+
+/* Checkpoints @pid for store @store on @base; fills @g (freed first). */
+static inline int checkpoint(struct snapper_genl *nl, pid_t pid,
+			     uint64_t store, uint64_t base, uint32_t flags,
+			     struct got *g)
+{
+	struct snapper_ckpt_request req = {
+		.pid = pid, .store_id = store, .base_generation = base,
+		.flags = flags,
+	};
+	struct snapper_ckpt_ops ops = {
+		.header = got_header, .vma = got_vma, .page = got_page,
+		.stats = got_stats, .arg = g,
+	};
+	long stop = g->stop_after;
+
+	got_free(g);
+	g->stop_after = stop ? stop : -1;
+	return snapper_genl_checkpoint(nl, &req, &ops);
+}
+
+static inline struct got_page *got_find(struct got *g, uint64_t addr)
+{
+	size_t lo = 0, hi = g->npages;
+
+	/* Pages come in ascending order. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (g->pages[mid].addr == addr)
+			return &g->pages[mid];
+		if (g->pages[mid].addr < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+static inline int got_in(struct got *g, uint64_t start, uint64_t end)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < g->npages; i++)
+		n += g->pages[i].addr >= start && g->pages[i].addr < end;
+	return n;
+}
+
+#endif /* SNAPPER_GUEST_H */
