@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Mappings that soft-dirty tracks differently: PMD-mapped THP (soft-dirty
+ * per 2 MiB: a write to one subpage sends its whole huge page), MAP_SHARED
+ * anonymous memory, a tmpfs file (memfd) and an ext4 file on
+ * $SNAPPER_SCRATCH mapped MAP_SHARED (copy-on-write does not apply: the
+ * module copies them during the freeze, and write-protects them through
+ * vm_page_prot so that the next write is caught).
+ *
+ * Needs root and the loaded module: run it through selftests/qemu/run.
+ */
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+#include "snapper_guest.h"
+
+#define STORE	0x3a3a0003ULL
+#define NPAGES	32
+#define HPAGE	(2UL << 20)
+
+enum kind { K_SHARED_ANON, K_MEMFD, K_EXT4, K_THP };
+
+static void map_region(struct target *t, void *arg)
+{
+	enum kind k = *(enum kind *)arg;
+	size_t len = t->npages * PG, i;
+	char path[256];
+	void *p = MAP_FAILED;
+	int fd = -1;
+
+	switch (k) {
+	case K_SHARED_ANON:
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		break;
+	case K_MEMFD:
+		fd = syscall(SYS_memfd_create, "snapper-test", 0);
+		break;
+	case K_EXT4:
+		snprintf(path, sizeof(path), "%s/mapped-%d",
+			 getenv("SNAPPER_SCRATCH"), getpid());
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		break;
+	case K_THP: {
+		/* Two huge pages, 2 MiB aligned. */
+		char *raw = mmap(NULL, len + HPAGE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (raw == MAP_FAILED)
+			_exit(1);
+		p = (void *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+		madvise(p, len, MADV_HUGEPAGE);
+		break;
+	}
+	}
+	if (fd >= 0) {
+		if (ftruncate(fd, len))
+			_exit(1);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	}
+	if (p == MAP_FAILED)
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (i = 0; i < t->npages; i++)
+		fill_page(t->base, i, (uint64_t)i << 32);
+}
+
+FIXTURE(maps) {
+	struct snapper_genl *nl;
+	struct target t;
+	struct got g;
+};
+
+FIXTURE_VARIANT(maps) {
+	enum kind kind;
+	size_t npages;
+};
+
+FIXTURE_VARIANT_ADD(maps, shared_anon) { .kind = K_SHARED_ANON, .npages = NPAGES };
+FIXTURE_VARIANT_ADD(maps, memfd_tmpfs) { .kind = K_MEMFD, .npages = NPAGES };
+FIXTURE_VARIANT_ADD(maps, ext4_file) { .kind = K_EXT4, .npages = NPAGES };
+FIXTURE_VARIANT_ADD(maps, thp) { .kind = K_THP, .npages = 1024 };
+
+static bool thp_available(void)
+{
+	char buf[128] = "";
+	int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY);
+
+	if (fd < 0)
+		return false;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = '\0';
+	close(fd);
+	return !strstr(buf, "[never]");
+}
+
+FIXTURE_SETUP(maps)
+{
+	const char *why = guest_skip_reason();
+	enum kind k = variant->kind;
+
+	memset(&self->g, 0, sizeof(self->g));
+	self->nl = NULL;
+	self->t.pid = 0;
+	if (why)
+		SKIP(return, "%s", why);
+	if (k == K_EXT4 && !getenv("SNAPPER_SCRATCH"))
+		SKIP(return, "needs SNAPPER_SCRATCH (an ext4 mount)");
+	if (k == K_THP && !thp_available())
+		SKIP(return, "transparent huge pages are disabled");
+	ASSERT_EQ(0, snapper_genl_open(&self->nl));
+	ASSERT_EQ(0, target_start(&self->t, variant->npages, map_region, NULL,
+				  &k));
+}
+
+FIXTURE_TEARDOWN(maps)
+{
+	target_stop(&self->t);
+	got_free(&self->g);
+	snapper_genl_close(self->nl);
+}
+
+static void expect_page(struct __test_metadata *_metadata, struct got *g,
+			uint64_t addr, uint64_t v)
+{
+	struct got_page *p = got_find(g, addr);
+
+	ASSERT_NE(NULL, p) TH_LOG("page %#lx not sent", addr);
+	ASSERT_TRUE(p->intact);
+	ASSERT_EQ(v, p->first);
+}
+
+TEST_F(maps, tracked_and_content_of_the_instant)
+{
+	uint64_t base = self->t.base, end = base + variant->npages * PG;
+	size_t n = variant->npages, i, thp = 0;
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 0, 0, &self->g));
+	ASSERT_TRUE(self->g.h.full);
+	ASSERT_EQ((int)n, got_in(&self->g, base, end));
+	for (i = 0; i < n; i++) {
+		expect_page(_metadata, &self->g, base + i * PG, (uint64_t)i << 32);
+		thp += !!(got_find(&self->g, base + i * PG)->flags &
+			  SNAPPER_PAGE_F_THP);
+		ASSERT_FALSE(pagemap_soft_dirty(self->t.pid, base + i * PG));
+	}
+	if (variant->kind == K_THP && !thp)
+		SKIP(return, "no huge page was allocated");
+	if (variant->kind == K_THP)
+		ASSERT_EQ(n, thp);
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 1));
+
+	/* Writes after the checkpoint are caught, shared mappings included. */
+	ASSERT_EQ(0, target_do(&self->t, T_WRITE, 5, 0x55500000000ULL, 0));
+	ASSERT_TRUE(pagemap_soft_dirty(self->t.pid, base + 5 * PG));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	expect_page(_metadata, &self->g, base + 5 * PG, 0x55500000000ULL);
+	if (variant->kind == K_THP) {
+		/* Soft-dirty is per PMD: the whole first huge page is sent. */
+		ASSERT_EQ(512, got_in(&self->g, base, end));
+		expect_page(_metadata, &self->g, base + 6 * PG, 6ULL << 32);
+	} else {
+		ASSERT_EQ(1, got_in(&self->g, base, end));
+	}
+	ASSERT_FALSE(pagemap_soft_dirty(self->t.pid, base + 5 * PG));
+	/*
+	 * The stream read above ran after the thaw: the content is that of
+	 * the instant. Now the target overwrites page 5 and the unacked
+	 * checkpoint's page is owed: the next one sends the new content.
+	 */
+	ASSERT_EQ(0, target_do(&self->t, T_WRITE, 5, 0x66600000000ULL, 0));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	expect_page(_metadata, &self->g, base + 5 * PG, 0x66600000000ULL);
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 2));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 2, 0, &self->g));
+	ASSERT_EQ(0, got_in(&self->g, base, end));
+}
+
+/* Content of the instant, for a page written while the stream is read. */
+static int write_during_stream(void *arg, uint64_t addr, const void *data,
+			       uint32_t flags)
+{
+	struct got *g = arg;
+	struct target *t = (struct target *)g->vmas;	/* smuggled */
+
+	if (addr == t->base)
+		target_do(t, T_WRITE, 1, 0x77700000000ULL, 0);
+	return got_page(arg, addr, data, flags);
+}
+
+TEST_F(maps, page_written_mid_stream_keeps_old_content)
+{
+	struct snapper_ckpt_request req = {
+		.pid = self->t.pid, .store_id = STORE,
+	};
+	struct snapper_ckpt_ops ops = {
+		.page = write_during_stream, .header = got_header,
+		.stats = got_stats, .arg = &self->g,
+	};
+
+	self->g.stop_after = -1;
+	self->g.vmas = (void *)&self->t;
+	ASSERT_EQ(0, snapper_genl_checkpoint(self->nl, &req, &ops));
+	self->g.vmas = NULL;
+	/* Page 1 was rewritten after page 0 was read: still the old value. */
+	expect_page(_metadata, &self->g, self->t.base + PG, 1ULL << 32);
+	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+TEST_HARNESS_MAIN
