@@ -16,6 +16,7 @@
 #include "store_helpers.h"
 
 #include <dirent.h>
+#include <sys/resource.h>
 
 #define A 0x10000000ull
 #define B 0x20000000ull
@@ -399,6 +400,25 @@ TEST_F(store, adjacent_mappings)
 	ASSERT_EQ(2, info.pages_data);
 	ASSERT_EQ(0, page_is(self->s, id, A + 3 * PG, 1));
 	ASSERT_EQ(0, page_is(self->s, id, A, 0));
+}
+
+/* More packs than open files allowed: descriptors are recycled. */
+TEST_F(store, more_packs_than_descriptors)
+{
+	struct rlimit rl = { 48, 48 };
+	struct feed f[1];
+	uint64_t id, bad;
+
+	for (int i = 0; i < 100; i++) {
+		f[0] = (struct feed){ A + (i % 16) * PG, i + 1 };
+		ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	}
+	store_close(self->s);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, store_verify(self->s, 0, &bad));
+	ASSERT_EQ(0, page_is(self->s, 1, A, 1));
+	ASSERT_EQ(0, page_is(self->s, 100, A + 3 * PG, 100));
 }
 
 TEST_HARNESS_MAIN

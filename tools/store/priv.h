@@ -41,6 +41,8 @@ struct hent {
 	uint32_t slot;
 };
 
+#define PACK_FDS 32
+
 struct store {
 	char *dir;
 	int dfd;
@@ -56,6 +58,7 @@ struct store {
 	struct hent *ht;
 	size_t ht_cap, ht_n;
 	struct store_gen *writing;
+	size_t nfds;		/* pack descriptors cached */
 };
 
 int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot);

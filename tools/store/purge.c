@@ -107,8 +107,10 @@ static bool mark(struct store *s)
 		if (live || p->dead)
 			continue;
 		p->dead = true;
-		if (p->fd >= 0)
+		if (p->fd >= 0) {
 			close(p->fd);
+			s->nfds--;
+		}
 		p->fd = -1;
 		free(p->hashes);
 		p->hashes = NULL;

@@ -151,12 +151,36 @@ int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	return 0;
 }
 
+static void drop_fds(struct store *s)
+{
+	for (size_t i = 0; i < s->npacks; i++) {
+		if (s->packs[i].fd >= 0) {
+			close(s->packs[i].fd);
+			s->packs[i].fd = -1;
+		}
+	}
+	s->nfds = 0;
+}
+
+/*
+ * Pack descriptors are opened on first use and cached, at most
+ * PACK_FDS at a time, so that a store of thousands of packs stays within
+ * the process's limit and leaves descriptors for everything else.
+ */
 int pack_fd(struct store *s, struct pack *p)
 {
-	if (p->fd < 0)
+	if (p->fd >= 0)
+		return p->fd;
+	if (s->nfds >= PACK_FDS)
+		drop_fds(s);
+	p->fd = openat(s->dfd, p->path, O_RDONLY | O_CLOEXEC);
+	if (p->fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		drop_fds(s);
 		p->fd = openat(s->dfd, p->path, O_RDONLY | O_CLOEXEC);
+	}
 	if (p->fd < 0)
 		return set_err(-errno, "%s/%s", s->dir, p->path);
+	s->nfds++;
 	return p->fd;
 }
 
