@@ -41,8 +41,8 @@ FIXTURE_TEARDOWN(store)
 }
 
 static const struct store_vma two_vmas[] = {
-	{ A, A + 16 * PG, 0, 3, 0x22, "" },
-	{ B, B + 8 * PG, 0x1000, 1, 0x2, "/usr/lib/libfake.so" },
+	{ A, A + 16 * PG, 0, 3, 0x22, "", false },
+	{ B, B + 8 * PG, 0x1000, 1, 0x2, "/usr/lib/libfake.so", false },
 };
 
 TEST_F(store, commit_and_reopen)
@@ -88,8 +88,8 @@ TEST_F(store, incremental_follows_layout)
 	struct feed f1[] = { { A, 1 }, { A + PG, 2 }, { A + 2 * PG, 3 },
 			     { B, 4 }, { B + PG, 5 } };
 	/* A shrinks to 2 pages, B is unmapped, C appears. */
-	struct store_vma v2[] = { { A, A + 2 * PG, 0, 3, 0, "" },
-				  { B + 0x100000, B + 0x100000 + 4 * PG, 0, 3, 0, "" } };
+	struct store_vma v2[] = { { A, A + 2 * PG, 0, 3, 0, "", false },
+				  { B + 0x100000, B + 0x100000 + 4 * PG, 0, 3, 0, "", false } };
 	struct feed f2[] = { { A + PG, 9 }, { B + 0x100000, 10 } };
 	struct store_diff d;
 	struct store_info info;
@@ -184,9 +184,9 @@ TEST_F(store, later_page_at_same_address_wins)
 TEST_F(store, rejects_bad_feed)
 {
 	struct feed out[] = { { 0x5000, 1 } };
-	struct store_vma overlap[] = { { A, A + 4 * PG, 0, 0, 0, "" },
-				       { A + PG, A + 2 * PG, 0, 0, 0, "" } };
-	struct store_vma bad = { A + 1, A + PG, 0, 0, 0, "" };
+	struct store_vma overlap[] = { { A, A + 4 * PG, 0, 0, 0, "", false },
+				       { A + PG, A + 2 * PG, 0, 0, 0, "", false } };
+	struct store_vma bad = { A + 1, A + PG, 0, 0, 0, "", false };
 	struct store_gen *g;
 	uint8_t page[PG] = { 1 };
 	uint64_t id;
@@ -352,7 +352,7 @@ TEST_F(store, threshold_caps_directories)
 
 TEST_F(store, incremental_cost_follows_changes)
 {
-	struct store_vma big = { A, A + 4096 * PG, 0, 3, 0, "" };
+	struct store_vma big = { A, A + 4096 * PG, 0, 3, 0, "", false };
 	struct store_info info;
 	struct store_gen *g;
 	uint8_t page[PG];
@@ -382,11 +382,31 @@ TEST_F(store, incremental_cost_follows_changes)
 	ASSERT_EQ(0, page_is(self->s, id, A + 98 * PG, 1));
 }
 
+/* A mapping replaced at the same addresses carries nothing over. */
+TEST_F(store, fresh_mapping_drops_base_pages)
+{
+	struct store_vma v[] = { { A, A + 4 * PG, 0, 3, 0, "", false },
+				 { B, B + 4 * PG, 0, 3, 0, "", false } };
+	struct feed f1[] = { { A, 1 }, { A + PG, 1 }, { B, 1 }, { B + PG, 1 } };
+	struct feed f2[] = { { B + PG, 2 } };
+	struct store_info info;
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, v, 2, f1, 4, &id));
+	v[1].fresh = true;
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_INCREMENTAL, v, 2, f2, 1, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(3, info.pages_data);
+	ASSERT_EQ(0, page_is(self->s, id, A + PG, 1));	/* carried */
+	ASSERT_EQ(0, page_is(self->s, id, B, 0));	/* dropped: absent */
+	ASSERT_EQ(0, page_is(self->s, id, B + PG, 2));
+}
+
 /* Runs never span two mappings, so either can go alone. */
 TEST_F(store, adjacent_mappings)
 {
-	struct store_vma v[] = { { A, A + 2 * PG, 0, 3, 0, "" },
-				 { A + 2 * PG, A + 4 * PG, 0, 1, 0, "" } };
+	struct store_vma v[] = { { A, A + 2 * PG, 0, 3, 0, "", false },
+				 { A + 2 * PG, A + 4 * PG, 0, 1, 0, "", false } };
 	struct feed f[] = { { A, 1 }, { A + PG, 1 }, { A + 2 * PG, 1 },
 			    { A + 3 * PG, 1 } };
 	struct store_info info;

@@ -73,7 +73,7 @@ FIXTURE(cli) {
 /* Gen 1: pages A..A+3 seed 1; gen 2 (incr): A+1 changed, A+5 added. */
 FIXTURE_SETUP(cli)
 {
-	struct store_vma v = { A, A + 8 * PG, 0, 3, 0, "" };
+	struct store_vma v = { A, A + 8 * PG, 0, 3, 0, "", false };
 	struct feed f1[] = { { A, 1 }, { A + PG, 1 }, { A + 2 * PG, 1 },
 			     { A + 3 * PG, 0 } };
 	struct feed f2[] = { { A + PG, 2 }, { A + 5 * PG, 2 } };

@@ -11,7 +11,7 @@
 
 #define A 0x1000000ull
 
-static const struct store_vma vma = { A, A + 16 * PG, 0, 3, 0, "" };
+static const struct store_vma vma = { A, A + 16 * PG, 0, 3, 0, "", false };
 
 static void quiet(const char *line)
 {

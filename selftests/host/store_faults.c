@@ -14,7 +14,7 @@
 
 #define A 0x40000000ull
 
-static const struct store_vma vma = { A, A + 64 * PG, 0, 3, 0, "" };
+static const struct store_vma vma = { A, A + 64 * PG, 0, 3, 0, "", false };
 
 /* Generation k (a full one) holds pages A+i for i < 4, seeded k*10+i. */
 static int commit_k(struct store *s, uint64_t k, uint64_t *id)

@@ -10,7 +10,7 @@
 
 #define A 0x7f0000000000ull
 
-static const struct store_vma vma = { A, A + 16 * PG, 0, 3, 0, "" };
+static const struct store_vma vma = { A, A + 16 * PG, 0, 3, 0, "", false };
 
 /* A full generation of one page (seed), stamped @age seconds ago. */
 static int commit_aged(struct store *s, uint64_t seed, uint64_t age,

@@ -50,6 +50,7 @@ struct vma {
 	uint64_t start, end, offset;
 	uint32_t prot, flags;
 	char *path;
+	bool fresh;		/* writer only: carry nothing from the base */
 };
 
 struct manifest {

@@ -109,7 +109,7 @@ int store_snap_open(struct store *s, uint64_t id, struct store_snap **out)
 		const struct vma *v = &snap->m.vmas[i];
 
 		snap->vmas[i] = (struct store_vma){ v->start, v->end, v->offset,
-						    v->prot, v->flags, v->path };
+						    v->prot, v->flags, v->path, false };
 	}
 	*out = snap;
 	return 0;

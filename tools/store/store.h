@@ -47,6 +47,12 @@ struct store_vma {
 	uint32_t prot;		/* PROT_* bits */
 	uint32_t flags;		/* MAP_* / VM_* bits as the caller defines them */
 	const char *path;	/* backing file or "" (copied by the store) */
+	/*
+	 * The mapping is new since the base (the kernel's VM_SOFTDIRTY on
+	 * the VMA): pages of the base at these addresses belonged to
+	 * something else, so none is carried over; unsent pages are absent.
+	 */
+	bool fresh;
 };
 
 /*

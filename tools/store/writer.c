@@ -158,7 +158,7 @@ int store_gen_add_vma(struct store_gen *g, const struct store_vma *v)
 	}
 	nv = &g->m.vmas[g->m.nvmas];
 	*nv = (struct vma){ v->start, v->end, v->offset, v->prot, v->flags,
-			    strdup(v->path ? v->path : "") };
+			    strdup(v->path ? v->path : ""), v->fresh };
 	if (!nv->path)
 		return set_err(-ENOMEM, "layout");
 	g->m.nvmas++;
@@ -461,6 +461,8 @@ static void clip_base(struct store_gen *g, struct builder *out)
 			uint64_t a = e->vaddr > g->m.vmas[k].start ? e->vaddr : g->m.vmas[k].start;
 			uint64_t z = end < g->m.vmas[k].end ? end : g->m.vmas[k].end;
 
+			if (g->m.vmas[k].fresh)
+				continue;
 			emit(out, a, (z - a) / STORE_PAGE_SIZE, e->pack,
 			     e->slot + (a - e->vaddr) / STORE_PAGE_SIZE, 0);
 		}
