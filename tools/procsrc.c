@@ -1,0 +1,573 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The userspace page source: what the module does, with the interfaces any
+ * kernel with CONFIG_MEM_SOFT_DIRTY offers a root process. It is the
+ * fallback where the module cannot be loaded, and the baseline the
+ * benchmark measures the module against.
+ *
+ * The price is the freeze: userspace cannot keep a page's old content by
+ * copy-on-write, so every page is copied out while the target is stopped,
+ * and the stop lasts the whole read. The threads are stopped with
+ * PTRACE_SEIZE + PTRACE_INTERRUPT, which the target's parent does not see
+ * (no SIGCHLD, no WSTOPPED), and a signal that arrives meanwhile is handed
+ * back on detach.
+ *
+ * The durability handshake lives in /run/snapper/proc-PID: soft-dirty bits
+ * are cleared before the generation is durable, so a checkpoint that never
+ * gets acknowledged leaves a "pending" mark there, and the next checkpoint
+ * of that process is full. Changes are never lost; only incrementality is,
+ * after a failure.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "procsrc.h"
+
+#define PAGE_SIZE 4096UL
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)	/* file page or shared anonymous */
+#define PM_SOFT_DIRTY (1ULL << 55)
+#define STATE_DIR "/run/snapper"
+#define MAX_THREADS 65536
+
+static char errbuf[512];
+
+const char *proc_strerror(void)
+{
+	return errbuf;
+}
+
+static int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+	va_end(ap);
+	n = strlen(errbuf);
+	snprintf(errbuf + n, sizeof(errbuf) - n, ": %s", strerror(-err));
+	return err;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* --- handshake state ------------------------------------------------------ */
+
+struct state {
+	uint64_t starttime;	/* /proc/PID/stat field 22: tells pid reuse */
+	uint64_t store_id;
+	uint64_t acked_gen;
+	uint64_t pending;	/* checkpoint id whose bits were cleared, unacked */
+};
+
+static void state_path(uint32_t pid, char *buf, size_t len)
+{
+	snprintf(buf, len, STATE_DIR "/proc-%" PRIu32, pid);
+}
+
+static bool load_state(uint32_t pid, struct state *st)
+{
+	char path[64];
+	bool ok;
+	FILE *f;
+
+	state_path(pid, path, sizeof(path));
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	ok = fscanf(f, "%" SCNu64 " %" SCNx64 " %" SCNu64 " %" SCNx64,
+		    &st->starttime, &st->store_id, &st->acked_gen,
+		    &st->pending) == 4;
+	fclose(f);
+	return ok;
+}
+
+static int save_state(uint32_t pid, const struct state *st)
+{
+	char path[64], tmp[80];
+	FILE *f;
+
+	if (mkdir(STATE_DIR, 0700) && errno != EEXIST)
+		return fail(-errno, "%s", STATE_DIR);
+	state_path(pid, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	if (!f)
+		return fail(-errno, "%s", tmp);
+	fprintf(f, "%" PRIu64 " %" PRIx64 " %" PRIu64 " %" PRIx64 "\n",
+		st->starttime, st->store_id, st->acked_gen, st->pending);
+	if (fclose(f) || rename(tmp, path))
+		return fail(-errno, "%s", path);
+	return 0;
+}
+
+static int read_starttime(uint32_t pid, uint64_t *out)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd, i;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return fail(-errno, "%s", path);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return fail(-EIO, "%s", path);
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: count fields after the last ')'. */
+	p = strrchr(buf, ')');
+	for (i = 2; p && i < 22; i++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%" SCNu64, out) != 1)
+		return fail(-EPROTO, "%s", path);
+	return 0;
+}
+
+/* --- stopping the threads --------------------------------------------------- */
+
+struct tracee {
+	pid_t tid;
+	int sig;	/* a signal caught at our stop, handed back on detach */
+};
+
+struct threads {
+	struct tracee *t;
+	size_t n, cap;
+};
+
+static bool seized(const struct threads *th, pid_t tid)
+{
+	size_t i;
+
+	for (i = 0; i < th->n; i++)
+		if (th->t[i].tid == tid)
+			return true;
+	return false;
+}
+
+/* Seizes and stops one thread. Returns 1 if done, 0 if it vanished. */
+static int stop_thread(struct threads *th, pid_t tid)
+{
+	int status;
+
+	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL)) {
+		if (errno == ESRCH)
+			return 0;
+		return fail(-errno, "ptrace(SEIZE) of thread %d", tid);
+	}
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) && errno != ESRCH)
+		return fail(-errno, "ptrace(INTERRUPT) of thread %d", tid);
+	if (waitpid(tid, &status, __WALL) != tid)
+		return fail(-errno, "waiting for thread %d", tid);
+	if (!WIFSTOPPED(status))
+		return 0;	/* it exited meanwhile */
+	if (th->n == th->cap) {
+		size_t cap = th->cap ? th->cap * 2 : 64;
+		struct tracee *t = realloc(th->t, cap * sizeof(*t));
+
+		if (!t)
+			return fail(-ENOMEM, "thread list");
+		th->t = t;
+		th->cap = cap;
+	}
+	/* Our own stop is PTRACE_EVENT_STOP; anything else is a real signal. */
+	th->t[th->n].tid = tid;
+	th->t[th->n].sig = (status >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(status);
+	th->n++;
+	return 1;
+}
+
+static void resume_all(struct threads *th)
+{
+	size_t i;
+
+	for (i = 0; i < th->n; i++)
+		ptrace(PTRACE_DETACH, th->t[i].tid, NULL,
+		       (void *)(uintptr_t)th->t[i].sig);
+	free(th->t);
+	memset(th, 0, sizeof(*th));
+}
+
+/* Stops every thread; threads born meanwhile are caught by the next pass. */
+static int stop_all(uint32_t pid, struct threads *th)
+{
+	char path[64];
+	bool grew = true;
+	struct dirent *d;
+	DIR *dir;
+	int ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/task", pid);
+	while (grew && !ret) {
+		grew = false;
+		dir = opendir(path);
+		if (!dir)
+			return fail(-errno, "%s", path);
+		while ((d = readdir(dir)) && ret >= 0) {
+			pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
+
+			if (tid <= 0 || seized(th, tid))
+				continue;
+			if (th->n >= MAX_THREADS)
+				ret = fail(-E2BIG, "process %" PRIu32, pid);
+			else
+				ret = stop_thread(th, tid);
+			grew |= ret > 0;
+		}
+		closedir(dir);
+		ret = ret < 0 ? ret : 0;
+	}
+	if (!ret && !th->n)
+		ret = fail(-ESRCH, "process %" PRIu32, pid);
+	return ret;
+}
+
+/* --- what is read while stopped --------------------------------------------- */
+
+struct vma {
+	struct snapper_ckpt_vma v;
+	char *path;
+};
+
+struct capture {
+	struct vma *vmas;
+	size_t nvmas;
+	uint64_t *addrs;	/* ascending */
+	uint8_t *data;		/* PAGE_SIZE bytes per address */
+	size_t npages, cap;
+	struct snapper_ckpt_stats stats;
+};
+
+static void capture_free(struct capture *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->nvmas; i++)
+		free(c->vmas[i].path);
+	free(c->vmas);
+	free(c->addrs);
+	free(c->data);
+}
+
+/* Special mappings that hold no memory of the process's own. */
+static bool special(const char *path)
+{
+	return !strcmp(path, "[vvar]") || !strcmp(path, "[vsyscall]") ||
+	       !strcmp(path, "[vvar_vclock]");
+}
+
+static int parse_maps_line(const char *line, struct vma *m)
+{
+	char perms[5], path[4096] = "";
+	unsigned long long start, end, off;
+	int n = 0;
+
+	if (sscanf(line, "%llx-%llx %4s %llx %*s %*s %n", &start, &end, perms,
+		   &off, &n) < 4)
+		return -EPROTO;
+	sscanf(line + n, "%4095[^\n]", path);
+	memset(m, 0, sizeof(*m));
+	m->v.start = start;
+	m->v.end = end;
+	m->v.pgoff = off / PAGE_SIZE;
+	m->v.prot = (perms[0] == 'r' ? 1 : 0) | (perms[1] == 'w' ? 2 : 0) |
+		    (perms[2] == 'x' ? 4 : 0);
+	if (perms[3] == 's')
+		m->v.flags |= SNAPPER_VMA_F_SHARED;
+	if (path[0] == '/')
+		m->v.flags |= SNAPPER_VMA_F_FILE;
+	if (!strcmp(path, "[stack]"))
+		m->v.flags |= SNAPPER_VMA_F_STACK;
+	if (!strcmp(path, "[heap]"))
+		m->v.flags |= SNAPPER_VMA_F_HEAP;
+	if (special(path))
+		m->v.flags |= SNAPPER_VMA_F_SKIPPED;
+	/* The store names files only: "[heap]" and the like are not paths. */
+	m->path = strdup(path[0] == '/' ? path : "");
+	if (!m->path)
+		return -ENOMEM;
+	m->v.path = m->path;
+	return 0;
+}
+
+static int read_maps(uint32_t pid, struct capture *c)
+{
+	char path[64], *line = NULL;
+	size_t len = 0, cap = 0;
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/maps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return fail(-errno, "%s", path);
+	while (!ret && getline(&line, &len, f) > 0) {
+		if (c->nvmas == cap) {
+			struct vma *v;
+
+			cap = cap ? cap * 2 : 64;
+			v = realloc(c->vmas, cap * sizeof(*v));
+			if (!v) {
+				ret = fail(-ENOMEM, "%s", path);
+				break;
+			}
+			c->vmas = v;
+		}
+		ret = parse_maps_line(line, &c->vmas[c->nvmas]);
+		if (ret)
+			fail(ret, "%s: cannot parse '%s'", path, line);
+		else
+			c->nvmas++;
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+static int add_page(struct capture *c, uint64_t addr)
+{
+	if (c->npages == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+		uint64_t *a = realloc(c->addrs, cap * sizeof(*a));
+		uint8_t *d;
+
+		if (!a)
+			return fail(-ENOMEM, "page list");
+		c->addrs = a;
+		d = realloc(c->data, cap * PAGE_SIZE);
+		if (!d)
+			return fail(-ENOMEM, "page buffer");
+		c->data = d;
+		c->cap = cap;
+	}
+	c->addrs[c->npages++] = addr;
+	return 0;
+}
+
+/*
+ * As the module does: anonymous pages, and the pages of shared writable
+ * mappings; an untouched page of a private file mapping is the file's.
+ */
+static bool wanted(const struct snapper_ckpt_vma *v, uint64_t pm, bool full)
+{
+	bool shared_rw = (v->flags & SNAPPER_VMA_F_SHARED) && (v->prot & 2);
+
+	if (!(pm & (PM_PRESENT | PM_SWAP)))
+		return false;
+	if ((pm & PM_FILE) && !shared_rw)
+		return false;
+	return full || (pm & PM_SOFT_DIRTY);
+}
+
+static int scan_pagemap(int pm_fd, struct capture *c, bool full)
+{
+	static uint64_t ent[8192];
+	size_t i;
+
+	for (i = 0; i < c->nvmas; i++) {
+		const struct snapper_ckpt_vma *v = &c->vmas[i].v;
+		uint64_t addr = v->start;
+
+		if (v->flags & SNAPPER_VMA_F_SKIPPED)
+			continue;
+		while (addr < v->end) {
+			size_t n = (v->end - addr) / PAGE_SIZE, k;
+			ssize_t got;
+
+			if (n > 8192)
+				n = 8192;
+			got = pread(pm_fd, ent, n * 8, (off_t)(addr / PAGE_SIZE * 8));
+			if (got <= 0)
+				return fail(got ? -errno : -EIO, "pagemap at %#" PRIx64, addr);
+			n = (size_t)got / 8;
+			for (k = 0; k < n; k++, addr += PAGE_SIZE) {
+				if (ent[k] & (PM_PRESENT | PM_SWAP))
+					c->stats.scanned++;
+				if (ent[k] & PM_SWAP)
+					c->stats.swap++;
+				if (wanted(v, ent[k], full) && add_page(c, addr))
+					return -ENOMEM;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Copies the chosen pages out, in runs of adjacent addresses. /proc/PID/mem
+ * is the fallback for what process_vm_readv refuses (a mapping without
+ * read permission): it reads with the ptracer's override.
+ */
+static int read_pages(uint32_t pid, int mem_fd, struct capture *c)
+{
+	size_t i = 0, n;
+
+	while (i < c->npages) {
+		struct iovec local, remote;
+
+		for (n = 1; i + n < c->npages && n < 256 &&
+		     c->addrs[i + n] == c->addrs[i] + n * PAGE_SIZE; n++)
+			;
+		local.iov_base = c->data + i * PAGE_SIZE;
+		local.iov_len = n * PAGE_SIZE;
+		remote.iov_base = (void *)(uintptr_t)c->addrs[i];
+		remote.iov_len = n * PAGE_SIZE;
+		if (process_vm_readv(pid, &local, 1, &remote, 1, 0) !=
+		    (ssize_t)(n * PAGE_SIZE) &&
+		    pread(mem_fd, local.iov_base, local.iov_len,
+			  (off_t)c->addrs[i]) != (ssize_t)local.iov_len)
+			return fail(-errno ? -errno : -EIO,
+				    "reading process %" PRIu32 " at %#" PRIx64,
+				    pid, c->addrs[i]);
+		i += n;
+	}
+	return 0;
+}
+
+static int clear_soft_dirty(uint32_t pid)
+{
+	char path[64];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/clear_refs", pid);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return fail(-errno, "%s", path);
+	if (write(fd, "4", 1) != 1)
+		ret = fail(-errno, "%s", path);
+	close(fd);
+	return ret;
+}
+
+static int open_proc(uint32_t pid, const char *name, int *fd)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/%s", pid, name);
+	*fd = open(path, O_RDONLY);
+	return *fd < 0 ? fail(-errno, "%s", path) : 0;
+}
+
+/* Everything that happens while the target is stopped. */
+static int capture_stopped(uint32_t pid, struct capture *c, bool full)
+{
+	int pm_fd, mem_fd, ret;
+	uint64_t t0 = now_us();
+
+	ret = read_maps(pid, c);
+	if (ret)
+		return ret;
+	ret = open_proc(pid, "pagemap", &pm_fd);
+	if (ret)
+		return ret;
+	ret = open_proc(pid, "mem", &mem_fd);
+	if (!ret) {
+		ret = scan_pagemap(pm_fd, c, full);
+		if (!ret)
+			ret = read_pages(pid, mem_fd, c);
+		close(mem_fd);
+	}
+	close(pm_fd);
+	if (!ret)
+		ret = clear_soft_dirty(pid);
+	c->stats.walk_us = now_us() - t0;
+	return ret;
+}
+
+static int feed(const struct capture *c, uint64_t ckpt, bool full,
+		const struct snapper_ckpt_ops *ops)
+{
+	struct snapper_ckpt_header h = {
+		.checkpoint_id = ckpt, .full = full, .page_size = PAGE_SIZE,
+	};
+	size_t i;
+	int ret;
+
+	ret = ops->header(ops->arg, &h);
+	for (i = 0; !ret && i < c->nvmas; i++)
+		ret = ops->vma(ops->arg, &c->vmas[i].v);
+	for (i = 0; !ret && i < c->npages; i++)
+		ret = ops->page(ops->arg, c->addrs[i], c->data + i * PAGE_SIZE,
+				SNAPPER_PAGE_F_COPIED);
+	return ret ? ret : ops->stats(ops->arg, &c->stats);
+}
+
+int proc_checkpoint(const struct snapper_ckpt_request *req,
+		    const struct snapper_ckpt_ops *ops)
+{
+	struct capture c = { 0 };
+	struct threads th = { 0 };
+	struct state st = { 0 }, old;
+	uint64_t ckpt, t0;
+	bool full;
+	int ret;
+
+	if (req->pid == (uint32_t)getpid())
+		return fail(-EINVAL, "--backend=proc cannot checkpoint its own process");
+	ret = read_starttime(req->pid, &st.starttime);
+	if (ret)
+		return ret;
+	/* Incremental only on the very generation whose clearing was acked. */
+	full = (req->flags & SNAPPER_CKPT_F_FULL) || !req->base_generation ||
+	       !load_state(req->pid, &old) || old.starttime != st.starttime ||
+	       old.store_id != req->store_id || old.pending ||
+	       old.acked_gen != req->base_generation;
+	if (getrandom(&ckpt, sizeof(ckpt), 0) != sizeof(ckpt))
+		return fail(-errno, "getrandom");
+	ckpt |= 1;	/* never 0, which means "none" */
+	st.store_id = req->store_id;
+	st.acked_gen = full ? 0 : req->base_generation;
+	st.pending = ckpt;
+	ret = save_state(req->pid, &st);
+	if (ret)
+		return ret;
+
+	t0 = now_us();
+	ret = stop_all(req->pid, &th);
+	if (!ret)
+		ret = capture_stopped(req->pid, &c, full);
+	c.stats.threads = (uint32_t)th.n;
+	resume_all(&th);
+	c.stats.freeze_us = now_us() - t0;
+	c.stats.sent = c.npages;
+	c.stats.copied = c.npages;
+	if (!ret)
+		ret = feed(&c, ckpt, full, ops);
+	capture_free(&c);
+	return ret;
+}
+
+int proc_ack(uint32_t pid, uint64_t store_id, uint64_t ckpt, uint64_t gen)
+{
+	struct state st;
+
+	if (!load_state(pid, &st) || st.store_id != store_id || st.pending != ckpt)
+		return fail(-ESTALE, "checkpoint %#" PRIx64 " of process %" PRIu32,
+			    ckpt, pid);
+	st.pending = 0;
+	st.acked_gen = gen;
+	return save_state(pid, &st);
+}
