@@ -43,6 +43,7 @@ struct store_gen {
 	int fd;
 	uint8_t *wbuf;
 	uint64_t flushed;	/* slots on disk; the rest sit in wbuf */
+	uint64_t slot_cap;	/* slots the pack's arrays have room for */
 	uint64_t t0;
 	bool failed;
 };
@@ -187,12 +188,17 @@ static int flush(struct store_gen *g, uint64_t nslots)
 	return 0;
 }
 
-static int grow_pack(struct pack *p, uint64_t n)
+/* Room for one more slot's hash and counts, growing by half. */
+static int grow_pack(struct store_gen *g, struct pack *p)
 {
-	uint8_t *h = realloc(p->hashes, n * HASH_SIZE);
+	uint64_t n = g->slot_cap + g->slot_cap / 2 + 64;
+	uint8_t *h;
 	uint32_t *f;
 	uint64_t *l;
 
+	if (p->nslots < g->slot_cap)
+		return 0;
+	h = realloc(p->hashes, n * HASH_SIZE);
 	if (h)
 		p->hashes = h;
 	f = h ? realloc(p->fed, n * sizeof(*f)) : NULL;
@@ -201,7 +207,10 @@ static int grow_pack(struct pack *p, uint64_t n)
 	l = f ? realloc(p->last, n * sizeof(*l)) : NULL;
 	if (l)
 		p->last = l;
-	return l ? 0 : -ENOMEM;
+	if (!l)
+		return -ENOMEM;
+	g->slot_cap = n;
+	return 0;
 }
 
 static int open_pack(struct store_gen *g)
@@ -243,7 +252,7 @@ static int store_copy(struct store_gen *g, const void *page,
 		return set_err(-EFBIG, "%s/%s", g->s->dir, p->path);
 	if (p->nslots - g->flushed == WBUF_PAGES && (ret = flush(g, p->nslots)))
 		return ret;
-	if (grow_pack(p, p->nslots + 1 + p->nslots / 2))
+	if (grow_pack(g, p))
 		return set_err(-ENOMEM, "%s/%s", g->s->dir, p->path);
 	*slot = p->nslots++;
 	memcpy(g->wbuf + (*slot - g->flushed) * STORE_PAGE_SIZE, page,
