@@ -184,6 +184,13 @@ static int flush(struct store_gen *g, uint64_t nslots)
 	if (n && sys_pwrite_all(g->fd, g->wbuf, n,
 				pack_index_offset(g->flushed)) < 0)
 		return set_err(-errno, "%s/%s", g->s->dir, p->path);
+	/*
+	 * Start writeback now, so the disk works while the next pages are
+	 * hashed and the commit's fsync finds little left to do.
+	 */
+	if (n)
+		sync_file_range(g->fd, pack_index_offset(g->flushed), n,
+				SYNC_FILE_RANGE_WRITE);
 	g->flushed = nslots;
 	return 0;
 }
