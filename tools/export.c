@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "store-cli.h"
 #include "subcommands.h"
 
@@ -14,7 +15,8 @@ static const char usage[] =
 	"Writes exactly END-START bytes: the memory of generation N (default:\n"
 	"the newest) as captured, zeros where nothing was. Addresses are hex\n"
 	"(0x...). FILE '-' is stdout. Every page is hash-checked; when a check\n"
-	"fails, the command fails, and a FILE it created is removed.\n";
+	"fails, the command fails, and a FILE it created is removed.\n"
+	"--format core writes an ELF core file instead: see --format core --help.\n";
 
 /*
  * Opens FILE for the export. Only a file this command created is removed
@@ -44,9 +46,12 @@ int export_main(int argc, char **argv)
 	struct store *s;
 	struct cli c;
 	uint64_t id;
-	int fd, ret = cli_parse(argc, argv, CLI_GEN | CLI_RANGE | CLI_INTEGRITY,
-				usage, &c);
+	int fd, ret;
 
+	if (core_requested(argc, argv))
+		return core_export_main(argc, argv);
+	ret = cli_parse(argc, argv, CLI_GEN | CLI_RANGE | CLI_INTEGRITY, usage,
+			&c);
 	if (ret >= 0)
 		return ret;
 	if (c.nargs)
