@@ -144,6 +144,20 @@ TEST_F(bad, pack_index)
 	ASSERT_EQ(3, nbad);
 }
 
+TEST_F(bad, pack_header)
+{
+	uint64_t nbad;
+
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, 20));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(-EBADMSG, page_is(self->s, 1, A, 1));
+	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	ASSERT_NE(NULL, strstr(store_strerror(), "header"));
+	ASSERT_EQ(-EIO, store_verify(self->s, 0, &nbad));
+	ASSERT_EQ(0, page_is(self->s, 2, A, 4));
+}
+
 TEST_F(bad, pack_footer_and_missing_pack)
 {
 	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 2, ".p"));

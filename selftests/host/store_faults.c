@@ -76,7 +76,7 @@ static void run_commit(struct __test_metadata *_metadata, bool crash)
 		store_fault_set(0, false);
 
 		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
-		ASSERT_EQ(0, gen_whole(s, 1));
+		ASSERT_EQ(0, gen_whole(s, 1)) TH_LOG("fault at call %lu: %s", nth, store_strerror());
 		ASSERT_EQ(0, gen_whole(s, 2));
 		/* Committed is committed; a failed commit left nothing. */
 		if (!ret)
@@ -200,6 +200,41 @@ TEST(incremental_crash_keeps_base)
 		if (nth > ops)
 			break;
 	}
+}
+
+/* Creating a store and its first generation, interrupted anywhere. */
+TEST(create_crashes_at_each_call)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	unsigned long nth, ops;
+	char dir[256];
+
+	for (nth = 1;; nth++) {
+		struct store *s;
+		uint64_t id;
+		int ret;
+
+		tmp_store(dir, sizeof(dir));
+		store_fault_set(nth, true);
+		ret = store_open(&s, dir, &k, 0);
+		if (!ret) {
+			ret = commit_k(s, 1, &id);
+			store_close(s);
+		}
+		ops = store_fault_ops();
+		store_fault_set(0, false);
+		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
+		if (!ret)
+			ASSERT_EQ(0, gen_whole(s, 1));
+		ASSERT_EQ(0, tidy(dir, s));
+		ASSERT_EQ(0, commit_k(s, 2, &id));
+		ASSERT_EQ(0, page_is(s, id, A + 3 * PG, 23));
+		store_close(s);
+		tmp_store_free(dir);
+		if (nth > ops)
+			break;
+	}
+	ASSERT_LT(10, nth);
 }
 
 TEST_HARNESS_MAIN
