@@ -21,6 +21,7 @@ static const struct {
 	{ "verify", verify_main, "Check every hash of a store" },
 	{ "export", export_main, "Write a memory range of a generation" },
 	{ "purge", purge_main, "Apply the retention policy now" },
+	{ "restore", restore_main, "Write a generation back into a live process" },
 };
 
 static void show_usage(FILE *f)

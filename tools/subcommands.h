@@ -14,5 +14,6 @@ int diff_main(int argc, char **argv);
 int verify_main(int argc, char **argv);
 int export_main(int argc, char **argv);
 int purge_main(int argc, char **argv);
+int restore_main(int argc, char **argv);
 
 #endif /* SNAPPER_SUBCOMMANDS_H */

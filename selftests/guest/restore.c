@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapper-tool restore, checked against the target's memory as the kernel
+ * holds it (process_vm_readv): a round trip gives back the generation's
+ * bytes, zero pages included; a layout that changed is refused with the
+ * mapping named and nothing written; a target with a running thread goes
+ * on unharmed (no EINTR, no stop its parent can see); a whole-process
+ * restore of a quiescent target; and the time for 64 MiB against
+ * process_vm_writev of the same bytes.
+ *
+ * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
+ * selftests/qemu/run.
+ */
+#include <pthread.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "snapper_guest.h"
+
+enum { T_ZERO = T_USER, T_FILL };
+
+static int target_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	if (c->op == T_ZERO)
+		memset((void *)(t->base + c->a * PG), 0, c->b * PG);
+	else if (c->op == T_FILL)
+		memset((void *)(t->base + c->a * PG), (int)c->c, c->b * PG);
+	else
+		return -1;
+	return 0;
+}
+
+static const char *skip_reason(void)
+{
+	const char *why = guest_skip_reason();
+
+	if (why)
+		return why;
+	if (!getenv("SNAPPER_SCRATCH"))
+		return "needs SNAPPER_SCRATCH (an ext4 mount)";
+	if (system("command -v snapper-tool >/dev/null"))
+		return "snapper-tool is not on PATH";
+	return NULL;
+}
+
+/* Runs a shell command; its output (both streams) in out. */
+static int sh(char *out, size_t n, const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	size_t got;
+	FILE *p;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	got = fread(out, 1, n - 1, p);
+	out[got] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void store_dir(char *dir, size_t n, const char *what)
+{
+	snprintf(dir, n, "%s/restore-%s-%d", getenv("SNAPPER_SCRATCH"), what,
+		 getpid());
+}
+
+static int peek(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)addr, len };
+
+	return process_vm_readv(pid, &l, 1, &r, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000ull + ts.tv_nsec / 1000;
+}
+
+TEST(round_trip)
+{
+	const char *why = skip_reason();
+	char dir[256], out[4096], page[PG];
+	struct target t = { 0 };
+	size_t i;
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, target_start(&t, 32, NULL, target_cmd, NULL));
+	store_dir(dir, sizeof(dir), "rt");
+	ASSERT_EQ(0, target_do(&t, T_ZERO, 5, 1, 0));
+	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
+			dir, t.pid));
+	/* Scribble: the zero page, some data pages, all of the last ones. */
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 5, 77, 0));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, target_do(&t, T_WRITE, 10 + i, 1000 + i, 0));
+	ASSERT_EQ(0, target_do(&t, T_FILL, 28, 4, 0xee));
+	ASSERT_EQ(0, sh(out, sizeof(out),
+			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
+			dir, t.pid, t.base, t.base + 32 * PG));
+	TH_LOG("%s", out);
+	ASSERT_NE(NULL, strstr(out, "32 pages in 1 mappings, 9 written"));
+	for (i = 0; i < 32; i++) {
+		ASSERT_EQ(0, peek(t.pid, t.base + i * PG, page, PG));
+		if (i == 5) {
+			ASSERT_EQ(0, memcmp(page, (char[PG]){ 0 }, PG));
+		} else {
+			ASSERT_TRUE(page_is(page, (uint64_t)i << 32));
+		}
+	}
+	/* Alive and serving. */
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 1, 5, 0));
+	target_stop(&t);
+}
+
+TEST(layout_mismatch_is_refused)
+{
+	const char *why = skip_reason();
+	char dir[256], out[4096], page[PG], want[64];
+	struct target t = { 0 };
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, target_start(&t, 16, NULL, target_cmd, NULL));
+	store_dir(dir, sizeof(dir), "mm");
+	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
+			dir, t.pid));
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 0, 99, 0));
+	/* The region splits in two: neither part matches the generation. */
+	ASSERT_EQ(0, target_do(&t, T_MUNMAP, t.base + 8 * PG, PG, 0));
+	ASSERT_EQ(1, sh(out, sizeof(out),
+			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
+			dir, t.pid, t.base, t.base + 8 * PG));
+	TH_LOG("%s", out);
+	snprintf(want, sizeof(want), "mapping %#lx-%#lx", t.base, t.base + 8 * PG);
+	ASSERT_NE(NULL, strstr(out, want));
+	ASSERT_NE(NULL, strstr(out, "in generation 1"));
+	/* A hole in the range is named too. */
+	ASSERT_EQ(1, sh(out, sizeof(out),
+			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
+			dir, t.pid, t.base + 8 * PG, t.base + 9 * PG));
+	ASSERT_NE(NULL, strstr(out, "is not mapped"));
+	/* Nothing was written. */
+	ASSERT_EQ(0, peek(t.pid, t.base, page, PG));
+	ASSERT_TRUE(page_is(page, 99));
+	target_stop(&t);
+}
+
+/* What the target's worker thread reports through shared memory. */
+struct beat {
+	volatile uint64_t count;
+	volatile int eintr;
+};
+
+static void *worker(void *arg)
+{
+	struct beat *b = arg;
+	struct timespec ts = { 0, 200000 };
+
+	for (;;) {
+		if (nanosleep(&ts, NULL) && errno == EINTR)
+			b->eintr = 1;
+		b->count++;
+	}
+	return NULL;
+}
+
+static void beating_setup(struct target *t, void *arg)
+{
+	pthread_t th;
+	void *p = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED || pthread_create(&th, NULL, worker, arg))
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (size_t i = 0; i < 16; i++)
+		fill_page(t->base, i, (uint64_t)i << 32);
+}
+
+TEST(target_resumes_unharmed)
+{
+	const char *why = skip_reason();
+	char dir[256], out[4096], page[PG];
+	struct target t = { 0 };
+	struct beat *b;
+	siginfo_t si;
+	uint64_t before;
+	int i;
+
+	if (why)
+		SKIP(return, "%s", why);
+	b = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+		 -1, 0);
+	ASSERT_NE(MAP_FAILED, b);
+	ASSERT_EQ(0, target_start(&t, 16, beating_setup, target_cmd, b));
+	store_dir(dir, sizeof(dir), "beat");
+	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
+			dir, t.pid));
+	for (i = 0; i < 5; i++) {
+		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 4242, 0));
+		ASSERT_EQ(0, sh(out, sizeof(out),
+				"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
+				dir, t.pid, t.base, t.base + 16 * PG));
+	}
+	ASSERT_EQ(0, peek(t.pid, t.base, page, PG));
+	ASSERT_TRUE(page_is(page, 0));
+	/* The worker goes on, and never saw EINTR. */
+	before = b->count;
+	usleep(200000);
+	ASSERT_LT(before, b->count);
+	ASSERT_EQ(0, b->eintr);
+	/* The parent (us) saw no stop or continue. */
+	memset(&si, 0, sizeof(si));
+	ASSERT_EQ(0, waitid(P_PID, t.pid, &si,
+			    WSTOPPED | WCONTINUED | WNOHANG | WNOWAIT));
+	ASSERT_EQ(0, si.si_pid);
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 1, 5, 0));
+	target_stop(&t);
+	munmap(b, PG);
+}
+
+TEST(whole_process_of_a_quiescent_target)
+{
+	const char *why = skip_reason();
+	char dir[256], out[4096], page[PG];
+	struct target t = { 0 };
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, target_start(&t, 16, NULL, target_cmd, NULL));
+	store_dir(dir, sizeof(dir), "all");
+	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
+			dir, t.pid));
+	ASSERT_EQ(0, target_do(&t, T_FILL, 0, 16, 0x11));
+	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool restore --store %s --pid %d",
+			dir, t.pid));
+	TH_LOG("%s", out);
+	ASSERT_EQ(0, peek(t.pid, t.base + 15 * PG, page, PG));
+	ASSERT_TRUE(page_is(page, 15ull << 32));
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 2, 8, 0));
+	ASSERT_EQ(0, peek(t.pid, t.base + 2 * PG, page, PG));
+	ASSERT_TRUE(page_is(page, 8));
+	/* Not ours to write: another user's request is refused. */
+	ASSERT_EQ(1, sh(out, sizeof(out),
+			"setpriv --reuid 65534 --regid 65534 --clear-groups "
+			"snapper-tool restore --store %s --pid %d", dir, t.pid));
+	target_stop(&t);
+}
+
+#define BIG_PAGES (64 * 256)	/* 64 MiB */
+
+/* The figure for Documentation/persistence.rst, with its baseline. */
+TEST(time_64mib)
+{
+	const char *why = skip_reason();
+	char dir[256], out[4096];
+	struct target t = { 0 };
+	struct iovec l, r;
+	uint64_t t0, t_restore, t_write, t_copy;
+	char *buf, *dst;
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, target_start(&t, BIG_PAGES, NULL, target_cmd, NULL));
+	store_dir(dir, sizeof(dir), "big");
+	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
+			dir, t.pid));
+	ASSERT_EQ(0, target_do(&t, T_FILL, 0, BIG_PAGES, 0x5c));
+	t0 = now_us();
+	ASSERT_EQ(0, sh(out, sizeof(out),
+			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
+			dir, t.pid, t.base, t.base + BIG_PAGES * PG));
+	t_restore = now_us() - t0;
+	TH_LOG("%s", out);
+	/* Baselines: the same bytes from a buffer, then a local memcpy. */
+	buf = malloc(BIG_PAGES * PG);
+	dst = malloc(BIG_PAGES * PG);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, dst);
+	memset(buf, 0x33, BIG_PAGES * PG);
+	memset(dst, 0x44, BIG_PAGES * PG);
+	l = (struct iovec){ buf, BIG_PAGES * PG };
+	r = (struct iovec){ (void *)t.base, BIG_PAGES * PG };
+	t0 = now_us();
+	ASSERT_EQ((ssize_t)(BIG_PAGES * PG),
+		  process_vm_writev(t.pid, &l, 1, &r, 1, 0));
+	t_write = now_us() - t0;
+	t0 = now_us();
+	memcpy(dst, buf, BIG_PAGES * PG);
+	t_copy = now_us() - t0;
+	TH_LOG("64 MiB: restore (whole command) %lu ms, process_vm_writev %lu ms, memcpy %lu ms",
+	       t_restore / 1000, t_write / 1000, t_copy / 1000);
+	free(buf);
+	free(dst);
+	target_stop(&t);
+}
+
+TEST_HARNESS_MAIN
