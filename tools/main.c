@@ -22,6 +22,7 @@ static const struct {
 	{ "export", export_main, "Write a memory range of a generation" },
 	{ "purge", purge_main, "Apply the retention policy now" },
 	{ "restore", restore_main, "Write a generation back into a live process" },
+	{ "watch", watch_main, "Checkpoint a process at an interval until it exits" },
 };
 
 static void show_usage(FILE *f)

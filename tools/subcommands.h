@@ -15,5 +15,6 @@ int verify_main(int argc, char **argv);
 int export_main(int argc, char **argv);
 int purge_main(int argc, char **argv);
 int restore_main(int argc, char **argv);
+int watch_main(int argc, char **argv);
 
 #endif /* SNAPPER_SUBCOMMANDS_H */
