@@ -520,3 +520,7 @@ void snapper_netlink_uninit(void)
 {
 	genl_unregister_family(&snapper_family);
 }
+
+#ifdef SNAPPER_KUNIT
+#include "tests/netlink-kunit.h"
+#endif

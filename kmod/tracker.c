@@ -53,6 +53,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/swap.h>
 #include <linux/swapops.h>
 #include <net/netlink.h>
 #include <asm/tlbflush.h>
@@ -787,3 +788,7 @@ void snapper_snapshot_release(struct snapper_snapshot *snap)
 	snap->vmas = NULL;
 	snap->nr_vmas = 0;
 }
+
+#ifdef SNAPPER_KUNIT
+#include "tests/tracker-kunit.h"
+#endif

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * KUnit tests of the tracker's pure parts: batching of snapshot pages into
+ * chunks (room accounting, order, growth without sleeping) and the
+ * translation of VMA flags. Included at the end of tracker.c.
+ */
+#include <kunit/test.h>
+
+static void tracker_test_batching(struct kunit *test)
+{
+	struct snapper_snapshot snap = {};
+	struct walk w = { .snap = &snap };
+	struct snapper_snap_chunk *c;
+	unsigned long i, n = 3 * SNAP_CHUNK_PAGES + 7, seen = 0, chunks = 0;
+
+	KUNIT_ASSERT_EQ(test, ensure_room(&w, 10, GFP_KERNEL), 0);
+	KUNIT_EXPECT_EQ(test, w.room, SNAP_CHUNK_PAGES);
+	KUNIT_ASSERT_EQ(test, ensure_room(&w, n, GFP_KERNEL), 0);
+	KUNIT_EXPECT_GE(test, w.room, n);
+	for (i = 0; i < n; i++)
+		add_page(&w, (i << PAGE_SHIFT) | SNAPPER_PAGE_F_SWAP, NULL);
+	KUNIT_EXPECT_EQ(test, snap.nr_pages, n);
+	for (c = snap.head; c; c = c->next) {
+		chunks++;
+		for (i = 0; i < c->nr; i++, seen++)
+			KUNIT_EXPECT_EQ(test, c->pages[i].addr,
+					(seen << PAGE_SHIFT) | SNAPPER_PAGE_F_SWAP);
+		/* Only the last chunk may be partly filled. */
+		if (c->next)
+			KUNIT_EXPECT_EQ(test, c->nr, SNAP_CHUNK_PAGES);
+	}
+	KUNIT_EXPECT_EQ(test, seen, n);
+	KUNIT_EXPECT_EQ(test, chunks, 4UL);
+	/* A full walk asks for more room without sleeping: -EAGAIN or room. */
+	i = ensure_room(&w, w.room + 1, GFP_NOWAIT | __GFP_NOWARN);
+	KUNIT_EXPECT_TRUE(test, i == 0 || (int)i == -EAGAIN);
+	snapper_snapshot_release(&snap);
+	KUNIT_EXPECT_NULL(test, snap.head);
+}
+
+static void tracker_test_chunk_fits_a_page(struct kunit *test)
+{
+	KUNIT_EXPECT_LE(test, sizeof(struct snapper_snap_chunk), PAGE_SIZE);
+	KUNIT_EXPECT_GE(test, SNAP_CHUNK_PAGES, 200UL);
+	/* Internal bits stay clear of the page address and uapi flags. */
+	KUNIT_EXPECT_EQ(test, (SNAP_NEED_COPY | SNAP_NEED_READ) &
+			      (__SNAPPER_PAGE_F_ALL | PAGE_MASK), 0UL);
+}
+
+static void tracker_test_vma_prot(struct kunit *test)
+{
+	KUNIT_EXPECT_EQ(test, vma_prot(0), 0U);
+	KUNIT_EXPECT_EQ(test, vma_prot(VM_READ), (u32)PROT_READ);
+	KUNIT_EXPECT_EQ(test, vma_prot(VM_READ | VM_WRITE | VM_SHARED),
+			(u32)(PROT_READ | PROT_WRITE));
+	KUNIT_EXPECT_EQ(test, vma_prot(VM_EXEC | VM_MAYWRITE), (u32)PROT_EXEC);
+}
+
+static struct kunit_case tracker_test_cases[] = {
+	KUNIT_CASE(tracker_test_batching),
+	KUNIT_CASE(tracker_test_chunk_fits_a_page),
+	KUNIT_CASE(tracker_test_vma_prot),
+	{}
+};
+
+static struct kunit_suite tracker_test_suite = {
+	.name = "snapper-tracker",
+	.test_cases = tracker_test_cases,
+};
+
+kunit_test_suite(tracker_test_suite);
