@@ -40,6 +40,11 @@ STORE_LIB := $(BUILD)/libsnapper-store.a
 STORE_SRCS := $(wildcard tools/store/*.c)
 STORE_OBJS := $(STORE_SRCS:%.c=$(BUILD)/%.o)
 LIBS := -lxxhash
+# libsnapper: persistent memory for applications, one archive with the
+# store and genl code it needs; examples/ are programs built on it.
+LIBSNAPPER := $(BUILD)/libsnapper.a
+LIBSNAPPER_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/libsnapper/*.c))
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 
 # kselftest-harness programs: host/ runs on this machine, guest/ in qemu.
 HOST_TESTS := $(patsubst selftests/host/%.c,$(BUILD)/selftests/host/%,$(wildcard selftests/host/*.c))
@@ -70,7 +75,7 @@ help:
 	@echo "make docs           the HTML documentation, into build/docs"
 	@echo "make bench          snapper against CRIU and dd: bench/results.json"
 
-tools: $(TOOL)
+tools: $(TOOL) $(LIBSNAPPER) $(EXAMPLES)
 
 $(TOOL): $(TOOL_OBJS) $(STORE_LIB)
 	$(quiet) LD $@
@@ -84,6 +89,15 @@ $(BUILD)/tools/%.o: tools/%.c
 $(STORE_LIB): $(STORE_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBSNAPPER): $(LIBSNAPPER_OBJS) $(BUILD)/tools/genl.o $(STORE_OBJS)
+	$(quiet) AR $@
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/examples/%: examples/%.c $(LIBSNAPPER)
+	$(quiet) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -Itools/libsnapper $(CFLAGS) -o $@ $< $(LIBSNAPPER) $(NL_LIBS) $(LIBS) -lpthread
 
 # kselftest_harness.h keeps locals across setjmp in TEST_F: gcc's
 # -Wclobbered then fires on the harness's own code, not ours.
@@ -198,4 +212,4 @@ clean:
 	rm -f kmod/*.o kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/.*.cmd \
 		kmod/modules.order Module.symvers modules.order .*.cmd
 
--include $(TOOL_OBJS:.o=.d) $(STORE_OBJS:.o=.d) $(HOST_TESTS:=.d) $(GUEST_TESTS:=.d)
+-include $(TOOL_OBJS:.o=.d) $(STORE_OBJS:.o=.d) $(LIBSNAPPER_OBJS:.o=.d) $(EXAMPLES:=.d) $(HOST_TESTS:=.d) $(GUEST_TESTS:=.d)
