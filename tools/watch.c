@@ -60,6 +60,7 @@ struct watch {
 struct result {
 	char kind[16];
 	uint64_t gen, sent, freeze_us;
+	char err[256];		/* the child's last error line */
 };
 
 static uint64_t now_ms(void)
@@ -97,6 +98,11 @@ static void parse_line(const char *line, struct result *r)
 	uint64_t scanned;
 	unsigned int pid, threads;
 
+	if (!strncmp(line, prog, strlen(prog)) && line[strlen(prog)] == ':') {
+		snprintf(r->err, sizeof(r->err), "%s", line);
+		r->err[strcspn(r->err, "\n")] = '\0';
+		return;
+	}
 	if (sscanf(line, "generation %" SCNu64, &r->gen) == 1)
 		return;
 	sscanf(line, "%15s checkpoint of %u: %" SCNu64 " pages sent of %" SCNu64
@@ -104,7 +110,7 @@ static void parse_line(const char *line, struct result *r)
 	       &scanned, &threads, &r->freeze_us);
 }
 
-/* Runs one checkpoint child; its stderr passes through. */
+/* Runs one checkpoint child, reading what it prints, errors included. */
 static int checkpoint_once(struct watch *w, struct result *r)
 {
 	char pidarg[16], line[256];
@@ -121,6 +127,7 @@ static int checkpoint_once(struct watch *w, struct result *r)
 	if (!child) {
 		setpgid(0, 0);
 		dup2(fds[1], STDOUT_FILENO);
+		dup2(fds[1], STDERR_FILENO);
 		execl("/proc/self/exe", prog, "checkpoint", "--store", w->store,
 		      pidarg, (char *)NULL);
 		perror("/proc/self/exe");
@@ -188,8 +195,11 @@ static void tick(struct watch *w)
 		w->last_failed = true;
 		if (w->tty)
 			fprintf(stderr, "\n");
-		fprintf(stderr, "%s: %d: checkpoint failed, next in %" PRIu64 " ms\n",
-			prog, w->pid, w->interval_ms);
+		if (!r.err[0])
+			snprintf(r.err, sizeof(r.err), "%s: %d: checkpoint failed",
+				 prog, w->pid);
+		fprintf(stderr, "%s (next in %" PRIu64 " ms)\n", r.err,
+			w->interval_ms);
 		return;
 	}
 	w->ok++;
