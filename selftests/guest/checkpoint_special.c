@@ -8,6 +8,7 @@
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
 #include <sys/swap.h>
+#include <sys/utsname.h>
 
 #include "kselftest_harness.h"
 #include "snapper_guest.h"
@@ -115,6 +116,7 @@ static void map_hugetlb(struct target *t, void *arg)
 TEST(hugetlb_is_refused)
 {
 	const char *why = guest_skip_reason();
+	struct utsname u;
 	struct snapper_genl *nl;
 	struct target t = { 0 };
 	struct got g = { 0 };
@@ -130,7 +132,9 @@ TEST(hugetlb_is_refused)
 	}
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	EXPECT_EQ(-EOPNOTSUPP, checkpoint(nl, t.pid, STORE, 0, 0, &g));
-	EXPECT_NE(NULL, snapper_genl_errmsg(nl));
+	/* 6.1's genetlink drops the extack message of a dump's start. */
+	if (uname(&u) || strncmp(u.release, "6.1.", 4))
+		EXPECT_NE(NULL, snapper_genl_errmsg(nl));
 	target_stop(&t);
 	got_free(&g);
 	snapper_genl_close(nl);
