@@ -10,7 +10,9 @@
  * and its TEST_F vfork()s, which -Wclobbered flags inside the header.
  */
 #pragma GCC diagnostic ignored "-Wsign-compare"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 
 #include "kselftest_harness.h"
 #include "store_helpers.h"

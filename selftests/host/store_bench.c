@@ -10,7 +10,9 @@
  * SNAPPER_BENCH_DIR sets the filesystem (default /var/tmp).
  */
 #pragma GCC diagnostic ignored "-Wsign-compare"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 
 #include <time.h>
 

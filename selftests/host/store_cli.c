@@ -4,7 +4,9 @@
  * JSON keys, exit codes, exact export bytes, one-line errors.
  */
 #pragma GCC diagnostic ignored "-Wsign-compare"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 
 #include <limits.h>
 #include <sys/wait.h>

@@ -4,7 +4,9 @@
  * papered over with zeros, and never a reason to lose the rest.
  */
 #pragma GCC diagnostic ignored "-Wsign-compare"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 
 #include "kselftest_harness.h"
 #include "store_helpers.h"

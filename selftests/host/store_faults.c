@@ -7,7 +7,9 @@
  * and no file that no manifest reaches.
  */
 #pragma GCC diagnostic ignored "-Wsign-compare"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 
 #include "kselftest_harness.h"
 #include "store_helpers.h"

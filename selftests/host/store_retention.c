@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Retention: max, min and expiration alone and together, and the sweep. */
 #pragma GCC diagnostic ignored "-Wsign-compare"
+#ifndef __clang__
 #pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 
 #include <time.h>
 

@@ -413,7 +413,8 @@ static void sort_fed(struct store_gen *g)
 {
 	size_t n = 0;
 
-	qsort(g->fed, g->nfed, sizeof(*g->fed), cmp_fed);
+	if (g->nfed)
+		qsort(g->fed, g->nfed, sizeof(*g->fed), cmp_fed);
 	for (size_t i = 0; i < g->nfed; i++) {
 		if (n && g->fed[n - 1].vaddr == g->fed[i].vaddr)
 			n--;
@@ -558,7 +559,8 @@ static int check_layout(struct store_gen *g)
 	struct vma *v = g->m.vmas;
 	uint32_t k = 0;
 
-	qsort(v, g->m.nvmas, sizeof(*v), cmp_vma);
+	if (g->m.nvmas)
+		qsort(v, g->m.nvmas, sizeof(*v), cmp_vma);
 	for (uint32_t i = 1; i < g->m.nvmas; i++)
 		if (v[i].start < v[i - 1].end)
 			return set_err(-EINVAL, "VMA %#" PRIx64 "-%#" PRIx64 ": overlaps the one before",
