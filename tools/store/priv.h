@@ -31,6 +31,9 @@ struct gen {
 	bool corrupt;
 	struct manifest m;	/* header and pack table; no VMAs, no extents */
 	uint64_t pages_data, pages_zero;
+	/* Runs of copies this generation fed, until open has counted them. */
+	struct extent *fed;
+	uint64_t nfed;
 	char path[96];
 };
 

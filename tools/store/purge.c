@@ -39,6 +39,7 @@ static bool expired(const struct store *s, const struct gen *g, uint64_t now)
 static void forget_gen(struct store *s, size_t i)
 {
 	manifest_free(&s->gens[i].m);
+	free(s->gens[i].fed);
 	memmove(&s->gens[i], &s->gens[i + 1], (s->ngens - i - 1) * sizeof(*s->gens));
 	memmove(&s->ids[i], &s->ids[i + 1], (s->ngens - i - 1) * sizeof(*s->ids));
 	s->ngens--;

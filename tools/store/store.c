@@ -255,6 +255,24 @@ void count_pages(const struct manifest *m, uint64_t *data, uint64_t *zero)
 		*(m->ext[i].pack == EXT_ZERO ? zero : data) += m->ext[i].npages;
 }
 
+/*
+ * Keeps the runs a generation fed (a few, in proportion to what changed),
+ * so that open counts copy use without parsing every manifest twice.
+ */
+static void keep_fed(struct gen *gn, struct manifest *m)
+{
+	uint64_t n = 0;
+
+	for (uint64_t i = 0; i < m->next; i++)
+		if ((m->ext[i].flags & EXT_F_FED) && m->ext[i].pack != EXT_ZERO)
+			m->ext[n++] = m->ext[i];
+	if (!n)
+		return;
+	gn->fed = realloc(m->ext, n * sizeof(*m->ext)) ?: m->ext;
+	gn->nfed = n;
+	m->ext = NULL;
+}
+
 /* Records a parsed manifest as a live generation; keeps only its pack table. */
 int gen_remember(struct store *s, struct manifest *m, const char *path)
 {
@@ -275,6 +293,7 @@ int gen_remember(struct store *s, struct manifest *m, const char *path)
 	}
 	s->gens[i] = (struct gen){ .id = m->gen, .m = *m };
 	count_pages(m, &s->gens[i].pages_data, &s->gens[i].pages_zero);
+	keep_fed(&s->gens[i], m);
 	s->gens[i].m.ext = NULL;
 	s->gens[i].m.vmas = NULL;
 	m->packs = NULL;
@@ -459,35 +478,25 @@ static int load_packs(struct store *s)
  * Only pages fed by a generation count (not the ones carried over from
  * its base), so an unchanged page is never rewritten just for age.
  */
-static int count_fed(struct store *s)
+static void count_fed(struct store *s)
 {
 	for (size_t g = 0; g < s->ngens; g++) {
-		struct manifest m;
-		uint32_t *map;
-		int ret;
+		struct gen *gn = &s->gens[g];
 
-		if (s->gens[g].corrupt || s->knobs.redundancy == 0)
-			continue;
-		ret = gen_load(s, &s->gens[g], &m, &map);
-		if (ret)
-			return ret;
-		for (uint64_t e = 0; e < m.next; e++) {
-			struct extent *x = &m.ext[e];
-			struct pack *p;
+		for (uint64_t e = 0; e < gn->nfed; e++) {
+			const struct extent *x = &gn->fed[e];
+			struct pack *p = pack_find(s, gn->m.packs[x->pack].gen, NULL);
 
-			if (!(x->flags & EXT_F_FED) || x->pack == EXT_ZERO)
-				continue;
-			p = &s->packs[map[x->pack]];
-			for (uint64_t i = x->slot; i < x->slot + x->npages; i++) {
-				if (p->last[i] != m.gen)
+			for (uint64_t i = x->slot; p && i < x->slot + x->npages; i++) {
+				if (p->last[i] != gn->id)
 					p->fed[i]++;
-				p->last[i] = m.gen;
+				p->last[i] = gn->id;
 			}
 		}
-		free(map);
-		manifest_free(&m);
+		free(gn->fed);
+		gn->fed = NULL;
+		gn->nfed = 0;
 	}
-	return 0;
 }
 
 static int create_store(struct store *s)
@@ -585,7 +594,7 @@ int store_open(struct store **out, const char *dir,
 	if (!ret)
 		ret = load_packs(s);
 	if (!ret)
-		ret = count_fed(s);
+		count_fed(s);
 	/* Recovery only: retention runs after a commit or on request. */
 	if (!ret && !s->rdonly)
 		ret = store_sweep(s);
@@ -612,8 +621,10 @@ void store_close(struct store *s)
 		free(s->packs[i].fed);
 		free(s->packs[i].last);
 	}
-	for (size_t i = 0; i < s->ngens; i++)
+	for (size_t i = 0; i < s->ngens; i++) {
 		manifest_free(&s->gens[i].m);
+		free(s->gens[i].fed);
+	}
 	if (s->dfd >= 0)
 		close(s->dfd);
 	free(s->packs);

@@ -715,6 +715,14 @@ int store_gen_commit(struct store_gen *g, uint64_t *id)
 		s->packs[g->pack].writing = false;
 	*id = g->id;
 	err = gen_remember(s, &g->m, path);
+	if (!err) {
+		/* Its copies were counted as they were fed. */
+		struct gen *gn = gen_find(s, g->id);
+
+		free(gn->fed);
+		gn->fed = NULL;
+		gn->nfed = 0;
+	}
 	gen_free(g);
 	if (ret || err)
 		return ret ? ret : set_err(err, "%s", s->dir);
