@@ -13,8 +13,8 @@
 static const char usage[] =
 	"Usage: %s export --store DIR [--gen N] --range START-END --format raw -o FILE\n"
 	"Writes exactly END-START bytes: the memory of generation N (default:\n"
-	"the newest) as captured, zeros where nothing was. Addresses are hex\n"
-	"(0x...). FILE '-' is stdout. Every page is hash-checked; when a check\n"
+	"the newest) as captured, zeros where nothing was. Addresses are hex,\n"
+	"0x optional. FILE '-' is stdout. Every page is hash-checked; when a check\n"
 	"fails, the command fails, and a FILE it created is removed.\n"
 	"--format core writes an ELF core file instead: see --format core --help.\n";
 

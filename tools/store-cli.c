@@ -45,16 +45,21 @@ int cli_fail(void)
 	return 1;
 }
 
-/* Decimal, or hex with 0x; nothing else, no overflow. */
-bool cli_parse_u64(const char *s, uint64_t *v)
+static bool parse_base(const char *s, int base, uint64_t *v)
 {
 	char *end;
 
-	if (!*s || *s == '-' || *s == '+')
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
 		return false;
 	errno = 0;
-	*v = strtoull(s, &end, 0);
+	*v = strtoull(s, &end, base);
 	return !errno && !*end;
+}
+
+/* Decimal, or hex with 0x; nothing else, no overflow. */
+bool cli_parse_u64(const char *s, uint64_t *v)
+{
+	return parse_base(s, 0, v);
 }
 
 static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
@@ -68,7 +73,8 @@ static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
 	if (!dash)
 		return false;
 	*dash = '\0';
-	return cli_parse_u64(buf, start) && cli_parse_u64(dash + 1, end) &&
+	/* Addresses are always hex, with or without 0x. */
+	return parse_base(buf, 16, start) && parse_base(dash + 1, 16, end) &&
 	       *start <= *end;
 }
 

@@ -164,6 +164,13 @@ TEST_F(cli, export_raw)
 	fake_page(want, 1, A + PG);
 	ASSERT_EQ(0, memcmp(want + 10, got, 10));
 	close(fd);
+	/* Hex without 0x too: 10-20 is sixteen bytes, not ten. */
+	ASSERT_EQ(0, run(self->out, sizeof(self->out),
+			 "export --store %s --range %llx-%llx --format raw -o %s",
+			 self->dir, A + 0x10, A + 0x20, file));
+	fd = open(file, O_RDONLY);
+	ASSERT_EQ(16, read(fd, got, sizeof(got)));
+	close(fd);
 	ASSERT_EQ(1, run(self->out, sizeof(self->out),
 			 "export --store %s --range 0x%llx-0x%llx --format elf -o %s",
 			 self->dir, A, A + PG, file));
