@@ -45,8 +45,8 @@ static void show_human(const struct store_info *in, struct store_snap *snap)
 		printf(" on %" PRIu64, in->base);
 	printf(")\ntime           %s\nprocess        %u (%s)\n", when,
 	       in->meta.pid, in->meta.comm);
-	printf("pages          %" PRIu64 " captured, %" PRIu64 " of them zero\n",
-	       in->pages_data + in->pages_zero, in->pages_zero);
+	printf("pages          %" PRIu64 " captured, %" PRIu64 " of them zero, in %" PRIu64 " runs\n",
+	       in->pages_data + in->pages_zero, in->pages_zero, in->nextents);
 	printf("checkpoint     %" PRIu64 " pages sent, frozen %" PRIu64
 	       " us, walk %" PRIu64 " us, total %" PRIu64 " us\n",
 	       in->meta.stats.pages_sent, in->meta.stats.freeze_us,
@@ -71,13 +71,13 @@ static void show_json(const struct store_info *in, struct store_snap *snap)
 	       in->id, in->kind == STORE_GEN_FULL ? "full" : "incremental",
 	       in->base, in->meta.time_ns, in->meta.pid);
 	cli_json_str(in->meta.comm);
-	printf(", \"pages\": %" PRIu64 ", \"pages_zero\": %" PRIu64
+	printf(", \"pages\": %" PRIu64 ", \"pages_zero\": %" PRIu64 ", \"runs\": %" PRIu64
 	       ", \"pages_sent\": %" PRIu64 ", \"freeze_us\": %" PRIu64
 	       ", \"walk_us\": %" PRIu64 ", \"duration_us\": %" PRIu64
 	       ", \"pages_written\": %" PRIu64 ", \"bytes_written\": %" PRIu64
 	       ", \"pages_dedup\": %" PRIu64 ", \"pages_zero_fed\": %" PRIu64
 	       ", \"commit_us\": %" PRIu64,
-	       in->pages_data + in->pages_zero, in->pages_zero,
+	       in->pages_data + in->pages_zero, in->pages_zero, in->nextents,
 	       in->meta.stats.pages_sent, in->meta.stats.freeze_us,
 	       in->meta.stats.walk_us, in->meta.stats.duration_us,
 	       in->own.pages_written, in->own.bytes_written,
