@@ -101,6 +101,23 @@ TEST_F(bad, integrity_off_uses_a_redundant_copy)
 	ASSERT_NE(NULL, strstr(store_strerror(), "no redundant copy"));
 }
 
+/* A damaged copy is never shared: the byte compare catches it. */
+TEST_F(bad, damaged_copy_not_shared)
+{
+	struct feed f[] = { { A + PG, 2 } };
+	struct store_info info;
+	uint64_t id;
+
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, 2 * PG + 300));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f, 1, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(1, info.own.pages_written);
+	ASSERT_EQ(0, info.own.pages_dedup);
+	ASSERT_EQ(0, page_is(self->s, id, A + PG, 2));
+}
+
 TEST_F(bad, manifest)
 {
 	uint64_t nbad;
