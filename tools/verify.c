@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* snapper-tool verify: check every hash a generation, or the store, holds. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -33,6 +34,10 @@ int verify_main(int argc, char **argv)
 	if (!s)
 		return 1;
 	store_set_warn(report);
+	if (c.gen && store_info(s, c.gen, &(struct store_info){ 0 }) == -ENOENT) {
+		store_close(s);
+		return cli_fail();
+	}
 	ret = store_verify(s, c.gen, &bad);
 	if (ret)
 		cli_fail();
