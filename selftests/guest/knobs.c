@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/snapper.h>
+
 #include "kselftest_harness.h"
 
 #define PARAMS "/sys/module/snapper/parameters/"
@@ -232,7 +234,8 @@ TEST_F(knobs, get_config_agrees_with_sysfs)
 		EXPECT_STREQ(sys, want) TH_LOG("%s", knobs[i].name);
 	}
 	ASSERT_TRUE(json_value(json, "protocol_version", got, sizeof(got)));
-	EXPECT_STREQ("1", got);
+	snprintf(want, sizeof(want), "%u", SNAPPER_PROTOCOL_VERSION);
+	EXPECT_STREQ(want, got);
 }
 
 /* Unloads and reloads the module, leaving it loaded with its defaults. */
