@@ -259,15 +259,41 @@ static const uint8_t *meta_parse(struct cur *c, struct manifest *m,
 	return comm;
 }
 
+static void tables_encode(const struct manifest *m, struct buf *b)
+{
+	for (uint32_t i = 0; i < m->nvmas; i++) {
+		const struct vma *v = &m->vmas[i];
+		uint32_t n = strlen(v->path);
+
+		buf_put64(b, v->start);
+		buf_put64(b, v->end);
+		buf_put64(b, v->offset);
+		buf_put32(b, v->prot);
+		buf_put32(b, v->flags);
+		buf_put32(b, n);
+		buf_put(b, v->path, n);
+	}
+	for (uint32_t i = 0; i < m->npacks; i++) {
+		buf_put64(b, m->packs[i].gen);
+		buf_put32(b, m->packs[i].fanout);
+		buf_put64(b, m->packs[i].nslots);
+	}
+	for (uint64_t e = 0; e < m->next; e++) {
+		buf_put64(b, m->ext[e].vaddr);
+		buf_put64(b, m->ext[e].slot);
+		buf_put64(b, m->ext[e].npages);
+		buf_put32(b, m->ext[e].pack);
+		buf_put32(b, m->ext[e].flags);
+	}
+}
+
 /*
  * Manifest: magic, version, header length, ids, metadata, then the three
  * tables (VMAs, packs, extents), then an XXH3-64 of everything before it.
- * The header length lets a later version append fields.
  */
 int manifest_encode(const struct manifest *m, struct buf *b)
 {
 	size_t hdr_at;
-	uint32_t i;
 
 	buf_put(b, MAN_MAGIC, 8);
 	buf_put32(b, FORMAT_VERSION);
@@ -283,30 +309,7 @@ int manifest_encode(const struct manifest *m, struct buf *b)
 	buf_put64(b, m->next);
 	if (!b->oom)
 		put_le32(b->p + hdr_at, b->len);
-	for (i = 0; i < m->nvmas; i++) {
-		const struct vma *v = &m->vmas[i];
-		uint32_t n = strlen(v->path);
-
-		buf_put64(b, v->start);
-		buf_put64(b, v->end);
-		buf_put64(b, v->offset);
-		buf_put32(b, v->prot);
-		buf_put32(b, v->flags);
-		buf_put32(b, n);
-		buf_put(b, v->path, n);
-	}
-	for (i = 0; i < m->npacks; i++) {
-		buf_put64(b, m->packs[i].gen);
-		buf_put32(b, m->packs[i].fanout);
-		buf_put64(b, m->packs[i].nslots);
-	}
-	for (uint64_t e = 0; e < m->next; e++) {
-		buf_put64(b, m->ext[e].vaddr);
-		buf_put64(b, m->ext[e].slot);
-		buf_put64(b, m->ext[e].npages);
-		buf_put32(b, m->ext[e].pack);
-		buf_put32(b, m->ext[e].flags);
-	}
+	tables_encode(m, b);
 	buf_put64(b, XXH3_64bits(b->p, b->oom ? 0 : b->len));
 	return b->oom ? -ENOMEM : 0;
 }
