@@ -45,8 +45,12 @@
 
 #include "freeze.h"
 
-/* Longest a running thread may take to reach the exit-to-user path. */
-#define FREEZE_TIMEOUT		HZ
+/*
+ * Longest a running thread may take to reach the exit-to-user path: it may
+ * have to wait for a CPU behind many others (64 spinning threads on two
+ * emulated CPUs with KASAN take over a second).
+ */
+#define FREEZE_TIMEOUT		(5 * HZ)
 #define FREEZE_SLACK		16
 
 struct park_slot {

@@ -18,6 +18,9 @@ static int __init snapper_init(void)
 	ret = snapper_stats_init();
 	if (ret)
 		goto err_stats;
+	ret = snapper_session_init();
+	if (ret)
+		goto err_session;
 	ret = snapper_netlink_init();
 	if (ret)
 		goto err_netlink;
@@ -26,6 +29,8 @@ static int __init snapper_init(void)
 	return 0;
 
 err_netlink:
+	snapper_session_uninit();
+err_session:
 	snapper_stats_uninit();
 err_stats:
 	return ret;

@@ -193,7 +193,8 @@ static int collect(struct ckpt_stream *cs, struct task_struct *task,
 	}
 	cs->snap.full = !snapper_session_incremental(s, store, base,
 						     flags & SNAPPER_CKPT_F_FULL);
-	cs->snap.ckpt = snapper_session_next_ckpt(s, store);
+	cs->snap.base_ckpt = cs->snap.full ? 0 : s->acked_ckpt;
+	cs->snap.ckpt = snapper_session_next_ckpt(s, store, cs->snap.full);
 	ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
 	if (!ret)
 		s->busy = true;
@@ -338,7 +339,9 @@ static int put_stats(struct sk_buff *skb, const struct snapper_snap_stats *st)
 			      SNAPPER_A_STATS_PAD) ||
 	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_COPIED, st->copied,
 			      SNAPPER_A_STATS_PAD) ||
-	    nla_put_u32(skb, SNAPPER_A_STATS_THREADS, st->threads)) {
+	    nla_put_u32(skb, SNAPPER_A_STATS_THREADS, st->threads) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_THP_UNCHANGED,
+			      st->thp_unchanged, SNAPPER_A_STATS_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
@@ -356,6 +359,24 @@ static struct snapper_snap_page *next_page(struct ckpt_stream *cs)
 	return cs->chunk ? &cs->chunk->pages[cs->page] : NULL;
 }
 
+/*
+ * A subpage of a dirty huge page whose content is that of the base
+ * generation need not be sent (see session.c).
+ */
+static bool thp_unchanged(struct ckpt_stream *cs, struct snapper_snap_page *p)
+{
+	void *data;
+	bool same;
+
+	if (!(p->addr & SNAPPER_PAGE_F_THP))
+		return false;
+	data = kmap_local_page(p->page);
+	same = snapper_session_thp_unchanged(cs->s, p->addr & PAGE_MASK, data,
+					     cs->snap.ckpt, cs->snap.base_ckpt);
+	kunmap_local(data);
+	return same;
+}
+
 /* Puts one message; Return: 0, or -EMSGSIZE when the skb is full. */
 static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		   struct ckpt_stream *cs)
@@ -368,6 +389,13 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		p = next_page(cs);
 		if (!p) {
 			cs->state = ST_STATS;
+			return 0;
+		}
+		if (thp_unchanged(cs, p)) {
+			snapper_snap_page_release(p);
+			cs->page++;
+			cs->snap.stats.thp_unchanged++;
+			snapper_stats_add(SNAPPER_STAT_PAGES_THP_UNCHANGED, 1);
 			return 0;
 		}
 	}

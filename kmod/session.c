@@ -17,8 +17,22 @@
  * next checkpoint sends them again. When the module cannot remember
  * (allocation failure), it forgets the acknowledged base instead, so that
  * the next checkpoint is FULL: no change is ever lost, at worst resent.
+ *
+ * Huge pages: soft-dirty is per PMD, so one write makes all 512 subpages
+ * of a THP dirty. The stream hashes each subpage (SipHash, 64 bits, with a
+ * key drawn at load time) and skips those whose hash equals the one
+ * recorded for the checkpoint the stream builds on (its base): those
+ * subpages are unchanged in the writer's base generation. The hashes a
+ * stream computes become the acknowledged ones only when that very
+ * checkpoint is acknowledged; a huge page that a walk does not find
+ * PMD-mapped loses its hashes (after a split, 4 KiB tracking takes over and
+ * the hashes would go stale). Any doubt drops the hashes, which only costs
+ * resending.
  */
+#include <linux/mm.h>
+#include <linux/random.h>
 #include <linux/sched/mm.h>
+#include <linux/siphash.h>
 #include <linux/slab.h>
 
 #include "session.h"
@@ -26,6 +40,7 @@
 
 static LIST_HEAD(sessions);
 static DEFINE_MUTEX(sessions_lock);
+static siphash_key_t thp_key;
 
 static struct snapper_session *session_alloc(struct mm_struct *mm)
 {
@@ -38,6 +53,7 @@ static struct snapper_session *session_alloc(struct mm_struct *mm)
 	INIT_LIST_HEAD(&s->node);
 	mutex_init(&s->lock);
 	xa_init(&s->owed);
+	xa_init(&s->thp);
 	s->mm = mm;
 	if (mm)
 		mmgrab(mm);
@@ -50,6 +66,12 @@ static void session_release(struct kref *ref)
 	struct snapper_session *s = container_of(ref, struct snapper_session,
 						 ref);
 
+	struct snapper_thp_hashes *e;
+	unsigned long idx;
+
+	xa_for_each(&s->thp, idx, e)
+		kvfree(e);
+	xa_destroy(&s->thp);
 	xa_destroy(&s->owed);
 	if (s->mm)
 		mmdrop(s->mm);
@@ -135,10 +157,12 @@ bool snapper_session_incremental(struct snapper_session *s, u64 store,
  * snapper_session_next_ckpt() - issue the id of a new checkpoint
  * @s: the session, locked
  * @store: the store that asked for it, to be checked against the ack
+ * @full: whether it is FULL (else it builds on the acknowledged one)
  *
  * Return: the new checkpoint id, never 0.
  */
-u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store)
+u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store,
+			      bool full)
 {
 	u64 id;
 
@@ -146,7 +170,23 @@ u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store)
 	id = ++s->last_ckpt;
 	s->recent[id % SNAPPER_SESSION_RECENT].ckpt = id;
 	s->recent[id % SNAPPER_SESSION_RECENT].store = store;
+	s->recent[id % SNAPPER_SESSION_RECENT].base = full ? 0 : s->acked_ckpt;
 	return id;
+}
+
+/**
+ * snapper_session_base_ckpt() - the acknowledged checkpoint one builds on
+ * @s: the session, locked
+ * @ckpt: a recent checkpoint id
+ *
+ * Return: its base checkpoint id, or 0 for a FULL or unknown checkpoint.
+ */
+u64 snapper_session_base_ckpt(struct snapper_session *s, u64 ckpt)
+{
+	lockdep_assert_held(&s->lock);
+	if (s->recent[ckpt % SNAPPER_SESSION_RECENT].ckpt != ckpt)
+		return 0;
+	return s->recent[ckpt % SNAPPER_SESSION_RECENT].base;
 }
 
 /**
@@ -221,6 +261,106 @@ void snapper_session_forget(struct snapper_session *s)
 }
 
 /**
+ * snapper_session_thp_seen() - a walk found a huge page PMD-mapped
+ * @s: the session, locked; callable under the PMD lock (no allocation)
+ * @haddr: its address, PMD aligned
+ * @ckpt: the walking checkpoint
+ */
+void snapper_session_thp_seen(struct snapper_session *s, unsigned long haddr,
+			      u64 ckpt)
+{
+	struct snapper_thp_hashes *e;
+
+	lockdep_assert_held(&s->lock);
+	e = xa_load(&s->thp, haddr >> PMD_SHIFT);
+	if (e)
+		e->seen = ckpt;
+}
+
+/**
+ * snapper_session_thp_sweep() - drop the hashes of huge pages a walk missed
+ * @s: the session, locked
+ * @ckpt: the checkpoint whose walk just ended
+ */
+void snapper_session_thp_sweep(struct snapper_session *s, u64 ckpt)
+{
+	struct snapper_thp_hashes *e;
+	unsigned long idx;
+
+	lockdep_assert_held(&s->lock);
+	xa_for_each(&s->thp, idx, e) {
+		if (e->seen == ckpt)
+			continue;
+		xa_erase(&s->thp, idx);
+		kvfree(e);
+	}
+}
+
+/**
+ * snapper_session_thp_unchanged() - may a huge page's subpage be skipped?
+ * @s: the session, unlocked (a stream runs without it)
+ * @addr: the subpage's address
+ * @data: its content at the checkpoint
+ * @ckpt: the streaming checkpoint
+ * @base: the acknowledged checkpoint it builds on, 0 if FULL
+ *
+ * Records the subpage's hash for @ckpt either way.
+ *
+ * Return: true if its content is that of @base's generation.
+ */
+bool snapper_session_thp_unchanged(struct snapper_session *s,
+				   unsigned long addr, const void *data,
+				   u64 ckpt, u64 base)
+{
+	unsigned long i = (addr >> PAGE_SHIFT) & (SNAPPER_THP_PAGES - 1);
+	u64 hash = siphash(data, PAGE_SIZE, &thp_key);
+	struct snapper_thp_hashes *e;
+	bool same = false;
+
+	mutex_lock(&s->lock);
+	e = xa_load(&s->thp, addr >> PMD_SHIFT);
+	if (!e) {
+		e = kvzalloc(sizeof(*e), GFP_KERNEL);
+		if (!e || xa_err(xa_store(&s->thp, addr >> PMD_SHIFT, e,
+					  GFP_KERNEL))) {
+			kvfree(e);
+			goto out;
+		}
+		e->seen = ckpt;
+	}
+	same = base && e->acked_ckpt == base && e->acked[i] == hash;
+	e->pending_ckpt = ckpt;
+	e->pending[i] = hash;
+out:
+	mutex_unlock(&s->lock);
+	return same;
+}
+
+/*
+ * Checkpoint @ckpt is durable: what it hashed becomes the acknowledged
+ * content; a huge page it walked without sending keeps the content of its
+ * base, now also @ckpt's; anything else is no longer known.
+ */
+static void ack_thp(struct snapper_session *s, u64 ckpt)
+{
+	u64 base = snapper_session_base_ckpt(s, ckpt);
+	struct snapper_thp_hashes *e;
+	unsigned long idx;
+
+	lockdep_assert_held(&s->lock);
+	xa_for_each(&s->thp, idx, e) {
+		if (e->pending_ckpt == ckpt) {
+			memcpy(e->acked, e->pending, sizeof(e->acked));
+			e->acked_ckpt = ckpt;
+		} else if (e->seen == ckpt && base && e->acked_ckpt == base) {
+			e->acked_ckpt = ckpt;
+		} else {
+			e->acked_ckpt = 0;
+		}
+	}
+}
+
+/**
  * snapper_session_ack() - a writer made a checkpoint durable
  * @s: the session, locked
  * @store: the writer's store id, as in the checkpoint request
@@ -247,9 +387,21 @@ int snapper_session_ack(struct snapper_session *s, u64 store, u64 ckpt,
 		xa_erase(&s->owed, idx);
 		WRITE_ONCE(s->nr_owed, s->nr_owed - 1);
 	}
+	ack_thp(s, ckpt);
 	s->acked_store = store;
 	s->acked_gen = gen;
 	s->acked_ckpt = ckpt;
+	return 0;
+}
+
+/**
+ * snapper_session_init() - draw the key of the huge-page hashes
+ *
+ * Return: 0.
+ */
+int snapper_session_init(void)
+{
+	get_random_bytes(&thp_key, sizeof(thp_key));
 	return 0;
 }
 

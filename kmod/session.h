@@ -11,6 +11,21 @@
 struct mm_struct;
 
 #define SNAPPER_SESSION_RECENT	8
+#define SNAPPER_THP_PAGES	(1UL << (PMD_SHIFT - PAGE_SHIFT))
+
+/*
+ * Content hashes of the subpages of one PMD-mapped huge page, so that a
+ * dirty huge page (soft-dirty is per PMD) sends only the subpages whose
+ * content differs from the acknowledged generation's. Valid only while the
+ * huge page stays PMD-mapped at every walk; see session.c.
+ */
+struct snapper_thp_hashes {
+	u64 seen;			/* last checkpoint that walked it */
+	u64 acked_ckpt;			/* @acked is that checkpoint's; 0 none */
+	u64 pending_ckpt;		/* @pending is that checkpoint's */
+	u64 acked[SNAPPER_THP_PAGES];
+	u64 pending[SNAPPER_THP_PAGES];
+};
 
 /*
  * What the module remembers about one target between checkpoints: which
@@ -32,12 +47,14 @@ struct snapper_session {
 	u64 acked_gen;			/* 0: nothing durable, next is FULL */
 	u64 acked_ckpt;
 	u64 last_ckpt;			/* newest checkpoint id issued */
-	struct {			/* store id of recent checkpoints */
+	struct {			/* recent checkpoints */
 		u64 ckpt;
-		u64 store;
+		u64 store;		/* who asked */
+		u64 base;		/* acked checkpoint it built on; 0 FULL */
 	} recent[SNAPPER_SESSION_RECENT];
 	struct xarray owed;		/* page index -> xa_mk_value(ckpt id) */
 	unsigned long nr_owed;
+	struct xarray thp;		/* haddr >> PMD_SHIFT -> thp_hashes */
 };
 
 struct snapper_session *snapper_session_get(struct mm_struct *mm,
@@ -45,7 +62,8 @@ struct snapper_session *snapper_session_get(struct mm_struct *mm,
 void snapper_session_put(struct snapper_session *s);
 bool snapper_session_incremental(struct snapper_session *s, u64 store,
 				 u64 base, bool force_full);
-u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store);
+u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store,
+			      bool full);
 bool snapper_session_owes(struct snapper_session *s, unsigned long addr);
 bool snapper_session_owes_range(struct snapper_session *s,
 				unsigned long start, unsigned long end);
@@ -54,6 +72,14 @@ int snapper_session_owe(struct snapper_session *s, unsigned long addr,
 void snapper_session_forget(struct snapper_session *s);
 int snapper_session_ack(struct snapper_session *s, u64 store, u64 ckpt,
 			u64 gen);
+void snapper_session_thp_seen(struct snapper_session *s, unsigned long haddr,
+			      u64 ckpt);
+void snapper_session_thp_sweep(struct snapper_session *s, u64 ckpt);
+bool snapper_session_thp_unchanged(struct snapper_session *s,
+				   unsigned long addr, const void *data,
+				   u64 ckpt, u64 base);
+u64 snapper_session_base_ckpt(struct snapper_session *s, u64 ckpt);
+int snapper_session_init(void);
 void snapper_session_uninit(void);
 
 #endif /* _SNAPPER_SESSION_H */

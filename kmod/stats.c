@@ -66,6 +66,7 @@ STAT_ATTR(vmas_softdirty, SNAPPER_STAT_VMAS_SOFTDIRTY);
 STAT_ATTR(pages_copied, SNAPPER_STAT_PAGES_COPIED);
 STAT_ATTR(freeze_us, SNAPPER_STAT_FREEZE_US);
 STAT_ATTR(walk_us, SNAPPER_STAT_WALK_US);
+STAT_ATTR(pages_thp_unchanged, SNAPPER_STAT_PAGES_THP_UNCHANGED);
 STAT_ATTR(pages_held, SNAPPER_STAT_PAGES_HELD);
 STAT_ATTR(sessions, SNAPPER_STAT_SESSIONS);
 
@@ -79,6 +80,7 @@ static struct attribute *stat_attrs[] = {
 	&stat_attr_pages_copied.attr.attr,
 	&stat_attr_freeze_us.attr.attr,
 	&stat_attr_walk_us.attr.attr,
+	&stat_attr_pages_thp_unchanged.attr.attr,
 	&stat_attr_pages_held.attr.attr,
 	&stat_attr_sessions.attr.attr,
 	NULL

@@ -268,6 +268,7 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 	int i;
 
 	w->snap->stats.scanned += HPAGE_PMD_NR;
+	snapper_session_thp_seen(w->s, addr, w->snap->ckpt);
 	if (!eligible(vma, folio))
 		return;		/* the huge zero page, or an untouched file */
 	if (!w->snap->full && !w->vma_dirty && !pmd_soft_dirty(pmdval)) {
@@ -742,6 +743,8 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 		ret = copy_pages(task, snap);
 	snapper_freeze_thaw(freeze);
 	snap->stats.freeze_us = ktime_us_delta(ktime_get(), t0);
+	if (!ret)
+		snapper_session_thp_sweep(s, snap->ckpt);
 
 	/* Whatever was cleared is owed now, even if this stream fails. */
 	if (snap->nr_vmas && (ret || owe_pages(s, snap)))

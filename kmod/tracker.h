@@ -37,7 +37,7 @@ struct snapper_snap_vma {
 };
 
 struct snapper_snap_stats {
-	u64 scanned, sent, thp, swap, vma_softdirty, copied;
+	u64 scanned, sent, thp, swap, vma_softdirty, copied, thp_unchanged;
 	u64 freeze_us, walk_us;
 	u32 threads;
 };
@@ -46,6 +46,7 @@ struct snapper_snap_stats {
 struct snapper_snapshot {
 	bool full;
 	u64 ckpt;
+	u64 base_ckpt;		/* the acknowledged checkpoint built on */
 	struct snapper_snap_vma *vmas;
 	unsigned int nr_vmas, cap_vmas;
 	struct snapper_snap_chunk *head, *tail;

@@ -356,6 +356,7 @@ static int parse_stats(struct ckpt_stream *cs, struct nlattr *nest)
 		[SNAPPER_A_STATS_WALK_US] = { .type = NLA_U64 },
 		[SNAPPER_A_STATS_COPIED] = { .type = NLA_U64 },
 		[SNAPPER_A_STATS_THREADS] = { .type = NLA_U32 },
+		[SNAPPER_A_STATS_THP_UNCHANGED] = { .type = NLA_U64 },
 	};
 	struct nlattr *t[SNAPPER_A_STATS_MAX + 1];
 	struct snapper_ckpt_stats st;
@@ -375,6 +376,8 @@ static int parse_stats(struct ckpt_stream *cs, struct nlattr *nest)
 	st.walk_us = nla_get_u64(t[SNAPPER_A_STATS_WALK_US]);
 	st.copied = nla_get_u64(t[SNAPPER_A_STATS_COPIED]);
 	st.threads = nla_get_u32(t[SNAPPER_A_STATS_THREADS]);
+	st.thp_unchanged = t[SNAPPER_A_STATS_THP_UNCHANGED] ?
+			   nla_get_u64(t[SNAPPER_A_STATS_THP_UNCHANGED]) : 0;
 	cs->have_stats = true;
 	return cs->ops->stats ? cs->ops->stats(cs->ops->arg, &st) : 0;
 }

@@ -59,6 +59,7 @@ struct snapper_ckpt_vma {
 
 struct snapper_ckpt_stats {
 	uint64_t scanned, sent, thp, swap, vma_softdirty, copied;
+	uint64_t thp_unchanged;		/* huge-page subpages left out */
 	uint64_t freeze_us, walk_us;
 	uint32_t threads;
 };

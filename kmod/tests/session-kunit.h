@@ -20,7 +20,7 @@ static void session_test_first_is_full(struct kunit *test)
 	mutex_lock(&s->lock);
 	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 7, 0, false));
 	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 7, 1, false));
-	KUNIT_EXPECT_EQ(test, snapper_session_next_ckpt(s, 7), 1ULL);
+	KUNIT_EXPECT_EQ(test, snapper_session_next_ckpt(s, 7, false), 1ULL);
 	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, 1, 1), 0);
 	KUNIT_EXPECT_TRUE(test, snapper_session_incremental(s, 7, 1, false));
 	KUNIT_EXPECT_FALSE(test, snapper_session_incremental(s, 7, 1, true));
@@ -36,11 +36,11 @@ static void session_test_owed_until_acked(struct kunit *test)
 	u64 c1, c2;
 
 	mutex_lock(&s->lock);
-	c1 = snapper_session_next_ckpt(s, 7);
+	c1 = snapper_session_next_ckpt(s, 7, false);
 	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x1000, c1), 0);
 	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x5000, c1), 0);
 	/* The writer of c1 died: c2 resends 0x1000 and adds 0x9000. */
-	c2 = snapper_session_next_ckpt(s, 7);
+	c2 = snapper_session_next_ckpt(s, 7, false);
 	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x1000, c2), 0);
 	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x9000, c2), 0);
 	KUNIT_EXPECT_EQ(test, s->nr_owed, 3UL);
@@ -68,8 +68,8 @@ static void session_test_stale_acks(struct kunit *test)
 
 	mutex_lock(&s->lock);
 	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, 1, 1), -ESTALE);
-	c1 = snapper_session_next_ckpt(s, 7);
-	c2 = snapper_session_next_ckpt(s, 8);
+	c1 = snapper_session_next_ckpt(s, 7, false);
+	c2 = snapper_session_next_ckpt(s, 8, false);
 	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 8, c1, 1), -ESTALE);
 	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c2 + 1, 1), -ESTALE);
 	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 8, c2, 4), 0);
@@ -81,10 +81,63 @@ static void session_test_stale_acks(struct kunit *test)
 	snapper_session_put(s);
 }
 
+static void session_test_thp_hashes(struct kunit *test)
+{
+	struct snapper_session *s = test_session(test);
+	unsigned long h = 0x40000000UL;	/* PMD aligned */
+	char *a, *b;
+	u64 c1, c2, c3, c4;
+
+	a = kunit_kzalloc(test, PAGE_SIZE, GFP_KERNEL);
+	b = kunit_kzalloc(test, PAGE_SIZE, GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, a);
+	KUNIT_ASSERT_NOT_NULL(test, b);
+	memset(b, 0x5b, PAGE_SIZE);
+
+	/* FULL: nothing is skipped, the hashes are recorded. */
+	mutex_lock(&s->lock);
+	c1 = snapper_session_next_ckpt(s, 7, true);
+	mutex_unlock(&s->lock);
+	KUNIT_EXPECT_FALSE(test, snapper_session_thp_unchanged(s, h, a, c1, 0));
+	KUNIT_EXPECT_FALSE(test, snapper_session_thp_unchanged(s, h + PAGE_SIZE,
+							       a, c1, 0));
+	mutex_lock(&s->lock);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c1, 1), 0);
+	c2 = snapper_session_next_ckpt(s, 7, false);
+	KUNIT_EXPECT_EQ(test, snapper_session_base_ckpt(s, c2), c1);
+	snapper_session_thp_seen(s, h, c2);
+	snapper_session_thp_sweep(s, c2);
+	mutex_unlock(&s->lock);
+	/* Subpage 0 unchanged, subpage 1 rewritten. */
+	KUNIT_EXPECT_TRUE(test, snapper_session_thp_unchanged(s, h, a, c2, c1));
+	KUNIT_EXPECT_FALSE(test, snapper_session_thp_unchanged(s, h + PAGE_SIZE,
+							       b, c2, c1));
+
+	/* c2 never acknowledged: c3 compares with c1, not with c2. */
+	mutex_lock(&s->lock);
+	c3 = snapper_session_next_ckpt(s, 7, false);
+	snapper_session_thp_seen(s, h, c3);
+	snapper_session_thp_sweep(s, c3);
+	mutex_unlock(&s->lock);
+	KUNIT_EXPECT_FALSE(test, snapper_session_thp_unchanged(s, h + PAGE_SIZE,
+							       b, c3, c1));
+	KUNIT_EXPECT_TRUE(test, snapper_session_thp_unchanged(s, h + PAGE_SIZE,
+							      a, c3, c1));
+	mutex_lock(&s->lock);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c3, 2), 0);
+	/* A walk that does not find it PMD-mapped forgets it. */
+	c4 = snapper_session_next_ckpt(s, 7, false);
+	snapper_session_thp_sweep(s, c4);
+	mutex_unlock(&s->lock);
+	KUNIT_EXPECT_FALSE(test, snapper_session_thp_unchanged(s, h, a, c4, c3));
+	snapper_session_put(s);
+}
+
 static struct kunit_case session_test_cases[] = {
 	KUNIT_CASE(session_test_first_is_full),
 	KUNIT_CASE(session_test_owed_until_acked),
 	KUNIT_CASE(session_test_stale_acks),
+	KUNIT_CASE(session_test_thp_hashes),
 	{}
 };
 

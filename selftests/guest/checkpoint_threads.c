@@ -311,6 +311,20 @@ TEST(target_exiting_during_checkpoints)
 	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
+static bool is_sleep(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return false;
+	n = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	return n > 0 && !strncmp(comm, "sleep", 5);
+}
+
 static int do_exec(struct target *t, struct tcmd *c, void *arg)
 {
 	execl("/bin/sleep", "sleep", "60", NULL);
@@ -324,6 +338,7 @@ TEST(target_exec_makes_a_new_full_target)
 	struct target t = { 0 };
 	struct got g = { 0 };
 	struct tcmd c = { .op = T_USER };
+	int i;
 
 	if (why)
 		SKIP(return, "%s", why);
@@ -336,7 +351,10 @@ TEST(target_exec_makes_a_new_full_target)
 	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 2));
 	/* exec without waiting for a reply; checkpoint around it. */
 	ASSERT_EQ((ssize_t)sizeof(c), write(t.cmd, &c, sizeof(c)));
-	usleep(300000);
+	/* Slow kernels (KASAN under TCG) take a while to exec. */
+	for (i = 0; i < 200 && !is_sleep(t.pid); i++)
+		usleep(50000);
+	ASSERT_TRUE(is_sleep(t.pid));
 	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 2, 0, &g));
 	ASSERT_TRUE(g.h.full);		/* a new mm: nothing acknowledged */
 	ASSERT_EQ(0, got_in(&g, t.base, t.base + 8 * PG));

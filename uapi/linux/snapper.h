@@ -75,7 +75,9 @@
  *     The layout lists every mapping of the target at the instant, including
  *     those whose pages are never sent (VM_PFNMAP, VM_IO), so that a store
  *     knows what was unmapped since its base.
- *   3. page messages, one page each, ascending address:
+ *   3. page messages, one page each, ascending address (a huge page is
+ *   soft-dirty as a whole: of its subpages, those whose content hash equals
+ *   the one the base generation got are left out):
  *     SNAPPER_A_PAGE_ADDR        u64, page aligned
  *     SNAPPER_A_PAGE_DATA        binary, exactly SNAPPER_A_PAGE_SIZE bytes
  *     SNAPPER_A_PAGE_FLAGS       u32, SNAPPER_PAGE_F_* (informational)
@@ -96,6 +98,9 @@
  *       SNAPPER_A_STATS_COPIED        u64, pages copied during the freeze
  *                                     (shared, pinned and swapped pages)
  *       SNAPPER_A_STATS_THREADS       u32, threads of the target
+ *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages not
+ *                                     sent: same content (64-bit SipHash)
+ *                                     as in the base generation
  *   Backpressure: the next messages are built only when the reader has
  *   drained its socket. Closing the socket mid-stream releases everything
  *   held for the stream; the pages stay owed (see SNAPPER_CMD_ACK).
@@ -105,7 +110,7 @@
  *     -EOPNOTSUPP unknown flag bits; an mm with MMU notifiers (KVM, RDMA,
  *                 SVA); hugetlb mappings (each with an extack message)
  *     -EBUSY      a checkpoint of that target is already streaming, or a
- *                 thread did not leave user mode within one second
+ *                 thread did not leave user mode within five seconds
  *     -ENOMEM, -EINTR (the caller got a fatal signal)
  *
  * SNAPPER_CMD_ACK (doit; same privilege rule as CHECKPOINT)
@@ -124,7 +129,7 @@
  *
  * Running totals are in /sys/kernel/snapper/ (read-only): checkpoints,
  * pages_scanned, pages_sent, pages_thp, pages_swap, vmas_softdirty,
- * pages_copied, freeze_us, walk_us, pages_held (pages referenced or copied
+ * pages_copied, freeze_us, walk_us, pages_thp_unchanged, pages_held (pages referenced or copied
  * now for streams in progress), sessions (targets tracked now).
  *
  * The knobs are module parameters (/sys/module/snapper/parameters/), the
@@ -242,6 +247,7 @@ enum snapper_stats_attr {
 	SNAPPER_A_STATS_COPIED,		/* u64 */
 	SNAPPER_A_STATS_THREADS,	/* u32 */
 	SNAPPER_A_STATS_PAD,
+	SNAPPER_A_STATS_THP_UNCHANGED,	/* u64 */
 
 	__SNAPPER_A_STATS_LAST
 };
