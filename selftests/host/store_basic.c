@@ -322,7 +322,7 @@ static int widest(const char *path, const struct stat *st, int flag,
 	return 0;
 }
 
-TEST_F(store, threshold_caps_directories)
+TEST_F_TIMEOUT(store, threshold_caps_directories, 300)
 {
 	struct store_knobs k = knobs_with(0, 1, 8);
 	struct feed f[1];
@@ -425,7 +425,7 @@ TEST_F(store, adjacent_mappings)
 }
 
 /* More packs than open files allowed: descriptors are recycled. */
-TEST_F(store, more_packs_than_descriptors)
+TEST_F_TIMEOUT(store, more_packs_than_descriptors, 300)
 {
 	struct rlimit rl = { 48, 48 };
 	struct feed f[1];

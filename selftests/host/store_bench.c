@@ -76,7 +76,18 @@ static double commit_seconds(struct store *s, enum store_gen_kind kind,
 	return now() - t;
 }
 
-TEST(full_and_incremental_against_dd)
+FIXTURE(bench) {
+};
+
+FIXTURE_SETUP(bench)
+{
+}
+
+FIXTURE_TEARDOWN(bench)
+{
+}
+
+TEST_F_TIMEOUT(bench, full_and_incremental_against_dd, 600)
 {
 	const char *env = getenv("SNAPPER_BENCH_MIB");
 	const char *base = getenv("SNAPPER_BENCH_DIR");

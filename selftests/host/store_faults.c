@@ -56,12 +56,32 @@ static int tidy(const char *dir, const struct store *s)
 	return 0;
 }
 
-static void run_commit(struct __test_metadata *_metadata, bool crash)
+/*
+ * @before generations, then one more interrupted at call nth, for every
+ * nth. With threshold 16 and 15 before, the interrupted one also makes
+ * new directories.
+ */
+/* No state: the fixture is there for TEST_F_TIMEOUT (every commit fsyncs). */
+FIXTURE(faults) {
+};
+
+FIXTURE_SETUP(faults)
+{
+}
+
+FIXTURE_TEARDOWN(faults)
+{
+}
+
+static void run_commit(struct __test_metadata *_metadata, bool crash,
+		       uint64_t before, uint32_t threshold)
 {
 	struct store_knobs k = knobs_with(0, 1, 8);
 	unsigned long nth, ops = 0;
+	uint64_t last = before + 1;
 	char dir[256];
 
+	k.threshold = threshold;
 	for (nth = 1;; nth++) {
 		struct store *s;
 		uint64_t id = 0, next;
@@ -69,27 +89,28 @@ static void run_commit(struct __test_metadata *_metadata, bool crash)
 
 		tmp_store(dir, sizeof(dir));
 		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
-		ASSERT_EQ(0, commit_k(s, 1, &id));
-		ASSERT_EQ(0, commit_k(s, 2, &id));
+		for (uint64_t g = 1; g <= before; g++)
+			ASSERT_EQ(0, commit_k(s, g, &id));
 		store_fault_set(nth, crash);
-		ret = commit_k(s, 3, &id);
+		ret = commit_k(s, last, &id);
 		ops = store_fault_ops();
 		store_close(s);
 		store_fault_set(0, false);
 
 		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
-		ASSERT_EQ(0, gen_whole(s, 1)) TH_LOG("fault at call %lu: %s", nth, store_strerror());
-		ASSERT_EQ(0, gen_whole(s, 2));
+		for (uint64_t g = 1; g <= before; g++)
+			ASSERT_EQ(0, gen_whole(s, g))
+				TH_LOG("fault at call %lu: %s", nth, store_strerror());
 		/* Committed is committed; a failed commit left nothing. */
 		if (!ret)
-			ASSERT_EQ(3, store_newest(s));
-		ASSERT_TRUE(store_newest(s) == 2 || store_newest(s) == 3);
-		if (store_newest(s) == 3)
-			ASSERT_EQ(0, gen_whole(s, 3));
+			ASSERT_EQ(last, store_newest(s));
+		ASSERT_TRUE(store_newest(s) == before || store_newest(s) == last);
+		if (store_newest(s) == last)
+			ASSERT_EQ(0, gen_whole(s, last));
 		ASSERT_EQ(0, tidy(dir, s));
 		/* And the ids go on from the highest ever reserved. */
-		ASSERT_EQ(0, commit_k(s, 9, &next));
-		ASSERT_LT(2, next);
+		ASSERT_EQ(0, commit_k(s, 99, &next));
+		ASSERT_LT(before, next);
 		store_close(s);
 		tmp_store_free(dir);
 		if (nth > ops)
@@ -99,14 +120,19 @@ static void run_commit(struct __test_metadata *_metadata, bool crash)
 	ASSERT_LT(8, nth);
 }
 
-TEST(commit_fails_at_each_call)
+TEST_F_TIMEOUT(faults, commit_fails_at_each_call, 600)
 {
-	run_commit(_metadata, false);
+	run_commit(_metadata, false, 2, 1024);
 }
 
-TEST(commit_crashes_at_each_call)
+TEST_F_TIMEOUT(faults, commit_crashes_at_each_call, 600)
 {
-	run_commit(_metadata, true);
+	run_commit(_metadata, true, 2, 1024);
+}
+
+TEST_F_TIMEOUT(faults, commit_into_new_directories_crashes_at_each_call, 600)
+{
+	run_commit(_metadata, true, 15, 16);
 }
 
 static void run_purge(struct __test_metadata *_metadata, bool crash)
@@ -159,18 +185,18 @@ static void run_purge(struct __test_metadata *_metadata, bool crash)
 	ASSERT_LT(4, nth);
 }
 
-TEST(purge_fails_at_each_call)
+TEST_F_TIMEOUT(faults, purge_fails_at_each_call, 600)
 {
 	run_purge(_metadata, false);
 }
 
-TEST(purge_crashes_at_each_call)
+TEST_F_TIMEOUT(faults, purge_crashes_at_each_call, 600)
 {
 	run_purge(_metadata, true);
 }
 
 /* A crash in the middle of a shared-content incremental: base stays. */
-TEST(incremental_crash_keeps_base)
+TEST_F_TIMEOUT(faults, incremental_crash_keeps_base, 600)
 {
 	struct store_knobs k = knobs_with(0, 1, 8);
 	struct feed f[] = { { A + PG, 77 } };
@@ -205,7 +231,7 @@ TEST(incremental_crash_keeps_base)
 }
 
 /* Creating a store and its first generation, interrupted anywhere. */
-TEST(create_crashes_at_each_call)
+TEST_F_TIMEOUT(faults, create_crashes_at_each_call, 600)
 {
 	struct store_knobs k = knobs_with(0, 1, 8);
 	unsigned long nth, ops;
