@@ -207,6 +207,13 @@ check: deps
 demo: deps tools
 	$(Q)selftests/qemu/run --kernel 6.12 -- tools/demo.sh
 
+# Power cuts only, longer than make check's 30 rounds (seed printed;
+# selftests/powercut/run --seed S replays a run).
+.PHONY: stress
+STRESS_ROUNDS ?= 100
+stress: deps tools
+	$(Q)selftests/powercut/run --rounds $(STRESS_ROUNDS)
+
 clean:
 	rm -rf $(BUILD) $(TOOL) $(BUILD).deps.log
 	rm -f kmod/*.o kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/.*.cmd \
