@@ -14,6 +14,10 @@ export SNAPPER_CACHE
 
 PREFIX ?= /usr/local
 DESTDIR ?=
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config
@@ -57,7 +61,7 @@ KSFT_DIR := $(BUILD)/kselftest
 KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
 
 .PHONY: all tools module modules deps check host-tests guest-tests demo docs \
-	dkms-src dkms-install dkms-uninstall bench \
+	dkms-src dkms-install dkms-uninstall bench install uninstall \
 	debug-kernel kselftest-headers clean help
 .DEFAULT_GOAL := all
 
@@ -74,6 +78,9 @@ help:
 	@echo "make debug-kernel   build the KUnit/lockdep/KASAN kernel (cached)"
 	@echo "make docs           the HTML documentation, into build/docs"
 	@echo "make bench          snapper against CRIU and dd: bench/results.json"
+	@echo "make install        snapper-tool, man page, completion, systemd unit"
+	@echo "                    (PREFIX, DESTDIR, SBINDIR, MANDIR, BASHCOMPDIR)"
+	@echo "make dkms-install   the module through DKMS, for every installed kernel"
 
 tools: $(TOOL) $(LIBSNAPPER) $(EXAMPLES)
 
@@ -160,6 +167,23 @@ deps:
 		apt-get install -y -q --no-install-recommends $$missing >$(BUILD).deps.log 2>&1 || \
 		{ tail -20 $(BUILD).deps.log; exit 1; }; \
 	fi
+
+INSTALLED := $(SBINDIR)/snapper-tool $(MANDIR)/man8/snapper-tool.8 \
+	$(BASHCOMPDIR)/snapper-tool $(SYSTEMDUNITDIR)/snapper-watch@.service
+
+install: tools
+	$(quiet) INSTALL $(DESTDIR)$(PREFIX)
+	$(Q)install -D -m 0755 $(TOOL) $(DESTDIR)$(SBINDIR)/snapper-tool
+	$(Q)install -d $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)sed 's/@VERSION@/$(VERSION)/' Documentation/man/snapper-tool.8 \
+		> $(DESTDIR)$(MANDIR)/man8/snapper-tool.8
+	$(Q)install -D -m 0644 tools/completion/snapper-tool.bash \
+		$(DESTDIR)$(BASHCOMPDIR)/snapper-tool
+	$(Q)sed 's|@BINDIR@|$(SBINDIR)|' tools/systemd/snapper-watch@.service \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/snapper-watch@.service
+
+uninstall:
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 
 # DKMS: the module's sources under /usr/src, built and installed for every
 # installed kernel that has headers, and again by DKMS for new kernels.
