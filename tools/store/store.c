@@ -554,11 +554,36 @@ static int read_header(struct store *s)
 	return ret ? set_err(ret, "%s/seq: %s", s->dir, why) : 0;
 }
 
+/* A new store's own directory entry must be as durable as its files. */
+static int sync_parent(const char *dir)
+{
+	char *up = strdup(dir), *slash;
+	int ret;
+
+	if (!up)
+		return -ENOMEM;
+	while ((slash = strrchr(up, '/')) && slash != up && !slash[1])
+		*slash = '\0';		/* trailing slashes */
+	slash = strrchr(up, '/');
+	if (slash)
+		slash[slash == up] = '\0';
+	ret = fsync_dirat(AT_FDCWD, slash ? up : ".");
+	free(up);
+	return ret;
+}
+
 static int open_dir(struct store *s, const char *dir, unsigned int flags)
 {
-	if (!(flags & (STORE_NOCREATE | STORE_RDONLY)) && mkdir(dir, 0700) &&
-	    errno != EEXIST)
-		return set_err(-errno, "%s", dir);
+	if (!(flags & (STORE_NOCREATE | STORE_RDONLY))) {
+		if (!sys_mkdirat(AT_FDCWD, dir)) {
+			int ret = sync_parent(dir);
+
+			if (ret)
+				return set_err(ret, "%s: syncing its parent", dir);
+		} else if (errno != EEXIST) {
+			return set_err(-errno, "%s", dir);
+		}
+	}
 	s->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dfd < 0)
 		return set_err(-errno, "%s", dir);
