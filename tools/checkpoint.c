@@ -284,11 +284,12 @@ int checkpoint_main(int argc, char **argv)
 		goto out_store;
 	if (!c.quiet)
 		printf("%s checkpoint of %" PRIu32 ": %" PRIu64 " pages sent of %"
-		       PRIu64 " scanned, %" PRIu32 " threads frozen %" PRIu64
-		       " us, walk %" PRIu64 " us\n",
+		       PRIu64 " scanned (%" PRIu64 " unchanged in huge pages), %"
+		       PRIu32 " threads frozen %" PRIu64 " us, walk %" PRIu64
+		       " us\n",
 		       c.header.full ? "full" : "incremental", req.pid,
-		       c.stats.sent, c.stats.scanned, c.stats.threads,
-		       c.stats.freeze_us, c.stats.walk_us);
+		       c.stats.sent, c.stats.scanned, c.stats.thp_unchanged,
+		       c.stats.threads, c.stats.freeze_us, c.stats.walk_us);
 	printf("generation %" PRIu64 "\n", gen);
 out_store:
 	store_close(c.store);
