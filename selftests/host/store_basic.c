@@ -424,6 +424,28 @@ TEST_F(store, adjacent_mappings)
 	ASSERT_EQ(0, page_is(self->s, id, A, 0));
 }
 
+/* A changed threshold starts a new tree; the old packs are still found. */
+TEST_F(store, threshold_changes_between_sessions)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	struct feed f1[] = { { A, 1 }, { A + PG, 2 } };
+	struct feed f2[] = { { A + PG, 3 } };
+	uint64_t id, bad;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f1, 2, &id));
+	store_close(self->s);
+	k.threshold = 16;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_INCREMENTAL, two_vmas, 2, f2, 1, &id));
+	ASSERT_NE(NULL, find_file(self->dir, "/d/1024.1/0/0000000000000001.p"));
+	ASSERT_NE(NULL, find_file(self->dir, "/d/16.1/0/0000000000000002.p"));
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, id, A, 1));
+	ASSERT_EQ(0, page_is(self->s, id, A + PG, 3));
+	ASSERT_EQ(0, store_verify(self->s, 0, &bad));
+}
+
 /* More packs than open files allowed: descriptors are recycled. */
 TEST_F_TIMEOUT(store, more_packs_than_descriptors, 300)
 {
