@@ -156,7 +156,10 @@ int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data);
 /*
  * Makes the generation durable and returns its id; frees @g either way.
  * Then applies retention and removes what is no longer reachable (errors
- * there are warnings: the commit stands).
+ * there are warnings: the commit stands). On failure nothing may be
+ * acknowledged to the module, even though, if only the last directory
+ * fsync failed, the generation may turn up after all: the next checkpoint
+ * then resends its pages, which dedup makes cheap.
  */
 int store_gen_commit(struct store_gen *g, uint64_t *id);
 void store_gen_abort(struct store_gen *g);
