@@ -320,7 +320,7 @@ bool snapper_session_thp_unchanged(struct snapper_session *s,
 	mutex_lock(&s->lock);
 	e = xa_load(&s->thp, addr >> PMD_SHIFT);
 	if (!e) {
-		e = kvzalloc(sizeof(*e), GFP_KERNEL);
+		e = kvzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
 		if (!e || xa_err(xa_store(&s->thp, addr >> PMD_SHIFT, e,
 					  GFP_KERNEL))) {
 			kvfree(e);

@@ -40,6 +40,10 @@
  * back with access_process_vm() before the thaw, so the freeze includes
  * their I/O.
  *
+ * What the snapshot allocates (page lists, copies) is charged to the
+ * caller's memory cgroup (__GFP_ACCOUNT): a process may checkpoint itself
+ * without privilege, and must not escape its limits that way.
+ *
  * Nothing here allocates with GFP_KERNEL, sleeps or copies to user space
  * with the mmap lock or a page-table lock held: snapshot chunks come from
  * GFP_NOWAIT, and when that fails the walk stops, drops the mmap lock,
@@ -341,8 +345,8 @@ static int walk_pmd(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 	pmd_t pmdval;
 	int ret;
 
-	ret = ensure_room(w, PTRS_PER_PMD > PTRS_PER_PTE ? PTRS_PER_PMD :
-			  PTRS_PER_PTE, GFP_NOWAIT | __GFP_NOWARN);
+	ret = ensure_room(w, max(PTRS_PER_PMD, PTRS_PER_PTE),
+			  GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
 	if (ret)
 		return ret;
 	do {
@@ -594,7 +598,7 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 		mmap_write_unlock(mm);
 		w->snap->stats.walk_us += ktime_us_delta(ktime_get(), t0);
 		ret = ensure_room(w, w->room + SNAP_GROW_CHUNKS * SNAP_CHUNK_PAGES,
-				  GFP_KERNEL);
+				  GFP_KERNEL_ACCOUNT);
 		if (ret)
 			return ret;
 	}
@@ -619,7 +623,7 @@ static int copy_pages(struct task_struct *task, struct snapper_snapshot *snap)
 			p = &c->pages[i];
 			if (!(p->addr & (SNAP_NEED_COPY | SNAP_NEED_READ)))
 				continue;
-			copy = alloc_page(GFP_KERNEL);
+			copy = alloc_page(GFP_KERNEL_ACCOUNT);
 			if (!copy)
 				return -ENOMEM;
 			if (p->addr & SNAP_NEED_COPY) {
@@ -726,7 +730,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	snap->vmas = kcalloc(snap->cap_vmas, sizeof(*snap->vmas), GFP_KERNEL);
 	if (!snap->vmas)
 		return -ENOMEM;
-	ret = ensure_room(&w, estimate_pages(mm, snap->full), GFP_KERNEL);
+	ret = ensure_room(&w, estimate_pages(mm, snap->full), GFP_KERNEL_ACCOUNT);
 	if (ret)
 		return ret;
 
