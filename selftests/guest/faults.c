@@ -556,8 +556,9 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 {
 	struct target *t = &self->t;
 	char swapfile[300], out[4096];
-	long long swap0;
-	int out1, out2;
+	long long swap0, sent0;
+	int out1, out2, status;
+	pid_t w;
 
 	snprintf(swapfile, sizeof(swapfile), "%s/faults.swap",
 		 getenv("SNAPPER_SCRATCH"));
@@ -586,6 +587,20 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 	EXPECT_LT(0, read_stat("pages_swap") - swap0);
 	EXPECT_NE(NULL, strstr(out, "incremental")) TH_LOG("%s", out);
 	EXPECT_EQ(0, export_diff(self->store, 0, t, NULL));
+	/* Pushed out again while the pages stream: the instant's bytes still. */
+	ASSERT_EQ(0, target_do(t, T_FILL, 0, 1024, 0xd00d));
+	sent0 = read_stat("pages_sent");
+	w = spawn_checkpoint(self->store, t->pid, "/tmp/faults.swap");
+	ASSERT_LT(0, w);
+	wait_sent(sent0, 10, 120);
+	ASSERT_EQ(0, target_do(t, T_PAGEOUT, 0, 1024, 0));
+	out2 = swapped(t);
+	ASSERT_EQ(w, waitpid(w, &status, 0));
+	sh(out, sizeof(out), "cat /tmp/faults.swap");
+	TH_LOG("paged out during the stream: %d; %s", out2, out);
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_EQ(0, export_diff(self->store, 0, t, NULL));
+	EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
 	target_stop(t);
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);
