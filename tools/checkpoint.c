@@ -56,6 +56,11 @@ static int on_vma(void *arg, const struct snapper_ckpt_vma *v)
 		.prot = v->prot,
 		.flags = v->flags,
 		.path = v->path,
+		/*
+		 * A mapping new or remapped since the base: the module sent
+		 * every page it has, so none of the base's may be carried over.
+		 */
+		.fresh = v->flags & SNAPPER_VMA_F_SOFTDIRTY,
 	};
 
 	return store_ret(c, store_gen_add_vma(c->gen, &sv));
