@@ -61,7 +61,7 @@ KSFT_DIR := $(BUILD)/kselftest
 KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
 
 .PHONY: all tools module modules deps check host-tests guest-tests demo docs \
-	dkms-src dkms-install dkms-uninstall bench install uninstall \
+	dkms-src dkms-install dkms-uninstall bench bench-store install uninstall \
 	debug-kernel kselftest-headers clean help
 .DEFAULT_GOAL := all
 
@@ -78,6 +78,7 @@ help:
 	@echo "make debug-kernel   build the KUnit/lockdep/KASAN kernel (cached)"
 	@echo "make docs           the HTML documentation, into build/docs"
 	@echo "make bench          snapper against CRIU and dd: bench/results.json"
+	@echo "make bench-store    the store's commits against dd, on this machine"
 	@echo "make install        snapper-tool, man page, completion, systemd unit"
 	@echo "                    (PREFIX, DESTDIR, SBINDIR, MANDIR, BASHCOMPDIR)"
 	@echo "make dkms-install   the module through DKMS, for every installed kernel"
@@ -213,6 +214,15 @@ $(BUILD)/bench/workload: bench/workload.c
 	$(quiet) CC $@
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< -lpthread
+
+$(BUILD)/bench/store: bench/store.c $(STORE_LIB)
+	$(quiet) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) -Itools $(CFLAGS) -o $@ $< $(STORE_LIB) $(LIBS)
+
+# The store alone, on this machine's filesystem: BENCH_STORE_MIB, BENCH_STORE_DIR.
+bench-store: $(BUILD)/bench/store
+	$(Q)$(BUILD)/bench/store $(or $(BENCH_STORE_MIB),1024) $(or $(BENCH_STORE_DIR),/var/tmp)
 
 bench: deps tools $(BUILD)/bench/workload
 	$(Q)selftests/qemu/run --kernel 6.1 --mem 6144 --disk-mb 8192 --timeout 5400 -- bench/run

@@ -1,23 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Store throughput against dd on the same filesystem, measured in the
- * same run. With SNAPPER_BENCH_MIB set (1024 for the figure in the store
- * format document), a full commit of distinct pages must reach half of
- * `dd bs=1M conv=fsync`, and an incremental commit of 1% changed pages
- * must cost, beyond what an empty commit costs (its fsyncs), under a fifth
- * of the full one. Without it, 128 MiB, and only
- * the incremental's shape is checked (fsync latency dominates small runs).
- * SNAPPER_BENCH_DIR sets the filesystem (default /var/tmp).
+ * make bench-store: the store's commit throughput against dd on the same
+ * filesystem, measured in the same run (a benchmark, not a test: it
+ * reports the goals as met or not, and fails only if something fails).
+ *
+ *   build/bench/store [MIB [DIR]]     (default 1024 MiB in /var/tmp)
+ *
+ * Goals (issue 4): a full commit of distinct pages at least half of
+ * `dd bs=1M conv=fsync` of the same size; an incremental commit of 1%
+ * changed pages costing, beyond an empty commit (its fsyncs), a share of
+ * the full one proportional to the change, not to the whole.
  */
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#ifndef __clang__
-#pragma GCC diagnostic ignored "-Wclobbered"
-#endif
-
+#include <stdio.h>
 #include <time.h>
 
-#include "kselftest_harness.h"
-#include "store_helpers.h"
+#include "../selftests/host/store_helpers.h"
 
 #define A 0x100000000ull
 
@@ -76,58 +73,48 @@ static double commit_seconds(struct store *s, enum store_gen_kind kind,
 	return now() - t;
 }
 
-FIXTURE(bench) {
-};
-
-FIXTURE_SETUP(bench)
+static void die(const char *what)
 {
+	fprintf(stderr, "bench/store: %s: %s\n", what, store_strerror());
+	exit(1);
 }
 
-FIXTURE_TEARDOWN(bench)
+int main(int argc, char **argv)
 {
-}
-
-TEST_F_TIMEOUT(bench, full_and_incremental_against_dd, 600)
-{
-	const char *env = getenv("SNAPPER_BENCH_MIB");
-	const char *base = getenv("SNAPPER_BENCH_DIR");
-	uint64_t mib = env ? strtoull(env, NULL, 0) : 128;
+	uint64_t mib = argc > 1 ? strtoull(argv[1], NULL, 0) : 1024;
+	const char *base = argc > 2 ? argv[2] : "/var/tmp";
 	char tmpl[512], dir[600];
 	double dd, dd2, full, incr, empty;
 	struct store *s;
 
-	snprintf(tmpl, sizeof(tmpl), "%s/snapper-bench.XXXXXX", base ? base : "/var/tmp");
-	ASSERT_NE(NULL, mkdtemp(tmpl));
+	snprintf(tmpl, sizeof(tmpl), "%s/snapper-bench.XXXXXX", base);
+	if (!mib || !mkdtemp(tmpl)) {
+		fprintf(stderr, "usage: %s [MIB [DIR]]\n", argv[0]);
+		return 2;
+	}
 	snprintf(dir, sizeof(dir), "%s/s", tmpl);
-	ASSERT_EQ(0, store_open(&s, dir, NULL, 0));
+	if (store_open(&s, dir, NULL, 0))
+		die(dir);
+	printf("store benchmark: %lu MiB in %s\n", (unsigned long)mib, base);
 	dd = dd_seconds(tmpl, mib);
-	ASSERT_LT(0, dd);
 	full = commit_seconds(s, STORE_GEN_FULL, mib * 256, 1, 1);
-	ASSERT_LT(0, full);
 	/* 1% of the pages changed, spread over the whole range. */
 	incr = commit_seconds(s, STORE_GEN_INCREMENTAL, mib * 256, 100, 2);
-	ASSERT_LT(0, incr);
 	/* Nothing changed: what every commit costs (fsyncs, mostly). */
 	empty = commit_seconds(s, STORE_GEN_INCREMENTAL, mib * 256, mib * 256, 2);
-	ASSERT_LT(0, empty);
 	/* dd again, after: the better of the two, so order does not favour us. */
 	dd2 = dd_seconds(tmpl, mib);
-	if (dd2 > 0 && dd2 < dd)
-		dd = dd2;
 	store_close(s);
 	rm_tree(tmpl);
-	TH_LOG("%lu MiB: dd %.2f s (%.0f MiB/s), full commit %.2f s (%.0f MiB/s, %.0f%% of dd), 1%% incremental %.3f s (%.1f%% of full), empty commit %.3f s",
-	       (unsigned long)mib, dd, mib / dd, full, mib / full,
-	       100 * dd / full, incr, 100 * incr / full, empty);
-	/*
-	 * At the default size fsync latency dominates and a shared machine
-	 * is noisy: only the shape is checked. Asked for a size, the figures.
-	 */
-	ASSERT_GE(full / 2, incr - empty);
-	if (env) {
-		ASSERT_GE(2 * dd, full);
-		ASSERT_GE(full / 5, incr - empty);
-	}
+	if (dd <= 0 || full <= 0 || incr <= 0 || empty <= 0)
+		die("a commit or dd failed");
+	if (dd2 > 0 && dd2 < dd)
+		dd = dd2;
+	printf("dd conv=fsync      %.2f s  %.0f MiB/s\n", dd, mib / dd);
+	printf("full commit        %.2f s  %.0f MiB/s  ratio to dd %.2f (goal at least 0.5: %s)\n",
+	       full, mib / full, dd / full, dd / full >= 0.5 ? "met" : "NOT met");
+	printf("1%% incremental     %.3f s  beyond an empty commit (%.3f s): %.1f%% of the full commit (goal: about 1%%, well under 20%%: %s)\n",
+	       incr, empty, 100 * (incr - empty) / full,
+	       (incr - empty) <= full / 5 ? "met" : "NOT met");
+	return 0;
 }
-
-TEST_HARNESS_MAIN
