@@ -5,6 +5,7 @@
  * A generation has no registers, so the one thread's are zeros: `x` and
  * `print` work, a backtrace does not.
  */
+#include <ctype.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -280,6 +281,18 @@ bool core_requested(int argc, char **argv)
 	return false;
 }
 
+/* Addresses are hex, with or without 0x, as export's --range. */
+static bool parse_hex(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!isxdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 16);
+	return !errno && !*end;
+}
+
 static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
 {
 	char buf[64], *dash;
@@ -291,7 +304,7 @@ static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
 	if (!dash)
 		return false;
 	*dash = '\0';
-	return cli_parse_u64(buf, start) && cli_parse_u64(dash + 1, end) &&
+	return parse_hex(buf, start) && parse_hex(dash + 1, end) &&
 	       *start < *end && !(*start % PG) && !(*end % PG);
 }
 

@@ -15,6 +15,7 @@
  * not make the whole range soft-dirty for the next checkpoint; each chunk
  * is read back and compared before the next.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +125,27 @@ static int seize(struct restore *r, pid_t tid)
 	return ret;
 }
 
+/*
+ * A leader that exited before its threads stays listed as a zombie: it
+ * never reaches a ptrace stop, and has no user mode to keep it from.
+ */
+static bool is_zombie(pid_t pid, pid_t tid)
+{
+	char path[64], buf[256], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	paren = strrchr(buf, ')');
+	return paren && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
 /* Rescans until no thread is new: a thread not yet seized may clone. */
 static int stop_threads(struct restore *r)
 {
@@ -142,7 +164,7 @@ static int stop_threads(struct restore *r)
 		while (!ret && (de = readdir(d))) {
 			pid_t tid = atoi(de->d_name);
 
-			if (tid <= 0 || is_known(r, tid))
+			if (tid <= 0 || is_known(r, tid) || is_zombie(r->pid, tid))
 				continue;
 			ret = seize(r, tid);
 			more = true;
@@ -394,6 +416,18 @@ struct args {
 	uint64_t start, end;
 };
 
+/* Addresses are hex, with or without 0x, as export's --range. */
+static bool parse_hex(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (!isxdigit((unsigned char)*s))
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, 16);
+	return !errno && !*end;
+}
+
 static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
 {
 	char buf[64], *dash;
@@ -405,7 +439,7 @@ static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
 	if (!dash)
 		return false;
 	*dash = '\0';
-	return cli_parse_u64(buf, start) && cli_parse_u64(dash + 1, end) &&
+	return parse_hex(buf, start) && parse_hex(dash + 1, end) &&
 	       *start < *end && !(*start % PG) && !(*end % PG);
 }
 
