@@ -56,10 +56,9 @@ struct watch {
 	bool last_failed;
 };
 
-/* What one checkpoint child printed. */
+/* What one checkpoint child printed: the rest is read from the store. */
 struct result {
-	char kind[16];
-	uint64_t gen, sent, freeze_us;
+	uint64_t gen;
 	char err[256];		/* the child's last error line */
 };
 
@@ -93,21 +92,15 @@ static bool parse_duration(const char *s, uint64_t *ms)
 	return *ms >= 10 && *ms <= INT_MAX;
 }
 
+/* "generation N" is the checkpoint command's stable last line. */
 static void parse_line(const char *line, struct result *r)
 {
-	uint64_t scanned;
-	unsigned int pid, threads;
-
 	if (!strncmp(line, prog, strlen(prog)) && line[strlen(prog)] == ':') {
 		snprintf(r->err, sizeof(r->err), "%s", line);
 		r->err[strcspn(r->err, "\n")] = '\0';
 		return;
 	}
-	if (sscanf(line, "generation %" SCNu64, &r->gen) == 1)
-		return;
-	sscanf(line, "%15s checkpoint of %u: %" SCNu64 " pages sent of %" SCNu64
-	       " scanned, %u threads frozen %" SCNu64, r->kind, &pid, &r->sent,
-	       &scanned, &threads, &r->freeze_us);
+	sscanf(line, "generation %" SCNu64, &r->gen);
 }
 
 /* Runs one checkpoint child, reading what it prints, errors included. */
@@ -148,29 +141,27 @@ static int checkpoint_once(struct watch *w, struct result *r)
 	return WIFEXITED(status) && !WEXITSTATUS(status) && r->gen ? 0 : -EIO;
 }
 
-static size_t kept(const struct watch *w)
+/* The generation as the store recorded it, and how many are kept. */
+static void report(struct watch *w, uint64_t gen, uint64_t ms)
 {
+	struct store_info in = { 0 };
 	const uint64_t *ids;
 	struct store *s;
-	size_t n;
-
-	if (store_open(&s, w->store, NULL, STORE_RDONLY | STORE_NOCREATE))
-		return 0;
-	n = store_generations(s, &ids);
-	store_close(s);
-	return n;
-}
-
-static void report(struct watch *w, const struct result *r, uint64_t ms)
-{
+	size_t kept = 0;
 	char when[16];
 	time_t t = time(NULL);
 	struct tm tm;
 
+	if (!store_open(&s, w->store, NULL, STORE_RDONLY | STORE_NOCREATE)) {
+		kept = store_generations(s, &ids);
+		store_info(s, gen, &in);
+		store_close(s);
+	}
 	strftime(when, sizeof(when), "%H:%M:%S", localtime_r(&t, &tm));
 	printf("%s%s generation %" PRIu64 " (%s): %" PRIu64 " pages sent, frozen %"
 	       PRIu64 " us, took %" PRIu64 " ms, %zu kept%s", w->tty ? "\r\033[K" : "",
-	       when, r->gen, r->kind, r->sent, r->freeze_us, ms, kept(w),
+	       when, gen, in.kind == STORE_GEN_FULL ? "full" : "incremental",
+	       in.meta.stats.pages_sent, in.meta.stats.freeze_us, ms, kept,
 	       w->tty ? "" : "\n");
 	fflush(stdout);
 }
@@ -204,7 +195,7 @@ static void tick(struct watch *w)
 	}
 	w->ok++;
 	w->last_failed = false;
-	report(w, &r, now_ms() - t0);
+	report(w, r.gen, now_ms() - t0);
 }
 
 /* Fixed rate: a checkpoint longer than the interval delays, not queues. */
