@@ -52,6 +52,8 @@ static int on_vma(void *arg, const struct snapper_ckpt_vma *v)
 		.start = v->start, .end = v->end,
 		.offset = v->pgoff * STORE_PAGE_SIZE,
 		.prot = v->prot, .flags = v->flags, .path = v->path,
+		/* New or remapped since the base: nothing carries over. */
+		.fresh = v->flags & SNAPPER_VMA_F_SOFTDIRTY,
 	};
 
 	return store_ret(c, store_gen_add_vma(c->gen, &sv));
