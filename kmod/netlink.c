@@ -371,8 +371,11 @@ static bool thp_unchanged(struct ckpt_stream *cs, struct snapper_snap_page *p)
 	if (!(p->addr & SNAPPER_PAGE_F_THP))
 		return false;
 	data = kmap_local_page(p->page);
+	/* Base 0 records the hash but never skips: for SNAP_WHOLE pages. */
 	same = snapper_session_thp_unchanged(cs->s, p->addr & PAGE_MASK, data,
-					     cs->snap.ckpt, cs->snap.base_ckpt);
+					     cs->snap.ckpt,
+					     p->addr & SNAP_WHOLE ? 0 :
+					     cs->snap.base_ckpt);
 	kunmap_local(data);
 	return same;
 }

@@ -68,9 +68,6 @@
 #include "stats.h"
 #include "tracker.h"
 
-/* Internal bits of snapper_snap_page.addr, above the uapi page flags. */
-#define SNAP_NEED_COPY		(1UL << 8)	/* copy before the thaw */
-#define SNAP_NEED_READ		(1UL << 9)	/* read in before the thaw */
 #define SNAP_GROW_CHUNKS	16
 
 struct walk {
@@ -281,6 +278,9 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 			return;
 		flags |= SNAPPER_PAGE_F_OWED;
 	}
+	/* A new or grown mapping comes whole: the store drops its base. */
+	if (w->vma_dirty)
+		flags |= SNAP_WHOLE;
 	folio_ref_add(folio, HPAGE_PMD_NR);
 	new = pmd_clear_soft_dirty(pmd_wrprotect(pmdval));
 	old = pmdp_establish(vma, addr, pmdp, new);

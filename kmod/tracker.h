@@ -19,6 +19,11 @@ struct snapper_snap_page {
 	struct page *page;
 };
 
+/* Internal bits of snapper_snap_page.addr, above the uapi page flags. */
+#define SNAP_NEED_COPY		(1UL << 8)	/* copy before the thaw */
+#define SNAP_NEED_READ		(1UL << 9)	/* read in before the thaw */
+#define SNAP_WHOLE		(1UL << 10)	/* never left out as unchanged */
+
 #define SNAP_CHUNK_PAGES						\
 	((PAGE_SIZE - 2 * sizeof(void *)) / sizeof(struct snapper_snap_page))
 

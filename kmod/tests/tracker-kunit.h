@@ -43,7 +43,7 @@ static void tracker_test_chunk_fits_a_page(struct kunit *test)
 	KUNIT_EXPECT_LE(test, sizeof(struct snapper_snap_chunk), PAGE_SIZE);
 	KUNIT_EXPECT_GE(test, SNAP_CHUNK_PAGES, 200UL);
 	/* Internal bits stay clear of the page address and uapi flags. */
-	KUNIT_EXPECT_EQ(test, (SNAP_NEED_COPY | SNAP_NEED_READ) &
+	KUNIT_EXPECT_EQ(test, (SNAP_NEED_COPY | SNAP_NEED_READ | SNAP_WHOLE) &
 			      (__SNAPPER_PAGE_F_ALL | PAGE_MASK), 0UL);
 }
 

@@ -66,6 +66,24 @@ static void map_region(struct target *t, void *arg)
 		fill_page(t->base, i, (uint64_t)i << 32);
 }
 
+/* T_USER for THP: map the region anew, with the same content. */
+static int remap_same(struct target *t, struct tcmd *c, void *arg)
+{
+	size_t len = t->npages * PG, i;
+	void *p;
+
+	if (munmap((void *)t->base, len))
+		return -1;
+	p = mmap((void *)t->base, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	if (p == MAP_FAILED)
+		return -1;
+	madvise(p, len, MADV_HUGEPAGE);
+	for (i = 0; i < t->npages; i++)
+		fill_page(t->base, i, (uint64_t)i << 32);
+	return 0;
+}
+
 FIXTURE(maps) {
 	struct snapper_genl *nl;
 	struct target t;
@@ -110,8 +128,8 @@ FIXTURE_SETUP(maps)
 	if (k == K_THP && !thp_available())
 		SKIP(return, "transparent huge pages are disabled");
 	ASSERT_EQ(0, snapper_genl_open(&self->nl));
-	ASSERT_EQ(0, target_start(&self->t, variant->npages, map_region, NULL,
-				  &k));
+	ASSERT_EQ(0, target_start(&self->t, variant->npages, map_region,
+				  remap_same, &k));
 }
 
 FIXTURE_TEARDOWN(maps)
@@ -214,6 +232,28 @@ TEST_F(maps, page_written_mid_stream_keeps_old_content)
 	/* Page 1 was rewritten after page 0 was read: still the old value. */
 	expect_page(_metadata, &self->g, self->t.base + PG, 1ULL << 32);
 	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+/*
+ * A mapping new since the base (VM_SOFTDIRTY) comes whole, even where its
+ * huge pages hold what the base had at those addresses: a store may drop
+ * the base's pages of a mapping flagged SNAPPER_VMA_F_SOFTDIRTY.
+ */
+TEST_F(maps, new_mapping_comes_whole)
+{
+	uint64_t base = self->t.base, end = base + variant->npages * PG;
+
+	if (variant->kind != K_THP)
+		SKIP(return, "huge pages only");
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 0, 0, &self->g));
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 1));
+	ASSERT_EQ(0, target_do(&self->t, T_USER, 0, 0, 0));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	ASSERT_EQ((int)variant->npages, got_in(&self->g, base, end));
+	ASSERT_EQ(0ULL, self->g.st.thp_unchanged);
+	expect_page(_metadata, &self->g, base + 700 * PG, 700ULL << 32);
 }
 
 TEST_HARNESS_MAIN

@@ -72,6 +72,9 @@
  *       SNAPPER_A_VMA_PATH       string, at most 4095 bytes, file-backed
  *                                mappings only (shared anonymous memory
  *                                shows as "/dev/zero (deleted)" or the memfd)
+ *     A mapping flagged SNAPPER_VMA_F_SOFTDIRTY (new, grown or moved since
+ *     the last walk) comes with every page it has that is sent at all:
+ *     none of its pages is left out as unchanged.
  *     The layout lists every mapping of the target at the instant, including
  *     those whose pages are never sent (VM_PFNMAP, VM_IO), so that a store
  *     knows what was unmapped since its base.
