@@ -275,7 +275,7 @@ FIXTURE_TEARDOWN(faults)
 	target_stop(&self->t);
 }
 
-#define BIG 2048	/* pages (8 MiB): a stream long enough to cut */
+#define BIG 1024	/* pages (4 MiB): a stream long enough to cut */
 
 TEST_F_TIMEOUT(faults, writer_killed_mid_stream, 600)
 {
