@@ -98,7 +98,8 @@ $(STORE_LIB): $(STORE_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(LIBSNAPPER): $(LIBSNAPPER_OBJS) $(BUILD)/tools/genl.o $(STORE_OBJS)
+$(LIBSNAPPER): $(LIBSNAPPER_OBJS) $(BUILD)/tools/genl.o $(BUILD)/tools/ckpt.o \
+		$(BUILD)/tools/procsrc.o $(STORE_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 

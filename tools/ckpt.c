@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The checkpoint flow: ask the page source for the pages that changed
+ * since the store's newest generation, write them as a new generation,
+ * commit it durably, and only then acknowledge it to the source. If
+ * anything fails before the acknowledgement, the source still owes those
+ * pages, and the next checkpoint sends them again.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckpt.h"
+#include "procsrc.h"
+#include "store/store.h"
+
+struct ckpt {
+	struct store *store;
+	struct store_gen *gen;
+	uint64_t base;
+	struct snapper_ckpt_header header;
+	struct snapper_ckpt_stats stats;
+	bool store_failed;	/* the stream stopped on a store error */
+	char *err;
+	size_t errlen;
+};
+
+static int say(struct ckpt *c, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->err, c->errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* Remembers whose error stopped the stream, to name it right. */
+static int store_ret(struct ckpt *c, int ret)
+{
+	c->store_failed |= ret != 0;
+	return ret;
+}
+
+static int on_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	struct ckpt *c = arg;
+
+	if (h->page_size != STORE_PAGE_SIZE)
+		return -EPROTO;
+	c->header = *h;
+	return store_ret(c, store_gen_begin(c->store, h->full ? STORE_GEN_FULL :
+					    STORE_GEN_INCREMENTAL, c->base, &c->gen));
+}
+
+static int on_vma(void *arg, const struct snapper_ckpt_vma *v)
+{
+	struct ckpt *c = arg;
+	struct store_vma sv = {
+		.start = v->start,
+		.end = v->end,
+		.offset = v->pgoff * STORE_PAGE_SIZE,
+		.prot = v->prot,
+		.flags = v->flags,
+		.path = v->path,
+		/*
+		 * A mapping new or remapped since the base: the source sent
+		 * every page it has, so none of the base's may be carried over.
+		 */
+		.fresh = v->flags & SNAPPER_VMA_F_SOFTDIRTY,
+	};
+
+	return store_ret(c, store_gen_add_vma(c->gen, &sv));
+}
+
+static int on_page(void *arg, uint64_t addr, const void *data, uint32_t flags)
+{
+	struct ckpt *c = arg;
+
+	return store_ret(c, store_gen_add_page(c->gen, addr, data));
+}
+
+static int on_stats(void *arg, const struct snapper_ckpt_stats *st)
+{
+	struct ckpt *c = arg;
+
+	c->stats = *st;
+	return 0;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void read_comm(uint32_t pid, char comm[16])
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/comm", pid);
+	memset(comm, 0, 16);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	if (fgets(comm, 16, f))
+		comm[strcspn(comm, "\n")] = '\0';
+	fclose(f);
+}
+
+static int genl_say(struct ckpt *c, struct snapper_genl *g, const char *what,
+		    int ret)
+{
+	const char *why = g ? snapper_genl_errmsg(g) : NULL;
+
+	return say(c, ret, "%s: %s%s%s", what, snapper_genl_strerror(ret),
+		   why ? ": " : "", why ? why : "");
+}
+
+/* The module's knobs govern the store; without the module, the defaults. */
+static int open_store(struct ckpt *c, struct snapper_genl *g, const char *dir)
+{
+	struct snapper_module_config cfg;
+	struct store_knobs k;
+	int ret;
+
+	store_knobs_default(&k);
+	if (g) {
+		ret = snapper_genl_get_config(g, &cfg);
+		if (ret)
+			return genl_say(c, g, "reading the module's config", ret);
+		k.threshold = cfg.threshold;
+		k.integrity = cfg.integrity;
+		k.redundancy = cfg.redundancy;
+		k.max_snapshots = cfg.max_snapshots;
+		k.min_snapshots = cfg.min_snapshots;
+		k.expiration = cfg.expiration;
+	}
+	ret = store_open(&c->store, dir, &k, 0);
+	return ret ? say(c, ret, "%s", store_strerror()) : 0;
+}
+
+static int stream(struct ckpt *c, struct snapper_genl *g,
+		  const struct snapper_ckpt_request *req)
+{
+	struct snapper_ckpt_ops ops = {
+		.header = on_header, .vma = on_vma,
+		.page = on_page, .stats = on_stats, .arg = c,
+	};
+	int ret;
+
+	ret = g ? snapper_genl_checkpoint(g, req, &ops) : proc_checkpoint(req, &ops);
+	if (!ret)
+		return 0;
+	if (c->gen)
+		store_gen_abort(c->gen);
+	if (c->store_failed)
+		return say(c, ret, "writing the generation: %s", store_strerror());
+	if (!g)
+		return say(c, ret, "checkpoint: %s", proc_strerror());
+	return genl_say(c, g, "checkpoint", ret);
+}
+
+static int commit(struct ckpt *c, uint32_t pid, uint64_t t0, uint64_t *gen)
+{
+	struct store_meta meta = { .pid = pid };
+	int ret;
+
+	read_comm(pid, meta.comm);
+	meta.stats.pages_sent = c->stats.sent;
+	meta.stats.freeze_us = c->stats.freeze_us;
+	meta.stats.walk_us = c->stats.walk_us;
+	meta.stats.duration_us = now_us() - t0;
+	ret = store_gen_set_meta(c->gen, &meta);
+	if (ret) {
+		store_gen_abort(c->gen);
+		return say(c, ret, "%s", store_strerror());
+	}
+	ret = store_gen_commit(c->gen, gen);
+	return ret ? say(c, ret, "%s", store_strerror()) : 0;
+}
+
+static int ack(struct ckpt *c, struct snapper_genl *g,
+	       const struct snapper_ckpt_request *req, uint64_t gen)
+{
+	uint64_t id = c->header.checkpoint_id;
+	int ret;
+
+	if (g) {
+		ret = snapper_genl_ack(g, req->pid, req->store_id, id, gen);
+		if (ret)
+			genl_say(c, g, "acknowledging the generation", ret);
+		return ret ? -EAGAIN : 0;
+	}
+	ret = proc_ack(req->pid, req->store_id, id, gen);
+	return ret ? say(c, -EAGAIN, "acknowledging the generation: %s",
+			 proc_strerror()) : 0;
+}
+
+int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
+	     uint32_t flags, struct ckpt_result *res, char *err, size_t errlen)
+{
+	struct snapper_ckpt_request req = { .pid = pid, .flags = flags };
+	struct ckpt c = { .err = err, .errlen = errlen };
+	uint64_t t0 = now_us();
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	ret = open_store(&c, g, dir);
+	if (ret)
+		return ret;
+	c.base = store_newest(c.store);
+	req.store_id = store_id(c.store);
+	req.base_generation = c.base;
+	ret = stream(&c, g, &req);
+	if (!ret)
+		ret = commit(&c, pid, t0, &res->generation);
+	/* Durable first, acknowledged after: never the other way round. */
+	if (!ret) {
+		res->full = c.header.full;
+		res->stats = c.stats;
+		ret = ack(&c, g, &req, res->generation);
+	}
+	store_close(c.store);
+	return ret;
+}

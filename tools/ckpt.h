@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One checkpoint, from the page source into a new durable generation and
+ * back to the source as an acknowledgement. Shared by snapper-tool
+ * checkpoint and libsnapper; it prints nothing.
+ */
+#ifndef SNAPPER_CKPT_H
+#define SNAPPER_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "genl.h"
+
+struct ckpt_result {
+	uint64_t generation;
+	bool full;
+	struct snapper_ckpt_stats stats;
+};
+
+/*
+ * Checkpoints @pid into the store @dir. @g is the module's connection, or
+ * NULL for the /proc page source (then the store's default knobs apply;
+ * otherwise the module's). @flags are SNAPPER_CKPT_F_*.
+ *
+ * The generation is committed before it is acknowledged: if the
+ * acknowledgement fails, the generation stands, the source owes the pages
+ * again, and -EAGAIN is returned with @res filled.
+ *
+ * Return: 0, or a negative errno with one line in @err naming what failed.
+ */
+int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
+	     uint32_t flags, struct ckpt_result *res, char *err, size_t errlen);
+
+#endif /* SNAPPER_CKPT_H */
