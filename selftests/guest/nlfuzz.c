@@ -27,6 +27,17 @@
 #include "snapper_guest.h"
 
 #define NOBODY 65534
+
+/*
+ * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
+ * an earlier program left it unloaded, that is a failure, not a skip.
+ */
+static inline bool module_expected(void)
+{
+	const char *load = getenv("SNAPPER_LOAD");
+
+	return load && !strcmp(load, "1") && !geteuid();
+}
 #define BUF 65536
 
 static uint64_t rng;
@@ -477,6 +488,8 @@ FIXTURE_SETUP(nlfuzz)
 	int fd;
 
 	memset(&self->t, 0, sizeof(self->t));
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	self->seed = seed();

@@ -27,6 +27,17 @@
 #include "snapper_guest.h"
 
 #define NOBODY		65534
+
+/*
+ * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
+ * an earlier program left it unloaded, that is a failure, not a skip.
+ */
+static inline bool module_expected(void)
+{
+	const char *load = getenv("SNAPPER_LOAD");
+
+	return load && !strcmp(load, "1") && !geteuid();
+}
 #define PARAMS		"/sys/module/snapper/parameters/"
 #define STORE_ID	0x5ec0de
 
@@ -100,6 +111,8 @@ TEST(unprivileged_cannot_checkpoint_another_user)
 	struct target t = { 0 };
 	long long before;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 32, NULL, NULL, NULL));
@@ -138,6 +151,8 @@ TEST(unprivileged_cannot_checkpoint_same_uid_process)
 	char path[64];
 	struct stat st;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 16, nobody_setup, NULL, NULL));
@@ -182,6 +197,8 @@ TEST(unprivileged_cannot_acknowledge_for_another)
 	struct ack_arg a;
 	struct got g = { 0 };
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 16, NULL, NULL, NULL));
@@ -230,6 +247,8 @@ TEST(user_namespace_root_cannot_checkpoint_another)
 	long long before;
 	int ret;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	before = read_stat("checkpoints");
@@ -286,6 +305,8 @@ TEST(unprivileged_cannot_change_a_knob)
 	struct stat st;
 	size_t i;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
@@ -310,6 +331,8 @@ TEST(stats_are_read_only)
 	int n = 0;
 	DIR *dir;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	dir = opendir(STATS_DIR);
@@ -404,6 +427,8 @@ TEST(unprivileged_cannot_read_a_store)
 	struct stat st;
 	mode_t old;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	if (!scratch)
@@ -468,6 +493,8 @@ TEST(pid_namespace_cannot_reach_outside)
 	long long before;
 	int ret;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 16, NULL, NULL, NULL));
@@ -531,6 +558,8 @@ TEST(pid_namespace_resolves_its_own_pids)
 	const char *why = guest_skip_reason();
 	int ret;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	ret = in_new_pidns(inner_child, NULL);
@@ -588,6 +617,8 @@ TEST(unprivileged_may_checkpoint_itself)
 	const char *why = guest_skip_reason();
 	long long before;
 
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	before = read_stat("checkpoints");
