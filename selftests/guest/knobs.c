@@ -238,8 +238,23 @@ TEST_F(knobs, get_config_agrees_with_sysfs)
 	EXPECT_STREQ(want, got);
 }
 
-/* Unloads and reloads the module, leaving it loaded with its defaults. */
-TEST(unload_and_load_with_knobs)
+FIXTURE(reload) {
+};
+
+FIXTURE_SETUP(reload)
+{
+}
+
+FIXTURE_TEARDOWN(reload)
+{
+}
+
+/*
+ * Unloads and reloads the module, leaving it loaded with its defaults.
+ * On the debug kernel every load runs the KUnit suites under KASAN: far
+ * beyond the harness's default 30 s.
+ */
+TEST_F_TIMEOUT(reload, unload_and_load_with_knobs, 600)
 {
 	const char *ko = getenv("SNAPPER_KO");
 	char cmd[512], val[64];
