@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 #define NPAGES	64

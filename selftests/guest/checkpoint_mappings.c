@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 #define STORE	0x3a3a0003ULL

@@ -11,6 +11,7 @@
 #include <sys/utsname.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 #ifndef MADV_PAGEOUT

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 #define STORE		0x7e570002ULL

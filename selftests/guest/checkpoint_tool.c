@@ -8,6 +8,7 @@
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 static int run_tool(const char *dir, pid_t pid, char *last, size_t len,

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 #ifndef MADV_PAGEOUT

@@ -19,6 +19,7 @@
 #include <linux/snapper.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 
 #define PARAMS "/sys/module/snapper/parameters/"
 

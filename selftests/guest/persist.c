@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 static char counter[PATH_MAX];

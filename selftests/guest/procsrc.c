@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 
 #define PAGE 4096UL
 #define NPAGES 256UL

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 enum { T_ZERO = T_USER, T_FILL };

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 #define NOBODY		65534

@@ -9,6 +9,7 @@
  * selftests/qemu/run.
  */
 #include "kselftest_harness.h"
+#include "timeouts.h"
 #include "snapper_guest.h"
 
 #define MAX_PARAM "/sys/module/snapper/parameters/max_snapshots"
