@@ -96,41 +96,57 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 33);
 }
 
-struct share {
-	unsigned int index;
+/*
+ * The writer threads live as long as the process. Creating them per
+ * request would map a fresh stack each time, and a stack mapped next to
+ * the region merges with it: the kernel then flags the whole merged
+ * mapping soft-dirty, and every request would look like a full rewrite.
+ */
+static pthread_barrier_t job_start, job_end;
+static struct {
 	uint64_t cutoff;	/* pages whose mix falls below are written */
 	uint64_t stamp;
-};
+} job;
 
 /* Thread t owns pages t, t + n, t + 2n...: distinct pages, no overlap. */
-static void *dirty_share(void *arg)
+static void dirty_share(unsigned int t)
 {
-	struct share *sh = arg;
 	size_t i;
 
-	for (i = sh->index; i < npages; i += nthreads)
-		if (mix(i ^ (sh->stamp << 40)) % 1000000 < sh->cutoff)
-			write_page(i, sh->stamp);
+	for (i = t; i < npages; i += nthreads)
+		if (mix(i ^ (job.stamp << 40)) % 1000000 < job.cutoff)
+			write_page(i, job.stamp);
+}
+
+static void *writer(void *arg)
+{
+	for (;;) {
+		pthread_barrier_wait(&job_start);
+		dirty_share((unsigned int)(uintptr_t)arg);
+		pthread_barrier_wait(&job_end);
+	}
 	return NULL;
+}
+
+static void start_writers(void)
+{
+	pthread_t tid;
+	unsigned int t;
+
+	if (pthread_barrier_init(&job_start, NULL, nthreads + 1) ||
+	    pthread_barrier_init(&job_end, NULL, nthreads + 1))
+		die("pthread_barrier_init");
+	for (t = 0; t < nthreads; t++)
+		if (pthread_create(&tid, NULL, writer, (void *)(uintptr_t)t))
+			die("pthread_create");
 }
 
 static void dirty(double pct, uint64_t stamp)
 {
-	pthread_t tid[nthreads];
-	struct share sh[nthreads];
-	unsigned int t;
-
-	for (t = 0; t < nthreads; t++) {
-		sh[t] = (struct share){
-			.index = t,
-			.cutoff = (uint64_t)(pct * 10000),
-			.stamp = stamp,
-		};
-		if (pthread_create(&tid[t], NULL, dirty_share, &sh[t]))
-			die("pthread_create");
-	}
-	for (t = 0; t < nthreads; t++)
-		pthread_join(tid[t], NULL);
+	job.cutoff = (uint64_t)(pct * 10000);
+	job.stamp = stamp;
+	pthread_barrier_wait(&job_start);
+	pthread_barrier_wait(&job_end);
 }
 
 static void put_file(const char *name, const char *text)
@@ -243,6 +259,9 @@ int main(int argc, char **argv)
 	sigaddset(&usr1, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &usr1, &old);
 	signal(SIGUSR1, on_usr1);
+	/* Before "ready", so no stack is mapped after the first checkpoint. */
+	if (!spinning)
+		start_writers();	/* SIGUSR1 blocked: only main takes it */
 	snprintf(buf, sizeof(buf), "%d\n", getpid());
 	put_file("ready", buf);
 	if (spinning)
