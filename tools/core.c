@@ -281,33 +281,6 @@ bool core_requested(int argc, char **argv)
 	return false;
 }
 
-/* Addresses are hex, with or without 0x, as export's --range. */
-static bool parse_hex(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!isxdigit((unsigned char)*s))
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, 16);
-	return !errno && !*end;
-}
-
-static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
-{
-	char buf[64], *dash;
-
-	if (strlen(s) >= sizeof(buf))
-		return false;
-	strcpy(buf, s);
-	dash = strchr(buf, '-');
-	if (!dash)
-		return false;
-	*dash = '\0';
-	return parse_hex(buf, start) && parse_hex(dash + 1, end) &&
-	       *start < *end && !(*start % PG) && !(*end % PG);
-}
-
 /* Returns -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, struct cli *c)
 {
@@ -337,7 +310,7 @@ static int parse_args(int argc, char **argv, struct cli *c)
 		else if (opt == 'g')
 			ok = cli_parse_u64(optarg, &c->gen) && c->gen;
 		else if (opt == 'r')
-			ok = parse_range(optarg, &c->start, &c->end);
+			ok = cli_parse_pages(optarg, &c->start, &c->end);
 		else if (opt == 'o')
 			c->output = optarg;
 		else if (opt != 'f')

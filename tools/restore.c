@@ -416,33 +416,6 @@ struct args {
 	uint64_t start, end;
 };
 
-/* Addresses are hex, with or without 0x, as export's --range. */
-static bool parse_hex(const char *s, uint64_t *v)
-{
-	char *end;
-
-	if (!isxdigit((unsigned char)*s))
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, 16);
-	return !errno && !*end;
-}
-
-static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
-{
-	char buf[64], *dash;
-
-	if (strlen(s) >= sizeof(buf))
-		return false;
-	strcpy(buf, s);
-	dash = strchr(buf, '-');
-	if (!dash)
-		return false;
-	*dash = '\0';
-	return parse_hex(buf, start) && parse_hex(dash + 1, end) &&
-	       *start < *end && !(*start % PG) && !(*end % PG);
-}
-
 /* Returns -1 to go on, or the exit code. */
 static int parse_args(int argc, char **argv, struct args *a)
 {
@@ -474,7 +447,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			ok = cli_parse_u64(optarg, &v) && v && v <= SNAPPER_PID_MAX &&
 			     (a->pid = v);
 		else if (opt == 'r')
-			ok = a->range = parse_range(optarg, &a->start, &a->end);
+			ok = a->range = cli_parse_pages(optarg, &a->start, &a->end);
 		else
 			return fprintf(stderr, usage, prog), 1;
 		if (!ok) {

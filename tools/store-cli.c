@@ -62,7 +62,7 @@ bool cli_parse_u64(const char *s, uint64_t *v)
 	return parse_base(s, 0, v);
 }
 
-static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
+bool cli_parse_range(const char *s, uint64_t *start, uint64_t *end)
 {
 	char buf[64], *dash;
 
@@ -76,6 +76,12 @@ static bool parse_range(const char *s, uint64_t *start, uint64_t *end)
 	/* Addresses are always hex, with or without 0x. */
 	return parse_base(buf, 16, start) && parse_base(dash + 1, 16, end) &&
 	       *start <= *end;
+}
+
+bool cli_parse_pages(const char *s, uint64_t *start, uint64_t *end)
+{
+	return cli_parse_range(s, start, end) && *start < *end &&
+	       !(*start % STORE_PAGE_SIZE) && !(*end % STORE_PAGE_SIZE);
 }
 
 static bool parse_bool(const char *s, bool *v)
@@ -108,7 +114,7 @@ static bool take_opt(int opt, const char *arg, struct cli *c)
 	case OPT_STORE: c->store = arg; return true;
 	case OPT_GEN: return cli_parse_u64(arg, &c->gen) && c->gen;
 	case OPT_JSON: c->json = true; return true;
-	case OPT_RANGE: return parse_range(arg, &c->start, &c->end);
+	case OPT_RANGE: return cli_parse_range(arg, &c->start, &c->end);
 	case OPT_FORMAT: return !strcmp(arg, "raw");
 	case 'o': c->output = arg; return true;
 	case OPT_THRESHOLD: return parse_u32(arg, &k->threshold);

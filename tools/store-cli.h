@@ -44,6 +44,10 @@ struct store *cli_open(const struct cli *c, bool writable);
 uint64_t cli_gen(const struct cli *c, struct store *s);
 int cli_fail(void);
 bool cli_parse_u64(const char *s, uint64_t *v);
+/* START-END in hex, 0x optional, START <= END. */
+bool cli_parse_range(const char *s, uint64_t *start, uint64_t *end);
+/* The same, non-empty and page aligned. */
+bool cli_parse_pages(const char *s, uint64_t *start, uint64_t *end);
 void cli_time(char *buf, size_t n, uint64_t ns);
 /* Prints s as a JSON string, quotes included. */
 void cli_json_str(const char *s);
