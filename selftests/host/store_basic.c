@@ -47,6 +47,36 @@ static const struct store_vma two_vmas[] = {
 	{ B, B + 8 * PG, 0x1000, 1, 0x2, "/usr/lib/libfake.so", false },
 };
 
+/*
+ * A crash between mkdir and the store's first files leaves an empty
+ * directory: readers see an empty store, a writable open finishes the
+ * creation. A directory with manifests but no "store" file is damage.
+ */
+TEST(creation_cut_short_reads_as_empty)
+{
+	char dir[256], m[300];
+	const uint64_t *ids;
+	struct store *s;
+
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	ASSERT_EQ(0, store_open(&s, dir, NULL, STORE_RDONLY));
+	EXPECT_EQ(0u, store_generations(s, &ids));
+	EXPECT_EQ(0u, store_newest(s));
+	store_close(s);
+	ASSERT_EQ(0, store_open(&s, dir, NULL, 0));
+	EXPECT_NE(0u, store_id(s));
+	store_close(s);
+	tmp_store_free(dir);
+
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	snprintf(m, sizeof(m), "%s/m", dir);
+	ASSERT_EQ(0, mkdir(m, 0700));
+	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, STORE_RDONLY));
+	tmp_store_free(dir);
+}
+
 TEST_F(store, commit_and_reopen)
 {
 	struct feed f[] = { { A, 1 }, { A + 5 * PG, 2 }, { B + 7 * PG, 3 } };

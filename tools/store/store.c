@@ -540,6 +540,15 @@ static int read_header(struct store *s)
 	ret = read_file_at(s->dfd, "store", 4096, &p, &len);
 	if (ret == -ENOENT && !s->rdonly && !s->nocreate)
 		return create_store(s);
+	/*
+	 * A store whose creation was cut short (a crash after mkdir, before
+	 * its first files) holds nothing: to a reader it is an empty store,
+	 * and the next writable open finishes creating it. Without "store"
+	 * but with manifests, it is damaged, and said so below.
+	 */
+	if (ret == -ENOENT && s->rdonly &&
+	    faccessat(s->dfd, "m", F_OK, 0) && errno == ENOENT)
+		return 0;
 	if (ret)
 		return set_err(ret == -EFBIG ? -EBADMSG : ret, "%s/store", s->dir);
 	ret = store_file_parse(p, len, &s->id, &why);
