@@ -95,6 +95,13 @@ static void park(struct callback_head *work)
 		wait_event_killable(round->thaw_wq, READ_ONCE(round->thawed));
 	}
 	kref_put(&round->ref, round_release);
+	/*
+	 * Known gap: after this put the function still returns through its
+	 * own (module) text, so an rmmod landing in those few instructions
+	 * would free code in use. There is no module_put_and_return() for
+	 * task work, and task_work_cancel() is not exported to let exit
+	 * cancel the works instead; to be designed away.
+	 */
 	module_put(THIS_MODULE);
 }
 

@@ -17,6 +17,12 @@
  * gets acknowledged leaves a "pending" mark there, and the next checkpoint
  * of that process is full. Changes are never lost; only incrementality is,
  * after a failure.
+ *
+ * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
+ * mapping unmapped and mapped again at the same place between two
+ * checkpoints is not marked fresh, and the store may carry the base's
+ * pages over where the new mapping has none yet. Use the module where
+ * that matters.
  */
 #include <dirent.h>
 #include <errno.h>
