@@ -13,29 +13,11 @@
 #include "kselftest_harness.h"
 #include "store_helpers.h"
 
+static char tool[PATH_MAX + 32];
+
 #define A 0x7f0000000000ull	/* rw-, 8 pages: seeds 1, 2, zero, rest absent */
 #define B 0x7f0000100000ull	/* r-x file mapping, nothing captured */
 #define C 0x7f0000200000ull	/* r--, 2 pages: seed 3 then absent */
-
-static char tool[PATH_MAX + 32];
-
-/* build/selftests/host/X -> tools/snapper-tool at the top of the tree. */
-static bool find_tool(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *cut;
-
-	if (n <= 0)
-		return false;
-	self[n] = '\0';
-	cut = strstr(self, "/build/selftests/host/");
-	if (!cut)
-		return false;
-	*cut = '\0';
-	snprintf(tool, sizeof(tool), "%s/tools/snapper-tool", self);
-	return !access(tool, X_OK);
-}
 
 static int sh(const char *fmt, ...)
 {
@@ -111,7 +93,7 @@ FIXTURE_SETUP(core)
 	struct store *s;
 	uint64_t id;
 
-	if (!find_tool())
+	if (!find_tool(tool, sizeof(tool)))
 		SKIP(return, "tools/snapper-tool not built");
 	tmp_store(self->dir, sizeof(self->dir));
 	snprintf(self->file, sizeof(self->file), "%s.core", self->dir);

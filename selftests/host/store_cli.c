@@ -14,27 +14,9 @@
 #include "kselftest_harness.h"
 #include "store_helpers.h"
 
-#define A 0x7f0000000000ull
-
 static char tool[PATH_MAX + 32];
 
-/* build/selftests/host/X -> tools/snapper-tool at the top of the tree. */
-static bool find_tool(void)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	char *cut;
-
-	if (n <= 0)
-		return false;
-	self[n] = '\0';
-	cut = strstr(self, "/build/selftests/host/");
-	if (!cut)
-		return false;
-	*cut = '\0';
-	snprintf(tool, sizeof(tool), "%s/tools/snapper-tool", self);
-	return !access(tool, X_OK);
-}
+#define A 0x7f0000000000ull
 
 /* Runs the tool with a shell-quoted argument string; output in out. */
 static int run(char *out, size_t n, const char *fmt, ...)
@@ -82,7 +64,7 @@ FIXTURE_SETUP(cli)
 	struct store *s;
 	uint64_t id;
 
-	if (!find_tool())
+	if (!find_tool(tool, sizeof(tool)))
 		SKIP(return, "tools/snapper-tool not built");
 	tmp_store(self->dir, sizeof(self->dir));
 	ASSERT_EQ(0, store_open(&s, self->dir, NULL, 0));

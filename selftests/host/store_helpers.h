@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +198,24 @@ static inline const char *find_file(const char *dir, const char *suffix)
 	count_what = suffix;
 	nftw(dir, find_one, 16, FTW_PHYS);
 	return found_path[0] ? found_path : NULL;
+}
+
+/* build/selftests/host/X -> tools/snapper-tool at the top of the tree. */
+static inline bool find_tool(char *tool, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *cut;
+
+	if (n <= 0)
+		return false;
+	self[n] = '\0';
+	cut = strstr(self, "/build/selftests/host/");
+	if (!cut)
+		return false;
+	*cut = '\0';
+	snprintf(tool, len, "%s/tools/snapper-tool", self);
+	return !access(tool, X_OK);
 }
 
 #endif /* SNAPPER_STORE_HELPERS_H */
