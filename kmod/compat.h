@@ -12,6 +12,15 @@
 #error "snapper needs Linux 6.1 or newer"
 #endif
 
+/*
+ * Huge-page subpage hashes use xxh64 (session.c). XXHASH has no prompt of
+ * its own: btrfs, zstd and CRYPTO_XXHASH select it, as every distribution
+ * kernel does; a minimal kernel needs e.g. CONFIG_CRYPTO_XXHASH=y.
+ */
+#if !IS_BUILTIN(CONFIG_XXHASH)
+#error "snapper needs CONFIG_XXHASH=y (select it with CONFIG_CRYPTO_XXHASH=y)"
+#endif
+
 #ifndef pr_fmt
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 #endif

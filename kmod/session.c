@@ -19,8 +19,8 @@
  * the next checkpoint is FULL: no change is ever lost, at worst resent.
  *
  * Huge pages: soft-dirty is per PMD, so one write makes all 512 subpages
- * of a THP dirty. The stream hashes each subpage (SipHash, 64 bits, with a
- * key drawn at load time) and skips those whose hash equals the one
+ * of a THP dirty. The stream hashes each subpage (xxh64, seeded with a
+ * value drawn at load time) and skips those whose hash equals the one
  * recorded for the checkpoint the stream builds on (its base): those
  * subpages are unchanged in the writer's base generation. The hashes a
  * stream computes become the acknowledged ones only when that very
@@ -32,15 +32,24 @@
 #include <linux/mm.h>
 #include <linux/random.h>
 #include <linux/sched/mm.h>
-#include <linux/siphash.h>
 #include <linux/slab.h>
+#include <linux/xxhash.h>
 
 #include "session.h"
 #include "stats.h"
 
 static LIST_HEAD(sessions);
 static DEFINE_MUTEX(sessions_lock);
-static siphash_key_t thp_key;
+/*
+ * xxh64 rather than SipHash: hashing every subpage of a dirty huge page is
+ * the main cost of an incremental checkpoint of a THP-backed target, and
+ * xxh64 does it several times faster. It is not a keyed PRF, so content
+ * crafted to collide could hide a change; but only the target (and those
+ * it shares the memory with) writes that content, and the seed is secret,
+ * so what a collision could hide is the target's own change from its own
+ * checkpoint. Documentation/tracking.rst says so.
+ */
+static u64 thp_seed;
 
 static struct snapper_session *session_alloc(struct mm_struct *mm)
 {
@@ -313,7 +322,7 @@ bool snapper_session_thp_unchanged(struct snapper_session *s,
 				   u64 ckpt, u64 base)
 {
 	unsigned long i = (addr >> PAGE_SHIFT) & (SNAPPER_THP_PAGES - 1);
-	u64 hash = siphash(data, PAGE_SIZE, &thp_key);
+	u64 hash = xxh64(data, PAGE_SIZE, thp_seed);
 	struct snapper_thp_hashes *e;
 	bool same = false;
 
@@ -395,13 +404,13 @@ int snapper_session_ack(struct snapper_session *s, u64 store, u64 ckpt,
 }
 
 /**
- * snapper_session_init() - draw the key of the huge-page hashes
+ * snapper_session_init() - draw the seed of the huge-page hashes
  *
  * Return: 0.
  */
 int snapper_session_init(void)
 {
-	get_random_bytes(&thp_key, sizeof(thp_key));
+	thp_seed = get_random_u64();
 	return 0;
 }
 

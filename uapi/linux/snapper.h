@@ -102,7 +102,7 @@
  *                                     (shared, pinned and swapped pages)
  *       SNAPPER_A_STATS_THREADS       u32, threads of the target
  *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages not
- *                                     sent: same content (64-bit SipHash)
+ *                                     sent: same content (64-bit seeded hash)
  *                                     as in the base generation
  *   Backpressure: the next messages are built only when the reader has
  *   drained its socket. Closing the socket mid-stream releases everything
