@@ -30,12 +30,20 @@
  *    user mode, sees the thaw and returns at once. Each queued work holds
  *    a module reference, so the module cannot be unloaded before.
  *
+ * The work's last act is to drop its module reference, and it still
+ * returns through this module's text after that: an rmmod may begin right
+ * then. snapper_freeze_uninit(), last in module exit, waits for a Tasks
+ * RCU grace period, which ends only once every task has switched out
+ * voluntarily, run in user mode or been idle; a thread preempted in the
+ * work's epilogue counts as none of these, so the text outlives it.
+ *
  * Lock order: none is held across the wait; rounds are reference counted
  * (one reference for the freezer, one per queued work).
  */
 #include <linux/bsearch.h>
 #include <linux/kref.h>
 #include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
@@ -44,6 +52,16 @@
 #include <linux/wait.h>
 
 #include "freeze.h"
+
+/*
+ * Without CONFIG_TASKS_RCU, synchronize_rcu_tasks() is synchronize_rcu():
+ * enough where the kernel cannot be preempted (a CPU then reaches a
+ * quiescent state only after the work has returned), not otherwise, where
+ * a thread preempted in the work's epilogue would not hold it back.
+ */
+#if defined(CONFIG_PREEMPTION) && !defined(CONFIG_TASKS_RCU)
+#error "snapper needs CONFIG_TASKS_RCU on a preemptible kernel to unload safely"
+#endif
 
 /*
  * Longest a running thread may take to reach the exit-to-user path: it may
@@ -95,13 +113,7 @@ static void park(struct callback_head *work)
 		wait_event_killable(round->thaw_wq, READ_ONCE(round->thawed));
 	}
 	kref_put(&round->ref, round_release);
-	/*
-	 * Known gap: after this put the function still returns through its
-	 * own (module) text, so an rmmod landing in those few instructions
-	 * would free code in use. There is no module_put_and_return() for
-	 * task work, and task_work_cancel() is not exported to let exit
-	 * cancel the works instead; to be designed away.
-	 */
+	/* Last: the return from here is covered by snapper_freeze_uninit(). */
 	module_put(THIS_MODULE);
 }
 
@@ -305,4 +317,18 @@ void snapper_freeze_thaw(struct snapper_freeze *f)
 	}
 	kfree(f->known);
 	kfree(f);
+}
+
+/**
+ * snapper_freeze_uninit() - wait until no thread runs in a parking work
+ *
+ * Called last at module exit, when no work holds a module reference any
+ * more: a thread may still be between park()'s module_put() and its
+ * return. It is either running there or preempted there, and so has not
+ * passed a Tasks RCU quiescent state since; once a grace period has
+ * elapsed, every such thread has left the module's text.
+ */
+void snapper_freeze_uninit(void)
+{
+	synchronize_rcu_tasks();
 }

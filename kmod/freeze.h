@@ -10,5 +10,6 @@ struct snapper_freeze;
 struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
 					    u32 *nr_threads);
 void snapper_freeze_thaw(struct snapper_freeze *f);
+void snapper_freeze_uninit(void);
 
 #endif /* _SNAPPER_FREEZE_H */

@@ -7,6 +7,7 @@
 #include <net/genetlink.h>
 #include <linux/snapper.h>
 
+#include "freeze.h"
 #include "netlink.h"
 #include "session.h"
 #include "stats.h"
@@ -42,6 +43,8 @@ static void __exit snapper_exit(void)
 	snapper_netlink_uninit();
 	snapper_session_uninit();
 	snapper_stats_uninit();
+	/* A parking thread may still be returning through our text. */
+	snapper_freeze_uninit();
 }
 
 module_init(snapper_init);
