@@ -107,5 +107,10 @@ int checkpoint_main(int argc, char **argv)
 	/* Not acknowledged, but committed: the generation stands. */
 	if (!ret || ret == -EAGAIN)
 		report(&a, &res);
+	if (!ret && res.target_gone)
+		fprintf(stderr, "%s: note: process %" PRIu32 " exited or exec'd "
+			"after generation %" PRIu64 " was committed: the module "
+			"has nothing left to acknowledge\n", prog, a.pid,
+			res.generation);
 	return ret ? 1 : 0;
 }

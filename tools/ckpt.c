@@ -187,13 +187,21 @@ static int commit(struct ckpt *c, uint32_t pid, uint64_t t0, uint64_t *gen)
 }
 
 static int ack(struct ckpt *c, struct snapper_genl *g,
-	       const struct snapper_ckpt_request *req, uint64_t gen)
+	       const struct snapper_ckpt_request *req, struct ckpt_result *res)
 {
-	uint64_t id = c->header.checkpoint_id;
+	uint64_t id = c->header.checkpoint_id, gen = res->generation;
 	int ret;
 
 	if (g) {
 		ret = snapper_genl_ack(g, req->pid, req->store_id, id, gen);
+		/*
+		 * The module drops a session only with its mm: nothing is owed
+		 * any more, so nothing is lost by not acknowledging.
+		 */
+		if (ret == -ESRCH) {
+			res->target_gone = true;
+			return 0;
+		}
 		if (ret)
 			genl_say(c, g, "acknowledging the generation", ret);
 		return ret ? -EAGAIN : 0;
@@ -225,7 +233,7 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 	if (!ret) {
 		res->full = c.header.full;
 		res->stats = c.stats;
-		ret = ack(&c, g, &req, res->generation);
+		ret = ack(&c, g, &req, res);
 	}
 	store_close(c.store);
 	return ret;

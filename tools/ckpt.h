@@ -15,6 +15,11 @@
 struct ckpt_result {
 	uint64_t generation;
 	bool full;
+	/*
+	 * Committed, but the process exited or exec'd before the
+	 * acknowledgement: the module kept nothing of it to acknowledge.
+	 */
+	bool target_gone;
 	struct snapper_ckpt_stats stats;
 };
 
@@ -25,7 +30,10 @@ struct ckpt_result {
  *
  * The generation is committed before it is acknowledged: if the
  * acknowledgement fails, the generation stands, the source owes the pages
- * again, and -EAGAIN is returned with @res filled.
+ * again, and -EAGAIN is returned with @res filled. If the module answers
+ * that the process has no session (ESRCH: it exited or exec'd since the
+ * freeze, and what it owed went with its memory), that is success with
+ * @res->target_gone set.
  *
  * Return: 0, or a negative errno with one line in @err naming what failed.
  */
