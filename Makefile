@@ -87,7 +87,7 @@ tools: $(TOOL) $(LIBSNAPPER) $(EXAMPLES)
 
 $(TOOL): $(TOOL_OBJS) $(STORE_LIB)
 	$(quiet) LD $@
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(LIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(NL_LIBS) $(LIBS) -lpthread
 
 $(BUILD)/tools/%.o: tools/%.c
 	$(quiet) CC $@
@@ -99,7 +99,7 @@ $(STORE_LIB): $(STORE_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBSNAPPER): $(LIBSNAPPER_OBJS) $(BUILD)/tools/genl.o $(BUILD)/tools/ckpt.o \
-		$(BUILD)/tools/procsrc.o $(STORE_OBJS)
+		$(BUILD)/tools/pageq.o $(BUILD)/tools/procsrc.o $(STORE_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 

@@ -14,16 +14,19 @@
 #include <time.h>
 
 #include "ckpt.h"
+#include "pageq.h"
 #include "procsrc.h"
 #include "store/store.h"
 
 struct ckpt {
 	struct store *store;
 	struct store_gen *gen;
+	struct pageq *q;	/* the generation's writer thread, from the header */
 	uint64_t base;
 	struct snapper_ckpt_header header;
 	struct snapper_ckpt_stats stats;
 	bool store_failed;	/* the stream stopped on a store error */
+	char store_msg[512];	/* its store_strerror(), from whichever thread */
 	char *err;
 	size_t errlen;
 };
@@ -41,19 +44,41 @@ static int say(struct ckpt *c, int ret, const char *fmt, ...)
 /* Remembers whose error stopped the stream, to name it right. */
 static int store_ret(struct ckpt *c, int ret)
 {
+	if (ret && !c->store_failed)
+		snprintf(c->store_msg, sizeof(c->store_msg), "%s",
+			 store_strerror());
 	c->store_failed |= ret != 0;
+	return ret;
+}
+
+/* The same for an error of the writer thread, which has its own line. */
+static int writer_ret(struct ckpt *c, int ret)
+{
+	if (ret && !c->store_failed) {
+		c->store_failed = true;
+		pageq_stop(c->q, c->store_msg, sizeof(c->store_msg));
+		c->q = NULL;
+	}
 	return ret;
 }
 
 static int on_header(void *arg, const struct snapper_ckpt_header *h)
 {
 	struct ckpt *c = arg;
+	int ret;
 
 	if (h->page_size != STORE_PAGE_SIZE)
 		return -EPROTO;
 	c->header = *h;
-	return store_ret(c, store_gen_begin(c->store, h->full ? STORE_GEN_FULL :
-					    STORE_GEN_INCREMENTAL, c->base, &c->gen));
+	ret = store_ret(c, store_gen_begin(c->store, h->full ? STORE_GEN_FULL :
+					   STORE_GEN_INCREMENTAL, c->base,
+					   &c->gen));
+	if (!ret && (ret = pageq_start(&c->q, c->gen))) {
+		snprintf(c->store_msg, sizeof(c->store_msg),
+			 "starting the writer thread: %s", strerror(-ret));
+		c->store_failed = true;
+	}
+	return ret;
 }
 
 static int on_vma(void *arg, const struct snapper_ckpt_vma *v)
@@ -72,15 +97,22 @@ static int on_vma(void *arg, const struct snapper_ckpt_vma *v)
 		 */
 		.fresh = v->flags & SNAPPER_VMA_F_SOFTDIRTY,
 	};
+	int ret;
 
-	return store_ret(c, store_gen_add_vma(c->gen, &sv));
+	if (!c->q)
+		return -EPROTO;
+	/* The generation is the writer's while pages are queued. */
+	ret = writer_ret(c, pageq_drain(c->q));
+	return ret ? ret : store_ret(c, store_gen_add_vma(c->gen, &sv));
 }
 
 static int on_page(void *arg, uint64_t addr, const void *data, uint32_t flags)
 {
 	struct ckpt *c = arg;
 
-	return store_ret(c, store_gen_add_page(c->gen, addr, data));
+	if (!c->q)
+		return -EPROTO;
+	return writer_ret(c, pageq_add(c->q, addr, data));
 }
 
 static int on_stats(void *arg, const struct snapper_ckpt_stats *st)
@@ -156,12 +188,21 @@ static int stream(struct ckpt *c, struct snapper_genl *g,
 	int ret;
 
 	ret = g ? snapper_genl_checkpoint(g, req, &ops) : proc_checkpoint(req, &ops);
+	/* The pages still queued go in before the commit, or before failing. */
+	if (c->q && !c->store_failed) {
+		int err = writer_ret(c, pageq_drain(c->q));
+
+		if (!ret)
+			ret = err;
+	}
+	pageq_stop(c->q, NULL, 0);
+	c->q = NULL;
 	if (!ret)
 		return 0;
 	if (c->gen)
 		store_gen_abort(c->gen);
 	if (c->store_failed)
-		return say(c, ret, "writing the generation: %s", store_strerror());
+		return say(c, ret, "writing the generation: %s", c->store_msg);
 	if (!g)
 		return say(c, ret, "checkpoint: %s", proc_strerror());
 	return genl_say(c, g, "checkpoint", ret);

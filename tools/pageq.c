@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The page queue: two threads per checkpoint stream.
+ *
+ * A profile of a full checkpoint (Documentation/benchmarks.rst) shows one
+ * CPU idle: the module's work runs inside the reader's recvmsg() (copying
+ * pages into the dump, hashing huge-page subpages), and the same thread
+ * then hashed every page (XXH3-128) and wrote it. Now the source's thread
+ * receives, copies each page into a batch and digests it; a writer thread
+ * adds the digested pages to the generation (dedup lookup, pack write).
+ * The halves are of similar weight, so two CPUs nearly halve a full
+ * checkpoint; on one CPU it costs a page copy.
+ *
+ * Batches of BATCH_PAGES go round a ring of NBATCH; the source waits when
+ * all are queued (2 MiB in flight), the writer when none is. Pages are
+ * added in the order the source gave them, which the store relies on (the
+ * last page fed at an address wins).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pageq.h"
+
+#define BATCH_PAGES	64
+#define NBATCH		8
+
+struct batch {
+	unsigned int n;
+	uint64_t vaddr[BATCH_PAGES];
+	struct store_digest digest[BATCH_PAGES];
+	uint8_t *data;			/* BATCH_PAGES pages */
+};
+
+struct pageq {
+	struct store_gen *g;
+	pthread_t writer;
+	pthread_mutex_t lock;
+	pthread_cond_t more;		/* a batch was queued, or stop */
+	pthread_cond_t room;		/* a batch was written */
+	struct batch batch[NBATCH];
+	uint8_t *pages;
+	unsigned long queued;		/* batches handed over, ever */
+	unsigned long written;		/* batches the writer is done with */
+	bool filling;			/* batch[queued % NBATCH] is the source's */
+	bool stop;
+	int err;			/* the writer's first error */
+	char msg[512];			/* and its store_strerror() */
+};
+
+/* Adds one batch; after an error, only skips it (the stream is lost). */
+static void write_batch(struct pageq *q, struct batch *b)
+{
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < b->n; i++) {
+		ret = store_gen_add_digested(q->g, b->vaddr[i],
+					     b->data + (size_t)i * STORE_PAGE_SIZE,
+					     &b->digest[i]);
+		if (ret) {
+			pthread_mutex_lock(&q->lock);
+			q->err = ret;
+			snprintf(q->msg, sizeof(q->msg), "%s", store_strerror());
+			pthread_mutex_unlock(&q->lock);
+			return;
+		}
+	}
+}
+
+static void *writer(void *arg)
+{
+	struct pageq *q = arg;
+	struct batch *b;
+	bool skip;
+
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (q->written == q->queued && !q->stop)
+			pthread_cond_wait(&q->more, &q->lock);
+		if (q->written == q->queued)
+			break;
+		b = &q->batch[q->written % NBATCH];
+		skip = q->err;
+		pthread_mutex_unlock(&q->lock);
+		if (!skip)
+			write_batch(q, b);
+		pthread_mutex_lock(&q->lock);
+		q->written++;
+		pthread_cond_signal(&q->room);
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+int pageq_start(struct pageq **out, struct store_gen *g)
+{
+	struct pageq *q = calloc(1, sizeof(*q));
+	int i, ret;
+
+	*out = NULL;
+	if (!q)
+		return -ENOMEM;
+	q->g = g;
+	q->pages = malloc((size_t)NBATCH * BATCH_PAGES * STORE_PAGE_SIZE);
+	if (!q->pages) {
+		free(q);
+		return -ENOMEM;
+	}
+	for (i = 0; i < NBATCH; i++)
+		q->batch[i].data = q->pages +
+				   (size_t)i * BATCH_PAGES * STORE_PAGE_SIZE;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->more, NULL);
+	pthread_cond_init(&q->room, NULL);
+	ret = pthread_create(&q->writer, NULL, writer, q);
+	if (ret) {
+		free(q->pages);
+		free(q);
+		return -ret;
+	}
+	*out = q;
+	return 0;
+}
+
+/* Hands the filling batch to the writer. Call with the lock held. */
+static void queue_batch(struct pageq *q)
+{
+	q->filling = false;
+	q->queued++;
+	pthread_cond_signal(&q->more);
+}
+
+int pageq_add(struct pageq *q, uint64_t vaddr, const void *data)
+{
+	struct batch *b = &q->batch[q->queued % NBATCH];
+	int err = 0;
+
+	if (!q->filling) {
+		pthread_mutex_lock(&q->lock);
+		while (q->queued - q->written == NBATCH)
+			pthread_cond_wait(&q->room, &q->lock);
+		err = q->err;
+		pthread_mutex_unlock(&q->lock);
+		if (err)
+			return err;
+		b->n = 0;
+		q->filling = true;
+	}
+	/* The copy and the digest run here, beside the writer. */
+	memcpy(b->data + (size_t)b->n * STORE_PAGE_SIZE, data, STORE_PAGE_SIZE);
+	store_page_digest(data, &b->digest[b->n]);
+	b->vaddr[b->n++] = vaddr;
+	if (b->n == BATCH_PAGES) {
+		pthread_mutex_lock(&q->lock);
+		queue_batch(q);
+		err = q->err;
+		pthread_mutex_unlock(&q->lock);
+	}
+	return err;
+}
+
+int pageq_drain(struct pageq *q)
+{
+	int err;
+
+	pthread_mutex_lock(&q->lock);
+	if (q->filling)
+		queue_batch(q);
+	while (q->written != q->queued)
+		pthread_cond_wait(&q->room, &q->lock);
+	err = q->err;
+	pthread_mutex_unlock(&q->lock);
+	return err;
+}
+
+int pageq_stop(struct pageq *q, char *err, size_t errlen)
+{
+	int ret;
+
+	if (!q)
+		return 0;
+	ret = pageq_drain(q);
+	pthread_mutex_lock(&q->lock);
+	q->stop = true;
+	pthread_cond_signal(&q->more);
+	pthread_mutex_unlock(&q->lock);
+	pthread_join(q->writer, NULL);
+	if (ret && err)
+		snprintf(err, errlen, "%s", q->msg);
+	pthread_cond_destroy(&q->room);
+	pthread_cond_destroy(&q->more);
+	pthread_mutex_destroy(&q->lock);
+	free(q->pages);
+	free(q);
+	return ret;
+}
