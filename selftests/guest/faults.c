@@ -20,7 +20,6 @@
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
-#include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
@@ -87,32 +86,6 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Runs a shell command; its output (both streams) into @out. */
-static int sh(char *out, size_t len, const char *fmt, ...)
-{
-	char cmd[1024];
-	size_t n = 0;
-	va_list ap;
-	FILE *f;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
-	va_end(ap);
-	strcat(cmd, " 2>&1");
-	f = popen(cmd, "r");
-	if (!f)
-		return -1;
-	if (out && len) {
-		n = fread(out, 1, len - 1, f);
-		out[n] = '\0';
-	}
-	while (fgetc(f) != EOF)
-		;
-	st = pclose(f);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-}
-
 /* `snapper-tool checkpoint`; the generation it printed, or 0. */
 static long tool_checkpoint(const char *store, pid_t pid, char *out, size_t len)
 {
@@ -123,9 +96,14 @@ static long tool_checkpoint(const char *store, pid_t pid, char *out, size_t len)
 		out = buf;
 		len = sizeof(buf);
 	}
-	ret = sh(out, len, "snapper-tool checkpoint --store %s %d", store, pid);
+	ret = guest_checkpoint(out, len, store, pid);
 	g = strstr(out, "generation ");
 	return !ret && g ? strtol(g + 11, NULL, 10) : 0;
+}
+
+static int verify(const char *store)
+{
+	return guest_sh(NULL, 0, "snapper-tool verify --store %s", store);
 }
 
 static int count_gens(const char *store)
@@ -133,7 +111,7 @@ static int count_gens(const char *store)
 	char out[8192], *p;
 	int n = 0;
 
-	if (sh(out, sizeof(out), "snapper-tool list --store %s", store))
+	if (guest_sh(out, sizeof(out), "snapper-tool list --store %s", store))
 		return -1;
 	for (p = out; *p; p = strchr(p, '\n') + 1) {
 		n += *p >= '0' && *p <= '9';
@@ -162,9 +140,10 @@ static long export_diff(const char *store, uint64_t gen, struct target *t,
 		goto out;
 	if (gen)
 		snprintf(gens, sizeof(gens), "--gen %llu", (unsigned long long)gen);
-	if (sh(NULL, 0, "snapper-tool export --store %s %s --range %#llx-%#llx "
-	       "--format raw -o %s", store, gens, (unsigned long long)t->base,
-	       (unsigned long long)(t->base + len), file))
+	if (guest_sh(NULL, 0, "snapper-tool export --store %s %s "
+		     "--range %#llx-%#llx --format raw -o %s", store, gens,
+		     (unsigned long long)t->base,
+		     (unsigned long long)(t->base + len), file))
 		goto out;
 	if (pread(fd, got, len, 0) != (ssize_t)len)
 		goto out;
@@ -250,25 +229,6 @@ static bool wait_released(void)
 	return false;
 }
 
-static void store_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/faults-%s-%d", getenv("SNAPPER_SCRATCH"), name,
-		 getpid());
-}
-
-static const char *skip_reason(void)
-{
-	const char *why = guest_skip_reason();
-
-	if (why)
-		return why;
-	if (!getenv("SNAPPER_SCRATCH"))
-		return "needs SNAPPER_SCRATCH (an ext4 mount)";
-	if (system("command -v snapper-tool >/dev/null"))
-		return "snapper-tool is not on PATH";
-	return NULL;
-}
-
 FIXTURE(faults) {
 	struct target t;
 	char store[256];
@@ -276,7 +236,7 @@ FIXTURE(faults) {
 
 FIXTURE_SETUP(faults)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 
 	memset(&self->t, 0, sizeof(self->t));
 	ASSERT_FALSE(why && module_expected())
@@ -302,7 +262,7 @@ TEST_F_TIMEOUT(faults, writer_killed_mid_stream, 600)
 	int status, killed = 0, round;
 	pid_t w;
 
-	store_path(self->store, sizeof(self->store), "writer");
+	guest_store_path(self->store, sizeof(self->store), "faults-writer");
 	ASSERT_EQ(0, target_start(t, BIG, NULL, fault_cmd, NULL));
 	ASSERT_EQ(1, tool_checkpoint(self->store, t->pid, NULL, 0));
 	for (round = 1; round <= 3; round++) {
@@ -322,7 +282,7 @@ TEST_F_TIMEOUT(faults, writer_killed_mid_stream, 600)
 		       read_stat("pages_sent") - sent0);
 		EXPECT_TRUE(wait_released());
 		/* What the store holds is still whole. */
-		EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
+		EXPECT_EQ(0, verify(self->store));
 	}
 	EXPECT_LT(0, killed);
 	/* Change a few more; the next checkpoint must hold everything. */
@@ -356,7 +316,7 @@ static int disturbed(struct __test_metadata *_metadata, struct target *t,
 	}
 	if (waitpid(w, &status, 0) != w)
 		return -1;
-	sh(log, loglen, "cat /tmp/faults.ckpt");
+	guest_sh(log, loglen, "cat /tmp/faults.ckpt");
 	TH_LOG("checkpoint exit %d: %s", WEXITSTATUS(status), log);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
@@ -368,7 +328,7 @@ TEST_F_TIMEOUT(faults, target_killed_during_checkpoint, 600)
 	char log[4096];
 	int ret, gens;
 
-	store_path(self->store, sizeof(self->store), "kill");
+	guest_store_path(self->store, sizeof(self->store), "faults-kill");
 	ASSERT_EQ(0, target_start(t, BIG, NULL, fault_cmd, NULL));
 	before = snapshot_mem(t);
 	ASSERT_NE(NULL, before);
@@ -388,7 +348,7 @@ TEST_F_TIMEOUT(faults, target_killed_during_checkpoint, 600)
 		EXPECT_NE(NULL, strstr(log, NOTHING_TO_ACK)) TH_LOG("%s", log);
 		gone.pid = -1;
 		EXPECT_EQ(0, export_diff(self->store, 0, &gone, before));
-		EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
+		EXPECT_EQ(0, verify(self->store));
 	} else {
 		EXPECT_EQ(1, ret);
 		EXPECT_NE(NULL, strstr(log, "snapper-tool: ")) TH_LOG("%s", log);
@@ -411,7 +371,7 @@ TEST_F_TIMEOUT(faults, target_exits_before_the_acknowledgement, 600)
 	int status;
 	pid_t w;
 
-	store_path(self->store, sizeof(self->store), "exit");
+	guest_store_path(self->store, sizeof(self->store), "faults-exit");
 	ASSERT_EQ(0, target_start(t, BIG, NULL, fault_cmd, NULL));
 	before = snapshot_mem(t);
 	ASSERT_NE(NULL, before);
@@ -425,7 +385,7 @@ TEST_F_TIMEOUT(faults, target_exits_before_the_acknowledgement, 600)
 	EXPECT_EQ(0, status);
 	ASSERT_EQ(0, kill(w, SIGCONT));
 	ASSERT_EQ(w, waitpid(w, &status, 0));
-	sh(log, sizeof(log), "cat /tmp/faults.exit");
+	guest_sh(log, sizeof(log), "cat /tmp/faults.exit");
 	TH_LOG("checkpoint exit %d: %s", WEXITSTATUS(status), log);
 	/* Committed, nothing left to acknowledge: success, and a note. */
 	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
@@ -435,7 +395,7 @@ TEST_F_TIMEOUT(faults, target_exits_before_the_acknowledgement, 600)
 	t->pid = -1;	/* gone: compare with the copy taken before */
 	EXPECT_EQ(0, export_diff(self->store, 0, t, before));
 	t->pid = 0;
-	EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
+	EXPECT_EQ(0, verify(self->store));
 	EXPECT_TRUE(wait_released());
 	free(before);
 }
@@ -447,7 +407,7 @@ TEST_F_TIMEOUT(faults, target_execs_during_checkpoint, 600)
 	char log[4096], out[4096];
 	int ret;
 
-	store_path(self->store, sizeof(self->store), "exec");
+	guest_store_path(self->store, sizeof(self->store), "faults-exec");
 	ASSERT_EQ(0, target_start(t, BIG, NULL, fault_cmd, NULL));
 	before = snapshot_mem(t);
 	ASSERT_NE(NULL, before);
@@ -479,7 +439,7 @@ TEST_F_TIMEOUT(faults, target_forks_during_checkpoint, 600)
 	char log[4096];
 	int ret, cpid;
 
-	store_path(self->store, sizeof(self->store), "fork");
+	guest_store_path(self->store, sizeof(self->store), "faults-fork");
 	ASSERT_EQ(0, target_start(t, BIG, NULL, fault_cmd, NULL));
 	before = snapshot_mem(t);
 	ASSERT_NE(NULL, before);
@@ -497,7 +457,7 @@ TEST_F_TIMEOUT(faults, target_forks_during_checkpoint, 600)
 	/* And the child, a process of its own, checkpoints right too. */
 	child = *t;
 	child.pid = cpid;
-	store_path(self->store, sizeof(self->store), "forkchild");
+	guest_store_path(self->store, sizeof(self->store), "faults-forkchild");
 	ASSERT_LT(0, tool_checkpoint(self->store, cpid, NULL, 0));
 	EXPECT_EQ(0, export_diff(self->store, 0, &child, NULL));
 	kill(cpid, SIGKILL);
@@ -516,7 +476,7 @@ TEST_F_TIMEOUT(faults, rmmod_during_checkpoints, 600)
 
 	if (!ko)
 		SKIP(return, "needs SNAPPER_KO to load the module again");
-	store_path(self->store, sizeof(self->store), "rmmod");
+	guest_store_path(self->store, sizeof(self->store), "faults-rmmod");
 	ASSERT_EQ(0, target_start(t, BIG, NULL, fault_cmd, NULL));
 	for (i = 0; i < 3 && !unloaded; i++) {
 		long long sent0 = read_stat("pages_sent");
@@ -526,14 +486,14 @@ TEST_F_TIMEOUT(faults, rmmod_during_checkpoints, 600)
 		ASSERT_LT(0, w);
 		wait_sent(sent0, 30, 120);
 		/* Busy: refused, and the module is still there. */
-		if (sh(NULL, 0, "rmmod snapper")) {
+		if (guest_sh(NULL, 0, "rmmod snapper")) {
 			refused++;
 			EXPECT_EQ(0, access(STATS_DIR "pages_held", R_OK));
 		} else {
 			unloaded++;
 		}
 		ASSERT_EQ(w, waitpid(w, &status, 0));
-		sh(out, sizeof(out), "cat /tmp/faults.rmmod");
+		guest_sh(out, sizeof(out), "cat /tmp/faults.rmmod");
 		TH_LOG("rmmod %s; checkpoint exit %d: %s", unloaded ? "went through" :
 		       "refused", WEXITSTATUS(status), out);
 		/* If it did go, the checkpoint failed cleanly. */
@@ -544,16 +504,17 @@ TEST_F_TIMEOUT(faults, rmmod_during_checkpoints, 600)
 	if (!unloaded) {
 		/* Idle now (the freeze's task work left with the next command). */
 		ASSERT_EQ(0, target_do(t, T_FILL, 0, 1, 0x3000));
-		ASSERT_EQ(0, sh(out, sizeof(out), "rmmod snapper")) TH_LOG("%s", out);
+		ASSERT_EQ(0, guest_sh(out, sizeof(out), "rmmod snapper"))
+			TH_LOG("%s", out);
 	}
 	ASSERT_NE(0, access(STATS_DIR "pages_held", R_OK));
-	ASSERT_EQ(0, sh(out, sizeof(out), "insmod %s", ko)) TH_LOG("%s", out);
+	ASSERT_EQ(0, guest_sh(out, sizeof(out), "insmod %s", ko)) TH_LOG("%s", out);
 	/* A new module knows no base: a FULL checkpoint, and exact. */
 	ASSERT_EQ(0, target_do(t, T_FILL, 5, 5, 0x4000));
 	ASSERT_LT(0, tool_checkpoint(self->store, t->pid, out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "full checkpoint")) TH_LOG("%s", out);
 	EXPECT_EQ(0, export_diff(self->store, 0, t, NULL));
-	EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
+	EXPECT_EQ(0, verify(self->store));
 }
 
 #define SMALL_FS "/mnt/faults-enospc"
@@ -572,9 +533,10 @@ TEST_F_TIMEOUT(faults, disk_full, 600)
 	 * kernels), else a tmpfs (the debug kernel has no loop driver): room
 	 * for one 1 MiB generation and not much else.
 	 */
-	if (sh(out, sizeof(out), "modprobe -q loop; truncate -s 8M /tmp/enospc.img && "
-	       "mkfs.ext4 -q -F /tmp/enospc.img && mount -o loop /tmp/enospc.img "
-	       SMALL_FS)) {
+	if (guest_sh(out, sizeof(out), "modprobe -q loop; "
+		     "truncate -s 8M /tmp/enospc.img && "
+		     "mkfs.ext4 -q -F /tmp/enospc.img && "
+		     "mount -o loop /tmp/enospc.img " SMALL_FS)) {
 		TH_LOG("no loop-mounted ext4 (%s): a 3 MiB tmpfs instead", out);
 		ASSERT_EQ(0, mount("tmpfs", SMALL_FS, "tmpfs", 0, "size=3m,mode=0700"));
 	}
@@ -600,7 +562,7 @@ TEST_F_TIMEOUT(faults, disk_full, 600)
 	/* One line, naming what failed. */
 	EXPECT_EQ(strlen(out) - 1, strcspn(out, "\n")) TH_LOG("%s", out);
 	EXPECT_EQ(1, count_gens(self->store));
-	EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
+	EXPECT_EQ(0, verify(self->store));
 	EXPECT_EQ(0, export_diff(self->store, 1, t, gen1));
 	/* Space again: the next checkpoint holds everything since generation 1. */
 	ASSERT_EQ(0, unlink(filler));
@@ -609,7 +571,7 @@ TEST_F_TIMEOUT(faults, disk_full, 600)
 	EXPECT_LT(1, g) TH_LOG("%s", out);
 	EXPECT_EQ(0, export_diff(self->store, 0, t, NULL));
 	EXPECT_EQ(0, export_diff(self->store, 1, t, gen1));
-	EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
+	EXPECT_EQ(0, verify(self->store));
 	free(gen1);
 	target_stop(t);
 	EXPECT_EQ(0, umount(SMALL_FS));
@@ -636,14 +598,14 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 
 	snprintf(swapfile, sizeof(swapfile), "%s/faults.swap",
 		 getenv("SNAPPER_SCRATCH"));
-	ASSERT_EQ(0, sh(out, sizeof(out), "dd if=/dev/zero of=%s bs=1M count=64 "
-			"status=none && chmod 600 %s && mkswap %s >/dev/null",
-			swapfile, swapfile, swapfile)) TH_LOG("%s", out);
+	ASSERT_EQ(0, guest_sh(out, sizeof(out), "dd if=/dev/zero of=%s bs=1M count=64 "
+			      "status=none && chmod 600 %s && mkswap %s >/dev/null",
+			      swapfile, swapfile, swapfile)) TH_LOG("%s", out);
 	if (swapon(swapfile, 0)) {
 		unlink(swapfile);
 		SKIP(return, "swapon: %s", strerror(errno));
 	}
-	store_path(self->store, sizeof(self->store), "swap");
+	guest_store_path(self->store, sizeof(self->store), "faults-swap");
 	ASSERT_EQ(0, target_start(t, 1024, NULL, fault_cmd, NULL));
 	/* Out before the first checkpoint, and again before the second. */
 	ASSERT_EQ(0, target_do(t, T_PAGEOUT, 0, 1024, 0));
@@ -670,11 +632,11 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 	ASSERT_EQ(0, target_do(t, T_PAGEOUT, 0, 1024, 0));
 	out2 = swapped(t);
 	ASSERT_EQ(w, waitpid(w, &status, 0));
-	sh(out, sizeof(out), "cat /tmp/faults.swap");
+	guest_sh(out, sizeof(out), "cat /tmp/faults.swap");
 	TH_LOG("paged out during the stream: %d; %s", out2, out);
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	EXPECT_EQ(0, export_diff(self->store, 0, t, NULL));
-	EXPECT_EQ(0, sh(NULL, 0, "snapper-tool verify --store %s", self->store));
+	EXPECT_EQ(0, verify(self->store));
 	target_stop(t);
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);

@@ -38,75 +38,25 @@ static bool find_counter(void)
 
 static const char *skip_reason(void)
 {
-	const char *why = guest_skip_reason();
+	const char *why = guest_scratch_skip_reason();
 
 	if (why)
 		return why;
-	if (!getenv("SNAPPER_SCRATCH"))
-		return "needs SNAPPER_SCRATCH (an ext4 mount)";
 	if (!find_counter())
 		return "build/examples/counter is not built";
 	return NULL;
 }
 
-struct prog {
-	pid_t pid;
-	int out;
-	char text[65536];
-	size_t used;
-};
-
 /* Starts `[setpriv...] counter --store DIR ARGS` with stdout+stderr piped. */
-static int prog_start(struct prog *p, const char *prefix, const char *dir,
-		      const char *args)
+static int prog_start(struct guest_child *p, const char *prefix,
+		      const char *dir, const char *args)
 {
 	char cmd[PATH_MAX + 512];
-	int fds[2];
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
 
 	snprintf(cmd, sizeof(cmd), "exec %s %s --store %s %s", prefix, counter,
 		 dir, args);
-	memset(p, 0, sizeof(*p));
-	if (pipe(fds))
-		return -1;
-	p->pid = fork();
-	if (p->pid < 0)
-		return -1;
-	if (!p->pid) {
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		close(fds[0]);
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	p->out = fds[0];
-	return 0;
-}
-
-/* Reads until @what shows (NULL: to the end); false if it never does. */
-static bool prog_wait(struct prog *p, const char *what)
-{
-	ssize_t n;
-
-	while (!what || !strstr(p->text, what)) {
-		n = read(p->out, p->text + p->used, sizeof(p->text) - 1 - p->used);
-		if (n <= 0)
-			return !what;
-		p->used += n;
-		p->text[p->used] = '\0';
-	}
-	return true;
-}
-
-static int prog_end(struct prog *p)
-{
-	int st;
-
-	prog_wait(p, NULL);
-	close(p->out);
-	if (waitpid(p->pid, &st, 0) != p->pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return guest_child_start(p, argv);
 }
 
 /* The last "count X saved as generation G" line. */
@@ -121,33 +71,27 @@ static bool last_saved(const char *text, uint64_t *count, uint64_t *gen)
 			      count, gen) == 2;
 }
 
-static void store_dir(char *dir, size_t n, const char *what)
-{
-	snprintf(dir, n, "%s/persist-%s-%d", getenv("SNAPPER_SCRATCH"), what,
-		 getpid());
-}
-
 TEST(survives_kill_9)
 {
 	const char *why = skip_reason();
 	uint64_t count, gen, rgen, rcount, runs;
-	struct prog p;
+	struct guest_child p;
 	char dir[256];
 	const char *s;
 
 	if (why)
 		SKIP(return, "%s", why);
-	store_dir(dir, sizeof(dir), "kill");
+	guest_store_path(dir, sizeof(dir), "persist-kill");
 	ASSERT_EQ(0, prog_start(&p, "", dir, "--every 5 --delay-ms 20"));
-	ASSERT_TRUE(prog_wait(&p, "saved as generation 3\n"));
+	ASSERT_TRUE(guest_child_wait(&p, "saved as generation 3\n"));
 	ASSERT_NE(NULL, strstr(p.text, "a fresh start"));
 	ASSERT_EQ(0, kill(p.pid, SIGKILL));
-	ASSERT_EQ(128 + SIGKILL, prog_end(&p));
+	ASSERT_EQ(128 + SIGKILL, guest_child_end(&p));
 	ASSERT_TRUE(last_saved(p.text, &count, &gen));
 	TH_LOG("killed after count %lu saved as generation %lu", count, gen);
 
 	ASSERT_EQ(0, prog_start(&p, "", dir, "--steps 5 --every 5 --delay-ms 1"));
-	ASSERT_EQ(0, prog_end(&p));
+	ASSERT_EQ(0, guest_child_end(&p));
 	TH_LOG("%s", p.text);
 	s = strstr(p.text, "resumed from generation ");
 	ASSERT_NE(NULL, s);
@@ -170,24 +114,24 @@ TEST(unprivileged_self_checkpoint)
 {
 	const char *why = skip_reason();
 	uint64_t count, gen;
-	struct prog p;
+	struct guest_child p;
 	char dir[256];
 
 	if (why)
 		SKIP(return, "%s", why);
-	store_dir(dir, sizeof(dir), "user");
+	guest_store_path(dir, sizeof(dir), "persist-user");
 	ASSERT_EQ(0, mkdir(dir, 0700));
 	ASSERT_EQ(0, chown(dir, 65534, 65534));
 	ASSERT_EQ(0, prog_start(&p, "setpriv --reuid 65534 --regid 65534 --clear-groups",
 				dir, "--steps 4 --every 2 --delay-ms 1"));
-	ASSERT_EQ(0, prog_end(&p));
+	ASSERT_EQ(0, guest_child_end(&p));
 	TH_LOG("%s", p.text);
 	ASSERT_TRUE(last_saved(p.text, &count, &gen));
 	ASSERT_EQ(4u, count);
 	ASSERT_EQ(2u, gen);
 	ASSERT_EQ(0, prog_start(&p, "setpriv --reuid 65534 --regid 65534 --clear-groups",
 				dir, "--steps 1 --delay-ms 1"));
-	ASSERT_EQ(0, prog_end(&p));
+	ASSERT_EQ(0, guest_child_end(&p));
 	ASSERT_NE(NULL, strstr(p.text, "resumed from generation 2 at count 4"));
 }
 
@@ -196,20 +140,20 @@ TEST(a_store_without_the_region_is_refused)
 	const char *why = skip_reason();
 	struct target t = { 0 };
 	char dir[256], cmd[512];
-	struct prog p;
+	struct guest_child p;
 
 	if (why)
 		SKIP(return, "%s", why);
-	if (system("command -v snapper-tool >/dev/null"))
+	if (!guest_have_tool())
 		SKIP(return, "snapper-tool is not on PATH");
-	store_dir(dir, sizeof(dir), "other");
+	guest_store_path(dir, sizeof(dir), "persist-other");
 	ASSERT_EQ(0, target_start(&t, 4, NULL, NULL, NULL));
 	snprintf(cmd, sizeof(cmd), "snapper-tool checkpoint --store %s %d >/dev/null",
 		 dir, t.pid);
 	ASSERT_EQ(0, system(cmd));
 	target_stop(&t);
 	ASSERT_EQ(0, prog_start(&p, "", dir, "--steps 1"));
-	ASSERT_EQ(1, prog_end(&p));
+	ASSERT_EQ(1, guest_child_end(&p));
 	TH_LOG("%s", p.text);
 	ASSERT_NE(NULL, strstr(p.text, "does not map all of 0x7e5000000000-0x7e5000100000"));
 }
@@ -219,18 +163,18 @@ TEST(watched_while_checkpointing_itself)
 	const char *why = skip_reason();
 	char dir[256], cmd[512];
 	uint64_t count, gen;
-	struct prog p;
+	struct guest_child p;
 	char pid[16];
 	pid_t watch;
 	int st;
 
 	if (why)
 		SKIP(return, "%s", why);
-	if (system("command -v snapper-tool >/dev/null"))
+	if (!guest_have_tool())
 		SKIP(return, "snapper-tool is not on PATH");
-	store_dir(dir, sizeof(dir), "both");
+	guest_store_path(dir, sizeof(dir), "persist-both");
 	ASSERT_EQ(0, prog_start(&p, "", dir, "--steps 60 --every 10 --delay-ms 50"));
-	ASSERT_TRUE(prog_wait(&p, "a fresh start"));
+	ASSERT_TRUE(guest_child_wait(&p, "a fresh start"));
 	snprintf(pid, sizeof(pid), "%d", p.pid);
 	watch = fork();
 	ASSERT_LE(0, watch);
@@ -242,7 +186,7 @@ TEST(watched_while_checkpointing_itself)
 		       "--interval", "700ms", pid, (char *)NULL);
 		_exit(127);
 	}
-	ASSERT_EQ(0, prog_end(&p));
+	ASSERT_EQ(0, guest_child_end(&p));
 	/* The target exited: so does the watch, with 0. */
 	ASSERT_EQ(watch, waitpid(watch, &st, 0));
 	ASSERT_EQ(0, st);
@@ -252,7 +196,7 @@ TEST(watched_while_checkpointing_itself)
 	snprintf(cmd, sizeof(cmd), "snapper-tool verify --store %s", dir);
 	ASSERT_EQ(0, system(cmd));
 	ASSERT_EQ(0, prog_start(&p, "", dir, "--steps 1 --delay-ms 1"));
-	ASSERT_EQ(0, prog_end(&p));
+	ASSERT_EQ(0, guest_child_end(&p));
 	ASSERT_NE(NULL, strstr(p.text, "at count 60"));
 }
 

@@ -32,45 +32,12 @@ static int target_cmd(struct target *t, struct tcmd *c, void *arg)
 	return 0;
 }
 
-static const char *skip_reason(void)
+/* `snapper-tool restore` of [@start, @end) into @pid; its exit code. */
+static int restore_range(char *out, size_t len, const char *dir, pid_t pid,
+			 uint64_t start, uint64_t end)
 {
-	const char *why = guest_skip_reason();
-
-	if (why)
-		return why;
-	if (!getenv("SNAPPER_SCRATCH"))
-		return "needs SNAPPER_SCRATCH (an ext4 mount)";
-	if (system("command -v snapper-tool >/dev/null"))
-		return "snapper-tool is not on PATH";
-	return NULL;
-}
-
-/* Runs a shell command; its output (both streams) in out. */
-static int sh(char *out, size_t n, const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	size_t got;
-	FILE *p;
-	int st;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-	p = popen(cmd, "r");
-	if (!p)
-		return -1;
-	got = fread(out, 1, n - 1, p);
-	out[got] = '\0';
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static void store_dir(char *dir, size_t n, const char *what)
-{
-	snprintf(dir, n, "%s/restore-%s-%d", getenv("SNAPPER_SCRATCH"), what,
-		 getpid());
+	return guest_sh(out, len, "snapper-tool restore --store %s --pid %d "
+			"--range %#lx-%#lx", dir, pid, start, end);
 }
 
 static int peek(pid_t pid, uint64_t addr, void *buf, size_t len)
@@ -90,7 +57,7 @@ static uint64_t now_us(void)
 
 TEST(round_trip)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	char dir[256], out[4096], page[PG];
 	struct target t = { 0 };
 	size_t i;
@@ -98,18 +65,16 @@ TEST(round_trip)
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 32, NULL, target_cmd, NULL));
-	store_dir(dir, sizeof(dir), "rt");
+	guest_store_path(dir, sizeof(dir), "restore-rt");
 	ASSERT_EQ(0, target_do(&t, T_ZERO, 5, 1, 0));
-	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
-			dir, t.pid));
+	ASSERT_EQ(0, guest_checkpoint(out, sizeof(out), dir, t.pid));
 	/* Scribble: the zero page, some data pages, all of the last ones. */
 	ASSERT_EQ(0, target_do(&t, T_WRITE, 5, 77, 0));
 	for (i = 0; i < 4; i++)
 		ASSERT_EQ(0, target_do(&t, T_WRITE, 10 + i, 1000 + i, 0));
 	ASSERT_EQ(0, target_do(&t, T_FILL, 28, 4, 0xee));
-	ASSERT_EQ(0, sh(out, sizeof(out),
-			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
-			dir, t.pid, t.base, t.base + 32 * PG));
+	ASSERT_EQ(0, restore_range(out, sizeof(out), dir, t.pid, t.base,
+				   t.base + 32 * PG));
 	TH_LOG("%s", out);
 	ASSERT_NE(NULL, strstr(out, "32 pages in 1 mappings, 9 written"));
 	for (i = 0; i < 32; i++) {
@@ -127,30 +92,27 @@ TEST(round_trip)
 
 TEST(layout_mismatch_is_refused)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	char dir[256], out[4096], page[PG], want[64];
 	struct target t = { 0 };
 
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 16, NULL, target_cmd, NULL));
-	store_dir(dir, sizeof(dir), "mm");
-	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
-			dir, t.pid));
+	guest_store_path(dir, sizeof(dir), "restore-mm");
+	ASSERT_EQ(0, guest_checkpoint(out, sizeof(out), dir, t.pid));
 	ASSERT_EQ(0, target_do(&t, T_WRITE, 0, 99, 0));
 	/* The region splits in two: neither part matches the generation. */
 	ASSERT_EQ(0, target_do(&t, T_MUNMAP, t.base + 8 * PG, PG, 0));
-	ASSERT_EQ(1, sh(out, sizeof(out),
-			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
-			dir, t.pid, t.base, t.base + 8 * PG));
+	ASSERT_EQ(1, restore_range(out, sizeof(out), dir, t.pid, t.base,
+				   t.base + 8 * PG));
 	TH_LOG("%s", out);
 	snprintf(want, sizeof(want), "mapping %#lx-%#lx", t.base, t.base + 8 * PG);
 	ASSERT_NE(NULL, strstr(out, want));
 	ASSERT_NE(NULL, strstr(out, "in generation 1"));
 	/* A hole in the range is named too. */
-	ASSERT_EQ(1, sh(out, sizeof(out),
-			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
-			dir, t.pid, t.base + 8 * PG, t.base + 9 * PG));
+	ASSERT_EQ(1, restore_range(out, sizeof(out), dir, t.pid, t.base + 8 * PG,
+				   t.base + 9 * PG));
 	ASSERT_NE(NULL, strstr(out, "is not mapped"));
 	/* Nothing was written. */
 	ASSERT_EQ(0, peek(t.pid, t.base, page, PG));
@@ -192,7 +154,7 @@ static void beating_setup(struct target *t, void *arg)
 
 TEST(target_resumes_unharmed)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	char dir[256], out[4096], page[PG];
 	struct target t = { 0 };
 	struct beat *b;
@@ -206,14 +168,12 @@ TEST(target_resumes_unharmed)
 		 -1, 0);
 	ASSERT_NE(MAP_FAILED, b);
 	ASSERT_EQ(0, target_start(&t, 16, beating_setup, target_cmd, b));
-	store_dir(dir, sizeof(dir), "beat");
-	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
-			dir, t.pid));
+	guest_store_path(dir, sizeof(dir), "restore-beat");
+	ASSERT_EQ(0, guest_checkpoint(out, sizeof(out), dir, t.pid));
 	for (i = 0; i < 5; i++) {
 		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 4242, 0));
-		ASSERT_EQ(0, sh(out, sizeof(out),
-				"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
-				dir, t.pid, t.base, t.base + 16 * PG));
+		ASSERT_EQ(0, restore_range(out, sizeof(out), dir, t.pid, t.base,
+					   t.base + 16 * PG));
 	}
 	ASSERT_EQ(0, peek(t.pid, t.base, page, PG));
 	ASSERT_TRUE(page_is(page, 0));
@@ -234,19 +194,18 @@ TEST(target_resumes_unharmed)
 
 TEST(whole_process_of_a_quiescent_target)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	char dir[256], out[4096], page[PG];
 	struct target t = { 0 };
 
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 16, NULL, target_cmd, NULL));
-	store_dir(dir, sizeof(dir), "all");
-	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
-			dir, t.pid));
+	guest_store_path(dir, sizeof(dir), "restore-all");
+	ASSERT_EQ(0, guest_checkpoint(out, sizeof(out), dir, t.pid));
 	ASSERT_EQ(0, target_do(&t, T_FILL, 0, 16, 0x11));
-	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool restore --store %s --pid %d",
-			dir, t.pid));
+	ASSERT_EQ(0, guest_sh(out, sizeof(out),
+			      "snapper-tool restore --store %s --pid %d", dir, t.pid));
 	TH_LOG("%s", out);
 	ASSERT_EQ(0, peek(t.pid, t.base + 15 * PG, page, PG));
 	ASSERT_TRUE(page_is(page, 15ull << 32));
@@ -254,9 +213,9 @@ TEST(whole_process_of_a_quiescent_target)
 	ASSERT_EQ(0, peek(t.pid, t.base + 2 * PG, page, PG));
 	ASSERT_TRUE(page_is(page, 8));
 	/* Not ours to write: another user's request is refused. */
-	ASSERT_EQ(1, sh(out, sizeof(out),
-			"setpriv --reuid 65534 --regid 65534 --clear-groups "
-			"snapper-tool restore --store %s --pid %d", dir, t.pid));
+	ASSERT_EQ(1, guest_sh(out, sizeof(out),
+			      "setpriv --reuid 65534 --regid 65534 --clear-groups "
+			      "snapper-tool restore --store %s --pid %d", dir, t.pid));
 	target_stop(&t);
 }
 
@@ -265,7 +224,7 @@ TEST(whole_process_of_a_quiescent_target)
 /* The figure for Documentation/persistence.rst, with its baseline. */
 TEST(time_64mib)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	char dir[256], out[4096];
 	struct target t = { 0 };
 	struct iovec l, r;
@@ -275,14 +234,12 @@ TEST(time_64mib)
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, BIG_PAGES, NULL, target_cmd, NULL));
-	store_dir(dir, sizeof(dir), "big");
-	ASSERT_EQ(0, sh(out, sizeof(out), "snapper-tool checkpoint --store %s %d",
-			dir, t.pid));
+	guest_store_path(dir, sizeof(dir), "restore-big");
+	ASSERT_EQ(0, guest_checkpoint(out, sizeof(out), dir, t.pid));
 	ASSERT_EQ(0, target_do(&t, T_FILL, 0, BIG_PAGES, 0x5c));
 	t0 = now_us();
-	ASSERT_EQ(0, sh(out, sizeof(out),
-			"snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
-			dir, t.pid, t.base, t.base + BIG_PAGES * PG));
+	ASSERT_EQ(0, restore_range(out, sizeof(out), dir, t.pid, t.base,
+				   t.base + BIG_PAGES * PG));
 	t_restore = now_us() - t0;
 	TH_LOG("%s", out);
 	/* Baselines: the same bytes from a buffer, then a local memcpy. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Helpers of the checkpoint selftests: a target process driven through a
- * pipe, the pagemap oracle, and a collector of one checkpoint stream that
- * links tools/genl.c (the module's only client code).
+ * pipe, the pagemap oracle, a collector of one checkpoint stream that
+ * links tools/genl.c (the module's only client code), and for the tests
+ * of snapper-tool: stores on the scratch disk, shell commands, and child
+ * processes whose output is read as it comes.
  */
 #ifndef SNAPPER_GUEST_H
 #define SNAPPER_GUEST_H
@@ -10,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +52,138 @@ static inline long long read_stat(const char *name)
 		return -1;
 	buf[n] = '\0';
 	return atoll(buf);
+}
+
+static inline bool guest_have_tool(void)
+{
+	return !system("command -v snapper-tool >/dev/null");
+}
+
+/* Why a test of stores on $SNAPPER_SCRATCH cannot run here, or NULL. */
+static inline const char *guest_scratch_skip_reason(void)
+{
+	const char *why = guest_skip_reason();
+
+	if (why)
+		return why;
+	if (!getenv("SNAPPER_SCRATCH"))
+		return "needs SNAPPER_SCRATCH (an ext4 mount)";
+	return NULL;
+}
+
+/* The same, for a test that runs snapper-tool as well. */
+static inline const char *guest_tool_skip_reason(void)
+{
+	const char *why = guest_scratch_skip_reason();
+
+	if (why)
+		return why;
+	if (!guest_have_tool())
+		return "snapper-tool is not on PATH";
+	return NULL;
+}
+
+/* $SNAPPER_SCRATCH/NAME-PID: a store of this test program's own. */
+static inline void guest_store_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s-%d", getenv("SNAPPER_SCRATCH"), name,
+		 getpid());
+}
+
+/*
+ * Runs a shell command; its output (both streams) into @out, if not NULL,
+ * the rest read and dropped. Returns its exit code, 128 on a signal.
+ */
+static inline int __attribute__((format(printf, 3, 4)))
+guest_sh(char *out, size_t len, const char *fmt, ...)
+{
+	char cmd[1024];
+	size_t n = 0;
+	va_list ap;
+	FILE *f;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
+	va_end(ap);
+	strcat(cmd, " 2>&1");
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	if (out && len) {
+		n = fread(out, 1, len - 1, f);
+		out[n] = '\0';
+	}
+	while (fgetc(f) != EOF)
+		;
+	st = pclose(f);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* `snapper-tool checkpoint --store DIR PID`: its exit code; output in @out. */
+static inline int guest_checkpoint(char *out, size_t len, const char *dir,
+				   pid_t pid)
+{
+	return guest_sh(out, len, "snapper-tool checkpoint --store %s %d", dir,
+			pid);
+}
+
+/* A child process whose stdout and stderr we read as they come. */
+struct guest_child {
+	pid_t pid;
+	int out;
+	size_t used;
+	char text[65536];	/* what it printed so far */
+};
+
+/* Starts @argv[0] (looked up in PATH) with its output piped to us. */
+static inline int guest_child_start(struct guest_child *c, char *const argv[])
+{
+	int fds[2];
+
+	memset(c, 0, sizeof(*c));
+	if (pipe(fds))
+		return -1;
+	c->pid = fork();
+	if (c->pid < 0)
+		return -1;
+	if (!c->pid) {
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		close(fds[0]);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	c->out = fds[0];
+	return 0;
+}
+
+/* Reads until @what shows (NULL: to the end); false if it never does. */
+static inline bool guest_child_wait(struct guest_child *c, const char *what)
+{
+	ssize_t n;
+
+	while (!what || !strstr(c->text, what)) {
+		n = read(c->out, c->text + c->used, sizeof(c->text) - 1 - c->used);
+		if (n <= 0)
+			return !what;
+		c->used += n;
+		c->text[c->used] = '\0';
+	}
+	return true;
+}
+
+/* Reads the rest of its output; its exit code, or 128 + the signal. */
+static inline int guest_child_end(struct guest_child *c)
+{
+	int st;
+
+	guest_child_wait(c, NULL);
+	close(c->out);
+	if (waitpid(c->pid, &st, 0) != c->pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* pagemap: bit 63 present, 62 swapped, 55 soft-dirty. */

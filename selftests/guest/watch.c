@@ -14,76 +14,15 @@
 
 #define MAX_PARAM "/sys/module/snapper/parameters/max_snapshots"
 
-static const char *skip_reason(void)
-{
-	const char *why = guest_skip_reason();
-
-	if (why)
-		return why;
-	if (!getenv("SNAPPER_SCRATCH"))
-		return "needs SNAPPER_SCRATCH (an ext4 mount)";
-	if (system("command -v snapper-tool >/dev/null"))
-		return "snapper-tool is not on PATH";
-	return NULL;
-}
-
-struct watch {
-	pid_t pid;
-	int out;		/* its stdout and stderr */
-	char text[16384];
-};
-
-static int watch_start(struct watch *w, const char *dir, const char *interval,
-		       pid_t target)
+static int watch_start(struct guest_child *w, const char *dir,
+		       const char *interval, pid_t target)
 {
 	char pid[16];
-	int fds[2];
+	char *argv[] = { "snapper-tool", "watch", "--store", (char *)dir,
+			 "--interval", (char *)interval, pid, NULL };
 
 	snprintf(pid, sizeof(pid), "%d", target);
-	if (pipe(fds))
-		return -1;
-	w->pid = fork();
-	if (w->pid < 0)
-		return -1;
-	if (!w->pid) {
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		close(fds[0]);
-		execlp("snapper-tool", "snapper-tool", "watch", "--store", dir,
-		       "--interval", interval, pid, (char *)NULL);
-		_exit(127);
-	}
-	close(fds[1]);
-	w->out = fds[0];
-	return 0;
-}
-
-/* Reads what the watch prints until @what shows; false at its end. */
-static bool watch_wait(struct watch *w, const char *what)
-{
-	size_t used = strlen(w->text);
-	ssize_t n;
-
-	while (!strstr(w->text, what)) {
-		n = read(w->out, w->text + used, sizeof(w->text) - 1 - used);
-		if (n <= 0)
-			return false;
-		used += n;
-		w->text[used] = '\0';
-	}
-	return true;
-}
-
-/* Reads the rest of what the watch prints, then its exit code. */
-static int watch_end(struct watch *w)
-{
-	int st;
-
-	watch_wait(w, "\a");	/* never printed: reads to the end */
-	close(w->out);
-	if (waitpid(w->pid, &st, 0) != w->pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	return guest_child_start(w, argv);
 }
 
 static int count(const char *s, const char *what)
@@ -95,34 +34,28 @@ static int count(const char *s, const char *what)
 	return n;
 }
 
-static void store_dir(char *dir, size_t n, const char *what)
-{
-	snprintf(dir, n, "%s/watch-%s-%d", getenv("SNAPPER_SCRATCH"), what,
-		 getpid());
-}
-
 TEST(checkpoints_until_the_target_exits)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	struct target t = { 0 };
-	struct watch w = { 0 };
+	struct guest_child w;
 	char dir[256];
 	int i;
 
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 16, NULL, NULL, NULL));
-	store_dir(dir, sizeof(dir), "exit");
+	guest_store_path(dir, sizeof(dir), "watch-exit");
 	ASSERT_EQ(0, watch_start(&w, dir, "300ms", t.pid));
-	ASSERT_TRUE(watch_wait(&w, "generation 1 "));
+	ASSERT_TRUE(guest_child_wait(&w, "generation 1 "));
 	for (i = 0; i < 8; i++) {
 		usleep(100000);
 		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 100 + i, 0));
 	}
-	ASSERT_TRUE(watch_wait(&w, "generation 3 "));
+	ASSERT_TRUE(guest_child_wait(&w, "generation 3 "));
 	/* Exits, stays a zombie of ours: the watch must notice all the same. */
 	target_do(&t, T_EXIT, 0, 0, 0);
-	ASSERT_EQ(0, watch_end(&w));
+	ASSERT_EQ(0, guest_child_end(&w));
 	TH_LOG("%s", w.text);
 	ASSERT_LE(3, count(w.text, " generation "));
 	ASSERT_NE(NULL, strstr(w.text, "generation 1 (full)"));
@@ -146,10 +79,10 @@ static int write_param(const char *path, const char *v)
 
 TEST(retention_after_each_commit)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	char dir[256], cmd[512], old[32] = "", line[256];
 	struct target t = { 0 };
-	struct watch w = { 0 };
+	struct guest_child w;
 	int fd, lines, last = 0;
 	FILE *p;
 
@@ -161,11 +94,11 @@ TEST(retention_after_each_commit)
 	close(fd);
 	ASSERT_EQ(0, write_param(MAX_PARAM, "3"));
 	ASSERT_EQ(0, target_start(&t, 16, NULL, NULL, NULL));
-	store_dir(dir, sizeof(dir), "keep");
+	guest_store_path(dir, sizeof(dir), "watch-keep");
 	ASSERT_EQ(0, watch_start(&w, dir, "100ms", t.pid));
-	ASSERT_TRUE(watch_wait(&w, "generation 7 "));
+	ASSERT_TRUE(guest_child_wait(&w, "generation 7 "));
 	target_do(&t, T_EXIT, 0, 0, 0);
-	ASSERT_EQ(0, watch_end(&w));
+	ASSERT_EQ(0, guest_child_end(&w));
 	write_param(MAX_PARAM, old);
 	TH_LOG("%s", w.text);
 	ASSERT_NE(NULL, strstr(w.text, ", 3 kept"));
@@ -182,19 +115,19 @@ TEST(retention_after_each_commit)
 
 TEST(sigterm_stops_the_watch_not_the_target)
 {
-	const char *why = skip_reason();
+	const char *why = guest_tool_skip_reason();
 	struct target t = { 0 };
-	struct watch w = { 0 };
+	struct guest_child w;
 	char dir[256];
 
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, target_start(&t, 16, NULL, NULL, NULL));
-	store_dir(dir, sizeof(dir), "term");
+	guest_store_path(dir, sizeof(dir), "watch-term");
 	ASSERT_EQ(0, watch_start(&w, dir, "10s", t.pid));
-	ASSERT_TRUE(watch_wait(&w, " generation "));	/* at once */
+	ASSERT_TRUE(guest_child_wait(&w, " generation "));	/* at once */
 	ASSERT_EQ(0, kill(w.pid, SIGTERM));
-	ASSERT_EQ(0, watch_end(&w));
+	ASSERT_EQ(0, guest_child_end(&w));
 	TH_LOG("%s", w.text);
 	ASSERT_EQ(1, count(w.text, " generation "));
 	ASSERT_NE(NULL, strstr(w.text, "no longer watched"));
@@ -204,7 +137,7 @@ TEST(sigterm_stops_the_watch_not_the_target)
 
 TEST(bad_interval)
 {
-	if (system("command -v snapper-tool >/dev/null"))
+	if (!guest_have_tool())
 		SKIP(return, "snapper-tool is not on PATH");
 	ASSERT_EQ(256, system("snapper-tool watch --store /nonexistent --interval 5 1 2>/dev/null"));
 	ASSERT_EQ(256, system("snapper-tool watch --store /nonexistent --interval 3ms 1 2>/dev/null"));
