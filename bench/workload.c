@@ -9,9 +9,11 @@
  * It writes its pid to DIR/ready once the region is populated. Each
  * SIGUSR1 makes it read a percentage from DIR/dirty, write that share of
  * its pages (a fresh random choice each time, split among the threads)
- * and then write the request's number to DIR/done. With --spin it instead writes random pages for ever and keeps
- * DIR/rate updated with its pages-per-second over the last second: the
- * throughput from which the cost of being checkpointed is measured.
+ * and then write the request's number to DIR/done. With --spin it instead
+ * writes random pages for ever and keeps DIR/written updated (every 100
+ * ms) with the pages written so far: the reader divides by its own clock,
+ * so that a target stopped by a checkpointer (whose sleeps then end late,
+ * or early) cannot skew its throughput.
  *
  * No file descriptor stays open between requests, so CRIU can dump it.
  * The region sits at a 2 MiB-aligned address, so THP can back it.
@@ -198,7 +200,6 @@ static void *spinner(void *arg)
 
 static void spin(void)
 {
-	unsigned long last = 0, now;
 	pthread_t tid;
 	unsigned int t;
 	char buf[64];
@@ -207,11 +208,9 @@ static void spin(void)
 		if (pthread_create(&tid, NULL, spinner, (void *)(uintptr_t)(t + 1)))
 			die("pthread_create");
 	for (;;) {
-		sleep(1);
-		now = atomic_load(&written);
-		snprintf(buf, sizeof(buf), "%lu\n", now - last);
-		put_file("rate", buf);
-		last = now;
+		usleep(100000);
+		snprintf(buf, sizeof(buf), "%lu\n", atomic_load(&written));
+		put_file("written", buf);
 	}
 }
 
