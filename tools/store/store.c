@@ -52,23 +52,35 @@ const char *store_dir(const struct store *s)
 	return s->dir;
 }
 
+/* Room for @n more entries at most half full, rehashing once if need be. */
+static int htab_reserve(struct store *s, size_t n)
+{
+	size_t cap = s->ht_cap ? s->ht_cap : 4096, oldcap = s->ht_cap;
+	struct hent *old = s->ht, *nt;
+
+	while (2 * (s->ht_n + n) > cap)
+		cap *= 2;
+	if (cap == oldcap)
+		return 0;
+	nt = calloc(cap, sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	s->ht = nt;
+	s->ht_cap = cap;
+	s->ht_n = 0;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].pack1)
+			htab_add(s, old[i].lo, old[i].pack1 - 1, old[i].slot);
+	free(old);
+	return 0;
+}
+
 int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot)
 {
-	if (2 * (s->ht_n + 1) > s->ht_cap) {
-		size_t cap = s->ht_cap ? 2 * s->ht_cap : 4096;
-		struct hent *old = s->ht, *nt = calloc(cap, sizeof(*nt));
-		size_t oldcap = s->ht_cap;
+	int ret = htab_reserve(s, 1);
 
-		if (!nt)
-			return -ENOMEM;
-		s->ht = nt;
-		s->ht_cap = cap;
-		s->ht_n = 0;
-		for (size_t i = 0; i < oldcap; i++)
-			if (old[i].pack1)
-				htab_add(s, old[i].lo, old[i].pack1 - 1, old[i].slot);
-		free(old);
-	}
+	if (ret)
+		return ret;
 	for (size_t i = lo & (s->ht_cap - 1);; i = (i + 1) & (s->ht_cap - 1)) {
 		if (!s->ht[i].pack1) {
 			s->ht[i] = (struct hent){ lo, pack + 1, slot };
@@ -240,6 +252,10 @@ static int pack_load(struct store *s, uint32_t idx)
 		warn("%s", store_strerror());
 		return 0;
 	}
+	/* Sized once per pack, not doubled step by step. */
+	ret = htab_reserve(s, p->nslots);
+	if (ret)
+		return ret;
 	for (uint64_t i = 0; i < p->nslots; i++) {
 		ret = htab_add(s, get_le64(p->hashes + i * HASH_SIZE), idx, i);
 		if (ret)
