@@ -19,7 +19,9 @@
  */
 #include <dirent.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -218,16 +220,70 @@ TEST(unprivileged_cannot_acknowledge_for_another)
 	target_stop(&t);
 }
 
-/* Root of a user namespace of its own is not root for the module. */
+static int read_file(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/* Writes @s into the file @path: 0 or -errno. */
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+/* Whether this process has CAP_SYS_ADMIN (in its own user namespace). */
+static bool has_sys_admin(void)
+{
+	char buf[4096], *p;
+
+	if (read_file("/proc/self/status", buf, sizeof(buf)))
+		return false;
+	p = strstr(buf, "CapEff:");
+	return p && strtoull(p + 7, NULL, 16) >> CAP_SYS_ADMIN & 1;
+}
+
+/*
+ * Root of a user namespace of its own is not root for the module: nobody
+ * makes one, maps itself to uid and gid 0 there (as `unshare -r` does),
+ * and then holds every capability, in that namespace only.
+ */
 static int userns_child(void *arg)
 {
 	int ret, status;
 	pid_t sib;
 
-	/* EPERM in a chroot (as the guest runs), EINVAL/ENOSPC if disabled. */
+	/*
+	 * Dropping from root left us not dumpable, and so /proc/self/ owned
+	 * by root: we could not write our own uid_map.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 1))
+		return 218;
 	if (unshare(CLONE_NEWUSER))
 		return errno == EPERM ? 100 : errno == EINVAL || errno == ENOSPC ?
 		       101 : 203;
+	if (write_file("/proc/self/uid_map", "0 65534 1") ||
+	    write_file("/proc/self/setgroups", "deny") ||
+	    write_file("/proc/self/gid_map", "0 65534 1"))
+		return 216;
+	if (getuid() || getgid() || !has_sys_admin())
+		return 217;
 	/* A process of our own to aim at. */
 	sib = fork();
 	if (sib < 0)
@@ -245,6 +301,7 @@ static int userns_child(void *arg)
 TEST(user_namespace_root_cannot_checkpoint_another)
 {
 	const char *why = guest_skip_reason();
+	char sysctl[16];
 	long long before;
 	int ret;
 
@@ -254,10 +311,23 @@ TEST(user_namespace_root_cannot_checkpoint_another)
 		SKIP(return, "%s", why);
 	before = read_stat("checkpoints");
 	ret = as_nobody(userns_child, NULL);
+	/* Debian's kernels refuse unprivileged user namespaces when this is 0. */
+	if (ret == 100 && !read_file("/proc/sys/kernel/unprivileged_userns_clone",
+				     sysctl, sizeof(sysctl)) && sysctl[0] == '0')
+		SKIP(return, "unshare(CLONE_NEWUSER) as nobody: EPERM, "
+		     "kernel.unprivileged_userns_clone is 0");
+	/*
+	 * The other refusals: a caller whose root is not the root of its
+	 * mount namespace (create_user_ns() checks current_chrooted(); the
+	 * qemu guest moves its root over / rather than chrooting for this),
+	 * or a security module.
+	 */
 	if (ret == 100)
-		SKIP(return, "unshare(CLONE_NEWUSER): EPERM (a chrooted caller, as in the qemu guest, may not)");
+		SKIP(return, "unshare(CLONE_NEWUSER) as nobody: EPERM, the caller "
+		     "is chrooted or a security module refuses user namespaces");
 	if (ret == 101)
-		SKIP(return, "user namespaces are disabled in this kernel");
+		SKIP(return, "user namespaces are disabled in this kernel "
+		     "(CONFIG_USER_NS unset, or user.max_user_namespaces is 0)");
 	ASSERT_EQ(EPERM, ret);
 	EXPECT_EQ(before, read_stat("checkpoints"));
 }
@@ -278,21 +348,6 @@ static int knob_child(void *arg)
 		return n < 0 ? 0 : 99;
 	}
 	return errno;
-}
-
-static int read_file(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
 }
 
 TEST(unprivileged_cannot_change_a_knob)
