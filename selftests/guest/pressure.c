@@ -1,0 +1,663 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Checkpoints under real memory pressure, with swap on.
+ *
+ * The target runs in a cgroup v2 whose memory.max is a quarter of its
+ * working set, with a swap file on $SNAPPER_SCRATCH: the kernel's own
+ * reclaim (not MADV_PAGEOUT, as in faults.c) pushes its pages out, and a
+ * second thread of the target reads the whole region over and over, so
+ * pages go to swap and come back all the time, also while a checkpoint
+ * freezes the target and streams. snapper-tool checkpoints it several
+ * times: FULL first, then incremental after the target rewrote a quarter
+ * of its pages with a pattern of the new generation; and while each
+ * stream runs the target rewrites more pages for the next generation
+ * (copy-on-write must keep the instant's bytes). At the end every page of
+ * every generation is exported from the store and compared with the bytes
+ * the target held at that checkpoint.
+ *
+ * Checked besides: pages were in swap at each checkpoint (pagemap,
+ * VmSwap, memory.swap.current), the module read swapped pages back in
+ * (its pages_swap counter), the reading thread kept running, the target
+ * was never OOM-killed, and no page stays held.
+ *
+ * Needs cgroup v2 with the memory controller, and swap: a kernel without
+ * them skips, saying which (the Debian kernels have both, and the debug
+ * kernel's config asks for CONFIG_MEMCG for this test). Needs root and the
+ * loaded module: run it in the guest.
+ */
+#include <linux/magic.h>
+#include <pthread.h>
+#include <sys/mount.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/swap.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+
+#define MAX_PAGES	8192
+#define SWAP_MB		96
+#define GENS		3
+#define CG_ROOT		"/sys/fs/cgroup"
+#define MARK		0x7072000000000000ULL	/* "pr" */
+
+/*
+ * The working set: 32 MiB; 8 MiB on the debug kernel (KASAN, lockdep),
+ * where each page read back from swap costs several times more, so that
+ * the test takes about as long there. memory.max is a quarter of it.
+ */
+static size_t npages = MAX_PAGES;
+
+/*
+ * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
+ * an earlier program left it unloaded, that is a failure, not a skip.
+ */
+static inline bool module_expected(void)
+{
+	const char *load = getenv("SNAPPER_LOAD");
+
+	return load && !strcmp(load, "1") && !geteuid();
+}
+
+/* Page @i as generation @gen writes it: one u64 per 8 bytes, each different. */
+static uint64_t pattern(unsigned int gen, size_t i)
+{
+	return MARK | (uint64_t)gen << 40 | (uint64_t)i << 12;
+}
+
+static void write_gen(uint64_t base, size_t i, unsigned int gen)
+{
+	uint64_t *p = (uint64_t *)(base + i * PG), v = pattern(gen, i);
+	size_t k;
+
+	for (k = 0; k < PG / 8; k++)
+		p[k] = v + k;
+}
+
+static bool holds_gen(const void *page, size_t i, unsigned int gen)
+{
+	const uint64_t *p = page;
+	uint64_t v = pattern(gen, i);
+	size_t k;
+
+	for (k = 0; k < PG / 8; k++)
+		if (p[k] != v + k)
+			return false;
+	return true;
+}
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Writes @s into the file @path: 0 or -errno. */
+static int file_put(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, s, strlen(s)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* The file @path into @buf, NUL-terminated: 0 or -errno. */
+static int file_get(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+/*
+ * The number after @key at the start of a line of @path ("anon 123" in
+ * memory.stat, "VmSwap:   12 kB" in /proc/PID/status), or -1.
+ */
+static long long file_keyed(const char *path, const char *key)
+{
+	char buf[8192], *line;
+	size_t n = strlen(key);
+
+	if (file_get(path, buf, sizeof(buf)))
+		return -1;
+	for (line = buf; line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (!strncmp(line, key, n) && (line[n] == ' ' || line[n] == '\t'))
+			return strtoll(line + n, NULL, 10);
+	}
+	return -1;
+}
+
+/* The number that the file @path holds, or -1. */
+static long long file_number(const char *path)
+{
+	char buf[64];
+
+	return file_get(path, buf, sizeof(buf)) ? -1 : strtoll(buf, NULL, 10);
+}
+
+/* Whether the space-separated list @list has @word. */
+static bool has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ') &&
+		    (p[n] == ' ' || p[n] == '\n' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/* How many pages of [@base, +@n pages) of @pid are in swap (pagemap bit 62). */
+static long pt_swapped(pid_t pid, uint64_t base, size_t n)
+{
+	uint64_t *e = malloc(n * sizeof(*e));
+	char path[64];
+	long out = -1;
+	size_t i;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	if (e && fd >= 0 &&
+	    pread(fd, e, n * sizeof(*e), base / PG * sizeof(*e)) == (ssize_t)(n * sizeof(*e)))
+		for (out = 0, i = 0; i < n; i++)
+			out += e[i] >> 62 & 1;
+	if (fd >= 0)
+		close(fd);
+	free(e);
+	return out;
+}
+
+/* ---- the target: a region, a thread that reads it, commands to rewrite it ---- */
+
+struct ptarget {
+	pid_t pid;
+	int cmd, reply;			/* our ends of the pipes */
+	uint64_t base;
+	volatile uint64_t *passes;	/* shared: the reader's rounds */
+};
+
+/* Rewrite the pages i with i % mod == rem with generation gen's pattern. */
+struct pcmd {
+	uint32_t gen, mod, rem;
+};
+
+struct reader_arg {
+	volatile const uint64_t *region;
+	volatile uint64_t *passes;
+};
+
+/*
+ * Reads one word of every page, round after round, pausing a millisecond
+ * every 32 pages: in a cgroup at its limit each swapped page it meets is
+ * read back in and pushes another one out.
+ */
+static void *reader(void *arg)
+{
+	struct reader_arg *a = arg;
+	struct timespec pause = { 0, 1000000 };
+	size_t i;
+
+	for (;;) {
+		for (i = 0; i < npages; i++) {
+			(void)a->region[i * (PG / 8) + i % (PG / 8)];
+			if (i % 32 == 31)
+				nanosleep(&pause, NULL);
+		}
+		*a->passes += 1;
+	}
+	return NULL;
+}
+
+static void pt_main(const char *cg, int in, int out, volatile uint64_t *passes)
+{
+	static struct reader_arg ra;
+	char path[300];
+	struct pcmd c;
+	pthread_t th;
+	uint64_t base;
+	size_t i;
+	void *p;
+	int ret = 0;
+
+	/* Into the cgroup first, so that every page it touches is charged there. */
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	if (file_put(path, "0"))
+		_exit(2);
+	p = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		_exit(3);
+	base = (uint64_t)p;
+	for (i = 0; i < npages; i++)
+		write_gen(base, i, 1);
+	ra.region = p;
+	ra.passes = passes;
+	if (pthread_create(&th, NULL, reader, &ra))
+		_exit(4);
+	if (write(out, &base, sizeof(base)) != sizeof(base))
+		_exit(5);
+	while (read(in, &c, sizeof(c)) == sizeof(c)) {
+		for (i = c.rem; i < npages; i += c.mod)
+			write_gen(base, i, c.gen);
+		if (write(out, &ret, sizeof(ret)) != sizeof(ret))
+			_exit(6);
+	}
+	_exit(0);
+}
+
+static int pt_start(struct ptarget *t, const char *cg)
+{
+	int cmdp[2], repp[2];
+
+	t->passes = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (t->passes == MAP_FAILED || pipe(cmdp) || pipe(repp))
+		return -errno;
+	t->pid = fork();
+	if (t->pid < 0)
+		return -errno;
+	if (!t->pid) {
+		close(cmdp[1]);
+		close(repp[0]);
+		pt_main(cg, cmdp[0], repp[1], t->passes);
+	}
+	close(cmdp[0]);
+	close(repp[1]);
+	t->cmd = cmdp[1];
+	t->reply = repp[0];
+	/* It writes all its pages first, through the limit: that takes a while. */
+	if (read(t->reply, &t->base, sizeof(t->base)) != sizeof(t->base))
+		return -EIO;
+	return 0;
+}
+
+/* Has the target rewrite pages i % @mod == @rem for @gen; @cur follows. */
+static int pt_rewrite(struct ptarget *t, uint8_t *cur, unsigned int gen,
+			  unsigned int mod, unsigned int rem)
+{
+	struct pcmd c = { .gen = gen, .mod = mod, .rem = rem };
+	size_t i;
+	int ret;
+
+	if (write(t->cmd, &c, sizeof(c)) != sizeof(c) ||
+	    read(t->reply, &ret, sizeof(ret)) != sizeof(ret))
+		return -EIO;
+	for (i = rem; i < npages; i += mod)
+		cur[i] = gen;
+	return ret;
+}
+
+/* Whether the target is still there (not killed, by the OOM killer or else). */
+static bool pt_alive(struct ptarget *t)
+{
+	return t->pid > 0 && waitpid(t->pid, NULL, WNOHANG) == 0;
+}
+
+static void pt_stop(struct ptarget *t)
+{
+	if (t->pid <= 0)
+		return;
+	kill(t->pid, SIGKILL);
+	waitpid(t->pid, NULL, 0);
+	close(t->cmd);
+	close(t->reply);
+	t->pid = 0;
+}
+
+/* ---- snapper-tool ---- */
+
+/* `snapper-tool checkpoint` in the background, its output into @log. */
+static pid_t pt_checkpoint(const char *store, pid_t pid, const char *log)
+{
+	char arg[16];
+	pid_t w = fork();
+	int fd;
+
+	if (w)
+		return w;
+	fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		_exit(126);
+	snprintf(arg, sizeof(arg), "%d", pid);
+	execlp("snapper-tool", "snapper-tool", "checkpoint", "--store", store,
+	       arg, (char *)NULL);
+	_exit(127);
+}
+
+/* Waits until the module sent a page more than @base, or @secs passed. */
+static bool pt_wait_streaming(long long base, double secs)
+{
+	double end = mono_now() + secs;
+
+	while (mono_now() < end) {
+		if (read_stat("pages_sent") > base)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * Exports generation @gen of the region and compares every page with the
+ * generation that wrote it last, @want[i]: how many pages differ, or -1
+ * when the export failed.
+ */
+static long compare_generation(struct __test_metadata *_metadata,
+			       const char *store, unsigned int gen,
+			       uint64_t base, const uint8_t *want)
+{
+	static char page[PG];
+	char cmd[600];
+	long bad = 0;
+	size_t i;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "snapper-tool export --store %s --gen %u "
+		 "--range %lx-%lx --format raw -o -", store, gen,
+		 (unsigned long)base, (unsigned long)(base + npages * PG));
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	for (i = 0; i < npages; i++) {
+		if (fread(page, PG, 1, f) != 1) {
+			TH_LOG("generation %u: the export ends at page %zu", gen, i);
+			bad += npages - i;
+			break;
+		}
+		if (holds_gen(page, i, want[i]))
+			continue;
+		if (bad++ < 4)
+			TH_LOG("generation %u, page %zu: not generation %u's bytes "
+			       "(first word %#llx)", gen, i, want[i],
+			       (unsigned long long)*(uint64_t *)page);
+	}
+	if (fgetc(f) != EOF)
+		bad++;
+	return pclose(f) ? -1 : bad;
+}
+
+/*
+ * Waits until the kernel's random generator is ready, and a moment more.
+ * In a fresh TCG guest it may become ready only from this test's own swap
+ * traffic, and then it patches a static branch in get_random_u8(), which
+ * reclaim (MGLRU) calls all the time here: multi-threaded TCG now and
+ * then breaks such live code patching with an int3 oops (seen once, in
+ * get_random_u8() under lru_gen_rotate_memcg(); the same flake as the
+ * boot-time one selftests/qemu/run retries). Blocking in getrandom() makes
+ * the kernel gather the entropy now (jitter), before the pressure starts.
+ */
+static void random_ready(void)
+{
+	char b;
+
+	if (getrandom(&b, 1, GRND_NONBLOCK) == 1)
+		return;
+	if (getrandom(&b, 1, 0) == 1)
+		sleep(1);	/* the static branch is patched from a work item */
+}
+
+/* ---- the fixture: swap, a memory cgroup, a store, all undone after ---- */
+
+FIXTURE(pressure) {
+	struct ptarget t;
+	char swapfile[256], cg[256], store[256];
+	bool swap_on, cg_made, cg_mounted, cg_enabled;
+};
+
+FIXTURE_SETUP(pressure)
+{
+	const char *why = guest_skip_reason();
+
+	memset(self, 0, sizeof(*self));
+	ASSERT_FALSE(why && module_expected())
+		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
+	if (!why && !getenv("SNAPPER_SCRATCH"))
+		why = "needs SNAPPER_SCRATCH (an ext4 mount) for the swap file and the store";
+	if (why)
+		SKIP(return, "%s", why);
+}
+
+FIXTURE_TEARDOWN(pressure)
+{
+	char cmd[300];
+	int i;
+
+	pt_stop(&self->t);
+	/* The cgroup goes once its last process is reaped: that can lag. */
+	for (i = 0; self->cg_made && i < 50 && rmdir(self->cg); i++)
+		usleep(20000);
+	if (self->cg_enabled)
+		file_put(CG_ROOT "/cgroup.subtree_control", "-memory");
+	if (self->cg_mounted)
+		umount(CG_ROOT);
+	if (self->swap_on)
+		swapoff(self->swapfile);
+	if (self->swapfile[0])
+		unlink(self->swapfile);
+	if (self->store[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", self->store);
+		if (system(cmd))
+			TH_LOG("could not remove %s", self->store);
+	}
+}
+
+/*
+ * A cgroup v2 with memory.max = @limit, and swap allowed: NULL, or why the
+ * kernel cannot have one (the test skips). Any other failure is an error.
+ */
+static const char *make_memcg(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(pressure) *self, long limit)
+{
+	char path[300], buf[256];
+	struct statfs sf;
+
+	if (statfs(CG_ROOT, &sf))
+		return "no " CG_ROOT ": this kernel has no cgroups (CONFIG_CGROUPS unset), "
+		       "so nothing can hold the target below its working set";
+	if (sf.f_type != CGROUP2_SUPER_MAGIC) {
+		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL)) {
+			if (errno == ENODEV)
+				return "no cgroup v2 file system in this kernel";
+			EXPECT_EQ(0, -errno) TH_LOG("mount cgroup2: %s", strerror(errno));
+			return NULL;
+		}
+		self->cg_mounted = true;
+	}
+	if (file_get(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) ||
+	    !has_word(buf, "memory"))
+		return "cgroup v2 has no memory controller here (CONFIG_MEMCG unset, "
+		       "or cgroup_disable=memory)";
+	if (!file_get(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)) &&
+	    !has_word(buf, "memory")) {
+		EXPECT_EQ(0, file_put(CG_ROOT "/cgroup.subtree_control", "+memory"));
+		self->cg_enabled = true;
+	}
+	snprintf(self->cg, sizeof(self->cg), CG_ROOT "/snapper-pressure-%d", getpid());
+	EXPECT_EQ(0, mkdir(self->cg, 0755)) TH_LOG("%s: %s", self->cg, strerror(errno));
+	self->cg_made = !_metadata->exit_code;
+	snprintf(path, sizeof(path), "%s/memory.max", self->cg);
+	snprintf(buf, sizeof(buf), "%ld", limit);
+	EXPECT_EQ(0, file_put(path, buf)) TH_LOG("%s", path);
+	/* Missing when swap is not accounted; then memory.max alone limits. */
+	snprintf(path, sizeof(path), "%s/memory.swap.max", self->cg);
+	if (!access(path, F_OK))
+		EXPECT_EQ(0, file_put(path, "max")) TH_LOG("%s", path);
+	return NULL;
+}
+
+/* A swap file on the scratch disk, on: NULL, or why this kernel cannot swap. */
+static const char *make_swap(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(pressure) *self)
+{
+	char cmd[400];
+	int fd;
+
+	snprintf(self->swapfile, sizeof(self->swapfile), "%s/pressure-%d.swap",
+		 getenv("SNAPPER_SCRATCH"), getpid());
+	fd = open(self->swapfile, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	EXPECT_LE(0, fd) TH_LOG("%s: %s", self->swapfile, strerror(errno));
+	/* ext4 swaps to preallocated (unwritten) extents: no need to write them. */
+	EXPECT_EQ(0, fallocate(fd, 0, 0, (off_t)SWAP_MB << 20))
+		TH_LOG("fallocate: %s", strerror(errno));
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "mkswap %s >/dev/null", self->swapfile);
+	EXPECT_EQ(0, system(cmd));
+	if (_metadata->exit_code)
+		return NULL;
+	if (swapon(self->swapfile, 0)) {
+		if (errno == ENOSYS)
+			return "swapon: ENOSYS, this kernel has no swap (CONFIG_SWAP unset)";
+		EXPECT_EQ(0, -errno) TH_LOG("swapon %s: %s", self->swapfile, strerror(errno));
+		return NULL;
+	}
+	self->swap_on = true;
+	return NULL;
+}
+
+TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
+{
+	static uint8_t cur[MAX_PAGES], want[GENS + 1][MAX_PAGES];
+	long long swap_kb, swap_cur, swap0, sent0, read_back, read_total = 0;
+	long long swpin, swpout;
+	long limit;
+	char path[300], log[64], out[1024];
+	struct ptarget *t = &self->t;
+	uint64_t passes0;
+	double t0 = mono_now(), t1;
+	long in_swap;
+	unsigned int g;
+	int status, fd;
+	ssize_t n;
+	pid_t w;
+
+	if (getenv("SNAPPER_KERNEL") && !strcmp(getenv("SNAPPER_KERNEL"), "debug"))
+		npages = MAX_PAGES / 4;
+	limit = npages * PG / 4;
+	{
+		const char *why = make_memcg(_metadata, self, limit);
+
+		if (!why && !_metadata->exit_code)
+			why = make_swap(_metadata, self);
+		ASSERT_EQ(0, _metadata->exit_code);
+		if (why)
+			SKIP(return, "%s", why);
+	}
+	snprintf(self->store, sizeof(self->store), "%s/pressure-%d",
+		 getenv("SNAPPER_SCRATCH"), getpid());
+	snprintf(log, sizeof(log), "/tmp/pressure-%d.log", getpid());
+
+	random_ready();
+	t1 = mono_now();
+	ASSERT_EQ(0, pt_start(t, self->cg));
+	memset(cur, 1, sizeof(cur));
+	/* Four times its limit: most of its pages had to go to swap already. */
+	in_swap = pt_swapped(t->pid, t->base, npages);
+	snprintf(path, sizeof(path), "/proc/%d/status", t->pid);
+	swap_kb = file_keyed(path, "VmSwap:");
+	snprintf(path, sizeof(path), "%s/memory.swap.current", self->cg);
+	swap_cur = file_number(path);
+	TH_LOG("filled %zu pages in %.1f s under memory.max %ld MiB: %ld in swap, "
+	       "VmSwap %lld kB, memory.swap.current %lld", npages, mono_now() - t1,
+	       limit >> 20, in_swap, swap_kb, swap_cur);
+	ASSERT_LT((long)npages / 2, in_swap);
+	EXPECT_LT((long long)(npages / 2 * (PG >> 10)), swap_kb);
+	passes0 = *t->passes;
+	/* Not counted without CONFIG_VM_EVENT_COUNTERS (the debug kernel). */
+	swpin = file_keyed("/proc/vmstat", "pswpin");
+	swpout = file_keyed("/proc/vmstat", "pswpout");
+
+	for (g = 1; g <= GENS; g++) {
+		t1 = mono_now();
+		/* A quarter of the pages changes for this generation. */
+		if (g > 1)
+			ASSERT_EQ(0, pt_rewrite(t, cur, g, 4, g % 4));
+		memcpy(want[g], cur, npages);
+		in_swap = pt_swapped(t->pid, t->base, npages);
+		EXPECT_LT(0, in_swap);
+		swap0 = read_stat("pages_swap");
+		sent0 = read_stat("pages_sent");
+		w = pt_checkpoint(self->store, t->pid, log);
+		ASSERT_LT(0, w);
+		/*
+		 * Once pages flow the target is thawed: what it writes now
+		 * belongs to the next generation, not to this one.
+		 */
+		if (g < GENS) {
+			EXPECT_TRUE(pt_wait_streaming(sent0, 120));
+			ASSERT_EQ(0, pt_rewrite(t, cur, g + 1, 16, 5 * g % 16));
+		}
+		ASSERT_EQ(w, waitpid(w, &status, 0));
+		fd = open(log, O_RDONLY);
+		n = fd < 0 ? -1 : read(fd, out, sizeof(out) - 1);
+		out[n > 0 ? n : 0] = '\0';
+		if (fd >= 0)
+			close(fd);
+		read_back = read_stat("pages_swap") - swap0;
+		read_total += read_back;
+		TH_LOG("generation %u in %.1f s: %ld pages in swap before, %lld read "
+		       "back by the module; %.*s", g, mono_now() - t1, in_swap, read_back,
+		       (int)strcspn(out, "\n"), out);
+		ASSERT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status));
+		snprintf(path, sizeof(path), "\ngeneration %u\n", g);
+		EXPECT_NE(NULL, strstr(out, path)) TH_LOG("%s", out);
+		EXPECT_NE(NULL, strstr(out, g == 1 ? "full" : "incremental"))
+			TH_LOG("%s", out);
+		/* The first checkpoint met most of the region in swap. */
+		if (g == 1)
+			EXPECT_LT(0, read_back);
+	}
+	EXPECT_LT(0, read_total);
+	/* Still running: it read on through every checkpoint, and was never killed. */
+	TH_LOG("the reader made %llu passes over the region meanwhile",
+	       (unsigned long long)(*t->passes - passes0));
+	EXPECT_LT(passes0, *t->passes);
+	EXPECT_TRUE(pt_alive(t));
+	snprintf(path, sizeof(path), "%s/memory.events", self->cg);
+	EXPECT_EQ(0, file_keyed(path, "oom_kill"));
+	/* The kernel's own swap traffic meanwhile (the guest runs nothing else). */
+	if (swpin >= 0)
+		swpin = file_keyed("/proc/vmstat", "pswpin") - swpin;
+	if (swpout >= 0)
+		swpout = file_keyed("/proc/vmstat", "pswpout") - swpout;
+	if (swpin >= 0 && swpout >= 0) {
+		TH_LOG("the kernel swapped %lld pages in and %lld out meanwhile",
+		       swpin, swpout);
+		EXPECT_LT(0, swpin);
+		EXPECT_LT(0, swpout);
+	}
+	pt_stop(t);
+
+	/* Every page of every generation, byte for byte. */
+	for (g = 1; g <= GENS; g++)
+		EXPECT_EQ(0, compare_generation(_metadata, self->store, g, t->base,
+						want[g])) TH_LOG("generation %u", g);
+	snprintf(out, sizeof(out), "snapper-tool verify --store %s >/dev/null",
+		 self->store);
+	EXPECT_EQ(0, system(out));
+	EXPECT_EQ(0, read_stat("pages_held"));
+	unlink(log);
+	TH_LOG("%.1f s in all", mono_now() - t0);
+}
+
+TEST_HARNESS_MAIN
