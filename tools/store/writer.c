@@ -326,19 +326,7 @@ static bool find_copy(struct store_gen *g, const void *page, struct hash128 h,
 	return false;
 }
 
-void store_page_digest(const void *data, struct store_digest *d)
-{
-	struct hash128 h = { 0 };
-
-	d->zero = all_zero(data);
-	if (!d->zero)
-		h = hash_page(data);
-	d->lo = h.lo;
-	d->hi = h.hi;
-}
-
-int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
-			   const void *data, const struct store_digest *d)
+int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
 {
 	struct fed f = { .vaddr = vaddr, .seq = g->nfed, .pack = EXT_ZERO };
 	int ret;
@@ -356,10 +344,10 @@ int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
 		g->fed = nf;
 		g->fcap = cap;
 	}
-	if (d->zero) {
+	if (all_zero(data)) {
 		g->m.own.pages_zero++;
 	} else {
-		struct hash128 h = { .lo = d->lo, .hi = d->hi };
+		struct hash128 h = hash_page(data);
 
 		if (find_copy(g, data, h, &f.pack, &f.slot)) {
 			g->m.own.pages_dedup++;
@@ -374,14 +362,6 @@ int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
 	}
 	g->fed[g->nfed++] = f;
 	return 0;
-}
-
-int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
-{
-	struct store_digest d;
-
-	store_page_digest(data, &d);
-	return store_gen_add_digested(g, vaddr, data, &d);
 }
 
 /* Index and footer after the copies, then everything durable. */
