@@ -19,6 +19,7 @@
 #include <linux/snapper.h>
 
 #include "kselftest_harness.h"
+#include "snapper_guest.h"
 #include "timeouts.h"
 
 #define PARAMS "/sys/module/snapper/parameters/"
@@ -49,20 +50,13 @@ static const struct knob knobs[] = {
 static int read_knob(const char *name, char *buf, size_t len)
 {
 	char path[256];
-	ssize_t n;
-	int fd;
+	int ret;
 
 	snprintf(path, sizeof(path), PARAMS "%s", name);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
+	ret = guest_read_file(path, buf, len);
+	if (!ret)
+		buf[strcspn(buf, "\n")] = '\0';
+	return ret;
 }
 
 /* Returns 0 or the negative errno that the kernel's setter gave. */

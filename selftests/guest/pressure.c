@@ -110,22 +110,6 @@ static int file_put(const char *path, const char *s)
 	return ret;
 }
 
-/* The file @path into @buf, NUL-terminated: 0 or -errno. */
-static int file_get(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
 /*
  * The number after @key at the start of a line of @path ("anon 123" in
  * memory.stat, "VmSwap:   12 kB" in /proc/PID/status), or -1.
@@ -135,7 +119,7 @@ static long long file_keyed(const char *path, const char *key)
 	char buf[8192], *line;
 	size_t n = strlen(key);
 
-	if (file_get(path, buf, sizeof(buf)))
+	if (guest_read_file(path, buf, sizeof(buf)))
 		return -1;
 	for (line = buf; line; line = strchr(line, '\n')) {
 		if (*line == '\n')
@@ -151,7 +135,7 @@ static long long file_number(const char *path)
 {
 	char buf[64];
 
-	return file_get(path, buf, sizeof(buf)) ? -1 : strtoll(buf, NULL, 10);
+	return guest_read_file(path, buf, sizeof(buf)) ? -1 : strtoll(buf, NULL, 10);
 }
 
 /* Whether the space-separated list @list has @word. */
@@ -484,11 +468,11 @@ static const char *make_memcg(struct __test_metadata *_metadata,
 		}
 		self->cg_mounted = true;
 	}
-	if (file_get(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) ||
+	if (guest_read_file(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) ||
 	    !has_word(buf, "memory"))
 		return "cgroup v2 has no memory controller here (CONFIG_MEMCG unset, "
 		       "or cgroup_disable=memory)";
-	if (!file_get(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)) &&
+	if (!guest_read_file(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)) &&
 	    !has_word(buf, "memory")) {
 		EXPECT_EQ(0, file_put(CG_ROOT "/cgroup.subtree_control", "+memory"));
 		self->cg_enabled = true;

@@ -220,21 +220,6 @@ TEST(unprivileged_cannot_acknowledge_for_another)
 	target_stop(&t);
 }
 
-static int read_file(const char *path, char *buf, size_t len)
-{
-	ssize_t n;
-	int fd = open(path, O_RDONLY);
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, len - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	return 0;
-}
-
 /* Writes @s into the file @path: 0 or -errno. */
 static int write_file(const char *path, const char *s)
 {
@@ -253,7 +238,7 @@ static bool has_sys_admin(void)
 {
 	char buf[4096], *p;
 
-	if (read_file("/proc/self/status", buf, sizeof(buf)))
+	if (guest_read_file("/proc/self/status", buf, sizeof(buf)))
 		return false;
 	p = strstr(buf, "CapEff:");
 	return p && strtoull(p + 7, NULL, 16) >> CAP_SYS_ADMIN & 1;
@@ -312,7 +297,7 @@ TEST(user_namespace_root_cannot_checkpoint_another)
 	before = read_stat("checkpoints");
 	ret = as_nobody(userns_child, NULL);
 	/* Debian's kernels refuse unprivileged user namespaces when this is 0. */
-	if (ret == 100 && !read_file("/proc/sys/kernel/unprivileged_userns_clone",
+	if (ret == 100 && !guest_read_file("/proc/sys/kernel/unprivileged_userns_clone",
 				     sysctl, sizeof(sysctl)) && sysctl[0] == '0')
 		SKIP(return, "unshare(CLONE_NEWUSER) as nobody: EPERM, "
 		     "kernel.unprivileged_userns_clone is 0");
@@ -370,10 +355,10 @@ TEST(unprivileged_cannot_change_a_knob)
 		ASSERT_EQ(0, stat(path, &st)) TH_LOG("%s", path);
 		EXPECT_EQ(0, (int)st.st_uid) TH_LOG("%s", path);
 		EXPECT_EQ(0, (int)(st.st_mode & 022)) TH_LOG("%s is %o", path, st.st_mode);
-		ASSERT_EQ(0, read_file(path, before, sizeof(before)));
+		ASSERT_EQ(0, guest_read_file(path, before, sizeof(before)));
 		EXPECT_EQ(EACCES, as_nobody(knob_child, (void *)names[i]))
 			TH_LOG("%s", path);
-		ASSERT_EQ(0, read_file(path, after, sizeof(after)));
+		ASSERT_EQ(0, guest_read_file(path, after, sizeof(after)));
 		EXPECT_STREQ(before, after);
 	}
 }

@@ -36,6 +36,22 @@ static inline const char *guest_skip_reason(void)
 	return NULL;
 }
 
+/* The file @path into @buf, NUL-terminated. Return: 0 or -errno. */
+static inline int guest_read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
 static inline long long read_stat(const char *name)
 {
 	char path[128], buf[64];
