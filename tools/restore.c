@@ -321,9 +321,8 @@ static int restore_chunk(struct restore *r, uint64_t at, size_t npages,
 	size_t len = npages * PG;
 	int ret;
 
-	for (size_t i = 0; i < npages; i++)
-		if (store_snap_read(r->snap, at + i * PG, r->want + i * PG, NULL))
-			return -cli_fail();
+	if (store_snap_read_pages(r->snap, at, npages, r->want))
+		return -cli_fail();
 	ret = remote(r, at, r->have, len, false, direct);
 	if (!ret)
 		ret = write_changed(r, at, npages, direct);

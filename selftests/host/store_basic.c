@@ -269,6 +269,33 @@ TEST_F(store, export_exact_bytes)
 	unlink(out);
 }
 
+/* The batched read gives what page-by-page reads give, across runs. */
+TEST_F(store, read_pages_matches_read)
+{
+	struct feed f[] = { { A, 1 }, { A + PG, 2 }, { A + 2 * PG, 0 },
+			    { A + 3 * PG, 1 }, { A + 5 * PG, 3 } };
+	uint8_t want[8 * PG], got[8 * PG];
+	struct store_snap *snap;
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 5, &id));
+	ASSERT_EQ(0, store_snap_open(self->s, id, &snap));
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, store_snap_read(snap, A + i * PG, want + i * PG, NULL));
+	memset(got, 0xee, sizeof(got));
+	ASSERT_EQ(0, store_snap_read_pages(snap, A, 8, got));
+	ASSERT_EQ(0, memcmp(want, got, sizeof(got)));
+	/* From inside a run, and across the gap into B. */
+	memset(got, 0xee, sizeof(got));
+	ASSERT_EQ(0, store_snap_read_pages(snap, A + PG, 2, got));
+	ASSERT_EQ(0, memcmp(want + PG, got, 2 * PG));
+	ASSERT_EQ(0, store_snap_read_pages(snap, B - PG, 2, got));
+	ASSERT_EQ(0, got[0] | got[PG - 1]);
+	ASSERT_EQ(0, store_snap_read(snap, B, want, NULL));
+	ASSERT_EQ(0, memcmp(want, got + PG, PG));
+	store_snap_close(snap);
+}
+
 TEST_F(store, ids_never_reused)
 {
 	struct store_knobs k = knobs_with(0, 0, 8);

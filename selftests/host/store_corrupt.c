@@ -59,7 +59,7 @@ static const char *file_of(const char *dir, uint64_t gen, const char *ext)
 TEST_F(bad, pack_data_integrity_on)
 {
 	uint64_t nbad;
-	uint8_t page[PG];
+	uint8_t page[PG], run[3 * PG];
 	struct store_snap *snap;
 
 	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
@@ -77,6 +77,10 @@ TEST_F(bad, pack_data_integrity_on)
 	ASSERT_EQ(0, store_snap_open(self->s, 1, &snap));
 	ASSERT_EQ(-EIO, store_snap_read(snap, A + PG, page, NULL));
 	ASSERT_EQ(-EIO, store_snap_export(snap, A, A + 3 * PG, 1));
+	/* The bad page fails the run read too, naming its offset. */
+	ASSERT_EQ(-EIO, store_snap_read_pages(snap, A, 3, run));
+	ASSERT_NE(NULL, strstr(store_strerror(), "offset 0x2000"));
+	ASSERT_EQ(0, store_snap_read_pages(snap, A, 1, run));
 	store_snap_close(snap);
 }
 
@@ -84,6 +88,8 @@ TEST_F(bad, integrity_off_uses_a_redundant_copy)
 {
 	struct store_knobs k = knobs_with(0, 1, 1);
 	struct feed f[] = { { A + PG, 2 } };
+	uint8_t run[2 * PG], one[PG];
+	struct store_snap *snap;
 	uint64_t id;
 
 	/* redundancy 1: gen 3 needs gen 1's content and writes a copy. */
@@ -95,6 +101,12 @@ TEST_F(bad, integrity_off_uses_a_redundant_copy)
 	k.integrity = false;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, STORE_RDONLY));
 	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 2));
+	/* The run read falls back to the good copy as well. */
+	ASSERT_EQ(0, store_snap_open(self->s, 1, &snap));
+	ASSERT_EQ(0, store_snap_read_pages(snap, A, 2, run));
+	ASSERT_EQ(0, store_snap_read(snap, A + PG, one, NULL));
+	ASSERT_EQ(0, memcmp(run + PG, one, PG));
+	store_snap_close(snap);
 	/* No copy of slot 0's content: still an error, not zeros. */
 	ASSERT_EQ(0, flip_byte(self->path, PG + 5));
 	ASSERT_EQ(-EIO, page_is(self->s, 1, A, 1));

@@ -186,6 +186,69 @@ int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
 	return ret;
 }
 
+/*
+ * The pages of one run in one pread, each then checked against its
+ * pack's index; a page that fails goes through read_copy() alone, which
+ * rereads it, names the fault and may fall back to another copy.
+ */
+static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
+		      uint64_t n, uint8_t *buf)
+{
+	struct pack *p = &s->packs[pack];
+	size_t len = n * STORE_PAGE_SIZE;
+	int fd = p->dead || p->bad || !p->hashes ? -1 : pack_fd(s, p);
+	bool bulk = fd >= 0 && pread_all(fd, buf, len, pack_index_offset(slot)) ==
+			       (ssize_t)len;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint8_t *page = buf + i * STORE_PAGE_SIZE;
+		struct hash128 want, got;
+		int ret;
+
+		if (bulk) {
+			want = hash_get(p->hashes + (slot + i) * HASH_SIZE);
+			got = hash_page(page);
+			if (want.lo == got.lo && want.hi == got.hi)
+				continue;
+		}
+		ret = read_copy(s, pack, slot + i, page, true);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
+			  size_t npages, void *buf)
+{
+	uint8_t *out = buf;
+	int ret;
+
+	vaddr &= ~(uint64_t)(STORE_PAGE_SIZE - 1);
+	while (npages) {
+		const struct extent *e = find_run(&snap->m, vaddr);
+		uint64_t n = 1;
+
+		if (e) {
+			uint64_t off = (vaddr - e->vaddr) / STORE_PAGE_SIZE;
+
+			n = e->npages - off < npages ? e->npages - off : npages;
+			if (e->pack != EXT_ZERO) {
+				ret = read_slots(snap->s, snap->map[e->pack],
+						 e->slot + off, n, out);
+				if (ret)
+					return ret;
+			}
+		}
+		if (!e || e->pack == EXT_ZERO)
+			memset(out, 0, n * STORE_PAGE_SIZE);
+		out += n * STORE_PAGE_SIZE;
+		vaddr += n * STORE_PAGE_SIZE;
+		npages -= n;
+	}
+	return 0;
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
 	while (n) {

@@ -195,6 +195,12 @@ size_t store_snap_map(const struct store_snap *snap, size_t i,
 /* Reads one page, verifying its hash; zeros when not captured. */
 int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
 		    enum store_page_state *state);
+/*
+ * The same for @npages pages from @vaddr, reading each run of stored
+ * pages at once.
+ */
+int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
+			  size_t npages, void *buf);
 /* Writes bytes [start, end) to @fd: the region as captured, zeros elsewhere. */
 int store_snap_export(struct store_snap *snap, uint64_t start, uint64_t end,
 		      int fd);
