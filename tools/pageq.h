@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A page queue between a page source and a generation: the source's
- * thread copies each page into it, a writer thread adds them to the
+ * thread copies and digests each page, a writer thread adds them to the
  * generation. See pageq.c for why.
  */
 #ifndef SNAPPER_PAGEQ_H

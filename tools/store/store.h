@@ -154,6 +154,18 @@ int store_gen_add_vma(struct store_gen *g, const struct store_vma *v);
  */
 int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data);
 /*
+ * The same in two halves, so that a caller can digest pages on one thread
+ * while another adds them: store_page_digest() touches no handle and is
+ * safe on any thread; store_gen_add_digested() trusts @d to be @data's.
+ */
+struct store_digest {
+	uint64_t lo, hi;	/* XXH3-128 of the page */
+	bool zero;		/* all zero bytes: stored as a hole, not hashed */
+};
+void store_page_digest(const void *data, struct store_digest *d);
+int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
+			   const void *data, const struct store_digest *d);
+/*
  * Makes the generation durable and returns its id; frees @g either way.
  * Then applies retention and removes what is no longer reachable (errors
  * there are warnings: the commit stands). On failure nothing may be

@@ -326,7 +326,19 @@ static bool find_copy(struct store_gen *g, const void *page, struct hash128 h,
 	return false;
 }
 
-int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
+void store_page_digest(const void *data, struct store_digest *d)
+{
+	struct hash128 h = { 0 };
+
+	d->zero = all_zero(data);
+	if (!d->zero)
+		h = hash_page(data);
+	d->lo = h.lo;
+	d->hi = h.hi;
+}
+
+int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
+			   const void *data, const struct store_digest *d)
 {
 	struct fed f = { .vaddr = vaddr, .seq = g->nfed, .pack = EXT_ZERO };
 	int ret;
@@ -344,10 +356,10 @@ int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
 		g->fed = nf;
 		g->fcap = cap;
 	}
-	if (all_zero(data)) {
+	if (d->zero) {
 		g->m.own.pages_zero++;
 	} else {
-		struct hash128 h = hash_page(data);
+		struct hash128 h = { .lo = d->lo, .hi = d->hi };
 
 		if (find_copy(g, data, h, &f.pack, &f.slot)) {
 			g->m.own.pages_dedup++;
@@ -362,6 +374,14 @@ int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
 	}
 	g->fed[g->nfed++] = f;
 	return 0;
+}
+
+int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
+{
+	struct store_digest d;
+
+	store_page_digest(data, &d);
+	return store_gen_add_digested(g, vaddr, data, &d);
 }
 
 /* Index and footer after the copies, then everything durable. */
