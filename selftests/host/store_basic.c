@@ -69,11 +69,21 @@ TEST(creation_cut_short_reads_as_empty)
 	store_close(s);
 	tmp_store_free(dir);
 
+	/* purge's open: writable, never creating; it finishes the creation. */
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	ASSERT_EQ(0, store_open(&s, dir, NULL, STORE_NOCREATE));
+	EXPECT_NE(0u, store_id(s));
+	EXPECT_EQ(0u, store_generations(s, &ids));
+	store_close(s);
+	tmp_store_free(dir);
+
 	tmp_store(dir, sizeof(dir));
 	ASSERT_EQ(0, mkdir(dir, 0700));
 	snprintf(m, sizeof(m), "%s/m", dir);
 	ASSERT_EQ(0, mkdir(m, 0700));
 	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, STORE_RDONLY));
+	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, STORE_NOCREATE));
 	tmp_store_free(dir);
 }
 

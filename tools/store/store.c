@@ -549,21 +549,25 @@ static int read_small(struct store *s, const char *name, size_t max,
 static int read_header(struct store *s)
 {
 	const char *why;
+	bool cut_short;
 	uint8_t *p;
 	size_t len;
 	int ret;
 
 	ret = read_file_at(s->dfd, "store", 4096, &p, &len);
-	if (ret == -ENOENT && !s->rdonly && !s->nocreate)
-		return create_store(s);
 	/*
 	 * A store whose creation was cut short (a crash after mkdir, before
 	 * its first files) holds nothing: to a reader it is an empty store,
-	 * and the next writable open finishes creating it. Without "store"
-	 * but with manifests, it is damaged, and said so below.
+	 * and the next writable open finishes creating it, also one that
+	 * would not create a store (purge: a power cut test found it
+	 * refusing). Without "store" but with manifests, it is damaged, and
+	 * said so below.
 	 */
-	if (ret == -ENOENT && s->rdonly &&
-	    faccessat(s->dfd, "m", F_OK, 0) && errno == ENOENT)
+	cut_short = ret == -ENOENT && faccessat(s->dfd, "m", F_OK, 0) &&
+		    errno == ENOENT;
+	if (ret == -ENOENT && !s->rdonly && (!s->nocreate || cut_short))
+		return create_store(s);
+	if (cut_short)
 		return 0;
 	if (ret)
 		return set_err(ret == -EFBIG ? -EBADMSG : ret, "%s/store", s->dir);
