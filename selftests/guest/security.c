@@ -53,13 +53,22 @@ static int drop_privileges(void)
 	return geteuid() == NOBODY ? 0 : -EPERM;
 }
 
+/* The exit code of child @p, or @failed if it did not exit normally. */
+static int exit_code(pid_t p, int failed)
+{
+	int status;
+
+	if (waitpid(p, &status, 0) != p || !WIFEXITED(status))
+		return failed;
+	return WEXITSTATUS(status);
+}
+
 /*
  * Runs @fn(@arg) in a child as nobody; returns what it returned (a small
  * non-negative number: 0 or an errno), or 200+ for a setup failure.
  */
 static int as_nobody(int (*fn)(void *), void *arg)
 {
-	int status;
 	pid_t p = fork();
 
 	if (p < 0)
@@ -69,9 +78,7 @@ static int as_nobody(int (*fn)(void *), void *arg)
 			_exit(201);
 		_exit(fn(arg));
 	}
-	if (waitpid(p, &status, 0) != p || !WIFEXITED(status))
-		return 251;
-	return WEXITSTATUS(status);
+	return exit_code(p, 251);
 }
 
 /* A checkpoint of @pid through a fresh socket; the negated error. */
@@ -503,7 +510,6 @@ TEST(unprivileged_cannot_read_a_store)
  */
 static int in_new_pidns(int (*fn)(void *), void *arg)
 {
-	int status;
 	pid_t p = fork();
 
 	if (p < 0)
@@ -518,13 +524,9 @@ static int in_new_pidns(int (*fn)(void *), void *arg)
 			_exit(206);
 		if (!q)
 			_exit(getpid() == 1 ? fn(arg) : 207);
-		if (waitpid(q, &status, 0) != q || !WIFEXITED(status))
-			_exit(252);
-		_exit(WEXITSTATUS(status));
+		_exit(exit_code(q, 252));
 	}
-	if (waitpid(p, &status, 0) != p || !WIFEXITED(status))
-		return 251;
-	return WEXITSTATUS(status);
+	return exit_code(p, 251);
 }
 
 TEST(pid_namespace_cannot_reach_outside)
