@@ -83,8 +83,8 @@ TEST(creation_cut_short_reads_as_empty)
 	ASSERT_EQ(0, mkdir(dir, 0700));
 	snprintf(m, sizeof(m), "%s/m", dir);
 	ASSERT_EQ(0, mkdir(m, 0700));
-	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, STORE_RDONLY));
-	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, STORE_NOCREATE));
+	EXPECT_EQ(-EBADMSG, store_open(&s, dir, NULL, STORE_RDONLY));
+	EXPECT_EQ(-EBADMSG, store_open(&s, dir, NULL, STORE_NOCREATE));
 	tmp_store_free(dir);
 }
 

@@ -212,15 +212,103 @@ TEST_F(bad, store_header)
 	ASSERT_EQ(2, count_files(self->dir, ".p"));
 }
 
+/*
+ * seq only hands out ids: readers never need it, and a writable open
+ * rebuilds a damaged or lost one from the highest id on disk.
+ */
 TEST_F(bad, seq_file)
 {
+	struct feed f[] = { { A, 9 } };
+	uint64_t id;
+
 	snprintf(self->path, sizeof(self->path), "%s/seq", self->dir);
 	ASSERT_EQ(0, flip_byte(self->path, 17));
-	ASSERT_EQ(-EBADMSG, store_open(&self->s, self->dir, NULL, 0));
-	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, 2, A, 4));
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f, 1, &id));
+	ASSERT_EQ(3, id);
+	store_close(self->s);
 	ASSERT_EQ(0, unlink(self->path));
-	ASSERT_EQ(-ENOENT, store_open(&self->s, self->dir, NULL, 0));
-	ASSERT_NE(NULL, strstr(store_strerror(), self->path));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f, 1, &id));
+	ASSERT_EQ(4, id);
+	ASSERT_EQ(0, page_is(self->s, 1, A, 1));
+	ASSERT_EQ(0, page_is(self->s, 3, A, 9));
+}
+
+/*
+ * A store whose "store" file is lost or damaged is never made again in
+ * place (that wrote generation 1 over the old one and truncated its
+ * pack): readers still read it, writers refuse and touch nothing.
+ */
+TEST_F(bad, store_file_lost)
+{
+	struct stat before, after;
+	const char *pack = file_of(self->dir, 1, ".p");
+
+	ASSERT_NE(NULL, pack);
+	snprintf(self->path, sizeof(self->path), "%s", pack);
+	ASSERT_EQ(0, stat(self->path, &before));
+	snprintf(self->path, sizeof(self->path), "%s/store", self->dir);
+	ASSERT_EQ(0, unlink(self->path));
+	ASSERT_EQ(-EBADMSG, store_open(&self->s, self->dir, NULL, 0));
+	ASSERT_NE(NULL, strstr(store_strerror(), "missing"));
+	ASSERT_EQ(-EBADMSG, store_open(&self->s, self->dir, NULL, STORE_NOCREATE));
+	ASSERT_EQ(-1, access(self->path, F_OK));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 2));
+	ASSERT_EQ(0, page_is(self->s, 2, A, 4));
+	store_close(self->s);
+	self->s = NULL;
+	/* Even without seq, the manifests name the store. */
+	snprintf(self->path, sizeof(self->path), "%s/seq", self->dir);
+	ASSERT_EQ(0, unlink(self->path));
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, 1, A + 2 * PG, 3));
+	snprintf(self->path, sizeof(self->path), "%s", pack);
+	ASSERT_EQ(0, stat(self->path, &after));
+	ASSERT_EQ(before.st_size, after.st_size);
+	ASSERT_EQ(before.st_mtime, after.st_mtime);
+}
+
+/* Only an absent or empty directory becomes a store; nothing is deleted. */
+TEST(not_a_store)
+{
+	char dir[256], path[300];
+	struct store *s;
+	uint64_t bad;
+	int fd;
+
+	store_set_warn(quiet);
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, mkdir(dir, 0700));
+	snprintf(path, sizeof(path), "%s/README", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+	snprintf(path, sizeof(path), "%s/d", dir);
+	ASSERT_EQ(0, mkdir(path, 0700));
+	snprintf(path, sizeof(path), "%s/d/0000000000000001.p", dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	close(fd);
+	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, STORE_RDONLY));
+	EXPECT_NE(NULL, strstr(store_strerror(), "not a snapper store"));
+	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, 0));
+	EXPECT_EQ(-ENOENT, store_open(&s, dir, NULL, STORE_NOCREATE));
+	EXPECT_EQ(0, access(path, F_OK));
+	snprintf(path, sizeof(path), "%s/seq", dir);
+	EXPECT_EQ(-1, access(path, F_OK));
+	snprintf(path, sizeof(path), "%s/README", dir);
+	ASSERT_EQ(0, unlink(path));
+	/* d/ without "store": generations lost their header, or not a store. */
+	EXPECT_EQ(-EBADMSG, store_open(&s, dir, NULL, STORE_RDONLY));
+	(void)bad;
+	tmp_store_free(dir);
 }
 
 TEST_F(bad, foreign_store_pack)
@@ -242,6 +330,43 @@ TEST_F(bad, foreign_store_pack)
 	ASSERT_EQ(-EBADMSG, page_is(self->s, 1, A, 1));
 	ASSERT_NE(NULL, strstr(store_strerror(), "another store"));
 	tmp_store_free(other);
+}
+
+/*
+ * A pack or manifest already at a new generation's name (an id sequence
+ * gone wrong) is never truncated or replaced: the commit fails instead.
+ */
+TEST_F(bad, never_overwrites)
+{
+	struct feed f[] = { { A, 9 } };
+	char pack[4096], man[4096], buf[16] = "";
+	uint64_t id;
+	int fd;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	snprintf(pack, sizeof(pack), "%s/d/1024.1/0/0000000000000003.p", self->dir);
+	fd = open(pack, O_WRONLY | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(8, write(fd, "precious", 8));
+	close(fd);
+	ASSERT_EQ(-EEXIST, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f, 1, &id));
+	fd = open(pack, O_RDONLY);
+	ASSERT_EQ(8, read(fd, buf, sizeof(buf)));
+	close(fd);
+	ASSERT_EQ(0, memcmp(buf, "precious", 8));
+	/* A manifest in the way: generation 4 has no pack (a zero page). */
+	f[0].seed = 0;
+	snprintf(man, sizeof(man), "%s/m/1024.1/0/0000000000000004.m", self->dir);
+	fd = open(man, O_WRONLY | O_CREAT, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(8, write(fd, "precious", 8));
+	close(fd);
+	ASSERT_EQ(-EEXIST, commit_one(self->s, STORE_GEN_FULL, &vma, 1, f, 1, &id));
+	fd = open(man, O_RDONLY);
+	ASSERT_EQ(8, read(fd, buf, sizeof(buf)));
+	close(fd);
+	ASSERT_EQ(0, memcmp(buf, "precious", 8));
+	ASSERT_EQ(0, page_is(self->s, 2, A, 4));
 }
 
 TEST_HARNESS_MAIN

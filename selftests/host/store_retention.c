@@ -203,4 +203,120 @@ TEST_F(ret, unlimited_and_min_zero)
 	ASSERT_EQ(7, first);
 }
 
+static void quiet(const char *line)
+{
+}
+
+/*
+ * A damaged manifest may name any pack up to its id: those stay, newer
+ * ones still go (they used to stay for ever while retention went on
+ * removing good generations); dropping it on purpose frees the rest.
+ */
+TEST_F(ret, damaged_manifest_holds_only_older_packs)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	char path[4096];
+	unsigned int n;
+	uint64_t id, first;
+
+	store_set_warn(quiet);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (uint64_t i = 1; i <= 4; i++)
+		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	store_close(self->s);
+	snprintf(path, sizeof(path), "%s", find_file(self->dir, "/0000000000000002.m"));
+	ASSERT_EQ(0, flip_byte(path, 30));
+	k.max_snapshots = 2;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_aged(self->s, 5, 0, &id));
+	ASSERT_EQ(0, commit_aged(self->s, 6, 0, &id));
+	/* Good ones: 5, 6 kept; 1, 3, 4 removed; 2 damaged. */
+	ASSERT_EQ(3, ngens(self->s, &first));
+	ASSERT_EQ(4, count_files(self->dir, ".p"));	/* 1, 2, 5, 6 */
+	ASSERT_EQ(0, store_drop_damaged(self->s, &n));
+	ASSERT_EQ(1, n);
+	ASSERT_EQ(0, store_purge(self->s, NULL));
+	ASSERT_EQ(2, ngens(self->s, &first));
+	ASSERT_EQ(5, first);
+	ASSERT_EQ(2, count_files(self->dir, ".p"));
+	ASSERT_EQ(2, count_files(self->dir, ".m"));
+	ASSERT_EQ(0, page_is(self->s, 6, A, 6));
+}
+
+/* The knobs the store's generations recorded, for purge without flags. */
+TEST_F(ret, recorded_knobs)
+{
+	struct store_knobs k = knobs_with(5, 2, 3), got;
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	store_recorded_knobs(self->s, &got);
+	ASSERT_EQ(64, got.max_snapshots);	/* no generation yet */
+	ASSERT_EQ(0, commit_aged(self->s, 1, 0, &id));
+	store_close(self->s);
+	k.max_snapshots = 0;
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	for (uint64_t i = 2; i <= 8; i++)
+		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	store_recorded_knobs(self->s, &got);
+	ASSERT_EQ(0, got.max_snapshots);
+	ASSERT_EQ(2, got.min_snapshots);
+	ASSERT_EQ(3, got.redundancy);
+	got.max_snapshots = 4;
+	ASSERT_EQ(0, store_set_knobs(self->s, &got));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
+	ASSERT_EQ(4, ngens(self->s, &first));
+	got.threshold = 1;
+	ASSERT_EQ(-EINVAL, store_set_knobs(self->s, &got));
+}
+
+static void touch(const char *dir, const char *name)
+{
+	char path[4096];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The sweep removes only what the store itself names. */
+TEST_F(ret, sweep_leaves_foreign_files)
+{
+	struct store_knobs k = knobs_with(1, 1, 8);
+	char path[4096];
+	uint64_t id;
+
+	store_set_warn(quiet);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_aged(self->s, 1, 0, &id));
+	ASSERT_EQ(0, commit_aged(self->s, 2, 0, &id));
+	touch(self->dir, "d/0000000000000099.p");
+	touch(self->dir, "d/1024.1/0000000000000001.p");
+	touch(self->dir, "d/1024.1/notes.tmp");
+	touch(self->dir, "m/1024.1/0/0000000000000077.m.tmp.keep");
+	snprintf(path, sizeof(path), "%s/d/mine", self->dir);
+	ASSERT_EQ(0, mkdir(path, 0700));
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_aged(self->s, 3, 0, &id));
+	ASSERT_EQ(0, store_purge(self->s, NULL));
+	ASSERT_EQ(0, access(path, F_OK));
+	ASSERT_NE(NULL, find_file(self->dir, "d/0000000000000099.p"));
+	ASSERT_NE(NULL, find_file(self->dir, "d/1024.1/0000000000000001.p"));
+	ASSERT_NE(NULL, find_file(self->dir, "notes.tmp"));
+	ASSERT_NE(NULL, find_file(self->dir, ".m.tmp.keep"));
+	/* Its own debris still goes. */
+	touch(self->dir, "m/1024.1/0/0000000000000003.m.tmp");
+	touch(self->dir, "d/1024.1/0/0000000000000004.p");
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(NULL, find_file(self->dir, "0000000000000003.m.tmp"));
+	ASSERT_EQ(NULL, find_file(self->dir, "0000000000000004.p"));
+	ASSERT_EQ(0, page_is(self->s, 3, A, 3));
+}
+
 TEST_HARNESS_MAIN

@@ -188,6 +188,13 @@ void seq_file_encode(uint8_t out[SEQ_FILE_SIZE], uint64_t store_id,
 	put_le64(out + 24, XXH3_64bits(out, 24));
 }
 
+void seq_file_peek(const uint8_t *p, size_t len, uint64_t *store_id)
+{
+	if (len == SEQ_FILE_SIZE && !memcmp(p, SEQ_MAGIC, 8) &&
+	    sum_ok(p, 24, get_le64(p + 24)))
+		*store_id = get_le64(p + 8);
+}
+
 int seq_file_parse(const uint8_t *p, size_t len, uint64_t store_id,
 		   uint64_t *last, const char **why)
 {

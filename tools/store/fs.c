@@ -5,6 +5,7 @@
  * Nth one fail, or stop everything from there on as a crash would, and
  * then check that recovery loses nothing committed.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -126,9 +127,25 @@ int sys_fsync(int fd)
 	return fault() ? -1 : fsync(fd);
 }
 
-int sys_renameat(int dfd, const char *from, const char *to)
+/*
+ * With @noreplace, an existing @to is an error (EEXIST), never replaced:
+ * manifests and the store header are written once. Filesystems without
+ * RENAME_NOREPLACE get link + unlink, which is as atomic for this.
+ */
+int sys_renameat(int dfd, const char *from, const char *to, bool noreplace)
 {
-	return fault() ? -1 : renameat(dfd, from, dfd, to);
+	if (fault())
+		return -1;
+	if (!noreplace)
+		return renameat(dfd, from, dfd, to);
+	if (!renameat2(dfd, from, dfd, to, RENAME_NOREPLACE))
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (linkat(dfd, from, dfd, to, 0))
+		return -1;
+	unlinkat(dfd, from, 0);
+	return 0;
 }
 
 int sys_unlinkat(int dfd, const char *path, int flags)
@@ -213,11 +230,13 @@ int read_file_at(int dfd, const char *path, size_t max, uint8_t **p,
 	struct stat st;
 	int fd, ret = 0;
 
-	fd = openat(dfd, path, O_RDONLY | O_CLOEXEC);
+	fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? -EBADMSG : -errno;
 	if (fstat(fd, &st)) {
 		ret = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		ret = -EBADMSG;
 	} else if ((uint64_t)st.st_size > max) {
 		ret = -EFBIG;
 	} else {
@@ -243,7 +262,7 @@ int read_file_at(int dfd, const char *path, size_t max, uint8_t **p,
  * new content may be visible all the same.
  */
 int write_file_at(int dfd, const char *path, const void *p, size_t n,
-		  bool *renamed)
+		  bool *renamed, bool noreplace)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	char *slash;
@@ -256,7 +275,7 @@ int write_file_at(int dfd, const char *path, const void *p, size_t n,
 	if (sys_pwrite_all(fd, p, n, 0) < 0 || sys_fsync(fd))
 		ret = -errno;
 	close(fd);
-	if (!ret && sys_renameat(dfd, tmp, path))
+	if (!ret && sys_renameat(dfd, tmp, path, noreplace))
 		ret = -errno;
 	if (ret) {
 		sys_unlinkat(dfd, tmp, 0);
@@ -295,4 +314,31 @@ void fanout_path(char *out, size_t n, char kind, uint64_t id,
 		len += snprintf(out + len, n - len, "/%" PRIx64, digits[k]);
 	if (len > 0 && (size_t)len < n)
 		snprintf(out + len, n - len, "/%016" PRIx64 "%s", id, suffix);
+}
+
+/*
+ * Whether @path (under m/ or d/) is exactly the name the store gives file
+ * @id with @suffix: "K/T.k/.../ID.suffix", rebuilt from its own T and id
+ * and compared whole, so that a file merely looking like ours is never
+ * taken for one.
+ */
+bool store_named(const char *path, const char *suffix, uint64_t *id)
+{
+	const char *base = strrchr(path, '/');
+	char want[PATH_MAX], *end;
+	unsigned int fanout;
+	int k;
+
+	if (!base || strlen(++base) != 16 + strlen(suffix) ||
+	    strcmp(base + 16, suffix) || !isxdigit((unsigned char)base[0]))
+		return false;
+	*id = strtoull(base, &end, 16);
+	if (end != base + 16 ||
+	    sscanf(path + 2, "%u.%d/", &fanout, &k) != 2 || fanout < 16 ||
+	    fanout > 1048576)
+		return false;
+	fanout_path(want, sizeof(want), path[0], *id, fanout, "");
+	return strlen(want) + strlen(suffix) == strlen(path) &&
+	       !strncmp(want, path, strlen(want)) &&
+	       !strcmp(path + strlen(want), suffix);
 }

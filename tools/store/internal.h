@@ -4,6 +4,7 @@
 #define SNAPPER_STORE_INTERNAL_H
 
 #include <stdarg.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "store.h"
@@ -89,6 +90,8 @@ void seq_file_encode(uint8_t out[SEQ_FILE_SIZE], uint64_t store_id,
 		     uint64_t last);
 int seq_file_parse(const uint8_t *p, size_t len, uint64_t store_id,
 		   uint64_t *last, const char **why);
+/* The store id of a whole seq file, or 0. */
+void seq_file_peek(const uint8_t *p, size_t len, uint64_t *store_id);
 
 int manifest_encode(const struct manifest *m, struct buf *b);
 int manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
@@ -115,7 +118,7 @@ int sys_open(const char *path, int flags, mode_t mode);
 int sys_openat(int dirfd, const char *path, int flags, mode_t mode);
 ssize_t sys_pwrite_all(int fd, const void *p, size_t n, off_t off);
 int sys_fsync(int fd);
-int sys_renameat(int dfd, const char *from, const char *to);
+int sys_renameat(int dfd, const char *from, const char *to, bool noreplace);
 int sys_unlinkat(int dfd, const char *path, int flags);
 int sys_mkdirat(int dfd, const char *path);
 ssize_t pread_all(int fd, void *p, size_t n, off_t off);
@@ -124,9 +127,17 @@ int mkdirs_at(int dfd, const char *path);
 int read_file_at(int dfd, const char *path, size_t max, uint8_t **p,
 		 size_t *len);
 int write_file_at(int dfd, const char *path, const void *p, size_t n,
-		  bool *renamed);
+		  bool *renamed, bool noreplace);
+static inline bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
 void fanout_path(char *out, size_t n, char kind, uint64_t id,
 		 uint32_t fanout, const char *suffix);
+/* @path is exactly what fanout_path() names file @id with @suffix. */
+bool store_named(const char *path, const char *suffix, uint64_t *id);
 
 /* Errors and warnings: one line, naming the object. */
 int set_err(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

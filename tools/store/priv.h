@@ -22,6 +22,7 @@ struct pack {
 	uint64_t *last;		/* per slot: the last of those */
 	int fd;			/* -1 until needed */
 	bool dead, bad, writing;
+	bool named;		/* mark(): a live manifest names it */
 	const char *why;	/* why it is bad (a static string) */
 	char path[96];
 };
@@ -52,7 +53,8 @@ struct store {
 	uint64_t id;
 	uint64_t seq;		/* highest id ever handed out */
 	struct store_knobs knobs;
-	bool rdonly, nocreate;
+	bool rdonly;
+	bool seq_lost;		/* seq unreadable: rebuilt by a writable open */
 	struct gen *gens;	/* ascending ids */
 	uint64_t *ids;
 	size_t ngens;
@@ -61,7 +63,8 @@ struct store {
 	struct hent *ht;
 	size_t ht_cap, ht_n;
 	struct store_gen *writing;
-	size_t nfds;		/* pack descriptors cached */
+	uint32_t fdring[PACK_FDS];	/* packs with a cached fd, index + 1 */
+	size_t fdnext;		/* the ring's oldest entry */
 };
 
 int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot);
@@ -71,6 +74,7 @@ bool htab_next(const struct store *s, uint64_t lo, size_t *pos,
 
 struct pack *pack_find(struct store *s, uint64_t gen, uint32_t *idx);
 int pack_fd(struct store *s, struct pack *p);
+void pack_forget_fd(struct store *s, struct pack *p);
 int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	     uint32_t *idx);
 struct gen *gen_find(struct store *s, uint64_t id);

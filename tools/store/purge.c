@@ -7,7 +7,9 @@
  * manifest that is still whole (kept) or a file nobody names (swept by the
  * next open), never a half-decremented count.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -92,58 +94,65 @@ static int retain(struct store *s, unsigned int *removed)
 	return 0;
 }
 
-/* Marks the packs no live manifest names; false if a manifest is damaged. */
-static bool mark(struct store *s)
+/*
+ * Marks the packs no live manifest names, in one pass over the manifests'
+ * pack tables. A damaged manifest may name any pack up to its own id, so
+ * those are kept (returned: the highest damaged id, 0 if none); newer
+ * packs come and go as usual, so one damaged generation does not stop
+ * the store from ever giving space back.
+ */
+static uint64_t mark(struct store *s)
 {
-	for (size_t i = 0; i < s->ngens; i++)
-		if (s->gens[i].corrupt)
-			return false;
+	uint64_t keep_below = 0;
+
+	for (size_t i = 0; i < s->npacks; i++)
+		s->packs[i].named = false;
+	for (size_t g = 0; g < s->ngens; g++) {
+		const struct gen *gn = &s->gens[g];
+
+		if (gn->corrupt) {
+			keep_below = gn->id;
+			continue;
+		}
+		for (uint32_t k = 0; k < gn->m.npacks; k++) {
+			struct pack *p = pack_find(s, gn->m.packs[k].gen, NULL);
+
+			if (p)
+				p->named = true;
+		}
+	}
 	for (size_t i = 0; i < s->npacks; i++) {
 		struct pack *p = &s->packs[i];
-		bool live = p->writing;
 
-		for (size_t g = 0; g < s->ngens && !live; g++)
-			for (uint32_t k = 0; k < s->gens[g].m.npacks && !live; k++)
-				live = s->gens[g].m.packs[k].gen == p->gen;
-		if (live || p->dead)
+		if (p->named || p->writing || p->dead || p->gen <= keep_below)
 			continue;
 		p->dead = true;
-		if (p->fd >= 0) {
-			close(p->fd);
-			s->nfds--;
-		}
-		p->fd = -1;
+		pack_forget_fd(s, p);
 		free(p->hashes);
 		p->hashes = NULL;
 	}
-	return true;
+	return keep_below;
 }
 
 struct sweep {
-	bool packs_ok;		/* no damaged manifest: packs may go */
+	uint64_t keep_below;	/* packs up to a damaged manifest's id stay */
+	size_t npacks;		/* packs doomed */
 	char **doomed;
 	size_t ndoomed;
 };
 
-static bool ends_with(const char *s, const char *suffix)
+/* A directory the store makes: "K/T.k" and hex digits below it. */
+static bool store_dir_named(const char *path)
 {
-	size_t n = strlen(s), k = strlen(suffix);
+	unsigned int fanout;
+	int k, n = 0;
 
-	return n >= k && !strcmp(s + n - k, suffix);
-}
-
-static bool pack_live(struct store *s, const char *path)
-{
-	const char *base = strrchr(path, '/') + 1;
-	struct pack *p;
-	char *end;
-	uint64_t id;
-
-	if (strlen(base) != 18 || strcmp(base + 16, ".p"))
-		return true;	/* not ours: left alone below */
-	id = strtoull(base, &end, 16);
-	p = pack_find(s, id, NULL);
-	return p && !p->dead;
+	if (sscanf(path + 2, "%u.%d%n", &fanout, &k, &n) != 2)
+		return false;
+	for (const char *c = path + 2 + n; *c; c++)
+		if (*c != '/' && !isxdigit((unsigned char)*c))
+			return false;
+	return true;
 }
 
 static int doom(struct sweep *sw, const char *path)
@@ -160,38 +169,42 @@ static int doom(struct sweep *sw, const char *path)
 static int sweep_data(struct store *s, const char *path, bool dir, void *arg)
 {
 	struct sweep *sw = arg;
+	struct pack *p;
+	uint64_t id;
 
 	if (dir)
 		return 0;
-	if (ends_with(path, ".tmp"))
-		return doom(sw, path);
-	if (!ends_with(path, ".p")) {
+	if (!store_named(path, ".p", &id)) {
 		warn("%s/%s: not a store file, left alone", s->dir, path);
 		return 0;
 	}
-	if (!sw->packs_ok || pack_live(s, path))
+	p = pack_find(s, id, NULL);
+	if ((p && !p->dead) || id <= sw->keep_below)
 		return 0;
+	sw->npacks++;
 	return doom(sw, path);
 }
 
 static int sweep_manifests(struct store *s, const char *path, bool dir,
 			   void *arg)
 {
+	struct sweep *sw = arg;
 	int ret;
 
-	if (dir) {
+	if (dir && sw->npacks) {
 		/* Pack unlinks must not outrun the manifest unlinks. */
 		ret = fsync_dirat(s->dfd, path);
 		return ret ? set_err(ret, "%s/%s", s->dir, path) : 0;
 	}
-	if (ends_with(path, ".m.tmp"))
+	if (store_named(path, ".m.tmp", &(uint64_t){ 0 }))
 		return doom(arg, path);
 	return 0;
 }
 
 static int prune_dirs(struct store *s, const char *path, bool dir, void *arg)
 {
-	if (dir && sys_unlinkat(s->dfd, path, AT_REMOVEDIR) &&
+	if (dir && store_dir_named(path) &&
+	    sys_unlinkat(s->dfd, path, AT_REMOVEDIR) &&
 	    errno != ENOTEMPTY && errno != EEXIST)
 		return set_err(-errno, "%s/%s", s->dir, path);
 	return 0;
@@ -199,11 +212,12 @@ static int prune_dirs(struct store *s, const char *path, bool dir, void *arg)
 
 int store_sweep(struct store *s)
 {
-	struct sweep sw = { .packs_ok = mark(s) };
+	struct sweep sw = { .keep_below = mark(s) };
 	int ret;
 
-	if (!sw.packs_ok)
-		warn("%s: a manifest is damaged; no pack is removed", s->dir);
+	if (sw.keep_below)
+		warn("%s: generation %" PRIu64 " is damaged: no pack up to it is removed (drop it with purge --drop-damaged)",
+		     s->dir, sw.keep_below);
 	for (size_t i = 0; i < 2; i++) {
 		const char *tmp = i ? "store.tmp" : "seq.tmp";
 
@@ -235,6 +249,31 @@ int store_retain_and_sweep(struct store *s, unsigned int *removed)
 	if (removed)
 		*removed = n;
 	return ret ? ret : store_sweep(s);
+}
+
+/* Removes damaged manifests on purpose: see store.h. */
+int store_drop_damaged(struct store *s, unsigned int *dropped)
+{
+	unsigned int n = 0;
+	int ret = 0;
+
+	if (s->rdonly)
+		return set_err(-EROFS, "%s: opened read-only", s->dir);
+	if (s->writing)
+		return set_err(-EBUSY, "%s: a generation is being written", s->dir);
+	for (size_t i = 0; !ret && i < s->ngens;) {
+		if (!s->gens[i].corrupt) {
+			i++;
+			continue;
+		}
+		warn("%s/%s: damaged generation %" PRIu64 " removed", s->dir,
+		     s->gens[i].path, s->gens[i].id);
+		ret = drop_gen(s, i);
+		n += !ret;
+	}
+	if (dropped)
+		*dropped = n;
+	return ret;
 }
 
 int store_purge(struct store *s, unsigned int *removed)

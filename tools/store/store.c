@@ -163,36 +163,48 @@ int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	return 0;
 }
 
+void pack_forget_fd(struct store *s, struct pack *p)
+{
+	if (p->fd < 0)
+		return;
+	close(p->fd);
+	p->fd = -1;
+	for (size_t i = 0; i < PACK_FDS; i++)
+		if (s->fdring[i] == p - s->packs + 1)
+			s->fdring[i] = 0;
+}
+
 static void drop_fds(struct store *s)
 {
-	for (size_t i = 0; i < s->npacks; i++) {
-		if (s->packs[i].fd >= 0) {
-			close(s->packs[i].fd);
-			s->packs[i].fd = -1;
-		}
-	}
-	s->nfds = 0;
+	for (size_t i = 0; i < PACK_FDS; i++)
+		if (s->fdring[i])
+			pack_forget_fd(s, &s->packs[s->fdring[i] - 1]);
 }
 
 /*
- * Pack descriptors are opened on first use and cached, at most
- * PACK_FDS at a time, so that a store of thousands of packs stays within
- * the process's limit and leaves descriptors for everything else.
+ * Pack descriptors are opened on first use and cached, at most PACK_FDS
+ * at a time, so that a store of thousands of packs stays within the
+ * process's limit and leaves descriptors for everything else. When the
+ * cache is full, the descriptor opened longest ago is closed (one close
+ * per open, not all of them).
  */
 int pack_fd(struct store *s, struct pack *p)
 {
+	size_t at = s->fdnext;
+
 	if (p->fd >= 0)
 		return p->fd;
-	if (s->nfds >= PACK_FDS)
-		drop_fds(s);
-	p->fd = openat(s->dfd, p->path, O_RDONLY | O_CLOEXEC);
+	if (s->fdring[at])
+		pack_forget_fd(s, &s->packs[s->fdring[at] - 1]);
+	p->fd = openat(s->dfd, p->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (p->fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 		drop_fds(s);
-		p->fd = openat(s->dfd, p->path, O_RDONLY | O_CLOEXEC);
+		p->fd = openat(s->dfd, p->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	}
 	if (p->fd < 0)
 		return set_err(-errno, "%s/%s", s->dir, p->path);
-	s->nfds++;
+	s->fdring[at] = p - s->packs + 1;
+	s->fdnext = (at + 1) % PACK_FDS;
 	return p->fd;
 }
 
@@ -400,19 +412,6 @@ int store_walk(struct store *s, const char *path, walk_fn fn, void *arg)
 	return ret;
 }
 
-/* "…/0123456789abcdef.m" -> id; false for any other name. */
-static bool parse_name(const char *path, const char *suffix, uint64_t *id)
-{
-	const char *base = strrchr(path, '/');
-	char *end;
-
-	base = base ? base + 1 : path;
-	if (strlen(base) != 16 + strlen(suffix) || strcmp(base + 16, suffix))
-		return false;
-	*id = strtoull(base, &end, 16);
-	return end == base + 16;
-}
-
 static int scan_manifest(struct store *s, const char *path, bool dir,
 			 void *arg)
 {
@@ -423,11 +422,26 @@ static int scan_manifest(struct store *s, const char *path, bool dir,
 	uint64_t id;
 	int ret;
 
-	if (dir || !parse_name(path, ".m", &id))
+	if (dir)
 		return 0;
+	if (!store_named(path, ".m", &id)) {
+		if (!store_named(path, ".m.tmp", &id))
+			warn("%s/%s: not a store file, left alone", s->dir, path);
+		return 0;
+	}
+	/* Even a damaged manifest's id was handed out. */
+	if (id > s->seq)
+		s->seq = id;
 	ret = read_file_at(s->dfd, path, 1ull << 40, &p, &len);
-	if (ret)
+	/* Removed by a writer since the directory was read: not ours to see. */
+	if (ret == -ENOENT)
+		return 0;
+	if (ret == -ENOMEM)
 		return set_err(ret, "%s/%s", s->dir, path);
+	if (ret) {
+		warn("%s/%s: %s", s->dir, path, strerror(-ret));
+		return remember_corrupt(s, id, path);
+	}
 	ret = manifest_parse(p, len, &m, &why);
 	free(p);
 	if (!ret && (m.store_id != s->id || m.gen != id)) {
@@ -441,8 +455,6 @@ static int scan_manifest(struct store *s, const char *path, bool dir,
 		warn("%s/%s: %s", s->dir, path, why);
 		return remember_corrupt(s, id, path);
 	}
-	if (id > s->seq)
-		s->seq = id;
 	ret = gen_remember(s, &m, path);
 	if (ret)
 		manifest_free(&m);
@@ -515,6 +527,38 @@ static void count_fed(struct store *s)
 	}
 }
 
+static int max_pack_id(struct store *s, const char *path, bool dir, void *arg)
+{
+	uint64_t *max = arg, id;
+
+	if (!dir && store_named(path, ".p", &id) && id > *max)
+		*max = id;
+	return 0;
+}
+
+/*
+ * Ids must never be handed out twice: the new seq is the highest id any
+ * manifest or pack carries (an id reserved by a commit that left no file
+ * is not needed: nothing names it).
+ */
+static int rebuild_seq(struct store *s)
+{
+	uint8_t seq[SEQ_FILE_SIZE];
+	uint64_t max = s->seq;
+	int ret;
+
+	ret = store_walk(s, "d", max_pack_id, &max);
+	if (ret)
+		return ret;
+	seq_file_encode(seq, s->id, max);
+	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL, false);
+	if (ret)
+		return set_err(ret, "%s/seq", s->dir);
+	s->seq = max;
+	s->seq_lost = false;
+	return 0;
+}
+
 static int create_store(struct store *s)
 {
 	uint8_t hdr[STORE_FILE_SIZE], seq[SEQ_FILE_SIZE];
@@ -528,59 +572,168 @@ static int create_store(struct store *s)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	/* seq first: a store file without a seq file means damage. */
 	seq_file_encode(seq, s->id, 0);
-	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL);
+	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL, false);
 	if (!ret) {
 		store_file_encode(hdr, s->id, ts.tv_sec * 1000000000ull + ts.tv_nsec);
-		ret = write_file_at(s->dfd, "store", hdr, sizeof(hdr), NULL);
+		/* Never over a "store" that appeared meanwhile. */
+		ret = write_file_at(s->dfd, "store", hdr, sizeof(hdr), NULL, true);
 	}
 	return ret ? set_err(ret, "%s: creating the store", s->dir) : 0;
 }
 
-static int read_small(struct store *s, const char *name, size_t max,
-		      uint8_t **p, size_t *len)
-{
-	int ret = read_file_at(s->dfd, name, max, p, len);
+enum dir_kind {
+	DIR_NEW,	/* empty, or what a cut-short creation leaves */
+	DIR_STORE,	/* holds a store's trees */
+	DIR_FOREIGN,	/* holds anything else */
+};
 
-	if (ret == -EFBIG)
-		ret = -EBADMSG;
-	return ret ? set_err(ret, "%s/%s", s->dir, name) : 0;
+/*
+ * What a directory without a "store" file holds. A store is made by
+ * writing seq (through seq.tmp), then store (through store.tmp), so a
+ * creation cut short leaves at most those; m/ or d/ mean generations whose
+ * "store" file is lost, and anything else means it is no store at all.
+ */
+static int classify_dir(struct store *s, enum dir_kind *kind)
+{
+	int fd = openat(s->dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return set_err(-errno, "%s", s->dir);
+	}
+	*kind = DIR_NEW;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+
+		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "seq") ||
+		    !strcmp(n, "seq.tmp") || !strcmp(n, "store.tmp"))
+			continue;
+		if (!strcmp(n, "m") || !strcmp(n, "d")) {
+			*kind = DIR_STORE;
+			continue;
+		}
+		*kind = DIR_FOREIGN;
+		break;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int peek_manifest_id(struct store *s, const char *path, bool dir,
+			    void *arg)
+{
+	uint64_t *id = arg;
+	struct manifest m;
+	const char *why;
+	uint8_t *p;
+	size_t len;
+
+	if (dir || !ends_with(path, ".m") ||
+	    read_file_at(s->dfd, path, 1ull << 40, &p, &len))
+		return 0;
+	if (!manifest_parse(p, len, &m, &why)) {
+		*id = m.store_id;
+		manifest_free(&m);
+	}
+	free(p);
+	return *id ? 1 : 0;
+}
+
+/*
+ * The store's id when its "store" file is lost or damaged: every seq and
+ * manifest carries it. A reader needs nothing else; a writer refuses, as
+ * it must never give the directory a second identity.
+ */
+static int recover_id(struct store *s, const char *why)
+{
+	uint8_t *p;
+	size_t len;
+
+	s->id = 0;
+	if (!read_file_at(s->dfd, "seq", 4096, &p, &len)) {
+		seq_file_peek(p, len, &s->id);
+		free(p);
+	}
+	if (!s->id) {
+		int ret = store_walk(s, "m", peek_manifest_id, &s->id);
+
+		if (ret < 0)
+			return ret;
+	}
+	if (!s->id)
+		return set_err(-EBADMSG, "%s/store: %s, and no other file names the store", s->dir, why);
+	if (!s->rdonly)
+		return set_err(-EBADMSG, "%s/store: %s: the generations stay readable, but nothing is written to a store without its header",
+			       s->dir, why);
+	warn("%s/store: %s; the store's id is taken from its other files", s->dir, why);
+	return 0;
+}
+
+/*
+ * A writer's seq: a damaged or lost one is rebuilt from the highest id on
+ * disk once the manifests and packs are known (see rebuild_seq()).
+ * Readers never need it: it only hands out new ids.
+ */
+static int read_seq(struct store *s)
+{
+	const char *why;
+	uint8_t *p;
+	size_t len;
+	int ret;
+
+	ret = read_file_at(s->dfd, "seq", 4096, &p, &len);
+	if (ret == -ENOMEM)
+		return set_err(ret, "%s/seq", s->dir);
+	why = ret ? strerror(-ret) : NULL;
+	if (!ret) {
+		ret = seq_file_parse(p, len, s->id, &s->seq, &why);
+		free(p);
+	}
+	if (ret) {
+		warn("%s/seq: %s; rebuilt from the highest id on disk", s->dir, why);
+		s->seq_lost = true;
+	}
+	return 0;
 }
 
 static int read_header(struct store *s)
 {
+	enum dir_kind kind = DIR_NEW;
 	const char *why;
-	bool cut_short;
 	uint8_t *p;
 	size_t len;
 	int ret;
 
 	ret = read_file_at(s->dfd, "store", 4096, &p, &len);
-	/*
-	 * A store whose creation was cut short (a crash after mkdir, before
-	 * its first files) holds nothing: to a reader it is an empty store,
-	 * and the next writable open finishes creating it, also one that
-	 * would not create a store (purge: a power cut test found it
-	 * refusing). Without "store" but with manifests, it is damaged, and
-	 * said so below.
-	 */
-	cut_short = ret == -ENOENT && faccessat(s->dfd, "m", F_OK, 0) &&
-		    errno == ENOENT;
-	if (ret == -ENOENT && !s->rdonly && (!s->nocreate || cut_short))
-		return create_store(s);
-	if (cut_short)
-		return 0;
+	if (ret == -ENOENT) {
+		ret = classify_dir(s, &kind);
+		if (ret)
+			return ret;
+		if (kind == DIR_FOREIGN)
+			return set_err(-ENOENT, "%s: not a snapper store (no \"store\" file, and other files in it)",
+				       s->dir);
+		/*
+		 * Empty, or a creation cut short: to a reader an empty store;
+		 * a writer finishes it, even one that would not create a
+		 * store (purge: a power cut test found it refusing).
+		 */
+		if (kind == DIR_NEW)
+			return s->rdonly ? 0 : create_store(s);
+		return recover_id(s, "missing");
+	}
+	if (ret == -ENOMEM)
+		return set_err(ret, "%s/store", s->dir);
+	why = ret == -EFBIG ? "too large for a store header" : ret ? strerror(-ret) : NULL;
+	if (!ret) {
+		ret = store_file_parse(p, len, &s->id, &why);
+		free(p);
+	}
 	if (ret)
-		return set_err(ret == -EFBIG ? -EBADMSG : ret, "%s/store", s->dir);
-	ret = store_file_parse(p, len, &s->id, &why);
-	free(p);
-	if (ret)
-		return set_err(ret, "%s/store: %s", s->dir, why);
-	ret = read_small(s, "seq", 4096, &p, &len);
-	if (ret)
-		return ret;
-	ret = seq_file_parse(p, len, s->id, &s->seq, &why);
-	free(p);
-	return ret ? set_err(ret, "%s/seq: %s", s->dir, why) : 0;
+		return recover_id(s, why);
+	return s->rdonly ? 0 : read_seq(s);
 }
 
 /* A new store's own directory entry must be as durable as its files. */
@@ -601,6 +754,42 @@ static int sync_parent(const char *dir)
 	return ret;
 }
 
+static unsigned int lock_wait_s = 60;
+
+void store_set_lock_wait(unsigned int seconds)
+{
+	lock_wait_s = seconds;
+}
+
+/*
+ * One writer at a time. Readers take no lock: every file is immutable
+ * once named and every change is a rename or an unlink, so a reader sees
+ * each generation whole or not at all. A writer that finds another says
+ * so once, then gives up after lock_wait_s rather than stall a checkpoint
+ * for ever.
+ */
+static int lock_writer(struct store *s)
+{
+	struct timespec nap = { 0, 50 * 1000 * 1000 };
+	uint64_t tries = lock_wait_s * 20ull;
+
+	if (!flock(s->dfd, LOCK_EX | LOCK_NB))
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return set_err(-errno, "%s: locking", s->dir);
+	if (tries)
+		warn("%s: another process is writing to the store; waiting up to %u s",
+		     s->dir, lock_wait_s);
+	while (tries--) {
+		nanosleep(&nap, NULL);
+		if (!flock(s->dfd, LOCK_EX | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return set_err(-errno, "%s: locking", s->dir);
+	}
+	return set_err(-EBUSY, "%s: another process is writing to the store", s->dir);
+}
+
 static int open_dir(struct store *s, const char *dir, unsigned int flags)
 {
 	if (!(flags & (STORE_NOCREATE | STORE_RDONLY))) {
@@ -616,10 +805,7 @@ static int open_dir(struct store *s, const char *dir, unsigned int flags)
 	s->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dfd < 0)
 		return set_err(-errno, "%s", dir);
-	/* One writer; readers wait for it rather than see a half sweep. */
-	if (flock(s->dfd, s->rdonly ? LOCK_SH : LOCK_EX))
-		return set_err(-errno, "%s: locking", dir);
-	return 0;
+	return s->rdonly ? 0 : lock_writer(s);
 }
 
 int store_open(struct store **out, const char *dir,
@@ -632,7 +818,6 @@ int store_open(struct store **out, const char *dir,
 		return set_err(-ENOMEM, "%s", dir);
 	s->dfd = -1;
 	s->rdonly = flags & STORE_RDONLY;
-	s->nocreate = flags & STORE_NOCREATE;
 	if (knobs)
 		s->knobs = *knobs;
 	else
@@ -649,6 +834,8 @@ int store_open(struct store **out, const char *dir,
 		ret = load_packs(s);
 	if (!ret)
 		count_fed(s);
+	if (!ret && s->seq_lost && !s->rdonly)
+		ret = rebuild_seq(s);
 	/* Recovery only: retention runs after a commit or on request. */
 	if (!ret && !s->rdonly)
 		ret = store_sweep(s);
@@ -693,6 +880,26 @@ size_t store_generations(const struct store *s, const uint64_t **ids)
 {
 	*ids = s->ids;
 	return s->ngens;
+}
+
+void store_recorded_knobs(const struct store *s, struct store_knobs *k)
+{
+	store_knobs_default(k);
+	for (size_t i = s->ngens; i; i--) {
+		if (!s->gens[i - 1].corrupt) {
+			*k = s->gens[i - 1].m.knobs;
+			return;
+		}
+	}
+}
+
+int store_set_knobs(struct store *s, const struct store_knobs *k)
+{
+	int ret = store_knobs_check(k);
+
+	if (!ret)
+		s->knobs = *k;
+	return ret;
 }
 
 uint64_t store_newest(const struct store *s)

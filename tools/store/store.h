@@ -9,9 +9,12 @@
  * store_strerror() gives one line naming the file or object at fault
  * ("DIR/m/...: what"), so that callers print it as is.
  *
- * A store is used by one process at a time for writing: store_open() takes
- * an exclusive lock for a writable handle and a shared one for a read-only
- * handle. Handles are not thread-safe.
+ * A store is written by one process at a time: a writable store_open()
+ * takes an exclusive lock, waiting for another writer a bounded time
+ * (store_set_lock_wait()). Read-only handles take no lock: files are
+ * immutable once named, so a reader sees each generation whole or not at
+ * all (one removed by a writer's retention meanwhile reads as -ENOENT).
+ * Handles are not thread-safe.
  */
 #ifndef SNAPPER_STORE_H
 #define SNAPPER_STORE_H
@@ -107,20 +110,34 @@ struct store_gen;
 struct store_snap;
 
 enum {
-	STORE_RDONLY = 1 << 0,	/* shared lock, no recovery, no writes */
-	STORE_NOCREATE = 1 << 1,	/* fail with -ENOENT instead of creating */
+	STORE_RDONLY = 1 << 0,	/* no lock, no recovery, no writes */
+	STORE_NOCREATE = 1 << 1,	/* never mkdir @dir: -ENOENT if absent */
 };
 
 /*
- * Opens (or creates, mode 0700) the store in @dir. A writable open
- * recovers by itself: whatever no committed manifest reaches is removed.
- * It applies no retention: that follows a commit, or store_purge().
- * @knobs may be NULL for the defaults; they govern writes, retention and
- * what a failed hash check does.
+ * Opens the store in @dir. A writable open creates one (mode 0700) only in
+ * an absent or empty directory, or finishes one whose creation a crash cut
+ * short (it holds at most seq); a directory holding anything else without
+ * a "store" file is refused (-ENOENT, "not a snapper store"), and one whose
+ * "store" file is lost or damaged but that holds generations is read-only
+ * (-EBADMSG for a writable open; readers take the id from seq or a
+ * manifest). A lost or damaged seq is rebuilt by a writable open from the
+ * highest id on disk; readers never read it.
+ *
+ * A writable open recovers by itself: whatever no committed manifest
+ * reaches is removed. It applies no retention: that follows a commit, or
+ * store_purge(). @knobs may be NULL for the defaults; they govern writes
+ * and retention.
  */
 int store_open(struct store **out, const char *dir,
 	       const struct store_knobs *knobs, unsigned int flags);
 void store_close(struct store *s);
+/*
+ * How long a writable open waits for another writer before it fails with
+ * -EBUSY (default 60 s; 0 fails at once). It says once, through the warn
+ * hook, that it is waiting.
+ */
+void store_set_lock_wait(unsigned int seconds);
 uint64_t store_id(const struct store *s);
 const char *store_dir(const struct store *s);
 
@@ -193,6 +210,20 @@ uint64_t store_gen_id(const struct store_gen *g);
  * (may be NULL) counts generations removed.
  */
 int store_purge(struct store *s, unsigned int *removed);
+/*
+ * Removes every generation whose manifest is damaged (its pages cannot be
+ * read anyway), so that the packs only it might have named can go at the
+ * next sweep: until then no pack up to the newest damaged id is removed.
+ * Each removal is reported through the warn hook. @dropped may be NULL.
+ */
+int store_drop_damaged(struct store *s, unsigned int *dropped);
+/*
+ * The knobs recorded by the newest readable generation (the defaults if
+ * none), and a way to apply them: `purge` without flags follows what the
+ * checkpoints that wrote the store used, not the built-in defaults.
+ */
+void store_recorded_knobs(const struct store *s, struct store_knobs *k);
+int store_set_knobs(struct store *s, const struct store_knobs *k);
 
 /* Reading one generation. */
 int store_snap_open(struct store *s, uint64_t id, struct store_snap **out);

@@ -78,7 +78,7 @@ static int reserve_id(struct store *s, uint64_t *id)
 	int ret;
 
 	seq_file_encode(seq, s->id, s->seq + 1);
-	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL);
+	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL, false);
 	if (ret)
 		return set_err(ret, "%s/seq", s->dir);
 	*id = ++s->seq;
@@ -246,7 +246,8 @@ static int open_pack(struct store_gen *g)
 	ret = g->wbuf ? mkdirs_at(s->dfd, p->path) : -ENOMEM;
 	if (ret)
 		return set_err(ret, "%s/%s", s->dir, p->path);
-	g->fd = sys_openat(s->dfd, p->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	/* Never over an existing pack: it may hold other generations' pages. */
+	g->fd = sys_openat(s->dfd, p->path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (g->fd < 0)
 		return set_err(-errno, "%s/%s", s->dir, p->path);
 	pack_header_encode(hdr, s->id, g->id);
@@ -848,7 +849,7 @@ static int write_manifest(struct store_gen *g, char *path, size_t n,
 	if (!ret)
 		ret = mkdirs_at(s->dfd, path);
 	if (!ret)
-		ret = write_file_at(s->dfd, path, b.p, b.len, renamed);
+		ret = write_file_at(s->dfd, path, b.p, b.len, renamed, true);
 	free(b.p);
 	if (ret == -EPROTO)
 		return ret;
@@ -923,7 +924,9 @@ void store_gen_abort(struct store_gen *g)
 
 		p->writing = false;
 		p->dead = true;
-		sys_unlinkat(s->dfd, p->path, 0);
+		/* Only a pack this generation created: see open_pack(). */
+		if (g->fd >= 0)
+			sys_unlinkat(s->dfd, p->path, 0);
 	}
 	gen_free(g);
 }
