@@ -788,4 +788,49 @@ TEST_F(store, zero_ranges_against_a_model)
 	ASSERT_EQ(0, store_verify(self->s, 0, &bad));
 }
 
+static int lock_warnings;
+
+static void count_lock(const char *line)
+{
+	lock_warnings += !!strstr(line, "another process is writing");
+}
+
+/*
+ * Readers take no lock; a second writer says it waits, and gives up after
+ * the bound instead of stalling for ever.
+ */
+TEST_F(store, writers_wait_a_bounded_time)
+{
+	struct feed f[] = { { A, 1 } };
+	struct store *r, *w;
+	struct timespec t0, t1;
+	uint64_t id;
+	double took;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	/* self->s holds the writer's lock. */
+	ASSERT_EQ(0, store_open(&r, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(r, id, A, 1));
+	store_set_warn(count_lock);
+	store_set_lock_wait(1);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_EQ(-EBUSY, store_open(&w, self->dir, NULL, 0));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	EXPECT_LE(0.9, took);
+	EXPECT_GT(5.0, took);
+	EXPECT_EQ(1, lock_warnings);
+	EXPECT_NE(NULL, strstr(store_strerror(), "another process"));
+	/* The reader still reads while the writer commits. */
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	ASSERT_EQ(0, page_is(r, 1, A, 1));
+	store_close(r);
+	store_set_lock_wait(0);
+	ASSERT_EQ(-EBUSY, store_open(&w, self->dir, NULL, 0));
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	store_set_lock_wait(60);
+	store_set_warn(NULL);
+}
+
 TEST_HARNESS_MAIN

@@ -549,7 +549,7 @@ int pack_header_parse(const uint8_t *p, size_t len, uint64_t store_id,
 	    get_le32(p + 12) != STORE_PAGE_SIZE)
 		return bad(why, "unsupported pack version or page size");
 	if (get_le64(p + 16) != store_id || get_le64(p + 24) != gen)
-		return bad(why, "pack belongs to another store or generation");
+		return bad(why, "pack belongs to another store or generation") ? -EXDEV : 0;
 	return 0;
 }
 
@@ -576,7 +576,7 @@ int pack_footer_parse(const uint8_t *p, uint64_t store_id, uint64_t gen,
 	if (memcmp(p, PACK_END_MAGIC, 8) || !sum_ok(p, 40, get_le64(p + 40)))
 		return bad(why, "pack footer damaged or pack truncated");
 	if (get_le64(p + 8) != store_id || get_le64(p + 16) != gen)
-		return bad(why, "pack belongs to another store or generation");
+		return bad(why, "pack belongs to another store or generation") ? -EXDEV : 0;
 	n = get_le64(p + 24);
 	if (!n || n >= MAX_SLOTS ||
 	    file_size != pack_index_offset(n) + n * HASH_SIZE + PACK_FOOTER_SIZE)

@@ -98,6 +98,12 @@ int manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
 		   const char **why);
 void manifest_free(struct manifest *m);
 
+/*
+ * The pack parsers return -EXDEV for a whole header or footer of another
+ * store or generation (a foreign file: nothing in it is trusted), and
+ * -EBADMSG for damage (the pack's index entries may still prove
+ * themselves one page at a time).
+ */
 void pack_header_encode(uint8_t out[PACK_HDR_SIZE], uint64_t store_id,
 			uint64_t gen);
 int pack_header_parse(const uint8_t *p, size_t len, uint64_t store_id,

@@ -23,6 +23,8 @@ struct pack {
 	int fd;			/* -1 until needed */
 	bool dead, bad, writing;
 	bool named;		/* mark(): a live manifest names it */
+	bool loaded;		/* pack_ready() tried its index */
+	bool unproven;		/* header, footer or index sum damaged */
 	const char *why;	/* why it is bad (a static string) */
 	char path[96];
 };
@@ -63,6 +65,7 @@ struct store {
 	struct hent *ht;
 	size_t ht_cap, ht_n;
 	struct store_gen *writing;
+	bool indexed;		/* the content index holds every live pack */
 	uint32_t fdring[PACK_FDS];	/* packs with a cached fd, index + 1 */
 	size_t fdnext;		/* the ring's oldest entry */
 };
@@ -75,6 +78,8 @@ bool htab_next(const struct store *s, uint64_t lo, size_t *pos,
 struct pack *pack_find(struct store *s, uint64_t gen, uint32_t *idx);
 int pack_fd(struct store *s, struct pack *p);
 void pack_forget_fd(struct store *s, struct pack *p);
+int pack_ready(struct store *s, struct pack *p);
+int store_content_index(struct store *s);
 int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	     uint32_t *idx);
 struct gen *gen_find(struct store *s, uint64_t id);

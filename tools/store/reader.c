@@ -20,7 +20,32 @@ struct store_snap {
 	struct manifest m;
 	uint32_t *map;		/* pack table entry -> s->packs index */
 	struct store_vma *vmas;
+	bool salvage;		/* unreadable pages read as zeros, counted */
+	uint64_t lost;
 };
+
+void store_snap_set_salvage(struct store_snap *snap, bool on)
+{
+	snap->salvage = on;
+}
+
+uint64_t store_snap_lost(const struct store_snap *snap)
+{
+	return snap->lost;
+}
+
+/* In salvage mode, a page that cannot be read is listed and zeroed. */
+static int salvaged(struct store_snap *snap, uint64_t vaddr, void *buf,
+		    int ret)
+{
+	if (!ret || !snap->salvage || ret == -ENOMEM)
+		return ret;
+	warn("page %#" PRIx64 " lost, zeros in its place: %s", vaddr,
+	     store_strerror());
+	memset(buf, 0, STORE_PAGE_SIZE);
+	snap->lost++;
+	return 0;
+}
 
 static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
 		      void *buf)
@@ -28,17 +53,20 @@ static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
 	struct pack *p = &s->packs[pack];
 	uint64_t off = pack_index_offset(slot);
 	struct hash128 want, got;
-	int fd;
+	ssize_t n;
+	int fd, ret;
 
-	if (p->dead || p->bad || !p->hashes)
-		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path,
-			       p->why ? p->why : "pack unusable");
+	ret = pack_ready(s, p);
+	if (ret)
+		return ret;
 	fd = pack_fd(s, p);
 	if (fd < 0)
 		return fd;
-	if (pread_all(fd, buf, STORE_PAGE_SIZE, off) != STORE_PAGE_SIZE)
-		return set_err(errno ? -errno : -EIO, "%s/%s: reading offset %#" PRIx64,
-			       s->dir, p->path, off);
+	n = pread_all(fd, buf, STORE_PAGE_SIZE, off);
+	if (n != STORE_PAGE_SIZE)
+		return set_err(n < 0 ? -errno : -EIO, "%s/%s: %s at offset %#" PRIx64,
+			       s->dir, p->path, n < 0 ? "read error" : "short read",
+			       off);
 	want = hash_get(p->hashes + slot * HASH_SIZE);
 	got = hash_page(buf);
 	if (want.lo != got.lo || want.hi != got.hi)
@@ -47,25 +75,64 @@ static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
 	return 0;
 }
 
-/* Another copy with the same content hash that checks out. */
-static int other_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf)
+/* A copy elsewhere whose index entry is @h and whose content checks out. */
+static bool copy_of(struct store *s, uint32_t pack, uint64_t slot,
+		    struct hash128 h, bool proven_only, void *buf)
 {
-	struct hash128 want = hash_get(s->packs[pack].hashes + slot * HASH_SIZE);
 	uint32_t pi, si;
 	size_t pos = 0;
 
-	while (htab_next(s, want.lo, &pos, &pi, &si)) {
+	while (htab_next(s, h.lo, &pos, &pi, &si)) {
 		struct pack *p = &s->packs[pi];
 
-		if ((pi == pack && si == slot) || p->dead || p->bad ||
-		    hash_get(p->hashes + (uint64_t)si * HASH_SIZE).hi != want.hi)
+		if ((pi == pack && si == slot) || p->dead || !p->hashes ||
+		    (proven_only && p->unproven) ||
+		    hash_get(p->hashes + (uint64_t)si * HASH_SIZE).hi != h.hi)
 			continue;
 		if (!copy_check(s, pi, si, buf))
-			return 0;
+			return true;
 	}
-	return -ENOENT;
+	return false;
 }
 
+/*
+ * Another good copy of a slot's content. Usually the slot's data is what
+ * is damaged, and its index entry finds the other copies. If the pack's
+ * index is itself in doubt and the data's own hash still agrees with the
+ * entry in one 64-bit half (one damaged byte touches only one), the data
+ * is good when a copy in a sound pack has exactly that hash.
+ */
+static int other_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf)
+{
+	struct pack *p = &s->packs[pack];
+	struct hash128 want, got;
+	int ret;
+
+	if (!p->hashes)
+		return -ENOENT;
+	ret = store_content_index(s);
+	if (ret)
+		return ret;
+	want = hash_get(p->hashes + slot * HASH_SIZE);
+	if (copy_of(s, pack, slot, want, false, buf))
+		return 0;
+	if (!p->unproven)
+		return -ENOENT;
+	if (pread_all(pack_fd(s, p), buf, STORE_PAGE_SIZE,
+		      pack_index_offset(slot)) != STORE_PAGE_SIZE)
+		return -ENOENT;
+	got = hash_page(buf);
+	if ((got.lo != want.lo && got.hi != want.hi) ||
+	    !copy_of(s, pack, slot, got, true, buf))
+		return -ENOENT;
+	return 0;
+}
+
+/*
+ * Reads a copy, checked against its index entry; when that fails, any
+ * other good copy of the same content will do (with a warning). Never
+ * data that failed its check, never zeros in its place.
+ */
 int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
 	      bool fallback)
 {
@@ -73,7 +140,7 @@ int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
 	int ret;
 
 	ret = copy_check(s, pack, slot, buf);
-	if (!ret || !fallback || s->knobs.integrity || !s->packs[pack].hashes)
+	if (!ret || !fallback)
 		return ret;
 	snprintf(why, sizeof(why), "%s", store_strerror());
 	if (!other_copy(s, pack, slot, buf)) {
@@ -176,9 +243,10 @@ int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
 	st = !e ? STORE_PAGE_ABSENT :
 	     e->pack == EXT_ZERO ? STORE_PAGE_ZERO : STORE_PAGE_DATA;
 	if (st == STORE_PAGE_DATA)
-		ret = read_copy(snap->s, snap->map[e->pack],
-				e->slot + (vaddr - e->vaddr) / STORE_PAGE_SIZE,
-				buf, true);
+		ret = salvaged(snap, vaddr, buf,
+			       read_copy(snap->s, snap->map[e->pack],
+					 e->slot + (vaddr - e->vaddr) / STORE_PAGE_SIZE,
+					 buf, true));
 	else
 		memset(buf, 0, STORE_PAGE_SIZE);
 	if (state)
@@ -196,7 +264,7 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 {
 	struct pack *p = &s->packs[pack];
 	size_t len = n * STORE_PAGE_SIZE;
-	int fd = p->dead || p->bad || !p->hashes ? -1 : pack_fd(s, p);
+	int fd = pack_ready(s, p) ? -1 : pack_fd(s, p);
 	bool bulk = fd >= 0 && pread_all(fd, buf, len, pack_index_offset(slot)) ==
 			       (ssize_t)len;
 
@@ -218,6 +286,17 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 	return 0;
 }
 
+static int salvage_run(struct store_snap *snap, uint64_t vaddr, uint64_t n,
+		       uint8_t *out)
+{
+	int ret = 0;
+
+	for (uint64_t i = 0; !ret && i < n; i++)
+		ret = store_snap_read(snap, vaddr + i * STORE_PAGE_SIZE,
+				      out + i * STORE_PAGE_SIZE, NULL);
+	return ret;
+}
+
 int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 			  size_t npages, void *buf)
 {
@@ -236,6 +315,9 @@ int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 			if (e->pack != EXT_ZERO) {
 				ret = read_slots(snap->s, snap->map[e->pack],
 						 e->slot + off, n, out);
+				/* Salvage: again page by page, keeping the good. */
+				if (ret && ret != -ENOMEM && snap->salvage)
+					ret = salvage_run(snap, vaddr, n, out);
 				if (ret)
 					return ret;
 			}
@@ -264,39 +346,51 @@ static int write_all(int fd, const void *p, size_t n)
 	return 0;
 }
 
+/*
+ * The span of the generation's layout, which bounds an export: a range
+ * far outside it would only be zeros, written for ever.
+ */
+static int export_range_ok(const struct store_snap *snap, uint64_t start,
+			   uint64_t end)
+{
+	uint64_t lo = snap->m.nvmas ? snap->m.vmas[0].start : 0;
+	uint64_t hi = snap->m.nvmas ? snap->m.vmas[snap->m.nvmas - 1].end : 0;
+
+	if (start >= end)
+		return set_err(-EINVAL, "range %#" PRIx64 "-%#" PRIx64 ": empty",
+			       start, end);
+	if (start < lo || end > hi)
+		return set_err(-ERANGE, "range %#" PRIx64 "-%#" PRIx64 ": outside the generation's mappings (%#" PRIx64 "-%#" PRIx64 ")",
+			       start, end, lo, hi);
+	return 0;
+}
+
 int store_snap_export(struct store_snap *snap, uint64_t start, uint64_t end,
 		      int fd)
 {
-	enum { CHUNK = 256 * STORE_PAGE_SIZE };
-	uint8_t page[STORE_PAGE_SIZE];
-	uint8_t *out = malloc(CHUNK);
-	size_t used = 0;
-	int ret = 0;
+	enum { CHUNK = 256 };
+	uint8_t *buf = malloc((CHUNK + 1) * STORE_PAGE_SIZE);
+	int ret = export_range_ok(snap, start, end);
 
-	if (!out)
+	if (!buf)
 		return set_err(-ENOMEM, "export");
-	if (start > end)
-		ret = set_err(-EINVAL, "range %#" PRIx64 "-%#" PRIx64 ": end before start",
-			      start, end);
+	/* Whole pages around [start, end), read a chunk of runs at a time. */
 	for (uint64_t at = start; !ret && at < end;) {
-		uint64_t in = at % STORE_PAGE_SIZE;
-		uint64_t n = STORE_PAGE_SIZE - in;
+		uint64_t page = at & ~(uint64_t)(STORE_PAGE_SIZE - 1);
+		uint64_t in = at - page, n = (end - page + STORE_PAGE_SIZE - 1) /
+					     STORE_PAGE_SIZE;
+		uint64_t len;
 
-		if (n > end - at)
-			n = end - at;
-		ret = store_snap_read(snap, at, page, NULL);
-		if (!ret && used + n > CHUNK) {
-			ret = write_all(fd, out, used);
-			if (ret)
-				set_err(ret, "writing the export");
-			used = 0;
-		}
-		memcpy(out + used, page + in, n);
-		used += n;
-		at += n;
+		if (n > CHUNK)
+			n = CHUNK;
+		len = n * STORE_PAGE_SIZE - in;
+		if (len > end - at)
+			len = end - at;
+		ret = store_snap_read_pages(snap, page, n, buf);
+		if (!ret && (ret = write_all(fd, buf + in, len)))
+			set_err(ret, "writing the export");
+		at += len;
 	}
-	if (!ret && used && (ret = write_all(fd, out, used)))
-		set_err(ret, "writing the export");
-	free(out);
+	free(buf);
 	return ret;
 }

@@ -208,71 +208,136 @@ int pack_fd(struct store *s, struct pack *p)
 	return p->fd;
 }
 
+/*
+ * Reads a pack's index. Only a pack of the wrong size or of another store
+ * or generation is unusable as a whole: a damaged header, footer or index
+ * checksum costs nothing by itself, because every page is checked against
+ * its own index entry anyway, and a page that matches its entry proves
+ * both (p->unproven then only keeps its copies from being shared).
+ */
 static int pack_read_index(struct store *s, struct pack *p)
 {
 	uint8_t head[PACK_HDR_SIZE], foot[PACK_FOOTER_SIZE];
-	const char *why = NULL;
-	uint64_t nslots = 0;
+	uint64_t idx = pack_index_offset(p->nslots), nslots = 0;
+	uint64_t size = idx + p->nslots * HASH_SIZE + PACK_FOOTER_SIZE;
+	const char *why = NULL, *damage = NULL;
 	struct stat st;
 	int fd = pack_fd(s, p);
+	int ret;
 
 	if (fd < 0) {
 		p->why = strerror(-fd);
 		return fd;
 	}
-	if (fstat(fd, &st) || st.st_size < PACK_HDR_SIZE + PACK_FOOTER_SIZE ||
-	    pread_all(fd, head, sizeof(head), 0) != sizeof(head) ||
-	    pread_all(fd, foot, sizeof(foot), st.st_size - sizeof(foot)) !=
-	    sizeof(foot))
-		why = "pack truncated or unreadable";
-	if (!why && !pack_header_parse(head, sizeof(head), s->id, p->gen, &why) &&
-	    !pack_footer_parse(foot, s->id, p->gen, st.st_size, &nslots, &why) &&
-	    nslots != p->nslots)
-		why = "pack slot count differs from its manifest";
+	if (fstat(fd, &st))
+		why = "pack unreadable";
+	else if ((uint64_t)st.st_size != size)
+		why = "pack size differs from its manifest's (truncated?)";
+	else if (pread_all(fd, head, sizeof(head), 0) != sizeof(head) ||
+		 pread_all(fd, foot, sizeof(foot), size - sizeof(foot)) != sizeof(foot))
+		why = "pack unreadable";
+	if (!why) {
+		ret = pack_header_parse(head, sizeof(head), s->id, p->gen, &damage);
+		if (ret == -EXDEV)
+			why = damage;
+		ret = ret ? ret : pack_footer_parse(foot, s->id, p->gen, size, &nslots, &damage);
+		if (ret == -EXDEV)
+			why = damage;
+		else if (!ret && nslots != p->nslots)
+			why = "pack slot count differs from its manifest";
+	}
 	p->why = why;
 	if (why)
 		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path, why);
-	p->hashes = malloc(nslots * HASH_SIZE);
+	p->hashes = malloc(p->nslots * HASH_SIZE);
 	if (!p->hashes)
 		return set_err(-ENOMEM, "%s/%s", s->dir, p->path);
-	if (pread_all(fd, p->hashes, nslots * HASH_SIZE,
-		      pack_index_offset(nslots)) != (ssize_t)(nslots * HASH_SIZE) ||
-	    pack_index_check(foot, p->hashes, nslots, &why)) {
+	if (pread_all(fd, p->hashes, p->nslots * HASH_SIZE, idx) !=
+	    (ssize_t)(p->nslots * HASH_SIZE)) {
 		free(p->hashes);
 		p->hashes = NULL;
-		p->why = why ? why : "pack index unreadable";
-		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path, p->why);
+		p->why = "pack index unreadable";
+		return set_err(-EIO, "%s/%s: %s", s->dir, p->path, p->why);
+	}
+	if (!damage)
+		pack_index_check(foot, p->hashes, p->nslots, &damage);
+	if (damage) {
+		p->unproven = true;
+		p->why = damage;
+		warn("%s/%s: %s; each page is checked against its own index entry",
+		     s->dir, p->path, damage);
 	}
 	return 0;
 }
 
-/* Loads a pack's index into the content index; a bad pack is not fatal. */
-static int pack_load(struct store *s, uint32_t idx)
+/*
+ * A pack's index, read on first use: read-only commands that need no
+ * page (list, show, diff of unchanged runs) never read one.
+ */
+int pack_ready(struct store *s, struct pack *p)
+{
+	int ret;
+
+	if (p->hashes)
+		return 0;
+	if (p->dead || p->bad || p->loaded)
+		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path,
+			       p->why ? p->why : "pack unusable");
+	p->loaded = true;
+	ret = pack_read_index(s, p);
+	if (ret && ret != -ENOMEM) {
+		/* Missing or unreadable is damage too, and said so once. */
+		p->bad = true;
+		warn("%s", store_strerror());
+		ret = -EBADMSG;
+	}
+	return ret;
+}
+
+/* Adds a loaded pack's copies to the content index. */
+static int pack_index_add(struct store *s, uint32_t idx)
 {
 	struct pack *p = &s->packs[idx];
 	int ret;
 
-	ret = pack_read_index(s, p);
-	if (ret == -ENOMEM)
-		return ret;
-	p->fed = calloc(p->nslots, sizeof(*p->fed));
-	p->last = calloc(p->nslots, sizeof(*p->last));
-	if (!p->fed || !p->last)
-		return -ENOMEM;
-	if (ret) {
-		p->bad = true;
-		warn("%s", store_strerror());
+	if (!p->hashes)
 		return 0;
-	}
 	/* Sized once per pack, not doubled step by step. */
 	ret = htab_reserve(s, p->nslots);
-	if (ret)
-		return ret;
-	for (uint64_t i = 0; i < p->nslots; i++) {
+	for (uint64_t i = 0; !ret && i < p->nslots; i++)
 		ret = htab_add(s, get_le64(p->hashes + i * HASH_SIZE), idx, i);
+	return ret;
+}
+
+/*
+ * The content index, for writers at open and for readers the first time
+ * a page needs another copy: every live pack's index.
+ */
+int store_content_index(struct store *s)
+{
+	int ret;
+
+	if (s->indexed)
+		return 0;
+	for (uint32_t i = 0; i < s->npacks; i++) {
+		struct pack *p = &s->packs[i];
+
+		if (p->dead)
+			continue;
+		ret = pack_ready(s, p);
+		if (ret == -ENOMEM)
+			return ret;
+		if (!s->rdonly && !p->fed) {
+			p->fed = calloc(p->nslots, sizeof(*p->fed));
+			p->last = calloc(p->nslots, sizeof(*p->last));
+			if (!p->fed || !p->last)
+				return -ENOMEM;
+		}
+		ret = pack_index_add(s, i);
 		if (ret)
 			return ret;
 	}
+	s->indexed = true;
 	return 0;
 }
 
@@ -321,7 +386,8 @@ int gen_remember(struct store *s, struct manifest *m, const char *path)
 	}
 	s->gens[i] = (struct gen){ .id = m->gen, .m = *m };
 	count_pages(m, &s->gens[i].pages_data, &s->gens[i].pages_zero);
-	keep_fed(&s->gens[i], m);
+	if (!s->rdonly)
+		keep_fed(&s->gens[i], m);
 	s->gens[i].m.ext = NULL;
 	s->gens[i].m.vmas = NULL;
 	m->packs = NULL;
@@ -492,13 +558,8 @@ static int load_packs(struct store *s)
 			}
 		}
 	}
-	for (uint32_t i = 0; i < s->npacks; i++) {
-		int ret = pack_load(s, i);
-
-		if (ret)
-			return ret;
-	}
-	return 0;
+	/* Writers dedup against every copy; readers load indexes lazily. */
+	return s->rdonly ? 0 : store_content_index(s);
 }
 
 /*
@@ -515,7 +576,7 @@ static void count_fed(struct store *s)
 			const struct extent *x = &gn->fed[e];
 			struct pack *p = pack_find(s, gn->m.packs[x->pack].gen, NULL);
 
-			for (uint64_t i = x->slot; p && i < x->slot + x->npages; i++) {
+			for (uint64_t i = x->slot; p && p->fed && i < x->slot + x->npages; i++) {
 				if (p->last[i] != gn->id)
 					p->fed[i]++;
 				p->last[i] = gn->id;
@@ -832,7 +893,7 @@ int store_open(struct store **out, const char *dir,
 		ret = store_walk(s, "m", scan_manifest, NULL);
 	if (!ret)
 		ret = load_packs(s);
-	if (!ret)
+	if (!ret && !s->rdonly)
 		count_fed(s);
 	if (!ret && s->seq_lost && !s->rdonly)
 		ret = rebuild_seq(s);

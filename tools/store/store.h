@@ -246,7 +246,11 @@ struct store_run {
 size_t store_snap_map(const struct store_snap *snap, size_t i,
 		      struct store_run *run);
 
-/* Reads one page, verifying its hash; zeros when not captured. */
+/*
+ * Reads one page, verifying its hash against its pack's index entry, and
+ * using any other good copy of the same content when that fails; zeros
+ * when not captured.
+ */
 int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
 		    enum store_page_state *state);
 /*
@@ -255,9 +259,22 @@ int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
  */
 int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 			  size_t npages, void *buf);
-/* Writes bytes [start, end) to @fd: the region as captured, zeros elsewhere. */
+/*
+ * Writes bytes [start, end) to @fd: the region as captured, zeros elsewhere.
+ * The range must lie within the span of the generation's mappings
+ * (-ERANGE otherwise, -EINVAL if empty).
+ */
 int store_snap_export(struct store_snap *snap, uint64_t start, uint64_t end,
 		      int fd);
+/*
+ * Salvage mode for everything read through @snap (read, read_pages,
+ * export): a page that no good copy can give back is reported through the
+ * warn hook ("page 0x...: lost, zeros in its place: why"), read as zeros
+ * and counted, instead of failing the read. store_snap_lost() says how
+ * many; a restore that salvages reports them the same way.
+ */
+void store_snap_set_salvage(struct store_snap *snap, bool on);
+uint64_t store_snap_lost(const struct store_snap *snap);
 
 struct store_diff {
 	uint64_t changed;	/* captured in both, different content */

@@ -319,7 +319,8 @@ static bool find_copy(struct store_gen *g, const void *page, struct hash128 h,
 	while (htab_next(g->s, h.lo, &pos, &pi, &si)) {
 		struct pack *p = &g->s->packs[pi];
 
-		if (p->dead || p->bad ||
+		/* Nothing new comes to depend on a damaged pack. */
+		if (p->dead || p->bad || p->unproven ||
 		    hash_get(p->hashes + (uint64_t)si * HASH_SIZE).hi != h.hi)
 			continue;
 		if (redundancy && p->last[si] != g->id && p->fed[si] >= redundancy)
