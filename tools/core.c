@@ -208,19 +208,36 @@ static int put_headers(struct out *o, const struct segment *seg, size_t n,
 
 /* ---- the bytes ---- */
 
+static bool zero_page(const uint8_t *p)
+{
+	static const uint8_t zeros[PG];
+
+	return !memcmp(p, zeros, PG);
+}
+
+/* A chunk of pages per read (runs read whole), zeros left as holes. */
 static int put_segment(struct out *o, struct store_snap *snap,
 		       const struct segment *seg)
 {
-	uint8_t page[PG];
-	enum store_page_state st;
-	int ret = 0;
+	enum { CHUNK = 64 };
+	uint8_t *buf = malloc(CHUNK * PG);
+	int ret = buf ? 0 : -ENOMEM;
 
-	for (uint64_t at = seg->start; !ret && at < seg->end; at += PG) {
-		if (store_snap_read(snap, at, page, &st))
-			return 1;
-		ret = st == STORE_PAGE_DATA ? out_put(o, page, PG) :
-					      out_zeros(o, PG);
+	for (uint64_t at = seg->start; !ret && at < seg->end;) {
+		uint64_t n = (seg->end - at) / PG;
+
+		if (n > CHUNK)
+			n = CHUNK;
+		if (store_snap_read_pages(snap, at, n, buf)) {
+			ret = 1;
+			break;
+		}
+		for (uint64_t i = 0; !ret && i < n; i++)
+			ret = zero_page(buf + i * PG) ? out_zeros(o, PG) :
+			      out_put(o, buf + i * PG, PG);
+		at += n * PG;
 	}
+	free(buf);
 	return ret;
 }
 
@@ -359,15 +376,17 @@ static int export_core(struct store *s, const struct cli *c, uint64_t id)
 	}
 	ret = core_write(snap, &info, c->start, c->end, fd);
 	if (ret > 0)
-		cli_fail();
-	else if (ret)
+		ret = cli_fail();
+	else if (ret) {
 		fprintf(stderr, "%s: %s: %s\n", prog, c->output, strerror(-ret));
+		ret = CLI_EXIT_ERROR;
+	}
 	if (ret && created)
 		unlink(c->output);
 	if (fd > 1)
 		close(fd);
 	store_snap_close(snap);
-	return !!ret;
+	return ret;
 }
 
 int core_export_main(int argc, char **argv)
@@ -381,9 +400,9 @@ int core_export_main(int argc, char **argv)
 		return ret;
 	s = cli_open(&c, false);
 	if (!s)
-		return 1;
+		return cli_exit();
 	id = cli_gen(&c, s);
-	ret = id ? export_core(s, &c, id) : 1;
+	ret = id ? export_core(s, &c, id) : CLI_EXIT_NOTFOUND;
 	store_close(s);
 	return ret;
 }

@@ -27,10 +27,10 @@ int diff_main(int argc, char **argv)
 		return fprintf(stderr, usage, prog), 1;
 	s = cli_open(&c, false);
 	if (!s)
-		return 1;
+		return cli_exit();
 	ret = store_diff(s, a, b, &d);
 	if (ret)
-		cli_fail();
+		ret = cli_fail();
 	else if (c.json)
 		printf("{\"a\": %" PRIu64 ", \"b\": %" PRIu64 ", \"changed\": %" PRIu64
 		       ", \"added\": %" PRIu64 ", \"removed\": %" PRIu64
@@ -41,5 +41,5 @@ int diff_main(int argc, char **argv)
 		       "\nsame    %" PRIu64 "\n", d.changed, d.added, d.removed,
 		       d.same);
 	store_close(s);
-	return !!ret;
+	return ret;
 }

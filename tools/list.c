@@ -57,7 +57,7 @@ int list_main(int argc, char **argv)
 		return fprintf(stderr, usage, prog), 1;
 	s = cli_open(&c, false);
 	if (!s)
-		return 1;
+		return cli_exit();
 	n = store_generations(s, &ids);
 	if (c.json)
 		printf("[");

@@ -19,9 +19,11 @@ static void show_vmas(struct store_snap *snap, bool json)
 
 	for (size_t i = 0; i < n; i++) {
 		if (!json) {
-			printf("  %#" PRIx64 "-%#" PRIx64 " prot %u flags %#x off %#" PRIx64 " %s\n",
+			printf("  %#" PRIx64 "-%#" PRIx64 " prot %u flags %#x off %#" PRIx64 " ",
 			       v[i].start, v[i].end, v[i].prot, v[i].flags,
-			       v[i].offset, v[i].path);
+			       v[i].offset);
+			cli_print_safe(v[i].path);
+			putchar('\n');
 			continue;
 		}
 		printf("%s\n    {\"start\": \"%#" PRIx64 "\", \"end\": \"%#" PRIx64
@@ -43,8 +45,10 @@ static void show_human(const struct store_info *in, struct store_snap *snap)
 	       in->kind == STORE_GEN_FULL ? "full" : "incremental");
 	if (in->base)
 		printf(" on %" PRIu64, in->base);
-	printf(")\ntime           %s\nprocess        %u (%s)\n", when,
-	       in->meta.pid, in->meta.comm);
+	/* Names come from the target: never raw to a terminal. */
+	printf(")\ntime           %s\nprocess        %u (", when, in->meta.pid);
+	cli_print_safe(in->meta.comm);
+	printf(")\n");
 	printf("pages          %" PRIu64 " captured, %" PRIu64 " of them zero, in %" PRIu64 " runs\n",
 	       in->pages_data + in->pages_zero, in->pages_zero, in->nextents);
 	printf("checkpoint     %" PRIu64 " pages sent, frozen %" PRIu64
@@ -102,18 +106,20 @@ int show_main(int argc, char **argv)
 
 	if (ret >= 0)
 		return ret;
+	ret = 0;
 	if (c.nargs)
 		return fprintf(stderr, usage, prog), 1;
 	s = cli_open(&c, false);
 	if (!s)
-		return 1;
+		return cli_exit();
 	id = cli_gen(&c, s);
-	ret = !id || store_info(s, id, &in) || store_snap_open(s, id, &snap);
-	if (ret && id)
-		cli_fail();
-	else if (!ret && c.json)
+	if (!id)
+		ret = CLI_EXIT_NOTFOUND;
+	else if (store_info(s, id, &in) || store_snap_open(s, id, &snap))
+		ret = cli_fail();
+	else if (c.json)
 		show_json(&in, snap);
-	else if (!ret)
+	else
 		show_human(&in, snap);
 	store_snap_close(snap);
 	store_close(s);

@@ -14,7 +14,7 @@
 enum {
 	OPT_STORE = 0x100, OPT_GEN, OPT_JSON, OPT_RANGE, OPT_FORMAT, OPT_HELP,
 	OPT_THRESHOLD, OPT_INTEGRITY, OPT_REDUNDANCY, OPT_MAX, OPT_MIN,
-	OPT_EXPIRATION,
+	OPT_EXPIRATION, OPT_SALVAGE, OPT_DROP,
 };
 
 static const struct option options[] = {
@@ -31,6 +31,8 @@ static const struct option options[] = {
 	{ "max-snapshots", required_argument, NULL, OPT_MAX },
 	{ "min-snapshots", required_argument, NULL, OPT_MIN },
 	{ "expiration", required_argument, NULL, OPT_EXPIRATION },
+	{ "salvage", no_argument, NULL, OPT_SALVAGE },
+	{ "drop-damaged", no_argument, NULL, OPT_DROP },
 	{ 0 }
 };
 
@@ -39,10 +41,55 @@ static void cli_warn(const char *line)
 	fprintf(stderr, "%s: warning: %s\n", prog, line);
 }
 
+int cli_exit(void)
+{
+	switch (store_errno()) {
+	case -ENOENT:
+		return CLI_EXIT_NOTFOUND;
+	case -EBADMSG: case -EIO: case -EXDEV:
+		return CLI_EXIT_DAMAGED;
+	case -EBUSY:
+		return CLI_EXIT_BUSY;
+	}
+	return CLI_EXIT_ERROR;
+}
+
 int cli_fail(void)
 {
 	fprintf(stderr, "%s: %s\n", prog, store_strerror());
-	return 1;
+	return cli_exit();
+}
+
+int cli_apply_knobs(const struct cli *c, struct store *s)
+{
+	struct store_knobs k;
+
+	store_recorded_knobs(s, &k);
+	if (c->knobs_given & (1u << (OPT_THRESHOLD - OPT_THRESHOLD)))
+		k.threshold = c->knobs.threshold;
+	if (c->knobs_given & (1u << (OPT_INTEGRITY - OPT_THRESHOLD)))
+		k.integrity = c->knobs.integrity;
+	if (c->knobs_given & (1u << (OPT_REDUNDANCY - OPT_THRESHOLD)))
+		k.redundancy = c->knobs.redundancy;
+	if (c->knobs_given & (1u << (OPT_MAX - OPT_THRESHOLD)))
+		k.max_snapshots = c->knobs.max_snapshots;
+	if (c->knobs_given & (1u << (OPT_MIN - OPT_THRESHOLD)))
+		k.min_snapshots = c->knobs.min_snapshots;
+	if (c->knobs_given & (1u << (OPT_EXPIRATION - OPT_THRESHOLD)))
+		k.expiration = c->knobs.expiration;
+	return store_set_knobs(s, &k);
+}
+
+void cli_print_safe(const char *s)
+{
+	for (; *s; s++) {
+		unsigned char ch = *s;
+
+		if (ch < 0x20 || ch == 0x7f || ch == '\\')
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
 }
 
 static bool parse_base(const char *s, int base, uint64_t *v)
@@ -114,7 +161,11 @@ static bool take_opt(int opt, const char *arg, struct cli *c)
 	case OPT_STORE: c->store = arg; return true;
 	case OPT_GEN: return cli_parse_u64(arg, &c->gen) && c->gen;
 	case OPT_JSON: c->json = true; return true;
-	case OPT_RANGE: return cli_parse_range(arg, &c->start, &c->end);
+	case OPT_RANGE:
+		c->has_range = true;
+		return cli_parse_range(arg, &c->start, &c->end);
+	case OPT_SALVAGE: c->salvage = true; return true;
+	case OPT_DROP: c->drop_damaged = true; return true;
 	case OPT_FORMAT: return !strcmp(arg, "raw");
 	case 'o': c->output = arg; return true;
 	case OPT_THRESHOLD: return parse_u32(arg, &k->threshold);
@@ -135,6 +186,8 @@ static bool accepted(int opt, unsigned int accept)
 	case OPT_JSON: return accept & CLI_JSON;
 	case OPT_RANGE: case OPT_FORMAT: case 'o': return accept & CLI_RANGE;
 	case OPT_INTEGRITY: return accept & (CLI_INTEGRITY | CLI_KNOBS);
+	case OPT_SALVAGE: return accept & CLI_SALVAGE;
+	case OPT_DROP: return accept & CLI_DROP;
 	}
 	return accept & CLI_KNOBS;
 }
@@ -164,6 +217,8 @@ int cli_parse(int argc, char **argv, unsigned int accept, const char *usage,
 		}
 		if (opt == '?' || opt == ':' || !accepted(opt, accept))
 			return usage_error(usage, "unknown or incomplete option");
+		if (opt >= OPT_THRESHOLD && opt <= OPT_EXPIRATION)
+			c->knobs_given |= 1u << (opt - OPT_THRESHOLD);
 		if (!take_opt(opt, optarg, c)) {
 			fprintf(stderr, "%s: %s: bad value '%s'\n", prog,
 				argv[optind - 1], optarg);
@@ -172,8 +227,13 @@ int cli_parse(int argc, char **argv, unsigned int accept, const char *usage,
 	}
 	if (!c->store)
 		return usage_error(usage, "--store DIR is required");
-	if ((accept & CLI_RANGE) && (!c->output || c->end == 0))
+	if ((accept & CLI_RANGE) && (!c->output || !c->has_range))
 		return usage_error(usage, "--range and -o are required");
+	if ((accept & CLI_RANGE) && c->start == c->end) {
+		fprintf(stderr, "%s: --range %#" PRIx64 "-%#" PRIx64 ": empty range\n",
+			prog, c->start, c->end);
+		return 1;
+	}
 	if (store_knobs_check(&c->knobs))
 		return cli_fail();
 	c->args = argv + optind;

@@ -19,6 +19,16 @@ enum {
 	CLI_RANGE = 1 << 2,	/* --range START-END --format raw -o FILE */
 	CLI_KNOBS = 1 << 3,	/* --max-snapshots and the other knobs */
 	CLI_INTEGRITY = 1 << 4,	/* --integrity yes|no */
+	CLI_SALVAGE = 1 << 5,	/* --salvage */
+	CLI_DROP = 1 << 6,	/* --drop-damaged */
+};
+
+/* Exit codes of the store commands (the man page's EXIT STATUS). */
+enum {
+	CLI_EXIT_ERROR = 1,	/* usage, or anything not below */
+	CLI_EXIT_NOTFOUND = 2,	/* no such store, or generation */
+	CLI_EXIT_DAMAGED = 3,	/* a check failed: damage, or pages lost */
+	CLI_EXIT_BUSY = 4,	/* another writer held the store too long */
 };
 
 struct cli {
@@ -28,6 +38,8 @@ struct cli {
 	uint64_t start, end;
 	const char *output;
 	struct store_knobs knobs;
+	unsigned int knobs_given;	/* STORE_KNOB_* bits set on the command line */
+	bool has_range, salvage, drop_damaged;
 	char **args;		/* positional arguments */
 	int nargs;
 };
@@ -42,7 +54,14 @@ int cli_parse(int argc, char **argv, unsigned int accept, const char *usage,
 struct store *cli_open(const struct cli *c, bool writable);
 /* --gen, or the newest generation; 0 after printing why there is none. */
 uint64_t cli_gen(const struct cli *c, struct store *s);
+/* Prints the store's last error; returns its exit code. */
 int cli_fail(void);
+/* The exit code for the store's last error, printed already. */
+int cli_exit(void);
+/* The recorded knobs of the store, overridden by those given. */
+int cli_apply_knobs(const struct cli *c, struct store *s);
+/* Prints s for a terminal: control bytes and backslashes escaped. */
+void cli_print_safe(const char *s);
 bool cli_parse_u64(const char *s, uint64_t *v);
 /* START-END in hex, 0x optional, START <= END. */
 bool cli_parse_range(const char *s, uint64_t *start, uint64_t *end);

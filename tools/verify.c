@@ -10,8 +10,9 @@
 static const char usage[] =
 	"Usage: %s verify --store DIR [--gen N]\n"
 	"Reads and hashes every stored page that generation N needs, or, without\n"
-	"--gen, every manifest and every stored copy. Prints each failure, and\n"
-	"exits 0 only if every check passed.\n";
+	"--gen, every manifest and every stored copy (each copy once, however many\n"
+	"generations share it). Prints each failure, and exits 0 only if every\n"
+	"check passed, 3 if one failed.\n";
 
 /* Failures are the output here, not warnings. */
 static void report(const char *line)
@@ -32,7 +33,7 @@ int verify_main(int argc, char **argv)
 		return fprintf(stderr, usage, prog), 1;
 	s = cli_open(&c, false);
 	if (!s)
-		return 1;
+		return cli_exit();
 	store_set_warn(report);
 	if (c.gen && store_info(s, c.gen, &(struct store_info){ 0 }) == -ENOENT) {
 		store_close(s);
@@ -40,12 +41,12 @@ int verify_main(int argc, char **argv)
 	}
 	ret = store_verify(s, c.gen, &bad);
 	if (ret)
-		cli_fail();
+		ret = cli_fail();
 	else if (c.gen)
 		printf("%s: generation %" PRIu64 ": all hashes match\n", c.store, c.gen);
 	else
 		printf("%s: %zu generations: all hashes match\n", c.store,
 		       store_generations(s, &(const uint64_t *){ NULL }));
 	store_close(s);
-	return !!ret;
+	return ret;
 }

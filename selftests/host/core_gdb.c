@@ -192,7 +192,7 @@ TEST_F(core, usage_errors)
 			self->dir));
 	ASSERT_EQ(1, sh("%s export --store %s --range 0x10-0x2000 --format core -o %s 2>/dev/null",
 			tool, self->dir, self->file));
-	ASSERT_EQ(1, sh("%s export --store %s --gen 9 --format core -o %s 2>/dev/null",
+	ASSERT_EQ(2, sh("%s export --store %s --gen 9 --format core -o %s 2>/dev/null",
 			tool, self->dir, self->file));
 	ASSERT_NE(0, access(self->file, F_OK));
 }

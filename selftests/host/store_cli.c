@@ -107,7 +107,7 @@ TEST_F(cli, show_json)
 	ASSERT_NE(NULL, strstr(self->out, "\"freeze_us\": 7,"));
 	ASSERT_EQ(0, run(self->out, sizeof(self->out), "show --store %s --gen 1", self->dir));
 	ASSERT_NE(NULL, strstr(self->out, "generation     1 (full)"));
-	ASSERT_EQ(1, run(self->out, sizeof(self->out), "show --store %s --gen 9", self->dir));
+	ASSERT_EQ(2, run(self->out, sizeof(self->out), "show --store %s --gen 9", self->dir));
 	ASSERT_EQ(1, lines(self->out));
 }
 
@@ -170,21 +170,70 @@ TEST_F(cli, verify_and_corruption)
 	pack = find_file(self->dir, name);
 	ASSERT_NE(NULL, pack);
 	ASSERT_EQ(0, flip_byte(pack, PG + 9));
-	ASSERT_EQ(1, run(self->out, sizeof(self->out), "verify --store %s", self->dir));
+	ASSERT_EQ(3, run(self->out, sizeof(self->out), "verify --store %s", self->dir));
 	ASSERT_NE(NULL, strstr(self->out, pack));
 	ASSERT_NE(NULL, strstr(self->out, "hash mismatch at offset 0x1000"));
-	ASSERT_EQ(1, run(self->out, sizeof(self->out), "verify --store %s --gen 2", self->dir));
-	ASSERT_EQ(1, run(self->out, sizeof(self->out),
+	ASSERT_EQ(2, lines(self->out));		/* the copy once, the total */
+	ASSERT_EQ(3, run(self->out, sizeof(self->out), "verify --store %s --gen 2", self->dir));
+	ASSERT_EQ(2, run(self->out, sizeof(self->out), "verify --store %s --gen 7", self->dir));
+	ASSERT_EQ(3, run(self->out, sizeof(self->out),
 			 "export --store %s --range 0x%llx-0x%llx --format raw -o %s.raw",
 			 self->dir, A, A + PG, self->dir));
 	ASSERT_NE(NULL, strstr(self->out, "snapper-tool: "));
 	snprintf(raw, sizeof(raw), "%s.raw", self->dir);
 	ASSERT_NE(0, access(raw, F_OK));	/* it created the file: removed */
+	/* Salvage: the good pages, the lost one listed and zeroed, exit 3. */
+	ASSERT_EQ(3, run(self->out, sizeof(self->out),
+			 "export --store %s --gen 1 --range 0x%llx-0x%llx --format raw -o %s --salvage",
+			 self->dir, A, A + 3 * PG, raw));
+	ASSERT_NE(NULL, strstr(self->out, "page 0x7f0000000000 lost"));
+	ASSERT_NE(NULL, strstr(self->out, "1 page lost, written as zeros"));
+	ASSERT_EQ(0, access(raw, F_OK));
+	unlink(raw);
+}
+
+/* Ranges: empty, endless, outside the mappings. */
+TEST_F(cli, export_ranges)
+{
+	ASSERT_EQ(1, run(self->out, sizeof(self->out),
+			 "export --store %s --range 0-0 --format raw -o -", self->dir));
+	ASSERT_NE(NULL, strstr(self->out, "empty range"));
+	ASSERT_EQ(1, run(self->out, sizeof(self->out),
+			 "export --store %s --range 0-ffffffffffffffff --format raw -o -",
+			 self->dir));
+	ASSERT_NE(NULL, strstr(self->out, "outside the generation's mappings"));
+	ASSERT_EQ(1, run(self->out, sizeof(self->out),
+			 "export --store %s --range 0x%llx-0x%llx --format raw -o -",
+			 self->dir, A, A + 9 * PG));
+}
+
+/* Names from the target never reach the terminal raw. */
+TEST_F(cli, show_escapes_names)
+{
+	struct store_vma v = { A, A + PG, 0, 3, 0, "/tmp/\033[2Jevil\nx", false };
+	struct store_meta meta = { .pid = 1, .comm = "a\033]0;t\007" };
+	struct store_gen *g;
+	struct store *s;
+	uint64_t id;
+
+	ASSERT_EQ(0, store_open(&s, self->dir, NULL, 0));
+	ASSERT_EQ(0, store_gen_begin(s, STORE_GEN_FULL, 0, &g));
+	ASSERT_EQ(0, store_gen_set_meta(g, &meta));
+	ASSERT_EQ(0, store_gen_add_vma(g, &v));
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	store_close(s);
+	ASSERT_EQ(0, run(self->out, sizeof(self->out), "show --store %s", self->dir));
+	ASSERT_EQ(NULL, strchr(self->out, 033));
+	ASSERT_EQ(NULL, strchr(self->out, 007));
+	ASSERT_NE(NULL, strstr(self->out, "\\x1b[2Jevil\\x0ax"));
+	ASSERT_NE(NULL, strstr(self->out, "(a\\x1b]0;t\\x07)"));
 }
 
 TEST_F(cli, purge)
 {
 	ASSERT_EQ(0, run(self->out, sizeof(self->out), "purge --store %s", self->dir));
+	ASSERT_NE(NULL, strstr(self->out, "removed 0 generations, 2 left"));
+	ASSERT_EQ(0, run(self->out, sizeof(self->out), "purge --store %s --drop-damaged", self->dir));
 	ASSERT_NE(NULL, strstr(self->out, "removed 0 generations, 2 left"));
 	ASSERT_EQ(0, run(self->out, sizeof(self->out), "purge --store %s --max-snapshots 1", self->dir));
 	ASSERT_NE(NULL, strstr(self->out, "removed 1 generation, 1 left"));
@@ -194,13 +243,64 @@ TEST_F(cli, purge)
 	ASSERT_EQ(1, run(self->out, sizeof(self->out), "purge --store %s --threshold 3", self->dir));
 }
 
+/*
+ * purge without flags follows the knobs the store's generations recorded
+ * (it used to apply the built-in max of 64).
+ */
+TEST_F(cli, purge_follows_recorded_knobs)
+{
+	struct store_knobs k = knobs_with(0, 1, 8);
+	struct store_vma v = { A, A + 8 * PG, 0, 3, 0, "", false };
+	struct feed f[] = { { A, 1 } };
+	struct store *s;
+	uint64_t id;
+
+	ASSERT_EQ(0, store_open(&s, self->dir, &k, 0));
+	for (int i = 0; i < 68; i++)
+		ASSERT_EQ(0, commit_one(s, STORE_GEN_FULL, &v, 1, f, 1, &id));
+	store_close(s);
+	ASSERT_EQ(0, run(self->out, sizeof(self->out), "purge --store %s", self->dir));
+	ASSERT_NE(NULL, strstr(self->out, "removed 0 generations, 70 left"));
+	ASSERT_EQ(0, run(self->out, sizeof(self->out), "purge --store %s --max-snapshots 60", self->dir));
+	ASSERT_NE(NULL, strstr(self->out, "removed 10 generations, 60 left"));
+}
+
+/* Not a store, or busy: refused with their own exit codes. */
+TEST_F(cli, not_a_store_and_busy)
+{
+	struct store *s;
+	char path[300];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.other", self->dir);
+	ASSERT_EQ(0, mkdir(path, 0700));
+	snprintf(path, sizeof(path), "%s.other/file", self->dir);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	ASSERT_EQ(2, run(self->out, sizeof(self->out), "verify --store %s.other", self->dir));
+	ASSERT_NE(NULL, strstr(self->out, "not a snapper store"));
+	ASSERT_EQ(2, run(self->out, sizeof(self->out), "purge --store %s.other", self->dir));
+	snprintf(path, sizeof(path), "%s.other/seq", self->dir);
+	ASSERT_NE(0, access(path, F_OK));
+	snprintf(path, sizeof(path), "%s.other", self->dir);
+	rm_tree(path);
+	/* A writer holds it: readers go on, a second writer says why. */
+	ASSERT_EQ(0, store_open(&s, self->dir, NULL, 0));
+	ASSERT_EQ(0, run(self->out, sizeof(self->out), "list --store %s", self->dir));
+	setenv("SNAPPER_STORE_LOCK_WAIT", "0", 1);
+	ASSERT_EQ(4, run(self->out, sizeof(self->out), "purge --store %s", self->dir));
+	unsetenv("SNAPPER_STORE_LOCK_WAIT");
+	ASSERT_NE(NULL, strstr(self->out, "another process is writing"));
+	store_close(s);
+}
+
 TEST_F(cli, errors_name_the_object)
 {
-	ASSERT_EQ(1, run(self->out, sizeof(self->out), "list --store %s/nope", self->dir));
+	ASSERT_EQ(2, run(self->out, sizeof(self->out), "list --store %s/nope", self->dir));
 	ASSERT_EQ(1, lines(self->out));
 	ASSERT_NE(NULL, strstr(self->out, "/nope"));
 	/* A read command never creates a store, nor does purge. */
-	ASSERT_EQ(1, run(self->out, sizeof(self->out), "purge --store %s/nope", self->dir));
+	ASSERT_EQ(2, run(self->out, sizeof(self->out), "purge --store %s/nope", self->dir));
 	ASSERT_EQ(1, run(self->out, sizeof(self->out), "list"));
 	ASSERT_EQ(1, run(self->out, sizeof(self->out), "list --store %s --bogus", self->dir));
 	ASSERT_EQ(0, run(self->out, sizeof(self->out), "export --help"));

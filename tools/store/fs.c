@@ -46,12 +46,19 @@ static bool fault(void)
 }
 
 static __thread char errbuf[1024];
+static __thread int errnum;
+
+int store_errno(void)
+{
+	return errnum;
+}
 
 int set_err(int err, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
 
+	errnum = err;
 	va_start(ap, fmt);
 	n = vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
 	va_end(ap);

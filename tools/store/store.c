@@ -815,11 +815,28 @@ static int sync_parent(const char *dir)
 	return ret;
 }
 
-static unsigned int lock_wait_s = 60;
+static int lock_wait_s = -1;
 
 void store_set_lock_wait(unsigned int seconds)
 {
 	lock_wait_s = seconds;
+}
+
+/* Set by the caller, else SNAPPER_STORE_LOCK_WAIT, else 60 s. */
+static unsigned int lock_wait(void)
+{
+	const char *env = getenv("SNAPPER_STORE_LOCK_WAIT");
+	char *end;
+	unsigned long v;
+
+	if (lock_wait_s >= 0)
+		return lock_wait_s;
+	if (env && *env) {
+		v = strtoul(env, &end, 10);
+		if (!*end && v <= 86400)
+			return v;
+	}
+	return 60;
 }
 
 /*
@@ -832,7 +849,8 @@ void store_set_lock_wait(unsigned int seconds)
 static int lock_writer(struct store *s)
 {
 	struct timespec nap = { 0, 50 * 1000 * 1000 };
-	uint64_t tries = lock_wait_s * 20ull;
+	unsigned int wait = lock_wait();
+	uint64_t tries = wait * 20ull;
 
 	if (!flock(s->dfd, LOCK_EX | LOCK_NB))
 		return 0;
@@ -840,7 +858,7 @@ static int lock_writer(struct store *s)
 		return set_err(-errno, "%s: locking", s->dir);
 	if (tries)
 		warn("%s: another process is writing to the store; waiting up to %u s",
-		     s->dir, lock_wait_s);
+		     s->dir, wait);
 	while (tries--) {
 		nanosleep(&nap, NULL);
 		if (!flock(s->dfd, LOCK_EX | LOCK_NB))

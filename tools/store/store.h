@@ -134,15 +134,17 @@ int store_open(struct store **out, const char *dir,
 void store_close(struct store *s);
 /*
  * How long a writable open waits for another writer before it fails with
- * -EBUSY (default 60 s; 0 fails at once). It says once, through the warn
+ * -EBUSY (0 fails at once). Without a call, SNAPPER_STORE_LOCK_WAIT
+ * (seconds) from the environment, or 60. It says once, through the warn
  * hook, that it is waiting.
  */
 void store_set_lock_wait(unsigned int seconds);
 uint64_t store_id(const struct store *s);
 const char *store_dir(const struct store *s);
 
-/* Last error of this thread, one line. */
+/* Last error of this thread, one line, and its (negative) errno. */
 const char *store_strerror(void);
+int store_errno(void);
 /* Where warnings go (integrity=false fallbacks, skipped debris). */
 void store_set_warn(void (*fn)(const char *line));
 
