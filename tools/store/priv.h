@@ -24,6 +24,7 @@ struct pack {
 	bool dead, bad, writing;
 	bool named;		/* mark(): a live manifest names it */
 	bool loaded;		/* pack_ready() tried its index */
+	bool doomed;		/* marked dead, its file not yet removed */
 	bool unproven;		/* header, footer or index sum damaged */
 	const char *why;	/* why it is bad (a static string) */
 	char path[96];
@@ -59,9 +60,10 @@ struct store {
 	bool seq_lost;		/* seq unreadable: rebuilt by a writable open */
 	struct gen *gens;	/* ascending ids */
 	uint64_t *ids;
-	size_t ngens;
+	size_t ngens, gens_cap;
+	bool scanning;		/* open's scan: gens appended, sorted after */
 	struct pack *packs;
-	size_t npacks;
+	size_t npacks, packs_cap;
 	struct hent *ht;
 	size_t ht_cap, ht_n;
 	struct store_gen *writing;

@@ -20,6 +20,8 @@
 
 #include "priv.h"
 
+static void prune_up(struct store *s, const char *path);
+
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
@@ -60,6 +62,7 @@ static int drop_gen(struct store *s, size_t i)
 	ret = fsync_dirat(s->dfd, dir);
 	if (ret)
 		return set_err(ret, "%s/%s", s->dir, dir);
+	prune_up(s, s->gens[i].path);
 	forget_gen(s, i);
 	return 0;
 }
@@ -127,6 +130,7 @@ static uint64_t mark(struct store *s)
 		if (p->named || p->writing || p->dead || p->gen <= keep_below)
 			continue;
 		p->dead = true;
+		p->doomed = true;
 		pack_forget_fd(s, p);
 		free(p->hashes);
 		p->hashes = NULL;
@@ -240,6 +244,46 @@ int store_sweep(struct store *s)
 	return ret;
 }
 
+/* Removes a file's directory and the empty ones above it, in its tree. */
+static void prune_up(struct store *s, const char *path)
+{
+	char dir[sizeof(s->packs[0].path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	while ((slash = strrchr(dir, '/')) && slash - dir > 1) {
+		*slash = '\0';
+		if (!store_dir_named(dir) || sys_unlinkat(s->dfd, dir, AT_REMOVEDIR))
+			return;
+	}
+}
+
+/*
+ * After a commit: the packs that the generations retention removed were
+ * the only ones to name, by their known paths. Each manifest unlink was
+ * made durable before (drop_gen()), so no pack outruns its manifest. The
+ * whole-tree sweep is for recovery and purge; a commit's cost must not
+ * grow with the number of files in the store.
+ */
+static int sweep_doomed(struct store *s)
+{
+	int ret = 0;
+
+	mark(s);
+	for (size_t i = 0; i < s->npacks; i++) {
+		struct pack *p = &s->packs[i];
+
+		if (!p->doomed)
+			continue;
+		p->doomed = false;
+		if (!ret && sys_unlinkat(s->dfd, p->path, 0) && errno != ENOENT)
+			ret = set_err(-errno, "%s/%s", s->dir, p->path);
+		else if (!ret)
+			prune_up(s, p->path);
+	}
+	return ret;
+}
+
 int store_retain_and_sweep(struct store *s, unsigned int *removed)
 {
 	unsigned int n = 0;
@@ -248,7 +292,9 @@ int store_retain_and_sweep(struct store *s, unsigned int *removed)
 	ret = retain(s, &n);
 	if (removed)
 		*removed = n;
-	return ret ? ret : store_sweep(s);
+	if (ret || !n)
+		return ret;
+	return sweep_doomed(s);
 }
 
 /* Removes damaged manifests on purpose: see store.h. */
@@ -278,9 +324,15 @@ int store_drop_damaged(struct store *s, unsigned int *dropped)
 
 int store_purge(struct store *s, unsigned int *removed)
 {
+	unsigned int n = 0;
+	int ret;
+
 	if (s->rdonly)
 		return set_err(-EROFS, "%s: opened read-only", s->dir);
 	if (s->writing)
 		return set_err(-EBUSY, "%s: a generation is being written", s->dir);
-	return store_retain_and_sweep(s, removed);
+	ret = retain(s, &n);
+	if (removed)
+		*removed = n;
+	return ret ? ret : store_sweep(s);
 }

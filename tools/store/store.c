@@ -149,12 +149,17 @@ struct gen *gen_find(struct store *s, uint64_t id)
 int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	     uint32_t *idx)
 {
-	struct pack *np = realloc(s->packs, (s->npacks + 1) * sizeof(*np));
 	struct pack *p;
 
-	if (!np)
-		return -ENOMEM;
-	s->packs = np;
+	if (s->npacks == s->packs_cap) {
+		size_t cap = s->packs_cap ? 2 * s->packs_cap : 64;
+		struct pack *np = realloc(s->packs, cap * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		s->packs = np;
+		s->packs_cap = cap;
+	}
 	p = &s->packs[s->npacks];
 	*p = (struct pack){ .gen = gen, .fanout = fanout, .nslots = nslots,
 			    .fd = -1 };
@@ -367,20 +372,50 @@ static void keep_fed(struct gen *gn, struct manifest *m)
 }
 
 /* Records a parsed manifest as a live generation; keeps only its pack table. */
-int gen_remember(struct store *s, struct manifest *m, const char *path)
+/* Room for one more generation, growing geometrically. */
+static int gens_reserve(struct store *s)
 {
-	struct gen *ng = realloc(s->gens, (s->ngens + 1) * sizeof(*ng));
+	size_t cap = s->gens_cap ? 2 * s->gens_cap : 64;
+	struct gen *ng;
 	uint64_t *ids;
-	size_t i;
 
+	if (s->ngens < s->gens_cap)
+		return 0;
+	ng = realloc(s->gens, cap * sizeof(*ng));
 	if (!ng)
 		return -ENOMEM;
 	s->gens = ng;
-	ids = realloc(s->ids, (s->ngens + 1) * sizeof(*ids));
+	ids = realloc(s->ids, cap * sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;
 	s->ids = ids;
-	for (i = s->ngens; i && s->gens[i - 1].id > m->gen; i--) {
+	s->gens_cap = cap;
+	return 0;
+}
+
+static int cmp_gen(const void *a, const void *b)
+{
+	const struct gen *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* After the scan, which appends in directory order: one sort. */
+static void sort_gens(struct store *s)
+{
+	qsort(s->gens, s->ngens, sizeof(*s->gens), cmp_gen);
+	for (size_t i = 0; i < s->ngens; i++)
+		s->ids[i] = s->gens[i].id;
+}
+
+int gen_remember(struct store *s, struct manifest *m, const char *path)
+{
+	size_t i;
+
+	if (gens_reserve(s))
+		return -ENOMEM;
+	/* A commit's id is the newest: this loop only runs for the scan's. */
+	for (i = s->ngens; !s->scanning && i && s->gens[i - 1].id > m->gen; i--) {
 		s->gens[i] = s->gens[i - 1];
 		s->ids[i] = s->ids[i - 1];
 	}
@@ -907,8 +942,11 @@ int store_open(struct store **out, const char *dir,
 		ret = open_dir(s, dir, flags);
 	if (!ret)
 		ret = read_header(s);
+	s->scanning = true;
 	if (!ret)
 		ret = store_walk(s, "m", scan_manifest, NULL);
+	s->scanning = false;
+	sort_gens(s);
 	if (!ret)
 		ret = load_packs(s);
 	if (!ret && !s->rdonly)
