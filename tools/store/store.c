@@ -242,14 +242,21 @@ static int pack_read_index(struct store *s, struct pack *p)
 		 pread_all(fd, foot, sizeof(foot), size - sizeof(foot)) != sizeof(foot))
 		why = "pack unreadable";
 	if (!why) {
+		const char *fdamage = NULL;
+
 		ret = pack_header_parse(head, sizeof(head), s->id, p->gen, &damage);
 		if (ret == -EXDEV)
 			why = damage;
-		ret = ret ? ret : pack_footer_parse(foot, s->id, p->gen, size, &nslots, &damage);
+		/* The header's padding is written as zeros: anything else is damage. */
+		if (!ret && (head[40] || memcmp(head + 40, head + 41, sizeof(head) - 41)))
+			damage = "pack header padding damaged";
+		ret = pack_footer_parse(foot, s->id, p->gen, size, &nslots, &fdamage);
 		if (ret == -EXDEV)
-			why = damage;
+			why = fdamage;
 		else if (!ret && nslots != p->nslots)
 			why = "pack slot count differs from its manifest";
+		if (!damage)
+			damage = fdamage;
 	}
 	p->why = why;
 	if (why)
@@ -403,7 +410,8 @@ static int cmp_gen(const void *a, const void *b)
 /* After the scan, which appends in directory order: one sort. */
 static void sort_gens(struct store *s)
 {
-	qsort(s->gens, s->ngens, sizeof(*s->gens), cmp_gen);
+	if (s->ngens)
+		qsort(s->gens, s->ngens, sizeof(*s->gens), cmp_gen);
 	for (size_t i = 0; i < s->ngens; i++)
 		s->ids[i] = s->gens[i].id;
 }
@@ -438,8 +446,9 @@ static int remember_corrupt(struct store *s, uint64_t id, const char *path)
 	struct manifest m = { .gen = id };
 	int ret = gen_remember(s, &m, path);
 
+	/* The scan appends (sorted later): no binary search until then. */
 	if (!ret)
-		gen_find(s, id)->corrupt = true;
+		(s->scanning ? &s->gens[s->ngens - 1] : gen_find(s, id))->corrupt = true;
 	return ret;
 }
 
