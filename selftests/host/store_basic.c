@@ -833,4 +833,27 @@ TEST_F(store, writers_wait_a_bounded_time)
 	store_set_warn(NULL);
 }
 
+/*
+ * A commit that retention leaves alone makes no call beyond its own: seq
+ * (open, write, fsync, rename, fsync dir), the pack (3 mkdirs that find
+ * their directory, open, 4 writes, fsync, fsync dir), the manifest (3
+ * mkdirs, open, write, fsync, rename, fsync dir): 23, six of them fsyncs.
+ * The sweep used to fsync every manifest directory and try to remove every
+ * directory after each commit, even when nothing was removed.
+ */
+TEST_F(store, commit_makes_only_its_own_calls)
+{
+	struct feed f[] = { { A, 1 } };
+	uint64_t id;
+
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	for (int i = 0; i < 3; i++) {
+		f[0].seed = i + 2;
+		store_fault_set(0, false);
+		ASSERT_EQ(0, commit_one(self->s, STORE_GEN_INCREMENTAL, two_vmas, 2,
+					f, 1, &id));
+		EXPECT_EQ(23, store_fault_ops());
+	}
+}
+
 TEST_HARNESS_MAIN
