@@ -322,7 +322,7 @@ TEST_F(bad, store_file_lost)
 /* Only an absent or empty directory becomes a store; nothing is deleted. */
 TEST(not_a_store)
 {
-	char dir[256], path[300];
+	char dir[256], path[300], lf[300];
 	struct store *s;
 	uint64_t bad;
 	int fd;
@@ -348,6 +348,20 @@ TEST(not_a_store)
 	snprintf(path, sizeof(path), "%s/seq", dir);
 	EXPECT_EQ(-1, access(path, F_OK));
 	snprintf(path, sizeof(path), "%s/README", dir);
+	ASSERT_EQ(0, unlink(path));
+	/* A filesystem of its own: lost+found does not stop a new store. */
+	snprintf(path, sizeof(path), "%s/d/0000000000000001.p", dir);
+	ASSERT_EQ(0, unlink(path));
+	snprintf(path, sizeof(path), "%s/d", dir);
+	snprintf(lf, sizeof(lf), "%s/lost+found", dir);
+	ASSERT_EQ(0, rename(path, lf));
+	ASSERT_EQ(0, store_open(&s, dir, NULL, 0));
+	store_close(s);
+	snprintf(path, sizeof(path), "%s/d", dir);
+	ASSERT_EQ(0, mkdir(path, 0700));
+	snprintf(path, sizeof(path), "%s/store", dir);
+	ASSERT_EQ(0, unlink(path));
+	snprintf(path, sizeof(path), "%s/seq", dir);
 	ASSERT_EQ(0, unlink(path));
 	/* d/ without "store": generations lost their header, or not a store. */
 	EXPECT_EQ(-EBADMSG, store_open(&s, dir, NULL, STORE_RDONLY));
@@ -481,6 +495,19 @@ TEST_F(bad, readers_read_no_pack_to_list)
 	ASSERT_EQ(0, nwarn);
 	ASSERT_EQ(-EBADMSG, page_is(self->s, 2, A, 4));
 	store_set_warn(quiet);
+}
+
+/* A pack cut short under a reader says so, not a stale errno. */
+TEST_F(bad, short_read_says_so)
+{
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, page_is(self->s, 1, A, 1));
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
+	ASSERT_EQ(0, truncate(self->path, PG + PG + 100));
+	errno = EACCES;
+	ASSERT_EQ(-EIO, page_is(self->s, 1, A + PG, 2));
+	ASSERT_NE(NULL, strstr(store_strerror(), "short read at offset 0x2000"));
+	ASSERT_EQ(NULL, strstr(store_strerror(), "ermission"));
 }
 
 TEST_HARNESS_MAIN

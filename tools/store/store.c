@@ -713,8 +713,10 @@ static int classify_dir(struct store *s, enum dir_kind *kind)
 	while ((de = readdir(d))) {
 		const char *n = de->d_name;
 
+		/* lost+found: a store may be a filesystem of its own. */
 		if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "seq") ||
-		    !strcmp(n, "seq.tmp") || !strcmp(n, "store.tmp"))
+		    !strcmp(n, "seq.tmp") || !strcmp(n, "store.tmp") ||
+		    !strcmp(n, "lost+found"))
 			continue;
 		if (!strcmp(n, "m") || !strcmp(n, "d")) {
 			*kind = DIR_STORE;
