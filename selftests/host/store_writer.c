@@ -4,11 +4,13 @@
  *
  *   store_writer write --store DIR [--incremental] [--pid PID]
  *                [--vma START-END] [--pages START-END:SEED] [--zero ADDR]
+ *                [--hole START-END]
  *
  * --pid copies a live process's private readable mappings from
  * /proc/PID/mem (every page in memory or swap, as a full checkpoint would
  * send it; the store dedups the unchanged ones). --vma and --pages build a layout and fill it
- * from the host tests' fake page source. Prints the generation id.
+ * from the host tests' fake page source; --hole records a range as zero
+ * (store_gen_add_zero()), in the order given. Prints the generation id.
  *
  * Run without arguments, it is a kselftest program that checks itself.
  */
@@ -134,6 +136,10 @@ static int feed_opt(struct store_gen *g, int opt, const char *arg)
 		return store_gen_add_page(g, strtoull(arg, NULL, 16), page);
 	case 'P':
 		return feed_pid(g, arg);
+	case 'h':
+		if (!range(arg, &a, &b, NULL) || (a | b) % PG)
+			return -EINVAL;
+		return store_gen_add_zero(g, a, (b - a) / PG);
 	}
 	return -EINVAL;
 }
@@ -147,6 +153,7 @@ static int writer_main(int argc, char **argv)
 		{ "vma", required_argument, NULL, 'v' },
 		{ "pages", required_argument, NULL, 'p' },
 		{ "zero", required_argument, NULL, 'z' },
+		{ "hole", required_argument, NULL, 'h' },
 		{ 0 }
 	};
 	struct store_meta meta = { .comm = "store_writer" };
@@ -167,7 +174,7 @@ static int writer_main(int argc, char **argv)
 			return fail("bad option");
 	}
 	if (!dir || optind != argc)
-		return fail("usage: store_writer write --store DIR [--incremental] [--pid PID] [--vma A-B] [--pages A-B:SEED] [--zero A]");
+		return fail("usage: store_writer write --store DIR [--incremental] [--pid PID] [--vma A-B] [--pages A-B:SEED] [--zero A] [--hole A-B]");
 	if (store_open(&s, dir, NULL, 0))
 		return fail(store_strerror());
 	if (store_gen_begin(s, kind, 0, &g)) {
@@ -228,6 +235,38 @@ TEST(fake_pages)
 	store_close(s);
 	args[5] = "0x10000-0x11000";	/* the pages no longer fit */
 	ASSERT_EQ(1, run_writer(args));
+	tmp_store_free(dir);
+}
+
+/* --hole: an incremental generation whose range reads as zero. */
+TEST(holes)
+{
+	enum store_page_state st;
+	char dir[256];
+	uint8_t buf[PG];
+	struct store_snap *snap;
+	struct store *s;
+	char *full[] = { "store_writer", "write", "--store", dir,
+			 "--vma", "0x10000-0x20000", "--pages", "0x10000-0x20000:5",
+			 NULL };
+	char *incr[] = { "store_writer", "write", "--store", dir, "--incremental",
+			 "--vma", "0x10000-0x20000", "--hole", "0x12000-0x18000",
+			 "--pages", "0x13000-0x14000:6", NULL };
+
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, run_writer(full));
+	ASSERT_EQ(0, run_writer(incr));
+	ASSERT_EQ(0, store_open(&s, dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, store_snap_open(s, 2, &snap));
+	ASSERT_EQ(0, store_snap_read(snap, 0x12000, buf, &st));
+	EXPECT_EQ(STORE_PAGE_ZERO, st);
+	ASSERT_EQ(0, store_snap_read(snap, 0x17000, buf, &st));
+	EXPECT_EQ(STORE_PAGE_ZERO, st);
+	store_snap_close(snap);
+	EXPECT_EQ(0, page_is(s, 2, 0x13000, 6));
+	EXPECT_EQ(0, page_is(s, 2, 0x18000, 5));
+	EXPECT_EQ(0, page_is(s, 1, 0x12000, 5));
+	store_close(s);
 	tmp_store_free(dir);
 }
 
