@@ -165,9 +165,11 @@ $(KSFT_HDRS) &:
 # of a series with its headers, the one the harness boots, so a new ABI
 # needs no change here. When a series has none (an ABI half removed), deps
 # installs the meta packages again, at the ABI the archive serves now.
+# A minimal install (required and important packages) lacks file (the
+# harness's initramfs) and man (selftests/install): they are listed too.
 KERNEL_DEPS := linux-headers-amd64 linux-image-amd64 \
 	linux-headers-6.12-amd64 linux-image-6.12-amd64
-DEPS := build-essential pkg-config kmod cpio xz-utils bc bison flex \
+DEPS := build-essential pkg-config kmod cpio xz-utils file man-db bc bison flex \
 	libelf-dev libssl-dev dwarves python3 $(KERNEL_DEPS) linux-source-6.12 \
 	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms \
 	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx gnuplot-nox \
