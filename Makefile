@@ -180,7 +180,8 @@ deps:
 		dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; \
 	done); \
 	for s in 6.1 6.12; do \
-		selftests/qemu/kernel $$s >/dev/null || missing="$$missing $(KERNEL_DEPS)"; \
+		selftests/qemu/kernel $$s >/dev/null || \
+		missing=$$(echo $$missing $(KERNEL_DEPS) | tr ' ' '\n' | awk '!seen[$$0]++'); \
 	done; \
 	if [ -n "$$missing" ]; then \
 		echo "  DEPS     installing (minutes; log in $(BUILD).deps.log):" $$missing; \
