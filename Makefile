@@ -176,9 +176,12 @@ DEPS := build-essential pkg-config kmod cpio xz-utils file man-db bc bison flex 
 	clang libclang-rt-14-dev gdb python3-yaml python3-jsonschema
 
 deps:
-	$(Q)missing=$$(for p in $(DEPS); do \
-		dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; \
-	done); \
+	$(Q)ok=" $$(dpkg-query -W -f='$${db:Status-Abbrev} $${Package}\n' $(DEPS) 2>/dev/null | \
+		awk '$$1 == "ii" { printf "%s ", $$2 }')"; \
+	missing=; \
+	for p in $(DEPS); do \
+		case "$$ok" in *" $$p "*) ;; *) missing="$$missing $$p" ;; esac; \
+	done; \
 	for s in 6.1 6.12; do \
 		selftests/qemu/kernel $$s >/dev/null || \
 		missing=$$(echo $$missing $(KERNEL_DEPS) | tr ' ' '\n' | awk '!seen[$$0]++'); \
