@@ -25,8 +25,13 @@ PKG_CONFIG ?= pkg-config
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -MMD -MP
 CPPFLAGS += -Iuapi -DSNAPPER_TOOL_VERSION='"$(VERSION)"' -D_GNU_SOURCE
+# Read with the Makefile, so right only in a make started after `make deps`
+# installed libnl: the targets that install the packages first (demo, check,
+# bench, stress) therefore build in a second make, never in the one that ran
+# deps. A build without libnl stops at need_libnl, saying what to do.
 NL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libnl-genl-3.0 2>/dev/null)
 NL_LIBS := $(shell $(PKG_CONFIG) --libs libnl-genl-3.0 2>/dev/null)
+need_libnl = $(if $(NL_LIBS),,$(error libnl-genl-3.0 not found by $(PKG_CONFIG): run 'make deps' first))
 
 ifeq ($(V),1)
 Q :=
@@ -95,6 +100,7 @@ $(TOOL): $(TOOL_OBJS) $(STORE_LIB)
 		-Wl,-Bdynamic -lpthread
 
 $(BUILD)/tools/%.o: tools/%.c
+	$(need_libnl)
 	$(quiet) CC $@
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) -c -o $@ $<
@@ -153,28 +159,43 @@ $(KSFT_HDRS) &:
 		linux-source-6.12/tools/testing/selftests/kselftest.h
 	$(Q)touch $(KSFT_HDRS)
 
-# Debian 12 packages. The kernel meta packages follow Debian's security
-# updates of the 6.1 and 6.12 series; the harness boots the newest
-# installed kernel of each series, so a new ABI needs no change here.
-DEPS := build-essential pkg-config kmod cpio xz-utils bc bison flex \
-	libelf-dev libssl-dev dwarves python3 \
-	linux-headers-amd64 linux-image-amd64 \
-	linux-headers-6.12-amd64 linux-image-6.12-amd64 linux-source-6.12 \
+# Debian 12 packages. The kernel meta packages follow Debian's point and
+# security releases of the 6.1 and 6.12 series, which move the ABI (6.1.0-56
+# became 6.1.0-57); selftests/qemu/kernel finds the newest installed kernel
+# of a series with its headers, the one the harness boots, so a new ABI
+# needs no change here. When a series has none (an ABI half removed), deps
+# installs the meta packages again, at the ABI the archive serves now.
+# A minimal install (required and important packages) lacks file (the
+# harness's initramfs) and man (selftests/install): they are listed too.
+KERNEL_DEPS := linux-headers-amd64 linux-image-amd64 \
+	linux-headers-6.12-amd64 linux-image-6.12-amd64
+DEPS := build-essential pkg-config kmod cpio xz-utils file man-db bc bison flex \
+	libelf-dev libssl-dev dwarves python3 $(KERNEL_DEPS) linux-source-6.12 \
 	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms \
 	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx gnuplot-nox \
 	clang libclang-rt-14-dev gdb python3-yaml python3-jsonschema
 
 deps:
-	$(Q)missing=$$(for p in $(DEPS); do \
-		dpkg-query -W -f='$${db:Status-Abbrev}' $$p 2>/dev/null | grep -q '^ii' || echo $$p; \
-	done); \
+	$(Q)ok=" $$(dpkg-query -W -f='$${db:Status-Abbrev} $${Package}\n' $(DEPS) 2>/dev/null | \
+		awk '$$1 == "ii" { printf "%s ", $$2 }')"; \
+	missing=; \
+	for p in $(DEPS); do \
+		case "$$ok" in *" $$p "*) ;; *) missing="$$missing $$p" ;; esac; \
+	done; \
+	for s in 6.1 6.12; do \
+		selftests/qemu/kernel $$s >/dev/null || \
+		missing=$$(echo $$missing $(KERNEL_DEPS) | tr ' ' '\n' | awk '!seen[$$0]++'); \
+	done; \
 	if [ -n "$$missing" ]; then \
-		echo "  DEPS     installing:" $$missing; \
+		echo "  DEPS     installing (minutes; log in $(BUILD).deps.log):" $$missing; \
 		export DEBIAN_FRONTEND=noninteractive; \
-		apt-get update -q >/dev/null && \
-		apt-get install -y -q --no-install-recommends $$missing >$(BUILD).deps.log 2>&1 || \
+		apt-get update -q >$(BUILD).deps.log 2>&1 && \
+		apt-get install -y -q --no-install-recommends $$missing >>$(BUILD).deps.log 2>&1 || \
 		{ tail -20 $(BUILD).deps.log; exit 1; }; \
 	fi
+	$(Q)k61=$$(selftests/qemu/kernel 6.1) && k612=$$(selftests/qemu/kernel 6.12) || \
+		{ echo "make deps: no 6.1 or no 6.12 kernel with headers after installing $(KERNEL_DEPS)" >&2; exit 1; }; \
+	echo "  DEPS     kernels the harness boots: $$k61 $$k612"
 
 INSTALLED := $(SBINDIR)/snapper-tool $(MANDIR)/man8/snapper-tool.8 \
 	$(BASHCOMPDIR)/snapper-tool $(SYSTEMDUNITDIR)/snapper-watch@.service
@@ -231,7 +252,10 @@ $(BUILD)/bench/store: bench/store.c $(STORE_LIB)
 bench-store: $(BUILD)/bench/store
 	$(Q)$(BUILD)/bench/store $(or $(BENCH_STORE_MIB),1024) $(or $(BENCH_STORE_DIR),/var/tmp)
 
-bench: deps tools $(BUILD)/bench/workload
+# Targets that need the packages: deps first, then a second make, which
+# reads this Makefile again with the packages installed (NL_CFLAGS).
+bench: deps
+	$(Q)$(MAKE) --no-print-directory tools $(BUILD)/bench/workload
 	$(Q)selftests/qemu/run --kernel 6.1 --mem 6144 --disk-mb 8192 --timeout 5400 -- bench/run
 	$(Q)bench/report $(BUILD)/bench/records.jsonl bench
 
@@ -242,17 +266,20 @@ docs:
 debug-kernel:
 	$(Q)selftests/debug-kernel/build
 
+# selftests/check builds in makes of its own, started after deps.
 check: deps
 	$(Q)selftests/check
 
-demo: deps tools
+demo: deps
+	$(Q)$(MAKE) --no-print-directory tools
 	$(Q)selftests/qemu/run --kernel 6.12 -- tools/demo.sh
 
 # Power cuts only, longer than make check's 30 rounds (seed printed;
 # selftests/powercut/run --seed S replays a run).
 .PHONY: stress
 STRESS_ROUNDS ?= 100
-stress: deps tools
+stress: deps
+	$(Q)$(MAKE) --no-print-directory tools
 	$(Q)selftests/powercut/run --rounds $(STRESS_ROUNDS)
 
 clean:
