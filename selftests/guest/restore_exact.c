@@ -491,6 +491,19 @@ static int settled(pid_t a, pid_t b, struct usage *ua, struct usage *ub)
 	ASSERT_EQ((a).private_, (b).private_);			\
 } while (0)
 
+/* The "N written" of restore's report, or -1. */
+static long written(const char *out)
+{
+	const char *p = strstr(out, " written");
+	long n = -1;
+
+	while (p && p > out && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	if (p)
+		sscanf(p, "%ld", &n);
+	return n;
+}
+
 TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
 {
 	struct usage t0, c0, t1, c1;
@@ -512,7 +525,18 @@ TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
 	ASSERT_SAME_USAGE(c0, c1);
 	ASSERT_EQ(0, restore(self, variant)) TH_LOG("%s", self->out);
 	TH_LOG("%s", self->out);
-	ASSERT_NE(NULL, strstr(self->out, " 0 written"));
+	/*
+	 * The region is restored without a write. A whole-process restore
+	 * may find a page or so of the target's own state changed since
+	 * the checkpoint by its being stopped and resumed (the kernel keeps
+	 * rseq's cpu_id in the thread's TLS, for instance): such a page is
+	 * the target's alone already, and writing it unshares nothing.
+	 */
+	if (variant->range) {
+		ASSERT_NE(NULL, strstr(self->out, " 0 written"));
+	} else {
+		ASSERT_TRUE(written(self->out) >= 0 && written(self->out) <= 2);
+	}
 	ASSERT_EQ(0, usage_of(self->t.pid, &t1));
 	ASSERT_EQ(0, usage_of(child, &c1));
 	TH_LOG("after restore: target rss %ld shared %ld, child rss %ld shared %ld kB",
