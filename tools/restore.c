@@ -15,12 +15,10 @@
  * What is written is exactly what the generation knows: its captured
  * pages and the pages it records as zero. A page it does not hold is left
  * as the target has it (a private file mapping's page never written is the
- * file's content, not zeros). The bytes move through /proc/PID/mem, which
- * for a tracer also writes through read-only private mappings (copy on
- * write, as a debugger's breakpoints) and, unlike process_vm_readv, reads
- * without pinning, so that reading leaves copy-on-write sharing with
- * forked children intact. Only pages whose content differs are written,
- * and each write is read back and compared.
+ * file's content, not zeros). The target is read through /proc/PID/mem,
+ * which, unlike process_vm_readv, does not pin: pinning a page shared
+ * copy-on-write with a forked child unshares it. Only pages whose content
+ * differs are written, and each write is read back and compared.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -34,6 +32,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/statfs.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,6 +76,7 @@ struct segment {
 struct run {
 	uint64_t start, npages;
 	bool zero;
+	bool direct;		/* the target may write there itself */
 	uint64_t data;		/* first page in restore.data, unless zero */
 };
 
@@ -97,7 +97,7 @@ struct restore {
 	struct segment *segs;
 	size_t nsegs;
 	struct run *runs;
-	size_t nruns;
+	size_t nruns, runs_cap;
 	uint8_t *data;		/* the captured pages of all runs, checked */
 	uint64_t ndata;
 	uint8_t *have, *zeros;	/* a chunk each */
@@ -394,14 +394,20 @@ static int plan_all(struct restore *r)
 /* ---- what the generation knows of the segments ---- */
 
 static int add_run(struct restore *r, uint64_t start, uint64_t npages,
-		   bool zero)
+		   bool zero, const struct live_map *m)
 {
-	struct run *n = realloc(r->runs, (r->nruns + 1) * sizeof(*n));
+	struct run *n;
 
-	if (!n)
-		return -ENOMEM;
-	r->runs = n;
-	r->runs[r->nruns++] = (struct run){ start, npages, zero, 0 };
+	/* A generation may hold many runs: grow by doubling. */
+	if (r->nruns == r->runs_cap) {
+		r->runs_cap = r->runs_cap ? 2 * r->runs_cap : 64;
+		n = realloc(r->runs, r->runs_cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->runs = n;
+	}
+	r->runs[r->nruns++] = (struct run){ start, npages, zero,
+					    m->perms[1] == 'w', 0 };
 	if (!zero)
 		r->ndata += npages;
 	return 0;
@@ -434,7 +440,8 @@ static int plan_runs(struct restore *r)
 
 			if (a < b)
 				ret = add_run(r, a, (b - a) / PG,
-					      run.state == STORE_PAGE_ZERO);
+					      run.state == STORE_PAGE_ZERO,
+					      &r->segs[k].m);
 		}
 	}
 	return ret;
@@ -459,6 +466,13 @@ static int load_runs(struct restore *r)
 			r->ndata);
 		return -ENOMEM;
 	}
+	/*
+	 * A fault per page would cost more than the copy into it: huge
+	 * pages where the system allows them, all populated in one call
+	 * (either may be refused; the faults then do the same).
+	 */
+	madvise(r->data, r->ndata * PG, MADV_HUGEPAGE);
+	madvise(r->data, r->ndata * PG, MADV_POPULATE_WRITE);
 	for (size_t i = 0; i < r->nruns; i++) {
 		struct run *u = &r->runs[i];
 
@@ -545,20 +559,52 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 	return 0;
 }
 
-/* Writes [at, at + npages) and reads it back into @have. */
+/*
+ * Reads back what was just written to a mapping the target may write.
+ * The written pages are the target's own now (the write broke any
+ * copy-on-write sharing), so the pin of process_vm_readv unshares
+ * nothing there, and it is the faster way.
+ */
+static int read_written(struct restore *r, uint64_t at, size_t len,
+			uint8_t *have)
+{
+	struct iovec local = { have, len }, far = { (void *)at, len };
+	ssize_t n = process_vm_readv(r->pid, &local, 1, &far, 1, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	return transfer_error(r, "reading back", at, len, n < 0 ? errno : EIO);
+}
+
+/*
+ * Writes [at, at + npages) and reads it back into @have: with
+ * process_vm_writev where the target may write (it copies straight into
+ * the target's pages, at a third of the cost of /proc/PID/mem under
+ * TCG), and through /proc/PID/mem elsewhere, which for a tracer writes
+ * through read-only private mappings (copy on write, as a debugger's
+ * breakpoints).
+ */
 static int write_target(struct restore *r, uint64_t at, size_t npages,
-			const uint8_t *want, uint8_t *have)
+			const uint8_t *want, uint8_t *have, bool direct)
 {
 	size_t len = npages * PG;
 	bool bad[CHUNK_PAGES];
 	ssize_t n;
 	int ret;
 
-	n = pwrite(r->mem, want, len, at);
+	if (direct) {
+		struct iovec local = { (void *)want, len };
+		struct iovec far = { (void *)at, len };
+
+		n = process_vm_writev(r->pid, &local, 1, &far, 1, 0);
+	} else {
+		n = pwrite(r->mem, want, len, at);
+	}
 	if (n != (ssize_t)len)
 		return transfer_error(r, "writing", at, len, n < 0 ? errno : EIO);
 	r->written += npages;
-	ret = read_target(r, at, npages, have, bad);
+	ret = direct ? read_written(r, at, len, have) :
+		       read_target(r, at, npages, have, bad);
 	if (!ret && memcmp(want, have, len)) {
 		fprintf(stderr, "%s: %d: %#" PRIx64 "-%#" PRIx64 " differs after the write\n",
 			prog, r->pid, at, at + len);
@@ -573,7 +619,7 @@ static int write_target(struct restore *r, uint64_t at, size_t npages,
  * soft-dirty for the next checkpoint and break its sharing.
  */
 static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
-		       const uint8_t *want)
+		       const uint8_t *want, bool direct)
 {
 	bool bad[CHUNK_PAGES];
 	size_t i = 0, j;
@@ -589,7 +635,7 @@ static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
 			if (bad[j] || !memcmp(want + j * PG, r->have + j * PG, PG))
 				break;
 		ret = write_target(r, at + i * PG, j - i, want + i * PG,
-				   r->have + i * PG);
+				   r->have + i * PG, direct);
 		i = j;
 	}
 	return ret;
@@ -605,7 +651,7 @@ static int apply_run(struct restore *r, const struct run *u)
 		if (n > CHUNK_PAGES)
 			n = CHUNK_PAGES;
 		ret = apply_chunk(r, u->start + i * PG, n, u->zero ? r->zeros :
-				  r->data + (u->data + i) * PG);
+				  r->data + (u->data + i) * PG, u->direct);
 	}
 	r->pages += u->npages;
 	return ret;
