@@ -427,9 +427,31 @@ TEST_F(rx, shared_memfd_anon_sysv)
 	round_trip(_metadata, self, variant, setup_shared);
 }
 
+/* AnonHugePages of @pid in kB, or -1. */
+static long anon_huge_kb(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	if (!guest_read_file(path, buf, sizeof(buf)) &&
+	    (p = strstr(buf, "AnonHugePages:")))
+		sscanf(p, "AnonHugePages: %ld", &v);
+	return v;
+}
+
 TEST_F(rx, thp)
 {
+	char mode[128] = "";
+
 	round_trip(_metadata, self, variant, setup_thp);
+	/* Restored in place: the huge page is still there, not split. */
+	guest_read_file("/sys/kernel/mm/transparent_hugepage/enabled", mode,
+			sizeof(mode));
+	TH_LOG("THP %s, target AnonHugePages %ld kB after the restore",
+	       strtok(mode, "\n"), anon_huge_kb(self->t.pid));
+	if (!strstr(mode, "[never]"))
+		ASSERT_LE(2048, anon_huge_kb(self->t.pid));
 }
 
 TEST_F(rx, heap_and_thread_stack)
