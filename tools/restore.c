@@ -494,6 +494,9 @@ static int check_unchanged(struct restore *r)
 	size_t n, k;
 	int ret = read_maps(r->pid, &now, &n);
 
+	if (ret)
+		fprintf(stderr, "%s: /proc/%d/maps: %s\n", prog, r->pid,
+			strerror(-ret));
 	for (size_t i = 0; !ret && i < r->nsegs; i++) {
 		const struct live_map *m = &r->segs[i].m;
 
