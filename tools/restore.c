@@ -15,10 +15,11 @@
  * What is written is exactly what the generation knows: its captured
  * pages and the pages it records as zero. A page it does not hold is left
  * as the target has it (a private file mapping's page never written is the
- * file's content, not zeros). The target is read through /proc/PID/mem,
- * which, unlike process_vm_readv, does not pin: pinning a page shared
- * copy-on-write with a forked child unshares it. Only pages whose content
- * differs are written, and each write is read back and compared.
+ * file's content, not zeros). A page the target shares with another
+ * process is read through /proc/PID/mem, which, unlike process_vm_readv,
+ * does not pin: pinning a page shared copy-on-write with a forked child
+ * unshares it. Only pages whose content differs are written, and each
+ * write is read back and compared.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -88,6 +89,7 @@ struct tracee {
 struct restore {
 	pid_t pid;
 	int mem;		/* /proc/PID/mem */
+	int pagemap;		/* /proc/PID/pagemap */
 	struct store_snap *snap;
 	uint64_t gen;
 	struct tracee *threads;
@@ -562,6 +564,56 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 	return 0;
 }
 
+#define PM_PRESENT (1ULL << 63)
+#define PM_EXCLUSIVE (1ULL << 56)	/* mapped by this process only */
+
+static bool only_ours(uint64_t pm)
+{
+	return (pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE);
+}
+
+/*
+ * The first read of a chunk. A page mapped by the target alone is read
+ * with process_vm_readv, at half the cost or less: pinning it shares
+ * nothing out. Any other page (shared copy-on-write with a forked child,
+ * not present) is read through /proc/PID/mem, which does not pin, and so
+ * is any run that process_vm_readv refuses (no read permission).
+ */
+static int read_chunk(struct restore *r, uint64_t at, size_t npages,
+		      uint8_t *buf, bool *bad)
+{
+	uint64_t pm[CHUNK_PAGES];
+	size_t i = 0, j, len;
+	int ret;
+
+	if (pread(r->pagemap, pm, npages * sizeof(*pm), at / PG * sizeof(*pm)) !=
+	    (ssize_t)(npages * sizeof(*pm)))
+		return read_target(r, at, npages, buf, bad);
+	while (i < npages) {
+		bool ours = only_ours(pm[i]);
+
+		for (j = i + 1; j < npages && only_ours(pm[j]) == ours; j++)
+			;
+		len = (j - i) * PG;
+		if (ours) {
+			struct iovec local = { buf + i * PG, len };
+			struct iovec far = { (void *)(at + i * PG), len };
+
+			if (process_vm_readv(r->pid, &local, 1, &far, 1, 0) ==
+			    (ssize_t)len) {
+				memset(bad + i, 0, (j - i) * sizeof(*bad));
+				i = j;
+				continue;
+			}
+		}
+		ret = read_target(r, at + i * PG, j - i, buf + i * PG, bad + i);
+		if (ret)
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
 /*
  * Reads back what was just written to a mapping the target may write.
  * The written pages are the target's own now (the write broke any
@@ -628,7 +680,7 @@ static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
 	size_t i = 0, j;
 	int ret;
 
-	ret = read_target(r, at, npages, r->have, bad);
+	ret = read_chunk(r, at, npages, r->have, bad);
 	while (!ret && i < npages) {
 		if (bad[i] || !memcmp(want + i * PG, r->have + i * PG, PG)) {
 			r->skipped += bad[i++];
@@ -756,8 +808,17 @@ static int restore_stopped(struct restore *r)
 		fprintf(stderr, "%s: %s: %m\n", prog, path);
 		return -errno;
 	}
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", r->pid);
+	r->pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->pagemap < 0) {
+		ret = -errno;
+		fprintf(stderr, "%s: %s: %m\n", prog, path);
+		close(r->mem);
+		return ret;
+	}
 	for (size_t i = 0; !ret && i < r->nruns; i++)
 		ret = apply_run(r, &r->runs[i]);
+	close(r->pagemap);
 	close(r->mem);
 	return ret;
 }
