@@ -35,7 +35,6 @@
 #include <sys/ptrace.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -423,31 +422,33 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 }
 
 /*
- * Copies the chosen pages out, in runs of adjacent addresses. /proc/PID/mem
- * is the fallback for what process_vm_readv refuses (a mapping without
- * read permission): it reads with the ptracer's override.
+ * Copies the chosen pages out, in runs of adjacent addresses, through
+ * /proc/PID/mem: it takes plain page references, where process_vm_readv
+ * pins, and pinning a shared anonymous page unshares it from the
+ * process's forked children (their copy-on-write sharing would not
+ * survive a checkpoint). For the tracer it also reads mappings without
+ * read permission.
  */
 static int read_pages(uint32_t pid, int mem_fd, struct capture *c)
 {
-	size_t i = 0, n;
+	size_t i = 0, n, done;
+	ssize_t got;
 
 	while (i < c->npages) {
-		struct iovec local, remote;
-
 		for (n = 1; i + n < c->npages && n < 256 &&
 		     c->addrs[i + n] == c->addrs[i] + n * PAGE_SIZE; n++)
 			;
-		local.iov_base = c->data + i * PAGE_SIZE;
-		local.iov_len = n * PAGE_SIZE;
-		remote.iov_base = (void *)(uintptr_t)c->addrs[i];
-		remote.iov_len = n * PAGE_SIZE;
-		if (process_vm_readv(pid, &local, 1, &remote, 1, 0) !=
-		    (ssize_t)(n * PAGE_SIZE) &&
-		    pread(mem_fd, local.iov_base, local.iov_len,
-			  (off_t)c->addrs[i]) != (ssize_t)local.iov_len)
-			return fail(-errno ? -errno : -EIO,
-				    "reading process %" PRIu32 " at %#" PRIx64,
-				    pid, c->addrs[i]);
+		for (done = 0; done < n * PAGE_SIZE; done += (size_t)got) {
+			got = pread(mem_fd, c->data + i * PAGE_SIZE + done,
+				    n * PAGE_SIZE - done,
+				    (off_t)(c->addrs[i] + done));
+			if (got < 0 && errno == EINTR)
+				got = 0;
+			else if (got <= 0)
+				return fail(got ? -errno : -EIO,
+					    "reading process %" PRIu32 " at %#" PRIx64,
+					    pid, c->addrs[i] + done);
+		}
 		i += n;
 	}
 	return 0;

@@ -2,7 +2,7 @@
 /*
  * The userspace page source (snapper-tool checkpoint --backend=proc): the
  * same stream as the module's, made from /proc/PID/pagemap, clear_refs and
- * process_vm_readv, for machines where the module cannot be loaded.
+ * /proc/PID/mem, for machines where the module cannot be loaded.
  */
 #ifndef SNAPPER_PROCSRC_H
 #define SNAPPER_PROCSRC_H

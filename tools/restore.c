@@ -3,17 +3,23 @@
  * snapper-tool restore: writes a generation's memory back into a live
  * process.
  *
- * All of it happens in userspace, without the module. Every thread of the
- * target is seized and interrupted with ptrace, as CRIU does: that keeps
- * it out of user mode, its parent sees no stop (PTRACE_INTERRUPT is not a
- * group stop), and a detach lets it run on with its signals and
- * interrupted system calls restarted, none lost. The bytes move with
- * process_vm_readv/writev where the target may write, and through
- * /proc/PID/mem elsewhere: for a tracer that file writes through
- * read-only private mappings (copy on write, as a debugger's breakpoints).
- * Only pages whose content differs are written, so that a restore does
- * not make the whole range soft-dirty for the next checkpoint; each chunk
- * is read back and compared before the next.
+ * All of it happens in userspace, without the module, in two phases.
+ * First, with the target running: the mappings to restore are chosen, and
+ * every stored page they need is read from the store and checked against
+ * its hash, so that a damaged store fails the command before the target is
+ * touched. Then every thread of the target is seized and interrupted with
+ * ptrace, as CRIU does: that keeps it out of user mode, its parent sees no
+ * stop (PTRACE_INTERRUPT is not a group stop), and a detach lets it run on
+ * with its signals and interrupted system calls restarted, none lost.
+ *
+ * What is written is exactly what the generation knows: its captured
+ * pages and the pages it records as zero. A page it does not hold is left
+ * as the target has it (a private file mapping's page never written is the
+ * file's content, not zeros). A page the target shares with another
+ * process is read through /proc/PID/mem, which, unlike process_vm_readv,
+ * does not pin: pinning a page shared copy-on-write with a forked child
+ * unshares it. Only pages whose content differs are written, and each
+ * write is read back and compared.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -24,12 +30,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
 #include <linux/snapper.h>
 
 #include "store-cli.h"
@@ -43,16 +52,33 @@ static const char usage[] =
 	"Writes generation N (default: the newest) into the live process PID.\n"
 	"With --range (hex, page aligned), the range must be covered by mappings\n"
 	"of PID that the generation has at the same address and size; without,\n"
-	"every writable private mapping present in both is restored, except the\n"
-	"main thread's stack. Pages zero or not captured in the generation become\n"
-	"zero. PID's threads are kept out of user mode meanwhile and resume\n"
-	"unharmed. Another process needs root, as for checkpoint.\n";
+	"every writable private mapping and every writable shared memory mapping\n"
+	"(memfd, SysV, shared anonymous) present in both is restored, except the\n"
+	"main thread's stack. Pages captured or recorded as zero are written;\n"
+	"pages the generation does not hold are left alone. Every stored page is\n"
+	"hash-checked before PID is touched. PID's threads are kept out of user\n"
+	"mode meanwhile and resume unharmed. Another process needs root, as for\n"
+	"checkpoint.\n";
 
 /* One line of /proc/PID/maps. */
 struct live_map {
 	uint64_t start, end;
 	char perms[5];
 	char path[256];
+};
+
+/* [start, end) of mapping m, chosen for restore. */
+struct segment {
+	uint64_t start, end;
+	struct live_map m;
+};
+
+/* Pages the generation holds in a segment: captured, or zero. */
+struct run {
+	uint64_t start, npages;
+	bool zero;
+	bool direct;		/* the target may write there itself */
+	uint64_t data;		/* first page in restore.data, unless zero */
 };
 
 struct tracee {
@@ -63,14 +89,21 @@ struct tracee {
 struct restore {
 	pid_t pid;
 	int mem;		/* /proc/PID/mem */
+	int pagemap;		/* /proc/PID/pagemap */
 	struct store_snap *snap;
 	uint64_t gen;
 	struct tracee *threads;
 	size_t nthreads;
-	struct live_map *maps;
+	struct live_map *maps;	/* before the stop */
 	size_t nmaps;
-	uint8_t *want, *have;
-	uint64_t pages, written, mappings;
+	struct segment *segs;
+	size_t nsegs;
+	struct run *runs;
+	size_t nruns, runs_cap;
+	uint8_t *data;		/* the captured pages of all runs, checked */
+	uint64_t ndata;
+	uint8_t *have, *zeros;	/* a chunk each */
+	uint64_t pages, written, skipped;
 };
 
 /* ---- keeping the target out of user mode ---- */
@@ -183,14 +216,16 @@ static void resume_threads(struct restore *r)
 
 /* ---- the layout ---- */
 
-static int read_maps(struct restore *r)
+static int read_maps(pid_t pid, struct live_map **out, size_t *count)
 {
 	char path[64], line[512];
 	struct live_map m, *n;
 	FILE *f;
 	int at;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", r->pid);
+	*out = NULL;
+	*count = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -201,13 +236,13 @@ static int read_maps(struct restore *r)
 			continue;
 		snprintf(m.path, sizeof(m.path), "%s", line + at);
 		m.path[strcspn(m.path, "\n")] = '\0';
-		n = realloc(r->maps, (r->nmaps + 1) * sizeof(*n));
+		n = realloc(*out, (*count + 1) * sizeof(*n));
 		if (!n) {
 			fclose(f);
 			return -ENOMEM;
 		}
-		r->maps = n;
-		r->maps[r->nmaps++] = m;
+		*out = n;
+		(*out)[(*count)++] = m;
 	}
 	fclose(f);
 	return 0;
@@ -264,100 +299,33 @@ static int layout_error(const struct restore *r, const struct live_map *m,
 	return -EINVAL;
 }
 
-/* ---- moving the bytes ---- */
-
 /*
- * process_vm_readv/writev honour the target's protections and are the
- * fast path; /proc/PID/mem goes through them, for our tracee only.
+ * Even a tracer cannot write a shared mapping without write permission
+ * (FOLL_FORCE breaks copy-on-write of private ones only): refused up
+ * front, so that no write fails half-way.
  */
-static int remote(struct restore *r, uint64_t addr, void *buf, size_t len,
-		  bool write, bool direct)
+static int unwritable_error(const struct restore *r, const struct live_map *m)
 {
-	struct iovec local = { buf, len }, far = { (void *)addr, len };
-	ssize_t n;
-
-	if (direct)
-		n = write ? process_vm_writev(r->pid, &local, 1, &far, 1, 0) :
-			    process_vm_readv(r->pid, &local, 1, &far, 1, 0);
-	else
-		n = write ? pwrite(r->mem, buf, len, addr) :
-			    pread(r->mem, buf, len, addr);
-	if (n == (ssize_t)len)
-		return 0;
-	fprintf(stderr, "%s: %d: %s %#" PRIx64 "-%#" PRIx64 ": %s\n", prog,
-		r->pid, write ? "writing" : "reading", addr, addr + len,
-		n < 0 ? strerror(errno) : "short transfer");
-	return n < 0 ? -errno : -EIO;
+	fprintf(stderr, "%s: %d: mapping %#" PRIx64 "-%#" PRIx64 " %s%s%s is shared and read-only: it cannot be written\n",
+		prog, r->pid, m->start, m->end, m->perms, *m->path ? " " : "",
+		m->path);
+	return -EACCES;
 }
 
-/* Writes the pages of the chunk that differ, in runs. */
-static int write_changed(struct restore *r, uint64_t at, size_t npages,
-			 bool direct)
+static int add_segment(struct restore *r, uint64_t start, uint64_t end,
+		       const struct live_map *m)
 {
-	size_t i = 0, j;
-	int ret;
+	struct segment *s = realloc(r->segs, (r->nsegs + 1) * sizeof(*s));
 
-	while (i < npages) {
-		if (!memcmp(r->want + i * PG, r->have + i * PG, PG)) {
-			i++;
-			continue;
-		}
-		for (j = i + 1; j < npages; j++)
-			if (!memcmp(r->want + j * PG, r->have + j * PG, PG))
-				break;
-		ret = remote(r, at + i * PG, r->want + i * PG, (j - i) * PG,
-			     true, direct);
-		if (ret)
-			return ret;
-		r->written += j - i;
-		i = j;
-	}
+	if (!s)
+		return -ENOMEM;
+	r->segs = s;
+	r->segs[r->nsegs++] = (struct segment){ start, end, *m };
 	return 0;
-}
-
-static int restore_chunk(struct restore *r, uint64_t at, size_t npages,
-			 bool direct)
-{
-	size_t len = npages * PG;
-	int ret;
-
-	if (store_snap_read_pages(r->snap, at, npages, r->want))
-		return -cli_fail();
-	ret = remote(r, at, r->have, len, false, direct);
-	if (!ret)
-		ret = write_changed(r, at, npages, direct);
-	if (!ret)
-		ret = remote(r, at, r->have, len, false, direct);
-	if (ret)
-		return ret;
-	if (memcmp(r->want, r->have, len)) {
-		fprintf(stderr, "%s: %d: %#" PRIx64 "-%#" PRIx64 " differs after the write\n",
-			prog, r->pid, at, at + len);
-		return -EIO;
-	}
-	r->pages += npages;
-	return 0;
-}
-
-static int restore_range(struct restore *r, uint64_t start, uint64_t end,
-			 const struct live_map *m)
-{
-	/* A mapping we may not read directly is not one to write directly. */
-	bool direct = m->perms[0] == 'r' && m->perms[1] == 'w';
-	int ret = 0;
-
-	for (uint64_t at = start; !ret && at < end; at += CHUNK_PAGES * PG) {
-		uint64_t n = (end - at) / PG;
-
-		ret = restore_chunk(r, at, n < CHUNK_PAGES ? n : CHUNK_PAGES,
-				    direct);
-	}
-	r->mappings++;
-	return ret;
 }
 
 /* --range: every mapping it touches must match, else nothing is written. */
-static int restore_given(struct restore *r, uint64_t start, uint64_t end)
+static int plan_given(struct restore *r, uint64_t start, uint64_t end)
 {
 	const struct live_map *m;
 	uint64_t at;
@@ -367,12 +335,29 @@ static int restore_given(struct restore *r, uint64_t start, uint64_t end)
 		m = live_at(r, at);
 		if (!m || !same_in_gen(r, m))
 			return layout_error(r, m, at);
+		if (m->perms[1] != 'w' && m->perms[3] == 's')
+			return unwritable_error(r, m);
 	}
 	for (at = start; !ret && at < end; at = m->end) {
 		m = live_at(r, at);
-		ret = restore_range(r, at, m->end < end ? m->end : end, m);
+		ret = add_segment(r, at, m->end < end ? m->end : end, m);
 	}
 	return ret;
+}
+
+/*
+ * Shared memory (memfd, SysV, shared anonymous, /dev/shm) is the
+ * process's state; a shared mapping of a file elsewhere is the file's,
+ * which a memory restore does not rewrite.
+ */
+static bool shared_memory(const struct restore *r, const struct live_map *m)
+{
+	char path[96];
+	struct statfs fs;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		 r->pid, m->start, m->end);
+	return !statfs(path, &fs) && fs.f_type == TMPFS_MAGIC;
 }
 
 /*
@@ -383,26 +368,347 @@ static bool restorable(const struct restore *r, const struct live_map *m)
 {
 	const struct store_vma *v;
 
-	if (m->perms[1] != 'w' || m->perms[3] != 'p' ||
-	    !strcmp(m->path, "[stack]") || !same_in_gen(r, m))
+	if (m->perms[1] != 'w' || !strcmp(m->path, "[stack]") ||
+	    !same_in_gen(r, m))
 		return false;
 	v = gen_at(r, m->start, m->end);
-	return !(v->flags & (SNAPPER_VMA_F_SHARED | SNAPPER_VMA_F_SKIPPED));
+	if (v->flags & SNAPPER_VMA_F_SKIPPED)
+		return false;
+	return m->perms[3] == 'p' || shared_memory(r, m);
 }
 
-static int restore_all(struct restore *r)
+static int plan_all(struct restore *r)
 {
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < r->nmaps; i++)
 		if (restorable(r, &r->maps[i]))
-			ret = restore_range(r, r->maps[i].start, r->maps[i].end,
-					    &r->maps[i]);
-	if (!ret && !r->mappings) {
-		fprintf(stderr, "%s: %d: no writable private mapping matches generation %" PRIu64 "\n",
+			ret = add_segment(r, r->maps[i].start, r->maps[i].end,
+					  &r->maps[i]);
+	if (!ret && !r->nsegs) {
+		fprintf(stderr, "%s: %d: no writable mapping matches generation %" PRIu64 "\n",
 			prog, r->pid, r->gen);
 		ret = -EINVAL;
 	}
+	return ret;
+}
+
+/* ---- what the generation knows of the segments ---- */
+
+static int add_run(struct restore *r, uint64_t start, uint64_t npages,
+		   bool zero, const struct live_map *m)
+{
+	struct run *n;
+
+	/* A generation may hold many runs: grow by doubling. */
+	if (r->nruns == r->runs_cap) {
+		r->runs_cap = r->runs_cap ? 2 * r->runs_cap : 64;
+		n = realloc(r->runs, r->runs_cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		r->runs = n;
+	}
+	r->runs[r->nruns++] = (struct run){ start, npages, zero,
+					    m->perms[1] == 'w', 0 };
+	if (!zero)
+		r->ndata += npages;
+	return 0;
+}
+
+/*
+ * The generation's captured and zero runs, clipped to the segments; both
+ * lists ascend. An absent page is left as the target has it: a private
+ * file mapping's page never written is the file's, not zero.
+ */
+static int plan_runs(struct restore *r)
+{
+	struct store_run run;
+	size_t i = 0, n, s = 0;
+	int ret = 0;
+
+	for (n = store_snap_map(r->snap, i, &run); !ret && i < n;
+	     n = store_snap_map(r->snap, ++i, &run)) {
+		uint64_t end = run.vaddr + run.npages * PG;
+
+		if (run.state == STORE_PAGE_ABSENT)
+			continue;
+		while (s < r->nsegs && r->segs[s].end <= run.vaddr)
+			s++;
+		for (size_t k = s; !ret && k < r->nsegs &&
+		     r->segs[k].start < end; k++) {
+			uint64_t a = run.vaddr > r->segs[k].start ?
+				     run.vaddr : r->segs[k].start;
+			uint64_t b = end < r->segs[k].end ? end : r->segs[k].end;
+
+			if (a < b)
+				ret = add_run(r, a, (b - a) / PG,
+					      run.state == STORE_PAGE_ZERO,
+					      &r->segs[k].m);
+		}
+	}
+	return ret;
+}
+
+/*
+ * Every stored page the restore needs, read and hash-checked before the
+ * target is stopped: a damaged store fails the command with the target
+ * as it was.
+ */
+static int load_runs(struct restore *r)
+{
+	uint64_t at = 0;
+
+	if (!r->ndata)
+		return 0;
+	r->data = mmap(NULL, r->ndata * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r->data == MAP_FAILED) {
+		r->data = NULL;
+		fprintf(stderr, "%s: %" PRIu64 " pages to restore: %m\n", prog,
+			r->ndata);
+		return -ENOMEM;
+	}
+	/*
+	 * A fault per page would cost more than the copy into it: huge
+	 * pages where the system allows them, all populated in one call
+	 * (either may be refused; the faults then do the same).
+	 */
+	madvise(r->data, r->ndata * PG, MADV_HUGEPAGE);
+	madvise(r->data, r->ndata * PG, MADV_POPULATE_WRITE);
+	for (size_t i = 0; i < r->nruns; i++) {
+		struct run *u = &r->runs[i];
+
+		if (u->zero)
+			continue;
+		u->data = at;
+		if (store_snap_read_pages(r->snap, u->start, u->npages,
+					  r->data + at * PG))
+			return -cli_fail();
+		at += u->npages;
+	}
+	return 0;
+}
+
+/* With the target stopped: its mappings must be the ones planned for. */
+static int check_unchanged(struct restore *r)
+{
+	struct live_map *now;
+	size_t n, k;
+	int ret = read_maps(r->pid, &now, &n);
+
+	if (ret)
+		fprintf(stderr, "%s: /proc/%d/maps: %s\n", prog, r->pid,
+			strerror(-ret));
+	for (size_t i = 0; !ret && i < r->nsegs; i++) {
+		const struct live_map *m = &r->segs[i].m;
+
+		for (k = 0; k < n; k++)
+			if (now[k].start == m->start && now[k].end == m->end &&
+			    !strcmp(now[k].perms, m->perms) &&
+			    !strcmp(now[k].path, m->path))
+				break;
+		if (k == n) {
+			fprintf(stderr, "%s: %d: mapping %#" PRIx64 "-%#" PRIx64 " %s%s%s changed before the target stopped: nothing written\n",
+				prog, r->pid, m->start, m->end, m->perms,
+				*m->path ? " " : "", m->path);
+			ret = -EAGAIN;
+		}
+	}
+	free(now);
+	return ret;
+}
+
+/* ---- moving the bytes ---- */
+
+/* @err: an errno, ESRCH when the target is gone. */
+static int transfer_error(const struct restore *r, const char *what,
+			  uint64_t addr, uint64_t len, int err)
+{
+	fprintf(stderr, "%s: %d: %s %#" PRIx64 "-%#" PRIx64 ": %s\n", prog,
+		r->pid, what, addr, addr + len,
+		err == ESRCH ? "the process is gone" : strerror(err));
+	return -err;
+}
+
+/*
+ * Reads @npages from @at through /proc/PID/mem, which takes plain page
+ * references: process_vm_readv pins, and pinning a shared anonymous page
+ * unshares it from the process's forked children. A page with nothing
+ * behind it (a private mapping's tail past its file's end raises SIGBUS
+ * there) reads as EIO; it is marked in @bad and skipped, byte-exactly
+ * around it.
+ */
+static int read_target(struct restore *r, uint64_t at, size_t npages,
+		       uint8_t *buf, bool *bad)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < npages) {
+		n = pread(r->mem, buf + done * PG, (npages - done) * PG,
+			  at + done * PG);
+		/* mem_rw copies whole pages from an aligned address. */
+		if (n >= (ssize_t)PG) {
+			for (size_t k = 0; k < (size_t)n / PG; k++)
+				bad[done++] = false;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (n < 0 && errno != EIO))
+			return transfer_error(r, "reading", at + done * PG,
+					      (npages - done) * PG,
+					      n ? errno : ESRCH);
+		bad[done++] = true;
+	}
+	return 0;
+}
+
+#define PM_PRESENT (1ULL << 63)
+#define PM_EXCLUSIVE (1ULL << 56)	/* mapped by this process only */
+
+static bool only_ours(uint64_t pm)
+{
+	return (pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE);
+}
+
+/*
+ * The first read of a chunk. A page mapped by the target alone is read
+ * with process_vm_readv, at half the cost or less: pinning it shares
+ * nothing out. Any other page (shared copy-on-write with a forked child,
+ * not present) is read through /proc/PID/mem, which does not pin, and so
+ * is any run that process_vm_readv refuses (no read permission).
+ */
+static int read_chunk(struct restore *r, uint64_t at, size_t npages,
+		      uint8_t *buf, bool *bad)
+{
+	uint64_t pm[CHUNK_PAGES];
+	size_t i = 0, j, len;
+	int ret;
+
+	if (pread(r->pagemap, pm, npages * sizeof(*pm), at / PG * sizeof(*pm)) !=
+	    (ssize_t)(npages * sizeof(*pm)))
+		return read_target(r, at, npages, buf, bad);
+	while (i < npages) {
+		bool ours = only_ours(pm[i]);
+
+		for (j = i + 1; j < npages && only_ours(pm[j]) == ours; j++)
+			;
+		len = (j - i) * PG;
+		if (ours) {
+			struct iovec local = { buf + i * PG, len };
+			struct iovec far = { (void *)(at + i * PG), len };
+
+			if (process_vm_readv(r->pid, &local, 1, &far, 1, 0) ==
+			    (ssize_t)len) {
+				memset(bad + i, 0, (j - i) * sizeof(*bad));
+				i = j;
+				continue;
+			}
+		}
+		ret = read_target(r, at + i * PG, j - i, buf + i * PG, bad + i);
+		if (ret)
+			return ret;
+		i = j;
+	}
+	return 0;
+}
+
+/*
+ * Reads back what was just written to a mapping the target may write.
+ * The written pages are the target's own now (the write broke any
+ * copy-on-write sharing), so the pin of process_vm_readv unshares
+ * nothing there, and it is the faster way.
+ */
+static int read_written(struct restore *r, uint64_t at, size_t len,
+			uint8_t *have)
+{
+	struct iovec local = { have, len }, far = { (void *)at, len };
+	ssize_t n = process_vm_readv(r->pid, &local, 1, &far, 1, 0);
+
+	if (n == (ssize_t)len)
+		return 0;
+	return transfer_error(r, "reading back", at, len, n < 0 ? errno : EIO);
+}
+
+/*
+ * Writes [at, at + npages) and reads it back into @have: with
+ * process_vm_writev where the target may write (it copies straight into
+ * the target's pages, at a third of the cost of /proc/PID/mem under
+ * TCG), and through /proc/PID/mem elsewhere, which for a tracer writes
+ * through read-only private mappings (copy on write, as a debugger's
+ * breakpoints).
+ */
+static int write_target(struct restore *r, uint64_t at, size_t npages,
+			const uint8_t *want, uint8_t *have, bool direct)
+{
+	size_t len = npages * PG;
+	bool bad[CHUNK_PAGES];
+	ssize_t n;
+	int ret;
+
+	if (direct) {
+		struct iovec local = { (void *)want, len };
+		struct iovec far = { (void *)at, len };
+
+		n = process_vm_writev(r->pid, &local, 1, &far, 1, 0);
+	} else {
+		n = pwrite(r->mem, want, len, at);
+	}
+	if (n != (ssize_t)len)
+		return transfer_error(r, "writing", at, len, n < 0 ? errno : EIO);
+	r->written += npages;
+	ret = direct ? read_written(r, at, len, have) :
+		       read_target(r, at, npages, have, bad);
+	if (!ret && memcmp(want, have, len)) {
+		fprintf(stderr, "%s: %d: %#" PRIx64 "-%#" PRIx64 " differs after the write\n",
+			prog, r->pid, at, at + len);
+		ret = -EIO;
+	}
+	return ret;
+}
+
+/*
+ * One chunk: reads the target, then writes the pages that differ, in
+ * runs. A page that is identical is not written: writing would make it
+ * soft-dirty for the next checkpoint and break its sharing.
+ */
+static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
+		       const uint8_t *want, bool direct)
+{
+	bool bad[CHUNK_PAGES];
+	size_t i = 0, j;
+	int ret;
+
+	ret = read_chunk(r, at, npages, r->have, bad);
+	while (!ret && i < npages) {
+		if (bad[i] || !memcmp(want + i * PG, r->have + i * PG, PG)) {
+			r->skipped += bad[i++];
+			continue;
+		}
+		for (j = i + 1; j < npages; j++)
+			if (bad[j] || !memcmp(want + j * PG, r->have + j * PG, PG))
+				break;
+		ret = write_target(r, at + i * PG, j - i, want + i * PG,
+				   r->have + i * PG, direct);
+		i = j;
+	}
+	return ret;
+}
+
+static int apply_run(struct restore *r, const struct run *u)
+{
+	int ret = 0;
+
+	for (uint64_t i = 0; !ret && i < u->npages; i += CHUNK_PAGES) {
+		uint64_t n = u->npages - i;
+
+		if (n > CHUNK_PAGES)
+			n = CHUNK_PAGES;
+		ret = apply_chunk(r, u->start + i * PG, n, u->zero ? r->zeros :
+				  r->data + (u->data + i) * PG, u->direct);
+	}
+	r->pages += u->npages;
 	return ret;
 }
 
@@ -468,48 +774,82 @@ static uint64_t now_ms(void)
 	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
-/* With the target stopped: the layout it has now, then the bytes. */
-static int restore_stopped(struct restore *r, const struct args *a)
+/* The plan, with the target running: a failure here leaves it untouched. */
+static int plan(struct restore *r, const struct args *a)
 {
-	char path[64];
-	int ret;
+	int ret = read_maps(r->pid, &r->maps, &r->nmaps);
 
-	ret = read_maps(r);
 	if (ret) {
 		fprintf(stderr, "%s: /proc/%d/maps: %s\n", prog, r->pid,
 			strerror(-ret));
 		return ret;
 	}
+	ret = a->range ? plan_given(r, a->start, a->end) : plan_all(r);
+	if (!ret)
+		ret = plan_runs(r);
+	if (ret == -ENOMEM)
+		fprintf(stderr, "%s: %s\n", prog, strerror(ENOMEM));
+	if (!ret)
+		ret = load_runs(r);
+	return ret;
+}
+
+/* With the target stopped: the layout checked again, then the bytes. */
+static int restore_stopped(struct restore *r)
+{
+	char path[64];
+	int ret = check_unchanged(r);
+
+	if (ret)
+		return ret;
 	snprintf(path, sizeof(path), "/proc/%d/mem", r->pid);
 	r->mem = open(path, O_RDWR | O_CLOEXEC);
 	if (r->mem < 0) {
 		fprintf(stderr, "%s: %s: %m\n", prog, path);
 		return -errno;
 	}
-	ret = a->range ? restore_given(r, a->start, a->end) : restore_all(r);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", r->pid);
+	r->pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->pagemap < 0) {
+		ret = -errno;
+		fprintf(stderr, "%s: %s: %m\n", prog, path);
+		close(r->mem);
+		return ret;
+	}
+	for (size_t i = 0; !ret && i < r->nruns; i++)
+		ret = apply_run(r, &r->runs[i]);
+	close(r->pagemap);
 	close(r->mem);
 	return ret;
 }
 
 static int run(struct restore *r, const struct args *a)
 {
-	uint64_t t0 = now_ms(), t1;
-	int ret;
+	uint64_t t0, t1;
+	char skipped[96] = "";
+	int ret = plan(r, a);
 
+	if (ret)
+		return ret;
+	t0 = now_ms();
 	ret = stop_threads(r);
 	if (ret) {
 		fprintf(stderr, "%s: %d: stopping its threads: %s\n", prog,
 			r->pid, strerror(-ret));
 	} else {
-		ret = restore_stopped(r, a);
+		ret = restore_stopped(r);
 	}
 	resume_threads(r);
 	t1 = now_ms();
+	if (r->skipped)
+		snprintf(skipped, sizeof(skipped), ", %" PRIu64
+			 " skipped (no page there: past the end of a file)",
+			 r->skipped);
 	if (!ret)
 		printf("restored generation %" PRIu64 " into %d: %" PRIu64
-		       " pages in %" PRIu64 " mappings, %" PRIu64
-		       " written, verified; stopped %" PRIu64 " ms\n",
-		       r->gen, r->pid, r->pages, r->mappings, r->written,
+		       " pages in %zu mappings, %" PRIu64 " written%s, verified;"
+		       " stopped %" PRIu64 " ms\n",
+		       r->gen, r->pid, r->pages, r->nsegs, r->written, skipped,
 		       t1 - t0);
 	return ret;
 }
@@ -535,19 +875,23 @@ int restore_main(int argc, char **argv)
 		return 1;
 	r.pid = a.pid;
 	r.gen = cli_gen(&a.c, s);
-	r.want = malloc(CHUNK_PAGES * PG);
 	r.have = malloc(CHUNK_PAGES * PG);
-	if (!r.want || !r.have)
+	r.zeros = calloc(CHUNK_PAGES, PG);
+	if (!r.have || !r.zeros)
 		ret = fprintf(stderr, "%s: %m\n", prog);
 	else if (r.gen && store_snap_open(s, r.gen, &r.snap))
 		ret = cli_fail();
 	else if (r.gen)
 		ret = run(&r, &a);
 	store_snap_close(r.snap);
+	if (r.data)
+		munmap(r.data, r.ndata * PG);
+	free(r.runs);
+	free(r.segs);
 	free(r.maps);
 	free(r.threads);
-	free(r.want);
 	free(r.have);
+	free(r.zeros);
 	store_close(s);
 	return ret || !r.gen ? 1 : 0;
 }

@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapper-tool restore, judged by the target itself. The target sets up
+ * its regions, takes checksums of them, is checkpointed (by the module or
+ * by --backend proc), overwrites what the generation holds of them, waits
+ * (quiescent), is restored (whole process, or --range per region),
+ * and compares its checksums again. Covered: private file mappings with
+ * pages written and pages only read (restore must leave the latter, the
+ * file's content, alone), a private mapping past its file's end, shared
+ * memory (memfd, shared anonymous, SysV), THP, the heap and a thread's
+ * stack, a forked child sharing copy-on-write pages (its RSS and shared
+ * counts unchanged by a checkpoint and a restore that writes nothing), and
+ * a damaged store (the target untouched, exit status 1, the damage named).
+ *
+ * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
+ * selftests/qemu/run.
+ */
+#include <pthread.h>
+#include <sys/ipc.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+
+#define MAX_REGIONS 8
+
+/* One region the target checks: [base, base + len) of a mapping. */
+struct region {
+	char name[24];
+	uint64_t base, len;	/* the bytes checked */
+	uint64_t maplen;	/* what --range restores from base */
+	uint64_t scrib, nscrib;	/* pages overwritten, from base */
+	uint64_t sum, sum_scribbled;
+};
+
+/* In a shared page the test created, so that both sides see it. */
+struct table {
+	int n;
+	struct region r[MAX_REGIONS];
+	char dir[256];		/* $SNAPPER_SCRATCH, for the files */
+};
+
+static struct table *tab;
+
+enum { T_SUM = T_USER, T_SCRIBBLE, T_CHECK, T_CHECK_SCRIBBLED, T_FORK };
+
+static uint64_t checksum(const void *p, size_t len)
+{
+	const uint64_t *w = p;
+	uint64_t h = 0x9e3779b97f4a7c15ull;
+
+	for (size_t i = 0; i < len / 8; i++)
+		h = (h ^ w[i]) * 0x100000001b3ull + i;
+	return h;
+}
+
+static void add(const char *name, void *base, uint64_t len, uint64_t maplen,
+		uint64_t scrib, uint64_t nscrib)
+{
+	struct region *r = &tab->r[tab->n++];
+
+	if (tab->n > MAX_REGIONS || base == MAP_FAILED || !base)
+		_exit(2);
+	snprintf(r->name, sizeof(r->name), "%s", name);
+	r->base = (uint64_t)base;
+	r->len = len;
+	r->maplen = maplen;
+	r->scrib = scrib;
+	r->nscrib = nscrib;
+}
+
+static void fill(void *base, size_t npages, uint64_t tag)
+{
+	for (size_t i = 0; i < npages; i++)
+		fill_page((uint64_t)base, i, tag << 40 | i << 32);
+}
+
+static void *anon(size_t npages, int flags)
+{
+	return mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+		    flags | MAP_ANONYMOUS, -1, 0);
+}
+
+/* A file of @size bytes of a known pattern, opened read-write. */
+static int pattern_file(const char *name, size_t size, uint64_t tag)
+{
+	char path[512];
+	size_t npages = (size + PG - 1) / PG;
+	void *buf = malloc(npages * PG);
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s-%d", tab->dir, name, getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || !buf)
+		_exit(2);
+	fill(buf, npages, tag);
+	if (write(fd, buf, size) != (ssize_t)size)
+		_exit(2);
+	unlink(path);
+	free(buf);
+	return fd;
+}
+
+static volatile uint64_t sink;
+
+/* Reads every page, so that the read-only pages are mapped, not absent. */
+static void touch(const void *base, size_t len)
+{
+	for (size_t i = 0; i < len; i += PG)
+		sink += ((const volatile uint8_t *)base)[i];
+}
+
+/* Private file mappings: pages written (copies) and pages only read. */
+static void setup_files(struct target *t, void *arg)
+{
+	uint8_t *a = anon(64, MAP_PRIVATE), *f, *m;
+	int fd;
+
+	fill(a, 64, 1);
+	memset(a + 5 * PG, 0, PG);	/* captured as zero */
+	add("anon", a, 64 * PG, 64 * PG, 3, 38);
+
+	fd = pattern_file("priv", 16 * PG, 2);
+	f = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (f == MAP_FAILED)
+		_exit(2);
+	touch(f, 16 * PG);
+	fill(f + 2 * PG, 2, 3);
+	add("file-written", f + 2 * PG, 2 * PG, 2 * PG, 0, 2);
+	add("file-read", f, 16 * PG, 0, 0, 0);
+
+	fd = memfd_create("restore-priv", 0);
+	if (fd < 0 || ftruncate(fd, 8 * PG))
+		_exit(2);
+	m = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	fill(m, 8, 4);	/* the memfd's own content */
+	munmap(m, 8 * PG);
+	m = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		_exit(2);
+	touch(m, 8 * PG);
+	fill(m + PG, 3, 5);	/* page 0 is only read */
+	add("memfd-private", m, 8 * PG, 8 * PG, 1, 3);
+	t->base = (uint64_t)a;
+}
+
+/*
+ * A private mapping of 4 pages over a file of one page and 100 bytes:
+ * page 1 reads the file's tail then zeros, pages 2 and 3 raise SIGBUS.
+ * The anonymous region is mapped first, so it lies above.
+ */
+static void setup_past_eof(struct target *t, void *arg)
+{
+	uint8_t *a = anon(16, MAP_PRIVATE), *f;
+	int fd;
+
+	fill(a, 16, 6);
+	add("anon", a, 16 * PG, 16 * PG, 0, 16);
+	fd = pattern_file("short", PG + 100, 7);
+	f = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (f == MAP_FAILED)
+		_exit(2);
+	touch(f, 2 * PG);
+	fill(f, 1, 8);
+	add("past-eof", f, 2 * PG, 4 * PG, 0, 1);
+	t->base = (uint64_t)a;
+}
+
+static void setup_shared(struct target *t, void *arg)
+{
+	uint8_t *m, *s, *v;
+	int fd, id;
+
+	fd = memfd_create("restore-shared", 0);
+	if (fd < 0 || ftruncate(fd, 8 * PG))
+		_exit(2);
+	m = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	add("memfd-shared", m, 8 * PG, 8 * PG, 0, 8);
+	fill(m, 8, 9);
+	s = anon(8, MAP_SHARED);
+	add("shared-anon", s, 8 * PG, 8 * PG, 0, 8);
+	fill(s, 8, 10);
+	id = shmget(IPC_PRIVATE, 8 * PG, IPC_CREAT | 0600);
+	v = id < 0 ? NULL : shmat(id, NULL, 0);
+	if (id >= 0)
+		shmctl(id, IPC_RMID, NULL);
+	add("sysv", v == (void *)-1 ? NULL : v, 8 * PG, 8 * PG, 0, 8);
+	fill(v, 8, 11);
+	t->base = (uint64_t)m;
+}
+
+#define HUGE (2UL << 20)
+
+static void setup_thp(struct target *t, void *arg)
+{
+	uint8_t *p = anon(3 * HUGE / PG, MAP_PRIVATE), *h;
+
+	if (p == MAP_FAILED)
+		_exit(2);
+	h = (uint8_t *)(((uint64_t)p + HUGE - 1) & ~(HUGE - 1));
+	/* Only the aligned 2 MiB: its own VMA, as --range wants. */
+	munmap(p, h - p);
+	munmap(h + HUGE, p + 3 * HUGE - (h + HUGE));
+	madvise(h, HUGE, MADV_HUGEPAGE);
+	fill(h, HUGE / PG, 12);
+	add("thp", h, HUGE, HUGE, 100, 200);
+	t->base = (uint64_t)h;
+}
+
+static pthread_barrier_t ready;
+static uint8_t *stack_region;
+
+/* Keeps a buffer of its own stack filled and live. */
+static void *stack_holder(void *arg)
+{
+	uint8_t buf[6 * PG];
+	uint8_t *p = (uint8_t *)(((uint64_t)buf + PG - 1) & ~(PG - 1));
+
+	fill(p, 4, 13);
+	stack_region = p;
+	pthread_barrier_wait(&ready);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static void setup_heap_stack(struct target *t, void *arg)
+{
+	uint8_t *h = sbrk(0);
+	pthread_t th;
+
+	/* Whole pages of the heap, of our own. */
+	h = (uint8_t *)(((uint64_t)h + PG - 1) & ~(PG - 1));
+	if (brk(h + 32 * PG))
+		_exit(2);
+	fill(h, 32, 14);
+	add("heap", h, 32 * PG, 32 * PG, 0, 32);
+	pthread_barrier_init(&ready, NULL, 2);
+	if (pthread_create(&th, NULL, stack_holder, NULL))
+		_exit(2);
+	pthread_barrier_wait(&ready);
+	add("thread-stack", stack_region, 4 * PG, 4 * PG, 0, 4);
+	t->base = (uint64_t)h;
+}
+
+static void setup_cow(struct target *t, void *arg)
+{
+	uint8_t *a = anon(256, MAP_PRIVATE);
+
+	fill(a, 256, 15);
+	add("cow", a, 256 * PG, 256 * PG, 0, 0);
+	t->base = (uint64_t)a;
+}
+
+#define BIG 512
+
+static void setup_big(struct target *t, void *arg)
+{
+	uint8_t *a = anon(BIG, MAP_PRIVATE);
+
+	fill(a, BIG, 16);
+	add("big", a, BIG * PG, BIG * PG, 0, BIG);
+	t->base = (uint64_t)a;
+}
+
+static int first_bad(bool scribbled)
+{
+	for (int i = 0; i < tab->n; i++) {
+		struct region *r = &tab->r[i];
+		uint64_t sum = checksum((void *)r->base, r->len);
+
+		if (sum != (scribbled ? r->sum_scribbled : r->sum))
+			return i + 1;
+	}
+	return 0;
+}
+
+static int target_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	pid_t child;
+
+	switch (c->op) {
+	case T_SUM:
+		for (int i = 0; i < tab->n; i++)
+			tab->r[i].sum = checksum((void *)tab->r[i].base,
+						 tab->r[i].len);
+		return 0;
+	case T_SCRIBBLE:
+		for (int i = 0; i < tab->n; i++) {
+			struct region *r = &tab->r[i];
+
+			memset((void *)(r->base + r->scrib * PG), 0xa5,
+			       r->nscrib * PG);
+			r->sum_scribbled = checksum((void *)r->base, r->len);
+		}
+		return 0;
+	case T_CHECK:
+		return first_bad(false);
+	case T_CHECK_SCRIBBLED:
+		return first_bad(true);
+	case T_FORK:
+		child = fork();
+		if (!child) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (;;)
+				pause();
+		}
+		return child;
+	}
+	return -1;
+}
+
+FIXTURE(rx) {
+	struct target t;
+	char dir[256], out[8192];
+};
+
+FIXTURE_VARIANT(rx) {
+	bool proc;	/* checkpoint --backend proc */
+	bool range;	/* restore --range, region by region */
+};
+
+FIXTURE_VARIANT_ADD(rx, module_whole) { .proc = false, .range = false };
+FIXTURE_VARIANT_ADD(rx, module_range) { .proc = false, .range = true };
+FIXTURE_VARIANT_ADD(rx, proc_whole) { .proc = true, .range = false };
+FIXTURE_VARIANT_ADD(rx, proc_range) { .proc = true, .range = true };
+
+FIXTURE_SETUP(rx)
+{
+	const char *why = guest_tool_skip_reason();
+
+	if (why)
+		SKIP(return, "%s", why);
+	tab = mmap(NULL, sizeof(*tab), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, tab);
+	snprintf(tab->dir, sizeof(tab->dir), "%s", getenv("SNAPPER_SCRATCH"));
+	guest_store_path(self->dir, sizeof(self->dir), "restore-exact");
+	guest_sh(NULL, 0, "rm -rf %s", self->dir);
+}
+
+FIXTURE_TEARDOWN(rx)
+{
+	target_stop(&self->t);
+	if (tab && tab != MAP_FAILED)
+		munmap(tab, sizeof(*tab));
+	tab = NULL;
+}
+
+static int start(struct __test_metadata *_metadata, FIXTURE_DATA(rx) *self,
+		 target_setup_fn setup)
+{
+	int ret = target_start(&self->t, 0, setup, target_cmd, NULL);
+
+	if (!ret)
+		ret = target_do(&self->t, T_SUM, 0, 0, 0);
+	return ret;
+}
+
+static int ckpt(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v)
+{
+	return guest_sh(self->out, sizeof(self->out),
+			"snapper-tool checkpoint --store %s%s %d", self->dir,
+			v->proc ? " --backend proc" : "", self->t.pid);
+}
+
+/* Whole process, or each region's --range; the first failing exit code. */
+static int restore(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v)
+{
+	size_t used = 0;
+	int ret = 0;
+
+	if (!v->range)
+		return guest_sh(self->out, sizeof(self->out),
+				"snapper-tool restore --store %s --pid %d",
+				self->dir, self->t.pid);
+	self->out[0] = '\0';
+	for (int i = 0; !ret && i < tab->n; i++) {
+		struct region *r = &tab->r[i];
+
+		if (!r->maplen)
+			continue;
+		ret = guest_sh(self->out + used, sizeof(self->out) - used,
+			       "snapper-tool restore --store %s --pid %d --range %#lx-%#lx",
+			       self->dir, self->t.pid, r->base, r->base + r->maplen);
+		used = strlen(self->out);
+	}
+	return ret;
+}
+
+/* Checkpoint, overwrite, restore, and let the target judge. */
+static void round_trip(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
+		       target_setup_fn setup)
+{
+	int bad;
+
+	ASSERT_EQ(0, start(_metadata, self, setup));
+	ASSERT_EQ(0, ckpt(self, v)) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
+	ASSERT_NE(0, target_do(&self->t, T_CHECK, 0, 0, 0));
+	ASSERT_EQ(0, restore(self, v)) TH_LOG("%s", self->out);
+	TH_LOG("%s", self->out);
+	bad = target_do(&self->t, T_CHECK, 0, 0, 0);
+	ASSERT_EQ(0, bad) TH_LOG("region %s differs after the restore",
+				 bad > 0 ? tab->r[bad - 1].name : "?");
+}
+
+TEST_F(rx, private_files_written_and_read)
+{
+	round_trip(_metadata, self, variant, setup_files);
+}
+
+TEST_F(rx, private_mapping_past_eof)
+{
+	round_trip(_metadata, self, variant, setup_past_eof);
+}
+
+TEST_F(rx, shared_memfd_anon_sysv)
+{
+	round_trip(_metadata, self, variant, setup_shared);
+}
+
+/* AnonHugePages of @pid in kB, or -1. */
+static long anon_huge_kb(pid_t pid)
+{
+	char path[64], buf[4096], *p;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	if (!guest_read_file(path, buf, sizeof(buf)) &&
+	    (p = strstr(buf, "AnonHugePages:")))
+		sscanf(p, "AnonHugePages: %ld", &v);
+	return v;
+}
+
+TEST_F(rx, thp)
+{
+	char mode[128] = "";
+
+	round_trip(_metadata, self, variant, setup_thp);
+	/* Restored in place: the huge page is still there, not split. */
+	guest_read_file("/sys/kernel/mm/transparent_hugepage/enabled", mode,
+			sizeof(mode));
+	TH_LOG("THP %s, target AnonHugePages %ld kB after the restore",
+	       strtok(mode, "\n"), anon_huge_kb(self->t.pid));
+	if (!strstr(mode, "[never]"))
+		ASSERT_LE(2048, anon_huge_kb(self->t.pid));
+}
+
+TEST_F(rx, heap_and_thread_stack)
+{
+	round_trip(_metadata, self, variant, setup_heap_stack);
+}
+
+/* What smaps_rollup says of the sharing. */
+struct usage {
+	long rss, shared, private_;
+};
+
+static int usage_of(pid_t pid, struct usage *u)
+{
+	char path[64], buf[4096], *p;
+	long v;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return -1;
+	memset(u, 0, sizeof(*u));
+	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (sscanf(p, "Rss: %ld", &v) == 1)
+			u->rss = v;
+		else if (sscanf(p, "Shared_Clean: %ld", &v) == 1 ||
+			 sscanf(p, "Shared_Dirty: %ld", &v) == 1)
+			u->shared += v;
+		else if (sscanf(p, "Private_Clean: %ld", &v) == 1 ||
+			 sscanf(p, "Private_Dirty: %ld", &v) == 1)
+			u->private_ += v;
+	}
+	return 0;
+}
+
+/*
+ * After the fork, the target and the child each write a few pages of
+ * their own (stack, libc) on their way back to sleep, which unshares
+ * those: waits until neither moves for 200 ms.
+ */
+static int settled(pid_t a, pid_t b, struct usage *ua, struct usage *ub)
+{
+	struct usage na, nb;
+
+	for (int i = 0; i < 50; i++) {
+		if (usage_of(a, ua) || usage_of(b, ub))
+			return -1;
+		usleep(200000);
+		if (usage_of(a, &na) || usage_of(b, &nb))
+			return -1;
+		if (!memcmp(ua, &na, sizeof(na)) && !memcmp(ub, &nb, sizeof(nb)))
+			return 0;
+	}
+	return -1;
+}
+
+#define ASSERT_SAME_USAGE(a, b) do {				\
+	ASSERT_EQ((a).rss, (b).rss);				\
+	ASSERT_EQ((a).shared, (b).shared);			\
+	ASSERT_EQ((a).private_, (b).private_);			\
+} while (0)
+
+/* The "N written" of restore's report, or -1. */
+static long written(const char *out)
+{
+	const char *p = strstr(out, " written");
+	long n = -1;
+
+	while (p && p > out && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	if (p)
+		sscanf(p, "%ld", &n);
+	return n;
+}
+
+TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
+{
+	struct usage t0, c0, t1, c1;
+	pid_t child;
+
+	ASSERT_EQ(0, start(_metadata, self, setup_cow));
+	child = target_do(&self->t, T_FORK, 0, 0, 0);
+	ASSERT_LT(0, child);
+	ASSERT_EQ(0, settled(self->t.pid, child, &t0, &c0));
+	TH_LOG("before: target rss %ld shared %ld, child rss %ld shared %ld kB",
+	       t0.rss, t0.shared, c0.rss, c0.shared);
+	ASSERT_LE(1024, c0.shared);	/* the 1 MiB region at least */
+	ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, usage_of(self->t.pid, &t1));
+	ASSERT_EQ(0, usage_of(child, &c1));
+	TH_LOG("after checkpoint: target rss %ld shared %ld, child rss %ld shared %ld kB",
+	       t1.rss, t1.shared, c1.rss, c1.shared);
+	ASSERT_SAME_USAGE(t0, t1);
+	ASSERT_SAME_USAGE(c0, c1);
+	ASSERT_EQ(0, restore(self, variant)) TH_LOG("%s", self->out);
+	TH_LOG("%s", self->out);
+	/*
+	 * The region is restored without a write. A whole-process restore
+	 * may find a page or so of the target's own state changed since
+	 * the checkpoint by its being stopped and resumed (the kernel keeps
+	 * rseq's cpu_id in the thread's TLS, for instance): such a page is
+	 * the target's alone already, and writing it unshares nothing.
+	 */
+	if (variant->range) {
+		ASSERT_NE(NULL, strstr(self->out, " 0 written"));
+	} else {
+		ASSERT_TRUE(written(self->out) >= 0 && written(self->out) <= 2);
+	}
+	ASSERT_EQ(0, usage_of(self->t.pid, &t1));
+	ASSERT_EQ(0, usage_of(child, &c1));
+	TH_LOG("after restore: target rss %ld shared %ld, child rss %ld shared %ld kB",
+	       t1.rss, t1.shared, c1.rss, c1.shared);
+	ASSERT_SAME_USAGE(t0, t1);
+	ASSERT_SAME_USAGE(c0, c1);
+	ASSERT_EQ(0, target_do(&self->t, T_CHECK, 0, 0, 0));
+}
+
+/*
+ * Damages the stored copy of page @page of the region (found by its
+ * content, which is unique): flips a byte in the middle of the slot.
+ */
+static int damage_copy(const char *dir, uint64_t first_word)
+{
+	char cmd[1024], path[512];
+	FILE *f;
+	int done = 0;
+
+	snprintf(cmd, sizeof(cmd), "find %s -name '*.p'", dir);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (!done && fgets(path, sizeof(path), f)) {
+		int fd;
+		uint64_t w;
+		off_t off;
+
+		path[strcspn(path, "\n")] = '\0';
+		fd = open(path, O_RDWR);
+		if (fd < 0)
+			continue;
+		for (off = PG; pread(fd, &w, 8, off) == 8; off += PG) {
+			uint8_t b;
+
+			if (w != first_word)
+				continue;
+			if (pread(fd, &b, 1, off + 2000) == 1) {
+				b ^= 0x40;
+				done = pwrite(fd, &b, 1, off + 2000) == 1;
+			}
+			break;
+		}
+		close(fd);
+	}
+	pclose(f);
+	return done ? 0 : -1;
+}
+
+TEST_F(rx, damaged_store_leaves_the_target_untouched)
+{
+	ASSERT_EQ(0, start(_metadata, self, setup_big));
+	ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
+	/* A page well past the first MiB, so not in the first chunk. */
+	ASSERT_EQ(0, damage_copy(self->dir, 16ull << 40 | 400ull << 32));
+	ASSERT_EQ(1, restore(self, variant));
+	TH_LOG("%s", self->out);
+	ASSERT_NE(NULL, strstr(self->out, self->dir));
+	ASSERT_EQ(0, target_do(&self->t, T_CHECK_SCRIBBLED, 0, 0, 0));
+}
+
+TEST_HARNESS_MAIN
