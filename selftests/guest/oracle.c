@@ -9,6 +9,7 @@
  * --backend proc. A swap file is on for the swap-out scenario when the
  * scratch disk allows.
  */
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
@@ -397,6 +398,122 @@ TEST_F_TIMEOUT(oracle, exact, 300)
 	}
 	/* The same instant as the last incremental: a full one must agree. */
 	exact(_metadata, self, variant->proc, true, i);
+}
+
+/* ---- the process, not its main thread ---- */
+
+static int parked_cmd = -1;
+
+/* Writes a region, reports, and parks: the process's last thread. */
+static void *last_thread(void *ack)
+{
+	char c = STEP_OK;
+
+	if (region(SLOT(0), false) != STEP_OK)
+		c = STEP_FAILED;
+	if (write((int)(intptr_t)ack, &c, 1) != 1)
+		_exit(1);
+	while (read(parked_cmd, &c, 1) == 1)
+		;
+	_exit(0);
+}
+
+/*
+ * The main thread calls pthread_exit(): the process lives on in another
+ * thread, its leader a zombie without an mm. Checkpoints (full, then
+ * incremental, acknowledged in between) must still work and be exact.
+ */
+TEST(leader_exited)
+{
+	const char *why = guest_tool_skip_reason();
+	char store[256], out[512], c;
+	int to[2], from[2], i;
+	uint64_t gen;
+	pthread_t t;
+	pid_t pid;
+
+	if (why)
+		SKIP(return, "%s", why);
+	guest_store_path(store, sizeof(store), "oracle-leader");
+	ASSERT_EQ(0, pipe(to));
+	ASSERT_EQ(0, pipe(from));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		oracle_target_init();
+		parked_cmd = to[0];
+		if (pthread_create(&t, NULL, last_thread,
+				   (void *)(intptr_t)from[1]))
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	ASSERT_EQ(1, read(from[0], &c, 1));
+	ASSERT_EQ(STEP_OK, c);
+	/* Parked once the leader is gone: one thread left, in read(). */
+	for (i = 0; i < 1000; i++) {
+		if (!guest_sh(NULL, 0, "grep -q '^Threads:[[:space:]]*1$' "
+			      "/proc/%d/status && grep -qs '^0 ' "
+			      "/proc/%d/task/*/syscall", pid, pid))
+			break;
+		usleep(10000);
+	}
+	gen = oracle_checkpoint(store, pid, false, false);
+	EXPECT_NE(0ULL, (unsigned long long)gen);
+	EXPECT_EQ(0, oracle_compare(store, gen, pid));
+	EXPECT_EQ(0, guest_sh(out, sizeof(out),
+			      "snapper-tool checkpoint --store %s %d", store, pid))
+		TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "incremental")) TH_LOG("%s", out);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	guest_sh(NULL, 0, "rm -rf '%s'", store);
+}
+
+/* Threads that are born and exit all the time, never waited for. */
+static void *short_lived(void *arg)
+{
+	return arg;
+}
+
+static void *spawner(void *arg)
+{
+	pthread_t t;
+
+	for (;;) {
+		if (!pthread_create(&t, NULL, short_lived, NULL))
+			pthread_detach(t);
+	}
+	return arg;
+}
+
+/* A thread exiting during the freeze must not fail the checkpoint. */
+TEST(threads_exiting)
+{
+	const char *why = guest_tool_skip_reason();
+	char store[256], out[512];
+	pthread_t t;
+	pid_t pid;
+	int i;
+
+	if (why)
+		SKIP(return, "%s", why);
+	guest_store_path(store, sizeof(store), "oracle-threads");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		for (i = 0; i < 2; i++)
+			pthread_create(&t, NULL, spawner, NULL);
+		pause();
+		_exit(0);
+	}
+	usleep(100000);
+	for (i = 0; i < 10; i++)
+		EXPECT_EQ(0, guest_sh(out, sizeof(out),
+				      "snapper-tool checkpoint --quiet --store %s %d",
+				      store, pid)) TH_LOG("checkpoint %d: %s", i, out);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	guest_sh(NULL, 0, "rm -rf '%s'", store);
 }
 
 TEST_HARNESS_MAIN
