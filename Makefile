@@ -162,7 +162,7 @@ DEPS := build-essential pkg-config kmod cpio xz-utils bc bison flex \
 	linux-headers-6.12-amd64 linux-image-6.12-amd64 linux-source-6.12 \
 	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms \
 	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx gnuplot-nox \
-	clang libclang-rt-14-dev gdb python3-yaml python3-jsonschema
+	clang libclang-rt-14-dev gdb python3-yaml python3-jsonschema redis-server
 
 deps:
 	$(Q)missing=$$(for p in $(DEPS); do \

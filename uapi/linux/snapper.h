@@ -106,7 +106,9 @@
  *     page with no entry there reads as the file's or the object's
  *     content, which the target's page table does not tell; in a private
  *     file mapping such a page is the file's, not captured, and a writer
- *     keeps what its base had there.
+ *     keeps what its base had there. A hole never overlaps a page message
+ *     of the same stream, and is never owed. Holes are new in protocol 3:
+ *     a writer of protocol 2 skips them and keeps stale bytes there.
  *   5. one stats message:
  *     SNAPPER_A_STATS            nested:
  *       SNAPPER_A_STATS_SCANNED       u64, present or swapped entries seen
