@@ -23,6 +23,12 @@
 #define HP	512UL		/* pages per huge page */
 #define SPARE(b) ((b) + (8UL << 20))	/* where a scenario may move pages */
 #define STEPS	3		/* after the setup, step 0 */
+/*
+ * Seconds a target lives at most: when the harness kills a test that
+ * timed out, its targets must not linger (a thread-spawning one would
+ * starve every later test).
+ */
+#define TARGET_LIFE	900
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -267,6 +273,8 @@ static void child(int cmd, int ack)
 	int i, r;
 
 	oracle_target_init();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	alarm(TARGET_LIFE);
 	for (i = 0; i <= STEPS; i++) {
 		if (i && read(cmd, &c, 1) != 1)
 			_exit(0);
@@ -385,7 +393,7 @@ static void exact(struct __test_metadata *_metadata,
 		TH_LOG("  slot %p: %s", SLOT(k), scenarios[k].name);
 }
 
-TEST_F_TIMEOUT(oracle, exact, 300)
+TEST_F_TIMEOUT(oracle, exact, 600)
 {
 	int i;
 
@@ -418,12 +426,23 @@ static void *last_thread(void *ack)
 	_exit(0);
 }
 
+FIXTURE(process) {
+};
+
+FIXTURE_SETUP(process)
+{
+}
+
+FIXTURE_TEARDOWN(process)
+{
+}
+
 /*
  * The main thread calls pthread_exit(): the process lives on in another
  * thread, its leader a zombie without an mm. Checkpoints (full, then
  * incremental, acknowledged in between) must still work and be exact.
  */
-TEST(leader_exited)
+TEST_F_TIMEOUT(process, leader_exited, 300)
 {
 	const char *why = guest_tool_skip_reason();
 	char store[256], out[512], c;
@@ -441,6 +460,7 @@ TEST(leader_exited)
 	ASSERT_LE(0, pid);
 	if (!pid) {
 		oracle_target_init();
+		alarm(TARGET_LIFE);
 		parked_cmd = to[0];
 		if (pthread_create(&t, NULL, last_thread,
 				   (void *)(intptr_t)from[1]))
@@ -487,7 +507,7 @@ static void *spawner(void *arg)
 }
 
 /* A thread exiting during the freeze must not fail the checkpoint. */
-TEST(threads_exiting)
+TEST_F_TIMEOUT(process, threads_exiting, 300)
 {
 	const char *why = guest_tool_skip_reason();
 	char store[256], out[512];
@@ -501,6 +521,8 @@ TEST(threads_exiting)
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		alarm(TARGET_LIFE);
 		for (i = 0; i < 2; i++)
 			pthread_create(&t, NULL, spawner, NULL);
 		pause();

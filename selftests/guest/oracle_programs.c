@@ -7,7 +7,7 @@
  * stopped with SIGSTOP, checkpointed (full first, then incremental, full
  * again at the end) and compared with oracle_compare(), then continued.
  */
-#include <sys/stat.h>
+#include <sys/prctl.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -78,6 +78,8 @@ static int start(FIXTURE_DATA(prog) *self, char *const argv[])
 	if (self->pid < 0)
 		return -1;
 	if (!self->pid) {
+		/* Gone with the test, even one the harness killed. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		close(in[1]);
