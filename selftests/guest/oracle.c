@@ -489,11 +489,13 @@ TEST_F_TIMEOUT(process, leader_exited, 300)
 	}
 	ASSERT_EQ(1, read(from[0], &c, 1));
 	ASSERT_EQ(STEP_OK, c);
-	/* Parked once the leader is gone: one thread left, in read(). */
+	/*
+	 * Parked once the leader is a zombie (it stays one, and counted in
+	 * Threads:, until the whole group exits) and the thread is in read().
+	 */
 	for (i = 0; i < 1000; i++) {
-		if (!guest_sh(NULL, 0, "grep -q '^Threads:[[:space:]]*1$' "
-			      "/proc/%d/status && grep -qs '^0 ' "
-			      "/proc/%d/task/*/syscall", pid, pid))
+		if (!guest_sh(NULL, 0, "grep -q '^State:.*Z' /proc/%d/status && "
+			      "grep -qs '^0 ' /proc/%d/task/*/syscall", pid, pid))
 			break;
 		usleep(10000);
 	}
