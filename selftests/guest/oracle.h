@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The differential oracle: a generation against the live memory of the
+ * process it was taken from, byte for byte. The one place where a guest
+ * test checks that a generation is exact; every suite that needs the check
+ * includes this file.
+ *
+ * The generation is read with `snapper-tool export` (so the store's own
+ * reader, hash checks included, is what is compared), the process through
+ * /proc/PID/mem, which reads what the process itself would read: zeros
+ * where nothing is mapped in a private anonymous mapping, the object's
+ * content in a shared one. The target must be quiescent (stopped with
+ * SIGSTOP, or parked by its own protocol) from the checkpoint to the
+ * comparison.
+ *
+ * Compared: every anonymous mapping (no path, or [heap], [stack],
+ * [anon:...]) and every shared writable mapping of /proc/PID/maps. Not
+ * compared: private file mappings (an untouched page there is the file's,
+ * which a generation does not hold), read-only shared mappings, and the
+ * kernel's special mappings ([vdso], [vvar], [vsyscall], [uprobes]).
+ * Pages /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem) are skipped.
+ */
+#ifndef SNAPPER_ORACLE_H
+#define SNAPPER_ORACLE_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/rseq.h>
+#include <sys/swap.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define ORACLE_PAGE	4096UL
+#define ORACLE_CHUNK	64UL		/* pages read at once */
+#define ORACLE_SHOW	16		/* differing pages printed per call */
+
+/* One line of /proc/PID/maps, as far as the oracle cares. */
+struct oracle_map {
+	uint64_t start, end;
+	char perms[5];
+	char path[256];
+};
+
+/* Is this mapping's memory the generation's business? */
+static inline bool oracle_wanted(const struct oracle_map *m)
+{
+	static const char *const special[] = {
+		"[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[uprobes]",
+	};
+	size_t i;
+
+	if (m->perms[3] == 's')
+		return m->perms[1] == 'w';
+	if (!m->path[0] || !strncmp(m->path, "[anon:", 6))
+		return true;
+	if (m->path[0] != '[')
+		return false;	/* a private file mapping */
+	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+		if (!strcmp(m->path, special[i]))
+			return false;
+	return true;		/* [heap], [stack] */
+}
+
+static inline bool oracle_parse(const char *line, struct oracle_map *m)
+{
+	unsigned long long s, e;
+	int n = 0;
+
+	memset(m, 0, sizeof(*m));
+	if (sscanf(line, "%llx-%llx %4s %*s %*s %*s %n", &s, &e, m->perms,
+		   &n) < 3)
+		return false;
+	if (n)
+		sscanf(line + n, "%255[^\n]", m->path);
+	m->start = s;
+	m->end = e;
+	return true;
+}
+
+/* Reads @n pages at @addr; a page /proc/PID/mem refuses is marked bad. */
+static inline void oracle_read_live(int mem, uint64_t addr, size_t n,
+				    uint8_t *buf, bool *bad)
+{
+	size_t i;
+
+	if (pread(mem, buf, n * ORACLE_PAGE, (off_t)addr) ==
+	    (ssize_t)(n * ORACLE_PAGE)) {
+		memset(bad, 0, n * sizeof(*bad));
+		return;
+	}
+	for (i = 0; i < n; i++)
+		bad[i] = pread(mem, buf + i * ORACLE_PAGE, ORACLE_PAGE,
+			       (off_t)(addr + i * ORACLE_PAGE)) !=
+			 (ssize_t)ORACLE_PAGE;
+}
+
+static inline void oracle_show(const struct oracle_map *m, uint64_t addr,
+			       const uint8_t *gen, const uint8_t *live)
+{
+	size_t k;
+
+	for (k = 0; k < ORACLE_PAGE / 8; k++)
+		if (memcmp(gen + k * 8, live + k * 8, 8))
+			break;
+	fprintf(stderr,
+		"# oracle: page %#" PRIx64 " of %" PRIx64 "-%" PRIx64 " %s %s: "
+		"at +%#zx the generation has %016" PRIx64 ", the process %016"
+		PRIx64 "\n", addr, m->start, m->end, m->perms,
+		m->path[0] ? m->path : "(anonymous)", k * 8,
+		*(const uint64_t *)(gen + k * 8),
+		*(const uint64_t *)(live + k * 8));
+}
+
+/* Compares one mapping. Return: differing pages, or -1. */
+static inline long oracle_map_compare(const char *store, uint64_t gen,
+				      int mem, const struct oracle_map *m,
+				      long *shown)
+{
+	static uint8_t g[ORACLE_CHUNK * ORACLE_PAGE], l[ORACLE_CHUNK * ORACLE_PAGE];
+	bool bad[ORACLE_CHUNK];
+	uint64_t addr = m->start;
+	char cmd[1024];
+	long diff = 0;
+	size_t n, i;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd),
+		 "snapper-tool export --store '%s' --gen %" PRIu64
+		 " --range %" PRIx64 "-%" PRIx64 " --format raw -o -",
+		 store, gen, m->start, m->end);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	for (; addr < m->end; addr += n * ORACLE_PAGE) {
+		n = (m->end - addr) / ORACLE_PAGE;
+		if (n > ORACLE_CHUNK)
+			n = ORACLE_CHUNK;
+		if (fread(g, ORACLE_PAGE, n, f) != n) {
+			diff = -1;
+			break;
+		}
+		oracle_read_live(mem, addr, n, l, bad);
+		for (i = 0; i < n; i++) {
+			if (bad[i] || !memcmp(g + i * ORACLE_PAGE,
+					      l + i * ORACLE_PAGE, ORACLE_PAGE))
+				continue;
+			diff++;
+			if ((*shown)++ < ORACLE_SHOW)
+				oracle_show(m, addr + i * ORACLE_PAGE,
+					    g + i * ORACLE_PAGE,
+					    l + i * ORACLE_PAGE);
+		}
+	}
+	while (diff >= 0 && fread(g, 1, sizeof(g), f) > 0)
+		;
+	if (pclose(f) && diff >= 0) {
+		fprintf(stderr, "# oracle: `%s` failed\n", cmd);
+		diff = -1;
+	}
+	return diff;
+}
+
+/*
+ * Compares generation @gen of the store at @store with /proc/@pid/mem of the
+ * stopped target, for every anonymous and every shared writable mapping (from
+ * /proc/PID/maps); prints each differing page (address, mapping); returns the
+ * number of differing pages, 0 when exact, -1 on error.
+ */
+static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
+{
+	char path[64], *line = NULL;
+	struct oracle_map m;
+	long total = 0, shown = 0, d;
+	size_t len = 0;
+	FILE *maps;
+	int mem;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	maps = fopen(path, "r");
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	mem = open(path, O_RDONLY);
+	if (!maps || mem < 0) {
+		fprintf(stderr, "# oracle: process %d: %s\n", pid,
+			strerror(errno));
+		total = -1;
+		goto out;
+	}
+	while (getline(&line, &len, maps) > 0) {
+		if (!oracle_parse(line, &m) || !oracle_wanted(&m))
+			continue;
+		d = oracle_map_compare(store, gen, mem, &m, &shown);
+		if (d < 0) {
+			total = -1;
+			break;
+		}
+		total += d;
+	}
+	if (total > 0)
+		fprintf(stderr, "# oracle: generation %" PRIu64 " of %s and "
+			"process %d differ in %ld pages\n", gen, store, pid,
+			total);
+out:
+	free(line);
+	if (maps)
+		fclose(maps);
+	if (mem >= 0)
+		close(mem);
+	return total;
+}
+
+/*
+ * `snapper-tool checkpoint [--backend proc] [--full] --store @store @pid`.
+ * Return: the generation it committed, 0 on failure (its output printed).
+ */
+static inline uint64_t oracle_checkpoint(const char *store, pid_t pid,
+					 bool proc, bool full)
+{
+	char cmd[1024], out[4096];
+	const char *g;
+	size_t n;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd),
+		 "snapper-tool checkpoint %s%s--store '%s' %d 2>&1",
+		 proc ? "--backend proc " : "", full ? "--full " : "", store,
+		 pid);
+	f = popen(cmd, "r");
+	if (!f)
+		return 0;
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	g = strstr(out, "generation ");
+	if (st || !g) {
+		fprintf(stderr, "# oracle: `%s`: %s", cmd, out);
+		return 0;
+	}
+	return strtoull(g + strlen("generation "), NULL, 10);
+}
+
+/*
+ * Called first in a target forked from a test: leaves it only memory that
+ * it alone changes. The kernel rewrites a thread's rseq area (cpu_id)
+ * whenever the thread returns to user mode on another CPU, which a
+ * ptrace stop (--backend proc) makes it do after the instant: unregister
+ * it. The harness's shared result page is written by the test process:
+ * unmap every inherited shared mapping.
+ */
+static inline void oracle_target_init(void)
+{
+	char line[512];
+	struct oracle_map m;
+	FILE *f;
+
+	if (__rseq_size &&
+	    syscall(__NR_rseq, (char *)__builtin_thread_pointer() + __rseq_offset,
+		    32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG))
+		syscall(__NR_rseq, (char *)__builtin_thread_pointer() + __rseq_offset,
+			__rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return;
+	/* Reading on after munmap() is fine: the file tracks the address. */
+	while (fgets(line, sizeof(line), f))
+		if (oracle_parse(line, &m) && m.perms[3] == 's')
+			munmap((void *)(uintptr_t)m.start, m.end - m.start);
+	fclose(f);
+}
+
+/*
+ * Waits until @pid sleeps in read() (x86-64 syscall 0), its parking place
+ * between steps: from then on its memory changes no more. A target that
+ * has just reported a step may still be on its way there, its stack
+ * changing. Return: 0, or -1 after ten seconds.
+ */
+static inline int oracle_wait_parked(pid_t pid)
+{
+	char path[64], buf[128];
+	int i, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
+	for (i = 0; i < 10000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -1;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 2 && !strncmp(buf, "0 ", 2))
+			return 0;
+		usleep(1000);
+	}
+	fprintf(stderr, "# oracle: process %d never parked in read()\n", pid);
+	return -1;
+}
+
+/*
+ * A 64 MiB swap file on $SNAPPER_SCRATCH, on, named in @path.
+ * Return: NULL, or why there can be none (@path is then empty or names a
+ * file for oracle_swap_off() to remove).
+ */
+static inline const char *oracle_swap_on(char *path, size_t len)
+{
+	char cmd[600];
+
+	snprintf(path, len, "%s/oracle-%d.swap", getenv("SNAPPER_SCRATCH"),
+		 getpid());
+	/* ext4 swaps to preallocated (unwritten) extents: no need to write. */
+	snprintf(cmd, sizeof(cmd), "fallocate -l 64M %s && chmod 600 %s && "
+		 "mkswap %s >/dev/null 2>&1", path, path, path);
+	if (system(cmd))
+		return "cannot make a swap file on $SNAPPER_SCRATCH";
+	if (swapon(path, 0))
+		return errno == ENOSYS ? "this kernel has no swap (CONFIG_SWAP unset)" :
+					 "swapon failed";
+	return NULL;
+}
+
+static inline void oracle_swap_off(const char *path)
+{
+	if (!path[0])
+		return;
+	swapoff(path);
+	unlink(path);
+}
+
+#endif /* SNAPPER_ORACLE_H */
