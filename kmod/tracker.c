@@ -10,7 +10,8 @@
  * held for writing, which excludes every VMA change and every fault taken
  * under the mmap lock. It does not exclude what runs under page-table locks
  * alone: reclaim and migration (rmap walks), per-VMA-lock faults on 6.4+
- * (only a frozen thread's kernel code could take one), and khugepaged's
+ * (only a frozen thread's kernel code could take one; a VMA whose flags
+ * change is write-locked first, see compat.h), and khugepaged's
  * retract_page_tables() on 6.5+, which frees a PTE table with
  * pte_free_defer() (RCU) under the PMD and PTE locks without the mmap lock.
  * Hence, per PTE table: read the PMD, map the table with pte_offset_kernel()
@@ -25,7 +26,9 @@
  * between: the entry is cleared), a huge PMD through pmdp_establish() (an
  * xchg; a Dirty bit the hardware set in the window keeps the PMD
  * soft-dirty), swap entries through set_pte_at()/set_pmd_at() under the
- * lock (the hardware never writes them).
+ * lock (the hardware never writes them). A writable migration entry is
+ * made readable, as mprotect() does: migration would otherwise restore a
+ * writable, soft-clean PTE and the next write would go unseen.
  *
  * Old content: every selected page gets a reference before it is
  * write-protected. On 6.1 and 6.12 a reference alone does not make a write
@@ -205,6 +208,20 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 		 (cow ? 0 : SNAP_NEED_COPY), page);
 }
 
+/*
+ * A writable migration entry comes back as a writable PTE, without a fault
+ * to mark it soft-dirty again: as mprotect() does, make it readable (an
+ * anonymous page stays exclusive, so its next write reuses it and faults).
+ */
+static swp_entry_t migration_readable(swp_entry_t entry)
+{
+	if (!is_writable_migration_entry(entry))
+		return entry;
+	if (folio_test_anon(page_folio(pfn_swap_entry_to_page(entry))))
+		return make_readable_exclusive_migration_entry(swp_offset(entry));
+	return make_readable_migration_entry(swp_offset(entry));
+}
+
 static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 			   pte_t *ptep, pte_t pte, unsigned long addr)
 {
@@ -221,7 +238,10 @@ static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 	sel = selected(w, addr, pte_swp_soft_dirty(pte));
 	if (!sel)
 		return;
-	if (pte_swp_soft_dirty(pte))
+	if (is_writable_migration_entry(entry))
+		set_pte_at(w->mm, addr, ptep,
+			   swp_entry_to_pte(migration_readable(entry)));
+	else if (pte_swp_soft_dirty(pte))
 		set_pte_at(w->mm, addr, ptep, pte_swp_clear_soft_dirty(pte));
 	w->snap->stats.swap++;
 	add_page(w, addr | (sel & SNAPPER_PAGE_F_OWED) | SNAPPER_PAGE_F_SWAP |
@@ -312,7 +332,10 @@ static void pmd_migration(struct walk *w, struct vm_area_struct *vma,
 			return;
 		flags |= SNAPPER_PAGE_F_OWED;
 	}
-	if (pmd_swp_soft_dirty(pmdval))
+	if (is_writable_migration_entry(entry))
+		set_pmd_at(w->mm, addr, pmdp,
+			   swp_entry_to_pmd(migration_readable(entry)));
+	else if (pmd_swp_soft_dirty(pmdval))
 		set_pmd_at(w->mm, addr, pmdp, pmd_swp_clear_soft_dirty(pmdval));
 	w->snap->stats.swap += HPAGE_PMD_NR;
 	for (i = 0; i < HPAGE_PMD_NR; i++)
@@ -447,6 +470,7 @@ static void vma_start_tracking(struct vm_area_struct *vma)
 	vm_flags_t flags = vma->vm_flags & ~VM_SOFTDIRTY;
 	pgprot_t prot;
 
+	/* Takes the VMA's write lock first: see compat.h. */
 	snapper_vma_clear_flags(vma, VM_SOFTDIRTY);
 	if ((flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE))
 		flags &= ~VM_SHARED;
