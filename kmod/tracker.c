@@ -68,6 +68,7 @@
 
 #include "freeze.h"
 #include "session.h"
+#include "shared.h"
 #include "stats.h"
 #include "tracker.h"
 
@@ -453,6 +454,23 @@ static int walk_range(struct walk *w, struct vm_area_struct *vma,
 	return 0;
 }
 
+/* Shared memory is read from its object (shared.c): one placeholder a page. */
+static int walk_object(struct walk *w, struct vm_area_struct *vma,
+		       unsigned long addr, unsigned long end, unsigned long *at)
+{
+	int ret;
+
+	end = min(end, snapper_shared_end(vma));
+	for (; addr < end; addr += PAGE_SIZE) {
+		*at = addr;
+		ret = ensure_room(w, 1, GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
+		if (ret)
+			return ret;
+		add_page(w, addr | SNAP_OBJECT, NULL);
+	}
+	return 0;
+}
+
 static u32 vma_prot(vm_flags_t f)
 {
 	return (f & VM_READ ? PROT_READ : 0) | (f & VM_WRITE ? PROT_WRITE : 0) |
@@ -577,7 +595,10 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 		/* Changed while the lock was dropped: take all of it. */
 		w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
 			       vma->vm_start != r->start || vma->vm_end != r->end;
-		ret = walk_range(w, vma, start, end, at);
+		if (snapper_shared_covers(vma))
+			ret = walk_object(w, vma, start, end, at);
+		else
+			ret = walk_range(w, vma, start, end, at);
 		if (ret)
 			return ret;
 	}
@@ -769,6 +790,8 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	ret = walk_locked(&w, extack);
 	if (!ret)
 		ret = copy_pages(task, snap);
+	if (!ret)
+		ret = snapper_shared_read(s, snap);
 	snapper_freeze_thaw(freeze);
 	snap->stats.freeze_us = ktime_us_delta(ktime_get(), t0);
 	if (!ret)
