@@ -351,12 +351,16 @@ static int walk_huge_pmd(struct walk *w, struct vm_area_struct *vma,
 	pmd_t pmdval = *pmdp;
 	int ret = 0;
 
-	if (pmd_devmap(pmdval))
+	/*
+	 * A migration entry first: the offset bits of a swap PMD overlap
+	 * _PAGE_DEVMAP on x86, so pmd_devmap() is true for nearly all of them.
+	 */
+	if (!pmd_none(pmdval) && !pmd_present(pmdval))
+		pmd_migration(w, vma, pmdp, pmdval, addr);
+	else if (pmd_devmap(pmdval))
 		;	/* device memory (DAX): not ours to copy */
 	else if (pmd_trans_huge(pmdval))
 		pmd_thp(w, vma, pmdp, pmdval, addr);
-	else if (!pmd_none(pmdval) && !pmd_present(pmdval))
-		pmd_migration(w, vma, pmdp, pmdval, addr);
 	else
 		ret = 1;
 	spin_unlock(ptl);
