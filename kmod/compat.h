@@ -50,6 +50,15 @@
 	__pgprot((pgprot_val(oldprot) & _PAGE_CACHE_MASK) |		\
 		 (pgprot_val(newprot) & ~_PAGE_CACHE_MASK))
 
+/* 6.5 dropped the vmas argument of get_user_pages_remote(). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#define snapper_gup_remote(mm, addr, flags, pagep)			\
+	get_user_pages_remote((mm), (addr), 1, (flags), (pagep), NULL)
+#else
+#define snapper_gup_remote(mm, addr, flags, pagep)			\
+	get_user_pages_remote((mm), (addr), 1, (flags), (pagep), NULL, NULL)
+#endif
+
 /* 6.2 moved the parsed attributes of a dump into a struct genl_info. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 #define snapper_dump_attrs(cb)	(genl_dumpit_info(cb)->info.attrs)

@@ -48,6 +48,7 @@ static const struct nla_policy snapper_policy[SNAPPER_A_MAX + 1] = {
 	[SNAPPER_A_STATS] = { .type = NLA_REJECT },
 	[SNAPPER_A_GENERATION] = NLA_POLICY_MIN(NLA_U64, 1),
 	[SNAPPER_A_PAD] = { .type = NLA_REJECT },
+	[SNAPPER_A_HOLE] = { .type = NLA_REJECT },
 };
 
 static int put_config(struct sk_buff *skb, const struct snapper_config *cfg)
@@ -149,6 +150,25 @@ static struct task_struct *find_target(struct nlattr **attrs,
 	return task;
 }
 
+/*
+ * The mm of @task's process, through any of its threads: a leader that
+ * called pthread_exit() has none, while its process lives on.
+ */
+static struct mm_struct *process_mm(struct task_struct *task)
+{
+	struct mm_struct *mm = NULL;
+	struct task_struct *t;
+
+	rcu_read_lock();
+	for_each_thread(task, t) {
+		mm = get_task_mm(t);
+		if (mm)
+			break;
+	}
+	rcu_read_unlock();
+	return mm;
+}
+
 static bool require(struct nlattr **attrs, int type,
 		    struct netlink_ext_ack *extack)
 {
@@ -225,7 +245,7 @@ static int checkpoint_start(struct netlink_callback *cb)
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 	ret = -ESRCH;
-	mm = get_task_mm(task);
+	mm = process_mm(task);
 	if (!mm) {
 		NL_SET_ERR_MSG_MOD(extack, "the process has no memory");
 		goto out_task;
@@ -317,6 +337,23 @@ static int put_page_msg(struct sk_buff *skb, struct snapper_snap_page *p)
 	return ret ? -EMSGSIZE : 0;
 }
 
+static int put_hole_msg(struct sk_buff *skb, struct snapper_snap_page *p)
+{
+	struct nlattr *nest = nla_nest_start(skb, SNAPPER_A_HOLE);
+
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, SNAPPER_A_HOLE_START, p->addr & PAGE_MASK,
+			      SNAPPER_A_HOLE_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_HOLE_END, p->hole_end,
+			      SNAPPER_A_HOLE_PAD)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
 static int put_stats(struct sk_buff *skb, const struct snapper_snap_stats *st)
 {
 	struct nlattr *nest = nla_nest_start(skb, SNAPPER_A_STATS);
@@ -341,7 +378,9 @@ static int put_stats(struct sk_buff *skb, const struct snapper_snap_stats *st)
 			      SNAPPER_A_STATS_PAD) ||
 	    nla_put_u32(skb, SNAPPER_A_STATS_THREADS, st->threads) ||
 	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_THP_UNCHANGED,
-			      st->thp_unchanged, SNAPPER_A_STATS_PAD)) {
+			      st->thp_unchanged, SNAPPER_A_STATS_PAD) ||
+	    nla_put_u64_64bit(skb, SNAPPER_A_STATS_HOLE_PAGES, st->hole_pages,
+			      SNAPPER_A_STATS_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
@@ -414,7 +453,8 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		ret = put_vmas(skb, cs);
 		break;
 	case ST_PAGES:
-		ret = put_page_msg(skb, p);
+		ret = p->addr & SNAP_HOLE ? put_hole_msg(skb, p) :
+					    put_page_msg(skb, p);
 		break;
 	default:
 		ret = put_stats(skb, &cs->snap.stats);
@@ -429,6 +469,8 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		cs->state = ST_VMAS;
 	else if (cs->state == ST_VMAS && cs->vma == cs->snap.nr_vmas)
 		cs->state = ST_PAGES;
+	else if (cs->state == ST_PAGES && (p->addr & SNAP_HOLE))
+		cs->page++;
 	else if (cs->state == ST_PAGES) {
 		/* The skb has the bytes now: let the page go early. */
 		snapper_snap_page_release(p);
@@ -485,7 +527,7 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 	task = find_target(attrs, skb, info->extack);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
-	mm = get_task_mm(task);
+	mm = process_mm(task);
 	put_task_struct(task);
 	if (mm) {
 		s = snapper_session_get(mm, false);

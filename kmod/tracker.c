@@ -30,6 +30,15 @@
  * made readable, as mprotect() does: migration would otherwise restore a
  * writable, soft-clean PTE and the next write would go unseen.
  *
+ * Holes: in a private anonymous mapping a page with no entry (neither
+ * present nor swapped), or mapping the zero page or the huge zero page,
+ * reads as zeros. Every walk records such ranges, merged, from the entries
+ * it visits anyway: an empty PTE is one page, an empty PMD, PUD, P4D or PGD
+ * its whole range. They are sent with each checkpoint, so that a writer
+ * forgets what its base generation had there (MADV_DONTNEED, MADV_FREE,
+ * munmap and mmap again). Elsewhere an empty entry says nothing about the
+ * content: a file's or a shared object's page need not be mapped.
+ *
  * Old content: every selected page gets a reference before it is
  * write-protected. On 6.1 and 6.12 a reference alone does not make a write
  * fault copy: do_wp_page() and do_huge_pmd_wp_page() reuse any page marked
@@ -40,8 +49,8 @@
  * we hold a reference, and our page keeps the content of the instant. Where
  * copy-on-write does not apply (shared mappings, pinned pages) the page is
  * copied into a private page before the thaw; swapped-out pages are read
- * back with access_process_vm() before the thaw, so the freeze includes
- * their I/O.
+ * back through the mm (get_user_pages_remote(): the thread asked for may
+ * have exited) before the thaw, so the freeze includes their I/O.
  *
  * What the snapshot allocates (page lists, copies) is charged to the
  * caller's memory cgroup (__GFP_ACCOUNT): a process may checkpoint itself
@@ -80,7 +89,9 @@ struct walk {
 	struct snapper_snapshot *snap;
 	struct snapper_snap_chunk *fill;	/* first chunk with room */
 	unsigned long room;			/* free slots from @fill on */
+	struct snapper_snap_page *last;		/* last slot filled in this VMA */
 	bool vma_dirty;				/* the VMA had VM_SOFTDIRTY */
+	bool holes;				/* unpopulated reads as zeros */
 };
 
 static struct snapper_snap_chunk *chunk_alloc(gfp_t gfp)
@@ -124,25 +135,76 @@ static int ensure_room(struct walk *w, unsigned long n, gfp_t gfp)
 	return 0;
 }
 
+/* The next free slot; the caller made room. */
+static struct snapper_snap_page *take_slot(struct walk *w)
+{
+	if (WARN_ON_ONCE(!w->room))
+		return NULL;
+	while (w->fill->nr == SNAP_CHUNK_PAGES)
+		w->fill = w->fill->next;
+	w->room--;
+	w->last = &w->fill->pages[w->fill->nr++];
+	return w->last;
+}
+
 static void add_page(struct walk *w, unsigned long addr_flags,
 		     struct page *page)
 {
-	struct snapper_snap_page *p;
+	struct snapper_snap_page *p = take_slot(w);
 
-	if (WARN_ON_ONCE(!w->room)) {
+	if (!p) {
 		if (page)
 			put_page(page);
 		return;
 	}
-	while (w->fill->nr == SNAP_CHUNK_PAGES)
-		w->fill = w->fill->next;
-	p = &w->fill->pages[w->fill->nr++];
 	p->addr = addr_flags;
 	p->page = page;
-	w->room--;
 	w->snap->nr_pages++;
 	if (page)
 		snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
+}
+
+/*
+ * Records [start, end) of a mapping whose unpopulated pages read as zeros
+ * (w->holes) as a hole, merged into the slot before when that is a hole
+ * ending at @start. The caller made room for one slot.
+ */
+static void add_hole(struct walk *w, unsigned long start, unsigned long end)
+{
+	struct snapper_snap_page *p = w->last;
+
+	if (!w->holes)
+		return;
+	w->snap->stats.hole_pages += (end - start) >> PAGE_SHIFT;
+	if (p && (p->addr & SNAP_HOLE) && p->hole_end == start) {
+		p->hole_end = end;
+		return;
+	}
+	p = take_slot(w);
+	if (p) {
+		p->addr = start | SNAP_HOLE;
+		p->hole_end = end;
+	}
+}
+
+/*
+ * An empty upper-level entry: one hole for its whole range. Return: 0, or
+ * -EAGAIN when there is no room (resume from @start).
+ */
+static int add_upper_hole(struct walk *w, unsigned long start,
+			  unsigned long end, unsigned long *at)
+{
+	int ret = 0;
+
+	if (w->holes) {
+		ret = ensure_room(w, 1, GFP_NOWAIT | __GFP_NOWARN |
+					__GFP_ACCOUNT);
+		if (ret)
+			*at = start;
+		else
+			add_hole(w, start, end);
+	}
+	return ret;
 }
 
 /* Pages of a file mapping the target could not have written are skipped. */
@@ -191,7 +253,11 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	bool cow;
 
 	w->snap->stats.scanned++;
-	if (pte_special(pte) || pte_devmap(pte) || is_zero_pfn(pte_pfn(pte)))
+	if (is_zero_pfn(pte_pfn(pte))) {
+		add_hole(w, addr, addr + PAGE_SIZE);
+		return;
+	}
+	if (pte_special(pte) || pte_devmap(pte))
 		return;
 	page = pte_page(pte);
 	folio = page_folio(page);
@@ -268,8 +334,8 @@ static int walk_ptes(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 	for (; addr != end; ptep++, addr += PAGE_SIZE) {
 		pte = ptep_get(ptep);
 		if (pte_none(pte))
-			continue;
-		if (pte_present(pte))
+			add_hole(w, addr, addr + PAGE_SIZE);
+		else if (pte_present(pte))
 			pte_present_entry(w, vma, ptep, pte, addr);
 		else
 			pte_swap_entry(w, vma, ptep, pte, addr);
@@ -280,6 +346,7 @@ out:
 	return ret;
 }
 
+/* @addr is the huge page's, aligned to HPAGE_PMD_SIZE. */
 static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		    pmd_t pmdval, unsigned long addr)
 {
@@ -291,8 +358,17 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 
 	w->snap->stats.scanned += HPAGE_PMD_NR;
 	snapper_session_thp_seen(w->s, addr, w->snap->ckpt);
+	/*
+	 * In a private anonymous mapping a folio that is not anonymous is
+	 * the huge zero page (is_huge_zero_pmd() needs huge_zero_pfn, which
+	 * is not exported).
+	 */
+	if (vma_is_anonymous(vma) && !folio_test_anon(folio)) {
+		add_hole(w, addr, addr + HPAGE_PMD_SIZE);
+		return;
+	}
 	if (!eligible(vma, folio))
-		return;		/* the huge zero page, or an untouched file */
+		return;		/* an untouched file */
 	if (!w->snap->full && !w->vma_dirty && !pmd_soft_dirty(pmdval)) {
 		if (!snapper_session_owes_range(w->s, addr,
 						addr + HPAGE_PMD_SIZE))
@@ -343,7 +419,12 @@ static void pmd_migration(struct walk *w, struct vm_area_struct *vma,
 		add_page(w, (addr + i * PAGE_SIZE) | flags, NULL);
 }
 
-/* Return: 0, or 1 if the PMD is no longer huge and must be looked at again. */
+/*
+ * Return: 0, or 1 if the PMD is no longer huge and must be looked at again.
+ * @addr may lie inside the huge page when a walk resumes there (after
+ * dropping the mmap lock) or a mapping starts there: the huge page's
+ * subpages are recorded from its aligned start.
+ */
 static int walk_huge_pmd(struct walk *w, struct vm_area_struct *vma,
 			 pmd_t *pmdp, unsigned long addr)
 {
@@ -351,6 +432,7 @@ static int walk_huge_pmd(struct walk *w, struct vm_area_struct *vma,
 	pmd_t pmdval = *pmdp;
 	int ret = 0;
 
+	addr &= HPAGE_PMD_MASK;
 	/*
 	 * A migration entry first: the offset bits of a swap PMD overlap
 	 * _PAGE_DEVMAP on x86, so pmd_devmap() is true for nearly all of them.
@@ -379,8 +461,10 @@ static int walk_pmd(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		return ret;
 	do {
 		pmdval = READ_ONCE(*pmdp);
-		if (pmd_none(pmdval))
+		if (pmd_none(pmdval)) {
+			add_hole(w, addr, end);
 			return 0;
+		}
 		if (!pmd_present(pmdval) || pmd_trans_huge(pmdval) ||
 		    pmd_devmap(pmdval))
 			ret = walk_huge_pmd(w, vma, pmdp, addr);
@@ -420,9 +504,14 @@ static int walk_p4d(struct walk *w, struct vm_area_struct *vma, p4d_t *p4d,
 	pud = pud_offset(p4d, addr);
 	do {
 		next = pud_addr_end(addr, end);
+		if (pud_none(*pud)) {
+			ret = add_upper_hole(w, addr, next, at);
+			if (ret)
+				return ret;
+			continue;
+		}
 		/* PUD-sized entries are DAX only: device memory, skipped. */
-		if (pud_none(*pud) || pud_bad(*pud) || pud_trans_huge(*pud) ||
-		    pud_devmap(*pud))
+		if (pud_bad(*pud) || pud_trans_huge(*pud) || pud_devmap(*pud))
 			continue;
 		ret = walk_pud(w, vma, pud, addr, next, at);
 		if (ret)
@@ -443,12 +532,24 @@ static int walk_range(struct walk *w, struct vm_area_struct *vma,
 	pgd = pgd_offset(w->mm, addr);
 	do {
 		next = pgd_addr_end(addr, end);
-		if (pgd_none(*pgd) || pgd_bad(*pgd))
+		if (pgd_none(*pgd)) {
+			ret = add_upper_hole(w, addr, next, at);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if (pgd_bad(*pgd))
 			continue;
 		p4d = p4d_offset(pgd, addr);
 		do {
 			p4next = p4d_addr_end(addr, next);
-			if (p4d_none(*p4d) || p4d_bad(*p4d))
+			if (p4d_none(*p4d)) {
+				ret = add_upper_hole(w, addr, p4next, at);
+				if (ret)
+					return ret;
+				continue;
+			}
+			if (p4d_bad(*p4d))
 				continue;
 			ret = walk_p4d(w, vma, p4d, addr, p4next, at);
 			if (ret)
@@ -599,6 +700,9 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 		/* Changed while the lock was dropped: take all of it. */
 		w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
 			       vma->vm_start != r->start || vma->vm_end != r->end;
+		/* Only there does a page without an entry read as zeros. */
+		w->holes = vma_is_anonymous(vma);
+		w->last = NULL;
 		if (snapper_shared_covers(vma))
 			ret = walk_object(w, vma, start, end, at);
 		else
@@ -659,13 +763,35 @@ out_unlock:
 	return ret;
 }
 
+/*
+ * Reads in a page the walk found swapped out or migrating, through the mm:
+ * the thread the checkpoint was asked for may have exited meanwhile.
+ */
+static int read_page(struct mm_struct *mm, unsigned long addr,
+		     struct page *copy)
+{
+	struct page *page;
+	long got;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	got = snapper_gup_remote(mm, addr, FOLL_FORCE, &page);
+	mmap_read_unlock(mm);
+	if (got != 1)
+		return -EIO;
+	copy_highpage(copy, page);
+	put_page(page);
+	return 0;
+}
+
 /* Gives every page that copy-on-write does not protect a private copy. */
-static int copy_pages(struct task_struct *task, struct snapper_snapshot *snap)
+static int copy_pages(struct mm_struct *mm, struct snapper_snapshot *snap)
 {
 	struct snapper_snap_chunk *c;
 	struct snapper_snap_page *p;
 	struct page *copy;
 	unsigned long i;
+	int ret;
 
 	for (c = snap->head; c; c = c->next) {
 		for (i = 0; i < c->nr; i++) {
@@ -678,11 +804,10 @@ static int copy_pages(struct task_struct *task, struct snapper_snapshot *snap)
 			if (p->addr & SNAP_NEED_COPY) {
 				copy_highpage(copy, p->page);
 				put_page(p->page);
-			} else if (access_process_vm(task, p->addr & PAGE_MASK,
-						     page_address(copy), PAGE_SIZE,
-						     FOLL_FORCE) != PAGE_SIZE) {
+			} else if ((ret = read_page(mm, p->addr & PAGE_MASK,
+						    copy))) {
 				__free_page(copy);
-				return -EIO;
+				return ret;
 			} else {
 				snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
 			}
@@ -703,6 +828,9 @@ static int owe_pages(struct snapper_session *s, struct snapper_snapshot *snap)
 
 	for (c = snap->head; c; c = c->next) {
 		for (i = 0; i < c->nr; i++) {
+			/* Holes are reported by every checkpoint: never owed. */
+			if (c->pages[i].addr & SNAP_HOLE)
+				continue;
 			ret = snapper_session_owe(s, c->pages[i].addr & PAGE_MASK,
 						  snap->ckpt);
 			if (ret)
@@ -793,7 +921,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	}
 	ret = walk_locked(&w, extack);
 	if (!ret)
-		ret = copy_pages(task, snap);
+		ret = copy_pages(mm, snap);
 	if (!ret)
 		ret = snapper_shared_read(s, snap);
 	snapper_freeze_thaw(freeze);
@@ -814,7 +942,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
  */
 void snapper_snap_page_release(struct snapper_snap_page *p)
 {
-	if (!p->page)
+	if ((p->addr & SNAP_HOLE) || !p->page)
 		return;
 	put_page(p->page);
 	p->page = NULL;

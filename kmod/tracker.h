@@ -10,19 +10,25 @@ struct snapper_session;
 struct task_struct;
 
 /*
- * One page of a snapshot. @addr carries SNAPPER_PAGE_F_* and the internal
- * SNAP_NEED_* bits below PAGE_SHIFT. @page holds one reference: the
- * target's own page (kept unchanged by copy-on-write) or a private copy.
+ * One page of a snapshot, or one hole. @addr carries SNAPPER_PAGE_F_* and
+ * the internal SNAP_* bits below PAGE_SHIFT. @page holds one reference:
+ * the target's own page (kept unchanged by copy-on-write) or a private
+ * copy. A hole (SNAP_HOLE) is the range [@addr, @hole_end) that reads as
+ * zeros, and holds nothing.
  */
 struct snapper_snap_page {
 	unsigned long addr;
-	struct page *page;
+	union {
+		struct page *page;
+		unsigned long hole_end;
+	};
 };
 
 /* Internal bits of snapper_snap_page.addr, above the uapi page flags. */
 #define SNAP_NEED_COPY		(1UL << 8)	/* copy before the thaw */
 #define SNAP_NEED_READ		(1UL << 9)	/* read in before the thaw */
 #define SNAP_WHOLE		(1UL << 10)	/* never left out as unchanged */
+#define SNAP_HOLE		(1UL << 11)	/* a hole, not a page */
 #define SNAP_OBJECT		(1UL << 7)	/* to read from the object: shared.c */
 
 #define SNAP_CHUNK_PAGES						\
@@ -44,6 +50,7 @@ struct snapper_snap_vma {
 
 struct snapper_snap_stats {
 	u64 scanned, sent, thp, swap, vma_softdirty, copied, thp_unchanged;
+	u64 hole_pages;
 	u64 freeze_us, walk_us;
 	u32 threads;
 };

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -25,6 +26,13 @@ struct ckpt {
 	uint64_t base;
 	struct snapper_ckpt_header header;
 	struct snapper_ckpt_stats stats;
+	/*
+	 * The holes, added after the last page: the generation belongs to
+	 * the writer thread while pages are queued, and a stream's holes and
+	 * pages never overlap, so their order does not matter.
+	 */
+	struct hole { uint64_t start, end; } *holes;
+	size_t nholes, cap_holes;
 	bool store_failed;	/* the stream stopped on a store error */
 	char store_msg[512];	/* its store_strerror(), from whichever thread */
 	char *err;
@@ -115,6 +123,40 @@ static int on_page(void *arg, uint64_t addr, const void *data, uint32_t flags)
 	return writer_ret(c, pageq_add(c->q, addr, data));
 }
 
+static int on_hole(void *arg, uint64_t start, uint64_t end)
+{
+	struct ckpt *c = arg;
+	struct hole *h;
+
+	if (!c->q)
+		return -EPROTO;
+	if (c->nholes && c->holes[c->nholes - 1].end == start) {
+		c->holes[c->nholes - 1].end = end;
+		return 0;
+	}
+	if (c->nholes == c->cap_holes) {
+		c->cap_holes = c->cap_holes ? 2 * c->cap_holes : 256;
+		h = realloc(c->holes, c->cap_holes * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		c->holes = h;
+	}
+	c->holes[c->nholes++] = (struct hole){ start, end };
+	return 0;
+}
+
+/* Records the holes as zeros, over whatever the base had there. */
+static int add_holes(struct ckpt *c)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < c->nholes; i++)
+		ret = store_ret(c, store_gen_add_zero(c->gen, c->holes[i].start,
+			(c->holes[i].end - c->holes[i].start) / STORE_PAGE_SIZE));
+	return ret;
+}
+
 static int on_stats(void *arg, const struct snapper_ckpt_stats *st)
 {
 	struct ckpt *c = arg;
@@ -182,8 +224,8 @@ static int stream(struct ckpt *c, struct snapper_genl *g,
 		  const struct snapper_ckpt_request *req)
 {
 	struct snapper_ckpt_ops ops = {
-		.header = on_header, .vma = on_vma,
-		.page = on_page, .stats = on_stats, .arg = c,
+		.header = on_header, .vma = on_vma, .page = on_page,
+		.hole = on_hole, .stats = on_stats, .arg = c,
 	};
 	int ret;
 
@@ -197,6 +239,8 @@ static int stream(struct ckpt *c, struct snapper_genl *g,
 	}
 	pageq_stop(c->q, NULL, 0);
 	c->q = NULL;
+	if (!ret)
+		ret = add_holes(c);
 	if (!ret)
 		return 0;
 	if (c->gen)
@@ -277,5 +321,6 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 		ret = ack(&c, g, &req, res);
 	}
 	store_close(c.store);
+	free(c.holes);
 	return ret;
 }

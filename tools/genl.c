@@ -344,6 +344,26 @@ static int parse_vma(struct ckpt_stream *cs, struct nlattr *nest)
 	return cs->ops->vma ? cs->ops->vma(cs->ops->arg, &vma) : 0;
 }
 
+static int parse_hole(struct ckpt_stream *cs, struct nlattr *nest)
+{
+	static struct nla_policy pol[SNAPPER_A_HOLE_MAX + 1] = {
+		[SNAPPER_A_HOLE_START] = { .type = NLA_U64 },
+		[SNAPPER_A_HOLE_END] = { .type = NLA_U64 },
+	};
+	struct nlattr *h[SNAPPER_A_HOLE_MAX + 1];
+	uint64_t start, end;
+
+	if (!cs->have_header ||
+	    nla_parse_nested(h, SNAPPER_A_HOLE_MAX, nest, pol) < 0 ||
+	    !h[SNAPPER_A_HOLE_START] || !h[SNAPPER_A_HOLE_END])
+		return -EPROTO;
+	start = nla_get_u64(h[SNAPPER_A_HOLE_START]);
+	end = nla_get_u64(h[SNAPPER_A_HOLE_END]);
+	if (start >= end || (start | end) % cs->header.page_size)
+		return -EPROTO;
+	return cs->ops->hole ? cs->ops->hole(cs->ops->arg, start, end) : 0;
+}
+
 static int parse_stats(struct ckpt_stream *cs, struct nlattr *nest)
 {
 	static struct nla_policy pol[SNAPPER_A_STATS_MAX + 1] = {
@@ -357,6 +377,7 @@ static int parse_stats(struct ckpt_stream *cs, struct nlattr *nest)
 		[SNAPPER_A_STATS_COPIED] = { .type = NLA_U64 },
 		[SNAPPER_A_STATS_THREADS] = { .type = NLA_U32 },
 		[SNAPPER_A_STATS_THP_UNCHANGED] = { .type = NLA_U64 },
+		[SNAPPER_A_STATS_HOLE_PAGES] = { .type = NLA_U64 },
 	};
 	struct nlattr *t[SNAPPER_A_STATS_MAX + 1];
 	struct snapper_ckpt_stats st;
@@ -378,6 +399,8 @@ static int parse_stats(struct ckpt_stream *cs, struct nlattr *nest)
 	st.threads = nla_get_u32(t[SNAPPER_A_STATS_THREADS]);
 	st.thp_unchanged = t[SNAPPER_A_STATS_THP_UNCHANGED] ?
 			   nla_get_u64(t[SNAPPER_A_STATS_THP_UNCHANGED]) : 0;
+	st.hole_pages = t[SNAPPER_A_STATS_HOLE_PAGES] ?
+			nla_get_u64(t[SNAPPER_A_STATS_HOLE_PAGES]) : 0;
 	cs->have_stats = true;
 	return cs->ops->stats ? cs->ops->stats(cs->ops->arg, &st) : 0;
 }
@@ -419,15 +442,16 @@ static int parse_ckpt_msg(struct nl_msg *msg, void *arg)
 	struct nlattr *a;
 	int rem, ret = 0;
 
-	/* Layout messages repeat SNAPPER_A_VMA: walk them one by one. */
+	/* Layout and hole messages repeat their nest: one by one. */
 	nla_for_each_attr(a, genlmsg_attrdata(nlmsg_data(nlh), 0),
 			  genlmsg_attrlen(nlmsg_data(nlh), 0), rem) {
 		int type = nla_type(a);
 
-		if (type == SNAPPER_A_VMA) {
+		if (type == SNAPPER_A_VMA || type == SNAPPER_A_HOLE) {
 			if (!cs->have_header)
 				return stream_fail(cs, -EPROTO);
-			ret = parse_vma(cs, a);
+			ret = type == SNAPPER_A_VMA ? parse_vma(cs, a) :
+						      parse_hole(cs, a);
 			if (ret)
 				return stream_fail(cs, ret);
 		} else if (type > 0 && type <= SNAPPER_A_MAX) {

@@ -60,20 +60,23 @@ struct snapper_ckpt_vma {
 struct snapper_ckpt_stats {
 	uint64_t scanned, sent, thp, swap, vma_softdirty, copied;
 	uint64_t thp_unchanged;		/* huge-page subpages left out */
+	uint64_t hole_pages;		/* pages in the holes reported */
 	uint64_t freeze_us, walk_us;
 	uint32_t threads;
 };
 
 /*
- * Called in stream order: header once, every vma, every page (ascending
- * address, page_size bytes), stats once. A non-zero return stops the
- * stream: the request then fails with that value, and the module releases
- * what it held for it.
+ * Called in stream order: header once, every vma, every page (page_size
+ * bytes) and every hole (a range [start, end) that reads as zeros, see
+ * SNAPPER_A_HOLE) in ascending address order, stats once. A NULL callback
+ * ignores its messages. A non-zero return stops the stream: the request
+ * then fails with that value, and the module releases what it held for it.
  */
 struct snapper_ckpt_ops {
 	int (*header)(void *arg, const struct snapper_ckpt_header *h);
 	int (*vma)(void *arg, const struct snapper_ckpt_vma *v);
 	int (*page)(void *arg, uint64_t addr, const void *data, uint32_t flags);
+	int (*hole)(void *arg, uint64_t start, uint64_t end);
 	int (*stats)(void *arg, const struct snapper_ckpt_stats *st);
 	void *arg;
 };

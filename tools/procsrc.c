@@ -18,10 +18,16 @@
  * of that process is full. Changes are never lost; only incrementality is,
  * after a failure.
  *
+ * Holes, as the module reports them: in a private anonymous mapping a
+ * page that pagemap shows neither present nor swapped, or mapping the zero
+ * page (its frame is learnt from a page of our own) or the huge zero page
+ * (the one page pagemap calls a file page there).
+ *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
- * mapping unmapped and mapped again at the same place between two
- * checkpoints is not marked fresh, and the store may carry the base's
- * pages over where the new mapping has none yet. Use the module where
+ * file or shared mapping unmapped and mapped again at the same place
+ * between two checkpoints is not marked fresh, and the store may carry the
+ * base's pages over where the new mapping has none yet (a private
+ * anonymous one reports its empty pages as holes). Use the module where
  * that matters.
  */
 #include <dirent.h>
@@ -33,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -47,6 +54,7 @@
 #define PM_SWAP (1ULL << 62)
 #define PM_FILE (1ULL << 61)	/* file page or shared anonymous */
 #define PM_SOFT_DIRTY (1ULL << 55)
+#define PM_PFN_MASK ((1ULL << 55) - 1)
 #define STATE_DIR "/run/snapper"
 #define MAX_THREADS 65536
 
@@ -256,6 +264,11 @@ static int stop_all(uint32_t pid, struct threads *th)
 struct vma {
 	struct snapper_ckpt_vma v;
 	char *path;
+	bool holes;	/* private anonymous: an empty page reads as zeros */
+};
+
+struct hole {
+	uint64_t start, end;
 };
 
 struct capture {
@@ -264,6 +277,8 @@ struct capture {
 	uint64_t *addrs;	/* ascending */
 	uint8_t *data;		/* PAGE_SIZE bytes per address */
 	size_t npages, cap;
+	struct hole *holes;	/* ascending, merged */
+	size_t nholes, cap_holes;
 	struct snapper_ckpt_stats stats;
 };
 
@@ -276,6 +291,7 @@ static void capture_free(struct capture *c)
 	free(c->vmas);
 	free(c->addrs);
 	free(c->data);
+	free(c->holes);
 }
 
 /* Special mappings that hold no memory of the process's own. */
@@ -311,6 +327,11 @@ static int parse_maps_line(const char *line, struct vma *m)
 		m->v.flags |= SNAPPER_VMA_F_HEAP;
 	if (special(path))
 		m->v.flags |= SNAPPER_VMA_F_SKIPPED;
+	/* As the module's: a private mapping without a file (or /dev/zero's). */
+	m->holes = perms[3] == 'p' &&
+		   (!path[0] || !strcmp(path, "[heap]") ||
+		    !strcmp(path, "[stack]") || !strncmp(path, "[anon:", 6) ||
+		    !strcmp(path, "/dev/zero"));
 	/* The store names files only: "[heap]" and the like are not paths. */
 	m->path = strdup(path[0] == '/' ? path : "");
 	if (!m->path)
@@ -374,6 +395,73 @@ static int add_page(struct capture *c, uint64_t addr)
 }
 
 /*
+ * The page frame of the zero page, as pagemap shows it to root (0 where
+ * it hides frames): the frame a read fault maps in a private anonymous page.
+ */
+static uint64_t zero_pfn(void)
+{
+	static uint64_t pfn = ~0ULL;
+	volatile const char *p;
+	uint64_t e = 0;
+	int fd;
+
+	if (pfn != ~0ULL)
+		return pfn;
+	pfn = 0;
+	p = mmap(NULL, PAGE_SIZE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return pfn;
+	(void)*p;
+	fd = open("/proc/self/pagemap", O_RDONLY);
+	if (fd >= 0 && pread(fd, &e, sizeof(e),
+			     (off_t)((uintptr_t)p / PAGE_SIZE * 8)) == sizeof(e) &&
+	    (e & PM_PRESENT))
+		pfn = e & PM_PFN_MASK;
+	if (fd >= 0)
+		close(fd);
+	munmap((void *)p, PAGE_SIZE);
+	return pfn;
+}
+
+/*
+ * Does the page read as zeros without being captured? In a private
+ * anonymous mapping: no page and no swap entry, the zero page, or the huge
+ * zero page (the only page there that pagemap calls a file page).
+ */
+static bool is_hole(const struct vma *m, uint64_t pm)
+{
+	if (!m->holes)
+		return false;
+	if (!(pm & (PM_PRESENT | PM_SWAP)))
+		return true;
+	if (!(pm & PM_PRESENT))
+		return false;
+	return (pm & PM_FILE) ||
+	       (zero_pfn() && (pm & PM_PFN_MASK) == zero_pfn());
+}
+
+/* Records a hole page, merged with the one before unless it starts a mapping. */
+static int add_hole(struct capture *c, uint64_t addr, bool merge)
+{
+	struct hole *h;
+
+	c->stats.hole_pages++;
+	if (merge && c->nholes && c->holes[c->nholes - 1].end == addr) {
+		c->holes[c->nholes - 1].end += PAGE_SIZE;
+		return 0;
+	}
+	if (c->nholes == c->cap_holes) {
+		c->cap_holes = c->cap_holes ? 2 * c->cap_holes : 256;
+		h = realloc(c->holes, c->cap_holes * sizeof(*h));
+		if (!h)
+			return fail(-ENOMEM, "hole list");
+		c->holes = h;
+	}
+	c->holes[c->nholes++] = (struct hole){ addr, addr + PAGE_SIZE };
+	return 0;
+}
+
+/*
  * As the module does: anonymous pages, and the pages of shared writable
  * mappings; an untouched page of a private file mapping is the file's.
  */
@@ -414,8 +502,14 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 					c->stats.scanned++;
 				if (ent[k] & PM_SWAP)
 					c->stats.swap++;
-				if (wanted(v, ent[k], full) && add_page(c, addr))
+				/* Holes stay within their mapping, as the module's. */
+				if (is_hole(&c->vmas[i], ent[k])) {
+					if (add_hole(c, addr, addr != v->start))
+						return -ENOMEM;
+				} else if (wanted(v, ent[k], full) &&
+					   add_page(c, addr)) {
 					return -ENOMEM;
+				}
 			}
 		}
 	}
@@ -509,15 +603,26 @@ static int feed(const struct capture *c, uint64_t ckpt, bool full,
 	struct snapper_ckpt_header h = {
 		.checkpoint_id = ckpt, .full = full, .page_size = PAGE_SIZE,
 	};
-	size_t i;
+	size_t i, j = 0;
 	int ret;
 
 	ret = ops->header(ops->arg, &h);
 	for (i = 0; !ret && i < c->nvmas; i++)
 		ret = ops->vma(ops->arg, &c->vmas[i].v);
-	for (i = 0; !ret && i < c->npages; i++)
+	/* Pages and holes never overlap: merge them into address order. */
+	for (i = 0; !ret && (i < c->npages || j < c->nholes);) {
+		if (j < c->nholes &&
+		    (i == c->npages || c->holes[j].start < c->addrs[i])) {
+			if (ops->hole)
+				ret = ops->hole(ops->arg, c->holes[j].start,
+						c->holes[j].end);
+			j++;
+			continue;
+		}
 		ret = ops->page(ops->arg, c->addrs[i], c->data + i * PAGE_SIZE,
 				SNAPPER_PAGE_F_COPIED);
+		i++;
+	}
 	return ret ? ret : ops->stats(ops->arg, &c->stats);
 }
 

@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #define A 0x10000000ull
 #define B 0x20000000ull
@@ -530,6 +531,261 @@ TEST_F_TIMEOUT(store, more_packs_than_descriptors, 300)
 	ASSERT_EQ(0, store_verify(self->s, 0, &bad));
 	ASSERT_EQ(0, page_is(self->s, 1, A, 1));
 	ASSERT_EQ(0, page_is(self->s, 100, A + 3 * PG, 100));
+}
+
+/* Begins a generation on one VMA of @npages pages at A. */
+static struct store_gen *begin_on(struct store *s, enum store_gen_kind kind,
+				  uint64_t npages)
+{
+	struct store_vma v = { A, A + npages * PG, 0, 3, 0x22, "", false };
+	struct store_gen *g;
+
+	if (store_gen_begin(s, kind, 0, &g))
+		return NULL;
+	if (store_gen_add_vma(g, &v)) {
+		store_gen_abort(g);
+		return NULL;
+	}
+	return g;
+}
+
+static int add_fake(struct store_gen *g, uint64_t vaddr, uint64_t seed)
+{
+	uint8_t page[PG];
+
+	fake_page(page, seed, vaddr);
+	return store_gen_add_page(g, vaddr, page);
+}
+
+/* The state and content of one page. */
+static int page_state(struct store *s, uint64_t id, uint64_t vaddr,
+		      enum store_page_state *st, uint8_t *buf)
+{
+	struct store_snap *snap;
+	int ret = store_snap_open(s, id, &snap);
+
+	if (ret)
+		return ret;
+	ret = store_snap_read(snap, vaddr, buf, st);
+	store_snap_close(snap);
+	return ret;
+}
+
+/*
+ * A hole recorded in an incremental generation replaces the base's data
+ * there: it reads as zero (not absent) in that generation and in later
+ * ones that do not overwrite it; a page fed before the hole is replaced,
+ * one fed after it wins; diff counts the hole as changed; verify passes.
+ */
+TEST_F(store, zero_range_replaces_base_pages)
+{
+	static const uint8_t zeros[PG];
+	enum store_page_state st;
+	struct store_snap *snap;
+	struct store_diff d;
+	struct store_gen *g;
+	uint64_t id1, id2, id3, bad;
+	uint8_t buf[PG];
+	char path[300];
+	int fd;
+
+	g = begin_on(self->s, STORE_GEN_FULL, 64);
+	ASSERT_NE(NULL, g);
+	for (int i = 0; i < 64; i++)
+		ASSERT_EQ(0, add_fake(g, A + i * PG, 1));
+	ASSERT_EQ(0, store_gen_commit(g, &id1));
+
+	g = begin_on(self->s, STORE_GEN_INCREMENTAL, 64);
+	ASSERT_NE(NULL, g);
+	ASSERT_EQ(0, add_fake(g, A + 20 * PG, 5));		/* before: replaced */
+	ASSERT_EQ(0, store_gen_add_zero(g, A + 8 * PG, 16));
+	ASSERT_EQ(0, add_fake(g, A + 10 * PG, 2));		/* after: wins */
+	ASSERT_EQ(0, store_gen_add_zero(g, A + 12 * PG, 4));	/* overlaps */
+	ASSERT_EQ(0, store_gen_commit(g, &id2));
+
+	for (int i = 0; i < 64; i++) {
+		ASSERT_EQ(0, page_state(self->s, id2, A + i * PG, &st, buf));
+		if (i == 10) {
+			EXPECT_EQ(STORE_PAGE_DATA, st);
+			EXPECT_EQ(0, page_is(self->s, id2, A + i * PG, 2));
+		} else if (i >= 8 && i < 24) {
+			EXPECT_EQ(STORE_PAGE_ZERO, st);
+			EXPECT_EQ(0, memcmp(buf, zeros, PG));
+		} else {
+			EXPECT_EQ(0, page_is(self->s, id2, A + i * PG, 1));
+		}
+	}
+	/* The base is untouched. */
+	EXPECT_EQ(0, page_is(self->s, id1, A + 12 * PG, 1));
+
+	ASSERT_EQ(0, store_diff(self->s, id1, id2, &d));
+	EXPECT_EQ(16, d.changed);
+	EXPECT_EQ(48, d.same);
+	EXPECT_EQ(0, d.added + d.removed);
+
+	/* Carried over by a later generation that does not overwrite it. */
+	g = begin_on(self->s, STORE_GEN_INCREMENTAL, 64);
+	ASSERT_NE(NULL, g);
+	ASSERT_EQ(0, add_fake(g, A + 9 * PG, 3));
+	ASSERT_EQ(0, store_gen_commit(g, &id3));
+	ASSERT_EQ(0, page_state(self->s, id3, A + 15 * PG, &st, buf));
+	EXPECT_EQ(STORE_PAGE_ZERO, st);
+	EXPECT_EQ(0, page_is(self->s, id3, A + 9 * PG, 3));
+	EXPECT_EQ(0, page_is(self->s, id3, A + 10 * PG, 2));
+
+	/* Export gives zeros over the hole. */
+	snprintf(path, sizeof(path), "%s.export", self->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, store_snap_open(self->s, id3, &snap));
+	ASSERT_EQ(0, store_snap_export(snap, A, A + 64 * PG, fd));
+	store_snap_close(snap);
+	ASSERT_EQ(PG, pread(fd, buf, PG, 20 * PG));
+	EXPECT_EQ(0, memcmp(buf, zeros, PG));
+	ASSERT_EQ(PG, pread(fd, buf, PG, 30 * PG));
+	close(fd);
+	unlink(path);
+	ASSERT_EQ(0, store_verify(self->s, 0, &bad));
+	EXPECT_EQ(0, bad);
+}
+
+/* A 1 GiB hole is one run, recorded in no time, in a full generation too. */
+TEST_F(store, zero_range_of_a_gib_is_cheap)
+{
+	const uint64_t n = (1ull << 30) / PG;
+	enum store_page_state st;
+	struct store_info info;
+	struct timespec t0, t1;
+	struct store_gen *g;
+	uint64_t id1, id2, bad;
+	uint8_t buf[PG];
+
+	g = begin_on(self->s, STORE_GEN_FULL, n);
+	ASSERT_NE(NULL, g);
+	for (int i = 0; i < 64; i++)
+		ASSERT_EQ(0, add_fake(g, A + i * 4099 * PG, 1));
+	ASSERT_EQ(0, store_gen_commit(g, &id1));
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	g = begin_on(self->s, STORE_GEN_INCREMENTAL, n);
+	ASSERT_NE(NULL, g);
+	ASSERT_EQ(0, store_gen_add_zero(g, A, n));
+	ASSERT_EQ(0, add_fake(g, A + 77 * PG, 4));
+	ASSERT_EQ(0, store_gen_commit(g, &id2));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	EXPECT_GT(0.5, (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+	ASSERT_EQ(0, store_info(self->s, id2, &info));
+	EXPECT_EQ(3, info.nextents);
+	EXPECT_EQ(n - 1, info.pages_zero);
+	EXPECT_EQ(1, info.pages_data);
+	ASSERT_EQ(0, page_state(self->s, id2, A + 4099 * PG, &st, buf));
+	EXPECT_EQ(STORE_PAGE_ZERO, st);
+	ASSERT_EQ(0, page_state(self->s, id2, A + n * PG - PG, &st, buf));
+	EXPECT_EQ(STORE_PAGE_ZERO, st);
+	EXPECT_EQ(0, page_is(self->s, id2, A + 77 * PG, 4));
+	EXPECT_EQ(0, page_is(self->s, id1, A + 4099 * PG, 1));
+	ASSERT_EQ(0, store_verify(self->s, 0, &bad));
+}
+
+/*
+ * Zero ranges are cut to the layout (fresh mappings included: the hole is
+ * about the new mapping), across adjacent mappings; bad ones are refused.
+ */
+TEST_F(store, zero_range_follows_layout)
+{
+	struct store_vma v[] = {
+		{ A, A + 4 * PG, 0, 3, 0, "", false },
+		{ A + 4 * PG, A + 8 * PG, 0, 1, 0, "", true },
+		{ B, B + 4 * PG, 0, 3, 0, "", false },
+	};
+	enum store_page_state st;
+	struct store_gen *g;
+	struct store_info info;
+	struct store_run run;
+	struct store_snap *snap;
+	uint64_t id;
+	uint8_t buf[PG];
+
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(0, store_gen_add_vma(g, &v[i]));
+	EXPECT_EQ(-EINVAL, store_gen_add_zero(g, A + 1, 1));
+	EXPECT_EQ(-EINVAL, store_gen_add_zero(g, UINT64_MAX & ~(uint64_t)(PG - 1), 2));
+	EXPECT_EQ(0, store_gen_add_zero(g, A, 0));
+	ASSERT_EQ(0, store_gen_add_zero(g, A - 4 * PG, (B - A) / PG + 6));
+	ASSERT_EQ(0, add_fake(g, B + PG, 1));
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	EXPECT_EQ(9, info.pages_zero);
+	EXPECT_EQ(1, info.pages_data);
+	ASSERT_EQ(0, store_snap_open(self->s, id, &snap));
+	ASSERT_EQ(4, store_snap_map(snap, 0, &run));
+	EXPECT_EQ(A, run.vaddr);
+	EXPECT_EQ(4, run.npages);
+	ASSERT_EQ(4, store_snap_map(snap, 1, &run));
+	EXPECT_EQ(A + 4 * PG, run.vaddr);
+	EXPECT_EQ(STORE_PAGE_ZERO, run.state);
+	ASSERT_EQ(4, store_snap_map(snap, 3, &run));
+	EXPECT_EQ(B + PG, run.vaddr);
+	EXPECT_EQ(STORE_PAGE_DATA, run.state);
+	ASSERT_EQ(0, store_snap_read(snap, B + 3 * PG, buf, &st));
+	EXPECT_EQ(STORE_PAGE_ABSENT, st);
+	store_snap_close(snap);
+}
+
+/*
+ * Random pages and zero ranges in random order, on a random base, against
+ * a model of what each address must read as.
+ */
+TEST_F(store, zero_ranges_against_a_model)
+{
+	enum { N = 96 };
+	uint64_t model[N];	/* 0: zero, ~0: absent, else seed */
+	unsigned int r = 12345;
+	uint64_t id, bad;
+
+	for (int i = 0; i < N; i++)
+		model[i] = ~0ull;
+	for (int round = 0; round < 30; round++) {
+		struct store_gen *g = begin_on(self->s, round % 7 ? STORE_GEN_INCREMENTAL :
+					       STORE_GEN_FULL, N);
+
+		ASSERT_NE(NULL, g);
+		if (!(round % 7))
+			for (int i = 0; i < N; i++)
+				model[i] = ~0ull;
+		for (int op = 0; op < 20; op++) {
+			int at = rand_r(&r) % N, len = 1 + rand_r(&r) % 24;
+
+			if (rand_r(&r) % 3) {
+				uint64_t seed = 1 + rand_r(&r) % 5;
+
+				ASSERT_EQ(0, add_fake(g, A + at * PG, seed));
+				model[at] = seed;
+			} else {
+				ASSERT_EQ(0, store_gen_add_zero(g, A + at * PG, len));
+				for (int i = at; i < at + len && i < N; i++)
+					model[i] = 0;
+			}
+		}
+		ASSERT_EQ(0, store_gen_commit(g, &id));
+		for (int i = 0; i < N; i++) {
+			enum store_page_state st;
+			uint8_t buf[PG];
+
+			ASSERT_EQ(0, page_state(self->s, id, A + i * PG, &st, buf));
+			if (model[i] == ~0ull) {
+				ASSERT_EQ(STORE_PAGE_ABSENT, st);
+			} else if (!model[i]) {
+				ASSERT_EQ(STORE_PAGE_ZERO, st);
+			} else {
+				ASSERT_EQ(STORE_PAGE_DATA, st);
+				ASSERT_EQ(0, page_is(self->s, id, A + i * PG, model[i]));
+			}
+		}
+	}
+	ASSERT_EQ(0, store_verify(self->s, 0, &bad));
 }
 
 TEST_HARNESS_MAIN

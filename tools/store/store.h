@@ -154,6 +154,17 @@ int store_gen_add_vma(struct store_gen *g, const struct store_vma *v);
  */
 int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data);
 /*
+ * Records [vaddr, vaddr + npages * STORE_PAGE_SIZE) as zero in the
+ * generation (a hole: no page, no swap entry, or the zero page), replacing
+ * whatever the base or earlier calls had there; cheap for large ranges
+ * (no per-page work beyond what the manifest's extents need). A later
+ * store_gen_add_page() at an address inside it replaces that page.
+ * Parts outside the layout at commit time are ignored (unmapped pages are
+ * not part of a generation); an unaligned @vaddr or a range past the end
+ * of the address space is -EINVAL; @npages 0 records nothing.
+ */
+int store_gen_add_zero(struct store_gen *g, uint64_t vaddr, uint64_t npages);
+/*
  * The same in two halves, so that a caller can digest pages on one thread
  * while another adds them: store_page_digest() touches no handle and is
  * safe on any thread; store_gen_add_digested() trusts @d to be @data's.

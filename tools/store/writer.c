@@ -31,6 +31,13 @@ struct fed {
 	uint32_t pack;		/* index in s->packs, or EXT_ZERO */
 };
 
+/* A range recorded as zero by store_gen_add_zero(). */
+struct zrange {
+	uint64_t vaddr;
+	uint64_t npages;
+	uint64_t seq;		/* pages fed before it, inside it, are replaced */
+};
+
 struct store_gen {
 	struct store *s;
 	uint64_t id;
@@ -39,6 +46,9 @@ struct store_gen {
 	size_t vcap;
 	struct fed *fed;
 	size_t nfed, fcap;
+	struct zrange *zero;
+	size_t nzero, zcap;
+	uint64_t seq;		/* pages and zero ranges fed so far */
 	uint32_t pack;		/* own pack in s->packs, or EXT_ZERO */
 	int fd;
 	uint8_t *wbuf;
@@ -340,7 +350,7 @@ void store_page_digest(const void *data, struct store_digest *d)
 int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
 			   const void *data, const struct store_digest *d)
 {
-	struct fed f = { .vaddr = vaddr, .seq = g->nfed, .pack = EXT_ZERO };
+	struct fed f = { .vaddr = vaddr, .seq = g->seq, .pack = EXT_ZERO };
 	int ret;
 
 	if (g->failed)
@@ -373,6 +383,33 @@ int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
 		}
 	}
 	g->fed[g->nfed++] = f;
+	g->seq++;
+	return 0;
+}
+
+/*
+ * Only the range is kept: the runs are made at commit, so a hole of any
+ * size costs one entry here and one run per mapping it spans.
+ */
+int store_gen_add_zero(struct store_gen *g, uint64_t vaddr, uint64_t npages)
+{
+	if (g->failed)
+		return set_err(-EIO, "%s: generation already failed", g->s->dir);
+	if (vaddr % STORE_PAGE_SIZE || npages > (UINT64_MAX - vaddr) / STORE_PAGE_SIZE)
+		return set_err(-EINVAL, "zero range %#" PRIx64 " + %" PRIu64 " pages: unaligned or past the end of the address space",
+			       vaddr, npages);
+	if (!npages)
+		return 0;
+	if (g->nzero == g->zcap) {
+		size_t cap = g->zcap ? 2 * g->zcap : 64;
+		struct zrange *nz = realloc(g->zero, cap * sizeof(*nz));
+
+		if (!nz)
+			return set_err(-ENOMEM, "page map");
+		g->zero = nz;
+		g->zcap = cap;
+	}
+	g->zero[g->nzero++] = (struct zrange){ vaddr, npages, g->seq++ };
 	return 0;
 }
 
@@ -482,15 +519,25 @@ static void emit(struct builder *b, uint64_t vaddr, uint64_t npages,
 	push(b, &e);
 }
 
-/* The base's runs cut to the new layout: unmapped pages are dropped. */
-static void clip_base(struct store_gen *g, struct builder *out)
+static uint64_t run_end(const struct extent *e)
 {
-	const struct manifest *b = &g->base;
+	return e->vaddr + e->npages * STORE_PAGE_SIZE;
+}
+
+/*
+ * Runs cut to the new layout: unmapped pages are dropped, and so are those
+ * of fresh mappings unless @fresh_too (the base's pages there belonged to
+ * something else; a zero range recorded now is about the new mapping).
+ */
+static void clip_runs(struct store_gen *g, const struct extent *ext,
+		      uint64_t n, bool fresh_too, uint32_t flags,
+		      struct builder *out)
+{
 	uint32_t v = 0;
 
-	for (uint64_t i = 0; i < b->next; i++) {
-		const struct extent *e = &b->ext[i];
-		uint64_t end = e->vaddr + e->npages * STORE_PAGE_SIZE;
+	for (uint64_t i = 0; i < n; i++) {
+		const struct extent *e = &ext[i];
+		uint64_t end = run_end(e);
 
 		while (v < g->m.nvmas && g->m.vmas[v].end <= e->vaddr)
 			v++;
@@ -498,50 +545,147 @@ static void clip_base(struct store_gen *g, struct builder *out)
 			uint64_t a = e->vaddr > g->m.vmas[k].start ? e->vaddr : g->m.vmas[k].start;
 			uint64_t z = end < g->m.vmas[k].end ? end : g->m.vmas[k].end;
 
-			if (g->m.vmas[k].fresh)
+			if (g->m.vmas[k].fresh && !fresh_too)
 				continue;
 			emit(out, a, (z - a) / STORE_PAGE_SIZE, e->pack,
-			     e->slot + (a - e->vaddr) / STORE_PAGE_SIZE, 0);
+			     e->slot + (a - e->vaddr) / STORE_PAGE_SIZE, flags);
 		}
 	}
 }
 
-static void emit_fed(struct builder *b, const struct fed *f)
-{
-	emit(b, f->vaddr, 1, f->pack, f->slot, EXT_F_FED);
-}
-
-/* Overlays the fed pages (sorted, unique) on the clipped base runs. */
-static void overlay(struct store_gen *g, const struct builder *base,
-		    struct builder *out)
+/*
+ * Copies @under with @over laid on top: both sorted and without overlaps,
+ * the result too. Linear in the number of runs of both.
+ */
+static void overlay_runs(const struct builder *under,
+			 const struct builder *over, struct builder *out)
 {
 	uint64_t i = 0, j = 0;
-	uint64_t at = base->n ? base->ext[0].vaddr : 0;
+	uint64_t at = under->n ? under->ext[0].vaddr : 0;
 
-	while (i < base->n || j < g->nfed) {
-		const struct extent *e = i < base->n ? &base->ext[i] : NULL;
-		uint64_t end = e ? e->vaddr + e->npages * STORE_PAGE_SIZE : 0;
+	while (i < under->n || j < over->n) {
+		const struct extent *e = i < under->n ? &under->ext[i] : NULL;
+		const struct extent *z = j < over->n ? &over->ext[j] : NULL;
+		uint64_t stop;
 
-		if (j < g->nfed && (!e || g->fed[j].vaddr < at)) {
-			emit_fed(out, &g->fed[j++]);
+		if (z && (!e || z->vaddr <= at)) {
+			uint64_t zend = run_end(z), was = i;
+
+			emit(out, z->vaddr, z->npages, z->pack, z->slot, z->flags);
+			j++;
+			while (i < under->n && run_end(&under->ext[i]) <= zend)
+				i++;
+			if (i < under->n) {
+				if (i != was)
+					at = under->ext[i].vaddr;
+				if (at < zend)
+					at = zend;
+			}
 			continue;
 		}
-		if (j < g->nfed && g->fed[j].vaddr < end) {
-			uint64_t stop = g->fed[j].vaddr;
-
-			if (stop > at)
-				emit(out, at, (stop - at) / STORE_PAGE_SIZE, e->pack,
-				     e->slot + (at - e->vaddr) / STORE_PAGE_SIZE, 0);
-			emit_fed(out, &g->fed[j++]);
-			at = stop + STORE_PAGE_SIZE;
-		} else {
-			emit(out, at, (end - at) / STORE_PAGE_SIZE, e->pack,
-			     e->slot + (at - e->vaddr) / STORE_PAGE_SIZE, 0);
-			at = end;
-		}
-		if (at >= end && ++i < base->n)
-			at = base->ext[i].vaddr;
+		stop = run_end(e);
+		if (z && z->vaddr < stop)
+			stop = z->vaddr;
+		emit(out, at, (stop - at) / STORE_PAGE_SIZE, e->pack,
+		     e->slot + (at - e->vaddr) / STORE_PAGE_SIZE, e->flags);
+		at = stop;
+		if (at >= run_end(e) && ++i < under->n)
+			at = under->ext[i].vaddr;
 	}
+}
+
+static int cmp_zrange(const void *a, const void *b)
+{
+	const struct zrange *x = a, *y = b;
+
+	return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
+}
+
+/* A max-heap of zero ranges (indices into g->zero) by feeding order. */
+static void heap_push(const struct zrange *z, size_t *h, size_t *n, size_t k)
+{
+	size_t i = (*n)++;
+
+	for (; i && z[h[(i - 1) / 2]].seq < z[k].seq; i = (i - 1) / 2)
+		h[i] = h[(i - 1) / 2];
+	h[i] = k;
+}
+
+static void heap_pop(const struct zrange *z, size_t *h, size_t *n)
+{
+	size_t last = h[--(*n)], i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && z[h[c + 1]].seq > z[h[c]].seq)
+			c++;
+		if (z[h[c]].seq <= z[last].seq)
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n)
+		h[i] = last;
+}
+
+/*
+ * Drops the fed pages that a zero range fed after them covers: the newest
+ * range over a page is the top of a heap of the ranges begun at or before
+ * it, once those ended before it are popped. Sorts g->zero by address.
+ */
+static int drop_zeroed(struct store_gen *g)
+{
+	const struct zrange *z = g->zero;
+	size_t *heap, nheap = 0, k = 0, n = 0;
+
+	qsort(g->zero, g->nzero, sizeof(*g->zero), cmp_zrange);
+	heap = malloc(g->nzero * sizeof(*heap));
+	if (!heap)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->nfed; i++) {
+		uint64_t a = g->fed[i].vaddr;
+
+		while (k < g->nzero && z[k].vaddr <= a)
+			heap_push(z, heap, &nheap, k++);
+		while (nheap && z[heap[0]].vaddr +
+		       z[heap[0]].npages * STORE_PAGE_SIZE <= a)
+			heap_pop(z, heap, &nheap);
+		if (nheap && z[heap[0]].seq > g->fed[i].seq)
+			continue;
+		g->fed[n++] = g->fed[i];
+	}
+	g->nfed = n;
+	free(heap);
+	return 0;
+}
+
+/* The union of the zero ranges (sorted by address), as zero runs. */
+static void zero_runs(struct store_gen *g, struct builder *out)
+{
+	for (size_t i = 0; i < g->nzero;) {
+		uint64_t a = g->zero[i].vaddr;
+		uint64_t z = a + g->zero[i].npages * STORE_PAGE_SIZE;
+
+		for (i++; i < g->nzero && g->zero[i].vaddr <= z; i++) {
+			uint64_t e = g->zero[i].vaddr +
+				     g->zero[i].npages * STORE_PAGE_SIZE;
+
+			if (e > z)
+				z = e;
+		}
+		emit(out, a, (z - a) / STORE_PAGE_SIZE, EXT_ZERO, 0, EXT_F_FED);
+	}
+}
+
+/* The fed pages (sorted, unique) as runs. */
+static void fed_runs(struct store_gen *g, struct builder *out)
+{
+	for (size_t i = 0; i < g->nfed; i++)
+		emit(out, g->fed[i].vaddr, 1, g->fed[i].pack, g->fed[i].slot,
+		     EXT_F_FED);
 }
 
 /*
@@ -628,23 +772,40 @@ static int pack_table(struct store_gen *g)
 	return 0;
 }
 
+/*
+ * The page map: the base's runs clipped to the new layout, the zero ranges
+ * over them, the fed pages over those, cut at mapping boundaries.
+ */
 static int build_map(struct store_gen *g)
 {
-	struct builder base = { 0 }, merged = { 0 }, out = { 0 };
+	struct builder base = { 0 }, zu = { 0 }, zero = { 0 }, fed = { 0 };
+	struct builder mid = { 0 }, merged = { 0 }, out = { 0 };
 	int ret;
 
 	sort_fed(g);
 	ret = check_layout(g);
 	if (ret)
 		return ret;
-	clip_base(g, &base);
-	overlay(g, &base, &merged);
+	if (g->nzero && drop_zeroed(g))
+		return set_err(-ENOMEM, "page map");
+	clip_runs(g, g->base.ext, g->base.next, false, 0, &base);
+	zero_runs(g, &zu);
+	clip_runs(g, zu.ext, zu.n, true, EXT_F_FED, &zero);
+	fed_runs(g, &fed);
+	overlay_runs(&base, &zero, &mid);
+	overlay_runs(&mid, &fed, &merged);
 	split_at_vmas(g, &merged, &out);
-	free(base.ext);
-	free(merged.ext);
 	g->m.ext = out.ext;
 	g->m.next = out.n;
-	if (base.oom || merged.oom || out.oom)
+	ret = base.oom || zu.oom || zero.oom || fed.oom || mid.oom ||
+	      merged.oom || out.oom;
+	free(base.ext);
+	free(zu.ext);
+	free(zero.ext);
+	free(fed.ext);
+	free(mid.ext);
+	free(merged.ext);
+	if (ret)
 		return set_err(-ENOMEM, "page map");
 	ret = pack_table(g);
 	return ret ? set_err(ret, "page map") : 0;
@@ -702,6 +863,7 @@ static void gen_free(struct store_gen *g)
 	manifest_free(&g->base);
 	manifest_free(&g->m);
 	free(g->fed);
+	free(g->zero);
 	free(g->wbuf);
 	free(g);
 }

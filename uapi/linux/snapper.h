@@ -99,7 +99,27 @@
  *     A page message is about 4.2 KiB: the module asks for dump buffers of
  *     at least 8 KiB, so the receiver must read with a buffer of at least
  *     32 KiB (libnl: nl_socket_set_msg_buf_size) or it sees MSG_TRUNC.
- *   4. one stats message:
+ *   4. hole messages, interleaved with the page messages so that the two
+ *   together ascend by address, each with one or more:
+ *     SNAPPER_A_HOLE             nested, a range that reads as zeros:
+ *       SNAPPER_A_HOLE_START     u64, page aligned
+ *       SNAPPER_A_HOLE_END       u64, page aligned, exclusive
+ *     Every checkpoint, FULL and INCREMENTAL alike, reports every hole of
+ *     the mappings below at the instant, whether or not it was one before,
+ *     so that a generation built on a base holds what a FULL one would:
+ *     a writer records the range as zeros, replacing what its base had.
+ *     Holes come from the same walk: adjacent holes are merged into one
+ *     range, and an empty page-table entry of any level (PGD to PMD) is
+ *     one range. They are reported for private anonymous mappings (no
+ *     file: MAP_PRIVATE|MAP_ANONYMOUS, the heap, the stack, private
+ *     /dev/zero), where a page with no entry (neither present nor
+ *     swapped) or mapping the zero page or the huge zero page reads as
+ *     zeros. Not for file mappings, shared anonymous memory included: a
+ *     page with no entry there reads as the file's or the object's
+ *     content, which the target's page table does not tell; in a private
+ *     file mapping such a page is the file's, not captured, and a writer
+ *     keeps what its base had there.
+ *   5. one stats message:
  *     SNAPPER_A_STATS            nested:
  *       SNAPPER_A_STATS_SCANNED       u64, present or swapped entries seen,
  *                                     and shmem pages read from the object
@@ -118,6 +138,7 @@
  *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages not
  *                                     sent: same content (64-bit seeded hash)
  *                                     as in the base generation
+ *       SNAPPER_A_STATS_HOLE_PAGES    u64, pages in the hole ranges reported
  *   Backpressure: the next messages are built only when the reader has
  *   drained its socket. Closing the socket mid-stream releases everything
  *   held for the stream; the pages stay owed (see SNAPPER_CMD_ACK).
@@ -160,7 +181,7 @@
 #define SNAPPER_GENL_VERSION		1
 
 /* Bumped on any change to this header a peer must know about. */
-#define SNAPPER_PROTOCOL_VERSION	2
+#define SNAPPER_PROTOCOL_VERSION	3
 
 /* Longest SNAPPER_A_MODULE_VERSION string, including the NUL. */
 #define SNAPPER_VERSION_LEN		32
@@ -194,6 +215,7 @@ enum snapper_attr {
 	SNAPPER_A_STATS,		/* nested: enum snapper_stats_attr */
 	SNAPPER_A_GENERATION,		/* u64 */
 	SNAPPER_A_PAD,
+	SNAPPER_A_HOLE,			/* nested: enum snapper_hole_attr */
 
 	__SNAPPER_A_LAST
 };
@@ -265,10 +287,21 @@ enum snapper_stats_attr {
 	SNAPPER_A_STATS_THREADS,	/* u32 */
 	SNAPPER_A_STATS_PAD,
 	SNAPPER_A_STATS_THP_UNCHANGED,	/* u64 */
+	SNAPPER_A_STATS_HOLE_PAGES,	/* u64 */
 
 	__SNAPPER_A_STATS_LAST
 };
 #define SNAPPER_A_STATS_MAX (__SNAPPER_A_STATS_LAST - 1)
+
+enum snapper_hole_attr {
+	SNAPPER_A_HOLE_UNSPEC,
+	SNAPPER_A_HOLE_START,		/* u64 */
+	SNAPPER_A_HOLE_END,		/* u64 */
+	SNAPPER_A_HOLE_PAD,
+
+	__SNAPPER_A_HOLE_LAST
+};
+#define SNAPPER_A_HOLE_MAX (__SNAPPER_A_HOLE_LAST - 1)
 
 #define SNAPPER_PID_MAX			4194304U
 #define SNAPPER_PATH_MAX		4096U
