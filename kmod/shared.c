@@ -20,7 +20,10 @@
  * mmap lock released, snapper_shared_read() reads the object for each
  * placeholder into a private copy (so the stream sends the content read
  * now, whatever happens later), and removes the placeholders of pages
- * that are unchanged or absent from the object.
+ * that are unchanged. A page the object does not hold (never written,
+ * punched out, removed with MADV_REMOVE) reads as zeros through the
+ * mapping: it is reported as a hole, as the walk reports those of private
+ * anonymous memory, at every checkpoint.
  *
  * Freezing the target does not freeze the object: another process may
  * write it during the checkpoint, so a shared page holds its content at
@@ -134,9 +137,12 @@ static struct folio *object_folio(struct address_space *mapping,
 }
 #endif
 
+enum { UNCHANGED, SEND, HOLE };
+
 /*
- * Reads the page of @p from the object of @r into *@copy. Return: 1 if
- * the stream must send it (*@copy is then @p's), 0 if not, or -errno.
+ * Reads the page of @p from the object of @r into *@copy. Return: SEND
+ * (*@copy is then @p's), UNCHANGED, HOLE (the object has no page there),
+ * or -errno.
  */
 static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 		     const struct snapper_snap_vma *r,
@@ -149,8 +155,10 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 	u64 hash;
 
 	folio = object_folio(r->file->f_mapping, index);
-	if (IS_ERR_OR_NULL(folio))
-		return PTR_ERR_OR_ZERO(folio);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	if (!folio)
+		return HOLE;
 	if (!*copy)
 		*copy = alloc_page(GFP_KERNEL_ACCOUNT);
 	if (!*copy) {
@@ -168,13 +176,35 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 	if (snapper_session_hash_unchanged(s, addr, hash, snap->ckpt,
 					   r->flags & SNAPPER_VMA_F_SOFTDIRTY ?
 					   0 : snap->base_ckpt))
-		return 0;
+		return UNCHANGED;
 	p->page = *copy;
 	p->addr = addr | SNAPPER_PAGE_F_COPIED;
 	*copy = NULL;
 	snap->stats.copied++;
 	snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
-	return 1;
+	return SEND;
+}
+
+/*
+ * A hole of the object reads as zeros through the mapping: the placeholder
+ * becomes a hole, or grows the one just before (*@last) in the same
+ * mapping, and is then left to be dropped.
+ */
+static void add_hole(struct snapper_snapshot *snap,
+		     struct snapper_snap_page *p,
+		     struct snapper_snap_page **last)
+{
+	unsigned long addr = p->addr & PAGE_MASK;
+
+	snap->stats.hole_pages++;
+	if (*last && (*last)->hole_end == addr) {
+		(*last)->hole_end += PAGE_SIZE;
+		return;
+	}
+	p->addr = addr | SNAP_HOLE;
+	p->hole_end = addr + PAGE_SIZE;
+	snap->nr_pages--;
+	*last = p;
 }
 
 /* The layout record holding @addr, from *@v on (pages ascend). */
@@ -190,10 +220,11 @@ static const struct snapper_snap_vma *record_of(struct snapper_snapshot *snap,
 	return &snap->vmas[*v];
 }
 
-/* Fills the placeholders; those left (page NULL) are to be dropped. */
+/* Fills the placeholders; those still marked SNAP_OBJECT are dropped. */
 static int fill(struct snapper_session *s, struct snapper_snapshot *snap)
 {
-	const struct snapper_snap_vma *r;
+	const struct snapper_snap_vma *r, *prev = NULL;
+	struct snapper_snap_page *p, *last = NULL;
 	struct snapper_snap_chunk *c;
 	struct page *copy = NULL;
 	unsigned int v = 0;
@@ -202,11 +233,16 @@ static int fill(struct snapper_session *s, struct snapper_snapshot *snap)
 
 	for (c = snap->head; c && ret >= 0; c = c->next) {
 		for (i = 0; i < c->nr && ret >= 0; i++) {
-			if (!(c->pages[i].addr & SNAP_OBJECT))
+			p = &c->pages[i];
+			if (!(p->addr & SNAP_OBJECT))
 				continue;
-			r = record_of(snap, &v, c->pages[i].addr & PAGE_MASK);
-			if (r)
-				ret = read_page(s, snap, r, &c->pages[i], &copy);
+			r = record_of(snap, &v, p->addr & PAGE_MASK);
+			if (r != prev)
+				last = NULL;	/* holes stay within a mapping */
+			prev = r;
+			ret = r ? read_page(s, snap, r, p, &copy) : UNCHANGED;
+			if (ret == HOLE)
+				add_hole(snap, p, &last);
 			if (fatal_signal_pending(current))
 				ret = -EINTR;
 		}
