@@ -8,7 +8,9 @@
  * FULL checkpoint holds every page the object holds (the target itself
  * never wrote them: a child of it filled them), that an incremental one
  * sends exactly the pages that changed, and, at the end, every page of the
- * region against /proc/PID/mem.
+ * region against /proc/PID/mem. Then the same through snapper-tool: each
+ * generation, full and incremental, against /proc/PID/mem with the
+ * differential oracle (oracle.h), holes included.
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
@@ -19,6 +21,7 @@
 #include "kselftest_harness.h"
 #include "timeouts.h"
 #include "snapper_guest.h"
+#include "oracle.h"
 
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
@@ -313,6 +316,49 @@ TEST_F_TIMEOUT(shared, captured_from_the_object, 60)
 	expect_ckpt(_metadata, self, 3, 0, 0);
 	expect_full_is_mem(_metadata, self);
 	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+/* Applies the variant's change; Return: false if it cannot be made here. */
+static bool change_object(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(shared) *self, enum op op)
+{
+	switch (op) {
+	case OP_CHILD:
+		EXPECT_EQ(0, target_do(&self->t, U_CHILD_WRITE, 3,
+				       0x33300000000ULL, 0));
+		break;
+	case OP_PWRITE:
+		EXPECT_EQ(0, other_pwrite(&self->t, 3, 0x44400000000ULL));
+		break;
+	case OP_PAGEOUT:
+		EXPECT_EQ(0, other_pwrite(&self->t, 5, 0x55500000000ULL));
+		EXPECT_EQ(0, target_do(&self->t, U_PAGEOUT, 0, 0, 0));
+		return region_swap_kb(&self->t) > 0;
+	case OP_PUNCH:
+		EXPECT_EQ(0, target_do(&self->t, U_PUNCH, 7, 0, 0));
+		break;
+	}
+	return true;
+}
+
+TEST_F_TIMEOUT(shared, generations_equal_live_memory, 120)
+{
+	char store[256];
+	uint64_t gen;
+
+	if (guest_tool_skip_reason())
+		SKIP(return, "%s", guest_tool_skip_reason());
+	guest_store_path(store, sizeof(store), "shared");
+	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
+	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
+	if (!change_object(_metadata, self, variant->op))
+		SKIP(return, "MADV_PAGEOUT moved no shmem page to swap");
+	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
+	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
+	/* Once more, unchanged: the incremental on an incremental. */
+	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
+	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
+	guest_sh(NULL, 0, "rm -rf %s", store);
 }
 
 /* A read-only shared mapping is the object's, not the target's: not sent. */
