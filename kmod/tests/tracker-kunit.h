@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * KUnit tests of the tracker's pure parts: batching of snapshot pages into
- * chunks (room accounting, order, growth without sleeping) and the
- * translation of VMA flags. Included at the end of tracker.c.
+ * chunks (room accounting, order, growth without sleeping), merging of
+ * holes, and the translation of VMA flags. Included at the end of tracker.c.
  */
 #include <kunit/test.h>
 
@@ -43,8 +43,42 @@ static void tracker_test_chunk_fits_a_page(struct kunit *test)
 	KUNIT_EXPECT_LE(test, sizeof(struct snapper_snap_chunk), PAGE_SIZE);
 	KUNIT_EXPECT_GE(test, SNAP_CHUNK_PAGES, 200UL);
 	/* Internal bits stay clear of the page address and uapi flags. */
-	KUNIT_EXPECT_EQ(test, (SNAP_NEED_COPY | SNAP_NEED_READ | SNAP_WHOLE) &
-			      (__SNAPPER_PAGE_F_ALL | PAGE_MASK), 0UL);
+	KUNIT_EXPECT_EQ(test, (SNAP_NEED_COPY | SNAP_NEED_READ | SNAP_WHOLE |
+			       SNAP_HOLE) & (__SNAPPER_PAGE_F_ALL | PAGE_MASK),
+			0UL);
+}
+
+/* Adjacent holes merge into one slot; a page or a new mapping ends one. */
+static void tracker_test_holes(struct kunit *test)
+{
+	struct snapper_snapshot snap = {};
+	struct walk w = { .snap = &snap, .holes = true };
+	struct snapper_snap_page *p;
+	unsigned long at = 0;
+
+	KUNIT_ASSERT_EQ(test, ensure_room(&w, 8, GFP_KERNEL), 0);
+	add_hole(&w, 0, PAGE_SIZE);
+	add_hole(&w, PAGE_SIZE, 3 * PAGE_SIZE);
+	add_page(&w, 3 * PAGE_SIZE | SNAPPER_PAGE_F_SWAP, NULL);
+	KUNIT_EXPECT_EQ(test, add_upper_hole(&w, 4 * PAGE_SIZE, PMD_SIZE, &at), 0);
+	add_hole(&w, PMD_SIZE, PMD_SIZE + PAGE_SIZE);
+	w.last = NULL;				/* the next mapping */
+	add_hole(&w, PMD_SIZE + PAGE_SIZE, PMD_SIZE + 2 * PAGE_SIZE);
+	w.holes = false;			/* a file mapping: none */
+	add_hole(&w, PMD_SIZE + 2 * PAGE_SIZE, PMD_SIZE + 3 * PAGE_SIZE);
+
+	p = snap.head->pages;
+	KUNIT_ASSERT_EQ(test, snap.head->nr, 4UL);
+	KUNIT_EXPECT_EQ(test, p[0].addr, SNAP_HOLE);
+	KUNIT_EXPECT_EQ(test, p[0].hole_end, 3 * PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, p[1].addr, 3 * PAGE_SIZE | SNAPPER_PAGE_F_SWAP);
+	KUNIT_EXPECT_EQ(test, p[2].addr, 4 * PAGE_SIZE | SNAP_HOLE);
+	KUNIT_EXPECT_EQ(test, p[2].hole_end, PMD_SIZE + PAGE_SIZE);
+	KUNIT_EXPECT_EQ(test, p[3].addr, (PMD_SIZE + PAGE_SIZE) | SNAP_HOLE);
+	KUNIT_EXPECT_EQ(test, snap.stats.hole_pages,
+			(PMD_SIZE >> PAGE_SHIFT) + 1);
+	KUNIT_EXPECT_EQ(test, snap.nr_pages, 1UL);
+	snapper_snapshot_release(&snap);
 }
 
 static void tracker_test_vma_prot(struct kunit *test)
@@ -59,6 +93,7 @@ static void tracker_test_vma_prot(struct kunit *test)
 static struct kunit_case tracker_test_cases[] = {
 	KUNIT_CASE(tracker_test_batching),
 	KUNIT_CASE(tracker_test_chunk_fits_a_page),
+	KUNIT_CASE(tracker_test_holes),
 	KUNIT_CASE(tracker_test_vma_prot),
 	{}
 };

@@ -31,6 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/rseq.h>
+#include <sys/swap.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -242,6 +245,92 @@ static inline uint64_t oracle_checkpoint(const char *store, pid_t pid,
 		return 0;
 	}
 	return strtoull(g + strlen("generation "), NULL, 10);
+}
+
+/*
+ * Called first in a target forked from a test: leaves it only memory that
+ * it alone changes. The kernel rewrites a thread's rseq area (cpu_id)
+ * whenever the thread returns to user mode on another CPU, which a
+ * ptrace stop (--backend proc) makes it do after the instant: unregister
+ * it. The harness's shared result page is written by the test process:
+ * unmap every inherited shared mapping.
+ */
+static inline void oracle_target_init(void)
+{
+	char line[512];
+	struct oracle_map m;
+	FILE *f;
+
+	if (__rseq_size &&
+	    syscall(__NR_rseq, (char *)__builtin_thread_pointer() + __rseq_offset,
+		    32, RSEQ_FLAG_UNREGISTER, RSEQ_SIG))
+		syscall(__NR_rseq, (char *)__builtin_thread_pointer() + __rseq_offset,
+			__rseq_size, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+	f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return;
+	/* Reading on after munmap() is fine: the file tracks the address. */
+	while (fgets(line, sizeof(line), f))
+		if (oracle_parse(line, &m) && m.perms[3] == 's')
+			munmap((void *)(uintptr_t)m.start, m.end - m.start);
+	fclose(f);
+}
+
+/*
+ * Waits until @pid sleeps in read() (x86-64 syscall 0), its parking place
+ * between steps: from then on its memory changes no more. A target that
+ * has just reported a step may still be on its way there, its stack
+ * changing. Return: 0, or -1 after ten seconds.
+ */
+static inline int oracle_wait_parked(pid_t pid)
+{
+	char path[64], buf[128];
+	int i, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
+	for (i = 0; i < 10000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -1;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 2 && !strncmp(buf, "0 ", 2))
+			return 0;
+		usleep(1000);
+	}
+	fprintf(stderr, "# oracle: process %d never parked in read()\n", pid);
+	return -1;
+}
+
+/*
+ * A 64 MiB swap file on $SNAPPER_SCRATCH, on, named in @path.
+ * Return: NULL, or why there can be none (@path is then empty or names a
+ * file for oracle_swap_off() to remove).
+ */
+static inline const char *oracle_swap_on(char *path, size_t len)
+{
+	char cmd[600];
+
+	snprintf(path, len, "%s/oracle-%d.swap", getenv("SNAPPER_SCRATCH"),
+		 getpid());
+	/* ext4 swaps to preallocated (unwritten) extents: no need to write. */
+	snprintf(cmd, sizeof(cmd), "fallocate -l 64M %s && chmod 600 %s && "
+		 "mkswap %s >/dev/null 2>&1", path, path, path);
+	if (system(cmd))
+		return "cannot make a swap file on $SNAPPER_SCRATCH";
+	if (swapon(path, 0))
+		return errno == ENOSYS ? "this kernel has no swap (CONFIG_SWAP unset)" :
+					 "swapon failed";
+	return NULL;
+}
+
+static inline void oracle_swap_off(const char *path)
+{
+	if (!path[0])
+		return;
+	swapoff(path);
+	unlink(path);
 }
 
 #endif /* SNAPPER_ORACLE_H */

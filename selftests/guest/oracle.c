@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Every generation is the target's memory at its instant: a catalogue of
+ * the ways a program changes its memory without a write fault, all run in
+ * one child, each scenario in its own slot of its address space, step by
+ * step. After each step the child parks in read(), is checkpointed (full
+ * first, incremental after, full again at the end) and compared with
+ * oracle_compare() against /proc/PID/mem. With the module and with
+ * --backend proc. A swap file is on for the swap-out scenario when the
+ * scratch disk allows.
+ */
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+#include "oracle.h"
+
+#define SLOT(k)	((uint8_t *)0x7e0000000000ULL + (k) * (16UL << 20))
+#define N	1024UL		/* pages of a scenario's region: 2 huge pages */
+#define HP	512UL		/* pages per huge page */
+#define SPARE(b) ((b) + (8UL << 20))	/* where a scenario may move pages */
+#define STEPS	3		/* after the setup, step 0 */
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+/* What a step tells the parent. */
+enum { STEP_OK = 'o', STEP_UNSUPPORTED = 'u', STEP_FAILED = 'f' };
+
+/* Every byte of a page says which page and which write it was. */
+static void fill(uint8_t *base, size_t first, size_t n, uint8_t tag)
+{
+	size_t i;
+
+	for (i = first; i < first + n; i++)
+		memset(base + i * PG, (int)(tag ^ (i * 7 + 1)), PG);
+}
+
+static uint8_t *map_at(uint8_t *at, size_t npages, int flags)
+{
+	void *p = mmap(at, npages * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static int region(uint8_t *b, bool thp)
+{
+	if (!map_at(b, N, MAP_FIXED_NOREPLACE))
+		return STEP_FAILED;
+	if (thp)
+		madvise(b, N * PG, MADV_HUGEPAGE);
+	fill(b, 0, N, 1);
+	return STEP_OK;
+}
+
+static int zap(uint8_t *b, size_t first, size_t n)
+{
+	return madvise(b + first * PG, n * PG, MADV_DONTNEED) ? STEP_FAILED :
+								 STEP_OK;
+}
+
+/* ---- the catalogue: step 0 sets up, each later step changes memory ---- */
+
+static int dontneed(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, false);
+	case 1: return zap(b, 0, N);
+	case 2: fill(b, 10, 10, 2); return STEP_OK;
+	}
+	return zap(b, 12, 3);
+}
+
+static int dontneed_partial(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, false);
+	case 1: zap(b, 100, 100); return zap(b, 700, 1);
+	case 2: fill(b, 150, 1, 3); return zap(b, 0, 50);
+	}
+	return STEP_OK;
+}
+
+static int dontneed_thp(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, true);
+	case 1: return zap(b, HP + 7, 2);		/* inside a huge page: splits it */
+	case 2: return zap(b, 0, HP);		/* a whole huge page */
+	}
+	fill(b, 3, 1, 4);
+	return zap(b, HP, HP);
+}
+
+static int free_pageout(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, false);
+	case 1:
+		if (madvise(b, 300 * PG, MADV_FREE))
+			return STEP_FAILED;
+		/* Lazily freed clean pages are dropped, not swapped. */
+		return madvise(b, 300 * PG, MADV_PAGEOUT) ? STEP_UNSUPPORTED :
+							     STEP_OK;
+	}
+	fill(b, 20, 5, 5);
+	return STEP_OK;
+}
+
+static int map_fixed(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, false);
+	case 1: return map_at(b + 100 * PG, 200, MAP_FIXED) ? STEP_OK :
+							       STEP_FAILED;
+	}
+	fill(b, 120, 4, 6);
+	return STEP_OK;
+}
+
+static int mremap_cases(uint8_t *b, int step)
+{
+	void *p;
+
+	switch (step) {
+	case 0: return region(b, false);
+	case 1:	/* move 50 pages out: leaves a gap */
+		p = mremap(b + 100 * PG, 50 * PG, 50 * PG,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, SPARE(b));
+		return p == SPARE(b) ? STEP_OK : STEP_FAILED;
+	case 2:	/* grow the moved part */
+		p = mremap(SPARE(b), 50 * PG, 120 * PG, MREMAP_MAYMOVE);
+		if (p == MAP_FAILED)
+			return STEP_FAILED;
+		fill(p, 100, 2, 7);
+		return STEP_OK;
+	}
+	/* shrink the rest, then map anew where it was */
+	if (mremap(b + 150 * PG, (N - 150) * PG, 300 * PG, 0) == MAP_FAILED)
+		return STEP_FAILED;
+	return map_at(b + 450 * PG, 10, MAP_FIXED) ? STEP_OK : STEP_FAILED;
+}
+
+static int mprotect_cases(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, false);
+	case 1: return mprotect(b + 100 * PG, 100 * PG, PROT_READ) ?
+		       STEP_FAILED : STEP_OK;
+	case 2:
+		if (mprotect(b + 100 * PG, 100 * PG, PROT_READ | PROT_WRITE))
+			return STEP_FAILED;
+		fill(b, 150, 1, 8);
+		return zap(b, 160, 10);
+	}
+	return STEP_OK;
+}
+
+static int thp_split_collapse(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, true);
+	case 1:	/* split the first huge page by protection, then punch it */
+		if (mprotect(b + 5 * PG, PG, PROT_READ))
+			return STEP_FAILED;
+		return zap(b, 9, 1);
+	case 2:
+		if (mprotect(b + 5 * PG, PG, PROT_READ | PROT_WRITE))
+			return STEP_FAILED;
+		fill(b, 9, 1, 9);
+		return madvise(b, HP * PG, MADV_COLLAPSE) ? STEP_UNSUPPORTED :
+							     STEP_OK;
+	}
+	return zap(b, 11, 1);
+}
+
+static int fork_cow(uint8_t *b, int step)
+{
+	pid_t pid;
+
+	switch (step) {
+	case 0: return region(b, false);
+	case 1:	/* a child writes its copy; the parent writes its own */
+		pid = fork();
+		if (!pid) {
+			fill(b, 0, 100, 10);
+			zap(b, 200, 10);
+			_exit(0);
+		}
+		if (pid < 0 || waitpid(pid, NULL, 0) != pid)
+			return STEP_FAILED;
+		fill(b, 100, 100, 11);
+		return STEP_OK;
+	}
+	/* shared with a live child, then zapped on our side only */
+	pid = fork();
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		pause();
+		_exit(0);
+	}
+	zap(b, 300, 20);
+	fill(b, 310, 5, 12);
+	return pid > 0 ? STEP_OK : STEP_FAILED;
+}
+
+static int munmap_remap(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, false);
+	case 1:
+		if (munmap(b, N * PG) || !map_at(b, N, MAP_FIXED_NOREPLACE))
+			return STEP_FAILED;
+		fill(b, 0, 10, 13);
+		return STEP_OK;
+	}
+	if (munmap(b + 200 * PG, 100 * PG) || !map_at(b + 200 * PG, 100, 0))
+		return STEP_FAILED;
+	fill(b, 250, 1, 14);
+	return STEP_OK;
+}
+
+static int swap_out(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return region(b, false);
+	case 1: return madvise(b, N * PG, MADV_PAGEOUT) ? STEP_UNSUPPORTED :
+							   STEP_OK;
+	case 2: return zap(b, 100, 50);		/* swap entries zapped */
+	}
+	fill(b, 120, 1, 15);
+	return madvise(b, N * PG, MADV_PAGEOUT) ? STEP_UNSUPPORTED : STEP_OK;
+}
+
+/* The catalogue: each scenario has its own slot of the target's memory. */
+static const struct {
+	const char *name;
+	int (*step)(uint8_t *b, int step);
+} scenarios[] = {
+	{ "MADV_DONTNEED whole", dontneed },
+	{ "MADV_DONTNEED partial", dontneed_partial },
+	{ "MADV_DONTNEED inside a huge page", dontneed_thp },
+	{ "MADV_FREE + MADV_PAGEOUT", free_pageout },
+	{ "MAP_FIXED over written pages", map_fixed },
+	{ "mremap move, grow, shrink", mremap_cases },
+	{ "mprotect split and merge", mprotect_cases },
+	{ "THP split and MADV_COLLAPSE", thp_split_collapse },
+	{ "fork and copy-on-write", fork_cow },
+	{ "munmap and a new mapping", munmap_remap },
+	{ "swap-out (MADV_PAGEOUT)", swap_out },
+};
+#define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
+
+/*
+ * The target: each step of every scenario, then a report (the worst
+ * status and the scenario it came from), then parked in read().
+ */
+static void child(int cmd, int ack)
+{
+	char rep[2], c;
+	size_t k;
+	int i, r;
+
+	oracle_target_init();
+	for (i = 0; i <= STEPS; i++) {
+		if (i && read(cmd, &c, 1) != 1)
+			_exit(0);
+		rep[0] = STEP_OK;
+		rep[1] = 0;
+		for (k = 0; k < NSCEN; k++) {
+			r = scenarios[k].step(SLOT(k), i);
+			if (r != STEP_OK && rep[0] != STEP_FAILED) {
+				rep[0] = (char)r;
+				rep[1] = (char)k;
+			}
+		}
+		if (write(ack, rep, 2) != 2)
+			_exit(1);
+	}
+	while (read(cmd, &c, 1) == 1)
+		;
+	_exit(0);
+}
+
+FIXTURE(oracle) {
+	pid_t pid;
+	int cmd, ack;
+	char store[256], swapfile[256];
+	const char *no_swap;
+};
+
+FIXTURE_VARIANT(oracle) {
+	bool proc;
+};
+
+FIXTURE_VARIANT_ADD(oracle, module) {
+	.proc = false,
+};
+
+FIXTURE_VARIANT_ADD(oracle, proc) {
+	.proc = true,
+};
+
+FIXTURE_SETUP(oracle)
+{
+	int to[2], from[2];
+	const char *why = guest_tool_skip_reason();
+
+	self->pid = 0;
+	self->swapfile[0] = '\0';
+	/* The /proc backend needs no module. */
+	if (variant->proc && why && !geteuid() && getenv("SNAPPER_SCRATCH") &&
+	    guest_have_tool())
+		why = NULL;
+	if (why)
+		SKIP(return, "%s", why);
+	guest_store_path(self->store, sizeof(self->store),
+			 variant->proc ? "oracle-proc" : "oracle");
+	self->no_swap = oracle_swap_on(self->swapfile, sizeof(self->swapfile));
+	ASSERT_EQ(0, pipe(to));
+	ASSERT_EQ(0, pipe(from));
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (!self->pid) {
+		close(to[1]);
+		close(from[0]);
+		child(to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	self->cmd = to[1];
+	self->ack = from[0];
+}
+
+FIXTURE_TEARDOWN(oracle)
+{
+	if (self->pid > 0) {
+		kill(self->pid, SIGKILL);
+		waitpid(self->pid, NULL, 0);
+		close(self->cmd);
+		close(self->ack);
+		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
+	}
+	oracle_swap_off(self->swapfile);
+}
+
+/* Runs step @i in the target and waits until it is parked again. */
+static void step(struct __test_metadata *_metadata,
+		 FIXTURE_DATA(oracle) *self, int i)
+{
+	char rep[2] = { 0 };
+
+	if (i)
+		ASSERT_EQ(1, write(self->cmd, "s", 1));
+	ASSERT_EQ(2, read(self->ack, rep, 2));
+	ASSERT_NE(STEP_FAILED, rep[0])
+		TH_LOG("step %d of \"%s\" failed in the target", i,
+		       scenarios[(size_t)rep[1] % NSCEN].name);
+	if (rep[0] == STEP_UNSUPPORTED)
+		TH_LOG("note: step %d of \"%s\": an madvise() this kernel does "
+		       "not support; the state it left is compared all the same",
+		       i, scenarios[(size_t)rep[1] % NSCEN].name);
+	ASSERT_EQ(0, oracle_wait_parked(self->pid));
+}
+
+static void exact(struct __test_metadata *_metadata,
+		  FIXTURE_DATA(oracle) *self, bool proc, bool full, int i)
+{
+	uint64_t gen = oracle_checkpoint(self->store, self->pid, proc, full);
+	size_t k;
+	long d;
+
+	ASSERT_NE(0ULL, (unsigned long long)gen)
+		TH_LOG("checkpoint after step %d", i);
+	d = oracle_compare(self->store, gen, self->pid);
+	EXPECT_EQ(0, d)
+		TH_LOG("generation %llu (%s, after step %d)",
+		       (unsigned long long)gen, full ? "full" : "incremental", i);
+	for (k = 0; d && k < NSCEN; k++)
+		TH_LOG("  slot %p: %s", SLOT(k), scenarios[k].name);
+}
+
+TEST_F_TIMEOUT(oracle, exact, 300)
+{
+	int i;
+
+	if (self->no_swap)
+		TH_LOG("note: %s: MADV_PAGEOUT leaves anonymous pages in place",
+		       self->no_swap);
+	for (i = 0; i <= STEPS; i++) {
+		step(_metadata, self, i);
+		exact(_metadata, self, variant->proc, i == 0, i);
+	}
+	/* The same instant as the last incremental: a full one must agree. */
+	exact(_metadata, self, variant->proc, true, i);
+}
+
+/* ---- the process, not its main thread ---- */
+
+static int parked_cmd = -1;
+
+/* Writes a region, reports, and parks: the process's last thread. */
+static void *last_thread(void *ack)
+{
+	char c = STEP_OK;
+
+	if (region(SLOT(0), false) != STEP_OK)
+		c = STEP_FAILED;
+	if (write((int)(intptr_t)ack, &c, 1) != 1)
+		_exit(1);
+	while (read(parked_cmd, &c, 1) == 1)
+		;
+	_exit(0);
+}
+
+/*
+ * The main thread calls pthread_exit(): the process lives on in another
+ * thread, its leader a zombie without an mm. Checkpoints (full, then
+ * incremental, acknowledged in between) must still work and be exact.
+ */
+TEST(leader_exited)
+{
+	const char *why = guest_tool_skip_reason();
+	char store[256], out[512], c;
+	int to[2], from[2], i;
+	uint64_t gen;
+	pthread_t t;
+	pid_t pid;
+
+	if (why)
+		SKIP(return, "%s", why);
+	guest_store_path(store, sizeof(store), "oracle-leader");
+	ASSERT_EQ(0, pipe(to));
+	ASSERT_EQ(0, pipe(from));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		oracle_target_init();
+		parked_cmd = to[0];
+		if (pthread_create(&t, NULL, last_thread,
+				   (void *)(intptr_t)from[1]))
+			_exit(1);
+		pthread_exit(NULL);
+	}
+	ASSERT_EQ(1, read(from[0], &c, 1));
+	ASSERT_EQ(STEP_OK, c);
+	/* Parked once the leader is gone: one thread left, in read(). */
+	for (i = 0; i < 1000; i++) {
+		if (!guest_sh(NULL, 0, "grep -q '^Threads:[[:space:]]*1$' "
+			      "/proc/%d/status && grep -qs '^0 ' "
+			      "/proc/%d/task/*/syscall", pid, pid))
+			break;
+		usleep(10000);
+	}
+	gen = oracle_checkpoint(store, pid, false, false);
+	EXPECT_NE(0ULL, (unsigned long long)gen);
+	EXPECT_EQ(0, oracle_compare(store, gen, pid));
+	EXPECT_EQ(0, guest_sh(out, sizeof(out),
+			      "snapper-tool checkpoint --store %s %d", store, pid))
+		TH_LOG("%s", out);
+	EXPECT_NE(NULL, strstr(out, "incremental")) TH_LOG("%s", out);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	guest_sh(NULL, 0, "rm -rf '%s'", store);
+}
+
+/* Threads that are born and exit all the time, never waited for. */
+static void *short_lived(void *arg)
+{
+	return arg;
+}
+
+static void *spawner(void *arg)
+{
+	pthread_t t;
+
+	for (;;) {
+		if (!pthread_create(&t, NULL, short_lived, NULL))
+			pthread_detach(t);
+	}
+	return arg;
+}
+
+/* A thread exiting during the freeze must not fail the checkpoint. */
+TEST(threads_exiting)
+{
+	const char *why = guest_tool_skip_reason();
+	char store[256], out[512];
+	pthread_t t;
+	pid_t pid;
+	int i;
+
+	if (why)
+		SKIP(return, "%s", why);
+	guest_store_path(store, sizeof(store), "oracle-threads");
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		for (i = 0; i < 2; i++)
+			pthread_create(&t, NULL, spawner, NULL);
+		pause();
+		_exit(0);
+	}
+	usleep(100000);
+	for (i = 0; i < 10; i++)
+		EXPECT_EQ(0, guest_sh(out, sizeof(out),
+				      "snapper-tool checkpoint --quiet --store %s %d",
+				      store, pid)) TH_LOG("checkpoint %d: %s", i, out);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	guest_sh(NULL, 0, "rm -rf '%s'", store);
+}
+
+TEST_HARNESS_MAIN
