@@ -245,6 +245,7 @@ static int fill(struct snapper_session *s, struct snapper_snapshot *snap)
 				add_hole(snap, p, &last);
 			if (fatal_signal_pending(current))
 				ret = -EINTR;
+			cond_resched();
 		}
 	}
 	if (copy)

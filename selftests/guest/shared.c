@@ -58,6 +58,7 @@ static void map_object(struct target *t, void *arg)
 	void *p = MAP_FAILED;
 	int id;
 
+	oracle_target_init();	/* none of the harness's shared memory */
 	switch (k) {
 	case K_ANON:
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
@@ -349,13 +350,16 @@ TEST_F_TIMEOUT(shared, generations_equal_live_memory, 120)
 	if (guest_tool_skip_reason())
 		SKIP(return, "%s", guest_tool_skip_reason());
 	guest_store_path(store, sizeof(store), "shared");
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
 	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
 	if (!change_object(_metadata, self, variant->op))
 		SKIP(return, "MADV_PAGEOUT moved no shmem page to swap");
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
 	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
 	/* Once more, unchanged: the incremental on an incremental. */
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
 	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
 	guest_sh(NULL, 0, "rm -rf %s", store);
