@@ -26,16 +26,16 @@
 #endif
 
 /*
- * 6.3 made vm_flags read-only behind vm_flags_clear(), which calls
- * vma_start_write(); its out-of-line half, __vma_start_write(), is not
- * exported. Writers hold the mmap write lock, which every VMA change and
- * every fault but the per-VMA-lock ones take; see tracker.c for why those
- * cannot come from the frozen target's user code.
+ * Changing vm_flags or vm_page_prot needs the VMA's write lock on 6.4 and
+ * later, since faults may run under the per-VMA lock alone (the mmap lock
+ * excludes only the others). vm_flags_clear() (6.3+) takes it through
+ * vma_start_write(): inline up to 6.14, out of line in the exported
+ * __vma_start_write() from 6.15. The lock is held until the mmap lock is
+ * released, so vm_page_prot may be written after it. 6.1 has no per-VMA
+ * locks: the mmap write lock is enough.
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
-#define snapper_vma_clear_flags(vma, flags)				\
-	WRITE_ONCE(ACCESS_PRIVATE((vma), __vm_flags),			\
-		   (vma)->vm_flags & ~(flags))
+#define snapper_vma_clear_flags(vma, flags)	vm_flags_clear(vma, flags)
 #else
 #define snapper_vma_clear_flags(vma, flags)				\
 	WRITE_ONCE((vma)->vm_flags, (vma)->vm_flags & ~(flags))

@@ -18,8 +18,10 @@
  * (allocation failure), it forgets the acknowledged base instead, so that
  * the next checkpoint is FULL: no change is ever lost, at worst resent.
  *
- * Huge pages: soft-dirty is per PMD, so one write makes all 512 subpages
- * of a THP dirty. The stream hashes each subpage (xxh64, seeded with a
+ * Content hashes: soft-dirty is per PMD, so one write makes all 512
+ * subpages of a THP dirty; and shared memory (shared.c) changes without
+ * soft-dirty at all. Both send only the pages whose content hash changed.
+ * Huge pages: The stream hashes each subpage (xxh64, seeded with a
  * value drawn at load time) and skips those whose hash equals the one
  * recorded for the checkpoint the stream builds on (its base): those
  * subpages are unchanged in the writer's base generation. The hashes a
@@ -27,7 +29,11 @@
  * checkpoint is acknowledged; a huge page that a walk does not find
  * PMD-mapped loses its hashes (after a split, 4 KiB tracking takes over and
  * the hashes would go stale). Any doubt drops the hashes, which only costs
- * resending.
+ * resending. Shared memory is hashed page by page at every checkpoint
+ * with the same tables, keyed by address; the block of a huge page and
+ * that of a shared mapping never coincide in one walk (a PMD-mapped huge
+ * page fills its block with one mapping, and the walk does not look at the
+ * page tables of shared memory).
  */
 #include <linux/mm.h>
 #include <linux/random.h>
@@ -306,6 +312,57 @@ void snapper_session_thp_sweep(struct snapper_session *s, u64 ckpt)
 }
 
 /**
+ * snapper_session_hash() - the content hash of one page
+ * @data: the page's PAGE_SIZE bytes
+ *
+ * Return: its seeded xxh64, never 0 (0 marks "no hash" in the tables).
+ */
+u64 snapper_session_hash(const void *data)
+{
+	return xxh64(data, PAGE_SIZE, thp_seed) ?: 1;
+}
+
+/**
+ * snapper_session_hash_unchanged() - has a page the content of the base?
+ * @s: the session, locked
+ * @addr: the page's address
+ * @hash: its snapper_session_hash() at the checkpoint
+ * @ckpt: the checkpoint that read it
+ * @base: the acknowledged checkpoint it builds on, 0 to never skip
+ *
+ * Records @hash for @ckpt either way. The first page a checkpoint records
+ * in a PMD-sized block forgets what an earlier checkpoint recorded for the
+ * block's other pages: only pages hashed by @ckpt count once it is acked.
+ *
+ * Return: true if its content is that of @base's generation.
+ */
+bool snapper_session_hash_unchanged(struct snapper_session *s,
+				    unsigned long addr, u64 hash, u64 ckpt,
+				    u64 base)
+{
+	unsigned long i = (addr >> PAGE_SHIFT) & (SNAPPER_THP_PAGES - 1);
+	struct snapper_thp_hashes *e;
+
+	lockdep_assert_held(&s->lock);
+	e = xa_load(&s->thp, addr >> PMD_SHIFT);
+	if (!e) {
+		e = kvzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
+		if (!e || xa_err(xa_store(&s->thp, addr >> PMD_SHIFT, e,
+					  GFP_KERNEL))) {
+			kvfree(e);
+			return false;
+		}
+	}
+	if (e->pending_ckpt != ckpt) {
+		memset(e->pending, 0, sizeof(e->pending));
+		e->pending_ckpt = ckpt;
+	}
+	e->seen = ckpt;
+	e->pending[i] = hash;
+	return base && e->acked_ckpt == base && e->acked[i] == hash;
+}
+
+/**
  * snapper_session_thp_unchanged() - may a huge page's subpage be skipped?
  * @s: the session, unlocked (a stream runs without it)
  * @addr: the subpage's address
@@ -321,26 +378,11 @@ bool snapper_session_thp_unchanged(struct snapper_session *s,
 				   unsigned long addr, const void *data,
 				   u64 ckpt, u64 base)
 {
-	unsigned long i = (addr >> PAGE_SHIFT) & (SNAPPER_THP_PAGES - 1);
-	u64 hash = xxh64(data, PAGE_SIZE, thp_seed);
-	struct snapper_thp_hashes *e;
-	bool same = false;
+	u64 hash = snapper_session_hash(data);
+	bool same;
 
 	mutex_lock(&s->lock);
-	e = xa_load(&s->thp, addr >> PMD_SHIFT);
-	if (!e) {
-		e = kvzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
-		if (!e || xa_err(xa_store(&s->thp, addr >> PMD_SHIFT, e,
-					  GFP_KERNEL))) {
-			kvfree(e);
-			goto out;
-		}
-		e->seen = ckpt;
-	}
-	same = base && e->acked_ckpt == base && e->acked[i] == hash;
-	e->pending_ckpt = ckpt;
-	e->pending[i] = hash;
-out:
+	same = snapper_session_hash_unchanged(s, addr, hash, ckpt, base);
 	mutex_unlock(&s->lock);
 	return same;
 }

@@ -14,10 +14,12 @@ struct mm_struct;
 #define SNAPPER_THP_PAGES	(1UL << (PMD_SHIFT - PAGE_SHIFT))
 
 /*
- * Content hashes of the subpages of one PMD-mapped huge page, so that a
- * dirty huge page (soft-dirty is per PMD) sends only the subpages whose
- * content differs from the acknowledged generation's. Valid only while the
- * huge page stays PMD-mapped at every walk; see session.c.
+ * Content hashes of the pages of one PMD-sized block of addresses: the
+ * subpages of a PMD-mapped huge page, so that a dirty huge page (soft-dirty
+ * is per PMD) sends only the subpages whose content differs from the
+ * acknowledged generation's, or the pages of shared memory there (see
+ * shared.c). 0 is no hash. Valid only while the block is walked at every
+ * checkpoint; see session.c.
  */
 struct snapper_thp_hashes {
 	u64 seen;			/* last checkpoint that walked it */
@@ -75,6 +77,10 @@ int snapper_session_ack(struct snapper_session *s, u64 store, u64 ckpt,
 void snapper_session_thp_seen(struct snapper_session *s, unsigned long haddr,
 			      u64 ckpt);
 void snapper_session_thp_sweep(struct snapper_session *s, u64 ckpt);
+u64 snapper_session_hash(const void *data);
+bool snapper_session_hash_unchanged(struct snapper_session *s,
+				    unsigned long addr, u64 hash, u64 ckpt,
+				    u64 base);
 bool snapper_session_thp_unchanged(struct snapper_session *s,
 				   unsigned long addr, const void *data,
 				   u64 ckpt, u64 base);

@@ -10,7 +10,8 @@
  * held for writing, which excludes every VMA change and every fault taken
  * under the mmap lock. It does not exclude what runs under page-table locks
  * alone: reclaim and migration (rmap walks), per-VMA-lock faults on 6.4+
- * (only a frozen thread's kernel code could take one), and khugepaged's
+ * (only a frozen thread's kernel code could take one; a VMA whose flags
+ * change is write-locked first, see compat.h), and khugepaged's
  * retract_page_tables() on 6.5+, which frees a PTE table with
  * pte_free_defer() (RCU) under the PMD and PTE locks without the mmap lock.
  * Hence, per PTE table: read the PMD, map the table with pte_offset_kernel()
@@ -25,7 +26,9 @@
  * between: the entry is cleared), a huge PMD through pmdp_establish() (an
  * xchg; a Dirty bit the hardware set in the window keeps the PMD
  * soft-dirty), swap entries through set_pte_at()/set_pmd_at() under the
- * lock (the hardware never writes them).
+ * lock (the hardware never writes them). A writable migration entry is
+ * made readable, as mprotect() does: migration would otherwise restore a
+ * writable, soft-clean PTE and the next write would go unseen.
  *
  * Holes: in a private anonymous mapping a page with no entry (neither
  * present nor swapped), or mapping the zero page or the huge zero page,
@@ -74,6 +77,7 @@
 
 #include "freeze.h"
 #include "session.h"
+#include "shared.h"
 #include "stats.h"
 #include "tracker.h"
 
@@ -271,6 +275,20 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 		 (cow ? 0 : SNAP_NEED_COPY), page);
 }
 
+/*
+ * A writable migration entry comes back as a writable PTE, without a fault
+ * to mark it soft-dirty again: as mprotect() does, make it readable (an
+ * anonymous page stays exclusive, so its next write reuses it and faults).
+ */
+static swp_entry_t migration_readable(swp_entry_t entry)
+{
+	if (!is_writable_migration_entry(entry))
+		return entry;
+	if (folio_test_anon(page_folio(pfn_swap_entry_to_page(entry))))
+		return make_readable_exclusive_migration_entry(swp_offset(entry));
+	return make_readable_migration_entry(swp_offset(entry));
+}
+
 static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 			   pte_t *ptep, pte_t pte, unsigned long addr)
 {
@@ -287,7 +305,10 @@ static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 	sel = selected(w, addr, pte_swp_soft_dirty(pte));
 	if (!sel)
 		return;
-	if (pte_swp_soft_dirty(pte))
+	if (is_writable_migration_entry(entry))
+		set_pte_at(w->mm, addr, ptep,
+			   swp_entry_to_pte(migration_readable(entry)));
+	else if (pte_swp_soft_dirty(pte))
 		set_pte_at(w->mm, addr, ptep, pte_swp_clear_soft_dirty(pte));
 	w->snap->stats.swap++;
 	add_page(w, addr | (sel & SNAPPER_PAGE_F_OWED) | SNAPPER_PAGE_F_SWAP |
@@ -388,7 +409,10 @@ static void pmd_migration(struct walk *w, struct vm_area_struct *vma,
 			return;
 		flags |= SNAPPER_PAGE_F_OWED;
 	}
-	if (pmd_swp_soft_dirty(pmdval))
+	if (is_writable_migration_entry(entry))
+		set_pmd_at(w->mm, addr, pmdp,
+			   swp_entry_to_pmd(migration_readable(entry)));
+	else if (pmd_swp_soft_dirty(pmdval))
 		set_pmd_at(w->mm, addr, pmdp, pmd_swp_clear_soft_dirty(pmdval));
 	w->snap->stats.swap += HPAGE_PMD_NR;
 	for (i = 0; i < HPAGE_PMD_NR; i++)
@@ -409,12 +433,16 @@ static int walk_huge_pmd(struct walk *w, struct vm_area_struct *vma,
 	int ret = 0;
 
 	addr &= HPAGE_PMD_MASK;
-	if (pmd_devmap(pmdval))
+	/*
+	 * A migration entry first: the offset bits of a swap PMD overlap
+	 * _PAGE_DEVMAP on x86, so pmd_devmap() is true for nearly all of them.
+	 */
+	if (!pmd_none(pmdval) && !pmd_present(pmdval))
+		pmd_migration(w, vma, pmdp, pmdval, addr);
+	else if (pmd_devmap(pmdval))
 		;	/* device memory (DAX): not ours to copy */
 	else if (pmd_trans_huge(pmdval))
 		pmd_thp(w, vma, pmdp, pmdval, addr);
-	else if (!pmd_none(pmdval) && !pmd_present(pmdval))
-		pmd_migration(w, vma, pmdp, pmdval, addr);
 	else
 		ret = 1;
 	spin_unlock(ptl);
@@ -531,6 +559,23 @@ static int walk_range(struct walk *w, struct vm_area_struct *vma,
 	return 0;
 }
 
+/* Shared memory is read from its object (shared.c): one placeholder a page. */
+static int walk_object(struct walk *w, struct vm_area_struct *vma,
+		       unsigned long addr, unsigned long end, unsigned long *at)
+{
+	int ret;
+
+	end = min(end, snapper_shared_end(vma));
+	for (; addr < end; addr += PAGE_SIZE) {
+		*at = addr;
+		ret = ensure_room(w, 1, GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
+		if (ret)
+			return ret;
+		add_page(w, addr | SNAP_OBJECT, NULL);
+	}
+	return 0;
+}
+
 static u32 vma_prot(vm_flags_t f)
 {
 	return (f & VM_READ ? PROT_READ : 0) | (f & VM_WRITE ? PROT_WRITE : 0) |
@@ -548,6 +593,7 @@ static void vma_start_tracking(struct vm_area_struct *vma)
 	vm_flags_t flags = vma->vm_flags & ~VM_SOFTDIRTY;
 	pgprot_t prot;
 
+	/* Takes the VMA's write lock first: see compat.h. */
 	snapper_vma_clear_flags(vma, VM_SOFTDIRTY);
 	if ((flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE))
 		flags &= ~VM_SHARED;
@@ -657,7 +703,10 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 		/* Only there does a page without an entry read as zeros. */
 		w->holes = vma_is_anonymous(vma);
 		w->last = NULL;
-		ret = walk_range(w, vma, start, end, at);
+		if (snapper_shared_covers(vma))
+			ret = walk_object(w, vma, start, end, at);
+		else
+			ret = walk_range(w, vma, start, end, at);
 		if (ret)
 			return ret;
 	}
@@ -873,6 +922,8 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	ret = walk_locked(&w, extack);
 	if (!ret)
 		ret = copy_pages(mm, snap);
+	if (!ret)
+		ret = snapper_shared_read(s, snap);
 	snapper_freeze_thaw(freeze);
 	snap->stats.freeze_us = ktime_us_delta(ktime_get(), t0);
 	if (!ret)

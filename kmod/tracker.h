@@ -29,6 +29,7 @@ struct snapper_snap_page {
 #define SNAP_NEED_READ		(1UL << 9)	/* read in before the thaw */
 #define SNAP_WHOLE		(1UL << 10)	/* never left out as unchanged */
 #define SNAP_HOLE		(1UL << 11)	/* a hole, not a page */
+#define SNAP_OBJECT		(1UL << 7)	/* to read from the object: shared.c */
 
 #define SNAP_CHUNK_PAGES						\
 	((PAGE_SIZE - 2 * sizeof(void *)) / sizeof(struct snapper_snap_page))

@@ -133,7 +133,39 @@ static void session_test_thp_hashes(struct kunit *test)
 	snapper_session_put(s);
 }
 
+/*
+ * Shared memory (shared.c) hashes only the mapped pages of a block: a page
+ * the last acknowledged checkpoint did not hash is never "unchanged".
+ */
+static void session_test_page_hashes(struct kunit *test)
+{
+	struct snapper_session *s = test_session(test);
+	unsigned long h = 0x40000000UL;	/* PMD aligned */
+	u64 c1, c2, c3, x = 0x1234, y = 0x5678;
+
+	mutex_lock(&s->lock);
+	c1 = snapper_session_next_ckpt(s, 7, true);
+	KUNIT_EXPECT_FALSE(test, snapper_session_hash_unchanged(s, h, x, c1, 0));
+	KUNIT_EXPECT_FALSE(test, snapper_session_hash_unchanged(s, h + PAGE_SIZE,
+								 y, c1, 0));
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c1, 1), 0);
+	/* c2 hashes page 0 only (page 1 was unmapped meanwhile). */
+	c2 = snapper_session_next_ckpt(s, 7, false);
+	KUNIT_EXPECT_TRUE(test, snapper_session_hash_unchanged(s, h, x, c2, c1));
+	snapper_session_thp_sweep(s, c2);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c2, 2), 0);
+	c3 = snapper_session_next_ckpt(s, 7, false);
+	KUNIT_EXPECT_TRUE(test, snapper_session_hash_unchanged(s, h, x, c3, c2));
+	KUNIT_EXPECT_FALSE(test, snapper_session_hash_unchanged(s, h + PAGE_SIZE,
+								 y, c3, c2));
+	/* A mapping new since the base (base 0) is never skipped. */
+	KUNIT_EXPECT_FALSE(test, snapper_session_hash_unchanged(s, h, x, c3, 0));
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
+}
+
 static struct kunit_case session_test_cases[] = {
+	KUNIT_CASE(session_test_page_hashes),
 	KUNIT_CASE(session_test_first_is_full),
 	KUNIT_CASE(session_test_owed_until_acked),
 	KUNIT_CASE(session_test_stale_acks),

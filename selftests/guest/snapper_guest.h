@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/swap.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,6 +201,24 @@ static inline int guest_child_end(struct guest_child *c)
 	if (waitpid(c->pid, &st, 0) != c->pid)
 		return -1;
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/*
+ * A swap file of @mb MiB at @path, on. Return: NULL, or why this guest
+ * cannot swap (then nothing is left on).
+ */
+static inline const char *guest_swap_on(const char *path, int mb)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "dd if=/dev/zero of=%s bs=1M count=%d status=none && chmod 600 %s && mkswap %s >/dev/null",
+		 path, mb, path, path);
+	if (system(cmd))
+		return "mkswap failed";
+	if (swapon(path, 0))
+		return errno == ENOSYS ? "this kernel has no swap" : "swapon failed";
+	return NULL;
 }
 
 /* pagemap: bit 63 present, 62 swapped, 55 soft-dirty. */

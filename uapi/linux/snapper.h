@@ -54,9 +54,21 @@
  *   pages of VM_PFNMAP/VM_IO mappings, and file pages the target cannot
  *   have written (page cache of private file mappings, shared mappings
  *   without PROT_WRITE).
+ *   Shared writable mappings of shmem (tmpfs, memfd, SysV shm,
+ *   MAP_SHARED|MAP_ANONYMOUS) are read from the object, not from the
+ *   target's page table: FULL sends every page the object holds in the
+ *   mapped range (in memory or in swap, whoever wrote it), INCREMENTAL
+ *   those whose content (64-bit seeded hash) differs from what the base
+ *   got at that address. A page the object does not hold (a hole) is not
+ *   sent. A read-only shared mapping contributes no pages: its content is
+ *   the object's, which others write. A private file mapping contributes
+ *   the pages the target wrote (anonymous copies), not the file's.
  *   The target's threads are kept out of user mode while its page tables
  *   are walked (the "freeze"); the stream carries the content of that
  *   instant even for pages the target writes while it is being read.
+ *   Shared memory is read during the freeze, but freezing the target does
+ *   not stop others writing it: a shared page holds its content at some
+ *   moment of the freeze.
  *   Reply: a stream of SNAPPER_CMD_CHECKPOINT messages, then NLMSG_DONE:
  *   1. one header message:
  *     SNAPPER_A_CHECKPOINT_ID    u64, to quote in SNAPPER_CMD_ACK
@@ -111,7 +123,8 @@
  *     a writer of protocol 2 skips them and keeps stale bytes there.
  *   5. one stats message:
  *     SNAPPER_A_STATS            nested:
- *       SNAPPER_A_STATS_SCANNED       u64, present or swapped entries seen
+ *       SNAPPER_A_STATS_SCANNED       u64, present or swapped entries seen,
+ *                                     and shmem pages read from the object
  *       SNAPPER_A_STATS_SENT          u64, page messages in this stream
  *       SNAPPER_A_STATS_THP           u64, PMD-mapped huge pages selected
  *       SNAPPER_A_STATS_SWAP          u64, swapped-out pages read back in
@@ -121,7 +134,8 @@
  *       SNAPPER_A_STATS_WALK_US       u64, time the page walk held the
  *                                     mmap lock
  *       SNAPPER_A_STATS_COPIED        u64, pages copied during the freeze
- *                                     (shared, pinned and swapped pages)
+ *                                     (shared, pinned and swapped pages;
+ *                                     of shmem, only those sent)
  *       SNAPPER_A_STATS_THREADS       u32, threads of the target
  *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages not
  *                                     sent: same content (64-bit seeded hash)

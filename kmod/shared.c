@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shared memory, captured from its object rather than from the target's
+ * page table.
+ *
+ * The pages of shmem (tmpfs, memfd, SysV shm, MAP_SHARED|MAP_ANONYMOUS)
+ * change without a fault in the target's page table when another process
+ * or write(2) writes them, and a shmem page that reclaim moves to swap
+ * leaves no entry there: soft-dirty sees neither. So for every shared
+ * writable mapping of a shmem object, every checkpoint reads each page of
+ * the mapped range from the object itself (its page cache, swapping in
+ * what is in swap), hashes it, and sends it only if the hash differs from
+ * the one recorded for the acknowledged base at that address. The hashes
+ * are the session's per-page content hashes (session.c), the mechanism
+ * that already leaves out unchanged subpages of dirty huge pages.
+ *
+ * The walk (tracker.c) leaves one placeholder per page of such a mapping,
+ * in address order among the other pages, and does not look at its page
+ * table entries. After the walk, with the target still frozen and the
+ * mmap lock released, snapper_shared_read() reads the object for each
+ * placeholder into a private copy (so the stream sends the content read
+ * now, whatever happens later), and removes the placeholders of pages
+ * that are unchanged. A page the object does not hold (never written,
+ * punched out, removed with MADV_REMOVE) reads as zeros through the
+ * mapping: it is reported as a hole, as the walk reports those of private
+ * anonymous memory, at every checkpoint.
+ *
+ * Freezing the target does not freeze the object: another process may
+ * write it during the checkpoint, so a shared page holds its content at
+ * some moment between the freeze and the thaw, as a CRIU dump of shmem
+ * does. Regular files mapped shared are left to the page-table walk: the
+ * file is their storage, and reading all of it at every checkpoint would
+ * cost its size in I/O.
+ */
+#include <linux/fs.h>
+#include <linux/highmem.h>
+#include <linux/magic.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/shmem_fs.h>
+#include <linux/snapper.h>
+
+#include "session.h"
+#include "shared.h"
+#include "stats.h"
+#include "tracker.h"
+
+static struct address_space *vma_object(struct vm_area_struct *vma)
+{
+	return vma->vm_file->f_mapping;
+}
+
+/**
+ * snapper_shared_covers() - is a mapping captured from its object?
+ * @vma: a mapping of the target, with the mmap lock held
+ *
+ * Shared writable mappings of shmem are. A read-only shared mapping is
+ * not: the target cannot have written it, and what others write there is
+ * theirs (a restore would write into their object).
+ *
+ * Return: true if it is.
+ */
+bool snapper_shared_covers(struct vm_area_struct *vma)
+{
+	struct address_space *mapping;
+
+	if ((vma->vm_flags & (VM_SHARED | VM_WRITE | VM_PFNMAP | VM_IO)) !=
+	    (VM_SHARED | VM_WRITE) || !vma->vm_file)
+		return false;
+	mapping = vma_object(vma);
+	/* shmem_mapping() is not exported on 6.1; tmpfs is shmem's only sb. */
+	return mapping->host && mapping->host->i_sb->s_magic == TMPFS_MAGIC;
+}
+
+/**
+ * snapper_shared_end() - where a covered mapping's object ends
+ * @vma: a mapping for which snapper_shared_covers() is true
+ *
+ * Return: the address past the object's last page in @vma, at most its
+ * end: beyond it an access gets SIGBUS, and there is nothing to capture.
+ */
+unsigned long snapper_shared_end(struct vm_area_struct *vma)
+{
+	loff_t size = i_size_read(vma_object(vma)->host);
+	pgoff_t pages = DIV_ROUND_UP(size, PAGE_SIZE);
+
+	if (pages <= vma->vm_pgoff)
+		return vma->vm_start;
+	if (pages - vma->vm_pgoff >= vma_pages(vma))
+		return vma->vm_end;
+	return vma->vm_start + ((pages - vma->vm_pgoff) << PAGE_SHIFT);
+}
+
+/*
+ * The object's folio at @index, referenced; NULL for a hole (no page, no
+ * swap entry, or a page fallocate() reserved and nobody wrote), or
+ * ERR_PTR. Never allocates into the object. FGP_ENTRY (6.1) returns the
+ * swap entry of a page in swap; later kernels dropped it and export
+ * shmem_get_folio(), whose SGP_READ swaps in and never allocates.
+ */
+#ifdef FGP_ENTRY
+static struct folio *object_folio(struct address_space *mapping,
+				  pgoff_t index)
+{
+	struct folio *folio;
+	struct page *page;
+
+	folio = __filemap_get_folio(mapping, index, FGP_ENTRY, 0);
+	if (xa_is_value(folio)) {
+		page = shmem_read_mapping_page_gfp(mapping, index,
+						   mapping_gfp_mask(mapping));
+		if (IS_ERR(page))
+			return PTR_ERR(page) == -EINVAL ? NULL : ERR_CAST(page);
+		folio = page_folio(page);
+	}
+	if (folio && !folio_test_uptodate(folio)) {
+		folio_put(folio);
+		return NULL;
+	}
+	return folio;
+}
+#else
+static struct folio *object_folio(struct address_space *mapping,
+				  pgoff_t index)
+{
+	struct folio *folio;
+	int ret;
+
+	ret = shmem_get_folio(mapping->host, index, 0, &folio, SGP_READ);
+	if (ret == -EINVAL)
+		return NULL;	/* truncated meanwhile: past the end */
+	if (ret)
+		return ERR_PTR(ret);
+	if (folio)
+		folio_unlock(folio);
+	return folio;
+}
+#endif
+
+enum { UNCHANGED, SEND, HOLE };
+
+/*
+ * Reads the page of @p from the object of @r into *@copy. Return: SEND
+ * (*@copy is then @p's), UNCHANGED, HOLE (the object has no page there),
+ * or -errno.
+ */
+static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
+		     const struct snapper_snap_vma *r,
+		     struct snapper_snap_page *p, struct page **copy)
+{
+	unsigned long addr = p->addr & PAGE_MASK;
+	pgoff_t index = r->pgoff + ((addr - r->start) >> PAGE_SHIFT);
+	struct folio *folio;
+	void *data;
+	u64 hash;
+
+	folio = object_folio(r->file->f_mapping, index);
+	if (IS_ERR(folio))
+		return PTR_ERR(folio);
+	if (!folio)
+		return HOLE;
+	if (!*copy)
+		*copy = alloc_page(GFP_KERNEL_ACCOUNT);
+	if (!*copy) {
+		folio_put(folio);
+		return -ENOMEM;
+	}
+	/* Copy first, then hash the copy: others may write the object. */
+	copy_highpage(*copy, folio_file_page(folio, index));
+	folio_put(folio);
+	snap->stats.scanned++;
+	data = kmap_local_page(*copy);
+	hash = snapper_session_hash(data);
+	kunmap_local(data);
+	/* A mapping new since the base comes whole (SNAPPER_VMA_F_SOFTDIRTY). */
+	if (snapper_session_hash_unchanged(s, addr, hash, snap->ckpt,
+					   r->flags & SNAPPER_VMA_F_SOFTDIRTY ?
+					   0 : snap->base_ckpt))
+		return UNCHANGED;
+	p->page = *copy;
+	p->addr = addr | SNAPPER_PAGE_F_COPIED;
+	*copy = NULL;
+	snap->stats.copied++;
+	snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
+	return SEND;
+}
+
+/*
+ * A hole of the object reads as zeros through the mapping: the placeholder
+ * becomes a hole, or grows the one just before (*@last) in the same
+ * mapping, and is then left to be dropped.
+ */
+static void add_hole(struct snapper_snapshot *snap,
+		     struct snapper_snap_page *p,
+		     struct snapper_snap_page **last)
+{
+	unsigned long addr = p->addr & PAGE_MASK;
+
+	snap->stats.hole_pages++;
+	if (*last && (*last)->hole_end == addr) {
+		(*last)->hole_end += PAGE_SIZE;
+		return;
+	}
+	p->addr = addr | SNAP_HOLE;
+	p->hole_end = addr + PAGE_SIZE;
+	snap->nr_pages--;
+	*last = p;
+}
+
+/* The layout record holding @addr, from *@v on (pages ascend). */
+static const struct snapper_snap_vma *record_of(struct snapper_snapshot *snap,
+						unsigned int *v,
+						unsigned long addr)
+{
+	while (*v < snap->nr_vmas && snap->vmas[*v].end <= addr)
+		(*v)++;
+	if (*v == snap->nr_vmas || snap->vmas[*v].start > addr ||
+	    !snap->vmas[*v].file)
+		return NULL;
+	return &snap->vmas[*v];
+}
+
+/* Fills the placeholders; those still marked SNAP_OBJECT are dropped. */
+static int fill(struct snapper_session *s, struct snapper_snapshot *snap)
+{
+	const struct snapper_snap_vma *r, *prev = NULL;
+	struct snapper_snap_page *p, *last = NULL;
+	struct snapper_snap_chunk *c;
+	struct page *copy = NULL;
+	unsigned int v = 0;
+	unsigned long i;
+	int ret = 0;
+
+	for (c = snap->head; c && ret >= 0; c = c->next) {
+		for (i = 0; i < c->nr && ret >= 0; i++) {
+			p = &c->pages[i];
+			if (!(p->addr & SNAP_OBJECT))
+				continue;
+			r = record_of(snap, &v, p->addr & PAGE_MASK);
+			if (r != prev)
+				last = NULL;	/* holes stay within a mapping */
+			prev = r;
+			ret = r ? read_page(s, snap, r, p, &copy) : UNCHANGED;
+			if (ret == HOLE)
+				add_hole(snap, p, &last);
+			if (fatal_signal_pending(current))
+				ret = -EINTR;
+			cond_resched();
+		}
+	}
+	if (copy)
+		__free_page(copy);
+	return ret < 0 ? ret : 0;
+}
+
+/* Removes the placeholders still unfilled, keeping the order. */
+static void compact(struct snapper_snapshot *snap)
+{
+	struct snapper_snap_chunk *c, *out = snap->head;
+	unsigned long i, o = 0;
+
+	for (c = snap->head; c; c = c->next) {
+		for (i = 0; i < c->nr; i++) {
+			if (c->pages[i].addr & SNAP_OBJECT) {
+				snap->nr_pages--;
+				continue;
+			}
+			if (o == SNAP_CHUNK_PAGES) {
+				out->nr = o;
+				out = out->next;
+				o = 0;
+			}
+			out->pages[o++] = c->pages[i];
+		}
+	}
+	for (; out; out = out->next, o = 0)
+		out->nr = o;
+}
+
+/**
+ * snapper_shared_read() - capture the shared pages the walk left placeholders for
+ * @s: the target's session, locked
+ * @snap: the snapshot the walk built; the target is frozen, and its mmap
+ *	lock is not held
+ *
+ * Return: 0, or -errno (the snapshot stays consistent for release).
+ */
+int snapper_shared_read(struct snapper_session *s,
+			struct snapper_snapshot *snap)
+{
+	int ret;
+
+	lockdep_assert_held(&s->lock);
+	ret = fill(s, snap);
+	compact(snap);
+	return ret;
+}

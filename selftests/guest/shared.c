@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Shared memory is captured from its object, not from the target's page
+ * table: pages of MAP_SHARED|MAP_ANONYMOUS, memfd and SysV shm mappings
+ * that another process wrote (through its own mapping, or with pwrite(2)
+ * on the object), that reclaim moved to swap (MADV_PAGEOUT, a swap file on
+ * $SNAPPER_SCRATCH), or that a hole punch removed. Each case checks that a
+ * FULL checkpoint holds every page the object holds (the target itself
+ * never wrote them: a child of it filled them), that an incremental one
+ * sends exactly the pages that changed, and, at the end, every page of the
+ * region against /proc/PID/mem. Then the same through snapper-tool: each
+ * generation, full and incremental, against /proc/PID/mem with the
+ * differential oracle (oracle.h), holes included.
+ *
+ * Needs root and the loaded module: run it through selftests/qemu/run.
+ */
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+#include "oracle.h"
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+#define STORE	0x5a4a0013ULL
+#define NPAGES	16
+#define TAG	0xc0000000000ULL	/* what the child wrote */
+
+enum kind { K_ANON, K_MEMFD, K_SYSV };
+enum op { OP_CHILD, OP_PWRITE, OP_PAGEOUT, OP_PUNCH };
+enum { U_CHILD_WRITE = T_USER, U_PAGEOUT, U_PUNCH };
+
+static int obj_fd = -1;		/* the target's memfd */
+
+/* In a child of the target: writes page @i of the mapping, as another process. */
+static void child_write(uint64_t base, size_t from, size_t to, uint64_t v)
+{
+	pid_t pid = fork();
+	size_t i;
+
+	if (!pid) {
+		for (i = from; i < to; i++)
+			fill_page(base, i, v + (i << 32));
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+}
+
+static void map_object(struct target *t, void *arg)
+{
+	enum kind k = *(enum kind *)arg;
+	size_t len = t->npages * PG;
+	void *p = MAP_FAILED;
+	int id;
+
+	oracle_target_init();	/* none of the harness's shared memory */
+	switch (k) {
+	case K_ANON:
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		break;
+	case K_MEMFD:
+		obj_fd = syscall(SYS_memfd_create, "snapper-shared", 0);
+		if (obj_fd < 0 || ftruncate(obj_fd, len))
+			_exit(1);
+		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 obj_fd, 0);
+		break;
+	case K_SYSV:
+		id = shmget(IPC_PRIVATE, len, IPC_CREAT | 0600);
+		p = id < 0 ? MAP_FAILED : shmat(id, NULL, 0);
+		if (id >= 0)
+			shmctl(id, IPC_RMID, NULL);
+		if (p == (void *)-1)
+			p = MAP_FAILED;
+		break;
+	}
+	if (p == MAP_FAILED)
+		_exit(1);
+	t->base = (uint64_t)p;
+	child_write(t->base, 0, t->npages, TAG);
+}
+
+static int target_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	enum kind k = *(enum kind *)arg;
+	void *at = (void *)(t->base + c->a * PG);
+	volatile uint64_t sum = 0;
+	size_t i;
+
+	switch (c->op) {
+	case U_CHILD_WRITE:
+		child_write(t->base, c->a, c->a + 1, c->b - (c->a << 32));
+		return 0;
+	case U_PAGEOUT:
+		/* Map every page here only, so that reclaim may take them. */
+		for (i = 0; i < t->npages; i++)
+			sum += *(uint64_t *)(t->base + i * PG);
+		return madvise((void *)t->base, t->npages * PG, MADV_PAGEOUT);
+	case U_PUNCH:
+		if (k == K_MEMFD)
+			return fallocate(obj_fd, FALLOC_FL_PUNCH_HOLE |
+					 FALLOC_FL_KEEP_SIZE, c->a * PG, PG);
+		return madvise(at, PG, MADV_REMOVE);
+	}
+	return -1;
+}
+
+/* pwrite(2) into the target's object by this process, not through a mapping. */
+static int other_pwrite(struct target *t, size_t i, uint64_t v)
+{
+	uint64_t buf[PG / 8];
+	char path[96];
+	size_t k;
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", t->pid,
+		 (unsigned long)t->base,
+		 (unsigned long)(t->base + t->npages * PG));
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	for (k = 0; k < PG / 8; k++)
+		buf[k] = v + k;
+	ret = pwrite(fd, buf, PG, i * PG) == PG ? 0 : -EIO;
+	close(fd);
+	return ret;
+}
+
+/* kB of the target's region in swap, from its smaps. */
+static long region_swap_kb(struct target *t)
+{
+	char path[64], line[256], head[32];
+	bool in = false;
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", t->pid);
+	snprintf(head, sizeof(head), "%lx-", (unsigned long)t->base);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			in = !strncmp(line, head, strlen(head));
+		else if (in && sscanf(line, "Swap: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+FIXTURE(shared) {
+	struct snapper_genl *nl;
+	struct target t;
+	struct got g;
+	uint64_t want[NPAGES];	/* first u64 of each page; 0: zeros */
+	char swapfile[256];
+};
+
+FIXTURE_VARIANT(shared) {
+	enum kind kind;
+	enum op op;
+};
+
+FIXTURE_VARIANT_ADD(shared, anon_child)    { .kind = K_ANON,  .op = OP_CHILD };
+FIXTURE_VARIANT_ADD(shared, memfd_child)   { .kind = K_MEMFD, .op = OP_CHILD };
+FIXTURE_VARIANT_ADD(shared, sysv_child)    { .kind = K_SYSV,  .op = OP_CHILD };
+FIXTURE_VARIANT_ADD(shared, anon_pwrite)   { .kind = K_ANON,  .op = OP_PWRITE };
+FIXTURE_VARIANT_ADD(shared, memfd_pwrite)  { .kind = K_MEMFD, .op = OP_PWRITE };
+FIXTURE_VARIANT_ADD(shared, sysv_pwrite)   { .kind = K_SYSV,  .op = OP_PWRITE };
+FIXTURE_VARIANT_ADD(shared, anon_pageout)  { .kind = K_ANON,  .op = OP_PAGEOUT };
+FIXTURE_VARIANT_ADD(shared, memfd_pageout) { .kind = K_MEMFD, .op = OP_PAGEOUT };
+FIXTURE_VARIANT_ADD(shared, memfd_punch)   { .kind = K_MEMFD, .op = OP_PUNCH };
+FIXTURE_VARIANT_ADD(shared, anon_remove)   { .kind = K_ANON,  .op = OP_PUNCH };
+
+FIXTURE_SETUP(shared)
+{
+	const char *why = guest_skip_reason();
+	enum kind k = variant->kind;
+	size_t i;
+
+	memset(&self->g, 0, sizeof(self->g));
+	self->nl = NULL;
+	self->t.pid = 0;
+	self->swapfile[0] = '\0';
+	if (why)
+		SKIP(return, "%s", why);
+	if (variant->op == OP_PAGEOUT) {
+		if (!getenv("SNAPPER_SCRATCH"))
+			SKIP(return, "needs SNAPPER_SCRATCH (an ext4 mount) for swap");
+		snprintf(self->swapfile, sizeof(self->swapfile),
+			 "%s/shared-%d.swap", getenv("SNAPPER_SCRATCH"),
+			 getpid());
+		why = guest_swap_on(self->swapfile, 32);
+		if (why) {
+			self->swapfile[0] = '\0';
+			SKIP(return, "%s", why);
+		}
+	}
+	ASSERT_EQ(0, snapper_genl_open(&self->nl));
+	ASSERT_EQ(0, target_start(&self->t, NPAGES, map_object, target_cmd, &k));
+	for (i = 0; i < NPAGES; i++)
+		self->want[i] = TAG + (i << 32);
+}
+
+FIXTURE_TEARDOWN(shared)
+{
+	target_stop(&self->t);
+	got_free(&self->g);
+	snapper_genl_close(self->nl);
+	if (self->swapfile[0]) {
+		swapoff(self->swapfile);
+		unlink(self->swapfile);
+	}
+}
+
+/* Checkpoints on @base; checks what came for the region against want[]. */
+static void expect_ckpt(struct __test_metadata *_metadata,
+			FIXTURE_DATA(shared) *self, uint64_t base, uint32_t flags,
+			int nsent)
+{
+	uint64_t start = self->t.base, end = start + NPAGES * PG;
+	struct got_page *p;
+	size_t i;
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, base, flags,
+				&self->g));
+	ASSERT_EQ(!base || flags, self->g.h.full);
+	ASSERT_EQ(nsent, got_in(&self->g, start, end));
+	for (i = 0; i < NPAGES; i++) {
+		p = got_find(&self->g, start + i * PG);
+		if (!p)
+			continue;
+		ASSERT_TRUE(p->intact) TH_LOG("page %zu torn", i);
+		ASSERT_EQ(self->want[i], p->first) TH_LOG("page %zu", i);
+	}
+}
+
+/* A FULL checkpoint against /proc/PID/mem, page by page. */
+static void expect_full_is_mem(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(shared) *self)
+{
+	uint64_t mem[PG / 8], zero[PG / 8] = { 0 };
+	struct got_page *p;
+	char path[64];
+	size_t i;
+	int fd;
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 0,
+				SNAPPER_CKPT_F_FULL, &self->g));
+	snprintf(path, sizeof(path), "/proc/%d/mem", self->t.pid);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < NPAGES; i++) {
+		ASSERT_EQ((ssize_t)PG, pread(fd, mem, PG, self->t.base + i * PG));
+		p = got_find(&self->g, self->t.base + i * PG);
+		if (!p) {
+			/* Not sent: a hole of the object, zeros. */
+			EXPECT_EQ(0, memcmp(mem, zero, PG)) TH_LOG("page %zu", i);
+			continue;
+		}
+		EXPECT_TRUE(p->intact && page_is(mem, p->first))
+			TH_LOG("page %zu: sent %#llx", i,
+			       (unsigned long long)p->first);
+	}
+	close(fd);
+}
+
+TEST_F_TIMEOUT(shared, captured_from_the_object, 60)
+{
+	int changed = 1;
+
+	/* FULL: every page, though only a child of the target wrote them. */
+	expect_ckpt(_metadata, self, 0, 0, NPAGES);
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 1));
+	/* Nothing changed: nothing sent, though nothing was soft-dirty. */
+	expect_ckpt(_metadata, self, 1, 0, 0);
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 2));
+
+	switch (variant->op) {
+	case OP_CHILD:
+		self->want[3] = 0x33300000000ULL;
+		ASSERT_EQ(0, target_do(&self->t, U_CHILD_WRITE, 3,
+				       self->want[3], 0));
+		break;
+	case OP_PWRITE:
+		self->want[3] = 0x44400000000ULL;
+		ASSERT_EQ(0, other_pwrite(&self->t, 3, self->want[3]));
+		break;
+	case OP_PAGEOUT:
+		/* Changed by another process, then the whole object to swap. */
+		self->want[5] = 0x55500000000ULL;
+		ASSERT_EQ(0, other_pwrite(&self->t, 5, self->want[5]));
+		ASSERT_EQ(0, target_do(&self->t, U_PAGEOUT, 0, 0, 0));
+		if (region_swap_kb(&self->t) <= 0)
+			SKIP(return, "MADV_PAGEOUT moved no shmem page to swap");
+		TH_LOG("%ld kB of the object in swap",
+		       region_swap_kb(&self->t));
+		break;
+	case OP_PUNCH:
+		self->want[7] = 0;
+		ASSERT_EQ(0, target_do(&self->t, U_PUNCH, 7, 0, 0));
+		changed = 0;	/* a hole is not a page */
+		break;
+	}
+	expect_ckpt(_metadata, self, 2, 0, changed);
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 3));
+	expect_ckpt(_metadata, self, 3, 0, 0);
+	expect_full_is_mem(_metadata, self);
+	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+/* Applies the variant's change; Return: false if it cannot be made here. */
+static bool change_object(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(shared) *self, enum op op)
+{
+	switch (op) {
+	case OP_CHILD:
+		EXPECT_EQ(0, target_do(&self->t, U_CHILD_WRITE, 3,
+				       0x33300000000ULL, 0));
+		break;
+	case OP_PWRITE:
+		EXPECT_EQ(0, other_pwrite(&self->t, 3, 0x44400000000ULL));
+		break;
+	case OP_PAGEOUT:
+		EXPECT_EQ(0, other_pwrite(&self->t, 5, 0x55500000000ULL));
+		EXPECT_EQ(0, target_do(&self->t, U_PAGEOUT, 0, 0, 0));
+		return region_swap_kb(&self->t) > 0;
+	case OP_PUNCH:
+		EXPECT_EQ(0, target_do(&self->t, U_PUNCH, 7, 0, 0));
+		break;
+	}
+	return true;
+}
+
+TEST_F_TIMEOUT(shared, generations_equal_live_memory, 120)
+{
+	char store[256];
+	uint64_t gen;
+
+	if (guest_tool_skip_reason())
+		SKIP(return, "%s", guest_tool_skip_reason());
+	guest_store_path(store, sizeof(store), "shared");
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
+	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
+	if (!change_object(_metadata, self, variant->op))
+		SKIP(return, "MADV_PAGEOUT moved no shmem page to swap");
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
+	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
+	/* Once more, unchanged: the incremental on an incremental. */
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
+	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
+	guest_sh(NULL, 0, "rm -rf %s", store);
+}
+
+/* A read-only shared mapping is the object's, not the target's: not sent. */
+static void map_read_only(struct target *t, void *arg)
+{
+	void *p = mmap(NULL, t->npages * PG, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		_exit(1);
+	t->base = (uint64_t)p;
+	child_write(t->base, 0, t->npages, TAG);
+	if (mprotect(p, t->npages * PG, PROT_READ))
+		_exit(1);
+}
+
+TEST(read_only_shared_mapping_is_not_sent)
+{
+	const char *why = guest_skip_reason();
+	struct snapper_genl *nl;
+	struct target t = { 0 };
+	struct got g = { 0 };
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, target_start(&t, NPAGES, map_read_only, NULL, NULL));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+	EXPECT_EQ(0, got_in(&g, t.base, t.base + NPAGES * PG));
+	target_stop(&t);
+	got_free(&g);
+	snapper_genl_close(nl);
+}
+
+TEST_HARNESS_MAIN
