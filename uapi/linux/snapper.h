@@ -77,7 +77,10 @@
  *     none of its pages is left out as unchanged.
  *     The layout lists every mapping of the target at the instant, including
  *     those whose pages are never sent (VM_PFNMAP, VM_IO), so that a store
- *     knows what was unmapped since its base.
+ *     knows what was unmapped since its base. A mapping whose pages the
+ *     kernel itself does not read (memfd_secret(2)) is listed with
+ *     SNAPPER_VMA_F_SKIPPED and SNAPPER_VMA_F_UNREADABLE: its content is
+ *     not captured, and a restore cannot bring it back.
  *   3. page messages, one page each, ascending address (a huge page is
  *   soft-dirty as a whole: of its subpages, those whose content hash equals
  *   the one the base generation got are left out):
@@ -229,7 +232,8 @@ enum snapper_vma_attr {
 #define SNAPPER_VMA_F_HEAP		(1U << 3)	/* the brk area */
 #define SNAPPER_VMA_F_SOFTDIRTY		(1U << 4)	/* new or grown since last */
 #define SNAPPER_VMA_F_SKIPPED		(1U << 5)	/* VM_PFNMAP/VM_IO: no pages */
-#define __SNAPPER_VMA_F_ALL		((1U << 6) - 1)
+#define SNAPPER_VMA_F_UNREADABLE	(1U << 6)	/* secretmem: not captured */
+#define __SNAPPER_VMA_F_ALL		((1U << 7) - 1)
 
 /* SNAPPER_A_PAGE_FLAGS */
 #define SNAPPER_PAGE_F_THP		(1U << 0)	/* part of a PMD-mapped THP */
