@@ -2,7 +2,17 @@
 /*
  * The generic netlink family "snapper". uapi/linux/snapper.h documents
  * every command and attribute; this file only implements that contract.
+ *
+ * The family is parallel_ops: genetlink's global mutex is not held through
+ * a command, whose freeze and copies can take seconds, and other families
+ * (the controller's CTRL_CMD_GETFAMILY included) are not kept waiting.
+ * What needs excluding has a lock of its own: a target's session->lock
+ * (one checkpoint or acknowledgement of a target at a time), the session
+ * list's lock, the module's parameter lock for the knobs; a dump's
+ * callbacks are serialized per socket by netlink itself.
  */
+#include "compat.h"
+
 #include <linux/highmem.h>
 #include <linux/huge_mm.h>
 #include <linux/module.h>
@@ -116,6 +126,8 @@ struct ckpt_stream {
 	unsigned int vma;		/* next layout record */
 	struct snapper_snap_chunk *chunk; /* next page message */
 	unsigned long page;
+	u32 portid;			/* the reading socket, to ack */
+	bool privileged;		/* the reader has CAP_SYS_ADMIN */
 };
 
 /*
@@ -195,6 +207,8 @@ static int collect(struct ckpt_stream *cs, struct task_struct *task,
 						     flags & SNAPPER_CKPT_F_FULL);
 	cs->snap.base_ckpt = cs->snap.full ? 0 : s->acked_ckpt;
 	cs->snap.ckpt = snapper_session_next_ckpt(s, store, cs->snap.full);
+	snapper_session_set_opener(s, cs->snap.ckpt, cs->portid,
+				   cs->privileged);
 	ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
 	if (!ret)
 		s->busy = true;
@@ -234,6 +248,8 @@ static int checkpoint_start(struct netlink_callback *cb)
 	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
 	if (!cs)
 		goto out_mm;
+	cs->portid = NETLINK_CB(cb->skb).portid;
+	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
 	cs->s = snapper_session_get(mm, true);
 	if (IS_ERR(cs->s)) {
 		ret = PTR_ERR(cs->s);
@@ -466,6 +482,8 @@ static int checkpoint_done(struct netlink_callback *cb)
 	snapper_snapshot_release(&cs->snap);
 	snapper_session_put(cs->s);
 	kfree(cs);
+	/* The target may have died meanwhile: free what it left. */
+	snapper_session_sweep();
 	return 0;
 }
 
@@ -475,6 +493,7 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 	struct snapper_session *s = NULL;
 	struct task_struct *task;
 	struct mm_struct *mm;
+	u64 ckpt;
 	int ret;
 
 	if (!require(attrs, SNAPPER_A_PID, info->extack) ||
@@ -496,15 +515,23 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 				   "this process has no checkpoint to acknowledge");
 		return -ESRCH;
 	}
+	ckpt = nla_get_u64(attrs[SNAPPER_A_CHECKPOINT_ID]);
 	mutex_lock(&s->lock);
+	if (!snapper_session_may_ack(s, ckpt, NETLINK_CB(skb).portid,
+				     netlink_capable(skb, CAP_SYS_ADMIN))) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "only the socket that read a checkpoint may acknowledge it");
+		ret = -EPERM;
+		goto out_unlock;
+	}
 	ret = snapper_session_ack(s, nla_get_u64(attrs[SNAPPER_A_STORE_ID]),
-				  nla_get_u64(attrs[SNAPPER_A_CHECKPOINT_ID]),
-				  nla_get_u64(attrs[SNAPPER_A_GENERATION]));
-	mutex_unlock(&s->lock);
-	snapper_session_put(s);
+				  ckpt, nla_get_u64(attrs[SNAPPER_A_GENERATION]));
 	if (ret)
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "not the newest checkpoint of this store and process");
+out_unlock:
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
 	return ret;
 }
 
@@ -534,6 +561,7 @@ static struct genl_family snapper_family __ro_after_init = {
 	.maxattr = SNAPPER_A_MAX,
 	.policy = snapper_policy,
 	.netnsok = true,
+	.parallel_ops = true,
 	.module = THIS_MODULE,
 	.ops = snapper_ops,
 	.n_ops = ARRAY_SIZE(snapper_ops),

@@ -51,6 +51,8 @@ struct snapper_session {
 		u64 ckpt;
 		u64 store;		/* who asked */
 		u64 base;		/* acked checkpoint it built on; 0 FULL */
+		u32 portid;		/* the socket that asked, to ack */
+		bool privileged;	/* it had CAP_SYS_ADMIN */
 	} recent[SNAPPER_SESSION_RECENT];
 	struct xarray owed;		/* page index -> xa_mk_value(ckpt id) */
 	unsigned long nr_owed;
@@ -60,10 +62,15 @@ struct snapper_session {
 struct snapper_session *snapper_session_get(struct mm_struct *mm,
 					    bool create);
 void snapper_session_put(struct snapper_session *s);
+void snapper_session_sweep(void);
 bool snapper_session_incremental(struct snapper_session *s, u64 store,
 				 u64 base, bool force_full);
 u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store,
 			      bool full);
+void snapper_session_set_opener(struct snapper_session *s, u64 ckpt,
+				u32 portid, bool privileged);
+bool snapper_session_may_ack(struct snapper_session *s, u64 ckpt, u32 portid,
+			     bool privileged);
 bool snapper_session_owes(struct snapper_session *s, unsigned long addr);
 bool snapper_session_owes_range(struct snapper_session *s,
 				unsigned long start, unsigned long end);
