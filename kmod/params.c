@@ -5,6 +5,8 @@
  * SNAPPER_CMD_GET_CONFIG, so that one sysfs write configures every store.
  * Every setter validates its range and leaves the old value on -EINVAL.
  */
+#include "compat.h"
+
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
