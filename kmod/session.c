@@ -72,6 +72,7 @@ static struct snapper_session *session_alloc(struct mm_struct *mm)
 	kref_init(&s->ref);
 	INIT_LIST_HEAD(&s->node);
 	mutex_init(&s->lock);
+	init_waitqueue_head(&s->idle_wq);
 	xa_init_flags(&s->owed, XA_FLAGS_ACCOUNT);
 	xa_init_flags(&s->thp, XA_FLAGS_ACCOUNT);
 	s->mm = mm;

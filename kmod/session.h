@@ -6,6 +6,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 struct mm_struct;
@@ -34,7 +35,7 @@ struct snapper_thp_hashes {
  * them again whatever their soft-dirty bit says).
  *
  * Lock order: sessions_lock (session.c) -> session->lock -> mmap_lock ->
- * page-table locks. The owed xarray has its own spinlock inside; it is
+ * page-table locks; a stream's lock (netlink.c) -> session->lock. The owed xarray has its own spinlock inside; it is
  * written only under session->lock, and read under RCU by the walk.
  */
 struct snapper_session {
@@ -42,7 +43,8 @@ struct snapper_session {
 	struct list_head node;		/* in the session list */
 	struct mm_struct *mm;		/* mmgrab()ed; NULL in KUnit tests */
 	struct mutex lock;
-	bool busy;			/* a checkpoint stream is open */
+	void *stream;			/* the open checkpoint stream, or NULL */
+	wait_queue_head_t idle_wq;	/* woken when @stream goes */
 	u64 acked_store;
 	u64 acked_gen;			/* 0: nothing durable, next is FULL */
 	u64 acked_ckpt;
