@@ -12,7 +12,12 @@
  *  - hold genetlink's global mutex through a slow checkpoint: other
  *    requests (GET_CONFIG, the controller's GETFAMILY) are answered;
  *  - interrupt CPUs that never ran the target with its TLB flush;
- *  - acknowledge a checkpoint it did not read (another store's, root's).
+ *  - acknowledge a checkpoint it did not read (another store's, root's);
+ *  - pin a stream's pages, or keep other checkpoints of the target out,
+ *    by not reading: past stream_timeout_ms the stream is cancelled, its
+ *    pages released and owed; a privileged checkpoint preempts an
+ *    unprivileged stream at once;
+ *  - keep a dead target's session (and what it owes) in memory.
  *
  * Needs root and the loaded module: run it in the guest.
  */
@@ -399,6 +404,186 @@ TEST(ack_only_from_the_reader)
 	EXPECT_EQ(0, guest_exit_code(p, 250));
 	got_free(&g);
 	snapper_genl_close(nl);
+}
+
+/* ---- 6. a reader that stops reading ---- */
+
+#define TIMEOUT_KNOB	"/sys/module/snapper/parameters/stream_timeout_ms"
+
+static int write_knob(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+TEST(stream_timeout_is_validated)
+{
+	static const char *const bad[] = { "0", "99", "86400001", "-1", "x" };
+	char before[32], after[32];
+	size_t i;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, guest_read_file(TIMEOUT_KNOB, before, sizeof(before)));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		EXPECT_EQ(-EINVAL, write_knob(TIMEOUT_KNOB, bad[i]))
+			TH_LOG("bad value #%zu accepted", i);
+	ASSERT_EQ(0, guest_read_file(TIMEOUT_KNOB, after, sizeof(after)));
+	EXPECT_STREQ(before, after);
+}
+
+/* What the stalled reader sees while it does not read. */
+static struct {
+	pid_t pid;
+	long long held;
+	int ret;
+	struct got g;
+} stall;
+
+/* Sleeps past the stream's life, then checkpoints again on another socket. */
+static int stall_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	struct snapper_genl *nl;
+
+	(void)arg;
+	(void)h;
+	usleep(1500 * 1000);
+	stall.held = read_stat("pages_held");
+	stall.ret = snapper_genl_open(&nl);
+	if (!stall.ret) {
+		stall.ret = checkpoint(nl, stall.pid, STORE, 1, 0, &stall.g);
+		snapper_genl_close(nl);
+	}
+	return 0;
+}
+
+static int count_owed(struct got *g, uint64_t start, uint64_t end)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < g->npages; i++)
+		n += g->pages[i].addr >= start && g->pages[i].addr < end &&
+		     (g->pages[i].flags & SNAPPER_PAGE_F_OWED);
+	return n;
+}
+
+TEST(stalled_reader_is_cancelled_and_its_pages_owed)
+{
+	struct snapper_ckpt_request req = { .store_id = STORE,
+					    .base_generation = 1 };
+	struct snapper_ckpt_ops ops = { .header = stall_header };
+	struct target t = { 0 };
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	char old[32];
+	int i, ret;
+
+	SKIP_UNLESS_MODULE();
+	EXPECT_EQ(0, guest_read_file(TIMEOUT_KNOB, old, sizeof(old)));
+	EXPECT_EQ(0, write_knob(TIMEOUT_KNOB, "500"));
+	ASSERT_EQ(0, target_start(&t, 64, NULL, NULL, NULL));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 0xa11 + i, 0));
+	stall.pid = req.pid = t.pid;
+	ret = snapper_genl_checkpoint(nl, &req, &ops);
+	write_knob(TIMEOUT_KNOB, old);
+	EXPECT_EQ(-ETIMEDOUT, ret);
+	EXPECT_EQ(0, stall.held);
+	/* The next checkpoint was not kept out, and resends every page. */
+	ASSERT_EQ(0, stall.ret);
+	EXPECT_FALSE(stall.g.h.full);
+	EXPECT_EQ(64, count_owed(&stall.g, t.base, t.base + 64 * PG));
+	got_free(&stall.g);
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+	EXPECT_EQ(0, read_stat("pages_held"));
+}
+
+/* An unprivileged self-checkpoint that stops reading for five seconds. */
+static int slow_self_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	int *fd = arg, one = 1;
+
+	(void)h;
+	if (write(*fd, &one, sizeof(one)) != sizeof(one))
+		return -EIO;
+	sleep(5);
+	return 0;
+}
+
+static int slow_self_child(void *arg)
+{
+	struct snapper_ckpt_request req = { .pid = getpid(), .store_id = STORE };
+	struct snapper_ckpt_ops ops = { .header = slow_self_header, .arg = arg };
+	struct snapper_genl *nl;
+
+	if (snapper_genl_open(&nl))
+		return 202;
+	return -snapper_genl_checkpoint(nl, &req, &ops);
+}
+
+TEST(privileged_checkpoint_preempts_an_unprivileged_stream)
+{
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	int fds[2], one;
+	double t0;
+	pid_t p;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, pipe(fds));
+	p = fork();
+	ASSERT_LE(0, p);
+	if (!p) {
+		close(fds[0]);
+		if (guest_drop_privileges())
+			_exit(201);
+		_exit(slow_self_child(&fds[1]));
+	}
+	close(fds[1]);
+	ASSERT_EQ((ssize_t)sizeof(one), read(fds[0], &one, sizeof(one)));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	t0 = now_ms();
+	EXPECT_EQ(0, checkpoint(nl, p, STORE, 0, 0, &g));
+	EXPECT_GT(3000, now_ms() - t0);
+	EXPECT_EQ(ECANCELED, guest_exit_code(p, 250));
+	got_free(&g);
+	snapper_genl_close(nl);
+	EXPECT_EQ(0, read_stat("pages_held"));
+}
+
+/* ---- 7. a dead target's session goes ---- */
+
+TEST(dead_target_session_is_freed)
+{
+	struct target t = { 0 };
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	long long before;
+	int i;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, target_start(&t, 16, NULL, NULL, NULL));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+	before = read_stat("sessions") - 1;
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+	/* No lookup follows: only the module's own sweep can free it. */
+	for (i = 0; i < 100 && read_stat("sessions") > before; i++)
+		usleep(100 * 1000);
+	EXPECT_GE(before, read_stat("sessions"));
 }
 
 TEST_HARNESS_MAIN
