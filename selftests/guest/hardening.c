@@ -408,20 +408,6 @@ TEST(ack_only_from_the_reader)
 
 /* ---- 6. a reader that stops reading ---- */
 
-#define TIMEOUT_KNOB	"/sys/module/snapper/parameters/stream_timeout_ms"
-
-static int write_knob(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, strlen(val)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 TEST(stream_timeout_is_validated)
 {
 	static const char *const bad[] = { "0", "99", "86400001", "-1", "x" };
@@ -429,11 +415,11 @@ TEST(stream_timeout_is_validated)
 	size_t i;
 
 	SKIP_UNLESS_MODULE();
-	ASSERT_EQ(0, guest_read_file(TIMEOUT_KNOB, before, sizeof(before)));
+	ASSERT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, before, sizeof(before)));
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		EXPECT_EQ(-EINVAL, write_knob(TIMEOUT_KNOB, bad[i]))
+		EXPECT_EQ(-EINVAL, guest_write_file(GUEST_STREAM_TIMEOUT, bad[i]))
 			TH_LOG("bad value #%zu accepted", i);
-	ASSERT_EQ(0, guest_read_file(TIMEOUT_KNOB, after, sizeof(after)));
+	ASSERT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, after, sizeof(after)));
 	EXPECT_STREQ(before, after);
 }
 
@@ -485,8 +471,8 @@ TEST(stalled_reader_is_cancelled_and_its_pages_owed)
 	int i, ret;
 
 	SKIP_UNLESS_MODULE();
-	EXPECT_EQ(0, guest_read_file(TIMEOUT_KNOB, old, sizeof(old)));
-	EXPECT_EQ(0, write_knob(TIMEOUT_KNOB, "500"));
+	EXPECT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, old, sizeof(old)));
+	EXPECT_EQ(0, guest_write_file(GUEST_STREAM_TIMEOUT, "500"));
 	ASSERT_EQ(0, target_start(&t, 64, NULL, NULL, NULL));
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
@@ -495,7 +481,7 @@ TEST(stalled_reader_is_cancelled_and_its_pages_owed)
 		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 0xa11 + i, 0));
 	stall.pid = req.pid = t.pid;
 	ret = snapper_genl_checkpoint(nl, &req, &ops);
-	write_knob(TIMEOUT_KNOB, old);
+	guest_write_file(GUEST_STREAM_TIMEOUT, old);
 	EXPECT_EQ(-ETIMEDOUT, ret);
 	EXPECT_EQ(0, stall.held);
 	/* The next checkpoint was not kept out, and resends every page. */

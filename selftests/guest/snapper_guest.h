@@ -493,6 +493,21 @@ static inline int got_in(struct got *g, uint64_t start, uint64_t end)
 	return n;
 }
 
+/* Writes @val into the file @path (a knob). Return: 0 or -errno. */
+static inline int guest_write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+#define GUEST_STREAM_TIMEOUT "/sys/module/snapper/parameters/stream_timeout_ms"
+
 /* ---- privilege ---- */
 
 #define GUEST_NOBODY	65534
