@@ -3,6 +3,12 @@
  * Included first by every file of the module: the one place where
  * differences between the supported kernels are bridged, and where a
  * kernel the module cannot serve is refused at build time.
+ *
+ * checkpatch --strict: LINUX_VERSION_CODE (and CONSTANT_COMPARISON, the
+ * form of that test) is how a module built out of tree for 6.1 and 6.12
+ * tells them apart where there is nothing to probe; the macros below are
+ * only ever given plain variables, so reusing an argument is harmless
+ * (MACRO_ARG_REUSE).
  */
 #ifndef _SNAPPER_COMPAT_H
 #define _SNAPPER_COMPAT_H

@@ -7,7 +7,7 @@
  * a command, whose freeze and copies can take seconds, and other families
  * (the controller's CTRL_CMD_GETFAMILY included) are not kept waiting.
  * What needs excluding has a lock of its own: a target's session->lock
- * (one checkpoint or acknowledgement of a target at a time), the session
+ * (one checkpoint or ACK of a target at a time), the session
  * list's lock, the module's parameter lock for the knobs; a dump's
  * callbacks are serialized per socket by netlink itself.
  */
@@ -508,18 +508,19 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		return ret;
 	}
 	genlmsg_end(skb, hdr);
-	if (cs->state == ST_HEADER)
+	if (cs->state == ST_HEADER) {
 		cs->state = ST_VMAS;
-	else if (cs->state == ST_VMAS && cs->vma == cs->snap.nr_vmas)
+	} else if (cs->state == ST_VMAS && cs->vma == cs->snap.nr_vmas) {
 		cs->state = ST_PAGES;
-	else if (cs->state == ST_PAGES) {
+	} else if (cs->state == ST_PAGES) {
 		/* The skb has the bytes now: let the page go early. */
 		snapper_snap_page_release(p);
 		cs->page++;
 		cs->snap.stats.sent++;
 		snapper_stats_add(SNAPPER_STAT_PAGES_SENT, 1);
-	} else if (cs->state == ST_STATS)
+	} else if (cs->state == ST_STATS) {
 		cs->state = ST_DONE;
+	}
 	return 0;
 }
 

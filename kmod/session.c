@@ -163,8 +163,9 @@ struct snapper_session *snapper_session_get(struct mm_struct *mm, bool create)
 		if (found) {
 			list_add(&found->node, &sessions);
 			schedule_delayed_work(&sweep_work, SWEEP_INTERVAL);
-		} else
+		} else {
 			found = ERR_PTR(-ENOMEM);
+		}
 	}
 	if (!IS_ERR_OR_NULL(found))
 		kref_get(&found->ref);
@@ -238,7 +239,7 @@ void snapper_session_set_opener(struct snapper_session *s, u64 ckpt,
  * snapper_session_may_ack() - may this requester acknowledge @ckpt?
  * @s: the session, locked
  * @ckpt: a checkpoint id
- * @portid: the netlink port the acknowledgement came from
+ * @portid: the netlink port the ACK came from
  * @privileged: whether its sender has CAP_SYS_ADMIN
  *
  * Only the socket that read a checkpoint may acknowledge it, and a

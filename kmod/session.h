@@ -35,8 +35,9 @@ struct snapper_thp_hashes {
  * them again whatever their soft-dirty bit says).
  *
  * Lock order: sessions_lock (session.c) -> session->lock -> mmap_lock ->
- * page-table locks; a stream's lock (netlink.c) -> session->lock. The owed xarray has its own spinlock inside; it is
- * written only under session->lock, and read under RCU by the walk.
+ * page-table locks; a stream's lock (netlink.c) -> session->lock. The owed
+ * xarray has its own spinlock inside; it is written only under
+ * session->lock, and read under RCU by the walk.
  */
 struct snapper_session {
 	struct kref ref;

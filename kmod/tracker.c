@@ -688,40 +688,52 @@ static int copy_one(struct page *to, struct page *from,
 	return -EIO;
 }
 
+/* Replaces @p's page by a private copy of its content. */
+static int copy_private(struct task_struct *task, struct snapper_snap_page *p,
+			struct netlink_ext_ack *extack)
+{
+	struct page *copy = alloc_page(GFP_KERNEL_ACCOUNT);
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	if (p->addr & SNAP_NEED_COPY)
+		ret = copy_one(copy, p->page, extack);
+	else if (access_process_vm(task, p->addr & PAGE_MASK,
+				   page_address(copy), PAGE_SIZE,
+				   FOLL_FORCE) != PAGE_SIZE)
+		ret = -EIO;
+	if (ret) {
+		__free_page(copy);
+		return ret;
+	}
+	if (p->addr & SNAP_NEED_COPY)
+		put_page(p->page);
+	else
+		snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
+	p->page = copy;
+	p->addr &= ~(SNAP_NEED_COPY | SNAP_NEED_READ);
+	p->addr |= SNAPPER_PAGE_F_COPIED;
+	return 0;
+}
+
 /* Gives every page that copy-on-write does not protect a private copy. */
 static int copy_pages(struct task_struct *task, struct snapper_snapshot *snap,
 		      struct netlink_ext_ack *extack)
 {
 	struct snapper_snap_chunk *c;
 	struct snapper_snap_page *p;
-	struct page *copy;
 	unsigned long i;
+	int ret;
 
 	for (c = snap->head; c; c = c->next) {
 		for (i = 0; i < c->nr; i++) {
 			p = &c->pages[i];
 			if (!(p->addr & (SNAP_NEED_COPY | SNAP_NEED_READ)))
 				continue;
-			copy = alloc_page(GFP_KERNEL_ACCOUNT);
-			if (!copy)
-				return -ENOMEM;
-			if (p->addr & SNAP_NEED_COPY) {
-				if (copy_one(copy, p->page, extack)) {
-					__free_page(copy);
-					return -EIO;
-				}
-				put_page(p->page);
-			} else if (access_process_vm(task, p->addr & PAGE_MASK,
-						     page_address(copy), PAGE_SIZE,
-						     FOLL_FORCE) != PAGE_SIZE) {
-				__free_page(copy);
-				return -EIO;
-			} else {
-				snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
-			}
-			p->page = copy;
-			p->addr &= ~(SNAP_NEED_COPY | SNAP_NEED_READ);
-			p->addr |= SNAPPER_PAGE_F_COPIED;
+			ret = copy_private(task, p, extack);
+			if (ret)
+				return ret;
 			snap->stats.copied++;
 		}
 	}
