@@ -10,7 +10,8 @@
  *  - grow the module's references or slab without bound by checkpointing
  *    a target whose thread never returns to user mode;
  *  - hold genetlink's global mutex through a slow checkpoint: other
- *    requests (GET_CONFIG, the controller's GETFAMILY) are answered;
+ *    requests (GET_CONFIG, the controller's GETFAMILY) are answered in a
+ *    small part of the checkpoint's time;
  *  - interrupt CPUs that never ran the target with its TLB flush;
  *  - acknowledge a checkpoint it did not read (another store's, root's);
  *  - pin a stream's pages, or keep other checkpoints of the target out,
@@ -278,8 +279,12 @@ TEST(genetlink_answers_during_a_slow_checkpoint)
 	target_stop(&t);
 	if (sc.ms < 400)
 		SKIP(return, "the checkpoint was not slow (%.0f ms)", sc.ms);
-	EXPECT_GT(sc.ms / 3, worst);
-	EXPECT_GT(250, worst);
+	/*
+	 * Held behind genl_mutex, each request waited for the rest of the
+	 * checkpoint (over 90 % of it, measured); a loaded TCG host alone
+	 * makes one take a few hundred milliseconds.
+	 */
+	EXPECT_GT(sc.ms / 4, worst);
 }
 
 /* ---- 4. the TLB flush reaches only CPUs that ran the target ---- */
