@@ -24,6 +24,7 @@
  */
 #include <pthread.h>
 #include <sched.h>
+#include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -202,14 +203,32 @@ TEST_F_TIMEOUT(long_run, freeze_work_stays_bounded, 300)
 
 /* ---- 3. genetlink stays available during a slow checkpoint ---- */
 
-/* A thread that stays running in the kernel: 1 GiB at a time. */
-static void *busy_in_kernel(void *arg)
+/*
+ * Threads that stay running in the kernel for long stretches: splicing
+ * 1 GiB from /dev/zero (6.12; 6.1 cannot splice from it) and reading
+ * 32 MiB of random bytes at a time (both).
+ */
+static void *busy_splice(void *arg)
 {
 	int zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_WRONLY);
 
 	(void)arg;
+	while (sendfile(null, zero, NULL, 1UL << 30) > 0)
+		;
+	return NULL;
+}
+
+static void *busy_random(void *arg)
+{
+	size_t len = 32UL << 20;
+	char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	(void)arg;
+	if (buf == MAP_FAILED)
+		return NULL;
 	for (;;)
-		sendfile(null, zero, NULL, 1UL << 30);
+		getrandom(buf, len, 0);
 	return NULL;
 }
 
@@ -220,7 +239,8 @@ static int busy_cmd(struct target *t, struct tcmd *c, void *arg)
 	(void)t;
 	(void)c;
 	(void)arg;
-	return pthread_create(&th, NULL, busy_in_kernel, NULL);
+	return pthread_create(&th, NULL, busy_splice, NULL) ||
+	       pthread_create(&th, NULL, busy_random, NULL);
 }
 
 struct slow_ckpt {
