@@ -225,12 +225,19 @@ dkms-src:
 	$(Q)cp uapi/linux/snapper.h $(DKMS_SRC)/uapi/linux/
 	$(Q)sed 's/@VERSION@/$(VERSION)/' dkms.conf > $(DKMS_SRC)/dkms.conf
 
+# One line per kernel; a kernel the module cannot serve (dkms.conf's
+# BUILD_EXCLUSIVE_*: exit 77) is skipped with a reason, any other failure
+# fails the target after every kernel was tried.
 dkms-install: dkms-src
 	$(Q)dkms add -m snapper -v $(VERSION) >/dev/null 2>&1 || true
-	$(Q)for k in $$(ls /lib/modules); do \
-		[ -d /lib/modules/$$k/build ] || continue; \
-		dkms install -m snapper -v $(VERSION) -k $$k || exit 1; \
-	done
+	$(Q)fail=0; for k in $$(ls /lib/modules); do \
+		if [ ! -d /lib/modules/$$k/build ]; then \
+			echo "  SKIP     $$k: no headers"; continue; fi; \
+		dkms install -m snapper -v $(VERSION) -k $$k; rc=$$?; \
+		if [ $$rc = 0 ]; then echo "  OK       $$k"; \
+		elif [ $$rc = 77 ]; then echo "  SKIP     $$k: not x86-64, or no CONFIG_MEM_SOFT_DIRTY or CONFIG_TRANSPARENT_HUGEPAGE"; \
+		else echo "  FAIL     $$k (dkms exit $$rc)"; fail=1; fi; \
+	done; exit $$fail
 
 dkms-uninstall:
 	$(Q)dkms remove -m snapper -v $(VERSION) --all 2>/dev/null || true

@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Force-included into every file of the module (see Kbuild): the one place
- * where differences between the supported kernels are bridged.
+ * Included first by every file of the module: the one place where
+ * differences between the supported kernels are bridged, and where a
+ * kernel the module cannot serve is refused at build time.
+ *
+ * checkpatch --strict: LINUX_VERSION_CODE (and CONSTANT_COMPARISON, the
+ * form of that test) is how a module built out of tree for 6.1 and 6.12
+ * tells them apart where there is nothing to probe; the macros below are
+ * only ever given plain variables, so reusing an argument is harmless
+ * (MACRO_ARG_REUSE).
  */
 #ifndef _SNAPPER_COMPAT_H
 #define _SNAPPER_COMPAT_H
@@ -10,6 +17,16 @@
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
 #error "snapper needs Linux 6.1 or newer"
+#endif
+
+/* Without it every incremental checkpoint would come back empty. */
+#ifndef CONFIG_MEM_SOFT_DIRTY
+#error "snapper needs CONFIG_MEM_SOFT_DIRTY=y"
+#endif
+
+/* Huge PMDs are walked with THP helpers that are BUILD_BUG() without it. */
+#ifndef CONFIG_TRANSPARENT_HUGEPAGE
+#error "snapper needs CONFIG_TRANSPARENT_HUGEPAGE=y"
 #endif
 
 /*

@@ -27,8 +27,13 @@
  *    children before exec, CLONE_VM) are not frozen.
  *  - task_work_cancel() is not exported: a work queued on a thread that
  *    slept through the checkpoint runs when that thread next returns to
- *    user mode, sees the thaw and returns at once. Each queued work holds
- *    a module reference, so the module cannot be unloaded before.
+ *    user mode (or exits), sees the thaw and returns at once. Each queued
+ *    work holds a module reference, so the module cannot be unloaded
+ *    before. A thread has at most one such work whatever the number of
+ *    checkpoints: a later freeze finds the pending one (park_slots) and
+ *    takes it over instead of queueing another, so a thread that never
+ *    returns to user mode (a main thread in pthread_join()) pins one small
+ *    slot and one module reference, not one per checkpoint.
  *
  * The work's last act is to drop its module reference, and it still
  * returns through this module's text after that: an rmmod may begin right
@@ -37,17 +42,23 @@
  * voluntarily, run in user mode or been idle; a thread preempted in the
  * work's epilogue counts as none of these, so the text outlives it.
  *
- * Lock order: none is held across the wait; rounds are reference counted
- * (one reference for the freezer, one per queued work).
+ * Lock order: slots_lock is innermost and never held across a sleep. A
+ * slot is reference counted (its pending work, the freeze that claims it);
+ * so is the freeze's shared state (the freezer, each parked thread).
  */
+#include "compat.h"
+
 #include <linux/bsearch.h>
+#include <linux/hashtable.h>
 #include <linux/kref.h>
 #include <linux/module.h>
 #include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/spinlock.h>
 #include <linux/task_work.h>
 #include <linux/wait.h>
 
@@ -71,63 +82,99 @@
 #define FREEZE_TIMEOUT		(5 * HZ)
 #define FREEZE_SLACK		16
 
-struct park_slot {
-	struct callback_head work;
-	struct task_struct *task;	/* reference held until the thaw */
-	struct freeze_round *round;
-	bool queued;
-	bool parked;			/* set by the thread, read by the freezer */
-};
-
-/* The threads queued in one scan of the thread group. */
-struct freeze_round {
+/* What the parked threads of one freeze wait on. */
+struct freeze_state {
 	struct kref ref;
 	bool thawed;
 	wait_queue_head_t thaw_wq;	/* parked threads sleep here */
 	wait_queue_head_t park_wq;	/* the freezer sleeps here */
-	struct freeze_round *next;
-	unsigned int nr;
-	struct park_slot slots[];
+};
+
+/* One pending task work of one thread, in park_slots until it runs. */
+struct park_slot {
+	struct callback_head work;
+	struct hlist_node node;
+	struct task_struct *task;	/* the key; the work runs before it dies */
+	struct freeze_state *st;	/* who wants it parked; slots_lock */
+	refcount_t ref;
+	bool parked;			/* set by the thread, read by the freezer */
+};
+
+struct frozen {
+	struct task_struct *task;	/* referenced until the thaw */
+	struct park_slot *slot;		/* referenced, or NULL: exiting */
 };
 
 struct snapper_freeze {
-	struct freeze_round *rounds;
-	struct task_struct **known;	/* sorted, every task in a round */
+	struct freeze_state *st;
+	struct frozen *known;		/* sorted by task */
 	unsigned int nr_known;
 };
 
-static void round_release(struct kref *ref)
+static DEFINE_SPINLOCK(slots_lock);
+static DEFINE_HASHTABLE(park_slots, 6);
+
+static void state_release(struct kref *ref)
 {
-	kfree(container_of(ref, struct freeze_round, ref));
+	kfree(container_of(ref, struct freeze_state, ref));
+}
+
+static void slot_put(struct park_slot *slot)
+{
+	if (refcount_dec_and_test(&slot->ref))
+		kfree(slot);
+}
+
+static struct park_slot *find_slot(struct task_struct *t)
+{
+	struct park_slot *slot;
+
+	lockdep_assert_held(&slots_lock);
+	hash_for_each_possible(park_slots, slot, node, (unsigned long)t)
+		if (slot->task == t)
+			return slot;
+	return NULL;
 }
 
 static void park(struct callback_head *work)
 {
 	struct park_slot *slot = container_of(work, struct park_slot, work);
-	struct freeze_round *round = slot->round;
+	struct freeze_state *st;
 
-	if (!READ_ONCE(round->thawed)) {
+	spin_lock(&slots_lock);
+	hash_del(&slot->node);
+	st = slot->st;
+	if (st)
+		kref_get(&st->ref);
+	spin_unlock(&slots_lock);
+	/* An exiting thread runs no user code again: no need to wait. */
+	if (st && !READ_ONCE(st->thawed) && !(current->flags & PF_EXITING)) {
 		WRITE_ONCE(slot->parked, true);
-		wake_up(&round->park_wq);
+		wake_up(&st->park_wq);
 		/* A fatal signal lets the thread go: it dies in the kernel. */
-		wait_event_killable(round->thaw_wq, READ_ONCE(round->thawed));
+		wait_event_killable(st->thaw_wq, READ_ONCE(st->thawed));
 	}
-	kref_put(&round->ref, round_release);
+	if (st)
+		kref_put(&st->ref, state_release);
+	slot_put(slot);
 	/* Last: the return from here is covered by snapper_freeze_uninit(). */
 	module_put(THIS_MODULE);
 }
 
-static int cmp_ptr(const void *a, const void *b)
+static int cmp_task(const void *a, const void *b)
 {
-	unsigned long x = *(unsigned long *)a, y = *(unsigned long *)b;
+	unsigned long x = (unsigned long)((const struct frozen *)a)->task;
+	unsigned long y = (unsigned long)((const struct frozen *)b)->task;
 
 	return x < y ? -1 : x > y;
 }
 
 static bool is_known(struct snapper_freeze *f, struct task_struct *t)
 {
-	return f->nr_known && bsearch(&t, f->known, f->nr_known,
-				      sizeof(t), cmp_ptr);
+	struct frozen key = { .task = t };
+
+	return f->nr_known && bsearch(&key, f->known, f->nr_known,
+				      sizeof(key), cmp_task);
 }
 
 static bool wants_slot(struct snapper_freeze *f, struct task_struct *t)
@@ -135,7 +182,7 @@ static bool wants_slot(struct snapper_freeze *f, struct task_struct *t)
 	return t != current && !(t->flags & PF_EXITING) && !is_known(f, t);
 }
 
-/* Threads of @leader's group not yet in a round. */
+/* Threads of @leader's group not yet frozen. */
 static unsigned int count_new(struct snapper_freeze *f,
 			      struct task_struct *leader, u32 *total)
 {
@@ -153,98 +200,144 @@ static unsigned int count_new(struct snapper_freeze *f,
 	return n;
 }
 
-static struct freeze_round *fill_round(struct snapper_freeze *f,
-				       struct task_struct *leader,
-				       unsigned int cap)
+/* Adds up to @cap new threads to @f->known, referenced, slots not yet. */
+static int add_new(struct snapper_freeze *f, struct task_struct *leader,
+		   unsigned int cap, unsigned int *first)
 {
-	struct freeze_round *round;
+	struct frozen *known;
 	struct task_struct *t;
+	unsigned int n = f->nr_known;
 
-	round = kzalloc(struct_size(round, slots, cap), GFP_KERNEL);
-	if (!round)
-		return NULL;
-	kref_init(&round->ref);
-	init_waitqueue_head(&round->thaw_wq);
-	init_waitqueue_head(&round->park_wq);
+	known = krealloc_array(f->known, n + cap, sizeof(*known), GFP_KERNEL);
+	if (!known)
+		return -ENOMEM;
+	f->known = known;
+	*first = n;
 	rcu_read_lock();
 	for_each_thread(leader, t) {
-		if (round->nr == cap)
+		if (n == f->nr_known + cap)
 			break;
 		if (!wants_slot(f, t))
 			continue;
 		get_task_struct(t);
-		round->slots[round->nr].task = t;
-		round->slots[round->nr].round = round;
-		round->nr++;
+		known[n].task = t;
+		known[n++].slot = NULL;
 	}
 	rcu_read_unlock();
-	return round;
+	f->nr_known = n;
+	return 0;
 }
 
-static void queue_round(struct freeze_round *round)
+/*
+ * Claims the pending work of @t for @st, or queues @spare as a new one.
+ * Return: 0 with *@used set if @spare was taken, -EBUSY if another freeze
+ * holds the thread, or 0 with no slot for an exiting thread.
+ */
+static int claim(struct freeze_state *st, struct frozen *fz,
+		 struct park_slot *spare, bool *used)
 {
-	unsigned int i;
+	struct park_slot *slot;
+	int ret = 0;
 
-	for (i = 0; i < round->nr; i++) {
-		struct park_slot *slot = &round->slots[i];
-
-		kref_get(&round->ref);
-		__module_get(THIS_MODULE);
-		init_task_work(&slot->work, park);
-		if (task_work_add(slot->task, &slot->work, TWA_RESUME)) {
-			/* Exiting: it will never run user code again. */
-			kref_put(&round->ref, round_release);
-			module_put(THIS_MODULE);
-			continue;
+	*used = false;
+	spin_lock(&slots_lock);
+	slot = find_slot(fz->task);
+	if (slot) {
+		if (slot->st) {
+			ret = -EBUSY;
+			goto out;
 		}
-		slot->queued = true;
-		kick_process(slot->task);
+		slot->st = st;
+		refcount_inc(&slot->ref);
+		fz->slot = slot;
+		goto out;
 	}
+	slot = spare;
+	slot->task = fz->task;
+	slot->st = st;
+	refcount_set(&slot->ref, 2);	/* the work's and the freeze's */
+	init_task_work(&slot->work, park);
+	/* Lockless for TWA_RESUME; under the lock, park() finds it hashed. */
+	if (task_work_add(fz->task, &slot->work, TWA_RESUME))
+		goto out;	/* exiting: it will never run user code again */
+	__module_get(THIS_MODULE);
+	hash_add(park_slots, &slot->node, (unsigned long)fz->task);
+	fz->slot = slot;
+	*used = true;
+out:
+	spin_unlock(&slots_lock);
+	if (fz->slot)
+		kick_process(fz->task);
+	return ret;
 }
 
-static bool round_quiet(struct freeze_round *round)
+static int claim_new(struct snapper_freeze *f, unsigned int first)
+{
+	struct park_slot *spare = NULL;
+	unsigned int i;
+	bool used;
+	int ret;
+
+	for (i = first; i < f->nr_known; i++) {
+		if (!spare)
+			spare = kzalloc(sizeof(*spare), GFP_KERNEL);
+		if (!spare)
+			return -ENOMEM;
+		ret = claim(f->st, &f->known[i], spare, &used);
+		if (ret)
+			break;
+		if (used)
+			spare = NULL;
+	}
+	kfree(spare);
+	return ret;
+}
+
+static bool all_quiet(struct snapper_freeze *f)
 {
 	unsigned int i;
 
-	for (i = 0; i < round->nr; i++) {
-		struct park_slot *slot = &round->slots[i];
+	for (i = 0; i < f->nr_known; i++) {
+		struct frozen *fz = &f->known[i];
 
-		if (slot->queued && !READ_ONCE(slot->parked) &&
-		    task_is_running(slot->task))
+		if (fz->slot && !READ_ONCE(fz->slot->parked) &&
+		    task_is_running(fz->task))
 			return false;
 	}
 	return true;
 }
 
-static int wait_round(struct freeze_round *round)
+static int wait_quiet(struct snapper_freeze *f)
 {
 	unsigned long deadline = jiffies + FREEZE_TIMEOUT;
 
 	/* A thread going to sleep wakes nobody: poll every jiffy as well. */
-	while (!round_quiet(round)) {
+	while (!all_quiet(f)) {
 		if (time_after(jiffies, deadline))
 			return -EBUSY;
 		if (fatal_signal_pending(current))
 			return -EINTR;
-		wait_event_killable_timeout(round->park_wq, round_quiet(round), 1);
+		wait_event_killable_timeout(f->st->park_wq, all_quiet(f), 1);
 	}
 	return 0;
 }
 
-static int add_known(struct snapper_freeze *f, struct freeze_round *round)
+static struct snapper_freeze *freeze_alloc(void)
 {
-	struct task_struct **known;
-	unsigned int i;
+	struct snapper_freeze *f;
 
-	known = krealloc_array(f->known, f->nr_known + round->nr,
-			       sizeof(*known), GFP_KERNEL);
-	if (!known)
-		return -ENOMEM;
-	for (i = 0; i < round->nr; i++)
-		known[f->nr_known++] = round->slots[i].task;
-	f->known = known;
-	sort(f->known, f->nr_known, sizeof(*known), cmp_ptr, NULL);
-	return 0;
+	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	if (!f)
+		return NULL;
+	f->st = kzalloc(sizeof(*f->st), GFP_KERNEL);
+	if (!f->st) {
+		kfree(f);
+		return NULL;
+	}
+	kref_init(&f->st->ref);
+	init_waitqueue_head(&f->st->thaw_wq);
+	init_waitqueue_head(&f->st->park_wq);
+	return f;
 }
 
 /**
@@ -259,33 +352,28 @@ static int add_known(struct snapper_freeze *f, struct freeze_round *round)
  *
  * Return: the freeze, or ERR_PTR(-ENOMEM), ERR_PTR(-EINTR) if the caller
  * got a fatal signal, ERR_PTR(-EBUSY) if a thread stayed running in the
- * kernel for FREEZE_TIMEOUT.
+ * kernel for FREEZE_TIMEOUT or another freeze holds one of the threads.
  */
 struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
 					    u32 *nr_threads)
 {
 	struct snapper_freeze *f;
-	struct freeze_round *round;
-	unsigned int n;
+	unsigned int n, first;
 	int ret;
 
-	f = kzalloc(sizeof(*f), GFP_KERNEL);
+	f = freeze_alloc();
 	if (!f)
 		return ERR_PTR(-ENOMEM);
 	/* Rescan until no thread is new: clone() may run in a parking thread. */
 	while ((n = count_new(f, leader, nr_threads))) {
-		round = fill_round(f, leader, n + FREEZE_SLACK);
-		if (!round) {
-			ret = -ENOMEM;
-			goto err_thaw;
-		}
-		round->next = f->rounds;
-		f->rounds = round;
-		queue_round(round);
-		ret = add_known(f, round);
+		ret = add_new(f, leader, n + FREEZE_SLACK, &first);
 		if (ret)
 			goto err_thaw;
-		ret = wait_round(round);
+		ret = claim_new(f, first);
+		sort(f->known, f->nr_known, sizeof(*f->known), cmp_task, NULL);
+		if (ret)
+			goto err_thaw;
+		ret = wait_quiet(f);
 		if (ret)
 			goto err_thaw;
 	}
@@ -300,21 +388,29 @@ err_thaw:
  * snapper_freeze_thaw() - let the threads of a freeze return to user mode
  * @f: from snapper_freeze_start()
  *
- * Wakes every parked thread and frees @f.
+ * Wakes every parked thread, releases the works not yet run to whichever
+ * freeze comes next, and frees @f.
  */
 void snapper_freeze_thaw(struct snapper_freeze *f)
 {
-	struct freeze_round *round, *next;
 	unsigned int i;
 
-	for (round = f->rounds; round; round = next) {
-		next = round->next;
-		WRITE_ONCE(round->thawed, true);
-		wake_up_all(&round->thaw_wq);
-		for (i = 0; i < round->nr; i++)
-			put_task_struct(round->slots[i].task);
-		kref_put(&round->ref, round_release);
+	spin_lock(&slots_lock);
+	for (i = 0; i < f->nr_known; i++) {
+		struct park_slot *slot = f->known[i].slot;
+
+		if (slot && slot->st == f->st)
+			slot->st = NULL;
 	}
+	spin_unlock(&slots_lock);
+	WRITE_ONCE(f->st->thawed, true);
+	wake_up_all(&f->st->thaw_wq);
+	for (i = 0; i < f->nr_known; i++) {
+		if (f->known[i].slot)
+			slot_put(f->known[i].slot);
+		put_task_struct(f->known[i].task);
+	}
+	kref_put(&f->st->ref, state_release);
 	kfree(f->known);
 	kfree(f);
 }

@@ -3,6 +3,8 @@
  * Snapper: persistent, incremental snapshots of a process's memory.
  * This file only brings the parts up and down; each lives in its own file.
  */
+#include "compat.h"
+
 #include <linux/module.h>
 #include <net/genetlink.h>
 #include <linux/snapper.h>

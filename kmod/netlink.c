@@ -2,7 +2,17 @@
 /*
  * The generic netlink family "snapper". uapi/linux/snapper.h documents
  * every command and attribute; this file only implements that contract.
+ *
+ * The family is parallel_ops: genetlink's global mutex is not held through
+ * a command, whose freeze and copies can take seconds, and other families
+ * (the controller's CTRL_CMD_GETFAMILY included) are not kept waiting.
+ * What needs excluding has a lock of its own: a target's session->lock
+ * (one checkpoint or ACK of a target at a time), the session
+ * list's lock, the module's parameter lock for the knobs; a dump's
+ * callbacks are serialized per socket by netlink itself.
  */
+#include "compat.h"
+
 #include <linux/highmem.h>
 #include <linux/huge_mm.h>
 #include <linux/module.h>
@@ -10,6 +20,7 @@
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <net/genetlink.h>
 #include <linux/snapper.h>
 
@@ -109,14 +120,26 @@ err_free:
 	return ret;
 }
 
-/* One checkpoint stream: the dump's state between dumpit calls. */
+/*
+ * One checkpoint stream: the dump's state between dumpit calls. A stream
+ * lives at most stream_timeout_ms, and a privileged checkpoint of the same
+ * target preempts an unprivileged one: either way the expiry work cancels
+ * it, releasing its pages (they stay owed), and its next dumpit fails.
+ * @lock keeps dumpit and the expiry apart; it comes before the session's.
+ */
 struct ckpt_stream {
-	struct snapper_session *s;	/* referenced; busy while we live */
+	struct snapper_session *s;	/* referenced; s->stream while open */
+	struct mutex lock;
+	struct delayed_work expire;
+	int cancelled;			/* 0, or the error the reader gets */
+	bool preempted;			/* under s->lock */
 	struct snapper_snapshot snap;
 	enum { ST_HEADER, ST_VMAS, ST_PAGES, ST_STATS, ST_DONE } state;
 	unsigned int vma;		/* next layout record */
 	struct snapper_snap_chunk *chunk; /* next page message */
 	unsigned long page;
+	u32 portid;			/* the reading socket, to ack */
+	bool privileged;		/* the reader has CAP_SYS_ADMIN */
 };
 
 /*
@@ -191,6 +214,62 @@ static void account(const struct snapper_snap_stats *st)
 	snapper_stats_add(SNAPPER_STAT_WALK_US, st->walk_us);
 }
 
+/* Ends @cs's hold on its session, so that another checkpoint may start. */
+static void detach(struct ckpt_stream *cs)
+{
+	struct snapper_session *s = cs->s;
+
+	mutex_lock(&s->lock);
+	if (s->stream == cs) {
+		s->stream = NULL;
+		wake_up_all(&s->idle_wq);
+	}
+	mutex_unlock(&s->lock);
+}
+
+static void expire(struct work_struct *work)
+{
+	struct ckpt_stream *cs = container_of(to_delayed_work(work),
+					      struct ckpt_stream, expire);
+
+	mutex_lock(&cs->lock);
+	if (!cs->cancelled) {
+		cs->cancelled = READ_ONCE(cs->preempted) ? -ECANCELED :
+							   -ETIMEDOUT;
+		/* Recorded as owed at the walk: the next checkpoint resends. */
+		snapper_snapshot_release(&cs->snap);
+		detach(cs);
+	}
+	mutex_unlock(&cs->lock);
+}
+
+/*
+ * Called with s->lock held; returns with it held and no stream open, or
+ * unlocked with an error. An unprivileged stream gives way to a privileged
+ * checkpoint; otherwise the newcomer gets -EBUSY.
+ */
+static int wait_idle(struct ckpt_stream *cs, struct netlink_ext_ack *extack)
+{
+	struct snapper_session *s = cs->s;
+	struct ckpt_stream *other;
+
+	while ((other = s->stream)) {
+		if (!cs->privileged || other->privileged) {
+			mutex_unlock(&s->lock);
+			NL_SET_ERR_MSG_MOD(extack,
+					   "a checkpoint of this process is streaming");
+			return -EBUSY;
+		}
+		WRITE_ONCE(other->preempted, true);
+		mod_delayed_work(system_wq, &other->expire, 0);
+		mutex_unlock(&s->lock);
+		if (wait_event_killable(s->idle_wq, !READ_ONCE(s->stream)) ||
+		    mutex_lock_killable(&s->lock))
+			return -EINTR;
+	}
+	return 0;
+}
+
 static int collect(struct ckpt_stream *cs, struct task_struct *task,
 		   struct mm_struct *mm, struct nlattr **attrs,
 		   struct netlink_ext_ack *extack)
@@ -205,20 +284,18 @@ static int collect(struct ckpt_stream *cs, struct task_struct *task,
 
 	if (mutex_lock_killable(&s->lock))
 		return -EINTR;
-	if (s->busy) {
-		NL_SET_ERR_MSG_MOD(extack,
-				   "a checkpoint of this process is streaming");
-		ret = -EBUSY;
-		goto out;
-	}
+	ret = wait_idle(cs, extack);
+	if (ret)
+		return ret;
 	cs->snap.full = !snapper_session_incremental(s, store, base,
 						     flags & SNAPPER_CKPT_F_FULL);
 	cs->snap.base_ckpt = cs->snap.full ? 0 : s->acked_ckpt;
 	cs->snap.ckpt = snapper_session_next_ckpt(s, store, cs->snap.full);
+	snapper_session_set_opener(s, cs->snap.ckpt, cs->portid,
+				   cs->privileged);
 	ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
 	if (!ret)
-		s->busy = true;
-out:
+		s->stream = cs;
 	mutex_unlock(&s->lock);
 	return ret;
 }
@@ -254,6 +331,10 @@ static int checkpoint_start(struct netlink_callback *cb)
 	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
 	if (!cs)
 		goto out_mm;
+	mutex_init(&cs->lock);
+	INIT_DELAYED_WORK(&cs->expire, expire);
+	cs->portid = NETLINK_CB(cb->skb).portid;
+	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
 	cs->s = snapper_session_get(mm, true);
 	if (IS_ERR(cs->s)) {
 		ret = PTR_ERR(cs->s);
@@ -263,6 +344,8 @@ static int checkpoint_start(struct netlink_callback *cb)
 	if (ret)
 		goto err_session;
 	account(&cs->snap.stats);
+	schedule_delayed_work(&cs->expire,
+			      msecs_to_jiffies(snapper_params_stream_timeout_ms()));
 	cs->chunk = cs->snap.head;
 	cb->args[0] = (long)cs;
 	cb->min_dump_alloc = CKPT_MIN_DUMP_ALLOC;
@@ -465,35 +548,42 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		return ret;
 	}
 	genlmsg_end(skb, hdr);
-	if (cs->state == ST_HEADER)
+	if (cs->state == ST_HEADER) {
 		cs->state = ST_VMAS;
-	else if (cs->state == ST_VMAS && cs->vma == cs->snap.nr_vmas)
+	} else if (cs->state == ST_VMAS && cs->vma == cs->snap.nr_vmas) {
 		cs->state = ST_PAGES;
-	else if (cs->state == ST_PAGES && (p->addr & SNAP_HOLE))
+	} else if (cs->state == ST_PAGES && (p->addr & SNAP_HOLE)) {
 		cs->page++;
-	else if (cs->state == ST_PAGES) {
+	} else if (cs->state == ST_PAGES) {
 		/* The skb has the bytes now: let the page go early. */
 		snapper_snap_page_release(p);
 		cs->page++;
 		cs->snap.stats.sent++;
 		snapper_stats_add(SNAPPER_STAT_PAGES_SENT, 1);
-	} else if (cs->state == ST_STATS)
+	} else if (cs->state == ST_STATS) {
 		cs->state = ST_DONE;
+	}
 	return 0;
 }
 
 static int checkpoint_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct ckpt_stream *cs = (struct ckpt_stream *)cb->args[0];
+	int ret;
 
+	mutex_lock(&cs->lock);
+	ret = cs->cancelled;
+	if (ret)
+		goto out;
 	while (cs->state != ST_DONE) {
 		if (put_one(skb, cb, cs))
 			break;
 	}
 	/* Never 0 before ST_DONE: an empty skb would end the dump early. */
-	if (!skb->len && cs->state != ST_DONE)
-		return -EMSGSIZE;
-	return skb->len;
+	ret = !skb->len && cs->state != ST_DONE ? -EMSGSIZE : skb->len;
+out:
+	mutex_unlock(&cs->lock);
+	return ret;
 }
 
 static int checkpoint_done(struct netlink_callback *cb)
@@ -502,12 +592,14 @@ static int checkpoint_done(struct netlink_callback *cb)
 
 	if (!cs)
 		return 0;
-	mutex_lock(&cs->s->lock);
-	cs->s->busy = false;
-	mutex_unlock(&cs->s->lock);
+	/* Detached first, so that no preempting checkpoint queues it again. */
+	detach(cs);
+	cancel_delayed_work_sync(&cs->expire);
 	snapper_snapshot_release(&cs->snap);
 	snapper_session_put(cs->s);
 	kfree(cs);
+	/* The target may have died meanwhile: free what it left. */
+	snapper_session_sweep();
 	return 0;
 }
 
@@ -517,6 +609,7 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 	struct snapper_session *s = NULL;
 	struct task_struct *task;
 	struct mm_struct *mm;
+	u64 ckpt;
 	int ret;
 
 	if (!require(attrs, SNAPPER_A_PID, info->extack) ||
@@ -538,15 +631,23 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 				   "this process has no checkpoint to acknowledge");
 		return -ESRCH;
 	}
+	ckpt = nla_get_u64(attrs[SNAPPER_A_CHECKPOINT_ID]);
 	mutex_lock(&s->lock);
+	if (!snapper_session_may_ack(s, ckpt, NETLINK_CB(skb).portid,
+				     netlink_capable(skb, CAP_SYS_ADMIN))) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "only the socket that read a checkpoint may acknowledge it");
+		ret = -EPERM;
+		goto out_unlock;
+	}
 	ret = snapper_session_ack(s, nla_get_u64(attrs[SNAPPER_A_STORE_ID]),
-				  nla_get_u64(attrs[SNAPPER_A_CHECKPOINT_ID]),
-				  nla_get_u64(attrs[SNAPPER_A_GENERATION]));
-	mutex_unlock(&s->lock);
-	snapper_session_put(s);
+				  ckpt, nla_get_u64(attrs[SNAPPER_A_GENERATION]));
 	if (ret)
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "not the newest checkpoint of this store and process");
+out_unlock:
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
 	return ret;
 }
 
@@ -576,6 +677,7 @@ static struct genl_family snapper_family __ro_after_init = {
 	.maxattr = SNAPPER_A_MAX,
 	.policy = snapper_policy,
 	.netnsok = true,
+	.parallel_ops = true,
 	.module = THIS_MODULE,
 	.ops = snapper_ops,
 	.n_ops = ARRAY_SIZE(snapper_ops),

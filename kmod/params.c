@@ -5,12 +5,18 @@
  * SNAPPER_CMD_GET_CONFIG, so that one sysfs write configures every store.
  * Every setter validates its range and leaves the old value on -EINVAL.
  */
+#include "compat.h"
+
 #include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 #include <linux/snapper.h>
 
 #include "params.h"
+
+/* Not part of the protocol: the writer has no use for it. */
+#define STREAM_TIMEOUT_MIN_MS	100U
+#define STREAM_TIMEOUT_MAX_MS	86400000U
 
 /* Log each checkpoint to the kernel log. Default: false. */
 static bool verbose;
@@ -109,6 +115,39 @@ static u64 expiration;
 module_param_cb(expiration, &expiration_ops, &expiration, 0644);
 MODULE_PARM_DESC(expiration,
 		 "Seconds a generation is kept (0 = forever, max 2^40, default 0)");
+
+static int set_stream_timeout(const char *val, const struct kernel_param *kp)
+{
+	return set_u32_in(val, kp, STREAM_TIMEOUT_MIN_MS,
+			  STREAM_TIMEOUT_MAX_MS);
+}
+
+static const struct kernel_param_ops stream_timeout_ops = {
+	.set = set_stream_timeout,
+	.get = param_get_uint,
+};
+
+/*
+ * Longest a checkpoint stream may stay open, in milliseconds, 100..86400000.
+ * A reader that stops reading pins the stream's pages and keeps other
+ * checkpoints of the target waiting; past this, the stream is cancelled,
+ * its pages released and owed to the next checkpoint. Default: 300000.
+ */
+static u32 stream_timeout_ms = 300000;
+module_param_cb(stream_timeout_ms, &stream_timeout_ops, &stream_timeout_ms,
+		0644);
+MODULE_PARM_DESC(stream_timeout_ms,
+		 "Longest life of a checkpoint stream (ms, 100..86400000, default 300000)");
+
+/**
+ * snapper_params_stream_timeout_ms() - the stream_timeout_ms knob
+ *
+ * Return: its value, in milliseconds.
+ */
+unsigned int snapper_params_stream_timeout_ms(void)
+{
+	return READ_ONCE(stream_timeout_ms);
+}
 
 /**
  * snapper_params_get() - copy the knobs as one consistent set

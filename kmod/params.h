@@ -16,5 +16,6 @@ struct snapper_config {
 };
 
 void snapper_params_get(struct snapper_config *cfg);
+unsigned int snapper_params_stream_timeout_ms(void);
 
 #endif /* _SNAPPER_PARAMS_H */

@@ -5,7 +5,11 @@
  * A session is keyed by the target's mm (a new mm after exec is a new
  * target, whose first checkpoint is FULL). It holds the mm with mmgrab(),
  * which keeps the struct but not the address space, and is dropped once the
- * mm has no users left: at the next lookup, or at unload.
+ * mm has no users left: at the next lookup, at the end of any stream, by a
+ * sweep every SWEEP_INTERVAL while sessions exist, or at unload. An mmu
+ * notifier would tell at once, but registering one changes the target
+ * (and the tracker refuses mms that have them). What a session allocates
+ * is charged to the memory cgroup of the caller that made it allocate.
  *
  * The handshake: a checkpoint clears the soft-dirty bits of the pages it
  * selects, so from then on only the session remembers that they changed.
@@ -35,17 +39,24 @@
  * page fills its block with one mapping, and the walk does not look at the
  * page tables of shared memory).
  */
+#include "compat.h"
+
 #include <linux/mm.h>
 #include <linux/random.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <linux/xxhash.h>
 
 #include "session.h"
 #include "stats.h"
 
+#define SWEEP_INTERVAL		(5 * HZ)
+
 static LIST_HEAD(sessions);
 static DEFINE_MUTEX(sessions_lock);
+static void sweep(struct work_struct *work);
+static DECLARE_DELAYED_WORK(sweep_work, sweep);
 /*
  * xxh64 rather than SipHash: hashing every subpage of a dirty huge page is
  * the main cost of an incremental checkpoint of a THP-backed target, and
@@ -61,14 +72,15 @@ static struct snapper_session *session_alloc(struct mm_struct *mm)
 {
 	struct snapper_session *s;
 
-	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	s = kzalloc(sizeof(*s), GFP_KERNEL_ACCOUNT);
 	if (!s)
 		return NULL;
 	kref_init(&s->ref);
 	INIT_LIST_HEAD(&s->node);
 	mutex_init(&s->lock);
-	xa_init(&s->owed);
-	xa_init(&s->thp);
+	init_waitqueue_head(&s->idle_wq);
+	xa_init_flags(&s->owed, XA_FLAGS_ACCOUNT);
+	xa_init_flags(&s->thp, XA_FLAGS_ACCOUNT);
 	s->mm = mm;
 	if (mm)
 		mmgrab(mm);
@@ -109,6 +121,29 @@ static void collect_garbage(void)
 	}
 }
 
+/*
+ * Frees the sessions of dead targets soon, with their owed-page records,
+ * rather than at the next lookup, which may never come.
+ */
+static void sweep(struct work_struct *work)
+{
+	mutex_lock(&sessions_lock);
+	collect_garbage();
+	if (!list_empty(&sessions))
+		schedule_delayed_work(&sweep_work, SWEEP_INTERVAL);
+	mutex_unlock(&sessions_lock);
+}
+
+/**
+ * snapper_session_sweep() - drop the sessions of targets that are gone
+ */
+void snapper_session_sweep(void)
+{
+	mutex_lock(&sessions_lock);
+	collect_garbage();
+	mutex_unlock(&sessions_lock);
+}
+
 /**
  * snapper_session_get() - find the session of an mm
  * @mm: the target's mm, with a reference (mmget) held by the caller
@@ -131,10 +166,12 @@ struct snapper_session *snapper_session_get(struct mm_struct *mm, bool create)
 	}
 	if (!found && create) {
 		found = session_alloc(mm);
-		if (found)
+		if (found) {
 			list_add(&found->node, &sessions);
-		else
+			schedule_delayed_work(&sweep_work, SWEEP_INTERVAL);
+		} else {
 			found = ERR_PTR(-ENOMEM);
+		}
 	}
 	if (!IS_ERR_OR_NULL(found))
 		kref_get(&found->ref);
@@ -187,6 +224,44 @@ u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store,
 	s->recent[id % SNAPPER_SESSION_RECENT].store = store;
 	s->recent[id % SNAPPER_SESSION_RECENT].base = full ? 0 : s->acked_ckpt;
 	return id;
+}
+
+/**
+ * snapper_session_set_opener() - remember who asked for a checkpoint
+ * @s: the session, locked
+ * @ckpt: the id snapper_session_next_ckpt() just issued
+ * @portid: the netlink port of the requesting socket
+ * @privileged: whether the requester had CAP_SYS_ADMIN
+ */
+void snapper_session_set_opener(struct snapper_session *s, u64 ckpt,
+				u32 portid, bool privileged)
+{
+	lockdep_assert_held(&s->lock);
+	s->recent[ckpt % SNAPPER_SESSION_RECENT].portid = portid;
+	s->recent[ckpt % SNAPPER_SESSION_RECENT].privileged = privileged;
+}
+
+/**
+ * snapper_session_may_ack() - may this requester acknowledge @ckpt?
+ * @s: the session, locked
+ * @ckpt: a checkpoint id
+ * @portid: the netlink port the ACK came from
+ * @privileged: whether its sender has CAP_SYS_ADMIN
+ *
+ * Only the socket that read a checkpoint may acknowledge it, and a
+ * privileged requester's checkpoint only with privilege: a port id can be
+ * bound again by anyone once its socket is closed.
+ *
+ * Return: true if it may (an unknown @ckpt is left to snapper_session_ack()).
+ */
+bool snapper_session_may_ack(struct snapper_session *s, u64 ckpt, u32 portid,
+			     bool privileged)
+{
+	lockdep_assert_held(&s->lock);
+	if (s->recent[ckpt % SNAPPER_SESSION_RECENT].ckpt != ckpt)
+		return true;
+	return s->recent[ckpt % SNAPPER_SESSION_RECENT].portid == portid &&
+	       (privileged || !s->recent[ckpt % SNAPPER_SESSION_RECENT].privileged);
 }
 
 /**
@@ -253,7 +328,7 @@ int snapper_session_owe(struct snapper_session *s, unsigned long addr,
 
 	lockdep_assert_held(&s->lock);
 	old = xa_store(&s->owed, addr >> PAGE_SHIFT,
-		       xa_mk_value(ckpt & LONG_MAX), GFP_KERNEL);
+		       xa_mk_value(ckpt & LONG_MAX), GFP_KERNEL_ACCOUNT);
 	if (xa_is_err(old))
 		return xa_err(old);
 	if (!old)
@@ -348,7 +423,7 @@ bool snapper_session_hash_unchanged(struct snapper_session *s,
 	if (!e) {
 		e = kvzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
 		if (!e || xa_err(xa_store(&s->thp, addr >> PMD_SHIFT, e,
-					  GFP_KERNEL))) {
+					  GFP_KERNEL_ACCOUNT))) {
 			kvfree(e);
 			return false;
 		}
@@ -461,6 +536,7 @@ void snapper_session_uninit(void)
 {
 	struct snapper_session *s, *tmp;
 
+	cancel_delayed_work_sync(&sweep_work);
 	mutex_lock(&sessions_lock);
 	list_for_each_entry_safe(s, tmp, &sessions, node) {
 		list_del_init(&s->node);

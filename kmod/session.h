@@ -6,6 +6,7 @@
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 #include <linux/xarray.h>
 
 struct mm_struct;
@@ -36,15 +37,17 @@ struct snapper_thp_hashes {
  * them again whatever their soft-dirty bit says).
  *
  * Lock order: sessions_lock (session.c) -> session->lock -> mmap_lock ->
- * page-table locks. The owed xarray has its own spinlock inside; it is
- * written only under session->lock, and read under RCU by the walk.
+ * page-table locks; a stream's lock (netlink.c) -> session->lock. The owed
+ * xarray has its own spinlock inside; it is written only under
+ * session->lock, and read under RCU by the walk.
  */
 struct snapper_session {
 	struct kref ref;
 	struct list_head node;		/* in the session list */
 	struct mm_struct *mm;		/* mmgrab()ed; NULL in KUnit tests */
 	struct mutex lock;
-	bool busy;			/* a checkpoint stream is open */
+	void *stream;			/* the open checkpoint stream, or NULL */
+	wait_queue_head_t idle_wq;	/* woken when @stream goes */
 	u64 acked_store;
 	u64 acked_gen;			/* 0: nothing durable, next is FULL */
 	u64 acked_ckpt;
@@ -53,6 +56,8 @@ struct snapper_session {
 		u64 ckpt;
 		u64 store;		/* who asked */
 		u64 base;		/* acked checkpoint it built on; 0 FULL */
+		u32 portid;		/* the socket that asked, to ack */
+		bool privileged;	/* it had CAP_SYS_ADMIN */
 	} recent[SNAPPER_SESSION_RECENT];
 	struct xarray owed;		/* page index -> xa_mk_value(ckpt id) */
 	unsigned long nr_owed;
@@ -62,10 +67,15 @@ struct snapper_session {
 struct snapper_session *snapper_session_get(struct mm_struct *mm,
 					    bool create);
 void snapper_session_put(struct snapper_session *s);
+void snapper_session_sweep(void);
 bool snapper_session_incremental(struct snapper_session *s, u64 store,
 				 u64 base, bool force_full);
 u64 snapper_session_next_ckpt(struct snapper_session *s, u64 store,
 			      bool full);
+void snapper_session_set_opener(struct snapper_session *s, u64 ckpt,
+				u32 portid, bool privileged);
+bool snapper_session_may_ack(struct snapper_session *s, u64 ckpt, u32 portid,
+			     bool privileged);
 bool snapper_session_owes(struct snapper_session *s, unsigned long addr);
 bool snapper_session_owes_range(struct snapper_session *s,
 				unsigned long start, unsigned long end);

@@ -4,6 +4,8 @@
  * that tests and operators can check what the module holds (pages_held
  * must come back to 0 when no stream is open) and what it has done.
  */
+#include "compat.h"
+
 #include <linux/atomic.h>
 #include <linux/kobject.h>
 #include <linux/sysfs.h>

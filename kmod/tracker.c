@@ -61,6 +61,8 @@
  * GFP_NOWAIT, and when that fails the walk stops, drops the mmap lock,
  * allocates, and resumes where it stopped (the target is still frozen).
  */
+#include "compat.h"
+
 #include <linux/highmem.h>
 #include <linux/hugetlb.h>
 #include <linux/ktime.h>
@@ -71,7 +73,9 @@
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
+#include <linux/uaccess.h>
 #include <net/netlink.h>
+#include <uapi/linux/magic.h>
 #include <asm/tlbflush.h>
 #include <linux/snapper.h>
 
@@ -601,9 +605,27 @@ static void vma_start_tracking(struct vm_area_struct *vma)
 	WRITE_ONCE(vma->vm_page_prot, prot);
 }
 
-static bool vma_skipped(struct vm_area_struct *vma)
+/*
+ * Secretmem pages are taken out of the kernel's direct map: copying one
+ * from here faults. GUP, /proc/PID/mem and core dumps refuse them too.
+ * vma_is_secretmem() and secretmem_aops are not exported; the pseudo
+ * file system's magic number identifies the file on 6.1 and 6.12 alike.
+ * guest_memfd cannot be mapped on either kernel (it has no mmap).
+ */
+static bool kernel_unreadable(struct vm_area_struct *vma)
 {
-	return vma->vm_flags & (VM_PFNMAP | VM_IO);
+	return vma->vm_file &&
+	       file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC;
+}
+
+/* Return: the SNAPPER_VMA_F_* flags of a mapping whose pages are not read. */
+static u32 vma_skipped(struct vm_area_struct *vma)
+{
+	if (vma->vm_flags & (VM_PFNMAP | VM_IO))
+		return SNAPPER_VMA_F_SKIPPED;
+	if (kernel_unreadable(vma))
+		return SNAPPER_VMA_F_SKIPPED | SNAPPER_VMA_F_UNREADABLE;
+	return 0;
 }
 
 static int check_mm(struct mm_struct *mm, struct netlink_ext_ack *extack)
@@ -658,7 +680,7 @@ static int collect_vmas(struct mm_struct *mm, struct snapper_snapshot *snap)
 			r->file = get_file(vma->vm_file);
 		}
 		if (vma_skipped(vma)) {
-			r->flags |= SNAPPER_VMA_F_SKIPPED;
+			r->flags |= vma_skipped(vma);
 			continue;
 		}
 		if (vma->vm_flags & VM_SOFTDIRTY) {
@@ -673,6 +695,28 @@ static int collect_vmas(struct mm_struct *mm, struct snapper_snapshot *snap)
 static void flush_all(void *unused)
 {
 	__flush_tlb_all();
+}
+
+/*
+ * Stale writable TLB entries would let writes bypass the faults that set
+ * soft-dirty again (and write into the pages kept for copy-on-write).
+ * flush_tlb_mm_range() and inc_mm_tlb_gen() are hidden from modules; this
+ * follows the protocol that asm/mmu.h writes down next to tlb_gen: change
+ * the page tables, increment tlb_gen, then flush. A CPU not in
+ * mm_cpumask() may still hold PCID-tagged entries of this mm from before
+ * it switched away; switch_mm_irqs_off() flushes them when it loads the
+ * mm again, because the generation its PCID slot saw is now older (on
+ * 6.1 and 6.12, from another mm and on leaving lazy mode alike). The CPUs
+ * in mm_cpumask() (running the mm, lazily or, on 6.12, recently) flush
+ * everything now, every PCID: __flush_tlb_all() is the only exported
+ * local flush. The increment is a full barrier, as is setting the CPU's
+ * bit in mm_cpumask() before reading tlb_gen on a switch: either that CPU
+ * is in the mask we read or it sees the new generation.
+ */
+static void flush_mm(struct mm_struct *mm)
+{
+	atomic64_inc_return(&mm->context.tlb_gen);
+	on_each_cpu_mask(mm_cpumask(mm), flush_all, NULL, true);
 }
 
 /*
@@ -713,17 +757,24 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 	return 0;
 }
 
+/*
+ * Every exit after walk_vmas() ran, error or not, flushes: it may have
+ * write-protected entries (and the target stays frozen until then).
+ */
 static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 {
 	struct mm_struct *mm = w->mm;
 	unsigned long at = 0;
 	unsigned int idx = 0;
+	bool walked = false;
 	ktime_t t0;
 	int ret;
 
 	for (;;) {
-		if (mmap_write_lock_killable(mm))
-			return -EINTR;
+		if (mmap_write_lock_killable(mm)) {
+			ret = -EINTR;
+			goto out_flush;
+		}
 		t0 = ktime_get();
 		ret = check_mm(mm, extack);
 		if (ret)
@@ -739,13 +790,16 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 				w->snap->nr_vmas = 0;
 				w->snap->vmas = kcalloc(cap, sizeof(*w->snap->vmas),
 							GFP_KERNEL);
-				if (!w->snap->vmas)
-					return -ENOMEM;
+				if (!w->snap->vmas) {
+					ret = -ENOMEM;
+					goto out_flush;
+				}
 				w->snap->cap_vmas = cap;
 				continue;
 			}
 		}
 		ret = walk_vmas(w, &idx, &at);
+		walked = true;
 		if (ret != -EAGAIN)
 			break;
 		mmap_write_unlock(mm);
@@ -753,14 +807,38 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 		ret = ensure_room(w, w->room + SNAP_GROW_CHUNKS * SNAP_CHUNK_PAGES,
 				  GFP_KERNEL_ACCOUNT);
 		if (ret)
-			return ret;
+			goto out_flush;
 	}
-	/* Stale writable TLB entries would let writes bypass the faults. */
-	on_each_cpu(flush_all, NULL, 1);
 out_unlock:
+	if (walked)
+		flush_mm(mm);
 	mmap_write_unlock(mm);
 	w->snap->stats.walk_us += ktime_us_delta(ktime_get(), t0);
 	return ret;
+
+out_flush:
+	if (walked)
+		flush_mm(mm);
+	return ret;
+}
+
+/*
+ * A machine check in the source page (memory with an uncorrectable error)
+ * fails the checkpoint instead of the machine: copy_mc_to_kernel() returns
+ * what it could not copy.
+ */
+static int copy_one(struct page *to, struct page *from,
+		    struct netlink_ext_ack *extack)
+{
+	void *src = kmap_local_page(from);
+	unsigned long left;
+
+	left = copy_mc_to_kernel(page_address(to), src, PAGE_SIZE);
+	kunmap_local(src);
+	if (!left)
+		return 0;
+	NL_SET_ERR_MSG_MOD(extack, "a page of the target has a memory error");
+	return -EIO;
 }
 
 /*
@@ -768,10 +846,11 @@ out_unlock:
  * the thread the checkpoint was asked for may have exited meanwhile.
  */
 static int read_page(struct mm_struct *mm, unsigned long addr,
-		     struct page *copy)
+		     struct page *copy, struct netlink_ext_ack *extack)
 {
 	struct page *page;
 	long got;
+	int ret;
 
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
@@ -779,17 +858,44 @@ static int read_page(struct mm_struct *mm, unsigned long addr,
 	mmap_read_unlock(mm);
 	if (got != 1)
 		return -EIO;
-	copy_highpage(copy, page);
+	ret = copy_one(copy, page, extack);
 	put_page(page);
+	return ret;
+}
+
+/* Replaces @p's page by a private copy of its content. */
+static int copy_private(struct mm_struct *mm, struct snapper_snap_page *p,
+			struct netlink_ext_ack *extack)
+{
+	struct page *copy = alloc_page(GFP_KERNEL_ACCOUNT);
+	int ret;
+
+	if (!copy)
+		return -ENOMEM;
+	if (p->addr & SNAP_NEED_COPY)
+		ret = copy_one(copy, p->page, extack);
+	else
+		ret = read_page(mm, p->addr & PAGE_MASK, copy, extack);
+	if (ret) {
+		__free_page(copy);
+		return ret;
+	}
+	if (p->addr & SNAP_NEED_COPY)
+		put_page(p->page);
+	else
+		snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
+	p->page = copy;
+	p->addr &= ~(SNAP_NEED_COPY | SNAP_NEED_READ);
+	p->addr |= SNAPPER_PAGE_F_COPIED;
 	return 0;
 }
 
 /* Gives every page that copy-on-write does not protect a private copy. */
-static int copy_pages(struct mm_struct *mm, struct snapper_snapshot *snap)
+static int copy_pages(struct mm_struct *mm, struct snapper_snapshot *snap,
+		      struct netlink_ext_ack *extack)
 {
 	struct snapper_snap_chunk *c;
 	struct snapper_snap_page *p;
-	struct page *copy;
 	unsigned long i;
 	int ret;
 
@@ -798,22 +904,9 @@ static int copy_pages(struct mm_struct *mm, struct snapper_snapshot *snap)
 			p = &c->pages[i];
 			if (!(p->addr & (SNAP_NEED_COPY | SNAP_NEED_READ)))
 				continue;
-			copy = alloc_page(GFP_KERNEL_ACCOUNT);
-			if (!copy)
-				return -ENOMEM;
-			if (p->addr & SNAP_NEED_COPY) {
-				copy_highpage(copy, p->page);
-				put_page(p->page);
-			} else if ((ret = read_page(mm, p->addr & PAGE_MASK,
-						    copy))) {
-				__free_page(copy);
+			ret = copy_private(mm, p, extack);
+			if (ret)
 				return ret;
-			} else {
-				snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
-			}
-			p->page = copy;
-			p->addr &= ~(SNAP_NEED_COPY | SNAP_NEED_READ);
-			p->addr |= SNAPPER_PAGE_F_COPIED;
 			snap->stats.copied++;
 		}
 	}
@@ -921,7 +1014,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	}
 	ret = walk_locked(&w, extack);
 	if (!ret)
-		ret = copy_pages(mm, snap);
+		ret = copy_pages(mm, snap, extack);
 	if (!ret)
 		ret = snapper_shared_read(s, snap);
 	snapper_freeze_thaw(freeze);

@@ -8,6 +8,12 @@
  * that lie, several messages per send, replies read whole, truncated or
  * not at all, sockets closed with dumps in flight. Requests aimed at real
  * processes (a target, the fuzzer itself) make the module walk and stream.
+ * Besides single messages it plays sequences: a checkpoint read to a
+ * random depth, its id taken from the header, then an acknowledgement from
+ * the reading socket or another one, with the right store or not, a second
+ * checkpoint of the same target while the first stream is open, and the
+ * first stream abandoned mid-way. Streams live only 300 ms meanwhile
+ * (stream_timeout_ms), so that their expiry races with their reading.
  * It runs as root, then as uid 65534.
  *
  * It passes when the kernel logged no splat (selftests/qemu/run checks
@@ -27,18 +33,7 @@
 #include "timeouts.h"
 #include "snapper_guest.h"
 
-#define NOBODY 65534
 
-/*
- * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
- * an earlier program left it unloaded, that is a failure, not a skip.
- */
-static inline bool module_expected(void)
-{
-	const char *load = getenv("SNAPPER_LOAD");
-
-	return load && !strcmp(load, "1") && !geteuid();
-}
 #define BUF 65536
 
 static uint64_t rng;
@@ -418,6 +413,110 @@ static void drain(struct fuzz *f, int fd)
 	}
 }
 
+/* ---- sequences ---- */
+
+/* A well-formed request of the family, with the attributes given. */
+static int send_cmd(struct fuzz *f, int fd, uint8_t cmd, uint16_t flags,
+		    uint32_t pid, uint64_t store, uint64_t ckpt, uint64_t gen)
+{
+	static uint8_t buf[512];
+	struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+	struct genlmsghdr *gh = NLMSG_DATA(nh);
+	size_t off = NLMSG_HDRLEN + GENL_HDRLEN;
+
+	memset(buf, 0, off);
+	put_attr(buf, &off, SNAPPER_A_PID, &pid, 4);
+	put_attr(buf, &off, SNAPPER_A_STORE_ID, &store, 8);
+	if (cmd == SNAPPER_CMD_ACK) {
+		put_attr(buf, &off, SNAPPER_A_CHECKPOINT_ID, &ckpt, 8);
+		put_attr(buf, &off, SNAPPER_A_GENERATION, &gen, 8);
+	} else if (gen) {
+		put_attr(buf, &off, SNAPPER_A_BASE_GENERATION, &gen, 8);
+	}
+	nh->nlmsg_len = off;
+	nh->nlmsg_type = f->family;
+	nh->nlmsg_flags = NLM_F_REQUEST | flags;
+	nh->nlmsg_seq = rnd();
+	gh->cmd = cmd;
+	gh->version = 1;
+	f->sent++;
+	return nl_send(fd, buf, off);
+}
+
+/*
+ * Reads up to @max messages of a stream (blocking, 2 s at most each);
+ * returns the checkpoint id of its header, or 0.
+ */
+static uint64_t read_stream(struct fuzz *f, int fd, unsigned int max)
+{
+	static uint8_t buf[BUF];
+	struct timeval tv = { .tv_sec = 2 };
+	uint64_t id = 0;
+	unsigned int i;
+	ssize_t n;
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (i = 0; i < max; i++) {
+		struct nlmsghdr *nh = (struct nlmsghdr *)buf;
+
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		f->replies++;
+		for (; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+			struct nlattr *a = (struct nlattr *)((uint8_t *)
+					   NLMSG_DATA(nh) + GENL_HDRLEN);
+
+			if (nh->nlmsg_type == NLMSG_DONE ||
+			    nh->nlmsg_type == NLMSG_ERROR)
+				return id;
+			if (!id && nh->nlmsg_len >= NLMSG_HDRLEN + GENL_HDRLEN +
+						    NLA_HDRLEN + 8 &&
+			    (a->nla_type & NLA_TYPE_MASK) == SNAPPER_A_CHECKPOINT_ID)
+				memcpy(&id, (uint8_t *)a + NLA_HDRLEN, 8);
+		}
+	}
+	return id;
+}
+
+/*
+ * Checkpoint, read to a random depth, maybe a second checkpoint of the
+ * same target on another socket meanwhile, an ACK from either socket with
+ * the right or a wrong store and id, then the first stream finished or
+ * abandoned.
+ */
+static void sequence(struct fuzz *f)
+{
+	int a = nl_open(), b = nl_open(), fd;
+	uint64_t store = 1 + below(2), gen = 1 + below(3), id;
+	uint32_t pid = f->pids[below(3)];
+
+	if (a < 0 || b < 0)
+		goto out;
+	if (send_cmd(f, a, SNAPPER_CMD_CHECKPOINT, NLM_F_DUMP, pid, store, 0,
+		     below(2) ? gen : 0))
+		goto out;
+	id = read_stream(f, a, below(4) ? 1 + below(8) : 0);
+	if (!below(3)) {
+		send_cmd(f, b, SNAPPER_CMD_CHECKPOINT, NLM_F_DUMP, pid, store, 0,
+			 gen);
+		read_stream(f, b, below(2) ? 1000000 : below(4));
+	}
+	fd = below(4) ? a : b;
+	send_cmd(f, fd, SNAPPER_CMD_ACK, NLM_F_ACK, pid,
+		 below(4) ? store : store + 1, below(4) ? id : id + 1, gen);
+	drain(f, fd);
+	if (below(2))
+		read_stream(f, a, 1000000);
+	else
+		f->reopened++;
+out:
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+}
+
 static void fuzz_for(struct fuzz *f, double seconds)
 {
 	static uint8_t buf[BUF];
@@ -427,6 +526,11 @@ static void fuzz_for(struct fuzz *f, double seconds)
 	while (fd >= 0 && now() < end) {
 		size_t len = 0;
 		unsigned int n = below(6) ? 1 : 1 + below(4), i;
+
+		if (!below(10)) {
+			sequence(f);
+			continue;
+		}
 
 		for (i = 0; i < n && len + 8192 <= sizeof(buf); i++)
 			len += NLMSG_ALIGN(build_msg(f, buf + len, 8192));
@@ -481,6 +585,7 @@ FIXTURE(nlfuzz) {
 	pid_t sleeper;		/* asleep in the kernel through every freeze */
 	struct fuzz f;
 	uint64_t seed;
+	char timeout[32];	/* stream_timeout_ms to restore */
 };
 
 FIXTURE_SETUP(nlfuzz)
@@ -489,7 +594,8 @@ FIXTURE_SETUP(nlfuzz)
 	int fd;
 
 	memset(&self->t, 0, sizeof(self->t));
-	ASSERT_FALSE(why && module_expected())
+	self->timeout[0] = '\0';
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -512,10 +618,15 @@ FIXTURE_SETUP(nlfuzz)
 	self->f.pids[2] = self->sleeper;
 	self->f.pids[3] = SNAPPER_PID_MAX;
 	ASSERT_TRUE(module_answers());
+	ASSERT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, self->timeout,
+				     sizeof(self->timeout)));
+	ASSERT_EQ(0, guest_write_file(GUEST_STREAM_TIMEOUT, "300"));
 }
 
 FIXTURE_TEARDOWN(nlfuzz)
 {
+	if (self->timeout[0])
+		guest_write_file(GUEST_STREAM_TIMEOUT, self->timeout);
 	target_stop(&self->t);
 	if (self->sleeper > 0) {
 		kill(self->sleeper, SIGKILL);
@@ -592,12 +703,11 @@ TEST_F_TIMEOUT(nlfuzz, unprivileged, 600)
 	pid_t p;
 
 	printf("# nlfuzz: seed %#llx, %.0f s as uid %d\n",
-	       (unsigned long long)self->seed, budget() / 3, NOBODY);
+	       (unsigned long long)self->seed, budget() / 3, GUEST_NOBODY);
 	p = fork();
 	ASSERT_LE(0, p);
 	if (!p) {
-		if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
-		    setresuid(NOBODY, NOBODY, NOBODY))
+		if (guest_drop_privileges())
 			_exit(2);
 		rng = s | 1;
 		self->f.pids[1] = getpid();

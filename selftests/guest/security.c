@@ -29,57 +29,10 @@
 #include "timeouts.h"
 #include "snapper_guest.h"
 
-#define NOBODY		65534
+#define NOBODY		GUEST_NOBODY
 
-/*
- * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
- * an earlier program left it unloaded, that is a failure, not a skip.
- */
-static inline bool module_expected(void)
-{
-	const char *load = getenv("SNAPPER_LOAD");
-
-	return load && !strcmp(load, "1") && !geteuid();
-}
 #define PARAMS		"/sys/module/snapper/parameters/"
 #define STORE_ID	0x5ec0de
-
-/* Drops to uid/gid 65534 with no supplementary group and no capability. */
-static int drop_privileges(void)
-{
-	if (setgroups(0, NULL) || setresgid(NOBODY, NOBODY, NOBODY) ||
-	    setresuid(NOBODY, NOBODY, NOBODY))
-		return -errno;
-	return geteuid() == NOBODY ? 0 : -EPERM;
-}
-
-/* The exit code of child @p, or @failed if it did not exit normally. */
-static int exit_code(pid_t p, int failed)
-{
-	int status;
-
-	if (waitpid(p, &status, 0) != p || !WIFEXITED(status))
-		return failed;
-	return WEXITSTATUS(status);
-}
-
-/*
- * Runs @fn(@arg) in a child as nobody; returns what it returned (a small
- * non-negative number: 0 or an errno), or 200+ for a setup failure.
- */
-static int as_nobody(int (*fn)(void *), void *arg)
-{
-	pid_t p = fork();
-
-	if (p < 0)
-		return 250;
-	if (!p) {
-		if (drop_privileges())
-			_exit(201);
-		_exit(fn(arg));
-	}
-	return exit_code(p, 251);
-}
 
 /* A checkpoint of @pid through a fresh socket; the negated error. */
 static int try_checkpoint(pid_t pid, struct got *g)
@@ -121,7 +74,7 @@ TEST(unprivileged_cannot_checkpoint_another_user)
 	struct target t = { 0 };
 	long long before;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -129,7 +82,7 @@ TEST(unprivileged_cannot_checkpoint_another_user)
 	/* A new mapping is all soft-dirty: a checkpoint would clear that. */
 	ASSERT_EQ(32, dirty_pages(&t));
 	before = read_stat("checkpoints");
-	ASSERT_EQ(EPERM, as_nobody(ckpt_child, &t.pid));
+	ASSERT_EQ(EPERM, guest_as_nobody(ckpt_child, &t.pid));
 	EXPECT_EQ(before, read_stat("checkpoints"));
 	EXPECT_EQ(32, dirty_pages(&t));
 	EXPECT_EQ(0, read_stat("pages_held"));
@@ -142,7 +95,7 @@ static void nobody_setup(struct target *t, void *arg)
 	void *p;
 	size_t i;
 
-	if (drop_privileges())
+	if (guest_drop_privileges())
 		_exit(1);
 	p = mmap(NULL, t->npages * PG, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -161,7 +114,7 @@ TEST(unprivileged_cannot_checkpoint_same_uid_process)
 	char path[64];
 	struct stat st;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -171,7 +124,7 @@ TEST(unprivileged_cannot_checkpoint_same_uid_process)
 	ASSERT_EQ(NOBODY, (int)st.st_uid);
 	ASSERT_EQ(16, dirty_pages(&t));
 	before = read_stat("checkpoints");
-	ASSERT_EQ(EPERM, as_nobody(ckpt_child, &t.pid));
+	ASSERT_EQ(EPERM, guest_as_nobody(ckpt_child, &t.pid));
 	EXPECT_EQ(before, read_stat("checkpoints"));
 	EXPECT_EQ(16, dirty_pages(&t));
 	target_stop(&t);
@@ -207,7 +160,7 @@ TEST(unprivileged_cannot_acknowledge_for_another)
 	struct ack_arg a;
 	struct got g = { 0 };
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -217,7 +170,7 @@ TEST(unprivileged_cannot_acknowledge_for_another)
 	ASSERT_TRUE(g.h.full);
 	a.pid = t.pid;
 	a.ckpt = g.h.checkpoint_id;
-	ASSERT_EQ(EPERM, as_nobody(ack_child, &a));
+	ASSERT_EQ(EPERM, guest_as_nobody(ack_child, &a));
 	/* Not acknowledged: the next checkpoint on generation 1 is FULL again. */
 	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE_ID, 1, 0, &g));
 	EXPECT_TRUE(g.h.full);
@@ -297,12 +250,12 @@ TEST(user_namespace_root_cannot_checkpoint_another)
 	long long before;
 	int ret;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	before = read_stat("checkpoints");
-	ret = as_nobody(userns_child, NULL);
+	ret = guest_as_nobody(userns_child, NULL);
 	/* Debian's kernels refuse unprivileged user namespaces when this is 0. */
 	if (ret == 100 && !guest_read_file("/proc/sys/kernel/unprivileged_userns_clone",
 				     sysctl, sizeof(sysctl)) && sysctl[0] == '0')
@@ -346,14 +299,14 @@ TEST(unprivileged_cannot_change_a_knob)
 {
 	static const char *const names[] = {
 		"verbose", "threshold", "integrity", "redundancy",
-		"max_snapshots", "min_snapshots", "expiration",
+		"max_snapshots", "min_snapshots", "expiration", "stream_timeout_ms",
 	};
 	const char *why = guest_skip_reason();
 	char path[256], before[64], after[64];
 	struct stat st;
 	size_t i;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -363,7 +316,7 @@ TEST(unprivileged_cannot_change_a_knob)
 		EXPECT_EQ(0, (int)st.st_uid) TH_LOG("%s", path);
 		EXPECT_EQ(0, (int)(st.st_mode & 022)) TH_LOG("%s is %o", path, st.st_mode);
 		ASSERT_EQ(0, guest_read_file(path, before, sizeof(before)));
-		EXPECT_EQ(EACCES, as_nobody(knob_child, (void *)names[i]))
+		EXPECT_EQ(EACCES, guest_as_nobody(knob_child, (void *)names[i]))
 			TH_LOG("%s", path);
 		ASSERT_EQ(0, guest_read_file(path, after, sizeof(after)));
 		EXPECT_STREQ(before, after);
@@ -379,7 +332,7 @@ TEST(stats_are_read_only)
 	int n = 0;
 	DIR *dir;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -475,7 +428,7 @@ TEST(unprivileged_cannot_read_a_store)
 	struct stat st;
 	mode_t old;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -498,8 +451,8 @@ TEST(unprivileged_cannot_read_a_store)
 	EXPECT_EQ(0, bad_modes);
 	ASSERT_EQ(0, stat(out, &st));
 	EXPECT_EQ(0600, (int)(st.st_mode & 07777));
-	EXPECT_EQ(EACCES, as_nobody(open_store_child, dir));
-	EXPECT_EQ(EACCES, as_nobody(open_file_child, out));
+	EXPECT_EQ(EACCES, guest_as_nobody(open_store_child, dir));
+	EXPECT_EQ(EACCES, guest_as_nobody(open_file_child, out));
 }
 
 /* ---- pid namespaces ---- */
@@ -524,9 +477,9 @@ static int in_new_pidns(int (*fn)(void *), void *arg)
 			_exit(206);
 		if (!q)
 			_exit(getpid() == 1 ? fn(arg) : 207);
-		_exit(exit_code(q, 252));
+		_exit(guest_exit_code(q, 252));
 	}
-	return exit_code(p, 251);
+	return guest_exit_code(p, 251);
 }
 
 TEST(pid_namespace_cannot_reach_outside)
@@ -536,7 +489,7 @@ TEST(pid_namespace_cannot_reach_outside)
 	long long before;
 	int ret;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -601,7 +554,7 @@ TEST(pid_namespace_resolves_its_own_pids)
 	const char *why = guest_skip_reason();
 	int ret;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
@@ -660,12 +613,12 @@ TEST(unprivileged_may_checkpoint_itself)
 	const char *why = guest_skip_reason();
 	long long before;
 
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);
 	before = read_stat("checkpoints");
-	ASSERT_EQ(0, as_nobody(self_child, NULL));
+	ASSERT_EQ(0, guest_as_nobody(self_child, NULL));
 	EXPECT_EQ(before + 2, read_stat("checkpoints"));
 	EXPECT_EQ(0, read_stat("pages_held"));
 }

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -509,6 +510,74 @@ static inline int got_in(struct got *g, uint64_t start, uint64_t end)
 	for (i = 0; i < g->npages; i++)
 		n += g->pages[i].addr >= start && g->pages[i].addr < end;
 	return n;
+}
+
+/* Writes @val into the file @path (a knob). Return: 0 or -errno. */
+static inline int guest_write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+#define GUEST_STREAM_TIMEOUT "/sys/module/snapper/parameters/stream_timeout_ms"
+
+/* ---- privilege ---- */
+
+#define GUEST_NOBODY	65534
+
+/*
+ * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
+ * an earlier program left it unloaded, that is a failure, not a skip.
+ */
+static inline bool guest_module_expected(void)
+{
+	const char *load = getenv("SNAPPER_LOAD");
+
+	return load && !strcmp(load, "1") && !geteuid();
+}
+
+/* Drops to uid/gid 65534 with no supplementary group and no capability. */
+static inline int guest_drop_privileges(void)
+{
+	if (setgroups(0, NULL) || setresgid(GUEST_NOBODY, GUEST_NOBODY,
+					    GUEST_NOBODY) ||
+	    setresuid(GUEST_NOBODY, GUEST_NOBODY, GUEST_NOBODY))
+		return -errno;
+	return geteuid() == GUEST_NOBODY ? 0 : -EPERM;
+}
+
+/* The exit code of child @p, or @failed if it did not exit normally. */
+static inline int guest_exit_code(pid_t p, int failed)
+{
+	int status;
+
+	if (waitpid(p, &status, 0) != p || !WIFEXITED(status))
+		return failed;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Runs @fn(@arg) in a child as nobody; returns what it returned (a small
+ * non-negative number: 0 or an errno), or 200+ for a setup failure.
+ */
+static inline int guest_as_nobody(int (*fn)(void *), void *arg)
+{
+	pid_t p = fork();
+
+	if (p < 0)
+		return 250;
+	if (!p) {
+		if (guest_drop_privileges())
+			_exit(201);
+		_exit(fn(arg));
+	}
+	return guest_exit_code(p, 251);
 }
 
 #endif /* SNAPPER_GUEST_H */

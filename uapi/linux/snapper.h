@@ -89,7 +89,10 @@
  *     none of its pages is left out as unchanged.
  *     The layout lists every mapping of the target at the instant, including
  *     those whose pages are never sent (VM_PFNMAP, VM_IO), so that a store
- *     knows what was unmapped since its base.
+ *     knows what was unmapped since its base. A mapping whose pages the
+ *     kernel itself does not read (memfd_secret(2)) is listed with
+ *     SNAPPER_VMA_F_SKIPPED and SNAPPER_VMA_F_UNREADABLE: its content is
+ *     not captured, and a restore cannot bring it back.
  *   3. page messages, one page each, ascending address (a huge page is
  *   soft-dirty as a whole: of its subpages, those whose content hash equals
  *   the one the base generation got are left out):
@@ -143,14 +146,19 @@
  *       SNAPPER_A_STATS_HOLE_PAGES    u64, pages in the hole ranges reported
  *   Backpressure: the next messages are built only when the reader has
  *   drained its socket. Closing the socket mid-stream releases everything
- *   held for the stream; the pages stay owed (see SNAPPER_CMD_ACK).
+ *   held for the stream; the pages stay owed (see SNAPPER_CMD_ACK). So
+ *   does the end of a stream's life: stream_timeout_ms (a module
+ *   parameter, default 300000) after it began, or at once when a caller
+ *   with CAP_SYS_ADMIN checkpoints a target whose open stream was asked
+ *   for without it; the reader then gets -ETIMEDOUT or -ECANCELED.
  *   Errors (in the dump's NLMSG_DONE or as an error acknowledgement):
  *     -ESRCH      no such process in the caller's pid namespace, or no mm
  *     -EPERM      another process without CAP_SYS_ADMIN
  *     -EOPNOTSUPP unknown flag bits; an mm with MMU notifiers (KVM, RDMA,
  *                 SVA); hugetlb mappings (each with an extack message)
- *     -EBUSY      a checkpoint of that target is already streaming, or a
- *                 thread did not leave user mode within five seconds
+ *     -EBUSY      a checkpoint of that target is already streaming (and
+ *                 the caller may not preempt it, see above), or a thread
+ *                 did not leave user mode within five seconds
  *     -ENOMEM, -EINTR (the caller got a fatal signal)
  *
  * SNAPPER_CMD_ACK (doit; same privilege rule as CHECKPOINT)
@@ -163,9 +171,13 @@
  *     SNAPPER_A_STORE_ID         u64, required
  *     SNAPPER_A_CHECKPOINT_ID    u64, required, from the header message
  *     SNAPPER_A_GENERATION       u64, required, 1..
+ *   Only the socket that read the checkpoint may acknowledge it (the same
+ *   netlink port id), and a checkpoint read with CAP_SYS_ADMIN only with
+ *   CAP_SYS_ADMIN.
  *   Errors: -ESRCH (no such process, or it has never been checkpointed or
  *   has exec'ed since), -ESTALE (not the newest checkpoint of the target,
- *   or older than one already acknowledged), -EPERM.
+ *   or older than one already acknowledged, or asked by another store),
+ *   -EPERM (another process without CAP_SYS_ADMIN, or not the reader).
  *
  * Running totals are in /sys/kernel/snapper/ (read-only): checkpoints,
  * pages_scanned, pages_sent, pages_thp, pages_swap, vmas_softdirty,
@@ -267,7 +279,8 @@ enum snapper_vma_attr {
 #define SNAPPER_VMA_F_HEAP		(1U << 3)	/* the brk area */
 #define SNAPPER_VMA_F_SOFTDIRTY		(1U << 4)	/* new or grown since last */
 #define SNAPPER_VMA_F_SKIPPED		(1U << 5)	/* VM_PFNMAP/VM_IO: no pages */
-#define __SNAPPER_VMA_F_ALL		((1U << 6) - 1)
+#define SNAPPER_VMA_F_UNREADABLE	(1U << 6)	/* secretmem: not captured */
+#define __SNAPPER_VMA_F_ALL		((1U << 7) - 1)
 
 /* SNAPPER_A_PAGE_FLAGS */
 #define SNAPPER_PAGE_F_THP		(1U << 0)	/* part of a PMD-mapped THP */

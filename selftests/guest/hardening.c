@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What no caller, privileged or not, can do to the machine through the
+ * module (issue 15); Documentation/guarantees.rst lists each line with
+ * the test behind it:
+ *
+ *  - oops it with memory the kernel does not read (memfd_secret): such a
+ *    mapping is listed, flagged SKIPPED|UNREADABLE, and none of its pages
+ *    is sent;
+ *  - grow the module's references or slab without bound by checkpointing
+ *    a target whose thread never returns to user mode;
+ *  - hold genetlink's global mutex through a slow checkpoint: other
+ *    requests (GET_CONFIG, the controller's GETFAMILY) are answered in a
+ *    small part of the checkpoint's time;
+ *  - interrupt CPUs that never ran the target with its TLB flush;
+ *  - acknowledge a checkpoint it did not read (another store's, root's);
+ *  - pin a stream's pages, or keep other checkpoints of the target out,
+ *    by not reading: past stream_timeout_ms the stream is cancelled, its
+ *    pages released and owed; a privileged checkpoint preempts an
+ *    unprivileged stream at once;
+ *  - keep a dead target's session (and what it owes) in memory.
+ *
+ * Needs root and the loaded module: run it in the guest.
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <sys/random.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+
+#ifndef SNAPPER_VMA_F_UNREADABLE
+#define SNAPPER_VMA_F_UNREADABLE	(1U << 6)
+#endif
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret		447
+#endif
+
+#define STORE		0x4a12de1ULL
+
+#define SKIP_UNLESS_MODULE()						\
+	do {								\
+		const char *why = guest_skip_reason();			\
+		ASSERT_FALSE(why && guest_module_expected())		\
+			TH_LOG("SNAPPER_LOAD=1 but: %s", why);		\
+		if (why)						\
+			SKIP(return, "%s", why);			\
+	} while (0)
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static long long module_refcnt(void)
+{
+	char buf[32];
+
+	if (guest_read_file("/sys/module/snapper/refcnt", buf, sizeof(buf)))
+		return -1;
+	return atoll(buf);
+}
+
+/* A line of /proc/meminfo, in KiB. */
+static long long meminfo_kb(const char *key)
+{
+	char buf[8192], *p;
+
+	if (guest_read_file("/proc/meminfo", buf, sizeof(buf)))
+		return -1;
+	p = strstr(buf, key);
+	return p ? atoll(p + strlen(key) + 1) : -1;
+}
+
+/* ---- 1. memory the kernel does not read ---- */
+
+/* Maps a secret page read-write and another read-only, then checkpoints. */
+static int secret_child(void *arg)
+{
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	uint64_t rw, ro;
+	size_t i, flagged = 0;
+	void *m;
+	int fd;
+
+	fd = syscall(SYS_memfd_secret, 0);
+	if (fd < 0)
+		return errno == ENOSYS ? 100 : 101;
+	if (ftruncate(fd, 2 * PG))
+		return 102;
+	m = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return errno == EAGAIN || errno == ENOMEM ? 103 : 104;
+	rw = (uint64_t)m;
+	fill_page(rw, 0, 0x5ec2e7);
+	m = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, PG);
+	if (m == MAP_FAILED)
+		return 105;
+	ro = (uint64_t)m;
+	if (snapper_genl_open(&nl))
+		return 106;
+	if (checkpoint(nl, getpid(), STORE, 0, 0, &g))
+		return 107;
+	for (i = 0; i < g.nvmas; i++) {
+		if (g.vmas[i].start != rw && g.vmas[i].start != ro)
+			continue;
+		if ((g.vmas[i].flags &
+		     (SNAPPER_VMA_F_SKIPPED | SNAPPER_VMA_F_UNREADABLE)) !=
+		    (SNAPPER_VMA_F_SKIPPED | SNAPPER_VMA_F_UNREADABLE))
+			return 108;
+		flagged++;
+	}
+	if (flagged != 2)
+		return 109;
+	if (got_in(&g, rw, rw + 2 * PG) || got_in(&g, ro, ro + PG))
+		return 110;
+	got_free(&g);
+	snapper_genl_close(nl);
+	return 0;
+}
+
+TEST(secretmem_is_listed_not_read)
+{
+	int ret;
+
+	SKIP_UNLESS_MODULE();
+	ret = guest_as_nobody(secret_child, NULL);
+	if (ret == 100)
+		SKIP(return, "memfd_secret is not enabled in this kernel");
+	if (ret == 103)
+		SKIP(return, "no mlock allowance for a secret page");
+	ASSERT_EQ(0, ret);
+	EXPECT_EQ(0, read_stat("pages_held"));
+}
+
+/* ---- 2. a thread that never returns to user mode ---- */
+
+/*
+ * The target sleeps in read() on its command pipe throughout: every
+ * freeze finds it asleep in the kernel. SNAPPER_HARDEN_CHECKPOINTS sets
+ * the count (default 10000), SNAPPER_HARDEN_SECONDS a time budget (default
+ * 120) after which the loop stops and says how far it got.
+ */
+FIXTURE(long_run) {
+	int unused;
+};
+FIXTURE_SETUP(long_run) {}
+FIXTURE_TEARDOWN(long_run) {}
+
+TEST_F_TIMEOUT(long_run, freeze_work_stays_bounded, 300)
+{
+	const char *env = getenv("SNAPPER_HARDEN_CHECKPOINTS");
+	const char *secs = getenv("SNAPPER_HARDEN_SECONDS");
+	long n = env ? atol(env) : 10000, i;
+	double budget = (secs ? atof(secs) : 120) * 1e3, t0;
+	long long ref0, slab0, ref, slab;
+	struct target t = { 0 };
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	uint64_t gen = 0;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, target_start(&t, 1, NULL, NULL, NULL));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ref0 = module_refcnt();
+	slab0 = meminfo_kb("SUnreclaim:");
+	ASSERT_LE(0, ref0);
+	t0 = now_ms();
+	for (i = 0; i < n && now_ms() - t0 < budget; i++) {
+		ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, gen, 0, &g));
+		ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE,
+					      g.h.checkpoint_id, gen + 1));
+		gen++;
+		if (i % 250)
+			continue;
+		/* One pending work for the one thread, whatever i is. */
+		ref = module_refcnt();
+		ASSERT_GE(ref0 + 1, ref)
+			TH_LOG("after %ld checkpoints: refcnt %lld, was %lld",
+			       i + 1, ref, ref0);
+	}
+	slab = meminfo_kb("SUnreclaim:");
+	TH_LOG("%ld checkpoints in %.1f s; refcnt %lld -> %lld, SUnreclaim %lld -> %lld KiB",
+	       i, (now_ms() - t0) / 1e3, ref0, module_refcnt(), slab0, slab);
+	EXPECT_GE(ref0 + 1, module_refcnt());
+	/* A leak of one round per checkpoint is a KiB or more each. */
+	EXPECT_GT(slab0 + 2048 + i / 8, slab);
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+	/* Its pending work ran at its exit: no reference is left. */
+	usleep(100 * 1000);
+	EXPECT_EQ(ref0, module_refcnt());
+}
+
+/* ---- 3. genetlink stays available during a slow checkpoint ---- */
+
+/*
+ * Threads that stay running in the kernel for long stretches: splicing
+ * 1 GiB from /dev/zero (6.12; 6.1 cannot splice from it) and reading
+ * 32 MiB of random bytes at a time (both).
+ */
+static void *busy_splice(void *arg)
+{
+	int zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_WRONLY);
+
+	(void)arg;
+	while (sendfile(null, zero, NULL, 1UL << 30) > 0)
+		;
+	return NULL;
+}
+
+static void *busy_random(void *arg)
+{
+	size_t len = 32UL << 20;
+	char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	(void)arg;
+	if (buf == MAP_FAILED)
+		return NULL;
+	for (;;)
+		getrandom(buf, len, 0);
+	return NULL;
+}
+
+static int busy_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	pthread_t th;
+
+	(void)t;
+	(void)c;
+	(void)arg;
+	return pthread_create(&th, NULL, busy_splice, NULL) ||
+	       pthread_create(&th, NULL, busy_random, NULL);
+}
+
+struct slow_ckpt {
+	pid_t pid;
+	double ms;
+	int ret;
+};
+
+static void *slow_checkpoint(void *arg)
+{
+	struct slow_ckpt *sc = arg;
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	double t0 = now_ms();
+
+	sc->ret = snapper_genl_open(&nl);
+	if (sc->ret)
+		return NULL;
+	sc->ret = checkpoint(nl, sc->pid, STORE, 0, 0, &g);
+	sc->ms = now_ms() - t0;
+	got_free(&g);
+	snapper_genl_close(nl);
+	return NULL;
+}
+
+TEST(genetlink_answers_during_a_slow_checkpoint)
+{
+	struct snapper_module_config cfg;
+	struct slow_ckpt sc = { 0 };
+	struct target t = { 0 };
+	struct snapper_genl *nl;
+	double t0, worst = 0;
+	pthread_t th;
+	int i;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, target_start(&t, 16, NULL, busy_cmd, NULL));
+	ASSERT_EQ(0, target_do(&t, T_USER, 0, 0, 0));
+	usleep(200 * 1000);
+	sc.pid = t.pid;
+	ASSERT_EQ(0, pthread_create(&th, NULL, slow_checkpoint, &sc));
+	usleep(100 * 1000);
+	/* A fresh socket resolves the family: CTRL_CMD_GETFAMILY, then ours. */
+	for (i = 0; i < 3; i++) {
+		t0 = now_ms();
+		ASSERT_EQ(0, snapper_genl_open(&nl));
+		ASSERT_EQ(0, snapper_genl_get_config(nl, &cfg));
+		snapper_genl_close(nl);
+		if (now_ms() - t0 > worst)
+			worst = now_ms() - t0;
+		usleep(50 * 1000);
+	}
+	pthread_join(th, NULL);
+	TH_LOG("checkpoint %.0f ms (%d); GETFAMILY + GET_CONFIG at worst %.0f ms",
+	       sc.ms, sc.ret, worst);
+	target_stop(&t);
+	if (sc.ms < 400)
+		SKIP(return, "the checkpoint was not slow (%.0f ms)", sc.ms);
+	/*
+	 * Held behind genl_mutex, each request waited for the rest of the
+	 * checkpoint (over 90 % of it, measured); a loaded TCG host alone
+	 * makes one take a few hundred milliseconds.
+	 */
+	EXPECT_GT(sc.ms / 4, worst);
+}
+
+/* ---- 4. the TLB flush reaches only CPUs that ran the target ---- */
+
+/* Function call interrupts CPU @cpu took so far, or -1. */
+static long long call_irqs(int cpu)
+{
+	static char buf[1 << 16];
+	char *line, *p;
+	int i;
+
+	if (guest_read_file("/proc/interrupts", buf, sizeof(buf)))
+		return -1;
+	line = strstr(buf, "CAL:");
+	if (!line)
+		return -1;
+	p = line + 4;
+	for (i = 0; i <= cpu; i++) {
+		long long v = strtoll(p, &p, 10);
+
+		if (i == cpu)
+			return v;
+	}
+	return -1;
+}
+
+TEST(tlb_flush_spares_other_cpus)
+{
+	struct target t = { 0 };
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	long long before, after;
+	cpu_set_t set;
+	int i;
+
+	SKIP_UNLESS_MODULE();
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || call_irqs(1) < 0)
+		SKIP(return, "needs two CPUs and CAL in /proc/interrupts");
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(set), &set));
+	/* Forked on CPU 0, the target's mm never runs on CPU 1. */
+	ASSERT_EQ(0, target_start(&t, 8, NULL, NULL, NULL));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	before = call_irqs(1);
+	for (i = 0; i < 200; i++)
+		ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+	after = call_irqs(1);
+	TH_LOG("CPU 1 took %lld function call interrupts in 200 checkpoints",
+	       after - before);
+	EXPECT_GT(50, after - before);
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+	CPU_SET(1, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* ---- 6. only the reader of a checkpoint acknowledges it ---- */
+
+struct forged_ack {
+	int cmd[2], reply[2];
+};
+
+/*
+ * The target itself, as nobody, acks root's checkpoint of it, reports the
+ * result and stays alive until told to go.
+ */
+static int forge_ack_child(struct forged_ack *fa)
+{
+	struct snapper_genl *nl;
+	uint64_t ckpt;
+	int ret;
+
+	if (snapper_genl_open(&nl))
+		return 202;
+	ret = 0;
+	if (write(fa->reply[1], &ret, sizeof(ret)) != sizeof(ret) ||
+	    read(fa->cmd[0], &ckpt, sizeof(ckpt)) != sizeof(ckpt))
+		return 203;
+	ret = snapper_genl_ack(nl, getpid(), STORE, ckpt, 7);
+	if (write(fa->reply[1], &ret, sizeof(ret)) != sizeof(ret))
+		return 204;
+	read(fa->cmd[0], &ckpt, sizeof(ckpt));
+	snapper_genl_close(nl);
+	return 0;
+}
+
+TEST(ack_only_from_the_reader)
+{
+	struct forged_ack fa;
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	int ret;
+	pid_t p;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, pipe(fa.cmd));
+	ASSERT_EQ(0, pipe(fa.reply));
+	p = fork();
+	ASSERT_LE(0, p);
+	if (!p) {
+		close(fa.cmd[1]);
+		close(fa.reply[0]);
+		if (guest_drop_privileges())
+			_exit(201);
+		_exit(forge_ack_child(&fa));
+	}
+	close(fa.cmd[0]);
+	close(fa.reply[1]);
+	ASSERT_EQ((ssize_t)sizeof(ret), read(fa.reply[0], &ret, sizeof(ret)));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, checkpoint(nl, p, STORE, 0, 0, &g));
+	ASSERT_EQ((ssize_t)sizeof(uint64_t), write(fa.cmd[1], &g.h.checkpoint_id,
+					  sizeof(uint64_t)));
+	ASSERT_EQ((ssize_t)sizeof(ret), read(fa.reply[0], &ret, sizeof(ret)));
+	EXPECT_EQ(-EPERM, ret);
+	/* Root's own acknowledgement still finds the checkpoint unacked. */
+	EXPECT_EQ(0, snapper_genl_ack(nl, p, STORE, g.h.checkpoint_id, 1));
+	close(fa.cmd[1]);
+	close(fa.reply[0]);
+	EXPECT_EQ(0, guest_exit_code(p, 250));
+	got_free(&g);
+	snapper_genl_close(nl);
+}
+
+/* ---- 6. a reader that stops reading ---- */
+
+TEST(stream_timeout_is_validated)
+{
+	static const char *const bad[] = { "0", "99", "86400001", "-1", "x" };
+	char before[32], after[32];
+	size_t i;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, before, sizeof(before)));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		EXPECT_EQ(-EINVAL, guest_write_file(GUEST_STREAM_TIMEOUT, bad[i]))
+			TH_LOG("bad value #%zu accepted", i);
+	ASSERT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, after, sizeof(after)));
+	EXPECT_STREQ(before, after);
+}
+
+/* What the stalled reader sees while it does not read. */
+static struct {
+	pid_t pid;
+	long long held;
+	int ret;
+	struct got g;
+} stall;
+
+/* Sleeps past the stream's life, then checkpoints again on another socket. */
+static int stall_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	struct snapper_genl *nl;
+
+	(void)arg;
+	(void)h;
+	usleep(1500 * 1000);
+	stall.held = read_stat("pages_held");
+	stall.ret = snapper_genl_open(&nl);
+	if (!stall.ret) {
+		stall.ret = checkpoint(nl, stall.pid, STORE, 1, 0, &stall.g);
+		snapper_genl_close(nl);
+	}
+	return 0;
+}
+
+static int count_owed(struct got *g, uint64_t start, uint64_t end)
+{
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < g->npages; i++)
+		n += g->pages[i].addr >= start && g->pages[i].addr < end &&
+		     (g->pages[i].flags & SNAPPER_PAGE_F_OWED);
+	return n;
+}
+
+TEST(stalled_reader_is_cancelled_and_its_pages_owed)
+{
+	struct snapper_ckpt_request req = { .store_id = STORE,
+					    .base_generation = 1 };
+	struct snapper_ckpt_ops ops = { .header = stall_header };
+	struct target t = { 0 };
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	char old[32];
+	int i, ret;
+
+	SKIP_UNLESS_MODULE();
+	EXPECT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, old, sizeof(old)));
+	EXPECT_EQ(0, guest_write_file(GUEST_STREAM_TIMEOUT, "500"));
+	ASSERT_EQ(0, target_start(&t, 64, NULL, NULL, NULL));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 0xa11 + i, 0));
+	stall.pid = req.pid = t.pid;
+	ret = snapper_genl_checkpoint(nl, &req, &ops);
+	guest_write_file(GUEST_STREAM_TIMEOUT, old);
+	EXPECT_EQ(-ETIMEDOUT, ret);
+	EXPECT_EQ(0, stall.held);
+	/* The next checkpoint was not kept out, and resends every page. */
+	ASSERT_EQ(0, stall.ret);
+	EXPECT_FALSE(stall.g.h.full);
+	EXPECT_EQ(64, count_owed(&stall.g, t.base, t.base + 64 * PG));
+	got_free(&stall.g);
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+	EXPECT_EQ(0, read_stat("pages_held"));
+}
+
+/* An unprivileged self-checkpoint that stops reading for five seconds. */
+static int slow_self_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	int *fd = arg, one = 1;
+
+	(void)h;
+	if (write(*fd, &one, sizeof(one)) != sizeof(one))
+		return -EIO;
+	sleep(5);
+	return 0;
+}
+
+static int slow_self_child(void *arg)
+{
+	struct snapper_ckpt_request req = { .pid = getpid(), .store_id = STORE };
+	struct snapper_ckpt_ops ops = { .header = slow_self_header, .arg = arg };
+	struct snapper_genl *nl;
+
+	if (snapper_genl_open(&nl))
+		return 202;
+	return -snapper_genl_checkpoint(nl, &req, &ops);
+}
+
+TEST(privileged_checkpoint_preempts_an_unprivileged_stream)
+{
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	int fds[2], one;
+	double t0;
+	pid_t p;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, pipe(fds));
+	p = fork();
+	ASSERT_LE(0, p);
+	if (!p) {
+		close(fds[0]);
+		if (guest_drop_privileges())
+			_exit(201);
+		_exit(slow_self_child(&fds[1]));
+	}
+	close(fds[1]);
+	ASSERT_EQ((ssize_t)sizeof(one), read(fds[0], &one, sizeof(one)));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	t0 = now_ms();
+	EXPECT_EQ(0, checkpoint(nl, p, STORE, 0, 0, &g));
+	EXPECT_GT(3000, now_ms() - t0);
+	EXPECT_EQ(ECANCELED, guest_exit_code(p, 250));
+	got_free(&g);
+	snapper_genl_close(nl);
+	EXPECT_EQ(0, read_stat("pages_held"));
+}
+
+/* ---- 7. a dead target's session goes ---- */
+
+TEST(dead_target_session_is_freed)
+{
+	struct target t = { 0 };
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	long long before;
+	int i;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_EQ(0, target_start(&t, 16, NULL, NULL, NULL));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+	before = read_stat("sessions") - 1;
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+	/* No lookup follows: only the module's own sweep can free it. */
+	for (i = 0; i < 100 && read_stat("sessions") > before; i++)
+		usleep(100 * 1000);
+	EXPECT_GE(before, read_stat("sessions"));
+}
+
+TEST_HARNESS_MAIN
