@@ -563,7 +563,14 @@ TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
 	ASSERT_EQ(0, usage_of(child, &c1));
 	TH_LOG("after restore: target rss %ld shared %ld, child rss %ld shared %ld kB",
 	       t1.rss, t1.shared, c1.rss, c1.shared);
-	ASSERT_SAME_USAGE(t0, t1);
+	/*
+	 * Copy-on-write sharing is kept: the child's counts do not move and
+	 * no page of the target became its own. The target may map a few
+	 * more shared pages than before (seen once on 6.1: +36 kB Shared,
+	 * Private unchanged, with 0 written), which unshares nothing.
+	 */
+	ASSERT_EQ(t0.private_, t1.private_);
+	ASSERT_LE(t0.shared, t1.shared);
 	ASSERT_SAME_USAGE(c0, c1);
 	ASSERT_EQ(0, target_do(&self->t, T_CHECK, 0, 0, 0));
 }
