@@ -97,19 +97,6 @@ static double mono_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Writes @s into the file @path: 0 or -errno. */
-static int file_put(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY), ret = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (write(fd, s, strlen(s)) < 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
 /*
  * The number after @key at the start of a line of @path ("anon 123" in
  * memory.stat, "VmSwap:   12 kB" in /proc/PID/status), or -1.
@@ -226,7 +213,7 @@ static void pt_main(const char *cg, int in, int out, volatile uint64_t *passes)
 
 	/* Into the cgroup first, so that every page it touches is charged there. */
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	if (file_put(path, "0"))
+	if (guest_write_file(path, "0"))
 		_exit(2);
 	p = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -432,7 +419,7 @@ FIXTURE_TEARDOWN(pressure)
 	for (i = 0; self->cg_made && i < 50 && rmdir(self->cg); i++)
 		usleep(20000);
 	if (self->cg_enabled)
-		file_put(CG_ROOT "/cgroup.subtree_control", "-memory");
+		guest_write_file(CG_ROOT "/cgroup.subtree_control", "-memory");
 	if (self->cg_mounted)
 		umount(CG_ROOT);
 	if (self->swap_on)
@@ -474,7 +461,7 @@ static const char *make_memcg(struct __test_metadata *_metadata,
 		       "or cgroup_disable=memory)";
 	if (!guest_read_file(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)) &&
 	    !has_word(buf, "memory")) {
-		EXPECT_EQ(0, file_put(CG_ROOT "/cgroup.subtree_control", "+memory"));
+		EXPECT_EQ(0, guest_write_file(CG_ROOT "/cgroup.subtree_control", "+memory"));
 		self->cg_enabled = true;
 	}
 	snprintf(self->cg, sizeof(self->cg), CG_ROOT "/snapper-pressure-%d", getpid());
@@ -482,11 +469,11 @@ static const char *make_memcg(struct __test_metadata *_metadata,
 	self->cg_made = !_metadata->exit_code;
 	snprintf(path, sizeof(path), "%s/memory.max", self->cg);
 	snprintf(buf, sizeof(buf), "%ld", limit);
-	EXPECT_EQ(0, file_put(path, buf)) TH_LOG("%s", path);
+	EXPECT_EQ(0, guest_write_file(path, buf)) TH_LOG("%s", path);
 	/* Missing when swap is not accounted; then memory.max alone limits. */
 	snprintf(path, sizeof(path), "%s/memory.swap.max", self->cg);
 	if (!access(path, F_OK))
-		EXPECT_EQ(0, file_put(path, "max")) TH_LOG("%s", path);
+		EXPECT_EQ(0, guest_write_file(path, "max")) TH_LOG("%s", path);
 	return NULL;
 }
 
