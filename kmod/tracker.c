@@ -700,18 +700,27 @@ static void flush_all(void *unused)
 /*
  * Stale writable TLB entries would let writes bypass the faults that set
  * soft-dirty again (and write into the pages kept for copy-on-write).
- * flush_tlb_mm_range() and inc_mm_tlb_gen() are hidden from modules; this
- * follows the protocol that asm/mmu.h writes down next to tlb_gen: change
- * the page tables, increment tlb_gen, then flush. A CPU not in
- * mm_cpumask() may still hold PCID-tagged entries of this mm from before
- * it switched away; switch_mm_irqs_off() flushes them when it loads the
- * mm again, because the generation its PCID slot saw is now older (on
- * 6.1 and 6.12, from another mm and on leaving lazy mode alike). The CPUs
- * in mm_cpumask() (running the mm, lazily or, on 6.12, recently) flush
- * everything now, every PCID: __flush_tlb_all() is the only exported
- * local flush. The increment is a full barrier, as is setting the CPU's
- * bit in mm_cpumask() before reading tlb_gen on a switch: either that CPU
- * is in the mask we read or it sees the new generation.
+ *
+ * No exported API does this: flush_tlb_mm_range() is not exported on 6.1
+ * or 6.12 (Module.symvers), and flush_tlb_mm() and inc_mm_tlb_gen() sit
+ * under #ifndef MODULE in asm/tlbflush.h. So this does what
+ * inc_mm_tlb_gen() does, then flushes the CPUs in mm_cpumask(). Writing
+ * tlb_gen from here is correct with PCID because of how switch_mm_irqs_off()
+ * reads it (the same on 6.1 and 6.12):
+ *  - a CPU not in mm_cpumask() may still hold entries of this mm tagged
+ *    with a PCID slot it keeps; when it loads the mm again,
+ *    choose_new_asid() flushes that slot because the slot's recorded
+ *    generation is now older than tlb_gen;
+ *  - a lazy CPU returning to this mm compares the same two and flushes;
+ *  - the CPUs in mm_cpumask() flush now, every PCID and (under PTI) the
+ *    user half too: __flush_tlb_all() is the only exported local flush.
+ *    They leave their slot's generation behind tlb_gen, so the kernel's
+ *    next flush_tlb_func() there is a full one: never less than needed,
+ *    and tlb_gen only grows, so its local <= mm generation checks hold.
+ * atomic64_inc_return() is a full barrier after the page table writes,
+ * as is switch_mm's setting of its bit in mm_cpumask() before it reads
+ * tlb_gen: either that CPU is in the mask read below or it sees the new
+ * generation.
  */
 static void flush_mm(struct mm_struct *mm)
 {
