@@ -33,17 +33,6 @@
 #define MADV_PAGEOUT 21
 #endif
 
-/*
- * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
- * an earlier program left it unloaded, that is a failure, not a skip.
- */
-static inline bool module_expected(void)
-{
-	const char *load = getenv("SNAPPER_LOAD");
-
-	return load && !strcmp(load, "1") && !geteuid();
-}
-
 enum { T_PAGEOUT = T_USER, T_EXEC, T_FORK, T_FILL };
 
 static int fault_cmd(struct target *t, struct tcmd *c, void *arg)
@@ -239,7 +228,7 @@ FIXTURE_SETUP(faults)
 	const char *why = guest_tool_skip_reason();
 
 	memset(&self->t, 0, sizeof(self->t));
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (why)
 		SKIP(return, "%s", why);

@@ -51,17 +51,6 @@
  */
 static size_t npages = MAX_PAGES;
 
-/*
- * Run by the guest suite with SNAPPER_LOAD=1, the module must be there: if
- * an earlier program left it unloaded, that is a failure, not a skip.
- */
-static inline bool module_expected(void)
-{
-	const char *load = getenv("SNAPPER_LOAD");
-
-	return load && !strcmp(load, "1") && !geteuid();
-}
-
 /* Page @i as generation @gen writes it: one u64 per 8 bytes, each different. */
 static uint64_t pattern(unsigned int gen, size_t i)
 {
@@ -401,7 +390,7 @@ FIXTURE_SETUP(pressure)
 	const char *why = guest_skip_reason();
 
 	memset(self, 0, sizeof(*self));
-	ASSERT_FALSE(why && module_expected())
+	ASSERT_FALSE(why && guest_module_expected())
 		TH_LOG("SNAPPER_LOAD=1 but: %s (left unloaded by an earlier test?)", why);
 	if (!why && !getenv("SNAPPER_SCRATCH"))
 		why = "needs SNAPPER_SCRATCH (an ext4 mount) for the swap file and the store";
