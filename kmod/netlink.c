@@ -76,7 +76,9 @@ static int put_config(struct sk_buff *skb, const struct snapper_config *cfg)
 	    nla_put_u32(skb, SNAPPER_A_CONFIG_MAX_SNAPSHOTS, cfg->max_snapshots) ||
 	    nla_put_u32(skb, SNAPPER_A_CONFIG_MIN_SNAPSHOTS, cfg->min_snapshots) ||
 	    nla_put_u64_64bit(skb, SNAPPER_A_CONFIG_EXPIRATION, cfg->expiration,
-			      SNAPPER_A_CONFIG_UNSPEC)) {
+			      SNAPPER_A_CONFIG_UNSPEC) ||
+	    nla_put_u32(skb, SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS,
+			cfg->stream_timeout_ms)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}

@@ -14,7 +14,7 @@
 
 #include "params.h"
 
-/* Not part of the protocol: the writer has no use for it. */
+/* GET_CONFIG reports it; the writer does not use it. */
 #define STREAM_TIMEOUT_MIN_MS	100U
 #define STREAM_TIMEOUT_MAX_MS	86400000U
 
@@ -166,6 +166,7 @@ void snapper_params_get(struct snapper_config *cfg)
 	cfg->max_snapshots = max_snapshots;
 	cfg->min_snapshots = min_snapshots;
 	cfg->expiration = expiration;
+	cfg->stream_timeout_ms = stream_timeout_ms;
 	kernel_param_unlock(THIS_MODULE);
 }
 

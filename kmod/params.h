@@ -13,6 +13,7 @@ struct snapper_config {
 	u32 max_snapshots;
 	u32 min_snapshots;
 	u64 expiration;
+	u32 stream_timeout_ms;
 };
 
 void snapper_params_get(struct snapper_config *cfg);

@@ -19,6 +19,9 @@ static void show_human(const struct snapper_module_config *c)
 	printf("min_snapshots  %" PRIu32 "\n", c->min_snapshots);
 	printf("expiration     %" PRIu64 " s%s\n", c->expiration,
 	       c->expiration ? "" : " (never)");
+	if (c->stream_timeout_ms)
+		printf("stream_timeout_ms %" PRIu32 " ms\n",
+		       c->stream_timeout_ms);
 }
 
 static void show_json(const struct snapper_module_config *c)
@@ -27,11 +30,14 @@ static void show_json(const struct snapper_module_config *c)
 	       ", \"verbose\": %s, \"threshold\": %" PRIu32
 	       ", \"integrity\": %s, \"redundancy\": %" PRIu32
 	       ", \"max_snapshots\": %" PRIu32 ", \"min_snapshots\": %" PRIu32
-	       ", \"expiration\": %" PRIu64 "}\n",
+	       ", \"expiration\": %" PRIu64,
 	       c->module_version, c->protocol_version,
 	       c->verbose ? "true" : "false", c->threshold,
 	       c->integrity ? "true" : "false", c->redundancy,
 	       c->max_snapshots, c->min_snapshots, c->expiration);
+	if (c->stream_timeout_ms)
+		printf(", \"stream_timeout_ms\": %" PRIu32, c->stream_timeout_ms);
+	printf("}\n");
 }
 
 int config_main(int argc, char **argv)

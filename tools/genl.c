@@ -136,6 +136,7 @@ static int parse_config(struct nl_msg *msg, void *arg)
 		[SNAPPER_A_CONFIG_MAX_SNAPSHOTS] = { .type = NLA_U32 },
 		[SNAPPER_A_CONFIG_MIN_SNAPSHOTS] = { .type = NLA_U32 },
 		[SNAPPER_A_CONFIG_EXPIRATION] = { .type = NLA_U64 },
+		[SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS] = { .type = NLA_U32 },
 	};
 	struct snapper_module_config *cfg = arg;
 	struct nlattr *tb[SNAPPER_A_MAX + 1];
@@ -148,7 +149,8 @@ static int parse_config(struct nl_msg *msg, void *arg)
 	    nla_parse_nested(c, SNAPPER_A_CONFIG_MAX, tb[SNAPPER_A_CONFIG],
 			     cfg_policy) < 0)
 		return NL_STOP;
-	for (i = 1; i <= SNAPPER_A_CONFIG_MAX; i++)
+	/* Every knob up to expiration; later ones are optional. */
+	for (i = 1; i <= SNAPPER_A_CONFIG_EXPIRATION; i++)
 		if (!c[i])
 			return NL_STOP;
 
@@ -162,6 +164,8 @@ static int parse_config(struct nl_msg *msg, void *arg)
 	cfg->max_snapshots = nla_get_u32(c[SNAPPER_A_CONFIG_MAX_SNAPSHOTS]);
 	cfg->min_snapshots = nla_get_u32(c[SNAPPER_A_CONFIG_MIN_SNAPSHOTS]);
 	cfg->expiration = nla_get_u64(c[SNAPPER_A_CONFIG_EXPIRATION]);
+	cfg->stream_timeout_ms = c[SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS] ?
+		nla_get_u32(c[SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS]) : 0;
 	return NL_OK;
 }
 

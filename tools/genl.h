@@ -21,6 +21,7 @@ struct snapper_module_config {
 	uint32_t max_snapshots;
 	uint32_t min_snapshots;
 	uint64_t expiration;
+	uint32_t stream_timeout_ms;	/* 0: the module does not report it */
 };
 
 struct snapper_genl;

@@ -96,6 +96,7 @@ static void params_test_get(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, cfg.threshold, threshold);
 	KUNIT_EXPECT_EQ(test, cfg.max_snapshots, max_snapshots);
 	KUNIT_EXPECT_EQ(test, cfg.expiration, expiration);
+	KUNIT_EXPECT_EQ(test, cfg.stream_timeout_ms, stream_timeout_ms);
 	KUNIT_EXPECT_GE(test, cfg.threshold, SNAPPER_THRESHOLD_MIN);
 }
 

@@ -2,8 +2,9 @@
 /*
  * The module's knobs, as the kernel holds them: every knob takes its good
  * values and refuses bad ones through sysfs, keeping the old value; GET_CONFIG
- * (read through snapper-tool config --json) agrees with sysfs; the module
- * unloads and loads with knobs set at insmod time, and refuses bad ones there.
+ * (read through snapper-tool config --json) reports every one and agrees with
+ * sysfs; the module unloads and loads with knobs set at insmod time, and
+ * refuses bad ones there.
  *
  * Needs root and the loaded module (SNAPPER_KO names the file): run it in
  * the guest through selftests/qemu/run.
@@ -45,6 +46,8 @@ static const struct knob knobs[] = {
 	  { "1000001", "-2", "4294967297", "one", "0x" } },
 	{ "expiration", false, { "0", "1099511627776", "86400", "0" },
 	  { "1099511627777", "-1", "18446744073709551616", "soon", "1e3" } },
+	{ "stream_timeout_ms", false, { "100", "86400000", "0x1000", "300000" },
+	  { "99", "0", "86400001", "-1", "5s" } },
 };
 
 static int read_knob(const char *name, char *buf, size_t len)
@@ -98,7 +101,7 @@ static int run(const char *cmd)
 }
 
 FIXTURE(knobs) {
-	char saved[7][64];
+	char saved[ARRAY_SIZE(knobs)][64];
 };
 
 FIXTURE_SETUP(knobs)
@@ -203,6 +206,7 @@ TEST_F(knobs, get_config_agrees_with_sysfs)
 		{ "verbose", "1" }, { "integrity", "0" }, { "threshold", "4096" },
 		{ "redundancy", "3" }, { "max_snapshots", "12" },
 		{ "min_snapshots", "2" }, { "expiration", "3600" },
+		{ "stream_timeout_ms", "4500" },
 	};
 	char json[1024], got[64], sys[64], want[64];
 	size_t i, n;

@@ -31,6 +31,11 @@
  *       SNAPPER_A_CONFIG_MIN_SNAPSHOTS  u32  0..1000000
  *       SNAPPER_A_CONFIG_EXPIRATION     u64  seconds a generation is kept,
  *                                            0 (forever) ..(1 << 40)
+ *       SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS
+ *                                       u32  longest life of a checkpoint
+ *                                            stream, 100..86400000 ms (see
+ *                                            SNAPPER_CMD_CHECKPOINT); absent
+ *                                            from modules before it was added
  *
  * SNAPPER_CMD_CHECKPOINT (dump: send with NLM_F_DUMP)
  *   Collects the pages of a process that changed since the last checkpoint
@@ -244,6 +249,7 @@ enum snapper_config_attr {
 	SNAPPER_A_CONFIG_MAX_SNAPSHOTS,	/* u32 */
 	SNAPPER_A_CONFIG_MIN_SNAPSHOTS,	/* u32 */
 	SNAPPER_A_CONFIG_EXPIRATION,	/* u64, seconds */
+	SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS,	/* u32, milliseconds */
 
 	__SNAPPER_A_CONFIG_LAST
 };
