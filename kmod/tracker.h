@@ -2,6 +2,7 @@
 #ifndef _SNAPPER_TRACKER_H
 #define _SNAPPER_TRACKER_H
 
+#include <linux/bits.h>
 #include <linux/mm_types.h>
 #include <linux/types.h>
 
@@ -25,11 +26,11 @@ struct snapper_snap_page {
 };
 
 /* Internal bits of snapper_snap_page.addr, above the uapi page flags. */
-#define SNAP_NEED_COPY		(1UL << 8)	/* copy before the thaw */
-#define SNAP_NEED_READ		(1UL << 9)	/* read in before the thaw */
-#define SNAP_WHOLE		(1UL << 10)	/* never left out as unchanged */
-#define SNAP_HOLE		(1UL << 11)	/* a hole, not a page */
-#define SNAP_OBJECT		(1UL << 7)	/* to read from the object: shared.c */
+#define SNAP_NEED_COPY		BIT(8)	/* copy before the thaw */
+#define SNAP_NEED_READ		BIT(9)	/* read in before the thaw */
+#define SNAP_WHOLE		BIT(10)	/* never left out as unchanged */
+#define SNAP_HOLE		BIT(11)	/* a hole, not a page */
+#define SNAP_OBJECT		BIT(7)	/* to read from the object: shared.c */
 
 #define SNAP_CHUNK_PAGES						\
 	((PAGE_SIZE - 2 * sizeof(void *)) / sizeof(struct snapper_snap_page))
