@@ -153,9 +153,10 @@
  *   drained its socket. Closing the socket mid-stream releases everything
  *   held for the stream; the pages stay owed (see SNAPPER_CMD_ACK). So
  *   does the end of a stream's life: stream_timeout_ms (a module
- *   parameter, default 300000) after it began, or at once when a caller
- *   with CAP_SYS_ADMIN checkpoints a target whose open stream was asked
- *   for without it; the reader then gets -ETIMEDOUT or -ECANCELED.
+ *   parameter, default 300000, which GET_CONFIG reports) after it began,
+ *   or at once when a caller with CAP_SYS_ADMIN checkpoints a target whose
+ *   open stream was asked for without it; the reader then gets -ETIMEDOUT
+ *   or -ECANCELED.
  *   Errors (in the dump's NLMSG_DONE or as an error acknowledgement):
  *     -ESRCH      no such process in the caller's pid namespace, or no mm
  *     -EPERM      another process without CAP_SYS_ADMIN
