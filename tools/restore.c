@@ -20,7 +20,7 @@
  * which, unlike process_vm_readv, does not pin (pinning such a page
  * unshares it); a private anonymous page with no entry is known to be
  * zero and not read; shared memory is read through its object, so that
- * none of its pages is faulted into the target. Only pages whose content
+ * none of its pages is faulted into the target by a read. Only pages whose content
  * differs are written, and each write is read back and compared. With
  * --salvage, a page whose stored copies are all damaged is left alone and
  * listed, and the rest restored.
@@ -653,13 +653,14 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 enum page_kind { PAGE_OURS, PAGE_NONE, PAGE_OTHER };
 
 /*
- * Shared memory is read and written through its object (tmpfs), not
- * through the target's mapping: a page of the object that the target
- * does not map (another process wrote it, or it is a hole) stays
- * unmapped, where reading through the mapping would fault it in. Only
- * whole pages below the object's end: past it the mapping raises
- * SIGBUS, and a write there would grow the object. Returns how many of
- * @npages from @at are such pages.
+ * Shared memory is read through its object (tmpfs), not through the
+ * target's mapping: a page of the object that the target does not map
+ * (another process wrote it, or it is a hole) stays unmapped, where
+ * reading through the mapping would fault it in. Only whole pages below
+ * the object's end: past it the mapping raises SIGBUS. Writes still go
+ * through the mapping, so that the pages written are soft-dirty in the
+ * target's page table for the next checkpoint by --backend proc. Returns
+ * how many of @npages from @at are such pages.
  */
 static size_t in_object(const struct segment *g, uint64_t at, size_t npages)
 {
@@ -685,25 +686,6 @@ static int read_object(struct restore *r, const struct segment *g,
 			continue;
 		if (n <= 0)
 			return transfer_error(r, "reading", at + done,
-					      len - done, n ? errno : EIO);
-		done += n;
-	}
-	return 0;
-}
-
-static int write_object(struct restore *r, const struct segment *g,
-			uint64_t at, size_t npages, const uint8_t *want)
-{
-	uint64_t off = g->m.offset + (at - g->m.start);
-	size_t done = 0, len = npages * PG;
-	ssize_t n;
-
-	while (done < len) {
-		n = pwrite(g->obj, want + done, len - done, off + done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return transfer_error(r, "writing", at + done,
 					      len - done, n ? errno : EIO);
 		done += n;
 	}
@@ -813,20 +795,11 @@ static int read_written(struct restore *r, uint64_t at, size_t len,
 static int write_target(struct restore *r, uint64_t at, size_t npages,
 			const uint8_t *want, uint8_t *have, const struct run *u)
 {
-	const struct segment *g = &r->segs[u->seg];
 	size_t len = npages * PG;
 	bool bad[CHUNK_PAGES], direct = u->direct;
 	ssize_t n;
 	int ret;
 
-	if (in_object(g, at, npages) == npages) {
-		ret = write_object(r, g, at, npages, want);
-		if (ret)
-			return ret;
-		r->written += npages;
-		ret = read_object(r, g, at, npages, have);
-		goto compare;
-	}
 	if (direct) {
 		struct iovec local = { (void *)want, len };
 		struct iovec far = { (void *)at, len };
@@ -840,7 +813,6 @@ static int write_target(struct restore *r, uint64_t at, size_t npages,
 	r->written += npages;
 	ret = direct ? read_written(r, at, len, have) :
 		       read_target(r, at, npages, have, bad);
-compare:
 	if (!ret && memcmp(want, have, len)) {
 		fprintf(stderr, "%s: %d: %#" PRIx64 "-%#" PRIx64 " differs after the write\n",
 			prog, r->pid, at, at + len);
@@ -1001,7 +973,7 @@ static void open_objects(struct restore *r)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 			 r->pid, g->m.start, g->m.end);
-		g->obj = open(path, O_RDWR | O_CLOEXEC);
+		g->obj = open(path, O_RDONLY | O_CLOEXEC);
 		if (g->obj >= 0 && fstat(g->obj, &st)) {
 			close(g->obj);
 			g->obj = -1;
