@@ -15,11 +15,15 @@
  * What is written is exactly what the generation knows: its captured
  * pages and the pages it records as zero. A page it does not hold is left
  * as the target has it (a private file mapping's page never written is the
- * file's content, not zeros). A page the target shares with another
- * process is read through /proc/PID/mem, which, unlike process_vm_readv,
- * does not pin: pinning a page shared copy-on-write with a forked child
- * unshares it. Only pages whose content differs are written, and each
- * write is read back and compared.
+ * file's content, not zeros). Reading must not change the target either:
+ * a page the target shares copy-on-write is read through /proc/PID/mem,
+ * which, unlike process_vm_readv, does not pin (pinning such a page
+ * unshares it); a private anonymous page with no entry is known to be
+ * zero and not read; shared memory is read through its object, so that
+ * none of its pages is faulted into the target by a read. Only pages whose content
+ * differs are written, and each write is read back and compared. With
+ * --salvage, a page whose stored copies are all damaged is left alone and
+ * listed, and the rest restored.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -32,6 +36,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -49,6 +54,7 @@
 
 static const char usage[] =
 	"Usage: %s restore --store DIR [--gen N] --pid PID [--range START-END]\n"
+	"       [--salvage]\n"
 	"Writes generation N (default: the newest) into the live process PID.\n"
 	"With --range (hex, page aligned), the range must be covered by mappings\n"
 	"of PID that the generation has at the same address and size; without,\n"
@@ -56,13 +62,16 @@ static const char usage[] =
 	"(memfd, SysV, shared anonymous) present in both is restored, except the\n"
 	"main thread's stack. Pages captured or recorded as zero are written;\n"
 	"pages the generation does not hold are left alone. Every stored page is\n"
-	"hash-checked before PID is touched. PID's threads are kept out of user\n"
-	"mode meanwhile and resume unharmed. Another process needs root, as for\n"
-	"checkpoint.\n";
+	"hash-checked before PID is touched: a damaged one fails the command\n"
+	"(exit 3) with PID untouched. With --salvage, a page with no good stored\n"
+	"copy is left as PID has it, listed, and the rest restored (exit 3).\n"
+	"PID's threads are kept out of user mode meanwhile and resume unharmed.\n"
+	"Another process needs root, as for checkpoint.\n";
 
 /* One line of /proc/PID/maps. */
 struct live_map {
 	uint64_t start, end;
+	uint64_t offset;	/* in its file, of start */
 	char perms[5];
 	char path[256];
 };
@@ -71,6 +80,8 @@ struct live_map {
 struct segment {
 	uint64_t start, end;
 	struct live_map m;
+	int obj;		/* shared memory: its object, or -1 */
+	uint64_t obj_size;	/* the object's, when opened */
 };
 
 /* Pages the generation holds in a segment: captured, or zero. */
@@ -78,7 +89,9 @@ struct run {
 	uint64_t start, npages;
 	bool zero;
 	bool direct;		/* the target may write there itself */
+	bool anon;		/* private anonymous: a page with no entry is zero */
 	uint64_t data;		/* first page in restore.data, unless zero */
+	size_t seg;		/* in restore.segs */
 };
 
 struct tracee {
@@ -102,6 +115,11 @@ struct restore {
 	size_t nruns, runs_cap;
 	uint8_t *data;		/* the captured pages of all runs, checked */
 	uint64_t ndata;
+	bool salvage;		/* --salvage: skip the pages that are lost */
+	uint8_t *lost;		/* per page of data: no good copy, left alone */
+	uint64_t nlost;
+	uint64_t lost_start, lost_end;	/* the range being listed */
+	int exit;		/* the store's exit code, after its error */
 	uint8_t *have, *zeros;	/* a chunk each */
 	uint64_t pages, written, skipped;
 };
@@ -231,8 +249,8 @@ static int read_maps(pid_t pid, struct live_map **out, size_t *count)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		memset(&m, 0, sizeof(m));
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %*s %*s %*s %n",
-			   &m.start, &m.end, m.perms, &at) < 3)
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %*s %*s %n",
+			   &m.start, &m.end, m.perms, &m.offset, &at) < 4)
 			continue;
 		snprintf(m.path, sizeof(m.path), "%s", line + at);
 		m.path[strcspn(m.path, "\n")] = '\0';
@@ -320,7 +338,7 @@ static int add_segment(struct restore *r, uint64_t start, uint64_t end,
 	if (!s)
 		return -ENOMEM;
 	r->segs = s;
-	r->segs[r->nsegs++] = (struct segment){ start, end, *m };
+	r->segs[r->nsegs++] = (struct segment){ start, end, *m, -1, 0 };
 	return 0;
 }
 
@@ -395,9 +413,21 @@ static int plan_all(struct restore *r)
 
 /* ---- what the generation knows of the segments ---- */
 
-static int add_run(struct restore *r, uint64_t start, uint64_t npages,
-		   bool zero, const struct live_map *m)
+/*
+ * A private mapping of no file (the heap, the stacks, MAP_ANONYMOUS,
+ * named ones): where its page table has no entry, it reads as zeros. A
+ * private file mapping's page would be the file's, and a shared one's is
+ * in the shared object.
+ */
+static bool anonymous(const struct live_map *m)
 {
+	return m->perms[3] == 'p' && m->path[0] != '/';
+}
+
+static int add_run(struct restore *r, uint64_t start, uint64_t npages,
+		   bool zero, size_t seg)
+{
+	const struct live_map *m = &r->segs[seg].m;
 	struct run *n;
 
 	/* A generation may hold many runs: grow by doubling. */
@@ -409,7 +439,8 @@ static int add_run(struct restore *r, uint64_t start, uint64_t npages,
 		r->runs = n;
 	}
 	r->runs[r->nruns++] = (struct run){ start, npages, zero,
-					    m->perms[1] == 'w', 0 };
+					    m->perms[1] == 'w', anonymous(m), 0,
+					    seg };
 	if (!zero)
 		r->ndata += npages;
 	return 0;
@@ -442,30 +473,74 @@ static int plan_runs(struct restore *r)
 
 			if (a < b)
 				ret = add_run(r, a, (b - a) / PG,
-					      run.state == STORE_PAGE_ZERO,
-					      &r->segs[k].m);
+					      run.state == STORE_PAGE_ZERO, k);
 		}
 	}
 	return ret;
 }
 
+/* Lists the lost pages as ranges, on standard error. */
+static void lost_flush(struct restore *r)
+{
+	if (r->lost_start == r->lost_end)
+		return;
+	fprintf(stderr, "%s: %d: %#" PRIx64 "-%#" PRIx64 ": lost, no good stored copy: left as it is\n",
+		prog, r->pid, r->lost_start, r->lost_end);
+	r->lost_start = r->lost_end = 0;
+}
+
+static void lost_page(struct restore *r, uint64_t addr, uint64_t i)
+{
+	if (addr != r->lost_end || r->lost_start == r->lost_end) {
+		lost_flush(r);
+		r->lost_start = addr;
+	}
+	r->lost_end = addr + PG;
+	r->lost[i] = 1;
+	r->nlost++;
+	fprintf(stderr, "%s: %s\n", prog, store_strerror());
+}
+
+/*
+ * --salvage, after the read of a run failed: again page by page, and a
+ * page that no good copy gives back is marked lost, to be left as the
+ * target has it (zeros would be a lie as well as a loss).
+ */
+static int salvage_run(struct restore *r, const struct run *u)
+{
+	for (uint64_t k = 0; k < u->npages; k++) {
+		uint64_t addr = u->start + k * PG;
+
+		if (!store_snap_read_pages(r->snap, addr, 1,
+					   r->data + (u->data + k) * PG))
+			continue;
+		if (store_errno() == -ENOMEM)
+			return -ENOMEM;
+		lost_page(r, addr, u->data + k);
+	}
+	return 0;
+}
+
 /*
  * Every stored page the restore needs, read and hash-checked before the
  * target is stopped: a damaged store fails the command with the target
- * as it was.
+ * as it was, unless --salvage says to restore what is still good.
  */
 static int load_runs(struct restore *r)
 {
 	uint64_t at = 0;
+	int ret = 0;
 
 	if (!r->ndata)
 		return 0;
 	r->data = mmap(NULL, r->ndata * PG, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (r->data == MAP_FAILED) {
-		r->data = NULL;
-		fprintf(stderr, "%s: %" PRIu64 " pages to restore: %m\n", prog,
-			r->ndata);
+	r->lost = r->salvage ? calloc(r->ndata, 1) : NULL;
+	if (r->data == MAP_FAILED || (r->salvage && !r->lost)) {
+		if (r->data == MAP_FAILED)
+			r->data = NULL;
+		fprintf(stderr, "%s: %" PRIu64 " pages to restore: %s\n", prog,
+			r->ndata, strerror(ENOMEM));
 		return -ENOMEM;
 	}
 	/*
@@ -475,18 +550,25 @@ static int load_runs(struct restore *r)
 	 */
 	madvise(r->data, r->ndata * PG, MADV_HUGEPAGE);
 	madvise(r->data, r->ndata * PG, MADV_POPULATE_WRITE);
-	for (size_t i = 0; i < r->nruns; i++) {
+	for (size_t i = 0; !ret && i < r->nruns; i++) {
 		struct run *u = &r->runs[i];
 
 		if (u->zero)
 			continue;
 		u->data = at;
-		if (store_snap_read_pages(r->snap, u->start, u->npages,
-					  r->data + at * PG))
-			return -cli_fail();
 		at += u->npages;
+		if (!store_snap_read_pages(r->snap, u->start, u->npages,
+					   r->data + u->data * PG))
+			continue;
+		if (r->salvage && store_errno() != -ENOMEM) {
+			ret = salvage_run(r, u);
+		} else {
+			r->exit = cli_fail();
+			ret = -EIO;
+		}
 	}
-	return 0;
+	lost_flush(r);
+	return ret;
 }
 
 /* With the target stopped: its mappings must be the ones planned for. */
@@ -565,43 +647,114 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 }
 
 #define PM_PRESENT (1ULL << 63)
+#define PM_SWAP (1ULL << 62)
 #define PM_EXCLUSIVE (1ULL << 56)	/* mapped by this process only */
 
-static bool only_ours(uint64_t pm)
+enum page_kind { PAGE_OURS, PAGE_NONE, PAGE_OTHER };
+
+/*
+ * Shared memory is read through its object (tmpfs), not through the
+ * target's mapping: a page of the object that the target does not map
+ * (another process wrote it, or it is a hole) stays unmapped, where
+ * reading through the mapping would fault it in. Only whole pages below
+ * the object's end: past it the mapping raises SIGBUS. Writes still go
+ * through the mapping, so that the pages written are soft-dirty in the
+ * target's page table for the next checkpoint by --backend proc. Returns
+ * how many of @npages from @at are such pages.
+ */
+static size_t in_object(const struct segment *g, uint64_t at, size_t npages)
 {
-	return (pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE);
+	uint64_t off = g->m.offset + (at - g->m.start);
+	uint64_t whole;
+
+	if (g->obj < 0 || off >= g->obj_size)
+		return 0;
+	whole = (g->obj_size - off) / PG;
+	return whole < npages ? whole : npages;
+}
+
+static int read_object(struct restore *r, const struct segment *g,
+		       uint64_t at, size_t npages, uint8_t *buf)
+{
+	uint64_t off = g->m.offset + (at - g->m.start);
+	size_t done = 0, len = npages * PG;
+	ssize_t n;
+
+	while (done < len) {
+		n = pread(g->obj, buf + done, len - done, off + done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return transfer_error(r, "reading", at + done,
+					      len - done, n ? errno : EIO);
+		done += n;
+	}
+	return 0;
+}
+
+/* @anon: the page is in a private anonymous mapping. */
+static enum page_kind page_kind(uint64_t pm, bool anon)
+{
+	if ((pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE))
+		return PAGE_OURS;
+	if (anon && !(pm & (PM_PRESENT | PM_SWAP)))
+		return PAGE_NONE;
+	return PAGE_OTHER;
 }
 
 /*
- * The first read of a chunk. A page mapped by the target alone is read
- * with process_vm_readv, at half the cost or less: pinning it shares
- * nothing out. Any other page (shared copy-on-write with a forked child,
- * not present) is read through /proc/PID/mem, which does not pin, and so
- * is any run that process_vm_readv refuses (no read permission).
+ * The first read of a chunk, by the kind of each page. A page of a
+ * private anonymous mapping with no entry (neither present nor swapped)
+ * reads as zeros, and is not read at all: a read would fault a page in
+ * where the target maps none, and a restore that writes nothing there
+ * must leave its page tables and counts as they were. A page
+ * mapped by the target alone is read with process_vm_readv, at half the
+ * cost or less: pinning it shares nothing out. Any other page (shared
+ * copy-on-write with a forked child, swapped) is read through
+ * /proc/PID/mem, which does not pin, and so is any run that
+ * process_vm_readv refuses (no read permission).
  */
 static int read_chunk(struct restore *r, uint64_t at, size_t npages,
-		      uint8_t *buf, bool *bad)
+		      const struct run *u, uint8_t *buf, bool *bad)
 {
+	const struct segment *g = &r->segs[u->seg];
 	uint64_t pm[CHUNK_PAGES];
-	size_t i = 0, j, len;
+	size_t i = in_object(g, at, npages), j, len;
+	bool anon = u->anon;
 	int ret;
 
+	if (i) {
+		memset(bad, 0, i * sizeof(*bad));
+		ret = read_object(r, g, at, i, buf);
+		if (ret || i == npages)
+			return ret;
+		at += i * PG;
+		buf += i * PG;
+		bad += i;
+		npages -= i;
+		i = 0;
+	}
 	if (pread(r->pagemap, pm, npages * sizeof(*pm), at / PG * sizeof(*pm)) !=
 	    (ssize_t)(npages * sizeof(*pm)))
 		return read_target(r, at, npages, buf, bad);
 	while (i < npages) {
-		bool ours = only_ours(pm[i]);
+		enum page_kind kind = page_kind(pm[i], anon);
 
-		for (j = i + 1; j < npages && only_ours(pm[j]) == ours; j++)
+		for (j = i + 1; j < npages && page_kind(pm[j], anon) == kind; j++)
 			;
 		len = (j - i) * PG;
-		if (ours) {
+		memset(bad + i, 0, (j - i) * sizeof(*bad));
+		if (kind == PAGE_NONE) {
+			memset(buf + i * PG, 0, len);
+			i = j;
+			continue;
+		}
+		if (kind == PAGE_OURS) {
 			struct iovec local = { buf + i * PG, len };
 			struct iovec far = { (void *)(at + i * PG), len };
 
 			if (process_vm_readv(r->pid, &local, 1, &far, 1, 0) ==
 			    (ssize_t)len) {
-				memset(bad + i, 0, (j - i) * sizeof(*bad));
 				i = j;
 				continue;
 			}
@@ -640,10 +793,10 @@ static int read_written(struct restore *r, uint64_t at, size_t len,
  * breakpoints).
  */
 static int write_target(struct restore *r, uint64_t at, size_t npages,
-			const uint8_t *want, uint8_t *have, bool direct)
+			const uint8_t *want, uint8_t *have, const struct run *u)
 {
 	size_t len = npages * PG;
-	bool bad[CHUNK_PAGES];
+	bool bad[CHUNK_PAGES], direct = u->direct;
 	ssize_t n;
 	int ret;
 
@@ -671,27 +824,32 @@ static int write_target(struct restore *r, uint64_t at, size_t npages,
 /*
  * One chunk: reads the target, then writes the pages that differ, in
  * runs. A page that is identical is not written: writing would make it
- * soft-dirty for the next checkpoint and break its sharing.
+ * soft-dirty for the next checkpoint and break its sharing. Neither is a
+ * page with nothing behind it, nor one lost from the store (@lost, or
+ * NULL).
  */
 static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
-		       const uint8_t *want, bool direct)
+		       const uint8_t *want, const uint8_t *lost,
+		       const struct run *u)
 {
-	bool bad[CHUNK_PAGES];
-	size_t i = 0, j;
+	bool bad[CHUNK_PAGES], keep[CHUNK_PAGES];
+	size_t i, j;
 	int ret;
 
-	ret = read_chunk(r, at, npages, r->have, bad);
-	while (!ret && i < npages) {
-		if (bad[i] || !memcmp(want + i * PG, r->have + i * PG, PG)) {
-			r->skipped += bad[i++];
-			continue;
-		}
-		for (j = i + 1; j < npages; j++)
-			if (bad[j] || !memcmp(want + j * PG, r->have + j * PG, PG))
-				break;
-		ret = write_target(r, at + i * PG, j - i, want + i * PG,
-				   r->have + i * PG, direct);
-		i = j;
+	ret = read_chunk(r, at, npages, u, r->have, bad);
+	for (i = 0; !ret && i < npages; i++) {
+		bool gone = lost && lost[i];
+
+		r->skipped += bad[i] && !gone;
+		keep[i] = bad[i] || gone ||
+			  !memcmp(want + i * PG, r->have + i * PG, PG);
+	}
+	for (i = 0; !ret && i < npages; i = j) {
+		for (j = i + 1; j < npages && keep[j] == keep[i]; j++)
+			;
+		if (!keep[i])
+			ret = write_target(r, at + i * PG, j - i, want + i * PG,
+					   r->have + i * PG, u);
 	}
 	return ret;
 }
@@ -706,7 +864,9 @@ static int apply_run(struct restore *r, const struct run *u)
 		if (n > CHUNK_PAGES)
 			n = CHUNK_PAGES;
 		ret = apply_chunk(r, u->start + i * PG, n, u->zero ? r->zeros :
-				  r->data + (u->data + i) * PG, u->direct);
+				  r->data + (u->data + i) * PG,
+				  u->zero || !r->lost ? NULL : r->lost + u->data + i,
+				  u);
 	}
 	r->pages += u->npages;
 	return ret;
@@ -717,7 +877,7 @@ static int apply_run(struct restore *r, const struct run *u)
 struct args {
 	struct cli c;
 	pid_t pid;
-	bool range;
+	bool range, salvage;
 	uint64_t start, end;
 };
 
@@ -729,6 +889,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		{ "gen", required_argument, NULL, 'g' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "range", required_argument, NULL, 'r' },
+		{ "salvage", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
@@ -753,6 +914,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 			     (a->pid = v);
 		else if (opt == 'r')
 			ok = a->range = cli_parse_pages(optarg, &a->start, &a->end);
+		else if (opt == 'S')
+			a->salvage = true;
 		else
 			return fprintf(stderr, usage, prog), 1;
 		if (!ok) {
@@ -794,6 +957,41 @@ static int plan(struct restore *r, const struct args *a)
 	return ret;
 }
 
+/*
+ * The objects of the shared memory segments (see in_object()). One that
+ * cannot be opened is read and written through the mapping instead.
+ */
+static void open_objects(struct restore *r)
+{
+	char path[96];
+	struct stat st;
+
+	for (size_t i = 0; i < r->nsegs; i++) {
+		struct segment *g = &r->segs[i];
+
+		if (g->m.perms[3] != 's' || !shared_memory(r, &g->m))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+			 r->pid, g->m.start, g->m.end);
+		g->obj = open(path, O_RDONLY | O_CLOEXEC);
+		if (g->obj >= 0 && fstat(g->obj, &st)) {
+			close(g->obj);
+			g->obj = -1;
+		}
+		if (g->obj >= 0)
+			g->obj_size = st.st_size;
+	}
+}
+
+static void close_objects(struct restore *r)
+{
+	for (size_t i = 0; i < r->nsegs; i++)
+		if (r->segs[i].obj >= 0) {
+			close(r->segs[i].obj);
+			r->segs[i].obj = -1;
+		}
+}
+
 /* With the target stopped: the layout checked again, then the bytes. */
 static int restore_stopped(struct restore *r)
 {
@@ -816,8 +1014,10 @@ static int restore_stopped(struct restore *r)
 		close(r->mem);
 		return ret;
 	}
+	open_objects(r);
 	for (size_t i = 0; !ret && i < r->nruns; i++)
 		ret = apply_run(r, &r->runs[i]);
+	close_objects(r);
 	close(r->pagemap);
 	close(r->mem);
 	return ret;
@@ -851,9 +1051,18 @@ static int run(struct restore *r, const struct args *a)
 		       " stopped %" PRIu64 " ms\n",
 		       r->gen, r->pid, r->pages, r->nsegs, r->written, skipped,
 		       t1 - t0);
+	if (!ret && r->nlost)
+		fprintf(stderr, "%s: %d: %" PRIu64 " page%s lost from generation %" PRIu64 ", left as they were (listed above)\n",
+			prog, r->pid, r->nlost, r->nlost == 1 ? "" : "s",
+			r->gen);
 	return ret;
 }
 
+/*
+ * The exit codes of the store commands (store-cli.h): 2 for no such store
+ * or generation, 3 for damage (and for pages --salvage lost), 1 for
+ * anything else.
+ */
 int restore_main(int argc, char **argv)
 {
 	struct restore r = { 0 };
@@ -868,24 +1077,30 @@ int restore_main(int argc, char **argv)
 		fprintf(stderr, "%s: %d: %s\n", prog, a.pid, a.pid == getpid() ?
 			"a process cannot restore itself with this command" :
 			"restoring another process needs root");
-		return 1;
+		return CLI_EXIT_ERROR;
 	}
 	s = cli_open(&a.c, false);
 	if (!s)
-		return 1;
+		return cli_exit();
 	r.pid = a.pid;
+	r.salvage = a.salvage;
 	r.gen = cli_gen(&a.c, s);
 	r.have = malloc(CHUNK_PAGES * PG);
 	r.zeros = calloc(CHUNK_PAGES, PG);
-	if (!r.have || !r.zeros)
-		ret = fprintf(stderr, "%s: %m\n", prog);
-	else if (r.gen && store_snap_open(s, r.gen, &r.snap))
+	if (!r.gen)
+		ret = CLI_EXIT_NOTFOUND;
+	else if (!r.have || !r.zeros)
+		ret = (fprintf(stderr, "%s: %m\n", prog), CLI_EXIT_ERROR);
+	else if (store_snap_open(s, r.gen, &r.snap))
 		ret = cli_fail();
-	else if (r.gen)
-		ret = run(&r, &a);
+	else if (run(&r, &a))
+		ret = r.exit ? r.exit : CLI_EXIT_ERROR;
+	else
+		ret = r.nlost ? CLI_EXIT_DAMAGED : 0;
 	store_snap_close(r.snap);
 	if (r.data)
 		munmap(r.data, r.ndata * PG);
+	free(r.lost);
 	free(r.runs);
 	free(r.segs);
 	free(r.maps);
@@ -893,5 +1108,5 @@ int restore_main(int argc, char **argv)
 	free(r.have);
 	free(r.zeros);
 	store_close(s);
-	return ret || !r.gen ? 1 : 0;
+	return ret;
 }

@@ -55,7 +55,7 @@ _snapper_tool() {
 	verify) opts="--store --gen --help" ;;
 	export) opts="--store --gen --range --format -o --help" ;;
 	purge) opts="--store --max-snapshots --min-snapshots --expiration --help" ;;
-	restore) opts="--store --gen --pid --range --help" ;;
+	restore) opts="--store --gen --pid --range --salvage --help" ;;
 	*) return ;;
 	esac
 	if [[ $cur == -* ]]; then
