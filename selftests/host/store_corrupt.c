@@ -56,7 +56,7 @@ static const char *file_of(const char *dir, uint64_t gen, const char *ext)
 	return find_file(dir, name);
 }
 
-TEST_F(bad, pack_data_integrity_on)
+TEST_F(bad, pack_data_without_another_copy)
 {
 	uint64_t nbad;
 	uint8_t page[PG], run[3 * PG];
@@ -84,7 +84,7 @@ TEST_F(bad, pack_data_integrity_on)
 	store_snap_close(snap);
 }
 
-TEST_F(bad, integrity_off_uses_a_redundant_copy)
+TEST_F(bad, reads_use_a_redundant_copy)
 {
 	struct store_knobs k = knobs_with(0, 1, 1);
 	struct feed f[] = { { A + PG, 2 } };
@@ -98,7 +98,6 @@ TEST_F(bad, integrity_off_uses_a_redundant_copy)
 	store_close(self->s);
 	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
 	ASSERT_EQ(0, flip_byte(self->path, 2 * PG + 5));
-	k.integrity = false;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, STORE_RDONLY));
 	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 2));
 	/* The run read falls back to the good copy as well. */
