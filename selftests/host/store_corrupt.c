@@ -441,6 +441,7 @@ TEST_F(bad, salvage)
 	static const uint8_t zeros[PG];
 	uint8_t run[3 * PG], want[PG];
 	struct store_snap *snap;
+	const uint64_t *lost;
 	char out[300];
 	int fd;
 
@@ -454,6 +455,8 @@ TEST_F(bad, salvage)
 	store_set_warn(counting);
 	ASSERT_EQ(0, store_snap_read_pages(snap, A, 3, run));
 	ASSERT_EQ(1, store_snap_lost(snap));
+	ASSERT_EQ(1, store_snap_lost_pages(snap, &lost));
+	ASSERT_EQ(A + PG, lost[0]);
 	ASSERT_EQ(1, nwarn);
 	ASSERT_NE(NULL, strstr(last_warn, "page 0x1001000 lost"));
 	ASSERT_NE(NULL, strstr(last_warn, self->path));
@@ -467,6 +470,8 @@ TEST_F(bad, salvage)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, store_snap_export(snap, A, A + 3 * PG, fd));
 	ASSERT_EQ(2, store_snap_lost(snap));
+	ASSERT_EQ(2, store_snap_lost_pages(snap, &lost));
+	ASSERT_EQ(A + PG, lost[1]);
 	ASSERT_EQ(3 * PG, pread(fd, run, 3 * PG, 0));
 	ASSERT_EQ(0, memcmp(run + PG, zeros, PG));
 	ASSERT_EQ(0, memcmp(run + 2 * PG, want, PG));

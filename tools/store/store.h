@@ -278,6 +278,15 @@ int store_snap_export(struct store_snap *snap, uint64_t start, uint64_t end,
  */
 void store_snap_set_salvage(struct store_snap *snap, bool on);
 uint64_t store_snap_lost(const struct store_snap *snap);
+/*
+ * The addresses of those pages, one entry each time a page was read and
+ * lost, in the order read (store_snap_lost() of them), valid until the
+ * next read through @snap: a caller that must not write zeros where data
+ * was lost (restore) skips the entries a read added. Salvage mode never
+ * zeroes a page it could not record here (the read fails with -ENOMEM).
+ */
+size_t store_snap_lost_pages(const struct store_snap *snap,
+			     const uint64_t **vaddrs);
 
 struct store_diff {
 	uint64_t changed;	/* captured in both, different content */
