@@ -132,7 +132,7 @@ struct hist {
 
 static int measure_history(const char *dir, struct hist *h)
 {
-	const struct store_knobs k = { .threshold = 1024, .integrity = true,
+	const struct store_knobs k = { .threshold = 1024,
 				       .redundancy = 8 };
 	const uint64_t *ids;
 	struct store_snap *snap;
@@ -187,7 +187,7 @@ static void die(const char *what)
 static void history(const char *base)
 {
 	const char *list = getenv("SNAPPER_BENCH_HISTORY");
-	const struct store_knobs k = { .threshold = 1024, .integrity = true,
+	const struct store_knobs k = { .threshold = 1024,
 				       .redundancy = 8 };
 	struct hist h[8];
 	char tmpl[512], dir[600], *end;

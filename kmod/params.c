@@ -24,13 +24,14 @@ module_param(verbose, bool, 0644);
 MODULE_PARM_DESC(verbose, "Log each checkpoint (bool, default N)");
 
 /*
- * On a failed content hash check, true refuses with an error, false warns
- * and falls back to a redundant copy. Default: true.
+ * No effect: the store checks every page it reads and always falls back to
+ * a good copy. Kept (and reported in GET_CONFIG) so that existing module
+ * options and netlink clients keep working.
  */
 static bool integrity = true;
 module_param(integrity, bool, 0644);
 MODULE_PARM_DESC(integrity,
-		 "Refuse data that fails its hash check (bool, default Y)");
+		 "No effect, kept for compatibility (bool, default Y)");
 
 static int set_u32_in(const char *val, const struct kernel_param *kp,
 		      u32 min, u32 max)

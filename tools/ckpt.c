@@ -210,7 +210,6 @@ static int open_store(struct ckpt *c, struct snapper_genl *g, const char *dir)
 		if (ret)
 			return genl_say(c, g, "reading the module's config", ret);
 		k.threshold = cfg.threshold;
-		k.integrity = cfg.integrity;
 		k.redundancy = cfg.redundancy;
 		k.max_snapshots = cfg.max_snapshots;
 		k.min_snapshots = cfg.min_snapshots;

@@ -55,8 +55,7 @@ int export_main(int argc, char **argv)
 
 	if (core_requested(argc, argv))
 		return core_export_main(argc, argv);
-	ret = cli_parse(argc, argv, CLI_GEN | CLI_RANGE | CLI_INTEGRITY |
-			CLI_SALVAGE, usage, &c);
+	ret = cli_parse(argc, argv, CLI_GEN | CLI_RANGE | CLI_SALVAGE, usage, &c);
 	if (ret >= 0)
 		return ret;
 	if (c.nargs)

@@ -59,8 +59,8 @@ static void show_human(const struct store_info *in, struct store_snap *snap)
 	       " bytes), %" PRIu64 " shared, %" PRIu64 " zero, commit %" PRIu64 " us\n",
 	       in->own.pages_written, in->own.bytes_written,
 	       in->own.pages_dedup, in->own.pages_zero, in->own.commit_us);
-	printf("knobs          threshold %u integrity %s redundancy %u max %u min %u expiration %" PRIu64 "\n",
-	       k->threshold, k->integrity ? "yes" : "no", k->redundancy,
+	printf("knobs          threshold %u redundancy %u max %u min %u expiration %" PRIu64 "\n",
+	       k->threshold, k->redundancy,
 	       k->max_snapshots, k->min_snapshots, k->expiration);
 	printf("mappings       %u\n", in->nvmas);
 	show_vmas(snap, false);
@@ -86,9 +86,9 @@ static void show_json(const struct store_info *in, struct store_snap *snap)
 	       in->meta.stats.walk_us, in->meta.stats.duration_us,
 	       in->own.pages_written, in->own.bytes_written,
 	       in->own.pages_dedup, in->own.pages_zero, in->own.commit_us);
-	printf(", \"knobs\": {\"threshold\": %u, \"integrity\": %s, \"redundancy\": %u"
+	printf(", \"knobs\": {\"threshold\": %u, \"redundancy\": %u"
 	       ", \"max_snapshots\": %u, \"min_snapshots\": %u, \"expiration\": %" PRIu64 "}",
-	       k->threshold, k->integrity ? "true" : "false", k->redundancy,
+	       k->threshold, k->redundancy,
 	       k->max_snapshots, k->min_snapshots, k->expiration);
 	printf(", \"vmas\": [");
 	show_vmas(snap, true);

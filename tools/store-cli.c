@@ -13,7 +13,7 @@
 
 enum {
 	OPT_STORE = 0x100, OPT_GEN, OPT_JSON, OPT_RANGE, OPT_FORMAT, OPT_HELP,
-	OPT_THRESHOLD, OPT_INTEGRITY, OPT_REDUNDANCY, OPT_MAX, OPT_MIN,
+	OPT_THRESHOLD, OPT_REDUNDANCY, OPT_MAX, OPT_MIN,
 	OPT_EXPIRATION, OPT_SALVAGE, OPT_DROP,
 };
 
@@ -26,7 +26,6 @@ static const struct option options[] = {
 	{ "output", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
-	{ "integrity", required_argument, NULL, OPT_INTEGRITY },
 	{ "redundancy", required_argument, NULL, OPT_REDUNDANCY },
 	{ "max-snapshots", required_argument, NULL, OPT_MAX },
 	{ "min-snapshots", required_argument, NULL, OPT_MIN },
@@ -67,8 +66,6 @@ int cli_apply_knobs(const struct cli *c, struct store *s)
 	store_recorded_knobs(s, &k);
 	if (c->knobs_given & (1u << (OPT_THRESHOLD - OPT_THRESHOLD)))
 		k.threshold = c->knobs.threshold;
-	if (c->knobs_given & (1u << (OPT_INTEGRITY - OPT_THRESHOLD)))
-		k.integrity = c->knobs.integrity;
 	if (c->knobs_given & (1u << (OPT_REDUNDANCY - OPT_THRESHOLD)))
 		k.redundancy = c->knobs.redundancy;
 	if (c->knobs_given & (1u << (OPT_MAX - OPT_THRESHOLD)))
@@ -131,17 +128,6 @@ bool cli_parse_pages(const char *s, uint64_t *start, uint64_t *end)
 	       !(*start % STORE_PAGE_SIZE) && !(*end % STORE_PAGE_SIZE);
 }
 
-static bool parse_bool(const char *s, bool *v)
-{
-	if (!strcmp(s, "yes") || !strcmp(s, "1") || !strcmp(s, "true"))
-		*v = true;
-	else if (!strcmp(s, "no") || !strcmp(s, "0") || !strcmp(s, "false"))
-		*v = false;
-	else
-		return false;
-	return true;
-}
-
 static bool parse_u32(const char *s, uint32_t *v)
 {
 	uint64_t x;
@@ -169,7 +155,6 @@ static bool take_opt(int opt, const char *arg, struct cli *c)
 	case OPT_FORMAT: return !strcmp(arg, "raw");
 	case 'o': c->output = arg; return true;
 	case OPT_THRESHOLD: return parse_u32(arg, &k->threshold);
-	case OPT_INTEGRITY: return parse_bool(arg, &k->integrity);
 	case OPT_REDUNDANCY: return parse_u32(arg, &k->redundancy);
 	case OPT_MAX: return parse_u32(arg, &k->max_snapshots);
 	case OPT_MIN: return parse_u32(arg, &k->min_snapshots);
@@ -185,7 +170,6 @@ static bool accepted(int opt, unsigned int accept)
 	case OPT_GEN: return accept & CLI_GEN;
 	case OPT_JSON: return accept & CLI_JSON;
 	case OPT_RANGE: case OPT_FORMAT: case 'o': return accept & CLI_RANGE;
-	case OPT_INTEGRITY: return accept & (CLI_INTEGRITY | CLI_KNOBS);
 	case OPT_SALVAGE: return accept & CLI_SALVAGE;
 	case OPT_DROP: return accept & CLI_DROP;
 	}

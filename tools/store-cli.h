@@ -18,9 +18,8 @@ enum {
 	CLI_JSON = 1 << 1,	/* --json */
 	CLI_RANGE = 1 << 2,	/* --range START-END --format raw -o FILE */
 	CLI_KNOBS = 1 << 3,	/* --max-snapshots and the other knobs */
-	CLI_INTEGRITY = 1 << 4,	/* --integrity yes|no */
-	CLI_SALVAGE = 1 << 5,	/* --salvage */
-	CLI_DROP = 1 << 6,	/* --drop-damaged */
+	CLI_SALVAGE = 1 << 4,	/* --salvage */
+	CLI_DROP = 1 << 5,	/* --drop-damaged */
 };
 
 /* Exit codes of the store commands (the man page's EXIT STATUS). */

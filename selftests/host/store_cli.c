@@ -207,6 +207,19 @@ TEST_F(cli, export_ranges)
 			 self->dir, A, A + 9 * PG));
 }
 
+/* No integrity knob: reads always check and fall back, nothing to choose. */
+TEST_F(cli, no_integrity_knob)
+{
+	ASSERT_EQ(1, run(self->out, sizeof(self->out),
+			 "export --store %s --range 0x%llx-0x%llx --format raw -o - "
+			 "--integrity no", self->dir, A, A + PG));
+	ASSERT_NE(NULL, strstr(self->out, "unknown or incomplete option"));
+	ASSERT_EQ(1, run(self->out, sizeof(self->out),
+			 "purge --store %s --integrity yes", self->dir));
+	ASSERT_EQ(0, run(self->out, sizeof(self->out), "show --store %s", self->dir));
+	ASSERT_EQ(NULL, strstr(self->out, "integrity"));
+}
+
 /* Names from the target never reach the terminal raw. */
 TEST_F(cli, show_escapes_names)
 {

@@ -56,7 +56,7 @@ static const char *file_of(const char *dir, uint64_t gen, const char *ext)
 	return find_file(dir, name);
 }
 
-TEST_F(bad, pack_data_integrity_on)
+TEST_F(bad, pack_data_without_another_copy)
 {
 	uint64_t nbad;
 	uint8_t page[PG], run[3 * PG];
@@ -84,7 +84,7 @@ TEST_F(bad, pack_data_integrity_on)
 	store_snap_close(snap);
 }
 
-TEST_F(bad, integrity_off_uses_a_redundant_copy)
+TEST_F(bad, reads_use_a_redundant_copy)
 {
 	struct store_knobs k = knobs_with(0, 1, 1);
 	struct feed f[] = { { A + PG, 2 } };
@@ -98,7 +98,6 @@ TEST_F(bad, integrity_off_uses_a_redundant_copy)
 	store_close(self->s);
 	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
 	ASSERT_EQ(0, flip_byte(self->path, 2 * PG + 5));
-	k.integrity = false;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, STORE_RDONLY));
 	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 2));
 	/* The run read falls back to the good copy as well. */
@@ -442,6 +441,7 @@ TEST_F(bad, salvage)
 	static const uint8_t zeros[PG];
 	uint8_t run[3 * PG], want[PG];
 	struct store_snap *snap;
+	const uint64_t *lost;
 	char out[300];
 	int fd;
 
@@ -455,6 +455,8 @@ TEST_F(bad, salvage)
 	store_set_warn(counting);
 	ASSERT_EQ(0, store_snap_read_pages(snap, A, 3, run));
 	ASSERT_EQ(1, store_snap_lost(snap));
+	ASSERT_EQ(1, store_snap_lost_pages(snap, &lost));
+	ASSERT_EQ(A + PG, lost[0]);
 	ASSERT_EQ(1, nwarn);
 	ASSERT_NE(NULL, strstr(last_warn, "page 0x1001000 lost"));
 	ASSERT_NE(NULL, strstr(last_warn, self->path));
@@ -468,6 +470,8 @@ TEST_F(bad, salvage)
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, store_snap_export(snap, A, A + 3 * PG, fd));
 	ASSERT_EQ(2, store_snap_lost(snap));
+	ASSERT_EQ(2, store_snap_lost_pages(snap, &lost));
+	ASSERT_EQ(A + PG, lost[1]);
 	ASSERT_EQ(3 * PG, pread(fd, run, 3 * PG, 0));
 	ASSERT_EQ(0, memcmp(run + PG, zeros, PG));
 	ASSERT_EQ(0, memcmp(run + 2 * PG, want, PG));

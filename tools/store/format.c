@@ -219,7 +219,7 @@ static void meta_encode(struct buf *b, const struct manifest *m)
 	buf_put(b, m->meta.comm, sizeof(m->meta.comm));
 	buf_put64(b, m->meta.time_ns);
 	buf_put32(b, k->threshold);
-	buf_put32(b, k->integrity);
+	buf_put32(b, m->reserved);	/* old writers' integrity knob */
 	buf_put32(b, k->redundancy);
 	buf_put32(b, k->max_snapshots);
 	buf_put32(b, k->min_snapshots);
@@ -235,8 +235,7 @@ static void meta_encode(struct buf *b, const struct manifest *m)
 	buf_put64(b, m->own.commit_us);
 }
 
-static const uint8_t *meta_parse(struct cur *c, struct manifest *m,
-				 uint32_t *integrity)
+static const uint8_t *meta_parse(struct cur *c, struct manifest *m)
 {
 	struct store_knobs *k = &m->knobs;
 	struct store_caller_stats *cs = &m->meta.stats;
@@ -248,8 +247,7 @@ static const uint8_t *meta_parse(struct cur *c, struct manifest *m,
 		memcpy(m->meta.comm, comm, sizeof(m->meta.comm));
 	m->meta.time_ns = take64(c);
 	k->threshold = take32(c);
-	*integrity = take32(c);
-	k->integrity = *integrity;
+	m->reserved = take32(c);
 	k->redundancy = take32(c);
 	k->max_snapshots = take32(c);
 	k->min_snapshots = take32(c);
@@ -455,7 +453,7 @@ static int extents_parse(struct cur *c, struct manifest *m, const char **why)
 static int header_parse(struct cur *c, struct manifest *m, const char **why)
 {
 	const uint8_t *magic = take(c, 8), *comm;
-	uint32_t hdr_len, integrity;
+	uint32_t hdr_len;
 
 	if (!magic || memcmp(magic, MAN_MAGIC, 8))
 		return bad(why, "not a manifest (bad magic)");
@@ -466,7 +464,7 @@ static int header_parse(struct cur *c, struct manifest *m, const char **why)
 	m->gen = take64(c);
 	m->base = take64(c);
 	m->kind = take32(c);
-	comm = meta_parse(c, m, &integrity);
+	comm = meta_parse(c, m);
 	m->nvmas = take32(c);
 	m->npacks = take32(c);
 	m->next = take64(c);
@@ -475,8 +473,9 @@ static int header_parse(struct cur *c, struct manifest *m, const char **why)
 		return bad(why, "truncated manifest header or wrong length");
 	if (!comm || comm[sizeof(m->meta.comm) - 1])
 		return bad(why, "command name not terminated");
-	if (integrity > 1)
-		return bad(why, "integrity knob neither 0 nor 1");
+	/* Old writers recorded their integrity knob (0 or 1) here. */
+	if (m->reserved > 1)
+		return bad(why, "reserved field neither 0 nor 1");
 	if (!m->gen || m->base >= m->gen)
 		return bad(why, "impossible generation or base id");
 	if (m->kind != STORE_GEN_FULL && m->kind != STORE_GEN_INCREMENTAL)

@@ -59,6 +59,7 @@ struct manifest {
 	uint32_t kind;
 	struct store_meta meta;
 	struct store_knobs knobs;
+	uint32_t reserved;	/* 0 or 1, kept as read; writers put 1 */
 	struct store_own_stats own;
 	uint32_t nvmas, npacks;
 	uint64_t next;

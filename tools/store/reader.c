@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Reading generations back. Every copy read is hashed and compared with
- * its pack's index before it is used: with integrity set a mismatch is an
- * error naming the file and offset; without, a warning, and another copy
- * of the same content is used if one checks out. Never zeros in place of
- * data that failed its check.
+ * its own entry in its pack's index before it is used: a mismatch is a
+ * warning naming the file and offset, and another copy of the same
+ * content is used if one checks out; an error only when none does. Never
+ * zeros in place of data that failed its check, except in salvage mode,
+ * where each such page is reported and counted.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +23,8 @@ struct store_snap {
 	struct store_vma *vmas;
 	bool salvage;		/* unreadable pages read as zeros, counted */
 	uint64_t lost;
+	uint64_t *lost_at;	/* their addresses, in the order read */
+	size_t lost_cap;
 };
 
 void store_snap_set_salvage(struct store_snap *snap, bool on)
@@ -34,6 +37,29 @@ uint64_t store_snap_lost(const struct store_snap *snap)
 	return snap->lost;
 }
 
+size_t store_snap_lost_pages(const struct store_snap *snap,
+			     const uint64_t **vaddrs)
+{
+	*vaddrs = snap->lost_at;
+	return snap->lost;
+}
+
+/* Remembers a lost page's address; a page not remembered is not zeroed. */
+static int note_lost(struct store_snap *snap, uint64_t vaddr)
+{
+	if (snap->lost == snap->lost_cap) {
+		size_t cap = snap->lost_cap ? 2 * snap->lost_cap : 64;
+		uint64_t *at = realloc(snap->lost_at, cap * sizeof(*at));
+
+		if (!at)
+			return set_err(-ENOMEM, "page %#" PRIx64 " lost", vaddr);
+		snap->lost_at = at;
+		snap->lost_cap = cap;
+	}
+	snap->lost_at[snap->lost++] = vaddr;
+	return 0;
+}
+
 /* In salvage mode, a page that cannot be read is listed and zeroed. */
 static int salvaged(struct store_snap *snap, uint64_t vaddr, void *buf,
 		    int ret)
@@ -42,9 +68,10 @@ static int salvaged(struct store_snap *snap, uint64_t vaddr, void *buf,
 		return ret;
 	warn("page %#" PRIx64 " lost, zeros in its place: %s", vaddr,
 	     store_strerror());
-	memset(buf, 0, STORE_PAGE_SIZE);
-	snap->lost++;
-	return 0;
+	ret = note_lost(snap, vaddr);
+	if (!ret)
+		memset(buf, 0, STORE_PAGE_SIZE);
+	return ret;
 }
 
 static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
@@ -189,6 +216,7 @@ void store_snap_close(struct store_snap *snap)
 	manifest_free(&snap->m);
 	free(snap->map);
 	free(snap->vmas);
+	free(snap->lost_at);
 	free(snap);
 }
 

@@ -24,7 +24,7 @@
 void store_knobs_default(struct store_knobs *k)
 {
 	*k = (struct store_knobs){
-		.threshold = 1024, .integrity = true, .redundancy = 8,
+		.threshold = 1024, .redundancy = 8,
 		.max_snapshots = 64, .min_snapshots = 1, .expiration = 0,
 	};
 }

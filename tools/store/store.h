@@ -26,13 +26,14 @@
 #define STORE_PAGE_SIZE 4096u
 
 /*
- * The seven module knobs minus verbose. Filled from store_knobs_default()
+ * The module knobs the store uses (not verbose, not integrity: every read
+ * is checked and falls back to any good copy, so there is nothing to
+ * choose). Filled from store_knobs_default()
  * (the module's defaults), then from GET_CONFIG or from command-line
  * flags: a plain struct so that either source can fill it.
  */
 struct store_knobs {
 	uint32_t threshold;	/* max files in one directory, 16..1048576 */
-	bool integrity;		/* failed hash: true = error, false = warn + copy */
 	uint32_t redundancy;	/* generations one copy backs; 0 = never copy */
 	uint32_t max_snapshots;	/* 0 = unlimited */
 	uint32_t min_snapshots;	/* retention never goes below this */
@@ -145,7 +146,7 @@ const char *store_dir(const struct store *s);
 /* Last error of this thread, one line, and its (negative) errno. */
 const char *store_strerror(void);
 int store_errno(void);
-/* Where warnings go (integrity=false fallbacks, skipped debris). */
+/* Where warnings go (damage found, fallbacks to another copy, skipped debris). */
 void store_set_warn(void (*fn)(const char *line));
 
 /*
@@ -277,6 +278,15 @@ int store_snap_export(struct store_snap *snap, uint64_t start, uint64_t end,
  */
 void store_snap_set_salvage(struct store_snap *snap, bool on);
 uint64_t store_snap_lost(const struct store_snap *snap);
+/*
+ * The addresses of those pages, one entry each time a page was read and
+ * lost, in the order read (store_snap_lost() of them), valid until the
+ * next read through @snap: a caller that must not write zeros where data
+ * was lost (restore) skips the entries a read added. Salvage mode never
+ * zeroes a page it could not record here (the read fails with -ENOMEM).
+ */
+size_t store_snap_lost_pages(const struct store_snap *snap,
+			     const uint64_t **vaddrs);
 
 struct store_diff {
 	uint64_t changed;	/* captured in both, different content */

@@ -128,6 +128,7 @@ int store_gen_begin(struct store *s, enum store_gen_kind kind, uint64_t base,
 				 .t0 = mono_us() };
 	g->m.kind = kind;
 	g->m.knobs = s->knobs;
+	g->m.reserved = 1;
 	g->m.store_id = s->id;
 	ret = kind == STORE_GEN_INCREMENTAL ? load_base(g, base) : 0;
 	if (!ret)

@@ -22,8 +22,8 @@
  *       SNAPPER_A_CONFIG_VERBOSE        u8   0 or 1
  *       SNAPPER_A_CONFIG_THRESHOLD      u32  max files in one store directory,
  *                                            16..1048576
- *       SNAPPER_A_CONFIG_INTEGRITY      u8   0 (warn, use a redundant copy) or
- *                                            1 (refuse on a failed hash check)
+ *       SNAPPER_A_CONFIG_INTEGRITY      u8   0 or 1; no effect (the store always
+ *                                            checks and uses a good copy)
  *       SNAPPER_A_CONFIG_REDUNDANCY     u32  generations one stored copy backs
  *                                            before a fresh copy is written,
  *                                            0 (never) ..1000000
