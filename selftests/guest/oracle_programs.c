@@ -6,7 +6,13 @@
  * allocates, frees and malloc_trim()s. After each phase the program is
  * stopped with SIGSTOP, checkpointed (full first, then incremental, full
  * again at the end) and compared with oracle_compare(), then continued.
+ *
+ * Then the way back: redis-server is checkpointed, stopped, its anonymous
+ * memory overwritten with garbage through /proc/PID/mem (after changing
+ * keys, in one variant), `snapper-tool restore`d and continued, and must
+ * serve exactly the data set of the checkpoint's instant.
  */
+#include <dirent.h>
 #include <sys/prctl.h>
 
 #include "kselftest_harness.h"
@@ -101,20 +107,49 @@ static int start(FIXTURE_DATA(prog) *self, char *const argv[])
 /* Feeds the commands a shell pipeline prints to redis-cli. */
 static int redis(const char *gen)
 {
-	return guest_sh(NULL, 0, "%s | redis-cli -s " REDIS_SOCK " >/dev/null",
+	return guest_sh(NULL, 0, "%s | timeout 300 redis-cli -s " REDIS_SOCK " >/dev/null",
 			gen);
 }
 
-TEST_F_TIMEOUT(prog, redis_server, 600)
+/* One reply of redis-cli to @cmd, its trailing newline cut; -1 on failure. */
+static int redis_get(char *out, size_t len, const char *cmd)
+{
+	/* A redis that lost its way must fail the test, not hang it. */
+	int ret = guest_sh(out, len, "timeout 60 redis-cli -s " REDIS_SOCK " %s", cmd);
+
+	out[strcspn(out, "\n")] = '\0';
+	return ret ? -1 : 0;
+}
+
+/* A fifth of the keys on the debug kernel, ten times slower. */
+static int redis_keys(void)
+{
+	const char *k = getenv("SNAPPER_KERNEL");
+
+	return k && !strcmp(k, "debug") ? 4000 : 20000;
+}
+
+/* Starts redis-server (DEBUG DIGEST allowed over its socket) and waits for it. */
+static int redis_start(FIXTURE_DATA(prog) *self)
 {
 	static char *const argv[] = {
 		"redis-server", "--port", "0", "--unixsocket", REDIS_SOCK,
 		"--save", "", "--appendonly", "no", "--dir", "/tmp",
-		"--loglevel", "warning", NULL,
+		"--loglevel", "warning", "--enable-debug-command", "local", NULL,
 	};
-	/* A fifth of the keys on the debug kernel, ten times slower. */
-	const char *k = getenv("SNAPPER_KERNEL");
-	int keys = k && !strcmp(k, "debug") ? 4000 : 20000;
+	int n;
+
+	unlink(REDIS_SOCK);
+	if (start(self, argv))
+		return -1;
+	for (n = 0; n < 3000 && guest_sh(NULL, 0, "redis-cli -s " REDIS_SOCK " ping"); n++)
+		usleep(10000);
+	return guest_sh(NULL, 0, "redis-cli -s " REDIS_SOCK " ping");
+}
+
+TEST_F_TIMEOUT(prog, redis_server, 600)
+{
+	int keys = redis_keys();
 	const struct {
 		const char *what, *fmt;
 	} phases[] = {
@@ -125,15 +160,10 @@ TEST_F_TIMEOUT(prog, redis_server, 600)
 	};
 	char cmds[256];
 	size_t i;
-	int n;
 
 	if (guest_sh(NULL, 0, "command -v redis-server && command -v redis-cli"))
 		SKIP(return, "redis-server is not installed (apt-get install redis-server)");
-	unlink(REDIS_SOCK);
-	ASSERT_EQ(0, start(self, argv));
-	for (n = 0; n < 3000 && guest_sh(NULL, 0, "redis-cli -s " REDIS_SOCK " ping"); n++)
-		usleep(10000);
-	ASSERT_EQ(0, guest_sh(NULL, 0, "redis-cli -s " REDIS_SOCK " ping"));
+	ASSERT_EQ(0, redis_start(self));
 	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
 		snprintf(cmds, sizeof(cmds), phases[i].fmt, i == 3 ? keys / 4 : keys);
 		ASSERT_EQ(0, redis(cmds)) TH_LOG("%s", phases[i].what);
@@ -141,6 +171,206 @@ TEST_F_TIMEOUT(prog, redis_server, 600)
 			 phases[i].what);
 	}
 	exact_at(_metadata, self->store, self->pid, true, "the last, again full");
+}
+
+/*
+ * Overwrites every writable anonymous mapping of the stopped @pid but the
+ * main thread's stack (which restore leaves alone: see persistence.rst)
+ * with garbage, through /proc/PID/mem. Return: the bytes written, or -1.
+ */
+static long long scribble(pid_t pid)
+{
+	static uint8_t junk[256 * ORACLE_PAGE];
+	char path[64], *line = NULL;
+	struct oracle_map m;
+	long long done = 0;
+	size_t len = 0, i, n;
+	uint64_t a;
+	FILE *maps;
+	int mem;
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(0xa5 ^ i ^ (i >> 12));
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	maps = fopen(path, "r");
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	mem = open(path, O_RDWR);
+	if (!maps || mem < 0)
+		done = -1;
+	while (done >= 0 && getline(&line, &len, maps) > 0) {
+		if (!oracle_parse(line, &m) || m.perms[1] != 'w' ||
+		    m.perms[3] != 'p' || !oracle_wanted(&m) ||
+		    !strcmp(m.path, "[stack]"))
+			continue;
+		for (a = m.start; a < m.end; a += n) {
+			n = m.end - a < sizeof(junk) ? m.end - a : sizeof(junk);
+			if (pwrite(mem, junk, n, (off_t)a) != (ssize_t)n) {
+				fprintf(stderr, "# scribble %#" PRIx64 " of %s: %s\n",
+					a, line, strerror(errno));
+				done = -1;
+				break;
+			}
+			done += n;
+		}
+	}
+	free(line);
+	if (maps)
+		fclose(maps);
+	if (mem >= 0)
+		close(mem);
+	return done;
+}
+
+/* Sockets open in @pid, or -1. */
+static int sockets(pid_t pid)
+{
+	char path[64], link[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((de = readdir(d))) {
+		ssize_t len = readlinkat(dirfd(d), de->d_name, link,
+					 sizeof(link) - 1);
+
+		n += len > 7 && !strncmp(link, "socket:", 7);
+	}
+	closedir(d);
+	return n;
+}
+
+/*
+ * Waits until @pid has had the same number of sockets for 0.5 s, and, with
+ * @want > 0, until that number is @want: redis has then closed every
+ * client connection (redis-cli's included, which it closes only once it
+ * sees it gone). A memory restore brings back redis's own record of its
+ * connections, not the kernel's sockets: both instants, checkpoint and
+ * restore, must have none. Return: the number, or -1 after 30 s.
+ */
+static int settled_sockets(pid_t pid, int want)
+{
+	int i, n, last = -1, same = 0;
+
+	for (i = 0; i < 3000; i++) {
+		n = sockets(pid);
+		same = n == last ? same + 1 : 0;
+		last = n;
+		if (n >= 0 && same >= 50 && (want <= 0 || n == want))
+			return n;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* What a client sees of redis's data set: size, digest and some values. */
+struct redis_view {
+	char dbsize[32], digest[64], get[4][400];
+};
+
+static const char *const redis_sample[] = {
+	"GET key:1", "GET key:2", "GET key:3", "GET key:1000",
+};
+
+static int redis_look(struct redis_view *v)
+{
+	size_t i;
+
+	if (redis_get(v->dbsize, sizeof(v->dbsize), "DBSIZE") ||
+	    redis_get(v->digest, sizeof(v->digest), "DEBUG DIGEST"))
+		return -1;
+	for (i = 0; i < 4; i++)
+		if (redis_get(v->get[i], sizeof(v->get[i]), redis_sample[i]))
+			return -1;
+	return 0;
+}
+
+/*
+ * Keys written, a third deleted and purged; checkpoint with redis stopped;
+ * with @change, redis continued and its keys changed (rewritten, deleted,
+ * added) and stopped again; its memory overwritten; restore; continue. It
+ * must then answer as at the checkpoint, and a new checkpoint must be
+ * exact again.
+ */
+static void redis_round_trip(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(prog) *self, bool change)
+{
+	/* A quarter of the oracle test's keys: what matters is the way back. */
+	int keys = redis_keys() / 4, idle;
+	struct redis_view at, now;
+	char cmds[512], out[4096];
+	long long junk;
+	uint64_t gen;
+	size_t i;
+
+	if (guest_sh(NULL, 0, "command -v redis-server && command -v redis-cli"))
+		SKIP(return, "redis-server is not installed (apt-get install redis-server)");
+	ASSERT_EQ(0, redis_start(self));
+	idle = settled_sockets(self->pid, 0);
+	ASSERT_LT(0, idle);
+	snprintf(cmds, sizeof(cmds),
+		 "seq 1 %d | awk '{printf \"SET key:%%d %%0300d\\n\", $1, $1}'", keys);
+	ASSERT_EQ(0, redis(cmds));
+	snprintf(cmds, sizeof(cmds),
+		 "(seq 3 3 %d | awk '{print \"DEL key:\" $1}'; echo 'MEMORY PURGE')", keys);
+	ASSERT_EQ(0, redis(cmds));
+	ASSERT_EQ(0, redis_look(&at));
+	TH_LOG("at the checkpoint: DBSIZE %s, DEBUG DIGEST %s", at.dbsize, at.digest);
+
+	ASSERT_EQ(idle, settled_sockets(self->pid, idle));
+	ASSERT_EQ(0, stop(self->pid));
+	gen = oracle_checkpoint(self->store, self->pid, false, true);
+	ASSERT_NE(0ULL, (unsigned long long)gen);
+	if (change) {
+		ASSERT_EQ(0, kill(self->pid, SIGCONT));
+		snprintf(cmds, sizeof(cmds),
+			 "(seq 1 2 %d | awk '{printf \"SET key:%%d %%0300d\\n\", $1, $1 + 7}'; "
+			 "seq 2 4 %d | awk '{print \"DEL key:\" $1}'; "
+			 "seq 1 100 | awk '{print \"SET new:\" $1 \" x\"}'; echo 'MEMORY PURGE')",
+			 keys, keys);
+		ASSERT_EQ(0, redis(cmds));
+		ASSERT_EQ(0, redis_look(&now));
+		TH_LOG("changed: DBSIZE %s, DEBUG DIGEST %s", now.dbsize, now.digest);
+		ASSERT_STRNE(at.digest, now.digest);
+		ASSERT_STRNE(at.dbsize, now.dbsize);
+		ASSERT_EQ(idle, settled_sockets(self->pid, idle));
+		ASSERT_EQ(0, stop(self->pid));
+	}
+	junk = scribble(self->pid);
+	ASSERT_LT(0, junk);
+	ASSERT_EQ(0, guest_sh(out, sizeof(out), "snapper-tool restore --store '%s' --pid %d",
+			      self->store, self->pid)) TH_LOG("%s", out);
+	TH_LOG("%lld KiB overwritten; restore: %s", junk / 1024, out);
+	ASSERT_EQ(0, kill(self->pid, SIGCONT));
+
+	ASSERT_EQ(0, redis_look(&now)) TH_LOG("redis after the restore");
+	EXPECT_STREQ(at.dbsize, now.dbsize);
+	EXPECT_STREQ(at.digest, now.digest);
+	for (i = 0; i < 4; i++)
+		EXPECT_STREQ(at.get[i], now.get[i]) TH_LOG("sample %zu", i);
+	/* The sample is what was written: key:3 deleted, the others there. */
+	EXPECT_STREQ("", at.get[2]);
+	snprintf(cmds, sizeof(cmds), "%0300d", 1000);
+	EXPECT_STREQ(cmds, at.get[3]);
+
+	/* It goes on serving, and a generation of it is exact again. */
+	ASSERT_EQ(0, redis("echo 'SET after restore'"));
+	ASSERT_EQ(0, redis_get(out, sizeof(out), "GET after"));
+	EXPECT_STREQ("restore", out);
+	exact_at(_metadata, self->store, self->pid, false, "the restore");
+}
+
+TEST_F_TIMEOUT(prog, redis_restore_at_the_instant, 600)
+{
+	redis_round_trip(_metadata, self, false);
+}
+
+TEST_F_TIMEOUT(prog, redis_restore_after_changes, 600)
+{
+	redis_round_trip(_metadata, self, true);
 }
 
 /* ---- python3, threads on glibc malloc ---- */
