@@ -13,7 +13,7 @@
 
 enum {
 	OPT_STORE = 0x100, OPT_GEN, OPT_JSON, OPT_RANGE, OPT_FORMAT, OPT_HELP,
-	OPT_THRESHOLD, OPT_REDUNDANCY, OPT_MAX, OPT_MIN,
+	OPT_MAX, OPT_MIN,
 	OPT_EXPIRATION, OPT_SALVAGE, OPT_DROP,
 };
 
@@ -25,8 +25,6 @@ static const struct option options[] = {
 	{ "format", required_argument, NULL, OPT_FORMAT },
 	{ "output", required_argument, NULL, 'o' },
 	{ "help", no_argument, NULL, OPT_HELP },
-	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
-	{ "redundancy", required_argument, NULL, OPT_REDUNDANCY },
 	{ "max-snapshots", required_argument, NULL, OPT_MAX },
 	{ "min-snapshots", required_argument, NULL, OPT_MIN },
 	{ "expiration", required_argument, NULL, OPT_EXPIRATION },
@@ -64,15 +62,11 @@ int cli_apply_knobs(const struct cli *c, struct store *s)
 	struct store_knobs k;
 
 	store_recorded_knobs(s, &k);
-	if (c->knobs_given & (1u << (OPT_THRESHOLD - OPT_THRESHOLD)))
-		k.threshold = c->knobs.threshold;
-	if (c->knobs_given & (1u << (OPT_REDUNDANCY - OPT_THRESHOLD)))
-		k.redundancy = c->knobs.redundancy;
-	if (c->knobs_given & (1u << (OPT_MAX - OPT_THRESHOLD)))
+	if (c->knobs_given & (1u << (OPT_MAX - OPT_MAX)))
 		k.max_snapshots = c->knobs.max_snapshots;
-	if (c->knobs_given & (1u << (OPT_MIN - OPT_THRESHOLD)))
+	if (c->knobs_given & (1u << (OPT_MIN - OPT_MAX)))
 		k.min_snapshots = c->knobs.min_snapshots;
-	if (c->knobs_given & (1u << (OPT_EXPIRATION - OPT_THRESHOLD)))
+	if (c->knobs_given & (1u << (OPT_EXPIRATION - OPT_MAX)))
 		k.expiration = c->knobs.expiration;
 	return store_set_knobs(s, &k);
 }
@@ -154,8 +148,6 @@ static bool take_opt(int opt, const char *arg, struct cli *c)
 	case OPT_DROP: c->drop_damaged = true; return true;
 	case OPT_FORMAT: return !strcmp(arg, "raw");
 	case 'o': c->output = arg; return true;
-	case OPT_THRESHOLD: return parse_u32(arg, &k->threshold);
-	case OPT_REDUNDANCY: return parse_u32(arg, &k->redundancy);
 	case OPT_MAX: return parse_u32(arg, &k->max_snapshots);
 	case OPT_MIN: return parse_u32(arg, &k->min_snapshots);
 	case OPT_EXPIRATION: return cli_parse_u64(arg, &k->expiration);
@@ -201,8 +193,8 @@ int cli_parse(int argc, char **argv, unsigned int accept, const char *usage,
 		}
 		if (opt == '?' || opt == ':' || !accepted(opt, accept))
 			return usage_error(usage, "unknown or incomplete option");
-		if (opt >= OPT_THRESHOLD && opt <= OPT_EXPIRATION)
-			c->knobs_given |= 1u << (opt - OPT_THRESHOLD);
+		if (opt >= OPT_MAX && opt <= OPT_EXPIRATION)
+			c->knobs_given |= 1u << (opt - OPT_MAX);
 		if (!take_opt(opt, optarg, c)) {
 			fprintf(stderr, "%s: %s: bad value '%s'\n", prog,
 				argv[optind - 1], optarg);

@@ -253,7 +253,9 @@ TEST_F(cli, purge)
 	ASSERT_EQ(0, run(self->out, sizeof(self->out), "list --store %s", self->dir));
 	ASSERT_EQ(0, strncmp(self->out, "2 ", 2));
 	ASSERT_EQ(1, run(self->out, sizeof(self->out), "purge --store %s --max-snapshots x", self->dir));
-	ASSERT_EQ(1, run(self->out, sizeof(self->out), "purge --store %s --threshold 3", self->dir));
+	/* Write-side knobs mean nothing to purge: refused, not ignored. */
+	ASSERT_EQ(1, run(self->out, sizeof(self->out), "purge --store %s --threshold 1024", self->dir));
+	ASSERT_EQ(1, run(self->out, sizeof(self->out), "purge --store %s --redundancy 8", self->dir));
 }
 
 /*
