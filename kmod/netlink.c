@@ -484,15 +484,15 @@ static struct snapper_snap_page *next_page(struct ckpt_stream *cs)
 }
 
 /*
- * A subpage of a dirty huge page whose content is that of the base
- * generation need not be sent (see session.c).
+ * A subpage of a dirty huge page, or a KSM page (tracker.c), whose content
+ * is that of the base generation need not be sent (see session.c).
  */
 static bool thp_unchanged(struct ckpt_stream *cs, struct snapper_snap_page *p)
 {
 	void *data;
 	bool same;
 
-	if (!(p->addr & SNAPPER_PAGE_F_THP))
+	if (!(p->addr & (SNAPPER_PAGE_F_THP | SNAP_HASHED)))
 		return false;
 	data = kmap_local_page(p->page);
 	/* Base 0 records the hash but never skips: for SNAP_WHOLE pages. */

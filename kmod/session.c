@@ -23,8 +23,10 @@
  * the next checkpoint is FULL: no change is ever lost, at worst resent.
  *
  * Content hashes: soft-dirty is per PMD, so one write makes all 512
- * subpages of a THP dirty; and shared memory (shared.c) changes without
- * soft-dirty at all. Both send only the pages whose content hash changed.
+ * subpages of a THP dirty; shared memory (shared.c) changes without
+ * soft-dirty at all; and KSM drops the soft-dirty bit of a written page it
+ * merges (tracker.c). All three send only the pages whose content hash
+ * changed.
  * Huge pages: The stream hashes each subpage (xxh64, seeded with a
  * value drawn at load time) and skips those whose hash equals the one
  * recorded for the checkpoint the stream builds on (its base): those
@@ -33,11 +35,12 @@
  * checkpoint is acknowledged; a huge page that a walk does not find
  * PMD-mapped loses its hashes (after a split, 4 KiB tracking takes over and
  * the hashes would go stale). Any doubt drops the hashes, which only costs
- * resending. Shared memory is hashed page by page at every checkpoint
- * with the same tables, keyed by address; the block of a huge page and
- * that of a shared mapping never coincide in one walk (a PMD-mapped huge
- * page fills its block with one mapping, and the walk does not look at the
- * page tables of shared memory).
+ * resending. Shared memory and KSM pages are hashed page by page at every
+ * checkpoint with the same tables, keyed by address (a walk that finds a
+ * KSM page marks its block seen, as it does a huge page's); the block of a
+ * huge page never holds shared or KSM pages in the same walk (a PMD-mapped
+ * huge page fills its block with one mapping, KSM pages are PTE-mapped,
+ * and the walk does not look at the page tables of shared memory).
  */
 #include "compat.h"
 

@@ -268,6 +268,17 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	if (!eligible(vma, folio))
 		return;
 	sel = selected(w, addr, pte_soft_dirty(pte));
+	/*
+	 * KSM merges a page into an identical KSM page by installing an entry
+	 * built from vm_page_prot (replace_page()), without the soft-dirty bit
+	 * of a write made since the last walk. So a KSM page is always sent,
+	 * and the stream leaves it out when its content hash is the base's
+	 * (session.c). Its content cannot change: every write copies it.
+	 */
+	if (folio_test_ksm(folio)) {
+		snapper_session_thp_seen(w->s, addr & PMD_MASK, w->snap->ckpt);
+		sel |= 1 | SNAP_HASHED | (w->vma_dirty ? SNAP_WHOLE : 0);
+	}
 	if (!sel)
 		return;
 	folio_get(folio);
@@ -275,7 +286,8 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	cow = private_anon(vma, folio) && share_anon(folio, page);
 	ptep_modify_prot_commit(vma, addr, ptep, old,
 				pte_clear_soft_dirty(pte_wrprotect(old)));
-	add_page(w, addr | (sel & SNAPPER_PAGE_F_OWED) |
+	add_page(w, addr | (sel & (SNAPPER_PAGE_F_OWED | SNAP_HASHED |
+				   SNAP_WHOLE)) |
 		 (cow ? 0 : SNAP_NEED_COPY), page);
 }
 

@@ -31,6 +31,7 @@ struct snapper_snap_page {
 #define SNAP_WHOLE		BIT(10)	/* never left out as unchanged */
 #define SNAP_HOLE		BIT(11)	/* a hole, not a page */
 #define SNAP_OBJECT		BIT(7)	/* to read from the object: shared.c */
+#define SNAP_HASHED		BIT(6)	/* left out if its hash is the base's */
 
 #define SNAP_CHUNK_PAGES						\
 	((PAGE_SIZE - 2 * sizeof(void *)) / sizeof(struct snapper_snap_page))

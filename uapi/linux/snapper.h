@@ -145,9 +145,10 @@
  *                                     (shared, pinned and swapped pages;
  *                                     of shmem, only those sent)
  *       SNAPPER_A_STATS_THREADS       u32, threads of the target
- *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages not
- *                                     sent: same content (64-bit seeded hash)
- *                                     as in the base generation
+ *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages and
+ *                                     KSM pages not sent: same content
+ *                                     (64-bit seeded hash) as in the base
+ *                                     generation
  *       SNAPPER_A_STATS_HOLE_PAGES    u64, pages in the hole ranges reported
  *   Backpressure: the next messages are built only when the reader has
  *   drained its socket. Closing the socket mid-stream releases everything

@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * KSM merges a page the target wrote into an identical KSM page by
+ * replacing the target's page table entry (replace_page() in mm/ksm.c)
+ * with one built from the VMA's protection bits: the soft-dirty bit of the
+ * write is gone, in the target's page table and in /proc/PID/pagemap,
+ * although the content at that address is new since the last checkpoint.
+ * These tests check that a checkpoint still carries it, and that a KSM
+ * page nobody wrote is not sent again at every checkpoint.
+ *
+ * ksmd is started here with a short sleep and its earlier settings are
+ * put back afterwards. Needs root, a kernel with CONFIG_KSM (every Debian
+ * kernel, and the debug kernel) and the loaded module: run it through
+ * selftests/qemu/run.
+ */
+#include <stdio.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+
+#ifndef MADV_MERGEABLE
+#define MADV_MERGEABLE 12
+#endif
+
+#define KSM_DIR	"/sys/kernel/mm/ksm/"
+#define STORE	0x6b736d01ULL
+#define NPAGES	64
+#define SAME	0x5a5a00000000ULL	/* the content KSM merges */
+#define NSAME	16			/* pages 0..15: SAME from the start */
+#define NMERGE	32			/* pages 16..47: written to SAME */
+/* pages 48..63: written with content of their own, merged with nothing */
+
+static const char *const knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
+
+static void ksm_target(struct target *t, void *arg)
+{
+	void *p = mmap(NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	size_t i;
+
+	(void)arg;
+	if (p == MAP_FAILED)
+		_exit(1);
+	/* KSM merges 4 KiB pages: keep the region out of huge pages. */
+	if (madvise(p, NPAGES * PG, MADV_NOHUGEPAGE))
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (i = 0; i < NPAGES; i++)
+		fill_page(t->base, i, i < NSAME ? SAME : i << 32);
+	if (madvise(p, NPAGES * PG, MADV_MERGEABLE))
+		_exit(1);
+}
+
+/* Pages of @pid that KSM merged, or -1 if the kernel does not say. */
+static long merging_pages(pid_t pid)
+{
+	char path[64], buf[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_merging_pages", pid);
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+/* Waits until KSM merged at least @n pages of @pid. Return: true if so. */
+static bool wait_merged(pid_t pid, long n, int seconds)
+{
+	int i;
+
+	for (i = 0; i < seconds * 10; i++) {
+		if (merging_pages(pid) >= n)
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
+FIXTURE(ksm) {
+	struct snapper_genl *nl;
+	struct target t;
+	struct got g;
+	char saved[3][32];
+	bool started;
+};
+
+FIXTURE_SETUP(ksm)
+{
+	const char *why = guest_skip_reason();
+	char path[128];
+	size_t i;
+
+	memset(&self->g, 0, sizeof(self->g));
+	self->nl = NULL;
+	self->t.pid = 0;
+	self->started = false;
+	if (why)
+		SKIP(return, "%s", why);
+	if (access(KSM_DIR "run", W_OK))
+		SKIP(return, "this kernel has no KSM (CONFIG_KSM)");
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
+		snprintf(path, sizeof(path), KSM_DIR "%s", knobs[i]);
+		ASSERT_EQ(0, guest_read_file(path, self->saved[i],
+					     sizeof(self->saved[i])));
+	}
+	self->started = true;
+	ASSERT_EQ(0, guest_write_file(KSM_DIR "pages_to_scan", "10000"));
+	ASSERT_EQ(0, guest_write_file(KSM_DIR "sleep_millisecs", "20"));
+	ASSERT_EQ(0, guest_write_file(KSM_DIR "run", "1"));
+	ASSERT_EQ(0, snapper_genl_open(&self->nl));
+	ASSERT_EQ(0, target_start(&self->t, NPAGES, ksm_target, NULL, NULL));
+	if (merging_pages(self->t.pid) < 0)
+		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
+	ASSERT_TRUE(wait_merged(self->t.pid, NSAME, 120))
+		TH_LOG("KSM merged %ld of %d identical pages in 120 s",
+		       merging_pages(self->t.pid), NSAME);
+}
+
+FIXTURE_TEARDOWN(ksm)
+{
+	char path[128];
+	size_t i;
+
+	target_stop(&self->t);
+	got_free(&self->g);
+	snapper_genl_close(self->nl);
+	if (!self->started)
+		return;
+	/* "2" unmerges every page; "run" last, the others only while off. */
+	guest_write_file(KSM_DIR "run", "2");
+	for (i = 1; i < ARRAY_SIZE(knobs); i++) {
+		snprintf(path, sizeof(path), KSM_DIR "%s", knobs[i]);
+		guest_write_file(path, self->saved[i]);
+	}
+	guest_write_file(KSM_DIR "run", self->saved[0]);
+}
+
+/* The content checkpoint @g holds for page @i, or ~0 if it sent none. */
+static uint64_t sent(FIXTURE_DATA(ksm) *self, size_t i)
+{
+	struct got_page *p = got_find(&self->g, self->t.base + i * PG);
+
+	return p && p->intact ? p->first : ~0ULL;
+}
+
+static void full_and_ack(struct __test_metadata *_metadata,
+			 FIXTURE_DATA(ksm) *self)
+{
+	size_t i;
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 0, 0, &self->g));
+	ASSERT_TRUE(self->g.h.full);
+	for (i = 0; i < NPAGES; i++)
+		ASSERT_EQ(i < NSAME ? SAME : i << 32, sent(self, i));
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 1));
+}
+
+TEST_F_TIMEOUT(ksm, merged_writes_are_in_the_next_checkpoint, 300)
+{
+	size_t i, clean = 0;
+
+	full_and_ack(_metadata, self);
+	for (i = NSAME; i < NPAGES; i++)
+		ASSERT_EQ(0, target_do(&self->t, T_WRITE, i,
+				       i < NSAME + NMERGE ? SAME :
+				       0xabc00000000ULL + (i << 32), 0));
+	ASSERT_TRUE(wait_merged(self->t.pid, NSAME + NMERGE, 120))
+		TH_LOG("KSM merged %ld pages in 120 s, %d expected",
+		       merging_pages(self->t.pid), NSAME + NMERGE);
+	/* What the module is up against: the kernel forgot these writes. */
+	for (i = NSAME; i < NSAME + NMERGE; i++)
+		clean += !pagemap_soft_dirty(self->t.pid, self->t.base + i * PG);
+	TH_LOG("%zu of %d written pages merged by KSM are soft-clean in pagemap",
+	       clean, NMERGE);
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	for (i = 0; i < NPAGES; i++) {
+		uint64_t want = i < NSAME ? ~0ULL :
+				i < NSAME + NMERGE ? SAME :
+				0xabc00000000ULL + (i << 32);
+
+		EXPECT_EQ(want, sent(self, i))
+			TH_LOG("page %zu: sent %#lx, want %#lx", i,
+			       (unsigned long)sent(self, i),
+			       (unsigned long)want);
+	}
+}
+
+TEST_F_TIMEOUT(ksm, unwritten_merged_pages_are_not_sent_again, 300)
+{
+	full_and_ack(_metadata, self);
+	/* Nothing written: no page of the region is sent, merged or not. */
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	EXPECT_EQ(0, got_in(&self->g, self->t.base,
+			    self->t.base + NPAGES * PG));
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
+				      self->g.h.checkpoint_id, 2));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 2, 0, &self->g));
+	EXPECT_EQ(0, got_in(&self->g, self->t.base,
+			    self->t.base + NPAGES * PG));
+	TH_LOG("left out as unchanged by content hash: %lu",
+	       (unsigned long)self->g.st.thp_unchanged);
+}
+
+TEST_HARNESS_MAIN
