@@ -335,7 +335,7 @@ static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 static int walk_ptes(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		     pmd_t pmdval, unsigned long addr, unsigned long end)
 {
-	spinlock_t *ptl;
+	spinlock_t *ptl;	/* the PTE table's, held for the whole range */
 	pte_t *ptep, pte;
 	int ret = 0;
 
@@ -484,10 +484,10 @@ static int walk_pmd(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		if (!pmd_present(pmdval) || pmd_trans_huge(pmdval) ||
 		    pmd_devmap(pmdval))
 			ret = walk_huge_pmd(w, vma, pmdp, addr);
-		else if (pmd_bad(pmdval))
-			return 0;
-		else
+		else if (!pmd_bad(pmdval))
 			ret = walk_ptes(w, vma, pmdp, pmdval, addr, end);
+		else
+			ret = 0;	/* pmd_bad() reported the corrupt table */
 	} while (ret == 1);
 	return ret;
 }
@@ -642,8 +642,8 @@ static u32 vma_skipped(struct vm_area_struct *vma)
 
 static int check_mm(struct mm_struct *mm, struct netlink_ext_ack *extack)
 {
-	struct vm_area_struct *vma;
 	VMA_ITERATOR(vmi, mm, 0);
+	struct vm_area_struct *vma;
 
 	mmap_assert_locked(mm);
 	if (mm_has_notifiers(mm)) {
@@ -664,9 +664,9 @@ static int check_mm(struct mm_struct *mm, struct netlink_ext_ack *extack)
 /* Records the layout and starts tracking new VMAs: the first change made. */
 static int collect_vmas(struct mm_struct *mm, struct snapper_snapshot *snap)
 {
+	VMA_ITERATOR(vmi, mm, 0);
 	struct snapper_snap_vma *r;
 	struct vm_area_struct *vma;
-	VMA_ITERATOR(vmi, mm, 0);
 
 	mmap_assert_write_locked(mm);
 	if (mm->map_count > snap->cap_vmas)
@@ -1078,7 +1078,8 @@ void snapper_snapshot_release(struct snapper_snapshot *snap)
 			snapper_snap_page_release(&c->pages[i]);
 		kfree(c);
 	}
-	snap->head = snap->tail = NULL;
+	snap->head = NULL;
+	snap->tail = NULL;
 	for (i = 0; i < snap->nr_vmas; i++) {
 		if (snap->vmas[i].file)
 			fput(snap->vmas[i].file);
