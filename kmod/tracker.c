@@ -73,6 +73,7 @@
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/swapops.h>
+#include <linux/userfaultfd_k.h>
 #include <linux/uaccess.h>
 #include <net/netlink.h>
 #include <uapi/linux/magic.h>
@@ -349,7 +350,12 @@ static int walk_ptes(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 	}
 	for (; addr != end; ptep++, addr += PAGE_SIZE) {
 		pte = ptep_get(ptep);
-		if (pte_none(pte))
+		/*
+		 * A uffd-wp marker is an empty entry that userfaultfd
+		 * write-protects (UFFD_FEATURE_WP_UNPOPULATED, 6.4+, and
+		 * file memory zapped under UFFD-WP): it reads as no entry.
+		 */
+		if (pte_none(pte) || pte_marker_uffd_wp(pte))
 			add_hole(w, addr, addr + PAGE_SIZE);
 		else if (pte_present(pte))
 			pte_present_entry(w, vma, ptep, pte, addr);

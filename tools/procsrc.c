@@ -21,7 +21,12 @@
  * Holes, as the module reports them: in a private anonymous mapping a
  * page that pagemap shows neither present nor swapped, or mapping the zero
  * page (its frame is learnt from a page of our own) or the huge zero page
- * (the one page pagemap calls a file page there).
+ * (the one page pagemap calls a file page there), or a userfaultfd
+ * write-protect marker (pagemap calls it swapped, of the markers' type).
+ *
+ * KSM merges a written page by installing an entry without the write's
+ * soft-dirty bit: in a process with merged pages (ksm_merging_pages), every
+ * present page that /proc/kpageflags calls KSM is taken too.
  *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
  * file or shared mapping unmapped and mapped again at the same place
@@ -52,8 +57,13 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
 #define PM_FILE (1ULL << 61)	/* file page or shared anonymous */
+#define PM_UFFD_WP (1ULL << 57)
 #define PM_SOFT_DIRTY (1ULL << 55)
 #define PM_PFN_MASK ((1ULL << 55) - 1)
+/* A swap entry's type, shown to CAP_SYS_ADMIN: 31 for a PTE marker. */
+#define PM_SWAP_TYPE(pm) ((pm) & 0x1f)
+#define SWAP_TYPE_PTE_MARKER 0x1f
+#define KPF_KSM (1ULL << 21)	/* /proc/kpageflags */
 #define STATE_DIR "/run/snapper"
 #define MAX_THREADS 65536
 
@@ -279,6 +289,7 @@ struct capture {
 	struct hole *holes;	/* ascending, merged */
 	size_t nholes, cap_holes;
 	struct snapper_ckpt_stats stats;
+	int kpageflags;		/* open when the process has KSM pages */
 };
 
 static void capture_free(struct capture *c)
@@ -434,7 +445,8 @@ static bool is_hole(const struct vma *m, uint64_t pm)
 	if (!(pm & (PM_PRESENT | PM_SWAP)))
 		return true;
 	if (!(pm & PM_PRESENT))
-		return false;
+		return (pm & PM_UFFD_WP) &&
+		       PM_SWAP_TYPE(pm) == SWAP_TYPE_PTE_MARKER;
 	return (pm & PM_FILE) ||
 	       (zero_pfn() && (pm & PM_PFN_MASK) == zero_pfn());
 }
@@ -475,6 +487,19 @@ static bool wanted(const struct snapper_ckpt_vma *v, uint64_t pm, bool full)
 	return full || (pm & PM_SOFT_DIRTY);
 }
 
+/* A present anonymous page that KSM merged (see the top of the file)? */
+static bool ksm_page(const struct capture *c, uint64_t pm)
+{
+	uint64_t flags;
+
+	if (c->kpageflags < 0 || !(pm & PM_PRESENT) || (pm & PM_FILE))
+		return false;
+	/* A page that cannot be looked up is taken: at worst sent again. */
+	return pread(c->kpageflags, &flags, sizeof(flags),
+		     (off_t)((pm & PM_PFN_MASK) * 8)) != sizeof(flags) ||
+	       (flags & KPF_KSM);
+}
+
 static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 {
 	static uint64_t ent[8192];
@@ -505,7 +530,8 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 				if (is_hole(&c->vmas[i], ent[k])) {
 					if (add_hole(c, addr, addr != v->start))
 						return -ENOMEM;
-				} else if (wanted(v, ent[k], full) &&
+				} else if ((wanted(v, ent[k], full) ||
+					    ksm_page(c, ent[k])) &&
 					   add_page(c, addr)) {
 					return -ENOMEM;
 				}
@@ -572,6 +598,33 @@ static int open_proc(uint32_t pid, const char *name, int *fd)
 	return *fd < 0 ? fail(-errno, "%s", path) : 0;
 }
 
+/*
+ * Opens /proc/kpageflags into c->kpageflags if KSM merged pages of @pid;
+ * leaves it -1 if it merged none, or the kernel does not say
+ * (ksm_merging_pages came in 5.19). Return: 0, or -errno.
+ */
+static int ksm_open(uint32_t pid, struct capture *c)
+{
+	char path[64], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/ksm_merging_pages", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	if (!strtoull(buf, NULL, 10))
+		return 0;
+	c->kpageflags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+	return c->kpageflags < 0 ?
+	       fail(-errno, "/proc/kpageflags, to find the KSM pages") : 0;
+}
+
 /* Everything that happens while the target is stopped. */
 static int capture_stopped(uint32_t pid, struct capture *c, bool full)
 {
@@ -586,9 +639,24 @@ static int capture_stopped(uint32_t pid, struct capture *c, bool full)
 		return ret;
 	ret = open_proc(pid, "mem", &mem_fd);
 	if (!ret) {
-		ret = scan_pagemap(pm_fd, c, full);
+		c->kpageflags = -1;
+		ret = ksm_open(pid, c);
+		if (!ret)
+			ret = scan_pagemap(pm_fd, c, full);
+		/* ksmd runs on while the target is stopped: merged meanwhile? */
+		if (!ret && c->kpageflags < 0) {
+			ret = ksm_open(pid, c);
+			if (!ret && c->kpageflags >= 0) {
+				c->npages = 0;
+				c->nholes = 0;
+				c->stats = (struct snapper_ckpt_stats){ 0 };
+				ret = scan_pagemap(pm_fd, c, full);
+			}
+		}
 		if (!ret)
 			ret = read_pages(pid, mem_fd, c);
+		if (c->kpageflags >= 0)
+			close(c->kpageflags);
 		close(mem_fd);
 	}
 	close(pm_fd);

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Page tables the kernel edits on its own, after the target's writes: the
+ * generation must still be the target's memory at its instant, compared
+ * with oracle_compare() against /proc/PID/mem, with the module and with
+ * --backend proc.
+ *
+ *  - KSM: ksmd merges a page the target wrote into an identical KSM page
+ *    and installs the new entry without the write's soft-dirty bit
+ *    (replace_page() in mm/ksm.c).
+ *  - userfaultfd write-protection of unpopulated memory
+ *    (UFFD_FEATURE_WP_UNPOPULATED, 6.4 and later): a page the target
+ *    discarded becomes a PTE marker, which reads as zeros like no entry.
+ *
+ * Each target parks in read() between steps; it is checkpointed fully,
+ * changed, and checkpointed incrementally. Needs root; the module variant
+ * needs the loaded module: run it through selftests/qemu/run.
+ */
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+#include "oracle.h"
+
+/* Debian 12's headers are 6.1's; the feature came in 6.4. */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef MADV_MERGEABLE
+#define MADV_MERGEABLE 12
+#endif
+
+#define KSM_DIR	"/sys/kernel/mm/ksm/"
+#define NPAGES	64
+#define SAME	0x5a5a00000000ULL
+
+static const char *const ksm_knobs[] = {
+	"run", "pages_to_scan", "sleep_millisecs",
+};
+
+/* What a target reports after its setup: 0, or why it cannot run. */
+enum { READY, NO_UFFD_WP_UNPOPULATED, SETUP_FAILED };
+
+/* The KSM target: pages 0..15 identical from the start, the rest not. */
+static int ksm_setup(uint64_t base)
+{
+	size_t i;
+
+	if (madvise((void *)base, NPAGES * PG, MADV_NOHUGEPAGE))
+		return SETUP_FAILED;
+	for (i = 0; i < NPAGES; i++)
+		fill_page(base, i, i < 16 ? SAME : i << 32);
+	return madvise((void *)base, NPAGES * PG, MADV_MERGEABLE) ?
+	       SETUP_FAILED : READY;
+}
+
+/* Pages 16..47 become SAME, for KSM to merge; 48..63 change to their own. */
+static void ksm_step(uint64_t base)
+{
+	size_t i;
+
+	for (i = 16; i < NPAGES; i++)
+		fill_page(base, i, i < 48 ? SAME : 0xabc00000000ULL + (i << 32));
+}
+
+static int uffd = -1;
+
+/* The uffd target: every page written, the range registered for WP. */
+static int uffd_setup(uint64_t base)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API, .features = UFFD_FEATURE_WP_UNPOPULATED,
+	};
+	struct uffdio_register reg = {
+		.range = { .start = base, .len = NPAGES * PG },
+		.mode = UFFDIO_REGISTER_MODE_WP,
+	};
+	size_t i;
+
+	if (madvise((void *)base, NPAGES * PG, MADV_NOHUGEPAGE))
+		return SETUP_FAILED;
+	for (i = 0; i < NPAGES; i++)
+		fill_page(base, i, i << 32 | 7);
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0)
+		return SETUP_FAILED;
+	if (ioctl(uffd, UFFDIO_API, &api))
+		return errno == EINVAL ? NO_UFFD_WP_UNPOPULATED : SETUP_FAILED;
+	return ioctl(uffd, UFFDIO_REGISTER, &reg) ? SETUP_FAILED : READY;
+}
+
+/* Pages 0..31 discarded, then the whole range write-protected. */
+static void uffd_step(uint64_t base)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = base, .len = NPAGES * PG },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+
+	if (madvise((void *)base, 32 * PG, MADV_DONTNEED) ||
+	    ioctl(uffd, UFFDIO_WRITEPROTECT, &wp))
+		_exit(3);
+}
+
+struct scenario {
+	int (*setup)(uint64_t base);
+	void (*step)(uint64_t base);
+};
+
+static const struct scenario ksm = { ksm_setup, ksm_step };
+static const struct scenario uffd_wp = { uffd_setup, uffd_step };
+
+/* The target: setup, report, then one step per byte read; parks in read(). */
+static void __attribute__((noreturn)) child(const struct scenario *sc,
+					    int in, int out)
+{
+	void *p;
+	char c;
+	int r;
+
+	oracle_target_init();
+	alarm(600);
+	p = mmap(NULL, NPAGES * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r = p == MAP_FAILED ? SETUP_FAILED : sc->setup((uint64_t)p);
+	if (write(out, &r, sizeof(r)) != sizeof(r) || r != READY)
+		_exit(0);
+	while (read(in, &c, 1) == 1) {
+		sc->step((uint64_t)p);
+		r = 0;
+		if (write(out, &r, sizeof(r)) != sizeof(r))
+			_exit(1);
+	}
+	_exit(0);
+}
+
+FIXTURE(edits) {
+	pid_t pid;
+	int cmd, ack;
+	char store[256];
+	char ksm_saved[3][32];
+	bool ksm_started;
+};
+
+FIXTURE_VARIANT(edits) {
+	bool proc;
+};
+
+FIXTURE_VARIANT_ADD(edits, module) { .proc = false };
+FIXTURE_VARIANT_ADD(edits, proc) { .proc = true };
+
+FIXTURE_SETUP(edits)
+{
+	const char *why = guest_tool_skip_reason();
+
+	self->pid = 0;
+	self->ksm_started = false;
+	/* The /proc backend needs no module. */
+	if (variant->proc && why && !geteuid() && getenv("SNAPPER_SCRATCH") &&
+	    guest_have_tool())
+		why = NULL;
+	if (why)
+		SKIP(return, "%s", why);
+	guest_store_path(self->store, sizeof(self->store),
+			 variant->proc ? "edits-proc" : "edits");
+}
+
+FIXTURE_TEARDOWN(edits)
+{
+	char path[128];
+	size_t i;
+
+	if (self->pid > 0) {
+		kill(self->pid, SIGKILL);
+		waitpid(self->pid, NULL, 0);
+		close(self->cmd);
+		close(self->ack);
+	}
+	guest_sh(NULL, 0, "rm -rf '%s'", self->store);
+	if (!self->ksm_started)
+		return;
+	/* "2" unmerges every page; "run" last, the others only while off. */
+	guest_write_file(KSM_DIR "run", "2");
+	for (i = 1; i < ARRAY_SIZE(ksm_knobs); i++) {
+		snprintf(path, sizeof(path), KSM_DIR "%s", ksm_knobs[i]);
+		guest_write_file(path, self->ksm_saved[i]);
+	}
+	guest_write_file(KSM_DIR "run", self->ksm_saved[0]);
+}
+
+/* Starts the target of @sc. Return: its READY-or-not report. */
+static int start(struct __test_metadata *_metadata,
+		 FIXTURE_DATA(edits) *self, const struct scenario *sc)
+{
+	int to[2], from[2], r = SETUP_FAILED;
+
+	ASSERT_EQ(0, pipe(to));
+	ASSERT_EQ(0, pipe(from));
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (!self->pid) {
+		close(to[1]);
+		close(from[0]);
+		child(sc, to[0], from[1]);
+	}
+	close(to[0]);
+	close(from[1]);
+	self->cmd = to[1];
+	self->ack = from[0];
+	EXPECT_EQ((ssize_t)sizeof(r), read(self->ack, &r, sizeof(r)));
+	return r;
+}
+
+static void step(struct __test_metadata *_metadata, FIXTURE_DATA(edits) *self)
+{
+	int r = -1;
+
+	ASSERT_EQ(1, write(self->cmd, "s", 1));
+	ASSERT_EQ((ssize_t)sizeof(r), read(self->ack, &r, sizeof(r)));
+	ASSERT_EQ(0, r);
+}
+
+/* Checkpoints the parked target and compares; Return: the generation. */
+static uint64_t check(struct __test_metadata *_metadata,
+		      FIXTURE_DATA(edits) *self, bool proc, bool full)
+{
+	uint64_t gen;
+
+	EXPECT_EQ(0, oracle_wait_parked(self->pid));
+	gen = oracle_checkpoint(self->store, self->pid, proc, full);
+	EXPECT_NE(0ULL, gen);
+	if (gen)
+		EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid));
+	return gen;
+}
+
+static long ksm_merging(pid_t pid)
+{
+	char path[64], buf[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_merging_pages", pid);
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+static bool ksm_wait(pid_t pid, long n)
+{
+	int i;
+
+	for (i = 0; i < 1200; i++) {
+		if (ksm_merging(pid) >= n)
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
+}
+
+TEST_F_TIMEOUT(edits, ksm_merges_written_pages, 300)
+{
+	char path[128];
+	size_t i;
+
+	if (access(KSM_DIR "run", W_OK))
+		SKIP(return, "this kernel has no KSM (CONFIG_KSM)");
+	for (i = 0; i < ARRAY_SIZE(ksm_knobs); i++) {
+		snprintf(path, sizeof(path), KSM_DIR "%s", ksm_knobs[i]);
+		ASSERT_EQ(0, guest_read_file(path, self->ksm_saved[i],
+					     sizeof(self->ksm_saved[i])));
+	}
+	self->ksm_started = true;
+	ASSERT_EQ(0, guest_write_file(KSM_DIR "pages_to_scan", "10000"));
+	ASSERT_EQ(0, guest_write_file(KSM_DIR "sleep_millisecs", "20"));
+	ASSERT_EQ(0, guest_write_file(KSM_DIR "run", "1"));
+	ASSERT_EQ(READY, start(_metadata, self, &ksm));
+	if (ksm_merging(self->pid) < 0)
+		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
+	ASSERT_TRUE(ksm_wait(self->pid, 16));
+	check(_metadata, self, variant->proc, true);
+	step(_metadata, self);
+	ASSERT_TRUE(ksm_wait(self->pid, 48))
+		TH_LOG("KSM merged %ld pages in 120 s, 48 expected",
+		       ksm_merging(self->pid));
+	check(_metadata, self, variant->proc, false);
+	/* Nothing changed since: the same again. */
+	check(_metadata, self, variant->proc, false);
+}
+
+TEST_F_TIMEOUT(edits, uffd_wp_markers_read_as_zeros, 300)
+{
+	int r = start(_metadata, self, &uffd_wp);
+
+	if (r == NO_UFFD_WP_UNPOPULATED)
+		SKIP(return, "no UFFD_FEATURE_WP_UNPOPULATED before 6.4");
+	ASSERT_EQ(READY, r);
+	check(_metadata, self, variant->proc, true);
+	step(_metadata, self);
+	check(_metadata, self, variant->proc, false);
+}
+
+TEST_HARNESS_MAIN
