@@ -53,7 +53,12 @@
 #include "subcommands.h"
 
 #define PG STORE_PAGE_SIZE
-#define CHUNK_PAGES 256		/* 1 MiB: large transfers, small buffers */
+/*
+ * 256 KiB: large transfers, and buffers small enough that the store's
+ * pages and the target's stay in the cache between the read, the compare
+ * and the write (1 MiB measured slower on the host).
+ */
+#define CHUNK_PAGES 64
 
 static const char usage[] =
 	"Usage: %s restore --store DIR [--gen N] --pid PID [--range START-END]\n"
