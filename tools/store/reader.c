@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Reading generations back. Every copy read is hashed and compared with
- * its own entry in its pack's index before it is used: a mismatch is a
- * warning naming the file and offset, and another copy of the same
+ * its own entry in its pack's index before it is used (a reread through
+ * the same snapshot excepted: see store_snap_reread_pages()): a mismatch
+ * is a warning naming the file and offset, and another copy of the same
  * content is used if one checks out; an error only when none does. Never
  * zeros in place of data that failed its check, except in salvage mode,
  * where each such page is reported and counted.
