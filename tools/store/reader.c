@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Reading generations back. Every copy read is hashed and compared with
- * its own entry in its pack's index before it is used: a mismatch is a
- * warning naming the file and offset, and another copy of the same
+ * its own entry in its pack's index before it is used (a reread through
+ * the same snapshot excepted: see store_snap_reread_pages()): a mismatch
+ * is a warning naming the file and offset, and another copy of the same
  * content is used if one checks out; an error only when none does. Never
  * zeros in place of data that failed its check, except in salvage mode,
  * where each such page is reported and counted.
@@ -23,8 +24,7 @@ struct store_snap {
 	struct store_vma *vmas;
 	bool salvage;		/* unreadable pages read as zeros, counted */
 	uint64_t lost;
-	uint64_t *lost_at;	/* their addresses, in the order read */
-	size_t lost_cap;
+	uint64_t **checked;	/* per pack table entry, a bit per slot */
 };
 
 void store_snap_set_salvage(struct store_snap *snap, bool on)
@@ -37,29 +37,6 @@ uint64_t store_snap_lost(const struct store_snap *snap)
 	return snap->lost;
 }
 
-size_t store_snap_lost_pages(const struct store_snap *snap,
-			     const uint64_t **vaddrs)
-{
-	*vaddrs = snap->lost_at;
-	return snap->lost;
-}
-
-/* Remembers a lost page's address; a page not remembered is not zeroed. */
-static int note_lost(struct store_snap *snap, uint64_t vaddr)
-{
-	if (snap->lost == snap->lost_cap) {
-		size_t cap = snap->lost_cap ? 2 * snap->lost_cap : 64;
-		uint64_t *at = realloc(snap->lost_at, cap * sizeof(*at));
-
-		if (!at)
-			return set_err(-ENOMEM, "page %#" PRIx64 " lost", vaddr);
-		snap->lost_at = at;
-		snap->lost_cap = cap;
-	}
-	snap->lost_at[snap->lost++] = vaddr;
-	return 0;
-}
-
 /* In salvage mode, a page that cannot be read is listed and zeroed. */
 static int salvaged(struct store_snap *snap, uint64_t vaddr, void *buf,
 		    int ret)
@@ -68,10 +45,9 @@ static int salvaged(struct store_snap *snap, uint64_t vaddr, void *buf,
 		return ret;
 	warn("page %#" PRIx64 " lost, zeros in its place: %s", vaddr,
 	     store_strerror());
-	ret = note_lost(snap, vaddr);
-	if (!ret)
-		memset(buf, 0, STORE_PAGE_SIZE);
-	return ret;
+	memset(buf, 0, STORE_PAGE_SIZE);
+	snap->lost++;
+	return 0;
 }
 
 static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
@@ -195,7 +171,9 @@ int store_snap_open(struct store *s, uint64_t id, struct store_snap **out)
 		return ret;
 	}
 	snap->vmas = calloc(snap->m.nvmas ? snap->m.nvmas : 1, sizeof(*snap->vmas));
-	if (!snap->vmas) {
+	snap->checked = calloc(snap->m.npacks ? snap->m.npacks : 1,
+			       sizeof(*snap->checked));
+	if (!snap->vmas || !snap->checked) {
 		store_snap_close(snap);
 		return set_err(-ENOMEM, "%s", s->dir);
 	}
@@ -216,7 +194,9 @@ void store_snap_close(struct store_snap *snap)
 	manifest_free(&snap->m);
 	free(snap->map);
 	free(snap->vmas);
-	free(snap->lost_at);
+	for (uint32_t i = 0; snap->checked && i < snap->m.npacks; i++)
+		free(snap->checked[i]);
+	free(snap->checked);
 	free(snap);
 }
 
@@ -283,12 +263,27 @@ int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
 }
 
 /*
+ * Which slots of pack table entry @e a bulk read found good, for
+ * store_snap_reread_pages(); NULL if that cannot be recorded.
+ */
+static uint64_t *checked_bits(struct store_snap *snap, uint32_t e)
+{
+	struct pack *p = &snap->s->packs[snap->map[e]];
+
+	if (!snap->checked[e])
+		snap->checked[e] = calloc((p->nslots + 63) / 64, sizeof(uint64_t));
+	return snap->checked[e];
+}
+
+/*
  * The pages of one run in one pread, each then checked against its
- * pack's index; a page that fails goes through read_copy() alone, which
- * rereads it, names the fault and may fall back to another copy.
+ * pack's index, unless @trust and @checked say a bulk read through this
+ * snapshot checked that same slot before; a page that fails goes through
+ * read_copy() alone, which rereads it, names the fault and may fall back
+ * to another copy.
  */
 static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
-		      uint64_t n, uint8_t *buf)
+		      uint64_t n, uint8_t *buf, uint64_t *checked, bool trust)
 {
 	struct pack *p = &s->packs[pack];
 	size_t len = n * STORE_PAGE_SIZE;
@@ -296,18 +291,24 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 	bool bulk = fd >= 0 && pread_all(fd, buf, len, pack_index_offset(slot)) ==
 			       (ssize_t)len;
 
-	for (uint64_t i = 0; i < n; i++) {
+	for (uint64_t i = 0, k = slot; i < n; i++, k++) {
 		uint8_t *page = buf + i * STORE_PAGE_SIZE;
+		uint64_t bit = checked ? checked[k / 64] & (1ull << (k % 64)) : 0;
 		struct hash128 want, got;
 		int ret;
 
+		if (bulk && trust && bit)
+			continue;
 		if (bulk) {
-			want = hash_get(p->hashes + (slot + i) * HASH_SIZE);
+			want = hash_get(p->hashes + k * HASH_SIZE);
 			got = hash_page(page);
-			if (want.lo == got.lo && want.hi == got.hi)
+			if (want.lo == got.lo && want.hi == got.hi) {
+				if (checked)
+					checked[k / 64] |= 1ull << (k % 64);
 				continue;
+			}
 		}
-		ret = read_copy(s, pack, slot + i, page, true);
+		ret = read_copy(s, pack, k, page, true);
 		if (ret)
 			return ret;
 	}
@@ -325,8 +326,8 @@ static int salvage_run(struct store_snap *snap, uint64_t vaddr, uint64_t n,
 	return ret;
 }
 
-int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
-			  size_t npages, void *buf)
+static int read_pages(struct store_snap *snap, uint64_t vaddr,
+		      size_t npages, void *buf, bool trust)
 {
 	uint8_t *out = buf;
 	int ret;
@@ -342,7 +343,9 @@ int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 			n = e->npages - off < npages ? e->npages - off : npages;
 			if (e->pack != EXT_ZERO) {
 				ret = read_slots(snap->s, snap->map[e->pack],
-						 e->slot + off, n, out);
+						 e->slot + off, n, out,
+						 checked_bits(snap, e->pack),
+						 trust);
 				/* Salvage: again page by page, keeping the good. */
 				if (ret && ret != -ENOMEM && snap->salvage)
 					ret = salvage_run(snap, vaddr, n, out);
@@ -357,6 +360,18 @@ int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 		npages -= n;
 	}
 	return 0;
+}
+
+int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
+			  size_t npages, void *buf)
+{
+	return read_pages(snap, vaddr, npages, buf, false);
+}
+
+int store_snap_reread_pages(struct store_snap *snap, uint64_t vaddr,
+			    size_t npages, void *buf)
+{
+	return read_pages(snap, vaddr, npages, buf, true);
 }
 
 static int write_all(int fd, const void *p, size_t n)

@@ -263,6 +263,16 @@ int store_snap_read(struct store_snap *snap, uint64_t vaddr, void *buf,
 int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 			  size_t npages, void *buf);
 /*
+ * The same again, without hashing a second time the copies that an
+ * earlier read through @snap read and found good (the others are checked
+ * as by store_snap_read_pages()): for a caller that checks everything
+ * first and uses the bytes later without keeping them (restore). The bytes
+ * are read again from the same offsets of the same files, and a pack's
+ * file is never modified once its generation commits (store-format.rst).
+ */
+int store_snap_reread_pages(struct store_snap *snap, uint64_t vaddr,
+			    size_t npages, void *buf);
+/*
  * Writes bytes [start, end) to @fd: the region as captured, zeros elsewhere.
  * The range must lie within the span of the generation's mappings
  * (-ERANGE otherwise, -EINVAL if empty).
@@ -278,15 +288,6 @@ int store_snap_export(struct store_snap *snap, uint64_t start, uint64_t end,
  */
 void store_snap_set_salvage(struct store_snap *snap, bool on);
 uint64_t store_snap_lost(const struct store_snap *snap);
-/*
- * The addresses of those pages, one entry each time a page was read and
- * lost, in the order read (store_snap_lost() of them), valid until the
- * next read through @snap: a caller that must not write zeros where data
- * was lost (restore) skips the entries a read added. Salvage mode never
- * zeroes a page it could not record here (the read fails with -ENOMEM).
- */
-size_t store_snap_lost_pages(const struct store_snap *snap,
-			     const uint64_t **vaddrs);
 
 struct store_diff {
 	uint64_t changed;	/* captured in both, different content */
