@@ -292,6 +292,9 @@ static int collect(struct ckpt_stream *cs, struct task_struct *task,
 	cs->snap.full = !snapper_session_incremental(s, store, base,
 						     flags & SNAPPER_CKPT_F_FULL);
 	cs->snap.base_ckpt = cs->snap.full ? 0 : s->acked_ckpt;
+	/* Only a base can hold what a FILE hole drops. */
+	cs->snap.file_holes = !cs->snap.full &&
+			      (flags & SNAPPER_CKPT_F_FILE_HOLES);
 	cs->snap.ckpt = snapper_session_next_ckpt(s, store, cs->snap.full);
 	snapper_session_set_opener(s, cs->snap.ckpt, cs->portid,
 				   cs->privileged);
@@ -431,7 +434,8 @@ static int put_hole_msg(struct sk_buff *skb, struct snapper_snap_page *p)
 	if (nla_put_u64_64bit(skb, SNAPPER_A_HOLE_START, p->addr & PAGE_MASK,
 			      SNAPPER_A_HOLE_PAD) ||
 	    nla_put_u64_64bit(skb, SNAPPER_A_HOLE_END, p->hole_end,
-			      SNAPPER_A_HOLE_PAD)) {
+			      SNAPPER_A_HOLE_PAD) ||
+	    ((p->addr & SNAP_FILE) && nla_put_flag(skb, SNAPPER_A_HOLE_FILE))) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}

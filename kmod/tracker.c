@@ -36,8 +36,11 @@
  * it visits anyway: an empty PTE is one page, an empty PMD, PUD, P4D or PGD
  * its whole range. They are sent with each checkpoint, so that a writer
  * forgets what its base generation had there (MADV_DONTNEED, MADV_FREE,
- * munmap and mmap again). Elsewhere an empty entry says nothing about the
- * content: a file's or a shared object's page need not be mapped.
+ * munmap and mmap again). In a private file mapping, an incremental walk
+ * records the ranges that read as the file (SNAP_FILE: no entry, or the
+ * file's own page), so that a writer drops a copy the target wrote there
+ * and then discarded with MADV_DONTNEED. In a shared mapping an empty
+ * entry says nothing: the object's page need not be mapped.
  *
  * Old content: every selected page gets a reference before it is
  * write-protected. On 6.1 and 6.12 a reference alone does not make a write
@@ -96,7 +99,7 @@ struct walk {
 	unsigned long room;			/* free slots from @fill on */
 	struct snapper_snap_page *last;		/* last slot filled in this VMA */
 	bool vma_dirty;				/* the VMA had VM_SOFTDIRTY */
-	bool holes;				/* unpopulated reads as zeros */
+	unsigned long holes;			/* 0, SNAP_HOLE [| SNAP_FILE] */
 };
 
 static struct snapper_snap_chunk *chunk_alloc(gfp_t gfp)
@@ -170,9 +173,10 @@ static void add_page(struct walk *w, unsigned long addr_flags,
 }
 
 /*
- * Records [start, end) of a mapping whose unpopulated pages read as zeros
- * (w->holes) as a hole, merged into the slot before when that is a hole
- * ending at @start. The caller made room for one slot.
+ * Records [start, end) of a mapping that reports holes (w->holes: its
+ * unpopulated pages read as zeros, or with SNAP_FILE as its file) as a
+ * hole of that kind, merged into the slot before when that is a hole of
+ * the same kind ending at @start. The caller made room for one slot.
  */
 static void add_hole(struct walk *w, unsigned long start, unsigned long end)
 {
@@ -181,15 +185,28 @@ static void add_hole(struct walk *w, unsigned long start, unsigned long end)
 	if (!w->holes)
 		return;
 	w->snap->stats.hole_pages += (end - start) >> PAGE_SHIFT;
-	if (p && (p->addr & SNAP_HOLE) && p->hole_end == start) {
+	if (p && (p->addr & (SNAP_HOLE | SNAP_FILE)) == w->holes &&
+	    p->hole_end == start) {
 		p->hole_end = end;
 		return;
 	}
 	p = take_slot(w);
 	if (p) {
-		p->addr = start | SNAP_HOLE;
+		p->addr = start | w->holes;
 		p->hole_end = end;
 	}
+}
+
+/*
+ * The file's own page in a private file mapping: it reads as the file, so
+ * whatever the target had written there before is gone. Anywhere else a
+ * page the target could not have written says nothing.
+ */
+static void add_file_hole(struct walk *w, unsigned long start,
+			  unsigned long end)
+{
+	if (w->holes & SNAP_FILE)
+		add_hole(w, start, end);
 }
 
 /*
@@ -259,15 +276,19 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 
 	w->snap->stats.scanned++;
 	if (is_zero_pfn(pte_pfn(pte))) {
-		add_hole(w, addr, addr + PAGE_SIZE);
+		/* Only an anonymous mapping maps it: no file hole. */
+		if (!(w->holes & SNAP_FILE))
+			add_hole(w, addr, addr + PAGE_SIZE);
 		return;
 	}
 	if (pte_special(pte) || pte_devmap(pte))
 		return;
 	page = pte_page(pte);
 	folio = page_folio(page);
-	if (!eligible(vma, folio))
+	if (!eligible(vma, folio)) {
+		add_file_hole(w, addr, addr + PAGE_SIZE);
 		return;
+	}
 	sel = selected(w, addr, pte_soft_dirty(pte));
 	/*
 	 * KSM merges a page into an identical KSM page by installing an entry
@@ -317,8 +338,10 @@ static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 		return;
 	w->snap->stats.scanned++;
 	if (is_migration_entry(entry) &&
-	    !eligible(vma, page_folio(pfn_swap_entry_to_page(entry))))
+	    !eligible(vma, page_folio(pfn_swap_entry_to_page(entry)))) {
+		add_file_hole(w, addr, addr + PAGE_SIZE);
 		return;
+	}
 	sel = selected(w, addr, pte_swp_soft_dirty(pte));
 	if (!sel)
 		return;
@@ -389,8 +412,10 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		add_hole(w, addr, addr + HPAGE_PMD_SIZE);
 		return;
 	}
-	if (!eligible(vma, folio))
+	if (!eligible(vma, folio)) {
+		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
 		return;		/* an untouched file */
+	}
 	if (!w->snap->full && !w->vma_dirty && !pmd_soft_dirty(pmdval)) {
 		if (!snapper_session_owes_range(w->s, addr,
 						addr + HPAGE_PMD_SIZE))
@@ -422,9 +447,12 @@ static void pmd_migration(struct walk *w, struct vm_area_struct *vma,
 	int i;
 
 	w->snap->stats.scanned += HPAGE_PMD_NR;
-	if (!is_migration_entry(entry) ||
-	    !eligible(vma, page_folio(pfn_swap_entry_to_page(entry))))
+	if (!is_migration_entry(entry))
 		return;
+	if (!eligible(vma, page_folio(pfn_swap_entry_to_page(entry)))) {
+		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
+		return;
+	}
 	if (!w->snap->full && !w->vma_dirty && !pmd_swp_soft_dirty(pmdval)) {
 		if (!snapper_session_owes_range(w->s, addr,
 						addr + HPAGE_PMD_SIZE))
@@ -747,6 +775,22 @@ static void flush_mm(struct mm_struct *mm)
 }
 
 /*
+ * Which holes a mapping reports: in a private anonymous one a page without
+ * an entry reads as zeros; in a private file one it reads as the file,
+ * which matters only to a generation built on a base that may hold the
+ * target's own copy there. A shared mapping's content is its object's.
+ */
+static unsigned long hole_kind(const struct walk *w,
+			       struct vm_area_struct *vma)
+{
+	if (vma_is_anonymous(vma))
+		return SNAP_HOLE;
+	if (w->snap->file_holes && !(vma->vm_flags & VM_SHARED))
+		return SNAP_HOLE | SNAP_FILE;
+	return 0;
+}
+
+/*
  * Walks every recorded VMA from @idx and @at on. Return: 0, -EAGAIN after
  * running out of preallocated room (resume from @idx and @at), or -errno.
  */
@@ -771,8 +815,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 		/* Changed while the lock was dropped: take all of it. */
 		w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
 			       vma->vm_start != r->start || vma->vm_end != r->end;
-		/* Only there does a page without an entry read as zeros. */
-		w->holes = vma_is_anonymous(vma);
+		w->holes = hole_kind(w, vma);
 		w->last = NULL;
 		if (snapper_shared_covers(vma))
 			ret = walk_object(w, vma, start, end, at);

@@ -15,7 +15,8 @@ struct task_struct;
  * the internal SNAP_* bits below PAGE_SHIFT. @page holds one reference:
  * the target's own page (kept unchanged by copy-on-write) or a private
  * copy. A hole (SNAP_HOLE) is the range [@addr, @hole_end) that reads as
- * zeros, and holds nothing.
+ * zeros, or with SNAP_FILE as the file of a private file mapping, and
+ * holds nothing.
  */
 struct snapper_snap_page {
 	unsigned long addr;
@@ -32,6 +33,7 @@ struct snapper_snap_page {
 #define SNAP_HOLE		BIT(11)	/* a hole, not a page */
 #define SNAP_OBJECT		BIT(7)	/* to read from the object: shared.c */
 #define SNAP_HASHED		BIT(6)	/* left out if its hash is the base's */
+#define SNAP_FILE		BIT(5)	/* with SNAP_HOLE: reads the file */
 
 #define SNAP_CHUNK_PAGES						\
 	((PAGE_SIZE - 2 * sizeof(void *)) / sizeof(struct snapper_snap_page))
@@ -60,6 +62,7 @@ struct snapper_snap_stats {
 /* Everything a checkpoint streams, built by snapper_tracker_collect(). */
 struct snapper_snapshot {
 	bool full;
+	bool file_holes;	/* report SNAP_FILE holes (incremental only) */
 	u64 ckpt;
 	u64 base_ckpt;		/* the acknowledged checkpoint built on */
 	struct snapper_snap_vma *vmas;

@@ -29,10 +29,13 @@ struct ckpt {
 	/*
 	 * The holes, added after the last page: the generation belongs to
 	 * the writer thread while pages are queued, and a stream's holes and
-	 * pages never overlap, so their order does not matter.
+	 * pages never overlap, so their order does not matter. A FILE hole
+	 * (@file) reads as a private file mapping's file: not in the
+	 * generation, whatever the base had there.
 	 */
-	struct hole { uint64_t start, end; } *holes;
+	struct hole { uint64_t start, end; bool file; } *holes;
 	size_t nholes, cap_holes;
+	bool file_holes;	/* the module sends FILE holes (protocol 4) */
 	bool store_failed;	/* the stream stopped on a store error */
 	char store_msg[512];	/* its store_strerror(), from whichever thread */
 	char *err;
@@ -123,14 +126,15 @@ static int on_page(void *arg, uint64_t addr, const void *data, uint32_t flags)
 	return writer_ret(c, pageq_add(c->q, addr, data));
 }
 
-static int on_hole(void *arg, uint64_t start, uint64_t end)
+static int on_hole(void *arg, uint64_t start, uint64_t end, bool file)
 {
 	struct ckpt *c = arg;
 	struct hole *h;
 
 	if (!c->q)
 		return -EPROTO;
-	if (c->nholes && c->holes[c->nholes - 1].end == start) {
+	if (c->nholes && c->holes[c->nholes - 1].end == start &&
+	    c->holes[c->nholes - 1].file == file) {
 		c->holes[c->nholes - 1].end = end;
 		return 0;
 	}
@@ -141,19 +145,28 @@ static int on_hole(void *arg, uint64_t start, uint64_t end)
 			return -ENOMEM;
 		c->holes = h;
 	}
-	c->holes[c->nholes++] = (struct hole){ start, end };
+	c->holes[c->nholes++] = (struct hole){ start, end, file };
 	return 0;
 }
 
-/* Records the holes as zeros, over whatever the base had there. */
+/*
+ * Records the holes over whatever the base had there: as zeros, or, for a
+ * FILE hole, as not in the generation.
+ */
 static int add_holes(struct ckpt *c)
 {
+	const struct hole *h;
+	uint64_t n;
 	size_t i;
 	int ret = 0;
 
-	for (i = 0; !ret && i < c->nholes; i++)
-		ret = store_ret(c, store_gen_add_zero(c->gen, c->holes[i].start,
-			(c->holes[i].end - c->holes[i].start) / STORE_PAGE_SIZE));
+	for (i = 0; !ret && i < c->nholes; i++) {
+		h = &c->holes[i];
+		n = (h->end - h->start) / STORE_PAGE_SIZE;
+		ret = store_ret(c, h->file ?
+				store_gen_add_absent(c->gen, h->start, n) :
+				store_gen_add_zero(c->gen, h->start, n));
+	}
 	return ret;
 }
 
@@ -214,6 +227,8 @@ static int open_store(struct ckpt *c, struct snapper_genl *g, const char *dir)
 		k.max_snapshots = cfg.max_snapshots;
 		k.min_snapshots = cfg.min_snapshots;
 		k.expiration = cfg.expiration;
+		/* A module of protocol 3 would refuse the flag. */
+		c->file_holes = cfg.protocol_version >= 4;
 	}
 	ret = store_open(&c->store, dir, &k, 0);
 	return ret ? say(c, ret, "%s", store_strerror()) : 0;
@@ -310,6 +325,9 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 	c.base = store_newest(c.store);
 	req.store_id = store_id(c.store);
 	req.base_generation = c.base;
+	/* --backend proc always reports them. */
+	if (c.file_holes)
+		req.flags |= SNAPPER_CKPT_F_FILE_HOLES;
 	ret = stream(&c, g, &req);
 	if (!ret)
 		ret = commit(&c, pid, t0, &res->generation);

@@ -353,6 +353,7 @@ static int parse_hole(struct ckpt_stream *cs, struct nlattr *nest)
 	static struct nla_policy pol[SNAPPER_A_HOLE_MAX + 1] = {
 		[SNAPPER_A_HOLE_START] = { .type = NLA_U64 },
 		[SNAPPER_A_HOLE_END] = { .type = NLA_U64 },
+		[SNAPPER_A_HOLE_FILE] = { .type = NLA_FLAG },
 	};
 	struct nlattr *h[SNAPPER_A_HOLE_MAX + 1];
 	uint64_t start, end;
@@ -365,7 +366,8 @@ static int parse_hole(struct ckpt_stream *cs, struct nlattr *nest)
 	end = nla_get_u64(h[SNAPPER_A_HOLE_END]);
 	if (start >= end || (start | end) % cs->header.page_size)
 		return -EPROTO;
-	return cs->ops->hole ? cs->ops->hole(cs->ops->arg, start, end) : 0;
+	return cs->ops->hole ? cs->ops->hole(cs->ops->arg, start, end,
+					     h[SNAPPER_A_HOLE_FILE]) : 0;
 }
 
 static int parse_stats(struct ckpt_stream *cs, struct nlattr *nest)

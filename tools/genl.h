@@ -68,8 +68,10 @@ struct snapper_ckpt_stats {
 
 /*
  * Called in stream order: header once, every vma, every page (page_size
- * bytes) and every hole (a range [start, end) that reads as zeros, see
- * SNAPPER_A_HOLE) in ascending address order, stats once. A NULL callback
+ * bytes) and every hole (a range [start, end) that reads as zeros, or,
+ * with @file, that reads as its private file mapping's file and is not in
+ * the generation: see SNAPPER_A_HOLE) in ascending address order, stats
+ * once. A NULL callback
  * ignores its messages. A non-zero return stops the stream: the request
  * then fails with that value, and the module releases what it held for it.
  */
@@ -77,7 +79,7 @@ struct snapper_ckpt_ops {
 	int (*header)(void *arg, const struct snapper_ckpt_header *h);
 	int (*vma)(void *arg, const struct snapper_ckpt_vma *v);
 	int (*page)(void *arg, uint64_t addr, const void *data, uint32_t flags);
-	int (*hole)(void *arg, uint64_t start, uint64_t end);
+	int (*hole)(void *arg, uint64_t start, uint64_t end, bool file);
 	int (*stats)(void *arg, const struct snapper_ckpt_stats *st);
 	void *arg;
 };

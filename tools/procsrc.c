@@ -23,6 +23,9 @@
  * page (its frame is learnt from a page of our own) or the huge zero page
  * (the one page pagemap calls a file page there), or a userfaultfd
  * write-protect marker (pagemap calls it swapped, of the markers' type).
+ * In a private file mapping, an incremental checkpoint reports as FILE
+ * holes the pages that read as the file (no page, no swap entry, a
+ * write-protect marker, or the file's own page).
  *
  * KSM merges a written page by installing an entry without the write's
  * soft-dirty bit: in a process with merged pages (ksm_merging_pages), every
@@ -274,10 +277,12 @@ struct vma {
 	struct snapper_ckpt_vma v;
 	char *path;
 	bool holes;	/* private anonymous: an empty page reads as zeros */
+	bool file;	/* private file: a page not anonymous reads the file */
 };
 
 struct hole {
 	uint64_t start, end;
+	bool file;	/* reads as the file: not in the generation */
 };
 
 struct capture {
@@ -342,6 +347,7 @@ static int parse_maps_line(const char *line, struct vma *m)
 		   (!path[0] || !strcmp(path, "[heap]") ||
 		    !strcmp(path, "[stack]") || !strncmp(path, "[anon:", 6) ||
 		    !strcmp(path, "/dev/zero"));
+	m->file = perms[3] == 'p' && path[0] == '/' && !m->holes;
 	/* The store names files only: "[heap]" and the like are not paths. */
 	m->path = strdup(path[0] == '/' ? path : "");
 	if (!m->path)
@@ -433,31 +439,53 @@ static uint64_t zero_pfn(void)
 	return pfn;
 }
 
+/* No entry, or a userfaultfd write-protect marker, which stands for none. */
+static bool no_entry(uint64_t pm)
+{
+	if (!(pm & (PM_PRESENT | PM_SWAP)))
+		return true;
+	return !(pm & PM_PRESENT) && (pm & PM_UFFD_WP) &&
+	       PM_SWAP_TYPE(pm) == SWAP_TYPE_PTE_MARKER;
+}
+
 /*
  * Does the page read as zeros without being captured? In a private
- * anonymous mapping: no page and no swap entry, the zero page, or the huge
- * zero page (the only page there that pagemap calls a file page).
+ * anonymous mapping: no entry, the zero page, or the huge zero page (the
+ * only page there that pagemap calls a file page).
  */
 static bool is_hole(const struct vma *m, uint64_t pm)
 {
 	if (!m->holes)
 		return false;
-	if (!(pm & (PM_PRESENT | PM_SWAP)))
+	if (no_entry(pm))
 		return true;
 	if (!(pm & PM_PRESENT))
-		return (pm & PM_UFFD_WP) &&
-		       PM_SWAP_TYPE(pm) == SWAP_TYPE_PTE_MARKER;
+		return false;
 	return (pm & PM_FILE) ||
 	       (zero_pfn() && (pm & PM_PFN_MASK) == zero_pfn());
 }
 
-/* Records a hole page, merged with the one before unless it starts a mapping. */
-static int add_hole(struct capture *c, uint64_t addr, bool merge)
+/*
+ * Is the page of a private file mapping the file's, as the module's FILE
+ * holes: no entry, or the file's own page (pagemap's file bit; a swapped
+ * page there is the target's, its own anonymous copy).
+ */
+static bool is_file_hole(const struct vma *m, uint64_t pm)
+{
+	return m->file && (no_entry(pm) || (pm & PM_FILE));
+}
+
+/*
+ * Records a hole page, merged with the one before if of the same kind,
+ * unless it starts a mapping.
+ */
+static int add_hole(struct capture *c, uint64_t addr, bool merge, bool file)
 {
 	struct hole *h;
 
 	c->stats.hole_pages++;
-	if (merge && c->nholes && c->holes[c->nholes - 1].end == addr) {
+	if (merge && c->nholes && c->holes[c->nholes - 1].end == addr &&
+	    c->holes[c->nholes - 1].file == file) {
 		c->holes[c->nholes - 1].end += PAGE_SIZE;
 		return 0;
 	}
@@ -468,7 +496,7 @@ static int add_hole(struct capture *c, uint64_t addr, bool merge)
 			return fail(-ENOMEM, "hole list");
 		c->holes = h;
 	}
-	c->holes[c->nholes++] = (struct hole){ addr, addr + PAGE_SIZE };
+	c->holes[c->nholes++] = (struct hole){ addr, addr + PAGE_SIZE, file };
 	return 0;
 }
 
@@ -528,7 +556,14 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 					c->stats.swap++;
 				/* Holes stay within their mapping, as the module's. */
 				if (is_hole(&c->vmas[i], ent[k])) {
-					if (add_hole(c, addr, addr != v->start))
+					if (add_hole(c, addr, addr != v->start,
+						     false))
+						return -ENOMEM;
+				} else if (!full &&
+					   is_file_hole(&c->vmas[i], ent[k])) {
+					/* Only a base can hold what it drops. */
+					if (add_hole(c, addr, addr != v->start,
+						     true))
 						return -ENOMEM;
 				} else if ((wanted(v, ent[k], full) ||
 					    ksm_page(c, ent[k])) &&
@@ -684,7 +719,8 @@ static int feed(const struct capture *c, uint64_t ckpt, bool full,
 		    (i == c->npages || c->holes[j].start < c->addrs[i])) {
 			if (ops->hole)
 				ret = ops->hole(ops->arg, c->holes[j].start,
-						c->holes[j].end);
+						c->holes[j].end,
+						c->holes[j].file);
 			j++;
 			continue;
 		}

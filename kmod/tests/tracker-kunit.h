@@ -44,15 +44,20 @@ static void tracker_test_chunk_fits_a_page(struct kunit *test)
 	KUNIT_EXPECT_GE(test, SNAP_CHUNK_PAGES, 200UL);
 	/* Internal bits stay clear of the page address and uapi flags. */
 	KUNIT_EXPECT_EQ(test, (SNAP_NEED_COPY | SNAP_NEED_READ | SNAP_WHOLE |
-			       SNAP_HOLE) & (__SNAPPER_PAGE_F_ALL | PAGE_MASK),
+			       SNAP_HOLE | SNAP_FILE | SNAP_OBJECT |
+			       SNAP_HASHED) &
+			      (__SNAPPER_PAGE_F_ALL | PAGE_MASK),
 			0UL);
 }
 
-/* Adjacent holes merge into one slot; a page or a new mapping ends one. */
+/*
+ * Adjacent holes of one kind merge into one slot; a page, a new mapping or
+ * the other kind ends one.
+ */
 static void tracker_test_holes(struct kunit *test)
 {
 	struct snapper_snapshot snap = {};
-	struct walk w = { .snap = &snap, .holes = true };
+	struct walk w = { .snap = &snap, .holes = SNAP_HOLE };
 	struct snapper_snap_page *p;
 	unsigned long at = 0;
 
@@ -64,19 +69,27 @@ static void tracker_test_holes(struct kunit *test)
 	add_hole(&w, PMD_SIZE, PMD_SIZE + PAGE_SIZE);
 	w.last = NULL;				/* the next mapping */
 	add_hole(&w, PMD_SIZE + PAGE_SIZE, PMD_SIZE + 2 * PAGE_SIZE);
-	w.holes = false;			/* a file mapping: none */
+	w.holes = 0;				/* a shared mapping: none */
 	add_hole(&w, PMD_SIZE + 2 * PAGE_SIZE, PMD_SIZE + 3 * PAGE_SIZE);
+	add_file_hole(&w, PMD_SIZE + 2 * PAGE_SIZE, PMD_SIZE + 3 * PAGE_SIZE);
+	w.holes = SNAP_HOLE | SNAP_FILE;	/* a private file mapping */
+	add_hole(&w, PMD_SIZE + 2 * PAGE_SIZE, PMD_SIZE + 4 * PAGE_SIZE);
+	add_file_hole(&w, PMD_SIZE + 4 * PAGE_SIZE, PMD_SIZE + 5 * PAGE_SIZE);
 
 	p = snap.head->pages;
-	KUNIT_ASSERT_EQ(test, snap.head->nr, 4UL);
+	KUNIT_ASSERT_EQ(test, snap.head->nr, 5UL);
 	KUNIT_EXPECT_EQ(test, p[0].addr, SNAP_HOLE);
 	KUNIT_EXPECT_EQ(test, p[0].hole_end, 3 * PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, p[1].addr, 3 * PAGE_SIZE | SNAPPER_PAGE_F_SWAP);
 	KUNIT_EXPECT_EQ(test, p[2].addr, 4 * PAGE_SIZE | SNAP_HOLE);
 	KUNIT_EXPECT_EQ(test, p[2].hole_end, PMD_SIZE + PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, p[3].addr, (PMD_SIZE + PAGE_SIZE) | SNAP_HOLE);
+	/* Adjacent to p[3], but of the other kind. */
+	KUNIT_EXPECT_EQ(test, p[4].addr,
+			(PMD_SIZE + 2 * PAGE_SIZE) | SNAP_HOLE | SNAP_FILE);
+	KUNIT_EXPECT_EQ(test, p[4].hole_end, PMD_SIZE + 5 * PAGE_SIZE);
 	KUNIT_EXPECT_EQ(test, snap.stats.hole_pages,
-			(PMD_SIZE >> PAGE_SHIFT) + 1);
+			(PMD_SIZE >> PAGE_SHIFT) + 4);
 	KUNIT_EXPECT_EQ(test, snap.nr_pages, 1UL);
 	snapper_snapshot_release(&snap);
 }

@@ -7,7 +7,8 @@
  * first, incremental after, full again at the end) and compared with
  * oracle_compare() against /proc/PID/mem. With the module and with
  * --backend proc. A swap file is on for the swap-out scenario when the
- * scratch disk allows.
+ * scratch disk allows. The private file scenario maps a file on the scratch
+ * disk.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -244,6 +245,55 @@ static int swap_out(uint8_t *b, int step)
 	return madvise(b, N * PG, MADV_PAGEOUT) ? STEP_UNSUPPORTED : STEP_OK;
 }
 
+/*
+ * A private file mapping of a file with known content, every page read,
+ * pages 100-199 written (the target's own copies).
+ */
+static int file_region(uint8_t *b)
+{
+	const char *dir = getenv("SNAPPER_SCRATCH");
+	static volatile uint8_t sink;
+	char path[512];
+	uint8_t *buf = malloc(N * PG);
+	void *p;
+	size_t i;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/oracle-file-%d", dir ? dir : "/tmp",
+		 getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || !buf)
+		return STEP_FAILED;
+	unlink(path);
+	fill(buf, 0, N, 20);
+	if (write(fd, buf, N * PG) != (ssize_t)(N * PG))
+		return STEP_FAILED;
+	free(buf);
+	p = mmap(b, N * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
+	close(fd);
+	if (p != b)
+		return STEP_FAILED;
+	for (i = 0; i < N; i++)
+		sink += b[i * PG];
+	fill(b, 100, 100, 21);
+	return STEP_OK;
+}
+
+/* Written copies discarded: those pages read the file again. */
+static int private_file(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0: return file_region(b);
+	case 1: return zap(b, 100, 50);
+	case 2:
+		fill(b, 120, 5, 22);
+		fill(b, 300, 10, 23);
+		return zap(b, 190, 10);
+	}
+	return zap(b, 0, N);
+}
+
 /* The catalogue: each scenario has its own slot of the target's memory. */
 static const struct {
 	const char *name;
@@ -260,6 +310,7 @@ static const struct {
 	{ "fork and copy-on-write", fork_cow },
 	{ "munmap and a new mapping", munmap_remap },
 	{ "swap-out (MADV_PAGEOUT)", swap_out },
+	{ "MADV_DONTNEED in a private file mapping", private_file },
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -14,11 +14,15 @@
  * comparison.
  *
  * Compared: every anonymous mapping (no path, or [heap], [stack],
- * [anon:...]) and every shared writable mapping of /proc/PID/maps. Not
- * compared: private file mappings (an untouched page there is the file's,
- * which a generation does not hold), read-only shared mappings, and the
- * kernel's special mappings ([vdso], [vvar], [vsyscall], [uprobes]).
- * Pages /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem) are skipped.
+ * [anon:...]) and every shared writable mapping of /proc/PID/maps, page
+ * by page. In a private file mapping a generation holds only the pages the
+ * target wrote (its anonymous copies): there, a page that pagemap shows
+ * anonymous (present or swapped, not a file page) is compared, and every
+ * other page reads as the file and must not be in the generation (export
+ * gives zeros). Not compared: read-only shared mappings, and the kernel's
+ * special mappings ([vdso], [vvar], [vsyscall], [uprobes]). Pages
+ * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem, a private
+ * mapping past its file's end) are skipped.
  */
 #ifndef SNAPPER_ORACLE_H
 #define SNAPPER_ORACLE_H
@@ -67,6 +71,12 @@ static inline bool oracle_wanted(const struct oracle_map *m)
 		if (!strcmp(m->path, special[i]))
 			return false;
 	return true;		/* [heap], [stack] */
+}
+
+/* A private file mapping: only the pages the target wrote are its own. */
+static inline bool oracle_private_file(const struct oracle_map *m)
+{
+	return m->perms[3] == 'p' && m->path[0] == '/';
 }
 
 static inline bool oracle_parse(const char *line, struct oracle_map *m)
@@ -119,12 +129,36 @@ static inline void oracle_show(const struct oracle_map *m, uint64_t addr,
 		*(const uint64_t *)(live + k * 8));
 }
 
-/* Compares one mapping. Return: differing pages, or -1. */
+/*
+ * In a private file mapping, what the generation must hold: the live page
+ * where the target has its own copy (pagemap: present or swapped, not a
+ * file page), nothing (export's zeros) where the page reads as the file.
+ */
+static inline int oracle_file_expect(int pagemap, uint64_t addr, size_t n,
+				     uint8_t *live)
+{
+	uint64_t pm[ORACLE_CHUNK];
+	size_t i;
+
+	if (pread(pagemap, pm, n * 8, (off_t)(addr / ORACLE_PAGE * 8)) !=
+	    (ssize_t)(n * 8))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (!(pm[i] >> 62 & 3) || (pm[i] >> 61 & 1))
+			memset(live + i * ORACLE_PAGE, 0, ORACLE_PAGE);
+	return 0;
+}
+
+/*
+ * Compares one mapping (@pagemap: the target's, for a private file
+ * mapping). Return: differing pages, or -1.
+ */
 static inline long oracle_map_compare(const char *store, uint64_t gen,
-				      int mem, const struct oracle_map *m,
-				      long *shown)
+				      int mem, int pagemap,
+				      const struct oracle_map *m, long *shown)
 {
 	static uint8_t g[ORACLE_CHUNK * ORACLE_PAGE], l[ORACLE_CHUNK * ORACLE_PAGE];
+	bool file = oracle_private_file(m);
 	bool bad[ORACLE_CHUNK];
 	uint64_t addr = m->start;
 	char cmd[1024];
@@ -148,6 +182,11 @@ static inline long oracle_map_compare(const char *store, uint64_t gen,
 			break;
 		}
 		oracle_read_live(mem, addr, n, l, bad);
+		/* Reading a file's page maps it in: still the file's. */
+		if (file && oracle_file_expect(pagemap, addr, n, l)) {
+			diff = -1;
+			break;
+		}
 		for (i = 0; i < n; i++) {
 			if (bad[i] || !memcmp(g + i * ORACLE_PAGE,
 					      l + i * ORACLE_PAGE, ORACLE_PAGE))
@@ -170,8 +209,8 @@ static inline long oracle_map_compare(const char *store, uint64_t gen,
 
 /*
  * Compares generation @gen of the store at @store with /proc/@pid/mem of the
- * stopped target, for every anonymous and every shared writable mapping (from
- * /proc/PID/maps); prints each differing page (address, mapping); returns the
+ * stopped target, for every anonymous, every shared writable and every
+ * private file mapping (from /proc/PID/maps, as said at the top); prints each differing page (address, mapping); returns the
  * number of differing pages, 0 when exact, -1 on error.
  */
 static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
@@ -181,22 +220,25 @@ static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
 	long total = 0, shown = 0, d;
 	size_t len = 0;
 	FILE *maps;
-	int mem;
+	int mem, pagemap;
 
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	maps = fopen(path, "r");
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
 	mem = open(path, O_RDONLY);
-	if (!maps || mem < 0) {
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pagemap = open(path, O_RDONLY);
+	if (!maps || mem < 0 || pagemap < 0) {
 		fprintf(stderr, "# oracle: process %d: %s\n", pid,
 			strerror(errno));
 		total = -1;
 		goto out;
 	}
 	while (getline(&line, &len, maps) > 0) {
-		if (!oracle_parse(line, &m) || !oracle_wanted(&m))
+		if (!oracle_parse(line, &m) ||
+		    (!oracle_wanted(&m) && !oracle_private_file(&m)))
 			continue;
-		d = oracle_map_compare(store, gen, mem, &m, &shown);
+		d = oracle_map_compare(store, gen, mem, pagemap, &m, &shown);
 		if (d < 0) {
 			total = -1;
 			break;
@@ -213,6 +255,8 @@ out:
 		fclose(maps);
 	if (mem >= 0)
 		close(mem);
+	if (pagemap >= 0)
+		close(pagemap);
 	return total;
 }
 

@@ -6,7 +6,9 @@
  * (quiescent), is restored (whole process, or --range per region),
  * and compares its checksums again. Covered: private file mappings with
  * pages written and pages only read (restore must leave the latter, the
- * file's content, alone), a private mapping past its file's end, shared
+ * file's content, alone), written copies discarded with MADV_DONTNEED
+ * between two checkpoints (the newer generation does not hold them, and
+ * restore leaves the file's content), a private mapping past its file's end, shared
  * memory (memfd, shared anonymous, SysV), THP, the heap and a thread's
  * stack, a forked child sharing copy-on-write pages (its RSS and shared
  * counts unchanged by a checkpoint and a restore that writes nothing), and
@@ -48,7 +50,7 @@ static struct table *tab;
 
 enum {
 	T_SUM = T_USER, T_SCRIBBLE, T_CHECK, T_CHECK_SCRIBBLED, T_FORK,
-	T_CHECK_SALVAGED,
+	T_CHECK_SALVAGED, T_DISCARD,
 };
 
 static uint64_t checksum(const void *p, size_t len)
@@ -151,6 +153,26 @@ static void setup_files(struct target *t, void *arg)
 	fill(m + PG, 3, 5);	/* page 0 is only read */
 	add("memfd-private", m, 8 * PG, 8 * PG, 1, 3);
 	t->base = (uint64_t)a;
+}
+
+/*
+ * A private file mapping with pages 2 and 3 written: T_DISCARD drops those
+ * copies (MADV_DONTNEED), and they read as the file again.
+ */
+static void setup_discard(struct target *t, void *arg)
+{
+	uint8_t *f;
+	int fd;
+
+	fd = pattern_file("discard", 8 * PG, 9);
+	f = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (f == MAP_FAILED)
+		_exit(2);
+	touch(f, 8 * PG);
+	fill(f + 2 * PG, 2, 10);
+	add("file-discarded", f, 8 * PG, 8 * PG, 2, 2);
+	t->base = (uint64_t)f;
 }
 
 /*
@@ -333,6 +355,16 @@ static int target_cmd(struct target *t, struct tcmd *c, void *arg)
 		return first_bad(true);
 	case T_CHECK_SALVAGED:
 		return check_salvaged(c->a);
+	case T_DISCARD:
+		for (int i = 0; i < tab->n; i++) {
+			struct region *r = &tab->r[i];
+
+			if (madvise((void *)(r->base + r->scrib * PG),
+				    r->nscrib * PG, MADV_DONTNEED))
+				return -1;
+			r->sum = checksum((void *)r->base, r->len);
+		}
+		return 0;
 	case T_FORK:
 		child = fork();
 		if (!child) {
@@ -454,6 +486,25 @@ static void round_trip(struct __test_metadata *_metadata,
 TEST_F(rx, private_files_written_and_read)
 {
 	round_trip(_metadata, self, variant, setup_files);
+}
+
+/*
+ * Written, checkpointed, discarded, checkpointed again: the newest
+ * generation does not hold those pages (they read as the file), so the
+ * restore must not write the first generation's copies back.
+ */
+TEST_F(rx, private_file_copies_discarded)
+{
+	int bad;
+
+	ASSERT_EQ(0, start(_metadata, self, setup_discard));
+	ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, target_do(&self->t, T_DISCARD, 0, 0, 0));
+	ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
+	ASSERT_NE(NULL, strstr(self->out, "incremental")) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, restore(self, variant)) TH_LOG("%s", self->out);
+	bad = target_do(&self->t, T_CHECK, 0, 0, 0);
+	ASSERT_EQ(0, bad) TH_LOG("the file's pages differ after the restore");
 }
 
 TEST_F(rx, private_mapping_past_eof)

@@ -10,7 +10,8 @@
  * /proc/PID/mem (every page in memory or swap, as a full checkpoint would
  * send it; the store dedups the unchanged ones). --vma and --pages build a layout and fill it
  * from the host tests' fake page source; --hole records a range as zero
- * (store_gen_add_zero()), in the order given. Prints the generation id.
+ * (store_gen_add_zero()), --absent as not in the generation
+ * (store_gen_add_absent()), in the order given. Prints the generation id.
  *
  * Run without arguments, it is a kselftest program that checks itself.
  */
@@ -140,6 +141,10 @@ static int feed_opt(struct store_gen *g, int opt, const char *arg)
 		if (!range(arg, &a, &b, NULL) || (a | b) % PG)
 			return -EINVAL;
 		return store_gen_add_zero(g, a, (b - a) / PG);
+	case 'a':
+		if (!range(arg, &a, &b, NULL) || (a | b) % PG)
+			return -EINVAL;
+		return store_gen_add_absent(g, a, (b - a) / PG);
 	}
 	return -EINVAL;
 }
@@ -154,6 +159,7 @@ static int writer_main(int argc, char **argv)
 		{ "pages", required_argument, NULL, 'p' },
 		{ "zero", required_argument, NULL, 'z' },
 		{ "hole", required_argument, NULL, 'h' },
+		{ "absent", required_argument, NULL, 'a' },
 		{ 0 }
 	};
 	struct store_meta meta = { .comm = "store_writer" };
@@ -174,7 +180,7 @@ static int writer_main(int argc, char **argv)
 			return fail("bad option");
 	}
 	if (!dir || optind != argc)
-		return fail("usage: store_writer write --store DIR [--incremental] [--pid PID] [--vma A-B] [--pages A-B:SEED] [--zero A] [--hole A-B]");
+		return fail("usage: store_writer write --store DIR [--incremental] [--pid PID] [--vma A-B] [--pages A-B:SEED] [--zero A] [--hole A-B] [--absent A-B]");
 	if (store_open(&s, dir, NULL, 0))
 		return fail(store_strerror());
 	if (store_gen_begin(s, kind, 0, &g)) {
@@ -266,6 +272,71 @@ TEST(holes)
 	EXPECT_EQ(0, page_is(s, 2, 0x13000, 6));
 	EXPECT_EQ(0, page_is(s, 2, 0x18000, 5));
 	EXPECT_EQ(0, page_is(s, 1, 0x12000, 5));
+	store_close(s);
+	tmp_store_free(dir);
+}
+
+static enum store_page_state state(struct store *s, uint64_t gen,
+				   uint64_t addr)
+{
+	enum store_page_state st = STORE_PAGE_DATA;
+	struct store_snap *snap;
+	uint8_t buf[PG];
+
+	if (!store_snap_open(s, gen, &snap)) {
+		if (store_snap_read(snap, addr, buf, &st))
+			st = STORE_PAGE_DATA;
+		store_snap_close(snap);
+	}
+	return st;
+}
+
+/*
+ * --absent: the base's pages there are dropped, whether the range starts
+ * inside a base run or covers several; pages and holes of the same
+ * generation stay, and a later generation keeps the range absent.
+ */
+TEST(absent)
+{
+	char dir[256];
+	struct store *s;
+	char *full[] = { "store_writer", "write", "--store", dir,
+			 "--vma", "0x10000-0x20000", "--vma", "0x20000-0x30000",
+			 "--pages", "0x10000-0x20000:5",
+			 "--pages", "0x20000-0x24000:7", NULL };
+	char *incr[] = { "store_writer", "write", "--store", dir, "--incremental",
+			 "--vma", "0x10000-0x20000", "--vma", "0x20000-0x30000",
+			 "--pages", "0x13000-0x14000:6", "--hole", "0x16000-0x17000",
+			 "--absent", "0x12000-0x18000", "--absent", "0x1f000-0x21000",
+			 "--absent", "0x14000-0x15000", "--absent", "0x23000-0x28000",
+			 NULL };
+	char *again[] = { "store_writer", "write", "--store", dir, "--incremental",
+			  "--vma", "0x10000-0x20000", "--vma", "0x20000-0x30000",
+			  NULL };
+
+	tmp_store(dir, sizeof(dir));
+	ASSERT_EQ(0, run_writer(full));
+	ASSERT_EQ(0, run_writer(incr));
+	ASSERT_EQ(0, run_writer(again));
+	ASSERT_EQ(0, store_open(&s, dir, NULL, STORE_RDONLY));
+	for (uint64_t gen = 2; gen <= 3; gen++) {
+		EXPECT_EQ(0, page_is(s, gen, 0x11000, 5));
+		EXPECT_EQ(STORE_PAGE_ABSENT, state(s, gen, 0x12000));
+		EXPECT_EQ(0, page_is(s, gen, 0x13000, 6));
+		EXPECT_EQ(STORE_PAGE_ABSENT, state(s, gen, 0x14000));
+		EXPECT_EQ(STORE_PAGE_ABSENT, state(s, gen, 0x15000));
+		EXPECT_EQ(STORE_PAGE_ZERO, state(s, gen, 0x16000));
+		EXPECT_EQ(STORE_PAGE_ABSENT, state(s, gen, 0x17000));
+		EXPECT_EQ(0, page_is(s, gen, 0x18000, 5));
+		EXPECT_EQ(0, page_is(s, gen, 0x1e000, 5));
+		EXPECT_EQ(STORE_PAGE_ABSENT, state(s, gen, 0x1f000));
+		EXPECT_EQ(STORE_PAGE_ABSENT, state(s, gen, 0x20000));
+		EXPECT_EQ(0, page_is(s, gen, 0x21000, 7));
+		EXPECT_EQ(0, page_is(s, gen, 0x22000, 7));
+		EXPECT_EQ(STORE_PAGE_ABSENT, state(s, gen, 0x23000));
+	}
+	EXPECT_EQ(0, page_is(s, 1, 0x12000, 5));
+	EXPECT_EQ(0, page_is(s, 1, 0x23000, 7));
 	store_close(s);
 	tmp_store_free(dir);
 }

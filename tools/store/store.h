@@ -185,6 +185,15 @@ int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data);
  */
 int store_gen_add_zero(struct store_gen *g, uint64_t vaddr, uint64_t npages);
 /*
+ * Records [vaddr, vaddr + npages * STORE_PAGE_SIZE) as not in the
+ * generation: whatever the base had there is dropped, and the range reads
+ * as absent (a private file mapping's page that reads as the file again,
+ * which a generation does not hold). Pages and zero ranges recorded in
+ * this generation are not affected, before or after. Same checks as
+ * store_gen_add_zero().
+ */
+int store_gen_add_absent(struct store_gen *g, uint64_t vaddr, uint64_t npages);
+/*
  * The same in two halves, so that a caller can digest pages on one thread
  * while another adds them: store_page_digest() touches no handle and is
  * safe on any thread; store_gen_add_digested() trusts @d to be @data's.

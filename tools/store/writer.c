@@ -48,6 +48,8 @@ struct store_gen {
 	size_t nfed, fcap;
 	struct zrange *zero;
 	size_t nzero, zcap;
+	struct zrange *absent;	/* store_gen_add_absent(); seq unused */
+	size_t nabsent, acap;
 	uint64_t seq;		/* pages and zero ranges fed so far */
 	uint32_t pack;		/* own pack in s->packs, or EXT_ZERO */
 	int fd;
@@ -391,29 +393,47 @@ int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
 }
 
 /*
- * Only the range is kept: the runs are made at commit, so a hole of any
+ * Only the range is kept: the runs are made at commit, so a range of any
  * size costs one entry here and one run per mapping it spans.
  */
-int store_gen_add_zero(struct store_gen *g, uint64_t vaddr, uint64_t npages)
+static int add_range(struct store_gen *g, const char *what,
+		     struct zrange **r, size_t *n, size_t *cap,
+		     uint64_t vaddr, uint64_t npages, uint64_t seq)
 {
 	if (g->failed)
 		return set_err(-EIO, "%s: generation already failed", g->s->dir);
 	if (vaddr % STORE_PAGE_SIZE || npages > (UINT64_MAX - vaddr) / STORE_PAGE_SIZE)
-		return set_err(-EINVAL, "zero range %#" PRIx64 " + %" PRIu64 " pages: unaligned or past the end of the address space",
-			       vaddr, npages);
+		return set_err(-EINVAL, "%s range %#" PRIx64 " + %" PRIu64 " pages: unaligned or past the end of the address space",
+			       what, vaddr, npages);
 	if (!npages)
 		return 0;
-	if (g->nzero == g->zcap) {
-		size_t cap = g->zcap ? 2 * g->zcap : 64;
-		struct zrange *nz = realloc(g->zero, cap * sizeof(*nz));
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		struct zrange *nr = realloc(*r, ncap * sizeof(*nr));
 
-		if (!nz)
+		if (!nr)
 			return set_err(-ENOMEM, "page map");
-		g->zero = nz;
-		g->zcap = cap;
+		*r = nr;
+		*cap = ncap;
 	}
-	g->zero[g->nzero++] = (struct zrange){ vaddr, npages, g->seq++ };
+	(*r)[(*n)++] = (struct zrange){ vaddr, npages, seq };
 	return 0;
+}
+
+int store_gen_add_zero(struct store_gen *g, uint64_t vaddr, uint64_t npages)
+{
+	int ret = add_range(g, "zero", &g->zero, &g->nzero, &g->zcap, vaddr,
+			    npages, g->seq);
+
+	if (!ret && npages)
+		g->seq++;
+	return ret;
+}
+
+int store_gen_add_absent(struct store_gen *g, uint64_t vaddr, uint64_t npages)
+{
+	return add_range(g, "absent", &g->absent, &g->nabsent, &g->acap,
+			 vaddr, npages, 0);
 }
 
 int store_gen_add_page(struct store_gen *g, uint64_t vaddr, const void *data)
@@ -665,6 +685,42 @@ static int drop_zeroed(struct store_gen *g)
 	return 0;
 }
 
+static uint64_t range_end(const struct zrange *r)
+{
+	return r->vaddr + r->npages * STORE_PAGE_SIZE;
+}
+
+/*
+ * The base's runs without the absent ranges: what the base had there is
+ * no longer the process's (a private file mapping's page that reads as
+ * the file again). Sorts g->absent by address; linear after that.
+ */
+static void cut_absent(struct store_gen *g, const struct builder *in,
+		       struct builder *out)
+{
+	const struct zrange *r = g->absent;
+	size_t j = 0;
+
+	qsort(g->absent, g->nabsent, sizeof(*g->absent), cmp_zrange);
+	for (uint64_t i = 0; i < in->n; i++) {
+		const struct extent *e = &in->ext[i];
+		uint64_t a = e->vaddr, end = run_end(e), stop;
+
+		while (a < end) {
+			while (j < g->nabsent && range_end(&r[j]) <= a)
+				j++;
+			if (j < g->nabsent && r[j].vaddr <= a) {
+				a = range_end(&r[j]) < end ? range_end(&r[j]) : end;
+				continue;
+			}
+			stop = j < g->nabsent && r[j].vaddr < end ? r[j].vaddr : end;
+			emit(out, a, (stop - a) / STORE_PAGE_SIZE, e->pack,
+			     e->slot + (a - e->vaddr) / STORE_PAGE_SIZE, e->flags);
+			a = stop;
+		}
+	}
+}
+
 /* The union of the zero ranges (sorted by address), as zero runs. */
 static void zero_runs(struct store_gen *g, struct builder *out)
 {
@@ -776,13 +832,14 @@ static int pack_table(struct store_gen *g)
 }
 
 /*
- * The page map: the base's runs clipped to the new layout, the zero ranges
- * over them, the fed pages over those, cut at mapping boundaries.
+ * The page map: the base's runs clipped to the new layout and cut by the
+ * absent ranges, the zero ranges over them, the fed pages over those, cut
+ * at mapping boundaries.
  */
 static int build_map(struct store_gen *g)
 {
 	struct builder base = { 0 }, zu = { 0 }, zero = { 0 }, fed = { 0 };
-	struct builder mid = { 0 }, merged = { 0 }, out = { 0 };
+	struct builder mid = { 0 }, merged = { 0 }, out = { 0 }, kept = { 0 };
 	int ret;
 
 	sort_fed(g);
@@ -791,7 +848,13 @@ static int build_map(struct store_gen *g)
 		return ret;
 	if (g->nzero && drop_zeroed(g))
 		return set_err(-ENOMEM, "page map");
-	clip_runs(g, g->base.ext, g->base.next, false, 0, &base);
+	clip_runs(g, g->base.ext, g->base.next, false, 0, &kept);
+	if (g->nabsent) {
+		cut_absent(g, &kept, &base);
+	} else {
+		base = kept;
+		kept = (struct builder){ 0 };
+	}
 	zero_runs(g, &zu);
 	clip_runs(g, zu.ext, zu.n, true, EXT_F_FED, &zero);
 	fed_runs(g, &fed);
@@ -800,8 +863,9 @@ static int build_map(struct store_gen *g)
 	split_at_vmas(g, &merged, &out);
 	g->m.ext = out.ext;
 	g->m.next = out.n;
-	ret = base.oom || zu.oom || zero.oom || fed.oom || mid.oom ||
-	      merged.oom || out.oom;
+	ret = kept.oom || base.oom || zu.oom || zero.oom || fed.oom ||
+	      mid.oom || merged.oom || out.oom;
+	free(kept.ext);
 	free(base.ext);
 	free(zu.ext);
 	free(zero.ext);
@@ -867,6 +931,7 @@ static void gen_free(struct store_gen *g)
 	manifest_free(&g->m);
 	free(g->fed);
 	free(g->zero);
+	free(g->absent);
 	free(g->wbuf);
 	free(g);
 }

@@ -49,7 +49,12 @@
  *     SNAPPER_A_BASE_GENERATION  u64, optional: newest committed generation
  *                                of that store (0 or absent: none)
  *     SNAPPER_A_CHECKPOINT_FLAGS u32, optional, SNAPPER_CKPT_F_*; unknown
- *                                bits: -EOPNOTSUPP
+ *                                bits: -EOPNOTSUPP. SNAPPER_CKPT_F_FILE_HOLES
+ *                                (protocol 4) asks for SNAPPER_A_HOLE_FILE
+ *                                holes (see 4. below): a reader of protocol
+ *                                3 would take them for zeros, so a writer
+ *                                sets it only when GET_CONFIG reports a
+ *                                protocol of 4 or more
  *   The checkpoint is INCREMENTAL when (store id, base generation) equals
  *   the last pair the module has acknowledged for this target (see
  *   SNAPPER_CMD_ACK) and SNAPPER_CKPT_F_FULL is clear; then it sends every
@@ -122,13 +127,27 @@
  *     file: MAP_PRIVATE|MAP_ANONYMOUS, the heap, the stack, private
  *     /dev/zero), where a page with no entry (neither present nor
  *     swapped) or mapping the zero page or the huge zero page reads as
- *     zeros. Not for file mappings, shared anonymous memory included: a
- *     page with no entry there reads as the file's or the object's
- *     content, which the target's page table does not tell; in a private
- *     file mapping such a page is the file's, not captured, and a writer
- *     keeps what its base had there. A hole never overlaps a page message
- *     of the same stream, and is never owed. Holes are new in protocol 3:
- *     a writer of protocol 2 skips them and keeps stale bytes there.
+ *     zeros. Not for shared mappings, anonymous ones included: a page
+ *     with no entry there reads as the object's content, which the
+ *     target's page table does not tell. Not for private file mappings
+ *     either, but see SNAPPER_A_HOLE_FILE below. A hole never overlaps a
+ *     page message of the same stream, and is never owed. Holes are new
+ *     in protocol 3: a writer of protocol 2 skips them and keeps stale
+ *     bytes there.
+ *     Private file mappings have a second kind of hole, sent only when the
+ *     request sets SNAPPER_CKPT_F_FILE_HOLES and only by INCREMENTAL
+ *     checkpoints (protocol 4):
+ *       SNAPPER_A_HOLE_FILE      flag: the range is no longer private to
+ *                                the target and reads as the file again
+ *                                (not as zeros): a page with no entry, or
+ *                                mapping the file's own page (page cache,
+ *                                also while it migrates). A page the
+ *                                target wrote and then discarded with
+ *                                MADV_DONTNEED is one.
+ *     A writer drops whatever its base had in such a range and records
+ *     nothing there: the generation does not hold the file's content, as
+ *     a FULL one does not (hence none in FULL checkpoints, which have no
+ *     base to drop). A FILE hole is never merged with a zero one.
  *   5. one stats message:
  *     SNAPPER_A_STATS            nested:
  *       SNAPPER_A_STATS_SCANNED       u64, present or swapped entries seen,
@@ -150,6 +169,7 @@
  *                                     (64-bit seeded hash) as in the base
  *                                     generation
  *       SNAPPER_A_STATS_HOLE_PAGES    u64, pages in the hole ranges reported
+ *                                     (zero and FILE holes alike)
  *   Backpressure: the next messages are built only when the reader has
  *   drained its socket. Closing the socket mid-stream releases everything
  *   held for the stream; the pages stay owed (see SNAPPER_CMD_ACK). So
@@ -202,7 +222,7 @@
 #define SNAPPER_GENL_VERSION		1
 
 /* Bumped on any change to this header a peer must know about. */
-#define SNAPPER_PROTOCOL_VERSION	3
+#define SNAPPER_PROTOCOL_VERSION	4
 
 /* Longest SNAPPER_A_MODULE_VERSION string, including the NUL. */
 #define SNAPPER_VERSION_LEN		32
@@ -259,7 +279,9 @@ enum snapper_config_attr {
 
 /* SNAPPER_A_CHECKPOINT_FLAGS */
 #define SNAPPER_CKPT_F_FULL		(1U << 0)	/* ignore the base */
-#define __SNAPPER_CKPT_F_ALL		(SNAPPER_CKPT_F_FULL)
+#define SNAPPER_CKPT_F_FILE_HOLES	(1U << 1)	/* send SNAPPER_A_HOLE_FILE */
+#define __SNAPPER_CKPT_F_ALL		(SNAPPER_CKPT_F_FULL | \
+					 SNAPPER_CKPT_F_FILE_HOLES)
 
 enum snapper_ckpt_mode {
 	SNAPPER_CKPT_MODE_FULL,
@@ -321,6 +343,7 @@ enum snapper_hole_attr {
 	SNAPPER_A_HOLE_START,		/* u64 */
 	SNAPPER_A_HOLE_END,		/* u64 */
 	SNAPPER_A_HOLE_PAD,
+	SNAPPER_A_HOLE_FILE,		/* flag: reads the file, not zeros */
 
 	__SNAPPER_A_HOLE_LAST
 };
