@@ -88,8 +88,6 @@ static const char *fi_skip_reason(void)
 		return "failslab has no stack-trace filter (CONFIG_FAULT_INJECTION_STACKTRACE_FILTER)";
 	if (access("/proc/thread-self/fail-nth", F_OK))
 		return "no /proc/thread-self/fail-nth";
-	if (access(chunk_cache(), W_OK))
-		return "no failslab file for the 4 KiB kmalloc caches in /sys/kernel/slab";
 	return NULL;
 }
 
@@ -100,11 +98,16 @@ static int fi_write(const char *path, const char *fmt, ...)
 {
 	char buf[64];
 	va_list ap;
+	int ret;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	return guest_write_file(path, buf);
+	ret = guest_write_file(path, buf);
+	if (ret)
+		fprintf(stderr, "# writing %s to %s: %s\n", buf, path,
+			strerror(-ret));
+	return ret;
 }
 
 static long long fi_read(const char *path)
@@ -185,9 +188,11 @@ static void fi_restore(struct fi_saved *s)
 /*
  * Arms failslab for the chunk allocations made in ensure_room() by tasks
  * with make-it-fail set: every one (probability 100) until @times failures,
- * sleeping ones too unless @nowait_only. fail_page_alloc, whose default
- * filter takes every stack, is given one that takes none, so that it does
- * not count down a fail-nth meant for failslab.
+ * sleeping ones too unless @nowait_only (then those made inside a failing
+ * kmalloc() need no cache filter: the chunk fails before them, and they
+ * sleep where the chunk would). fail_page_alloc, whose default filter
+ * takes every stack, is given one that takes none, so that it does not
+ * count down a fail-nth meant for failslab.
  */
 static int fi_arm(bool nowait_only, long times)
 {
@@ -210,8 +215,9 @@ static int fi_arm(bool nowait_only, long times)
 	      fi_write(FAILSLAB "require-start", "%llu",
 		       (unsigned long long)start) ?:
 	      fi_write(FAILSLAB "require-end", "%llu", (unsigned long long)end) ?:
-	      fi_write(FAILSLAB "cache-filter", "Y") ?:
-	      fi_write(chunk_cache(), "1");
+	      fi_write(FAILSLAB "cache-filter", nowait_only ? "N" : "Y");
+	if (!ret && !nowait_only)
+		ret = fi_write(chunk_cache(), "1");
 	if (ret)
 		return ret;
 	if (!access(FAILPAGE, F_OK))
