@@ -29,8 +29,10 @@
  *    again after the error: every such write must fault, and so set
  *    soft-dirty in pagemap, which it does not if the error exit skipped
  *    the TLB flush (no PTI on the debug kernel, and qemu's TCG keeps a
- *    vCPU's TLB entries until the guest flushes them). The error is
- *    clean, nothing stays held, the module's references are what they
+ *    vCPU's TLB entries until the guest flushes them). The bits are the
+ *    evidence, not the next generation: the failure forgets the base, so
+ *    the next checkpoint is FULL and reads every page anyway. The error
+ *    is clean, nothing stays held, the module's references are what they
  *    were, and the next checkpoint succeeds with every page as
  *    /proc/PID/mem has it.
  *
