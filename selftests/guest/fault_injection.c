@@ -354,13 +354,33 @@ static const size_t huge_writes[] = {
 	1,				/* a hole at the bottom */
 };
 
+/*
+ * A checkpoint by the tool with every chunk allocation of the walk failing
+ * (so that it resumes), FULL or not as @full says, equal to the target's
+ * memory. Return: how many times the walk resumed, or -1 if the
+ * checkpoint failed, was not of that kind or differs from the memory.
+ */
+static long resuming_checkpoint(struct __test_metadata *_metadata,
+				const char *store, pid_t pid, bool full)
+{
+	uint64_t gen;
+	bool incr;
+	long resumes;
+
+	gen = tool_checkpoint(store, pid, &incr);
+	resumes = RESUME_BUDGET - fi_read(FAILSLAB "times");
+	TH_LOG("%s: generation %llu, %ld resumes", full ? "full" : "incremental",
+	       (unsigned long long)gen, resumes);
+	if (!gen || incr == full || oracle_compare(store, gen, pid))
+		return -1;
+	return resumes;
+}
+
 TEST_F_TIMEOUT(fi, resume_with_huge_pages, 300)
 {
 	const char *why = guest_tool_skip_reason();
-	uint64_t gen, thp;
-	bool incr = true;
 	char buf[128];
-	long resumes;
+	uint64_t thp;
 	size_t i;
 
 	if (why)
@@ -379,26 +399,16 @@ TEST_F_TIMEOUT(fi, resume_with_huge_pages, 300)
 		       (unsigned long long)thp);
 
 	ASSERT_EQ(0, fi_arm(true, RESUME_BUDGET));
-	gen = tool_checkpoint(self->store, self->t.pid, &incr);
-	ASSERT_NE(0ULL, (unsigned long long)gen);
-	ASSERT_FALSE(incr);
-	resumes = RESUME_BUDGET - fi_read(FAILSLAB "times");
-	TH_LOG("full: %ld resumes", resumes);
-	ASSERT_LT(0, resumes);
-	ASSERT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
+	ASSERT_LT(0, resuming_checkpoint(_metadata, self->store, self->t.pid,
+					 true));
 
 	for (i = 0; i < ARRAY_SIZE(huge_writes); i++)
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, huge_writes[i],
 				       0x5eed00000000ULL + (i << 16), 0));
 	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 	ASSERT_EQ(0, fi_write(FAILSLAB "times", "%d", RESUME_BUDGET));
-	gen = tool_checkpoint(self->store, self->t.pid, &incr);
-	ASSERT_NE(0ULL, (unsigned long long)gen);
-	ASSERT_TRUE(incr);
-	resumes = RESUME_BUDGET - fi_read(FAILSLAB "times");
-	TH_LOG("incremental: %ld resumes", resumes);
-	ASSERT_LT(0, resumes);
-	ASSERT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
+	ASSERT_LT(0, resuming_checkpoint(_metadata, self->store, self->t.pid,
+					 false));
 }
 
 /* ---- error_after_walk_flushes ---- */

@@ -33,13 +33,8 @@
 #define MADV_MERGEABLE 12
 #endif
 
-#define KSM_DIR	"/sys/kernel/mm/ksm/"
 #define NPAGES	64
 #define SAME	0x5a5a00000000ULL
-
-static const char *const ksm_knobs[] = {
-	"run", "pages_to_scan", "sleep_millisecs",
-};
 
 /* What a target reports after its setup: 0, or why it cannot run. */
 enum { READY, NO_UFFD_WP_UNPOPULATED, SETUP_FAILED };
@@ -110,7 +105,7 @@ struct scenario {
 	void (*step)(uint64_t base);
 };
 
-static const struct scenario ksm = { ksm_setup, ksm_step };
+static const struct scenario ksm_merge = { ksm_setup, ksm_step };
 static const struct scenario uffd_wp = { uffd_setup, uffd_step };
 
 /* The target: setup, report, then one step per byte read; parks in read(). */
@@ -141,8 +136,7 @@ FIXTURE(edits) {
 	pid_t pid;
 	int cmd, ack;
 	char store[256];
-	char ksm_saved[3][32];
-	bool ksm_started;
+	struct guest_ksm ksm;
 };
 
 FIXTURE_VARIANT(edits) {
@@ -154,14 +148,10 @@ FIXTURE_VARIANT_ADD(edits, proc) { .proc = true };
 
 FIXTURE_SETUP(edits)
 {
-	const char *why = guest_tool_skip_reason();
+	const char *why = guest_backend_skip_reason(variant->proc);
 
 	self->pid = 0;
-	self->ksm_started = false;
-	/* The /proc backend needs no module. */
-	if (variant->proc && why && !geteuid() && getenv("SNAPPER_SCRATCH") &&
-	    guest_have_tool())
-		why = NULL;
+	self->ksm.started = false;
 	if (why)
 		SKIP(return, "%s", why);
 	guest_store_path(self->store, sizeof(self->store),
@@ -170,9 +160,6 @@ FIXTURE_SETUP(edits)
 
 FIXTURE_TEARDOWN(edits)
 {
-	char path[128];
-	size_t i;
-
 	if (self->pid > 0) {
 		kill(self->pid, SIGKILL);
 		waitpid(self->pid, NULL, 0);
@@ -180,15 +167,7 @@ FIXTURE_TEARDOWN(edits)
 		close(self->ack);
 	}
 	guest_sh(NULL, 0, "rm -rf '%s'", self->store);
-	if (!self->ksm_started)
-		return;
-	/* "2" unmerges every page; "run" last, the others only while off. */
-	guest_write_file(KSM_DIR "run", "2");
-	for (i = 1; i < ARRAY_SIZE(ksm_knobs); i++) {
-		snprintf(path, sizeof(path), KSM_DIR "%s", ksm_knobs[i]);
-		guest_write_file(path, self->ksm_saved[i]);
-	}
-	guest_write_file(KSM_DIR "run", self->ksm_saved[0]);
+	guest_ksm_stop(&self->ksm);
 }
 
 /* Starts the target of @sc. Return: its READY-or-not report. */
@@ -237,53 +216,22 @@ static uint64_t check(struct __test_metadata *_metadata,
 	return gen;
 }
 
-static long ksm_merging(pid_t pid)
-{
-	char path[64], buf[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/ksm_merging_pages", pid);
-	if (guest_read_file(path, buf, sizeof(buf)))
-		return -1;
-	return strtol(buf, NULL, 10);
-}
-
-static bool ksm_wait(pid_t pid, long n)
-{
-	int i;
-
-	for (i = 0; i < 1200; i++) {
-		if (ksm_merging(pid) >= n)
-			return true;
-		usleep(100 * 1000);
-	}
-	return false;
-}
-
 TEST_F_TIMEOUT(edits, ksm_merges_written_pages, 300)
 {
-	char path[128];
-	size_t i;
+	const char *why = guest_ksm_start(&self->ksm);
 
-	if (access(KSM_DIR "run", W_OK))
-		SKIP(return, "this kernel has no KSM (CONFIG_KSM)");
-	for (i = 0; i < ARRAY_SIZE(ksm_knobs); i++) {
-		snprintf(path, sizeof(path), KSM_DIR "%s", ksm_knobs[i]);
-		ASSERT_EQ(0, guest_read_file(path, self->ksm_saved[i],
-					     sizeof(self->ksm_saved[i])));
-	}
-	self->ksm_started = true;
-	ASSERT_EQ(0, guest_write_file(KSM_DIR "pages_to_scan", "10000"));
-	ASSERT_EQ(0, guest_write_file(KSM_DIR "sleep_millisecs", "20"));
-	ASSERT_EQ(0, guest_write_file(KSM_DIR "run", "1"));
-	ASSERT_EQ(READY, start(_metadata, self, &ksm));
-	if (ksm_merging(self->pid) < 0)
+	if (why && !self->ksm.started)
+		SKIP(return, "%s", why);
+	ASSERT_TRUE(!why) TH_LOG("%s", why);
+	ASSERT_EQ(READY, start(_metadata, self, &ksm_merge));
+	if (guest_ksm_merged(self->pid) < 0)
 		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
-	ASSERT_TRUE(ksm_wait(self->pid, 16));
+	ASSERT_TRUE(guest_ksm_wait(self->pid, 16, 120));
 	check(_metadata, self, variant->proc, true);
 	step(_metadata, self);
-	ASSERT_TRUE(ksm_wait(self->pid, 48))
+	ASSERT_TRUE(guest_ksm_wait(self->pid, 48, 120))
 		TH_LOG("KSM merged %ld pages in 120 s, 48 expected",
-		       ksm_merging(self->pid));
+		       guest_ksm_merged(self->pid));
 	check(_metadata, self, variant->proc, false);
 	/* Nothing changed since: the same again. */
 	check(_metadata, self, variant->proc, false);

@@ -23,15 +23,12 @@
 #define MADV_MERGEABLE 12
 #endif
 
-#define KSM_DIR	"/sys/kernel/mm/ksm/"
 #define STORE	0x6b736d01ULL
 #define NPAGES	64
 #define SAME	0x5a5a00000000ULL	/* the content KSM merges */
 #define NSAME	16			/* pages 0..15: SAME from the start */
 #define NMERGE	32			/* pages 16..47: written to SAME */
 /* pages 48..63: written with content of their own, merged with nothing */
-
-static const char *const knobs[] = { "run", "pages_to_scan", "sleep_millisecs" };
 
 static void ksm_target(struct target *t, void *arg)
 {
@@ -52,87 +49,42 @@ static void ksm_target(struct target *t, void *arg)
 		_exit(1);
 }
 
-/* Pages of @pid that KSM merged, or -1 if the kernel does not say. */
-static long merging_pages(pid_t pid)
-{
-	char path[64], buf[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/ksm_merging_pages", pid);
-	if (guest_read_file(path, buf, sizeof(buf)))
-		return -1;
-	return strtol(buf, NULL, 10);
-}
-
-/* Waits until KSM merged at least @n pages of @pid. Return: true if so. */
-static bool wait_merged(pid_t pid, long n, int seconds)
-{
-	int i;
-
-	for (i = 0; i < seconds * 10; i++) {
-		if (merging_pages(pid) >= n)
-			return true;
-		usleep(100 * 1000);
-	}
-	return false;
-}
-
 FIXTURE(ksm) {
 	struct snapper_genl *nl;
 	struct target t;
 	struct got g;
-	char saved[3][32];
-	bool started;
+	struct guest_ksm ksm;
 };
 
 FIXTURE_SETUP(ksm)
 {
 	const char *why = guest_skip_reason();
-	char path[128];
-	size_t i;
 
 	memset(&self->g, 0, sizeof(self->g));
 	self->nl = NULL;
 	self->t.pid = 0;
-	self->started = false;
+	self->ksm.started = false;
 	if (why)
 		SKIP(return, "%s", why);
-	if (access(KSM_DIR "run", W_OK))
-		SKIP(return, "this kernel has no KSM (CONFIG_KSM)");
-	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
-		snprintf(path, sizeof(path), KSM_DIR "%s", knobs[i]);
-		ASSERT_EQ(0, guest_read_file(path, self->saved[i],
-					     sizeof(self->saved[i])));
-	}
-	self->started = true;
-	ASSERT_EQ(0, guest_write_file(KSM_DIR "pages_to_scan", "10000"));
-	ASSERT_EQ(0, guest_write_file(KSM_DIR "sleep_millisecs", "20"));
-	ASSERT_EQ(0, guest_write_file(KSM_DIR "run", "1"));
+	why = guest_ksm_start(&self->ksm);
+	if (why && !self->ksm.started)
+		SKIP(return, "%s", why);
+	ASSERT_TRUE(!why) TH_LOG("%s", why);
 	ASSERT_EQ(0, snapper_genl_open(&self->nl));
 	ASSERT_EQ(0, target_start(&self->t, NPAGES, ksm_target, NULL, NULL));
-	if (merging_pages(self->t.pid) < 0)
+	if (guest_ksm_merged(self->t.pid) < 0)
 		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
-	ASSERT_TRUE(wait_merged(self->t.pid, NSAME, 120))
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, NSAME, 120))
 		TH_LOG("KSM merged %ld of %d identical pages in 120 s",
-		       merging_pages(self->t.pid), NSAME);
+		       guest_ksm_merged(self->t.pid), NSAME);
 }
 
 FIXTURE_TEARDOWN(ksm)
 {
-	char path[128];
-	size_t i;
-
 	target_stop(&self->t);
 	got_free(&self->g);
 	snapper_genl_close(self->nl);
-	if (!self->started)
-		return;
-	/* "2" unmerges every page; "run" last, the others only while off. */
-	guest_write_file(KSM_DIR "run", "2");
-	for (i = 1; i < ARRAY_SIZE(knobs); i++) {
-		snprintf(path, sizeof(path), KSM_DIR "%s", knobs[i]);
-		guest_write_file(path, self->saved[i]);
-	}
-	guest_write_file(KSM_DIR "run", self->saved[0]);
+	guest_ksm_stop(&self->ksm);
 }
 
 /* The content checkpoint @g holds for page @i, or ~0 if it sent none. */
@@ -165,9 +117,9 @@ TEST_F_TIMEOUT(ksm, merged_writes_are_in_the_next_checkpoint, 300)
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, i,
 				       i < NSAME + NMERGE ? SAME :
 				       0xabc00000000ULL + (i << 32), 0));
-	ASSERT_TRUE(wait_merged(self->t.pid, NSAME + NMERGE, 120))
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, NSAME + NMERGE, 120))
 		TH_LOG("KSM merged %ld pages in 120 s, %d expected",
-		       merging_pages(self->t.pid), NSAME + NMERGE);
+		       guest_ksm_merged(self->t.pid), NSAME + NMERGE);
 	/* What the module is up against: the kernel forgot these writes. */
 	for (i = NSAME; i < NSAME + NMERGE; i++)
 		clean += !pagemap_soft_dirty(self->t.pid, self->t.base + i * PG);

@@ -369,14 +369,10 @@ FIXTURE_VARIANT_ADD(oracle, proc) {
 FIXTURE_SETUP(oracle)
 {
 	int to[2], from[2];
-	const char *why = guest_tool_skip_reason();
+	const char *why = guest_backend_skip_reason(variant->proc);
 
 	self->pid = 0;
 	self->swapfile[0] = '\0';
-	/* The /proc backend needs no module. */
-	if (variant->proc && why && !geteuid() && getenv("SNAPPER_SCRATCH") &&
-	    guest_have_tool())
-		why = NULL;
 	if (why)
 		SKIP(return, "%s", why);
 	guest_store_path(self->store, sizeof(self->store),

@@ -119,6 +119,20 @@ static void touch(const void *base, size_t len)
 		sink += ((const volatile uint8_t *)base)[i];
 }
 
+/* A private writable mapping of a new pattern file, every page read once. */
+static uint8_t *private_file(const char *name, size_t npages, uint64_t tag)
+{
+	int fd = pattern_file(name, npages * PG, tag);
+	uint8_t *f = mmap(NULL, npages * PG, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE, fd, 0);
+
+	close(fd);
+	if (f == MAP_FAILED)
+		_exit(2);
+	touch(f, npages * PG);
+	return f;
+}
+
 /* Private file mappings: pages written (copies) and pages only read. */
 static void setup_files(struct target *t, void *arg)
 {
@@ -129,12 +143,7 @@ static void setup_files(struct target *t, void *arg)
 	memset(a + 5 * PG, 0, PG);	/* captured as zero */
 	add("anon", a, 64 * PG, 64 * PG, 3, 38);
 
-	fd = pattern_file("priv", 16 * PG, 2);
-	f = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (f == MAP_FAILED)
-		_exit(2);
-	touch(f, 16 * PG);
+	f = private_file("priv", 16, 2);
 	fill(f + 2 * PG, 2, 3);
 	add("file-written", f + 2 * PG, 2 * PG, 2 * PG, 0, 2);
 	add("file-read", f, 16 * PG, 0, 0, 0);
@@ -161,15 +170,8 @@ static void setup_files(struct target *t, void *arg)
  */
 static void setup_discard(struct target *t, void *arg)
 {
-	uint8_t *f;
-	int fd;
+	uint8_t *f = private_file("discard", 8, 9);
 
-	fd = pattern_file("discard", 8 * PG, 9);
-	f = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (f == MAP_FAILED)
-		_exit(2);
-	touch(f, 8 * PG);
 	fill(f + 2 * PG, 2, 10);
 	add("file-discarded", f, 8 * PG, 8 * PG, 2, 2);
 	t->base = (uint64_t)f;

@@ -101,6 +101,20 @@ static inline const char *guest_tool_skip_reason(void)
 	return NULL;
 }
 
+/*
+ * The same for a test with a --backend proc variant (@proc), which needs
+ * root, the scratch disk and the tool, but not the module.
+ */
+static inline const char *guest_backend_skip_reason(bool proc)
+{
+	const char *why = guest_tool_skip_reason();
+
+	if (proc && why && !geteuid() && getenv("SNAPPER_SCRATCH") &&
+	    guest_have_tool())
+		return NULL;
+	return why;
+}
+
 /* $SNAPPER_SCRATCH/NAME-PID: a store of this test program's own. */
 static inline void guest_store_path(char *buf, size_t len, const char *name)
 {
@@ -578,6 +592,87 @@ static inline int guest_as_nobody(int (*fn)(void *), void *arg)
 		_exit(fn(arg));
 	}
 	return guest_exit_code(p, 251);
+}
+
+/* ---- KSM: ksmd started fast for a test, its settings put back ---- */
+
+#define GUEST_KSM_DIR "/sys/kernel/mm/ksm/"
+
+struct guest_ksm {
+	char saved[3][32];	/* run, pages_to_scan, sleep_millisecs */
+	bool started;
+};
+
+static const char *const guest_ksm_knobs[] = {
+	"run", "pages_to_scan", "sleep_millisecs",
+};
+
+/*
+ * Starts ksmd scanning 10000 pages every 20 ms. Return: NULL, or why it
+ * cannot (no KSM: the caller skips; otherwise it fails).
+ */
+static inline const char *guest_ksm_start(struct guest_ksm *k)
+{
+	char path[128];
+	size_t i;
+
+	if (access(GUEST_KSM_DIR "run", W_OK))
+		return "this kernel has no KSM (CONFIG_KSM)";
+	for (i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), GUEST_KSM_DIR "%s",
+			 guest_ksm_knobs[i]);
+		if (guest_read_file(path, k->saved[i], sizeof(k->saved[i])))
+			return "cannot read the KSM settings";
+	}
+	k->started = true;
+	if (guest_write_file(GUEST_KSM_DIR "pages_to_scan", "10000") ||
+	    guest_write_file(GUEST_KSM_DIR "sleep_millisecs", "20") ||
+	    guest_write_file(GUEST_KSM_DIR "run", "1"))
+		return "cannot start ksmd";
+	return NULL;
+}
+
+/* Unmerges every page ("run" 2) and puts the settings back. */
+static inline void guest_ksm_stop(struct guest_ksm *k)
+{
+	char path[128];
+	size_t i;
+
+	if (!k->started)
+		return;
+	guest_write_file(GUEST_KSM_DIR "run", "2");
+	/* The others only while it is off; "run" last. */
+	for (i = 1; i < 3; i++) {
+		snprintf(path, sizeof(path), GUEST_KSM_DIR "%s",
+			 guest_ksm_knobs[i]);
+		guest_write_file(path, k->saved[i]);
+	}
+	guest_write_file(GUEST_KSM_DIR "run", k->saved[0]);
+	k->started = false;
+}
+
+/* Pages of @pid that KSM merged, or -1 if the kernel does not say. */
+static inline long guest_ksm_merged(pid_t pid)
+{
+	char path[64], buf[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_merging_pages", pid);
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+/* Waits until KSM merged at least @n pages of @pid. Return: true if so. */
+static inline bool guest_ksm_wait(pid_t pid, long n, int seconds)
+{
+	int i;
+
+	for (i = 0; i < seconds * 10; i++) {
+		if (guest_ksm_merged(pid) >= n)
+			return true;
+		usleep(100 * 1000);
+	}
+	return false;
 }
 
 #endif /* SNAPPER_GUEST_H */
