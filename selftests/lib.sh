@@ -6,7 +6,7 @@
 
 # run_ksft NAME COMMAND [ARGS...]
 run_ksft() {
-	local name=$1 out rc totals pass fail skip
+	local name=$1 out rc totals pass fail skip t0=$SECONDS
 	shift
 	out=$(mktemp)
 	"$@" 2>&1 | tee "$out"
@@ -14,7 +14,7 @@ run_ksft() {
 	totals=$(grep -aE '^# Totals: pass:[0-9]+ fail:[0-9]+' "$out" | tail -n 1)
 	rm -f "$out"
 	if [ -z "$totals" ]; then
-		echo "RESULT $name pass=0 fail=1 skip=0 (exit $rc, no totals)"
+		echo "RESULT $name pass=0 fail=1 skip=0 (exit $rc, no totals, $((SECONDS - t0)) s)"
 		return
 	fi
 	[[ "$totals" =~ ^#\ Totals:\ pass:([0-9]+)\ fail:([0-9]+) ]]
@@ -26,5 +26,6 @@ run_ksft() {
 	if [ "$fail" = 0 ] && [ "$rc" != 0 ] && [ "$rc" != 4 ]; then
 		fail=1
 	fi
-	echo "RESULT $name pass=$pass fail=$fail skip=$skip"
+	# The time lets a slow suite be found from the summary alone.
+	echo "RESULT $name pass=$pass fail=$fail skip=$skip ($((SECONDS - t0)) s)"
 }
