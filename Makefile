@@ -281,7 +281,7 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory tools
 	$(Q)selftests/qemu/run --kernel 6.12 -- tools/demo.sh
 
-# Power cuts only, longer than make check's 30 rounds (seed printed;
+# Power cuts only, longer than make check's 12 rounds (seed printed;
 # selftests/powercut/run --seed S replays a run).
 .PHONY: stress
 STRESS_ROUNDS ?= 100

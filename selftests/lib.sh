@@ -4,12 +4,25 @@
 # selftests/check adds up. A program that dies before printing its totals
 # counts as one failure, so a crash can never read as success.
 
+# Copies a harness program's output, with a comment line after each test's
+# result that says how long the test took: the suite has a time budget.
+ksft_timed() {
+	local line t=$SECONDS
+	while IFS= read -r line; do
+		printf '%s\n' "$line"
+		case $line in
+		"#  RUN "*) t=$SECONDS ;;
+		"ok "*|"not ok "*) printf '# took %d s\n' $((SECONDS - t)) ;;
+		esac
+	done
+}
+
 # run_ksft NAME COMMAND [ARGS...]
 run_ksft() {
 	local name=$1 out rc totals pass fail skip t0=$SECONDS
 	shift
 	out=$(mktemp)
-	"$@" 2>&1 | tee "$out"
+	"$@" 2>&1 | ksft_timed | tee "$out"
 	rc=${PIPESTATUS[0]}
 	totals=$(grep -aE '^# Totals: pass:[0-9]+ fail:[0-9]+' "$out" | tail -n 1)
 	rm -f "$out"
