@@ -127,11 +127,12 @@ $(BUILD)/selftests/host/%: selftests/host/%.c $(STORE_LIB) | $(KSFT_HDRS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -o $@ $< $(STORE_LIB) $(LIBS) -lpthread
 
-# Guest tests talk to the module through the tools' own genl.c.
-$(BUILD)/selftests/guest/%: selftests/guest/%.c $(BUILD)/tools/genl.o | $(KSFT_HDRS)
+# Guest tests talk to the module through the tools' own genl.c, and the
+# differential oracle reads generations through the store library.
+$(BUILD)/selftests/guest/%: selftests/guest/%.c $(BUILD)/tools/genl.o $(STORE_LIB) | $(KSFT_HDRS)
 	$(quiet) CC $@
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/tools/genl.o $(NL_LIBS) -lpthread
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/tools/genl.o $(STORE_LIB) $(NL_LIBS) $(LIBS) -lpthread
 
 host-tests: $(HOST_TESTS)
 guest-tests: tools $(GUEST_TESTS)

@@ -5,8 +5,11 @@
  * test checks that a generation is exact; every suite that needs the check
  * includes this file.
  *
- * The generation is read with `snapper-tool export` (so the store's own
- * reader, hash checks included, is what is compared), the process through
+ * The generation is read through the store library's own reader, hash
+ * checks included, opened once per comparison (an export process per
+ * mapping cost 0.4 s under TCG: 15 s for a process of 35 mappings);
+ * as `snapper-tool export` does, a range outside the span of the
+ * generation's mappings is an error. The process is read through
  * /proc/PID/mem, which reads what the process itself would read: zeros
  * where nothing is mapped in a private anonymous mapping, the object's
  * content in a shared one. The target must be quiescent (stopped with
@@ -41,6 +44,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "store/store.h"
 
 #define ORACLE_PAGE	4096UL
 #define ORACLE_CHUNK	64UL		/* pages read at once */
@@ -149,44 +154,50 @@ static inline int oracle_file_expect(int pagemap, uint64_t addr, size_t n,
 	return 0;
 }
 
+/* Is [start, end) within the span of @snap's mappings, as export requires? */
+static inline bool oracle_in_span(struct store_snap *snap, uint64_t start,
+				  uint64_t end)
+{
+	const struct store_vma *v;
+	size_t n = store_snap_vmas(snap, &v);
+
+	return n && start >= v[0].start && end <= v[n - 1].end;
+}
+
 /*
  * Compares one mapping (@pagemap: the target's, for a private file
  * mapping). Return: differing pages, or -1.
  */
-static inline long oracle_map_compare(const char *store, uint64_t gen,
-				      int mem, int pagemap,
-				      const struct oracle_map *m, long *shown)
+static inline long oracle_map_compare(struct store_snap *snap, int mem,
+				      int pagemap, const struct oracle_map *m,
+				      long *shown)
 {
 	static uint8_t g[ORACLE_CHUNK * ORACLE_PAGE], l[ORACLE_CHUNK * ORACLE_PAGE];
 	bool file = oracle_private_file(m);
 	bool bad[ORACLE_CHUNK];
 	uint64_t addr = m->start;
-	char cmd[1024];
 	long diff = 0;
 	size_t n, i;
-	FILE *f;
 
-	snprintf(cmd, sizeof(cmd),
-		 "snapper-tool export --store '%s' --gen %" PRIu64
-		 " --range %" PRIx64 "-%" PRIx64 " --format raw -o -",
-		 store, gen, m->start, m->end);
-	f = popen(cmd, "r");
-	if (!f)
+	if (!oracle_in_span(snap, m->start, m->end)) {
+		fprintf(stderr, "# oracle: %" PRIx64 "-%" PRIx64 " %s is outside "
+			"the generation's mappings\n", m->start, m->end,
+			m->path[0] ? m->path : "(anonymous)");
 		return -1;
+	}
 	for (; addr < m->end; addr += n * ORACLE_PAGE) {
 		n = (m->end - addr) / ORACLE_PAGE;
 		if (n > ORACLE_CHUNK)
 			n = ORACLE_CHUNK;
-		if (fread(g, ORACLE_PAGE, n, f) != n) {
-			diff = -1;
-			break;
+		if (store_snap_read_pages(snap, addr, n, g)) {
+			fprintf(stderr, "# oracle: reading %" PRIx64 " of the "
+				"generation: %s\n", addr, store_strerror());
+			return -1;
 		}
 		oracle_read_live(mem, addr, n, l, bad);
 		/* Reading a file's page maps it in: still the file's. */
-		if (file && oracle_file_expect(pagemap, addr, n, l)) {
-			diff = -1;
-			break;
-		}
+		if (file && oracle_file_expect(pagemap, addr, n, l))
+			return -1;
 		for (i = 0; i < n; i++) {
 			if (bad[i] || !memcmp(g + i * ORACLE_PAGE,
 					      l + i * ORACLE_PAGE, ORACLE_PAGE))
@@ -197,12 +208,6 @@ static inline long oracle_map_compare(const char *store, uint64_t gen,
 					    g + i * ORACLE_PAGE,
 					    l + i * ORACLE_PAGE);
 		}
-	}
-	while (diff >= 0 && fread(g, 1, sizeof(g), f) > 0)
-		;
-	if (pclose(f) && diff >= 0) {
-		fprintf(stderr, "# oracle: `%s` failed\n", cmd);
-		diff = -1;
 	}
 	return diff;
 }
@@ -215,13 +220,23 @@ static inline long oracle_map_compare(const char *store, uint64_t gen,
  */
 static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
 {
+	struct store_snap *snap = NULL;
 	char path[64], *line = NULL;
+	struct store *s = NULL;
 	struct oracle_map m;
 	long total = 0, shown = 0, d;
 	size_t len = 0;
 	FILE *maps;
 	int mem, pagemap;
 
+	if (store_open(&s, store, NULL, STORE_RDONLY | STORE_NOCREATE) ||
+	    store_snap_open(s, gen, &snap)) {
+		fprintf(stderr, "# oracle: generation %" PRIu64 " of %s: %s\n",
+			gen, store, store_strerror());
+		if (s)
+			store_close(s);
+		return -1;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
 	maps = fopen(path, "r");
 	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
@@ -238,7 +253,7 @@ static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
 		if (!oracle_parse(line, &m) ||
 		    (!oracle_wanted(&m) && !oracle_private_file(&m)))
 			continue;
-		d = oracle_map_compare(store, gen, mem, pagemap, &m, &shown);
+		d = oracle_map_compare(snap, mem, pagemap, &m, &shown);
 		if (d < 0) {
 			total = -1;
 			break;
@@ -257,6 +272,8 @@ out:
 		close(mem);
 	if (pagemap >= 0)
 		close(pagemap);
+	store_snap_close(snap);
+	store_close(s);
 	return total;
 }
 
