@@ -7,7 +7,8 @@
  * First, with the target running: the mappings to restore are chosen, and
  * every stored page they need is read from the store and checked against
  * its hash, so that a damaged store fails the command before the target is
- * touched. The pages are not kept (memory stays bounded, and no buffer as
+ * touched (the files of private file mappings are opened and read too, see
+ * check_runs()). The pages are not kept (memory stays bounded, and no buffer as
  * large as the restore has to be allocated and zeroed): the stopped phase
  * reads them again, a chunk at a time, from the same immutable pack files,
  * without hashing a second time (store_snap_reread_pages()). Then every
@@ -16,10 +17,15 @@
  * stop (PTRACE_INTERRUPT is not a group stop), and a detach lets it run on
  * with its signals and interrupted system calls restarted, none lost.
  *
- * What is written is exactly what the generation knows: its captured
- * pages and the pages it records as zero. A page it does not hold is left
- * as the target has it (a private file mapping's page never written is the
- * file's content, not zeros). Reading must not change the target either:
+ * What is written is what the generation knows: its captured pages, the
+ * pages it records as zero, and in a private file mapping the pages it
+ * does not hold because they read as the file at its instant (the target
+ * had only read them, or discarded its copy): where the target has written
+ * such a page since (its own copy, in pagemap), the file's bytes are
+ * written back, read from the file as it is now, since the store does not
+ * keep files; where it has not, the page still reads as the file and is
+ * left alone, not copied. Any other page the generation does not hold is
+ * left as the target has it. Reading must not change the target either:
  * a page the target shares copy-on-write is read through /proc/PID/mem,
  * which, unlike process_vm_readv, does not pin (pinning such a page
  * unshares it); a private anonymous page with no entry is known to be
@@ -68,7 +74,9 @@ static const char usage[] =
 	"of PID that the generation has at the same address and size; without,\n"
 	"every writable private mapping and every writable shared memory mapping\n"
 	"(memfd, SysV, shared anonymous) present in both is restored, except the\n"
-	"main thread's stack. Pages captured or recorded as zero are written;\n"
+	"main thread's stack. Pages captured or recorded as zero are written; a\n"
+	"private file mapping's page the generation does not hold (it read as the\n"
+	"file) gets the file's bytes back if PID has written it since; other\n"
 	"pages the generation does not hold are left alone. Every stored page is\n"
 	"hash-checked before PID is touched: a damaged one fails the command\n"
 	"(exit 3) with PID untouched. With --salvage, a page with no good stored\n"
@@ -88,14 +96,25 @@ struct live_map {
 struct segment {
 	uint64_t start, end;
 	struct live_map m;
-	int obj;		/* shared memory: its object, or -1 */
-	uint64_t obj_size;	/* the object's, when opened */
+	int obj;		/* its object or file (see open_objects()), or -1 */
+	uint64_t obj_size;	/* shared memory: the object's, when opened */
+	bool file;		/* private, of a regular file: obj is the file */
 };
 
-/* Pages the generation holds in a segment: captured, or zero. */
+/* Where a run's bytes come from. */
+enum source {
+	FROM_STORE,		/* captured pages */
+	FROM_ZERO,		/* pages the generation records as zero */
+	FROM_FILE,		/* not held, in a private file mapping */
+};
+
+/*
+ * Pages of a segment: those the generation holds, and in a private file
+ * mapping those it does not, which read as the file at its instant.
+ */
 struct run {
 	uint64_t start, npages;
-	bool zero;
+	enum source src;
 	bool direct;		/* the target may write there itself */
 	bool anon;		/* private anonymous: a page with no entry is zero */
 	size_t seg;		/* in restore.segs */
@@ -128,6 +147,7 @@ struct restore {
 	int exit;		/* the store's exit code, after its error */
 	uint8_t *want, *have;	/* a chunk each */
 	uint64_t pages, written, skipped;
+	uint64_t refiled;	/* of written: the file's bytes again */
 };
 
 /* ---- keeping the target out of user mode ---- */
@@ -344,7 +364,7 @@ static int add_segment(struct restore *r, uint64_t start, uint64_t end,
 	if (!s)
 		return -ENOMEM;
 	r->segs = s;
-	r->segs[r->nsegs++] = (struct segment){ start, end, *m, -1, 0 };
+	r->segs[r->nsegs++] = (struct segment){ start, end, *m, -1, 0, false };
 	return 0;
 }
 
@@ -431,7 +451,7 @@ static bool anonymous(const struct live_map *m)
 }
 
 static int add_run(struct restore *r, uint64_t start, uint64_t npages,
-		   bool zero, size_t seg)
+		   enum source src, size_t seg)
 {
 	const struct live_map *m = &r->segs[seg].m;
 	struct run *n;
@@ -444,41 +464,62 @@ static int add_run(struct restore *r, uint64_t start, uint64_t npages,
 			return -ENOMEM;
 		r->runs = n;
 	}
-	r->runs[r->nruns++] = (struct run){ start, npages, zero,
+	r->runs[r->nruns++] = (struct run){ start, npages, src,
 					    m->perms[1] == 'w', anonymous(m),
 					    seg };
 	return 0;
 }
 
 /*
- * The generation's captured and zero runs, clipped to the segments; both
- * lists ascend. An absent page is left as the target has it: a private
- * file mapping's page never written is the file's, not zero.
+ * Segment @k's runs: the generation's captured and zero runs clipped to
+ * it, from store run @i on, and in a private file mapping the gaps
+ * between them, which the generation does not hold because at its instant
+ * they read as the file. Elsewhere a gap is left as the target has it
+ * (shared memory's page is the object's, an anonymous one is held as zero
+ * where it reads as zero).
  */
+static int plan_segment(struct restore *r, size_t k, size_t i)
+{
+	const struct segment *g = &r->segs[k];
+	struct store_run run;
+	uint64_t at = g->start;
+	size_t n;
+	int ret = 0;
+
+	for (n = store_snap_map(r->snap, i, &run); !ret && i < n &&
+	     run.vaddr < g->end; n = store_snap_map(r->snap, ++i, &run)) {
+		uint64_t a = run.vaddr > at ? run.vaddr : at;
+		uint64_t b = run.vaddr + run.npages * PG;
+
+		if (b > g->end)
+			b = g->end;
+		if (run.state == STORE_PAGE_ABSENT || b <= a)
+			continue;
+		if (g->file && at < a)
+			ret = add_run(r, at, (a - at) / PG, FROM_FILE, k);
+		if (!ret)
+			ret = add_run(r, a, (b - a) / PG,
+				      run.state == STORE_PAGE_ZERO ?
+				      FROM_ZERO : FROM_STORE, k);
+		at = b;
+	}
+	if (!ret && g->file && at < g->end)
+		ret = add_run(r, at, (g->end - at) / PG, FROM_FILE, k);
+	return ret;
+}
+
+/* Every segment's runs; the segments and the store's runs both ascend. */
 static int plan_runs(struct restore *r)
 {
 	struct store_run run;
-	size_t i = 0, n, s = 0;
+	size_t i = 0, n = store_snap_map(r->snap, 0, &run);
 	int ret = 0;
 
-	for (n = store_snap_map(r->snap, i, &run); !ret && i < n;
-	     n = store_snap_map(r->snap, ++i, &run)) {
-		uint64_t end = run.vaddr + run.npages * PG;
-
-		if (run.state == STORE_PAGE_ABSENT)
-			continue;
-		while (s < r->nsegs && r->segs[s].end <= run.vaddr)
-			s++;
-		for (size_t k = s; !ret && k < r->nsegs &&
-		     r->segs[k].start < end; k++) {
-			uint64_t a = run.vaddr > r->segs[k].start ?
-				     run.vaddr : r->segs[k].start;
-			uint64_t b = end < r->segs[k].end ? end : r->segs[k].end;
-
-			if (a < b)
-				ret = add_run(r, a, (b - a) / PG,
-					      run.state == STORE_PAGE_ZERO, k);
-		}
+	for (size_t k = 0; !ret && k < r->nsegs; k++) {
+		/* A store run may span segments: it is not passed over. */
+		while (i < n && run.vaddr + run.npages * PG <= r->segs[k].start)
+			store_snap_map(r->snap, ++i, &run);
+		ret = plan_segment(r, k, i);
 	}
 	return ret;
 }
@@ -536,25 +577,35 @@ static int salvage_chunk(struct restore *r, uint64_t at, uint64_t npages)
 	return ret;
 }
 
+static int file_pages(struct restore *r, const struct run *u, uint64_t at,
+		      size_t npages, uint8_t *buf, bool *none);
+
 /*
  * Every stored page the restore needs, read and hash-checked before the
  * target is stopped, a chunk at a time into one buffer: a damaged store
  * fails the command with the target as it was, unless --salvage says to
- * restore what is still good.
+ * restore what is still good. The file pages that the target has copies
+ * of now are read too, so that a file that cannot be read fails it just
+ * as early (those it copies before the stop are read after it only).
  */
 static int check_runs(struct restore *r)
 {
+	bool none[CHUNK_PAGES];
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
 
-		for (uint64_t k = 0; !u->zero && !ret && k < u->npages;
-		     k += CHUNK_PAGES) {
+		for (uint64_t k = 0; u->src != FROM_ZERO && !ret &&
+		     k < u->npages; k += CHUNK_PAGES) {
 			uint64_t at = u->start + k * PG, n = u->npages - k;
 
 			if (n > CHUNK_PAGES)
 				n = CHUNK_PAGES;
+			if (u->src == FROM_FILE) {
+				ret = file_pages(r, u, at, n, r->want, none);
+				continue;
+			}
 			if (!store_snap_read_pages(r->snap, at, n, r->want))
 				continue;
 			if (r->salvage && store_errno() != -ENOMEM) {
@@ -567,6 +618,27 @@ static int check_runs(struct restore *r)
 	}
 	lost_flush(r);
 	return ret;
+}
+
+/*
+ * The object or file opened for @g (see open_objects()) is still the one
+ * mapped there; a shared object's size is taken again.
+ */
+static bool same_object(const struct restore *r, struct segment *g)
+{
+	char path[96];
+	struct stat now, st;
+
+	if (g->obj < 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		 r->pid, g->m.start, g->m.end);
+	if (stat(path, &now) || fstat(g->obj, &st) ||
+	    now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+		return false;
+	if (!g->file)
+		g->obj_size = st.st_size;
+	return true;
 }
 
 /* With the target stopped: its mappings must be the ones planned for. */
@@ -584,10 +656,11 @@ static int check_unchanged(struct restore *r)
 
 		for (k = 0; k < n; k++)
 			if (now[k].start == m->start && now[k].end == m->end &&
+			    now[k].offset == m->offset &&
 			    !strcmp(now[k].perms, m->perms) &&
 			    !strcmp(now[k].path, m->path))
 				break;
-		if (k == n) {
+		if (k == n || !same_object(r, &r->segs[i])) {
 			fprintf(stderr, "%s: %d: mapping %#" PRIx64 "-%#" PRIx64 " %s%s%s changed before the target stopped: nothing written\n",
 				prog, r->pid, m->start, m->end, m->perms,
 				*m->path ? " " : "", m->path);
@@ -646,9 +719,15 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
+#define PM_FILE (1ULL << 61)		/* a file's page, or shared anonymous */
+#define PM_UFFD_WP (1ULL << 57)
 #define PM_EXCLUSIVE (1ULL << 56)	/* mapped by this process only */
+/* A swap entry's type, shown to CAP_SYS_ADMIN: 31 for a PTE marker. */
+#define PM_SWAP_TYPE(pm) ((pm) & 0x1f)
+#define SWAP_TYPE_PTE_MARKER 0x1f
 
-enum page_kind { PAGE_OURS, PAGE_NONE, PAGE_OTHER };
+/* @none: nothing to put there (see chunk_pages()): not read. */
+enum page_kind { PAGE_OURS, PAGE_NONE, PAGE_OTHER, PAGE_SKIP };
 
 /*
  * Shared memory is read through its object (tmpfs), not through the
@@ -665,33 +744,91 @@ static size_t in_object(const struct segment *g, uint64_t at, size_t npages)
 	uint64_t off = g->m.offset + (at - g->m.start);
 	uint64_t whole;
 
-	if (g->obj < 0 || off >= g->obj_size)
+	if (g->obj < 0 || g->file || off >= g->obj_size)
 		return 0;
 	whole = (g->obj_size - off) / PG;
 	return whole < npages ? whole : npages;
 }
 
-static int read_object(struct restore *r, const struct segment *g,
-		       uint64_t at, size_t npages, uint8_t *buf)
+/*
+ * Reads @g's object or file behind @npages from @at, up to its end: the
+ * bytes read, or -errno after saying which.
+ */
+static ssize_t read_object(struct restore *r, const struct segment *g,
+			   uint64_t at, size_t npages, uint8_t *buf)
 {
 	uint64_t off = g->m.offset + (at - g->m.start);
 	size_t done = 0, len = npages * PG;
-	ssize_t n;
+	ssize_t n = 1;
 
-	while (done < len) {
+	while (done < len && n) {
 		n = pread(g->obj, buf + done, len - done, off + done);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return transfer_error(r, "reading", at + done,
-					      len - done, n ? errno : EIO);
+		if (n < 0)
+			return transfer_error(r, "reading the object behind",
+					      at + done, len - done, errno);
 		done += n;
+	}
+	return done;
+}
+
+/*
+ * A page of a private file mapping is the target's own copy (it wrote
+ * there) when pagemap shows it present or swapped and not the file's
+ * page. A userfaultfd write-protect marker counts as swapped in pagemap,
+ * but stands for no page, which reads as the file.
+ */
+static bool own_copy(uint64_t pm)
+{
+	if (!(pm & (PM_PRESENT | PM_SWAP)) || (pm & PM_FILE))
+		return false;
+	return (pm & PM_PRESENT) || !(pm & PM_UFFD_WP) ||
+	       PM_SWAP_TYPE(pm) != SWAP_TYPE_PTE_MARKER;
+}
+
+/*
+ * What a file run puts back, @npages from @at: where the target has a
+ * copy of its own (it wrote the page after the instant), the file's
+ * bytes at the mapping's offset, zeros past the file's end within its
+ * last page. Every other page is marked in @none and left alone: the
+ * file's own page, or no page, reads as the file already (writing it
+ * would only break the sharing with the page cache), and a page wholly
+ * past the file's end has nothing behind it. The file is read as it is
+ * now: the generation does not keep what it held at the instant.
+ */
+static int file_pages(struct restore *r, const struct run *u, uint64_t at,
+		      size_t npages, uint8_t *buf, bool *none)
+{
+	const struct segment *g = &r->segs[u->seg];
+	size_t len = npages * sizeof(uint64_t), i, j;
+	uint64_t pm[CHUNK_PAGES];
+	ssize_t n = pread(r->pagemap, pm, len, at / PG * sizeof(*pm));
+
+	if (n != (ssize_t)len)
+		return transfer_error(r, "reading the page map of", at,
+				      npages * PG, n < 0 ? errno : EIO);
+	for (i = 0; i < npages; i = j) {
+		bool own = own_copy(pm[i]);
+
+		for (j = i + 1; j < npages && own_copy(pm[j]) == own; j++)
+			;
+		for (size_t k = i; k < j; k++)
+			none[k] = !own;
+		if (!own)
+			continue;
+		n = read_object(r, g, at + i * PG, j - i, buf + i * PG);
+		if (n < 0)
+			return n;
+		memset(buf + i * PG + n, 0, (j - i) * PG - n);
+		for (size_t k = i + (n + PG - 1) / PG; k < j; k++)
+			none[k] = true;
 	}
 	return 0;
 }
 
-/* @anon: the page is in a private anonymous mapping. */
-static enum page_kind page_kind(uint64_t pm, bool anon)
+/* By a page's page map entry; @anon: in a private anonymous mapping. */
+static enum page_kind pm_kind(uint64_t pm, bool anon)
 {
 	if ((pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE))
 		return PAGE_OURS;
@@ -701,7 +838,20 @@ static enum page_kind page_kind(uint64_t pm, bool anon)
 }
 
 /*
- * The first read of a chunk, by the kind of each page. A page of a
+ * Page @i of a chunk: @pm, its page map (NULL: unread), @none, the pages
+ * with nothing to put there (see chunk_pages()).
+ */
+static enum page_kind page_kind(const uint64_t *pm, const bool *none,
+				size_t i, bool anon)
+{
+	if (none[i])
+		return PAGE_SKIP;
+	return pm ? pm_kind(pm[i], anon) : PAGE_OTHER;
+}
+
+/*
+ * The first read of a chunk, by the kind of each page. A page with
+ * nothing to put there (@none) is not read. A page of a
  * private anonymous mapping with no entry (neither present nor swapped)
  * reads as zeros, and is not read at all: a read would fault a page in
  * where the target maps none, and a restore that writes nothing there
@@ -713,35 +863,45 @@ static enum page_kind page_kind(uint64_t pm, bool anon)
  * process_vm_readv refuses (no read permission).
  */
 static int read_chunk(struct restore *r, uint64_t at, size_t npages,
-		      const struct run *u, uint8_t *buf, bool *bad)
+		      const struct run *u, uint8_t *buf, const bool *none,
+		      bool *bad)
 {
 	const struct segment *g = &r->segs[u->seg];
-	uint64_t pm[CHUNK_PAGES];
+	uint64_t map[CHUNK_PAGES], *pm = map;
 	size_t i = in_object(g, at, npages), j, len;
 	bool anon = u->anon;
+	ssize_t n;
 	int ret;
 
 	if (i) {
 		memset(bad, 0, i * sizeof(*bad));
-		ret = read_object(r, g, at, i, buf);
-		if (ret || i == npages)
-			return ret;
+		n = read_object(r, g, at, i, buf);
+		if (n >= 0 && n < (ssize_t)(i * PG))	/* it shrank */
+			n = transfer_error(r, "reading the object behind",
+					   at + n, i * PG - n, EIO);
+		if (n < 0 || i == npages)
+			return n < 0 ? n : 0;
 		at += i * PG;
 		buf += i * PG;
+		none += i;
 		bad += i;
 		npages -= i;
 		i = 0;
 	}
-	if (pread(r->pagemap, pm, npages * sizeof(*pm), at / PG * sizeof(*pm)) !=
-	    (ssize_t)(npages * sizeof(*pm)))
-		return read_target(r, at, npages, buf, bad);
+	if (pread(r->pagemap, map, npages * sizeof(*map), at / PG * sizeof(*map)) !=
+	    (ssize_t)(npages * sizeof(*map)))
+		pm = NULL;
 	while (i < npages) {
-		enum page_kind kind = page_kind(pm[i], anon);
+		enum page_kind kind = page_kind(pm, none, i, anon);
 
-		for (j = i + 1; j < npages && page_kind(pm[j], anon) == kind; j++)
+		for (j = i + 1; j < npages && page_kind(pm, none, j, anon) == kind; j++)
 			;
 		len = (j - i) * PG;
 		memset(bad + i, 0, (j - i) * sizeof(*bad));
+		if (kind == PAGE_SKIP) {
+			i = j;
+			continue;
+		}
 		if (kind == PAGE_NONE) {
 			memset(buf + i * PG, 0, len);
 			i = j;
@@ -820,22 +980,32 @@ static int write_target(struct restore *r, uint64_t at, size_t npages,
 }
 
 /*
- * A chunk's checked pages into r->want, read again from the store (see
- * store_snap_reread_pages()), around the pages --salvage found lost, which
- * are marked in @lost; zeros for a zero run. The second read fails only
- * if the pack files changed or failed since the first: the chunks before
- * are written by then, which is said.
+ * What a chunk should hold, into r->want: its checked pages, read again
+ * from the store (see store_snap_reread_pages()), around the pages
+ * --salvage found lost; zeros for a zero run; the file's bytes for a file
+ * run (see file_pages()). The pages with nothing to put there (lost, or
+ * the file's) are marked in @none. The second read fails only if the
+ * pack files changed or failed since the first, or the file cannot be
+ * read now: the chunks before are written by then, which is said.
  */
 static int chunk_pages(struct restore *r, uint64_t at, size_t npages,
-		       const struct run *u, bool *lost)
+		       const struct run *u, bool *none)
 {
 	uint64_t end = at + npages * PG;
 	size_t i, j;
+	int ret;
 
-	memset(lost, 0, npages * sizeof(*lost));
-	if (u->zero) {
+	memset(none, 0, npages * sizeof(*none));
+	if (u->src == FROM_ZERO) {
 		memset(r->want, 0, npages * PG);
 		return 0;
+	}
+	if (u->src == FROM_FILE) {
+		ret = file_pages(r, u, at, npages, r->want, none);
+		if (ret)
+			fprintf(stderr, "%s: %d: restore stopped at %#" PRIx64 ", the chunks before it restored\n",
+				prog, r->pid, at);
+		return ret;
 	}
 	while (r->lost_next < r->nlost && r->lost[r->lost_next] < at)
 		r->lost_next++;
@@ -853,7 +1023,7 @@ static int chunk_pages(struct restore *r, uint64_t at, size_t npages,
 			return -EIO;
 		}
 		if (j < npages) {
-			lost[j++] = true;
+			none[j++] = true;
 			r->lost_next++;
 		}
 	}
@@ -864,29 +1034,33 @@ static int chunk_pages(struct restore *r, uint64_t at, size_t npages,
  * One chunk: reads the target, then writes the pages that differ, in
  * runs. A page that is identical is not written: writing would make it
  * soft-dirty for the next checkpoint and break its sharing. Neither is a
- * page with nothing behind it, nor one lost from the store.
+ * page with nothing behind it, nor one with nothing to put there (lost
+ * from the store, or the file's own).
  */
 static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
 		       const struct run *u)
 {
-	bool bad[CHUNK_PAGES], keep[CHUNK_PAGES], lost[CHUNK_PAGES];
+	bool bad[CHUNK_PAGES], keep[CHUNK_PAGES], none[CHUNK_PAGES];
 	const uint8_t *want = r->want;
 	size_t i, j;
-	int ret = chunk_pages(r, at, npages, u, lost);
+	int ret = chunk_pages(r, at, npages, u, none);
 
 	if (!ret)
-		ret = read_chunk(r, at, npages, u, r->have, bad);
+		ret = read_chunk(r, at, npages, u, r->have, none, bad);
 	for (i = 0; !ret && i < npages; i++) {
-		r->skipped += bad[i] && !lost[i];
-		keep[i] = bad[i] || lost[i] ||
+		r->skipped += bad[i];
+		keep[i] = bad[i] || none[i] ||
 			  !memcmp(want + i * PG, r->have + i * PG, PG);
 	}
 	for (i = 0; !ret && i < npages; i = j) {
 		for (j = i + 1; j < npages && keep[j] == keep[i]; j++)
 			;
-		if (!keep[i])
-			ret = write_target(r, at + i * PG, j - i, want + i * PG,
-					   r->have + i * PG, u);
+		if (keep[i])
+			continue;
+		ret = write_target(r, at + i * PG, j - i, want + i * PG,
+				   r->have + i * PG, u);
+		if (!ret && u->src == FROM_FILE)
+			r->refiled += j - i;
 	}
 	return ret;
 }
@@ -901,7 +1075,8 @@ static int apply_run(struct restore *r, const struct run *u)
 		ret = apply_chunk(r, u->start + i * PG,
 				  n < CHUNK_PAGES ? n : CHUNK_PAGES, u);
 	}
-	r->pages += u->npages;
+	if (u->src != FROM_FILE)
+		r->pages += u->npages;
 	return ret;
 }
 
@@ -970,39 +1145,27 @@ static uint64_t now_ms(void)
 	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
 }
 
-/* The plan, with the target running: a failure here leaves it untouched. */
-static int plan(struct restore *r, const struct args *a)
-{
-	int ret = read_maps(r->pid, &r->maps, &r->nmaps);
-
-	if (ret) {
-		fprintf(stderr, "%s: /proc/%d/maps: %s\n", prog, r->pid,
-			strerror(-ret));
-		return ret;
-	}
-	ret = a->range ? plan_given(r, a->start, a->end) : plan_all(r);
-	if (!ret)
-		ret = plan_runs(r);
-	if (ret == -ENOMEM)
-		fprintf(stderr, "%s: %s\n", prog, strerror(ENOMEM));
-	if (!ret)
-		ret = check_runs(r);
-	return ret;
-}
-
 /*
- * The objects of the shared memory segments (see in_object()). One that
- * cannot be opened is read and written through the mapping instead.
+ * The objects behind the segments, opened through /proc/PID/map_files/
+ * (the object mapped, even if its name is gone or now another file's);
+ * same_object() checks them again once the target is stopped. Shared
+ * memory's object is read instead of the target's mapping (see
+ * in_object()): one that cannot be opened is read and written through
+ * the mapping. A private mapping of a regular file needs the file for the
+ * pages the generation does not hold (see file_pages()): one that cannot
+ * be opened fails the command. A private mapping of something else (a
+ * device: /dev/zero) has no file content to restore.
  */
-static void open_objects(struct restore *r)
+static int open_objects(struct restore *r)
 {
 	char path[96];
 	struct stat st;
 
 	for (size_t i = 0; i < r->nsegs; i++) {
 		struct segment *g = &r->segs[i];
+		bool shm = g->m.perms[3] == 's';
 
-		if (g->m.perms[3] != 's' || !shared_memory(r, &g->m))
+		if (shm ? !shared_memory(r, &g->m) : g->m.path[0] != '/')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 			 r->pid, g->m.start, g->m.end);
@@ -1011,9 +1174,24 @@ static void open_objects(struct restore *r)
 			close(g->obj);
 			g->obj = -1;
 		}
-		if (g->obj >= 0)
+		if (g->obj < 0 && !shm) {
+			fprintf(stderr, "%s: %d: mapping %#" PRIx64 "-%#" PRIx64 " %s %s: its file: %m\n",
+				prog, r->pid, g->m.start, g->m.end, g->m.perms,
+				g->m.path);
+			return -errno;
+		}
+		if (g->obj < 0)
+			continue;
+		if (shm) {
 			g->obj_size = st.st_size;
+		} else if (S_ISREG(st.st_mode)) {
+			g->file = true;
+		} else {
+			close(g->obj);
+			g->obj = -1;
+		}
 	}
+	return 0;
 }
 
 static void close_objects(struct restore *r)
@@ -1023,6 +1201,38 @@ static void close_objects(struct restore *r)
 			close(r->segs[i].obj);
 			r->segs[i].obj = -1;
 		}
+}
+
+/*
+ * The plan, with the target running: a failure here leaves it untouched.
+ * The page map is read here already, for the file runs (see check_runs()).
+ */
+static int plan(struct restore *r, const struct args *a)
+{
+	char path[64];
+	int ret = read_maps(r->pid, &r->maps, &r->nmaps);
+
+	if (ret) {
+		fprintf(stderr, "%s: /proc/%d/maps: %s\n", prog, r->pid,
+			strerror(-ret));
+		return ret;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", r->pid);
+	r->pagemap = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->pagemap < 0) {
+		fprintf(stderr, "%s: %s: %m\n", prog, path);
+		return -errno;
+	}
+	ret = a->range ? plan_given(r, a->start, a->end) : plan_all(r);
+	if (!ret)
+		ret = open_objects(r);
+	if (!ret)
+		ret = plan_runs(r);
+	if (ret == -ENOMEM)
+		fprintf(stderr, "%s: %s\n", prog, strerror(ENOMEM));
+	if (!ret)
+		ret = check_runs(r);
+	return ret;
 }
 
 /* With the target stopped: the layout checked again, then the bytes. */
@@ -1039,19 +1249,8 @@ static int restore_stopped(struct restore *r)
 		fprintf(stderr, "%s: %s: %m\n", prog, path);
 		return -errno;
 	}
-	snprintf(path, sizeof(path), "/proc/%d/pagemap", r->pid);
-	r->pagemap = open(path, O_RDONLY | O_CLOEXEC);
-	if (r->pagemap < 0) {
-		ret = -errno;
-		fprintf(stderr, "%s: %s: %m\n", prog, path);
-		close(r->mem);
-		return ret;
-	}
-	open_objects(r);
 	for (size_t i = 0; !ret && i < r->nruns; i++)
 		ret = apply_run(r, &r->runs[i]);
-	close_objects(r);
-	close(r->pagemap);
 	close(r->mem);
 	return ret;
 }
@@ -1059,7 +1258,7 @@ static int restore_stopped(struct restore *r)
 static int run(struct restore *r, const struct args *a)
 {
 	uint64_t t0, t1;
-	char skipped[96] = "";
+	char skipped[96] = "", refiled[64] = "";
 	int ret = plan(r, a);
 
 	if (ret)
@@ -1078,12 +1277,15 @@ static int run(struct restore *r, const struct args *a)
 		snprintf(skipped, sizeof(skipped), ", %" PRIu64
 			 " skipped (no page there: past the end of a file)",
 			 r->skipped);
+	if (r->refiled)
+		snprintf(refiled, sizeof(refiled), " (%" PRIu64 " of them the file's again)",
+			 r->refiled);
 	if (!ret)
 		printf("restored generation %" PRIu64 " into %d: %" PRIu64
-		       " pages in %zu mappings, %" PRIu64 " written%s, verified;"
+		       " pages in %zu mappings, %" PRIu64 " written%s%s, verified;"
 		       " stopped %" PRIu64 " ms\n",
-		       r->gen, r->pid, r->pages, r->nsegs, r->written, skipped,
-		       t1 - t0);
+		       r->gen, r->pid, r->pages, r->nsegs, r->written, refiled,
+		       skipped, t1 - t0);
 	if (!ret && r->nlost)
 		fprintf(stderr, "%s: %d: %" PRIu64 " page%s lost from generation %" PRIu64 ", left as they were (listed above)\n",
 			prog, r->pid, r->nlost, r->nlost == 1 ? "" : "s",
@@ -1116,6 +1318,7 @@ int restore_main(int argc, char **argv)
 	if (!s)
 		return cli_exit();
 	r.pid = a.pid;
+	r.pagemap = -1;
 	r.salvage = a.salvage;
 	r.gen = cli_gen(&a.c, s);
 	r.want = malloc(CHUNK_PAGES * PG);
@@ -1130,6 +1333,9 @@ int restore_main(int argc, char **argv)
 		ret = r.exit ? r.exit : CLI_EXIT_ERROR;
 	else
 		ret = r.nlost ? CLI_EXIT_DAMAGED : 0;
+	close_objects(&r);
+	if (r.pagemap >= 0)
+		close(r.pagemap);
 	store_snap_close(r.snap);
 	free(r.lost);
 	free(r.runs);

@@ -4,11 +4,15 @@
  * its regions, takes checksums of them, is checkpointed (by the module or
  * by --backend proc), overwrites what the generation holds of them, waits
  * (quiescent), is restored (whole process, or --range per region),
- * and compares its checksums again. Covered: private file mappings with
- * pages written and pages only read (restore must leave the latter, the
- * file's content, alone), written copies discarded with MADV_DONTNEED
- * between two checkpoints (the newer generation does not hold them, and
- * restore leaves the file's content), a private mapping past its file's end, shared
+ * and compares its checksums again. Covered: private file mappings (ext4
+ * and memfd) with pages written and pages only read, some of each
+ * overwritten after the checkpoint (a page only read at the instant read
+ * as the file then: restore writes the file's bytes into the copy the
+ * target made since, and leaves every page the target did not write the
+ * file's own, not copied), written copies discarded with MADV_DONTNEED
+ * between two checkpoints and written again (the newer generation does not
+ * hold them: restore puts the file's content back), a private mapping past
+ * its file's end (its last partial page overwritten), shared
  * memory (memfd, shared anonymous, SysV), THP, the heap and a thread's
  * stack, a forked child sharing copy-on-write pages (its RSS and shared
  * counts unchanged by a checkpoint and a restore that writes nothing), and
@@ -36,6 +40,7 @@ struct region {
 	uint64_t base, len;	/* the bytes checked */
 	uint64_t maplen;	/* what --range restores from base */
 	uint64_t scrib, nscrib;	/* pages overwritten, from base */
+	uint64_t nfile;		/* pages after those: still the file's page */
 	uint64_t sum, sum_scribbled;
 };
 
@@ -133,7 +138,13 @@ static uint8_t *private_file(const char *name, size_t npages, uint64_t tag)
 	return f;
 }
 
-/* Private file mappings: pages written (copies) and pages only read. */
+/*
+ * Private file mappings: pages written (copies) and pages only read. Of
+ * each, pages 1-4 are overwritten after the checkpoint: 2 and 3 were
+ * written before it (the generation holds them), 1 and 4 only read (the
+ * file's then). The pages after them the target never writes: they must
+ * stay the file's own.
+ */
 static void setup_files(struct target *t, void *arg)
 {
 	uint8_t *a = anon(64, MAP_PRIVATE), *f, *m;
@@ -145,8 +156,8 @@ static void setup_files(struct target *t, void *arg)
 
 	f = private_file("priv", 16, 2);
 	fill(f + 2 * PG, 2, 3);
-	add("file-written", f + 2 * PG, 2 * PG, 2 * PG, 0, 2);
-	add("file-read", f, 16 * PG, 0, 0, 0);
+	add("file", f, 16 * PG, 5 * PG, 1, 4);
+	tab->r[tab->n - 1].nfile = 11;
 
 	fd = memfd_create("restore-priv", 0);
 	if (fd < 0 || ftruncate(fd, 8 * PG))
@@ -159,8 +170,9 @@ static void setup_files(struct target *t, void *arg)
 	if (m == MAP_FAILED)
 		_exit(2);
 	touch(m, 8 * PG);
-	fill(m + PG, 3, 5);	/* page 0 is only read */
-	add("memfd-private", m, 8 * PG, 8 * PG, 1, 3);
+	fill(m + 2 * PG, 2, 5);
+	add("memfd-private", m, 8 * PG, 8 * PG, 1, 4);
+	tab->r[tab->n - 1].nfile = 3;
 	t->base = (uint64_t)a;
 }
 
@@ -180,6 +192,7 @@ static void setup_discard(struct target *t, void *arg)
 /*
  * A private mapping of 4 pages over a file of one page and 100 bytes:
  * page 1 reads the file's tail then zeros, pages 2 and 3 raise SIGBUS.
+ * Page 0 is written before the checkpoint, page 1 only after it.
  * The anonymous region is mapped first, so it lies above.
  */
 static void setup_past_eof(struct target *t, void *arg)
@@ -196,7 +209,7 @@ static void setup_past_eof(struct target *t, void *arg)
 		_exit(2);
 	touch(f, 2 * PG);
 	fill(f, 1, 8);
-	add("past-eof", f, 2 * PG, 4 * PG, 0, 1);
+	add("past-eof", f, 2 * PG, 4 * PG, 0, 2);
 	t->base = (uint64_t)a;
 }
 
@@ -320,13 +333,25 @@ static int check_salvaged(uint64_t lost)
 	return 0;
 }
 
+#define PM_FILE (1ULL << 61)	/* a file's page */
+
+/* Are @npages from @at mapped, and the file's pages, not copies? */
+static bool file_pages(uint64_t at, uint64_t npages)
+{
+	for (uint64_t i = 0; i < npages; i++)
+		if (!(pagemap_entry(getpid(), at + i * PG) & PM_FILE))
+			return false;
+	return true;
+}
+
 static int first_bad(bool scribbled)
 {
 	for (int i = 0; i < tab->n; i++) {
 		struct region *r = &tab->r[i];
 		uint64_t sum = checksum((void *)r->base, r->len);
 
-		if (sum != (scribbled ? r->sum_scribbled : r->sum))
+		if (sum != (scribbled ? r->sum_scribbled : r->sum) ||
+		    !file_pages(r->base + (r->scrib + r->nscrib) * PG, r->nfile))
 			return i + 1;
 	}
 	return 0;
@@ -488,12 +513,16 @@ static void round_trip(struct __test_metadata *_metadata,
 TEST_F(rx, private_files_written_and_read)
 {
 	round_trip(_metadata, self, variant, setup_files);
+	/* Pages 1 and 4 of each file: the file's bytes, put back. */
+	ASSERT_NE(NULL, strstr(self->out, "of them the file's again"))
+		TH_LOG("%s", self->out);
 }
 
 /*
  * Written, checkpointed, discarded, checkpointed again: the newest
  * generation does not hold those pages (they read as the file), so the
- * restore must not write the first generation's copies back.
+ * restore must not write the first generation's copies back. The target
+ * writes them once more before the restore: they must read as the file.
  */
 TEST_F(rx, private_file_copies_discarded)
 {
@@ -504,6 +533,7 @@ TEST_F(rx, private_file_copies_discarded)
 	ASSERT_EQ(0, target_do(&self->t, T_DISCARD, 0, 0, 0));
 	ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
 	ASSERT_NE(NULL, strstr(self->out, "incremental")) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
 	ASSERT_EQ(0, restore(self, variant)) TH_LOG("%s", self->out);
 	bad = target_do(&self->t, T_CHECK, 0, 0, 0);
 	ASSERT_EQ(0, bad) TH_LOG("the file's pages differ after the restore");
