@@ -2,7 +2,8 @@
 /*
  * Writing a generation. New content goes into one pack per generation,
  * appended in 1 MiB writes (the copies page aligned after a page-sized
- * header); the page map is built at commit by merging the base's extents,
+ * header) that bypass the page cache where the filesystem allows it (see
+ * flush()); the page map is built at commit by merging the base's extents,
  * clipped to the new layout, with the fed pages, so its cost follows the
  * number of runs, not the size of the address space.
  *
@@ -53,7 +54,8 @@ struct store_gen {
 	uint64_t seq;		/* pages and zero ranges fed so far */
 	uint32_t pack;		/* own pack in s->packs, or EXT_ZERO */
 	int fd;
-	uint8_t *wbuf;
+	bool direct;		/* fd is O_DIRECT: copies bypass the page cache */
+	uint8_t *wbuf;		/* page aligned, for O_DIRECT */
 	uint64_t flushed;	/* slots on disk; the rest sit in wbuf */
 	uint64_t slot_cap;	/* slots the pack's arrays have room for */
 	uint64_t t0;
@@ -189,21 +191,47 @@ static bool all_zero(const void *page)
 	return true;
 }
 
+/* Turns O_DIRECT on or off for @fd. Return: 0 or -1 with errno set. */
+static int set_direct(int fd, bool on)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -1;
+	return fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT);
+}
+
+/*
+ * Writes the buffered copies. With O_DIRECT they go from wbuf to the disk:
+ * a buffered write would allocate, zero (init_on_alloc, Debian's default)
+ * and fill a page-cache page for each, and a kworker write it back later:
+ * in a profile of a full checkpoint (Documentation/benchmarks.rst) the
+ * zeroing alone weighed as much as the hash. The write waits for the
+ * disk; the page queue keeps the source's thread busy meanwhile. The
+ * buffer, the offsets and the sizes are page multiples; a device that
+ * wants more (EINVAL) gets buffered writes, with their writeback started
+ * at once so that the commit's fsync finds little left to do. Durability
+ * is the commit's fsync either way: it commits the journal (the pack grew),
+ * which flushes the disk's cache.
+ */
 static int flush(struct store_gen *g, uint64_t nslots)
 {
 	struct pack *p = &g->s->packs[g->pack];
 	size_t n = (nslots - g->flushed) * STORE_PAGE_SIZE;
+	off_t off = pack_index_offset(g->flushed);
+	ssize_t r;
 
-	if (n && sys_pwrite_all(g->fd, g->wbuf, n,
-				pack_index_offset(g->flushed)) < 0)
+	if (!n)
+		return 0;
+	r = sys_pwrite_all(g->fd, g->wbuf, n, off);
+	if (r < 0 && g->direct && errno == EINVAL && !set_direct(g->fd, false)) {
+		g->direct = false;
+		r = sys_pwrite_all(g->fd, g->wbuf, n, off);
+	}
+	if (r < 0)
 		return set_err(-errno, "%s/%s", g->s->dir, p->path);
-	/*
-	 * Start writeback now, so the disk works while the next pages are
-	 * hashed and the commit's fsync finds little left to do.
-	 */
-	if (n)
-		sync_file_range(g->fd, pack_index_offset(g->flushed), n,
-				SYNC_FILE_RANGE_WRITE);
+	if (!g->direct)
+		sync_file_range(g->fd, off, n, SYNC_FILE_RANGE_WRITE);
 	g->flushed = nslots;
 	return 0;
 }
@@ -245,7 +273,9 @@ static int open_pack(struct store_gen *g)
 		return set_err(ret, "%s", s->dir);
 	p = &s->packs[g->pack];
 	p->writing = true;
-	g->wbuf = malloc(WBUF_PAGES * STORE_PAGE_SIZE);
+	if (posix_memalign((void **)&g->wbuf, STORE_PAGE_SIZE,
+			   WBUF_PAGES * STORE_PAGE_SIZE))
+		g->wbuf = NULL;
 	ret = g->wbuf ? mkdirs_at(s->dfd, p->path) : -ENOMEM;
 	if (ret)
 		return set_err(ret, "%s/%s", s->dir, p->path);
@@ -256,6 +286,8 @@ static int open_pack(struct store_gen *g)
 	pack_header_encode(hdr, s->id, g->id);
 	if (sys_pwrite_all(g->fd, hdr, sizeof(hdr), 0) < 0)
 		return set_err(-errno, "%s/%s", s->dir, p->path);
+	/* Where the filesystem cannot (EINVAL), the copies go buffered. */
+	g->direct = !set_direct(g->fd, true);
 	return 0;
 }
 
@@ -285,7 +317,11 @@ static int store_copy(struct store_gen *g, const void *page,
 	return htab_add(g->s, h.lo, g->pack, *slot);
 }
 
-/* Reads a copy, also from this generation's unwritten buffer. */
+/*
+ * Reads a copy, also from this generation's unwritten buffer; its written
+ * ones through a read-only fd when g->fd is O_DIRECT (@buf is not aligned
+ * for it).
+ */
 static int peek_copy(struct store_gen *g, uint32_t pack, uint64_t slot,
 		     void *buf)
 {
@@ -297,7 +333,7 @@ static int peek_copy(struct store_gen *g, uint32_t pack, uint64_t slot,
 		       STORE_PAGE_SIZE);
 		return 0;
 	}
-	fd = pack == g->pack ? g->fd : pack_fd(g->s, p);
+	fd = pack == g->pack && !g->direct ? g->fd : pack_fd(g->s, p);
 	if (fd < 0)
 		return fd;
 	if (pread_all(fd, buf, STORE_PAGE_SIZE, pack_index_offset(slot)) !=
@@ -457,6 +493,10 @@ static int seal_pack(struct store_gen *g)
 	ret = flush(g, p->nslots);
 	if (ret)
 		return ret;
+	/* The index and footer are not page multiples: buffered. */
+	if (g->direct && set_direct(g->fd, false))
+		return set_err(-errno, "%s/%s", s->dir, p->path);
+	g->direct = false;
 	pack_footer_encode(foot, s->id, g->id, p->nslots, p->hashes);
 	if (sys_pwrite_all(g->fd, p->hashes, p->nslots * HASH_SIZE, idx) < 0 ||
 	    sys_pwrite_all(g->fd, foot, sizeof(foot),
