@@ -115,6 +115,21 @@ static inline const char *guest_backend_skip_reason(bool proc)
 	return why;
 }
 
+/*
+ * Booted on the debug kernel (KASAN, lockdep, kmemleak: several times
+ * slower)? It is there for the module's own paths; tests of the tool's
+ * userspace alone (restore) leave it to 6.1 and 6.12 (selftests/guest-suite).
+ */
+static inline bool guest_debug_kernel(void)
+{
+	const char *k = getenv("SNAPPER_KERNEL");
+
+	return k && !strcmp(k, "debug");
+}
+
+#define GUEST_USERSPACE_ONLY \
+	"restore is userspace: run on 6.1 and 6.12, not on the debug kernel"
+
 /* $SNAPPER_SCRATCH/NAME-PID: a store of this test program's own. */
 static inline void guest_store_path(char *buf, size_t len, const char *name)
 {
