@@ -47,6 +47,7 @@
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -88,6 +89,8 @@ static const char usage[] =
 struct live_map {
 	uint64_t start, end;
 	uint64_t offset;	/* in its file, of start */
+	dev_t dev;		/* of the object mapped, as maps shows it */
+	uint64_t ino;
 	char perms[5];
 	char path[256];
 };
@@ -97,6 +100,7 @@ struct segment {
 	uint64_t start, end;
 	struct live_map m;
 	int obj;		/* its object or file (see open_objects()), or -1 */
+	int obj_err;		/* a private file's, when obj is -1: the errno */
 	uint64_t obj_size;	/* shared memory: the object's, when opened */
 	bool file;		/* private, of a regular file: obj is the file */
 };
@@ -263,6 +267,7 @@ static void resume_threads(struct restore *r)
 static int read_maps(pid_t pid, struct live_map **out, size_t *count)
 {
 	char path[64], line[512];
+	unsigned int major, minor;
 	struct live_map m, *n;
 	FILE *f;
 	int at;
@@ -275,9 +280,11 @@ static int read_maps(pid_t pid, struct live_map **out, size_t *count)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
 		memset(&m, 0, sizeof(m));
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %*s %*s %n",
-			   &m.start, &m.end, m.perms, &m.offset, &at) < 4)
+		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %4s %" SCNx64 " %x:%x %" SCNu64 " %n",
+			   &m.start, &m.end, m.perms, &m.offset, &major, &minor,
+			   &m.ino, &at) < 7)
 			continue;
+		m.dev = makedev(major, minor);
 		snprintf(m.path, sizeof(m.path), "%s", line + at);
 		m.path[strcspn(m.path, "\n")] = '\0';
 		n = realloc(*out, (*count + 1) * sizeof(*n));
@@ -364,7 +371,9 @@ static int add_segment(struct restore *r, uint64_t start, uint64_t end,
 	if (!s)
 		return -ENOMEM;
 	r->segs = s;
-	r->segs[r->nsegs++] = (struct segment){ start, end, *m, -1, 0, false };
+	r->segs[r->nsegs++] = (struct segment){
+		.start = start, .end = end, .m = *m, .obj = -1,
+	};
 	return 0;
 }
 
@@ -622,19 +631,28 @@ static int check_runs(struct restore *r)
 
 /*
  * The object or file opened for @g (see open_objects()) is still the one
- * mapped there; a shared object's size is taken again.
+ * mapped there (@now: the mapping as maps shows it now, whose device and
+ * inode tell where map_files cannot be read); a shared object's size is
+ * taken again.
  */
-static bool same_object(const struct restore *r, struct segment *g)
+static bool same_object(const struct restore *r, struct segment *g,
+			const struct live_map *now)
 {
+	struct stat mapped, st;
 	char path[96];
-	struct stat now, st;
 
 	if (g->obj < 0)
 		return true;
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 		 r->pid, g->m.start, g->m.end);
-	if (stat(path, &now) || fstat(g->obj, &st) ||
-	    now.st_dev != st.st_dev || now.st_ino != st.st_ino)
+	if (stat(path, &mapped)) {
+		if (errno != EPERM && errno != EACCES)
+			return false;
+		mapped.st_dev = now->dev;
+		mapped.st_ino = now->ino;
+	}
+	if (fstat(g->obj, &st) || mapped.st_dev != st.st_dev ||
+	    mapped.st_ino != st.st_ino)
 		return false;
 	if (!g->file)
 		g->obj_size = st.st_size;
@@ -660,7 +678,7 @@ static int check_unchanged(struct restore *r)
 			    !strcmp(now[k].perms, m->perms) &&
 			    !strcmp(now[k].path, m->path))
 				break;
-		if (k == n || !same_object(r, &r->segs[i])) {
+		if (k == n || !same_object(r, &r->segs[i], &now[k])) {
 			fprintf(stderr, "%s: %d: mapping %#" PRIx64 "-%#" PRIx64 " %s%s%s changed before the target stopped: nothing written\n",
 				prog, r->pid, m->start, m->end, m->perms,
 				*m->path ? " " : "", m->path);
@@ -817,6 +835,12 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 			none[k] = !own;
 		if (!own)
 			continue;
+		if (g->obj < 0) {
+			fprintf(stderr, "%s: %d: mapping %#" PRIx64 "-%#" PRIx64 " %s %s: its file: %s\n",
+				prog, r->pid, g->m.start, g->m.end, g->m.perms,
+				g->m.path, strerror(g->obj_err));
+			return -g->obj_err;
+		}
 		n = read_object(r, g, at + i * PG, j - i, buf + i * PG);
 		if (n < 0)
 			return n;
@@ -1146,15 +1170,38 @@ static uint64_t now_ms(void)
 }
 
 /*
+ * A private mapping's file where map_files is refused (it wants
+ * CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the initial user namespace,
+ * which root in a container lacks): the path maps shows, if the file
+ * there is still the one mapped (the same device and inode).
+ */
+static int open_by_path(const struct live_map *m)
+{
+	struct stat st;
+	int fd = open(m->path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) || st.st_dev != m->dev || st.st_ino != m->ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * The objects behind the segments, opened through /proc/PID/map_files/
- * (the object mapped, even if its name is gone or now another file's);
+ * (the object mapped, even if its name is gone or now another file's),
+ * or for a private file mapping by its path (see open_by_path());
  * same_object() checks them again once the target is stopped. Shared
  * memory's object is read instead of the target's mapping (see
  * in_object()): one that cannot be opened is read and written through
  * the mapping. A private mapping of a regular file needs the file for the
- * pages the generation does not hold (see file_pages()): one that cannot
- * be opened fails the command. A private mapping of something else (a
- * device: /dev/zero) has no file content to restore.
+ * pages the generation does not hold that the target has copies of (see
+ * file_pages()): where it cannot be opened, only such a page fails the
+ * command, still before the target is stopped. A private mapping of
+ * something else (a device: /dev/zero) has no file content to restore.
  */
 static int open_objects(struct restore *r)
 {
@@ -1170,15 +1217,16 @@ static int open_objects(struct restore *r)
 		snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 			 r->pid, g->m.start, g->m.end);
 		g->obj = open(path, O_RDONLY | O_CLOEXEC);
+		if (g->obj < 0 && !shm && (errno == EPERM || errno == EACCES))
+			g->obj = open_by_path(&g->m);
 		if (g->obj >= 0 && fstat(g->obj, &st)) {
 			close(g->obj);
 			g->obj = -1;
 		}
 		if (g->obj < 0 && !shm) {
-			fprintf(stderr, "%s: %d: mapping %#" PRIx64 "-%#" PRIx64 " %s %s: its file: %m\n",
-				prog, r->pid, g->m.start, g->m.end, g->m.perms,
-				g->m.path);
-			return -errno;
+			g->obj_err = errno;
+			g->file = true;
+			continue;
 		}
 		if (g->obj < 0)
 			continue;

@@ -49,6 +49,7 @@ struct table {
 	int n;
 	struct region r[MAX_REGIONS];
 	char dir[256];		/* $SNAPPER_SCRATCH, for the files */
+	bool keep_files;	/* not unlinked once open: they keep a path */
 };
 
 static struct table *tab;
@@ -110,7 +111,8 @@ static int pattern_file(const char *name, size_t size, uint64_t tag)
 	fill(buf, npages, tag);
 	if (write(fd, buf, size) != (ssize_t)size)
 		_exit(2);
-	unlink(path);
+	if (!tab->keep_files)
+		unlink(path);
 	free(buf);
 	return fd;
 }
@@ -143,12 +145,11 @@ static uint8_t *private_file(const char *name, size_t npages, uint64_t tag)
  * each, pages 1-4 are overwritten after the checkpoint: 2 and 3 were
  * written before it (the generation holds them), 1 and 4 only read (the
  * file's then). The pages after them the target never writes: they must
- * stay the file's own.
+ * stay the file's own. Here an anonymous region and an ext4 file.
  */
-static void setup_files(struct target *t, void *arg)
+static void setup_ext4_file(struct target *t, void *arg)
 {
-	uint8_t *a = anon(64, MAP_PRIVATE), *f, *m;
-	int fd;
+	uint8_t *a = anon(64, MAP_PRIVATE), *f;
 
 	fill(a, 64, 1);
 	memset(a + 5 * PG, 0, PG);	/* captured as zero */
@@ -158,7 +159,16 @@ static void setup_files(struct target *t, void *arg)
 	fill(f + 2 * PG, 2, 3);
 	add("file", f, 16 * PG, 5 * PG, 1, 4);
 	tab->r[tab->n - 1].nfile = 11;
+	t->base = (uint64_t)a;
+}
 
+/* The same, and a private mapping of a memfd. */
+static void setup_files(struct target *t, void *arg)
+{
+	uint8_t *m;
+	int fd;
+
+	setup_ext4_file(t, arg);
 	fd = memfd_create("restore-priv", 0);
 	if (fd < 0 || ftruncate(fd, 8 * PG))
 		_exit(2);
@@ -173,7 +183,6 @@ static void setup_files(struct target *t, void *arg)
 	fill(m + 2 * PG, 2, 5);
 	add("memfd-private", m, 8 * PG, 8 * PG, 1, 4);
 	tab->r[tab->n - 1].nfile = 3;
-	t->base = (uint64_t)a;
 }
 
 /*
@@ -460,18 +469,19 @@ static int ckpt(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v)
 
 /*
  * Whole process, or each region's --range; the first failing exit code.
- * @opt: more options, or "".
+ * @pre: what runs the tool ("" or a command that execs it), @opt: more
+ * options, or "".
  */
-static int restore_opt(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
-		       const char *opt)
+static int restore_as(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
+		      const char *pre, const char *opt)
 {
 	size_t used = 0;
 	int ret = 0;
 
 	if (!v->range)
 		return guest_sh(self->out, sizeof(self->out),
-				"snapper-tool restore --store %s --pid %d%s",
-				self->dir, self->t.pid, opt);
+				"%ssnapper-tool restore --store %s --pid %d%s",
+				pre, self->dir, self->t.pid, opt);
 	self->out[0] = '\0';
 	for (int i = 0; !ret && i < tab->n; i++) {
 		struct region *r = &tab->r[i];
@@ -479,12 +489,18 @@ static int restore_opt(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
 		if (!r->maplen)
 			continue;
 		ret = guest_sh(self->out + used, sizeof(self->out) - used,
-			       "snapper-tool restore --store %s --pid %d --range %#lx-%#lx%s",
-			       self->dir, self->t.pid, r->base, r->base + r->maplen,
-			       opt);
+			       "%ssnapper-tool restore --store %s --pid %d --range %#lx-%#lx%s",
+			       pre, self->dir, self->t.pid, r->base,
+			       r->base + r->maplen, opt);
 		used = strlen(self->out);
 	}
 	return ret;
+}
+
+static int restore_opt(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
+		       const char *opt)
+{
+	return restore_as(self, v, "", opt);
 }
 
 static int restore(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v)
@@ -492,10 +508,19 @@ static int restore(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v)
 	return restore_opt(self, v, "");
 }
 
-/* Checkpoint, overwrite, restore, and let the target judge. */
-static void round_trip(struct __test_metadata *_metadata,
-		       FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
-		       target_setup_fn setup)
+/*
+ * Root without CAP_SYS_ADMIN and CAP_CHECKPOINT_RESTORE, as in a
+ * container: /proc/PID/map_files is refused.
+ */
+#define NO_MAP_FILES "setpriv --bounding-set -sys_admin,-checkpoint_restore "
+
+/*
+ * Checkpoint, overwrite, restore (run by @pre, see restore_as()), and let
+ * the target judge.
+ */
+static void round_trip_as(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
+			  target_setup_fn setup, const char *pre)
 {
 	int bad;
 
@@ -503,11 +528,18 @@ static void round_trip(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, ckpt(self, v)) TH_LOG("%s", self->out);
 	ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
 	ASSERT_NE(0, target_do(&self->t, T_CHECK, 0, 0, 0));
-	ASSERT_EQ(0, restore(self, v)) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, restore_as(self, v, pre, "")) TH_LOG("%s", self->out);
 	TH_LOG("%s", self->out);
 	bad = target_do(&self->t, T_CHECK, 0, 0, 0);
 	ASSERT_EQ(0, bad) TH_LOG("region %s differs after the restore",
 				 bad > 0 ? tab->r[bad - 1].name : "?");
+}
+
+static void round_trip(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
+		       target_setup_fn setup)
+{
+	round_trip_as(_metadata, self, v, setup, "");
 }
 
 TEST_F(rx, private_files_written_and_read)
@@ -516,6 +548,24 @@ TEST_F(rx, private_files_written_and_read)
 	/* Pages 1 and 4 of each file: the file's bytes, put back. */
 	ASSERT_NE(NULL, strstr(self->out, "of them the file's again"))
 		TH_LOG("%s", self->out);
+}
+
+/*
+ * The same where map_files is refused: the file is opened by the path
+ * maps shows (a memfd or a deleted file has none: see persistence.rst).
+ */
+TEST_F(rx, private_file_without_map_files)
+{
+	if (guest_sh(NULL, 0, "command -v setpriv"))
+		SKIP(return, "no setpriv (util-linux) to drop the capabilities");
+	tab->keep_files = true;
+	round_trip_as(_metadata, self, variant, setup_ext4_file, NO_MAP_FILES);
+	ASSERT_NE(NULL, strstr(self->out, "of them the file's again"))
+		TH_LOG("%s", self->out);
+	/* Not a test of anything unless map_files was refused indeed. */
+	EXPECT_NE(0, guest_sh(NULL, 0, NO_MAP_FILES "ls /proc/%d/map_files/*",
+			      self->t.pid));
+	guest_sh(NULL, 0, "rm -f %s/priv-%d", tab->dir, self->t.pid);
 }
 
 /*
