@@ -54,18 +54,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pagemap.h"
 #include "procsrc.h"
 
 #define PAGE_SIZE 4096UL
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAP (1ULL << 62)
-#define PM_FILE (1ULL << 61)	/* file page or shared anonymous */
-#define PM_UFFD_WP (1ULL << 57)
-#define PM_SOFT_DIRTY (1ULL << 55)
-#define PM_PFN_MASK ((1ULL << 55) - 1)
-/* A swap entry's type, shown to CAP_SYS_ADMIN: 31 for a PTE marker. */
-#define PM_SWAP_TYPE(pm) ((pm) & 0x1f)
-#define SWAP_TYPE_PTE_MARKER 0x1f
 #define KPF_KSM (1ULL << 21)	/* /proc/kpageflags */
 #define STATE_DIR "/run/snapper"
 #define MAX_THREADS 65536
@@ -439,15 +431,6 @@ static uint64_t zero_pfn(void)
 	return pfn;
 }
 
-/* No entry, or a userfaultfd write-protect marker, which stands for none. */
-static bool no_entry(uint64_t pm)
-{
-	if (!(pm & (PM_PRESENT | PM_SWAP)))
-		return true;
-	return !(pm & PM_PRESENT) && (pm & PM_UFFD_WP) &&
-	       PM_SWAP_TYPE(pm) == SWAP_TYPE_PTE_MARKER;
-}
-
 /*
  * Does the page read as zeros without being captured? In a private
  * anonymous mapping: no entry, the zero page, or the huge zero page (the
@@ -457,7 +440,7 @@ static bool is_hole(const struct vma *m, uint64_t pm)
 {
 	if (!m->holes)
 		return false;
-	if (no_entry(pm))
+	if (pm_no_entry(pm))
 		return true;
 	if (!(pm & PM_PRESENT))
 		return false;
@@ -472,7 +455,7 @@ static bool is_hole(const struct vma *m, uint64_t pm)
  */
 static bool is_file_hole(const struct vma *m, uint64_t pm)
 {
-	return m->file && (no_entry(pm) || (pm & PM_FILE));
+	return m->file && (pm_no_entry(pm) || (pm & PM_FILE));
 }
 
 /*

@@ -56,6 +56,7 @@
 #include <linux/magic.h>
 #include <linux/snapper.h>
 
+#include "pagemap.h"
 #include "store-cli.h"
 #include "subcommands.h"
 
@@ -735,15 +736,6 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 	return 0;
 }
 
-#define PM_PRESENT (1ULL << 63)
-#define PM_SWAP (1ULL << 62)
-#define PM_FILE (1ULL << 61)		/* a file's page, or shared anonymous */
-#define PM_UFFD_WP (1ULL << 57)
-#define PM_EXCLUSIVE (1ULL << 56)	/* mapped by this process only */
-/* A swap entry's type, shown to CAP_SYS_ADMIN: 31 for a PTE marker. */
-#define PM_SWAP_TYPE(pm) ((pm) & 0x1f)
-#define SWAP_TYPE_PTE_MARKER 0x1f
-
 /* @none: nothing to put there (see chunk_pages()): not read. */
 enum page_kind { PAGE_OURS, PAGE_NONE, PAGE_OTHER, PAGE_SKIP };
 
@@ -799,10 +791,7 @@ static ssize_t read_object(struct restore *r, const struct segment *g,
  */
 static bool own_copy(uint64_t pm)
 {
-	if (!(pm & (PM_PRESENT | PM_SWAP)) || (pm & PM_FILE))
-		return false;
-	return (pm & PM_PRESENT) || !(pm & PM_UFFD_WP) ||
-	       PM_SWAP_TYPE(pm) != SWAP_TYPE_PTE_MARKER;
+	return !pm_no_entry(pm) && !(pm & PM_FILE);
 }
 
 /*
