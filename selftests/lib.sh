@@ -8,7 +8,8 @@
 # result that says how long the test took: the suite has a time budget.
 ksft_timed() {
 	local line t=$SECONDS
-	while IFS= read -r line; do
+	# The last line may lack its newline (a program that died mid-line).
+	while IFS= read -r line || [ -n "$line" ]; do
 		printf '%s\n' "$line"
 		case $line in
 		"#  RUN "*) t=$SECONDS ;;
