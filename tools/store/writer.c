@@ -1162,6 +1162,11 @@ void store_gen_abort(struct store_gen *g)
 {
 	struct store *s = g->s;
 
+	/*
+	 * Its writes end first: none goes to the unlinked pack, and the
+	 * fault counter sees the unlink after them.
+	 */
+	io_stop(g);
 	if (g->pack != EXT_ZERO) {
 		struct pack *p = &s->packs[g->pack];
 
