@@ -190,6 +190,44 @@ TEST_F(store, dedup_across_addresses_and_generations)
 	(void)f;
 }
 
+/*
+ * Dedup inside one generation whose pack outgrows the writer's ring of
+ * chunks (4 MiB): the later duplicates find their copies first in the
+ * ring, written or not, then, going backwards, on disk.
+ */
+TEST_F(store, dedup_within_a_long_pack)
+{
+	enum { N = 3000 };
+	struct store_vma v = { A, A + 2 * N * PG, 0, 3, 0x22, "", false };
+	struct store_info info;
+	struct store_snap *snap;
+	uint8_t want[PG], got[PG];
+	struct store_gen *g;
+	uint64_t id;
+
+	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+	ASSERT_EQ(0, store_gen_add_vma(g, &v));
+	for (uint64_t i = 0; i < N; i++) {
+		fake_page(want, i + 1, 0);
+		ASSERT_EQ(0, store_gen_add_page(g, A + i * PG, want));
+	}
+	for (uint64_t i = N; i--;) {
+		fake_page(want, i + 1, 0);
+		ASSERT_EQ(0, store_gen_add_page(g, A + (2 * N - 1 - i) * PG, want));
+	}
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(N, info.own.pages_written);
+	ASSERT_EQ(N, info.own.pages_dedup);
+	ASSERT_EQ(0, store_snap_open(self->s, id, &snap));
+	for (uint64_t i = 0; i < 2 * N; i++) {
+		fake_page(want, (i < N ? i : 2 * N - 1 - i) + 1, 0);
+		ASSERT_EQ(0, store_snap_read(snap, A + i * PG, got, NULL));
+		ASSERT_EQ(0, memcmp(want, got, PG));
+	}
+	store_snap_close(snap);
+}
+
 TEST_F(store, zero_pages_are_not_stored)
 {
 	struct feed f[] = { { A, 0 }, { A + PG, 0 } };

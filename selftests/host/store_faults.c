@@ -16,23 +16,28 @@
 
 #define A 0x40000000ull
 
-static const struct store_vma vma = { A, A + 64 * PG, 0, 3, 0, "", false };
+#define MAX_PAGES 3000
 
-/* Generation k (a full one) holds pages A+i for i < 4, seeded k*10+i. */
+static const struct store_vma vma = { A, A + MAX_PAGES * PG, 0, 3, 0, "", false };
+
+/* Pages per generation: 4, or more than the writer's ring holds. */
+static uint64_t npages = 4;
+
+/* Generation k (a full one) holds pages A+i for i < npages, seeded k*10+i. */
 static int commit_k(struct store *s, uint64_t k, uint64_t *id)
 {
-	struct feed f[4];
+	static struct feed f[MAX_PAGES];
 
-	for (int i = 0; i < 4; i++)
+	for (uint64_t i = 0; i < npages; i++)
 		f[i] = (struct feed){ A + i * PG, k * 10 + i };
-	return commit_one(s, STORE_GEN_FULL, &vma, 1, f, 4, id);
+	return commit_one(s, STORE_GEN_FULL, &vma, 1, f, npages, id);
 }
 
 static int gen_whole(struct store *s, uint64_t id)
 {
 	int ret = 0;
 
-	for (int i = 0; !ret && i < 4; i++)
+	for (uint64_t i = 0; !ret && i < npages; i++)
 		ret = page_is(s, id, A + i * PG, id * 10 + i);
 	return ret;
 }
@@ -118,6 +123,22 @@ static void run_commit(struct __test_metadata *_metadata, bool crash,
 	}
 	TH_LOG("%lu fault points", nth - 1);
 	ASSERT_LT(8, nth);
+}
+
+/*
+ * A pack of 3000 copies: twelve chunk writes, from the writer's I/O
+ * thread, each of which may fail while the caller goes on feeding.
+ */
+TEST_F_TIMEOUT(faults, long_pack_fails_at_each_call, 600)
+{
+	npages = MAX_PAGES;
+	run_commit(_metadata, false, 1, 1024);
+}
+
+TEST_F_TIMEOUT(faults, long_pack_crashes_at_each_call, 600)
+{
+	npages = MAX_PAGES;
+	run_commit(_metadata, true, 1, 1024);
 }
 
 TEST_F_TIMEOUT(faults, commit_fails_at_each_call, 600)
