@@ -10,10 +10,11 @@
  * SIGUSR1 makes it read a percentage from DIR/dirty, write that share of
  * its pages (a fresh random choice each time, split among the threads)
  * and then write the request's number to DIR/done. With --spin it instead
- * writes random pages for ever and keeps DIR/written updated (every 100
- * ms) with the pages written so far: the reader divides by its own clock,
- * so that a target stopped by a checkpointer (whose sleeps then end late,
- * or early) cannot skew its throughput.
+ * writes random pages for ever and keeps DIR/written updated (every 20 ms)
+ * with "PAGES USEC": the pages written so far and CLOCK_MONOTONIC in
+ * microseconds when that count was read. A reader takes the rate between
+ * two such lines, so neither its own wake-ups nor this thread's (both late
+ * when a checkpointer or the host's load holds a CPU) move the figure.
  *
  * No file descriptor stays open between requests, so CRIU can dump it.
  * The region sits at a 2 MiB-aligned address, so THP can back it.
@@ -201,6 +202,7 @@ static void *spinner(void *arg)
 static void spin(void)
 {
 	pthread_t tid;
+	struct timespec now;
 	unsigned int t;
 	char buf[64];
 
@@ -208,8 +210,11 @@ static void spin(void)
 		if (pthread_create(&tid, NULL, spinner, (void *)(uintptr_t)(t + 1)))
 			die("pthread_create");
 	for (;;) {
-		usleep(100000);
-		snprintf(buf, sizeof(buf), "%lu\n", atomic_load(&written));
+		usleep(20000);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		snprintf(buf, sizeof(buf), "%lu %llu\n", atomic_load(&written),
+			 (unsigned long long)now.tv_sec * 1000000 +
+			 now.tv_nsec / 1000);
 		put_file("written", buf);
 	}
 }
