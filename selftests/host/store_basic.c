@@ -191,9 +191,9 @@ TEST_F(store, dedup_across_addresses_and_generations)
 }
 
 /*
- * Dedup inside one generation whose pack outgrows the writer's ring of
- * chunks (4 MiB): the later duplicates find their copies first in the
- * ring, written or not, then, going backwards, on disk.
+ * Dedup inside one generation whose pack outgrows the writer's 1 MiB
+ * buffer many times over: the later duplicates find their copies first
+ * in the buffer, then, going backwards, on disk.
  */
 TEST_F(store, dedup_within_a_long_pack)
 {

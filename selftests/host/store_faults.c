@@ -20,7 +20,7 @@
 
 static const struct store_vma vma = { A, A + MAX_PAGES * PG, 0, 3, 0, "", false };
 
-/* Pages per generation: 4, or more than the writer's ring holds. */
+/* Pages per generation: 4, or more than the writer's buffer holds. */
 static uint64_t npages = 4;
 
 /* Generation k (a full one) holds pages A+i for i < npages, seeded k*10+i. */
@@ -126,8 +126,8 @@ static void run_commit(struct __test_metadata *_metadata, bool crash,
 }
 
 /*
- * A pack of 3000 copies: twelve chunk writes, from the writer's I/O
- * thread, each of which may fail while the caller goes on feeding.
+ * A pack of 3000 copies: twelve 1 MiB writes, each of which may fail,
+ * between the feeding of the next pages.
  */
 TEST_F_TIMEOUT(faults, long_pack_fails_at_each_call, 600)
 {

@@ -2,11 +2,10 @@
 /*
  * Writing a generation. New content goes into one pack per generation,
  * appended in 1 MiB writes (the copies page aligned after a page-sized
- * header) that bypass the page cache where the filesystem allows it, issued
- * by an I/O thread while the caller goes on filling the next chunk (see
- * io_thread()); the page map is built at commit by merging the base's
- * extents, clipped to the new layout, with the fed pages, so its cost
- * follows the number of runs, not the size of the address space.
+ * header) that bypass the page cache where the filesystem allows it (see
+ * flush()); the page map is built at commit by merging the base's extents,
+ * clipped to the new layout, with the fed pages, so its cost follows the
+ * number of runs, not the size of the address space.
  *
  * Commit order: pack data, index, footer, fsync pack and its directory;
  * manifest to a temporary name, fsync, rename, fsync its directory. The
@@ -16,7 +15,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +23,7 @@
 
 #include "priv.h"
 
-/* A chunk is one write; the ring holds RING_CHUNKS of them. */
-#define CHUNK_PAGES	256
-#define RING_CHUNKS	4
-#define RING_PAGES	(CHUNK_PAGES * RING_CHUNKS)
+#define WBUF_PAGES 256
 
 struct fed {
 	uint64_t vaddr;
@@ -59,24 +54,10 @@ struct store_gen {
 	uint64_t seq;		/* pages and zero ranges fed so far */
 	uint32_t pack;		/* own pack in s->packs, or EXT_ZERO */
 	int fd;
-	uint64_t slot_cap;	/* slots the pack's arrays have room for */
-	/*
-	 * The copies not yet written, and those of the last RING_PAGES
-	 * slots, sit in ring (slot s at s % RING_PAGES, page aligned for
-	 * O_DIRECT). The I/O thread writes chunks [done, queued) and
-	 * owns fd and direct while it runs; the rest is the caller's.
-	 */
-	uint8_t *ring;
-	uint64_t queued;	/* slots handed to the I/O thread */
-	pthread_t io;
-	bool io_running;
-	pthread_mutex_t io_lock;
-	pthread_cond_t io_more;	/* queued or io_stop moved */
-	pthread_cond_t io_done;	/* done or io_err moved */
-	uint64_t done;		/* slots written (io_lock) */
-	int io_err;		/* its first errno (io_lock); it stops there */
-	bool io_stop;		/* (io_lock) */
 	bool direct;		/* fd is O_DIRECT: copies bypass the page cache */
+	uint8_t *wbuf;		/* page aligned, for O_DIRECT */
+	uint64_t flushed;	/* slots on disk; the rest sit in wbuf */
+	uint64_t slot_cap;	/* slots the pack's arrays have room for */
 	uint64_t t0;
 	bool failed;
 };
@@ -221,135 +202,38 @@ static int set_direct(int fd, bool on)
 }
 
 /*
- * Writes the slots [from, to) from the ring, one chunk at a time. With
- * O_DIRECT they go from the ring to the disk: a buffered write would
- * allocate, zero (init_on_alloc, Debian's default) and fill a page-cache
- * page for each, and a kworker write it back later: in a profile of a full
- * checkpoint (Documentation/benchmarks.rst) the zeroing alone weighed as
- * much as the hash. The ring, the offsets and the sizes are page
- * multiples; a device that wants more (EINVAL) gets buffered writes, with
- * their writeback started at once so that the commit's fsync finds little
- * left to do. Durability is the commit's fsync either way: it commits the
- * journal (the pack grew), which flushes the disk's cache.
- * Return: 0 or an errno.
+ * Writes the buffered copies. With O_DIRECT they go from wbuf to the disk:
+ * a buffered write would allocate, zero (init_on_alloc, Debian's default)
+ * and fill a page-cache page for each, and a kworker write it back later:
+ * in a profile of a full checkpoint (Documentation/benchmarks.rst) the
+ * zeroing alone weighed as much as the hash. The write waits for the
+ * disk; the page queue keeps the source's thread busy meanwhile. The
+ * buffer, the offsets and the sizes are page multiples; a device that
+ * wants more (EINVAL) gets buffered writes, with their writeback started
+ * at once so that the commit's fsync finds little left to do. Durability
+ * is the commit's fsync either way: it commits the journal (the pack grew),
+ * which flushes the disk's cache.
  */
-static int write_slots(struct store_gen *g, uint64_t from, uint64_t to)
-{
-	size_t n = (to - from) * STORE_PAGE_SIZE;
-	const uint8_t *p = g->ring + (from % RING_PAGES) * STORE_PAGE_SIZE;
-	off_t off = pack_index_offset(from);
-	ssize_t r;
-
-	r = sys_pwrite_all(g->fd, p, n, off);
-	if (r < 0 && g->direct && errno == EINVAL && !set_direct(g->fd, false)) {
-		g->direct = false;
-		r = sys_pwrite_all(g->fd, p, n, off);
-	}
-	if (r < 0)
-		return errno ? errno : EIO;
-	if (!g->direct)
-		sync_file_range(g->fd, off, n, SYNC_FILE_RANGE_WRITE);
-	return 0;
-}
-
-/*
- * The I/O thread. Each write waits for the disk (O_DIRECT) and the caller
- * should not: a profile of a full checkpoint had the page queue's writer
- * in pwrite() while the source's thread waited for room in the queue, one
- * CPU idle half the time. Here the caller fills the next chunks of the
- * ring meanwhile. One write at a time: ext4 serializes writes that extend
- * the file anyway, and the chunks go in order. After an error it writes
- * nothing more; the caller fails the generation.
- */
-static void *io_thread(void *arg)
-{
-	struct store_gen *g = arg;
-	uint64_t from, to;
-	int err;
-
-	pthread_mutex_lock(&g->io_lock);
-	for (;;) {
-		while (g->done == g->queued && !g->io_stop)
-			pthread_cond_wait(&g->io_more, &g->io_lock);
-		if (g->io_stop || g->io_err)
-			break;
-		from = g->done;
-		to = from - from % CHUNK_PAGES + CHUNK_PAGES;
-		if (to > g->queued)
-			to = g->queued;
-		pthread_mutex_unlock(&g->io_lock);
-		err = write_slots(g, from, to);
-		pthread_mutex_lock(&g->io_lock);
-		if (err)
-			g->io_err = err;
-		else
-			g->done = to;
-		pthread_cond_broadcast(&g->io_done);
-		if (err)
-			break;
-	}
-	pthread_mutex_unlock(&g->io_lock);
-	return NULL;
-}
-
-static int io_fail(struct store_gen *g, int err)
+static int flush(struct store_gen *g, uint64_t nslots)
 {
 	struct pack *p = &g->s->packs[g->pack];
+	size_t n = (nslots - g->flushed) * STORE_PAGE_SIZE;
+	off_t off = pack_index_offset(g->flushed);
+	ssize_t r;
 
-	return set_err(-err, "%s/%s", g->s->dir, p->path);
-}
-
-/* Hands the slots up to @nslots to the I/O thread. */
-static int io_queue(struct store_gen *g, uint64_t nslots)
-{
-	int err;
-
-	pthread_mutex_lock(&g->io_lock);
-	g->queued = nslots;
-	pthread_cond_signal(&g->io_more);
-	err = g->io_err;
-	pthread_mutex_unlock(&g->io_lock);
-	return err ? io_fail(g, err) : 0;
-}
-
-/* Waits until the slots below @slot are on disk (or were refused). */
-static int io_wait(struct store_gen *g, uint64_t slot)
-{
-	int err;
-
-	pthread_mutex_lock(&g->io_lock);
-	while (g->done < slot && !g->io_err)
-		pthread_cond_wait(&g->io_done, &g->io_lock);
-	err = g->io_err;
-	pthread_mutex_unlock(&g->io_lock);
-	return err ? io_fail(g, err) : 0;
-}
-
-/* Stops the I/O thread, after its current write; the rest is dropped. */
-static void io_stop(struct store_gen *g)
-{
-	if (!g->io_running)
-		return;
-	pthread_mutex_lock(&g->io_lock);
-	g->io_stop = true;
-	pthread_cond_signal(&g->io_more);
-	pthread_mutex_unlock(&g->io_lock);
-	pthread_join(g->io, NULL);
-	g->io_running = false;
-	pthread_cond_destroy(&g->io_done);
-	pthread_cond_destroy(&g->io_more);
-	pthread_mutex_destroy(&g->io_lock);
-}
-
-/* Writes every copy and stops the I/O thread. */
-static int io_finish(struct store_gen *g, uint64_t nslots)
-{
-	int ret = io_queue(g, nslots);
-
-	if (!ret)
-		ret = io_wait(g, nslots);
-	io_stop(g);
-	return ret;
+	if (!n)
+		return 0;
+	r = sys_pwrite_all(g->fd, g->wbuf, n, off);
+	if (r < 0 && g->direct && errno == EINVAL && !set_direct(g->fd, false)) {
+		g->direct = false;
+		r = sys_pwrite_all(g->fd, g->wbuf, n, off);
+	}
+	if (r < 0)
+		return set_err(-errno, "%s/%s", g->s->dir, p->path);
+	if (!g->direct)
+		sync_file_range(g->fd, off, n, SYNC_FILE_RANGE_WRITE);
+	g->flushed = nslots;
+	return 0;
 }
 
 /* Room for one more slot's hash and counts, growing by half. */
@@ -389,10 +273,10 @@ static int open_pack(struct store_gen *g)
 		return set_err(ret, "%s", s->dir);
 	p = &s->packs[g->pack];
 	p->writing = true;
-	if (posix_memalign((void **)&g->ring, STORE_PAGE_SIZE,
-			   RING_PAGES * STORE_PAGE_SIZE))
-		g->ring = NULL;
-	ret = g->ring ? mkdirs_at(s->dfd, p->path) : -ENOMEM;
+	if (posix_memalign((void **)&g->wbuf, STORE_PAGE_SIZE,
+			   WBUF_PAGES * STORE_PAGE_SIZE))
+		g->wbuf = NULL;
+	ret = g->wbuf ? mkdirs_at(s->dfd, p->path) : -ENOMEM;
 	if (ret)
 		return set_err(ret, "%s/%s", s->dir, p->path);
 	/* Never over an existing pack: it may hold other generations' pages. */
@@ -404,17 +288,6 @@ static int open_pack(struct store_gen *g)
 		return set_err(-errno, "%s/%s", s->dir, p->path);
 	/* Where the filesystem cannot (EINVAL), the copies go buffered. */
 	g->direct = !set_direct(g->fd, true);
-	pthread_mutex_init(&g->io_lock, NULL);
-	pthread_cond_init(&g->io_more, NULL);
-	pthread_cond_init(&g->io_done, NULL);
-	ret = pthread_create(&g->io, NULL, io_thread, g);
-	if (ret) {
-		pthread_cond_destroy(&g->io_done);
-		pthread_cond_destroy(&g->io_more);
-		pthread_mutex_destroy(&g->io_lock);
-		return set_err(-ret, "%s/%s: I/O thread", s->dir, p->path);
-	}
-	g->io_running = true;
 	return 0;
 }
 
@@ -430,18 +303,12 @@ static int store_copy(struct store_gen *g, const void *page,
 	p = &g->s->packs[g->pack];
 	if (p->nslots + 1 >= MAX_SLOTS)
 		return set_err(-EFBIG, "%s/%s", g->s->dir, p->path);
-	if (p->nslots % CHUNK_PAGES == 0 && p->nslots) {
-		/* A full chunk goes; the one it reuses must be on disk. */
-		ret = io_queue(g, p->nslots);
-		if (!ret && p->nslots >= RING_PAGES)
-			ret = io_wait(g, p->nslots - RING_PAGES + CHUNK_PAGES);
-		if (ret)
-			return ret;
-	}
+	if (p->nslots - g->flushed == WBUF_PAGES && (ret = flush(g, p->nslots)))
+		return ret;
 	if (grow_pack(g, p))
 		return set_err(-ENOMEM, "%s/%s", g->s->dir, p->path);
 	*slot = p->nslots++;
-	memcpy(g->ring + (*slot % RING_PAGES) * STORE_PAGE_SIZE, page,
+	memcpy(g->wbuf + (*slot - g->flushed) * STORE_PAGE_SIZE, page,
 	       STORE_PAGE_SIZE);
 	hash_put(p->hashes + *slot * HASH_SIZE, h);
 	p->fed[*slot] = 1;
@@ -451,11 +318,9 @@ static int store_copy(struct store_gen *g, const void *page,
 }
 
 /*
- * Reads a copy: one of this generation's from the ring while it is there
- * (whether written yet or not), an older one through a read-only fd (g->fd
- * is the I/O thread's, maybe O_DIRECT, for which @buf is not aligned). A
- * slot leaves the ring when the one RING_PAGES after it is stored, which
- * waits until the older one is on disk.
+ * Reads a copy, also from this generation's unwritten buffer; its written
+ * ones through a read-only fd when g->fd is O_DIRECT (@buf is not aligned
+ * for it).
  */
 static int peek_copy(struct store_gen *g, uint32_t pack, uint64_t slot,
 		     void *buf)
@@ -463,12 +328,12 @@ static int peek_copy(struct store_gen *g, uint32_t pack, uint64_t slot,
 	struct pack *p = &g->s->packs[pack];
 	int fd;
 
-	if (pack == g->pack && slot + RING_PAGES >= p->nslots) {
-		memcpy(buf, g->ring + (slot % RING_PAGES) * STORE_PAGE_SIZE,
+	if (pack == g->pack && slot >= g->flushed) {
+		memcpy(buf, g->wbuf + (slot - g->flushed) * STORE_PAGE_SIZE,
 		       STORE_PAGE_SIZE);
 		return 0;
 	}
-	fd = pack_fd(g->s, p);
+	fd = pack == g->pack && !g->direct ? g->fd : pack_fd(g->s, p);
 	if (fd < 0)
 		return fd;
 	if (pread_all(fd, buf, STORE_PAGE_SIZE, pack_index_offset(slot)) !=
@@ -625,7 +490,7 @@ static int seal_pack(struct store_gen *g)
 	char dir[sizeof(p->path)];
 	int ret;
 
-	ret = io_finish(g, p->nslots);
+	ret = flush(g, p->nslots);
 	if (ret)
 		return ret;
 	/* The index and footer are not page multiples: buffered. */
@@ -1099,7 +964,6 @@ static int write_manifest(struct store_gen *g, char *path, size_t n,
 
 static void gen_free(struct store_gen *g)
 {
-	io_stop(g);
 	if (g->fd >= 0)
 		close(g->fd);
 	g->s->writing = NULL;
@@ -1108,7 +972,7 @@ static void gen_free(struct store_gen *g)
 	free(g->fed);
 	free(g->zero);
 	free(g->absent);
-	free(g->ring);
+	free(g->wbuf);
 	free(g);
 }
 
@@ -1162,11 +1026,6 @@ void store_gen_abort(struct store_gen *g)
 {
 	struct store *s = g->s;
 
-	/*
-	 * Its writes end first: none goes to the unlinked pack, and the
-	 * fault counter sees the unlink after them.
-	 */
-	io_stop(g);
 	if (g->pack != EXT_ZERO) {
 		struct pack *p = &s->packs[g->pack];
 
