@@ -3,7 +3,9 @@
  * Entries that are not plain present pages: swapped-out pages (a swap file
  * on $SNAPPER_SCRATCH, pages pushed out with MADV_PAGEOUT; pagemap bit 62
  * is the oracle) are read back and sent, dirty or not as soft-dirty says;
- * hugetlb mappings are refused with EOPNOTSUPP rather than missed.
+ * hugetlb mappings are refused with EOPNOTSUPP rather than missed. Many
+ * swapped-out pages of irregular content come byte-exact against
+ * /proc/PID/mem of the stopped target.
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
@@ -101,6 +103,199 @@ TEST(swapped_out_pages_are_sent)
 	got_free(&g);
 	snapper_genl_close(nl);
 	EXPECT_EQ(0, swapoff(swapfile));
+	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+/*
+ * Byte-exact against /proc/PID/mem: many swapped-out pages of irregular
+ * content, whose reads the freeze starts together (tracker.c,
+ * start_reads()). Each page sent must be what the stopped target has,
+ * flagged SWAP and COPIED exactly where pagemap said swapped out.
+ * /proc/PID/mem is read after the checkpoint: reading faults pages in.
+ */
+#define XPAGES	2048
+
+struct exact {
+	uint64_t base;
+	uint8_t *data;		/* the pages as the checkpoint sent them */
+	uint32_t *flags;
+	int *seen;
+	bool swapped[XPAGES];	/* pagemap's bit 62 before the checkpoint */
+	int nswapped, nseen, differ, badflags;
+	struct snapper_ckpt_header h;
+	struct snapper_ckpt_stats st;
+};
+
+static int exact_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	((struct exact *)arg)->h = *h;
+	return 0;
+}
+
+static int exact_page(void *arg, uint64_t addr, const void *data,
+		      uint32_t flags)
+{
+	struct exact *x = arg;
+	size_t i = (addr - x->base) / PG;
+
+	if (addr < x->base || i >= XPAGES)
+		return 0;
+	x->seen[i]++;
+	x->flags[i] = flags;
+	memcpy(x->data + i * PG, data, PG);
+	return 0;
+}
+
+static int exact_stats(void *arg, const struct snapper_ckpt_stats *st)
+{
+	((struct exact *)arg)->st = *st;
+	return 0;
+}
+
+static void map_irregular(struct target *t, void *arg)
+{
+	uint64_t *p, v = 0x9e3779b97f4a7c15ULL;
+	size_t k;
+
+	p = mmap(NULL, XPAGES * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (k = 0; k < XPAGES * PG / 8; k++) {
+		v ^= v << 13;
+		v ^= v >> 7;
+		v ^= v << 17;
+		p[k] = v;
+	}
+}
+
+/* Stops the target, checkpoints it and compares; 0 or -errno. */
+static int exact_checkpoint(struct snapper_genl *nl, struct target *t,
+			    uint64_t base, struct exact *x)
+{
+	struct snapper_ckpt_request req = {
+		.pid = t->pid, .store_id = STORE + 1, .base_generation = base,
+	};
+	struct snapper_ckpt_ops ops = {
+		.header = exact_header, .page = exact_page,
+		.stats = exact_stats, .arg = x,
+	};
+	char path[64], *mem = malloc(XPAGES * PG);
+	int fd, i, ret, st;
+
+	x->base = t->base;
+	memset(x->seen, 0, XPAGES * sizeof(*x->seen));
+	x->nswapped = x->nseen = x->differ = x->badflags = 0;
+	if (!mem)
+		return -ENOMEM;
+	ret = -errno;
+	if (kill(t->pid, SIGSTOP) || waitpid(t->pid, &st, WUNTRACED) != t->pid)
+		goto out;
+	for (i = 0; i < XPAGES; i++) {
+		x->swapped[i] = pagemap_entry(t->pid, t->base + i * PG) >> 62 & 1;
+		x->nswapped += x->swapped[i];
+	}
+	ret = snapper_genl_checkpoint(nl, &req, &ops);
+	if (ret)
+		goto out_cont;
+	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
+	fd = open(path, O_RDONLY);
+	ret = -EIO;
+	if (fd < 0)
+		goto out_cont;
+	if (pread(fd, mem, XPAGES * PG, t->base) != XPAGES * PG) {
+		close(fd);
+		goto out_cont;
+	}
+	close(fd);
+	ret = 0;
+	for (i = 0; i < XPAGES; i++) {
+		if (!x->seen[i])
+			continue;
+		x->nseen++;
+		x->differ += x->seen[i] != 1 ||
+			     memcmp(x->data + i * PG, mem + i * PG, PG);
+		x->badflags += !!(x->flags[i] & SNAPPER_PAGE_F_SWAP) !=
+				       x->swapped[i] ||
+			       (x->swapped[i] &&
+				!(x->flags[i] & SNAPPER_PAGE_F_COPIED));
+	}
+out_cont:
+	kill(t->pid, SIGCONT);
+	waitpid(t->pid, &st, WCONTINUED);
+out:
+	free(mem);
+	return ret;
+}
+
+TEST(swapped_out_pages_are_byte_exact)
+{
+	const char *why = guest_skip_reason();
+	struct snapper_genl *nl;
+	struct target t = { 0 };
+	struct exact *x;
+	char swapfile[256];
+	int i;
+
+	if (why)
+		SKIP(return, "%s", why);
+	if (!getenv("SNAPPER_SCRATCH"))
+		SKIP(return, "needs SNAPPER_SCRATCH (an ext4 mount)");
+	snprintf(swapfile, sizeof(swapfile), "%s/swapfile-exact",
+		 getenv("SNAPPER_SCRATCH"));
+	why = guest_swap_on(swapfile, 64);
+	if (why)
+		SKIP(return, "%s", why);
+	x = calloc(1, sizeof(*x));
+	ASSERT_NE(NULL, x);
+	x->data = malloc(XPAGES * PG);
+	x->flags = calloc(XPAGES, sizeof(*x->flags));
+	x->seen = calloc(XPAGES, sizeof(*x->seen));
+	ASSERT_TRUE(x->data && x->flags && x->seen);
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, target_start(&t, 0, map_irregular, page_out, NULL));
+	ASSERT_EQ(0, target_do(&t, T_USER, 0, XPAGES, 0));
+
+	/* FULL: every page, the swapped ones read in during the freeze. */
+	ASSERT_EQ(0, exact_checkpoint(nl, &t, 0, x));
+	TH_LOG("full: %d of %d swapped out, %llu read in, frozen %llu us",
+	       x->nswapped, XPAGES, (unsigned long long)x->st.swap,
+	       (unsigned long long)x->st.freeze_us);
+	if (!x->nswapped) {
+		target_stop(&t);
+		swapoff(swapfile);
+		SKIP(return, "MADV_PAGEOUT swapped nothing out");
+	}
+	EXPECT_TRUE(x->h.full);
+	EXPECT_EQ(XPAGES, x->nseen);
+	EXPECT_EQ(0, x->differ);
+	EXPECT_EQ(0, x->badflags);
+	EXPECT_LE((uint64_t)x->nswapped, x->st.swap);
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE + 1, x->h.checkpoint_id, 1));
+
+	/* Written, then swapped out again: sent from swap, as written. */
+	for (i = 0; i < XPAGES; i += 97)
+		ASSERT_EQ(0, target_do(&t, T_WRITE, i, (uint64_t)i << 40, 0));
+	ASSERT_EQ(0, target_do(&t, T_USER, 0, XPAGES, 0));
+	ASSERT_EQ(0, exact_checkpoint(nl, &t, 1, x));
+	TH_LOG("incremental: %d of %d swapped out, %d sent, %llu read in",
+	       x->nswapped, XPAGES, x->nseen, (unsigned long long)x->st.swap);
+	EXPECT_FALSE(x->h.full);
+	for (i = 0; i < XPAGES; i += 97)
+		EXPECT_EQ(1, x->seen[i]);
+	EXPECT_EQ((XPAGES + 96) / 97, x->nseen);
+	EXPECT_EQ(0, x->differ);
+	EXPECT_EQ(0, x->badflags);
+
+	target_stop(&t);
+	snapper_genl_close(nl);
+	free(x->data);
+	free(x->flags);
+	free(x->seen);
+	free(x);
+	EXPECT_EQ(0, swapoff(swapfile));
+	unlink(swapfile);
 	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
