@@ -24,6 +24,7 @@
 #endif
 
 #define STORE	0x5a0e0004ULL
+#define PREFETCH "/sys/module/snapper/parameters/swap_prefetch"
 #define NPAGES	64
 
 static int page_out(struct target *t, struct tcmd *c, void *arg)
@@ -63,6 +64,8 @@ TEST(swapped_out_pages_are_sent)
 	if (system(cmd) || swapon(swapfile, 0))
 		SKIP(return, "no swap here (mkswap or swapon failed: %s)",
 		     strerror(errno));
+	/* The reads during the freeze, not the prefetch before it. */
+	ASSERT_EQ(0, guest_write_file(PREFETCH, "0"));
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	ASSERT_EQ(0, target_start(&t, NPAGES, NULL, page_out, NULL));
 	ASSERT_EQ(0, target_do(&t, T_USER, 0, NPAGES, 0));
@@ -103,15 +106,18 @@ TEST(swapped_out_pages_are_sent)
 	got_free(&g);
 	snapper_genl_close(nl);
 	EXPECT_EQ(0, swapoff(swapfile));
+	EXPECT_EQ(0, guest_write_file(PREFETCH, "1"));
 	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
 /*
  * Byte-exact against /proc/PID/mem: many swapped-out pages of irregular
- * content, whose reads the freeze starts together (tracker.c,
- * start_reads()). Each page sent must be what the stopped target has,
- * flagged SWAP and COPIED exactly where pagemap said swapped out.
- * /proc/PID/mem is read after the checkpoint: reading faults pages in.
+ * content, a full then an incremental checkpoint of the stopped target,
+ * once with swap_prefetch (the pages are faulted in before the freeze and
+ * kept by copy-on-write) and once without (read in during the freeze).
+ * Each page sent must be what the target has, flagged SWAP only where it
+ * was swapped out at the walk, and then COPIED. /proc/PID/mem is read
+ * after the checkpoint: reading it faults pages in.
  */
 #define XPAGES	2048
 
@@ -121,7 +127,7 @@ struct exact {
 	uint32_t *flags;
 	int *seen;
 	bool swapped[XPAGES];	/* pagemap's bit 62 before the checkpoint */
-	int nswapped, nseen, differ, badflags;
+	int nswapped, left, nseen, nswap, differ, badflags;
 	struct snapper_ckpt_header h;
 	struct snapper_ckpt_stats st;
 };
@@ -172,10 +178,10 @@ static void map_irregular(struct target *t, void *arg)
 
 /* Stops the target, checkpoints it and compares; 0 or -errno. */
 static int exact_checkpoint(struct snapper_genl *nl, struct target *t,
-			    uint64_t base, struct exact *x)
+			    uint64_t store, uint64_t base, struct exact *x)
 {
 	struct snapper_ckpt_request req = {
-		.pid = t->pid, .store_id = STORE + 1, .base_generation = base,
+		.pid = t->pid, .store_id = store, .base_generation = base,
 	};
 	struct snapper_ckpt_ops ops = {
 		.header = exact_header, .page = exact_page,
@@ -186,7 +192,8 @@ static int exact_checkpoint(struct snapper_genl *nl, struct target *t,
 
 	x->base = t->base;
 	memset(x->seen, 0, XPAGES * sizeof(*x->seen));
-	x->nswapped = x->nseen = x->differ = x->badflags = 0;
+	x->nswapped = x->left = x->nseen = x->nswap = 0;
+	x->differ = x->badflags = 0;
 	if (!mem)
 		return -ENOMEM;
 	ret = -errno;
@@ -199,6 +206,8 @@ static int exact_checkpoint(struct snapper_genl *nl, struct target *t,
 	ret = snapper_genl_checkpoint(nl, &req, &ops);
 	if (ret)
 		goto out_cont;
+	for (i = 0; i < XPAGES; i++)
+		x->left += pagemap_entry(t->pid, t->base + i * PG) >> 62 & 1;
 	snprintf(path, sizeof(path), "/proc/%d/mem", t->pid);
 	fd = open(path, O_RDONLY);
 	ret = -EIO;
@@ -214,11 +223,12 @@ static int exact_checkpoint(struct snapper_genl *nl, struct target *t,
 		if (!x->seen[i])
 			continue;
 		x->nseen++;
+		x->nswap += !!(x->flags[i] & SNAPPER_PAGE_F_SWAP);
 		x->differ += x->seen[i] != 1 ||
 			     memcmp(x->data + i * PG, mem + i * PG, PG);
-		x->badflags += !!(x->flags[i] & SNAPPER_PAGE_F_SWAP) !=
-				       x->swapped[i] ||
-			       (x->swapped[i] &&
+		/* SWAP: swapped out at the walk, so swapped out before. */
+		x->badflags += (x->flags[i] & SNAPPER_PAGE_F_SWAP) &&
+			       (!x->swapped[i] ||
 				!(x->flags[i] & SNAPPER_PAGE_F_COPIED));
 	}
 out_cont:
@@ -229,14 +239,57 @@ out:
 	return ret;
 }
 
+static void exact_run(struct __test_metadata *_metadata,
+		      struct snapper_genl *nl, struct exact *x, bool prefetch)
+{
+	uint64_t store = STORE + 1 + prefetch;
+	struct target t = { 0 };
+	int i;
+
+	ASSERT_EQ(0, guest_write_file(PREFETCH, prefetch ? "1" : "0"));
+	ASSERT_EQ(0, target_start(&t, 0, map_irregular, page_out, NULL));
+	ASSERT_EQ(0, target_do(&t, T_USER, 0, XPAGES, 0));
+
+	/* FULL: every page. */
+	ASSERT_EQ(0, exact_checkpoint(nl, &t, store, 0, x));
+	TH_LOG("prefetch %d, full: %d of %d swapped out, %d sent as SWAP, %d left in swap, frozen %llu us",
+	       prefetch, x->nswapped, XPAGES, x->nswap, x->left,
+	       (unsigned long long)x->st.freeze_us);
+	ASSERT_LT(0, x->nswapped);
+	EXPECT_TRUE(x->h.full);
+	EXPECT_EQ(XPAGES, x->nseen);
+	EXPECT_EQ(0, x->differ);
+	EXPECT_EQ(0, x->badflags);
+	EXPECT_EQ((uint64_t)x->nswap, x->st.swap);
+	/* Without prefetch every swapped page is read in the freeze. */
+	if (!prefetch)
+		EXPECT_EQ(x->nswapped, x->nswap);
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, store, x->h.checkpoint_id, 1));
+
+	/* Written, then swapped out again: sent as written. */
+	for (i = 0; i < XPAGES; i += 97)
+		ASSERT_EQ(0, target_do(&t, T_WRITE, i, (uint64_t)i << 40, 0));
+	ASSERT_EQ(0, target_do(&t, T_USER, 0, XPAGES, 0));
+	ASSERT_EQ(0, exact_checkpoint(nl, &t, store, 1, x));
+	TH_LOG("prefetch %d, incremental: %d of %d swapped out, %d sent, %d as SWAP, %d left in swap",
+	       prefetch, x->nswapped, XPAGES, x->nseen, x->nswap, x->left);
+	EXPECT_FALSE(x->h.full);
+	for (i = 0; i < XPAGES; i += 97)
+		EXPECT_EQ(1, x->seen[i]);
+	EXPECT_EQ((XPAGES + 96) / 97, x->nseen);
+	EXPECT_EQ(0, x->differ);
+	EXPECT_EQ(0, x->badflags);
+	/* Only the pages it sends are read in: the clean ones stay out. */
+	EXPECT_LE(x->nswapped - x->nseen, x->left);
+	target_stop(&t);
+}
+
 TEST(swapped_out_pages_are_byte_exact)
 {
 	const char *why = guest_skip_reason();
 	struct snapper_genl *nl;
-	struct target t = { 0 };
-	struct exact *x;
 	char swapfile[256];
-	int i;
+	struct exact *x;
 
 	if (why)
 		SKIP(return, "%s", why);
@@ -254,46 +307,14 @@ TEST(swapped_out_pages_are_byte_exact)
 	x->seen = calloc(XPAGES, sizeof(*x->seen));
 	ASSERT_TRUE(x->data && x->flags && x->seen);
 	ASSERT_EQ(0, snapper_genl_open(&nl));
-	ASSERT_EQ(0, target_start(&t, 0, map_irregular, page_out, NULL));
-	ASSERT_EQ(0, target_do(&t, T_USER, 0, XPAGES, 0));
-
-	/* FULL: every page, the swapped ones read in during the freeze. */
-	ASSERT_EQ(0, exact_checkpoint(nl, &t, 0, x));
-	TH_LOG("full: %d of %d swapped out, %llu read in, frozen %llu us",
-	       x->nswapped, XPAGES, (unsigned long long)x->st.swap,
-	       (unsigned long long)x->st.freeze_us);
-	if (!x->nswapped) {
-		target_stop(&t);
-		swapoff(swapfile);
-		SKIP(return, "MADV_PAGEOUT swapped nothing out");
-	}
-	EXPECT_TRUE(x->h.full);
-	EXPECT_EQ(XPAGES, x->nseen);
-	EXPECT_EQ(0, x->differ);
-	EXPECT_EQ(0, x->badflags);
-	EXPECT_LE((uint64_t)x->nswapped, x->st.swap);
-	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE + 1, x->h.checkpoint_id, 1));
-
-	/* Written, then swapped out again: sent from swap, as written. */
-	for (i = 0; i < XPAGES; i += 97)
-		ASSERT_EQ(0, target_do(&t, T_WRITE, i, (uint64_t)i << 40, 0));
-	ASSERT_EQ(0, target_do(&t, T_USER, 0, XPAGES, 0));
-	ASSERT_EQ(0, exact_checkpoint(nl, &t, 1, x));
-	TH_LOG("incremental: %d of %d swapped out, %d sent, %llu read in",
-	       x->nswapped, XPAGES, x->nseen, (unsigned long long)x->st.swap);
-	EXPECT_FALSE(x->h.full);
-	for (i = 0; i < XPAGES; i += 97)
-		EXPECT_EQ(1, x->seen[i]);
-	EXPECT_EQ((XPAGES + 96) / 97, x->nseen);
-	EXPECT_EQ(0, x->differ);
-	EXPECT_EQ(0, x->badflags);
-
-	target_stop(&t);
+	exact_run(_metadata, nl, x, false);
+	exact_run(_metadata, nl, x, true);
 	snapper_genl_close(nl);
 	free(x->data);
 	free(x->flags);
 	free(x->seen);
 	free(x);
+	EXPECT_EQ(0, guest_write_file(PREFETCH, "1"));
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);
 	ASSERT_EQ(0, read_stat("pages_held"));
