@@ -1122,7 +1122,6 @@ static pmd_t *prefetch_pmd(struct mm_struct *mm, unsigned long addr,
 static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 			     bool full)
 {
-	VMA_ITERATOR(vmi, mm, 0);
 	struct vm_area_struct *vma;
 	unsigned long addr, next;
 	struct prefetch *pf;
@@ -1139,16 +1138,31 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 	pf->nr = 0;
 	if (mmap_read_lock_killable(mm))
 		goto out;
-	/* GUP here never drops the mmap lock: the iterator stays valid. */
-	for_each_vma(vmi, vma) {
+	/*
+	 * One PMD range at a time, the VMA looked up again each time: the
+	 * lock is let go between page tables when a writer waits (the target
+	 * runs, and its mmap() must not wait for our reads). A fatal signal
+	 * to the caller ends the prefetch; the freeze reads what is left.
+	 */
+	for (addr = 0; !fatal_signal_pending(current); addr = next) {
+		vma = find_vma(mm, addr);
+		if (!vma)
+			break;
+		addr = max(addr, vma->vm_start);
+		next = vma->vm_end;
 		if (vma_skipped(vma) || is_vm_hugetlb_page(vma) ||
 		    snapper_shared_covers(vma))
 			continue;
 		pf->all = full || (vma->vm_flags & VM_SOFTDIRTY);
-		for (addr = vma->vm_start; addr < vma->vm_end; addr = next) {
-			pmdp = prefetch_pmd(mm, addr, vma->vm_end, &next);
-			if (pmdp)
-				prefetch_ptes(pf, pmdp, addr, next);
+		pmdp = prefetch_pmd(mm, addr, vma->vm_end, &next);
+		if (!pmdp)
+			continue;
+		prefetch_ptes(pf, pmdp, addr, next);
+		if (mmap_lock_is_contended(mm)) {
+			mmap_read_unlock(mm);
+			cond_resched();
+			if (mmap_read_lock_killable(mm))
+				goto out;
 		}
 	}
 	mmap_read_unlock(mm);
