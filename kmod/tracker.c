@@ -1050,21 +1050,34 @@ struct prefetch {
 	unsigned long addr[PTRS_PER_PTE];
 };
 
-static void prefetch_batch(struct prefetch *pf)
+/*
+ * Return: false when reclaim pushed out about as many of the target's pages
+ * as this batch brought in (its swap entries did not drop by half the
+ * batch): its memory cgroup is too small for them, and going on would only
+ * thrash, add to the pressure on the running target (up to its memory
+ * cgroup's OOM killer) and leave the freeze to read them all the same.
+ */
+static bool prefetch_batch(struct prefetch *pf)
 {
-	unsigned int i;
+	unsigned long before = get_mm_counter(pf->mm, MM_SWAPENTS);
+	unsigned int i, nr = pf->nr;
 
-	for (i = 0; i < pf->nr; i++)
+	for (i = 0; i < nr; i++)
 		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE | FOLL_NOWAIT,
 				   NULL);
-	for (i = 0; i < pf->nr; i++)
+	for (i = 0; i < nr; i++)
 		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE, NULL);
 	pf->nr = 0;
 	cond_resched();
+	/* The counter is per-CPU on 6.2+: judge only batches well above its slack. */
+	return nr < 64 || before >= get_mm_counter(pf->mm, MM_SWAPENTS) + nr / 2;
 }
 
-/* The swap entries of one PTE table the walk would select, as walk_ptes(). */
-static void prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
+/*
+ * The swap entries of one PTE table the walk would select, as walk_ptes().
+ * Return: false to stop (see prefetch_batch()).
+ */
+static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 			  unsigned long addr, unsigned long end)
 {
 	pmd_t pmdval = READ_ONCE(*pmdp);
@@ -1073,7 +1086,7 @@ static void prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 
 	if (pmd_none(pmdval) || !pmd_present(pmdval) ||
 	    pmd_trans_huge(pmdval) || pmd_devmap(pmdval) || pmd_bad(pmdval))
-		return;
+		return true;
 	rcu_read_lock();
 	ptep = pte_offset_kernel(&pmdval, addr);
 	ptl = pte_lockptr(pf->mm, &pmdval);
@@ -1091,8 +1104,7 @@ static void prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 	}
 	spin_unlock(ptl);
 	rcu_read_unlock();
-	if (pf->nr)
-		prefetch_batch(pf);
+	return !pf->nr || prefetch_batch(pf);
 }
 
 /* The PMD entry of @addr, or NULL; *@next: where the next range starts. */
@@ -1157,7 +1169,8 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 		pmdp = prefetch_pmd(mm, addr, vma->vm_end, &next);
 		if (!pmdp)
 			continue;
-		prefetch_ptes(pf, pmdp, addr, next);
+		if (!prefetch_ptes(pf, pmdp, addr, next))
+			break;
 		if (mmap_lock_is_contended(mm)) {
 			mmap_read_unlock(mm);
 			cond_resched();
