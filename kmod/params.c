@@ -140,6 +140,26 @@ module_param_cb(stream_timeout_ms, &stream_timeout_ops, &stream_timeout_ms,
 MODULE_PARM_DESC(stream_timeout_ms,
 		 "Longest life of a checkpoint stream (ms, 100..86400000, default 300000)");
 
+/*
+ * Fault the swapped-out pages a checkpoint selects back in before the
+ * freeze (tracker.c), so that the freeze does not wait for their reads.
+ * Default: true.
+ */
+static bool swap_prefetch = true;
+module_param(swap_prefetch, bool, 0644);
+MODULE_PARM_DESC(swap_prefetch,
+		 "Read swapped-out pages in before the freeze (bool, default Y)");
+
+/**
+ * snapper_params_swap_prefetch() - the swap_prefetch knob
+ *
+ * Return: whether a checkpoint faults its swapped-out pages in first.
+ */
+bool snapper_params_swap_prefetch(void)
+{
+	return READ_ONCE(swap_prefetch);
+}
+
 /**
  * snapper_params_stream_timeout_ms() - the stream_timeout_ms knob
  *

@@ -18,5 +18,6 @@ struct snapper_config {
 
 void snapper_params_get(struct snapper_config *cfg);
 unsigned int snapper_params_stream_timeout_ms(void);
+bool snapper_params_swap_prefetch(void);
 
 #endif /* _SNAPPER_PARAMS_H */

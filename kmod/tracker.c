@@ -53,7 +53,9 @@
  * copy-on-write does not apply (shared mappings, pinned pages) the page is
  * copied into a private page before the thaw; swapped-out pages are read
  * back through the mm (get_user_pages_remote(): the thread asked for may
- * have exited) before the thaw, so the freeze includes their I/O.
+ * have exited) before the thaw, so the freeze includes their I/O. To keep
+ * that rare, the swapped-out pages a checkpoint will select are faulted in
+ * before the freeze (prefetch_swapped()); the walk then finds them present.
  *
  * What the snapshot allocates (page lists, copies) is charged to the
  * caller's memory cgroup (__GFP_ACCOUNT): a process may checkpoint itself
@@ -84,6 +86,7 @@
 #include <linux/snapper.h>
 
 #include "freeze.h"
+#include "params.h"
 #include "session.h"
 #include "shared.h"
 #include "stats.h"
@@ -1023,6 +1026,163 @@ static void resolve_paths(struct snapper_snapshot *snap)
 	kfree(buf);
 }
 
+/*
+ * Before the freeze, the swapped-out pages the walk will select are faulted
+ * back in, so that the walk finds them present and keeps them by
+ * copy-on-write instead of reading them in while the target is stopped.
+ * It cannot be avoided otherwise with what is exported: the content of a
+ * swapped-out page is kept only by its swap slot or a swap-cache folio,
+ * and keeping either past the thaw needs swap_duplicate() or the swap
+ * cache (swapper_spaces), neither exported (Documentation/tracking.rst).
+ *
+ * Only a head start: the target runs meanwhile and reclaim may push a page
+ * out again, which the walk then reads in during the freeze as before.
+ * Faulting in is what the checkpoint would do anyway (read_page() maps the
+ * page into the target), only earlier. The reads of one page table are all
+ * started (FOLL_NOWAIT submits the swap-in and returns, as KVM's
+ * asynchronous page faults do) before any is waited for.
+ */
+struct prefetch {
+	struct mm_struct *mm;
+	struct snapper_session *s;
+	bool all;		/* every swapped-out page is selected */
+	unsigned int nr;
+	unsigned long addr[PTRS_PER_PTE];
+};
+
+/*
+ * Return: false when reclaim pushed out about as many of the target's pages
+ * as this batch brought in (its swap entries did not drop by half the
+ * batch): its memory cgroup is too small for them, and going on would only
+ * thrash, add to the pressure on the running target (up to its memory
+ * cgroup's OOM killer) and leave the freeze to read them all the same.
+ */
+static bool prefetch_batch(struct prefetch *pf)
+{
+	unsigned long before = get_mm_counter(pf->mm, MM_SWAPENTS);
+	unsigned int i, nr = pf->nr;
+
+	for (i = 0; i < nr; i++)
+		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE | FOLL_NOWAIT,
+				   NULL);
+	for (i = 0; i < nr; i++)
+		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE, NULL);
+	pf->nr = 0;
+	cond_resched();
+	/* The counter is per-CPU on 6.2+: judge only batches well above its slack. */
+	return nr < 64 || before >= get_mm_counter(pf->mm, MM_SWAPENTS) + nr / 2;
+}
+
+/*
+ * The swap entries of one PTE table the walk would select, as walk_ptes().
+ * Return: false to stop (see prefetch_batch()).
+ */
+static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
+			  unsigned long addr, unsigned long end)
+{
+	pmd_t pmdval = READ_ONCE(*pmdp);
+	spinlock_t *ptl;	/* the PTE table's, as in walk_ptes() */
+	pte_t *ptep, pte;
+
+	if (pmd_none(pmdval) || !pmd_present(pmdval) ||
+	    pmd_trans_huge(pmdval) || pmd_devmap(pmdval) || pmd_bad(pmdval))
+		return true;
+	rcu_read_lock();
+	ptep = pte_offset_kernel(&pmdval, addr);
+	ptl = pte_lockptr(pf->mm, &pmdval);
+	spin_lock(ptl);
+	if (pmd_same(pmdval, READ_ONCE(*pmdp))) {
+		for (; addr != end; ptep++, addr += PAGE_SIZE) {
+			pte = ptep_get(ptep);
+			if (pte_none(pte) || pte_present(pte) ||
+			    non_swap_entry(pte_to_swp_entry(pte)))
+				continue;
+			if (pf->all || pte_swp_soft_dirty(pte) ||
+			    snapper_session_owes(pf->s, addr))
+				pf->addr[pf->nr++] = addr;
+		}
+	}
+	spin_unlock(ptl);
+	rcu_read_unlock();
+	return !pf->nr || prefetch_batch(pf);
+}
+
+/* The PMD entry of @addr, or NULL; *@next: where the next range starts. */
+static pmd_t *prefetch_pmd(struct mm_struct *mm, unsigned long addr,
+			   unsigned long end, unsigned long *next)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	*next = pgd_addr_end(addr, end);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	*next = p4d_addr_end(addr, end);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	*next = pud_addr_end(addr, end);
+	if (pud_none(*pud) || pud_bad(*pud) || pud_trans_huge(*pud) ||
+	    pud_devmap(*pud))
+		return NULL;
+	*next = pmd_addr_end(addr, end);
+	return pmd_offset(pud, addr);
+}
+
+static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
+			     bool full)
+{
+	struct vm_area_struct *vma;
+	unsigned long addr, next;
+	struct prefetch *pf;
+	pmd_t *pmdp;
+
+	if (!snapper_params_swap_prefetch() ||
+	    !get_mm_counter(mm, MM_SWAPENTS))
+		return;
+	pf = kmalloc(sizeof(*pf), GFP_KERNEL_ACCOUNT);
+	if (!pf)
+		return;
+	pf->mm = mm;
+	pf->s = s;
+	pf->nr = 0;
+	if (mmap_read_lock_killable(mm))
+		goto out;
+	/*
+	 * One PMD range at a time, the VMA looked up again each time: the
+	 * lock is let go between page tables when a writer waits (the target
+	 * runs, and its mmap() must not wait for our reads). A fatal signal
+	 * to the caller ends the prefetch; the freeze reads what is left.
+	 */
+	for (addr = 0; !fatal_signal_pending(current); addr = next) {
+		vma = find_vma(mm, addr);
+		if (!vma)
+			break;
+		addr = max(addr, vma->vm_start);
+		next = vma->vm_end;
+		if (vma_skipped(vma) || is_vm_hugetlb_page(vma) ||
+		    snapper_shared_covers(vma))
+			continue;
+		pf->all = full || (vma->vm_flags & VM_SOFTDIRTY);
+		pmdp = prefetch_pmd(mm, addr, vma->vm_end, &next);
+		if (!pmdp)
+			continue;
+		if (!prefetch_ptes(pf, pmdp, addr, next))
+			break;
+		if (mmap_lock_is_contended(mm)) {
+			mmap_read_unlock(mm);
+			cond_resched();
+			if (mmap_read_lock_killable(mm))
+				goto out;
+		}
+	}
+	mmap_read_unlock(mm);
+out:
+	kfree(pf);
+}
+
 static unsigned long estimate_pages(struct mm_struct *mm, bool full)
 {
 	unsigned long n;
@@ -1070,6 +1230,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	snap->vmas = kcalloc(snap->cap_vmas, sizeof(*snap->vmas), GFP_KERNEL);
 	if (!snap->vmas)
 		return -ENOMEM;
+	prefetch_swapped(mm, s, snap->full);
 	ret = ensure_room(&w, estimate_pages(mm, snap->full), GFP_KERNEL_ACCOUNT);
 	if (ret)
 		return ret;

@@ -595,6 +595,9 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 		SKIP(return, "swapon: %s", strerror(errno));
 	}
 	guest_store_path(self->store, sizeof(self->store), "faults-swap");
+	/* The reads during the freeze, not the prefetch before it. */
+	ASSERT_EQ(0, guest_write_file("/sys/module/snapper/parameters/swap_prefetch",
+				      "0"));
 	ASSERT_EQ(0, target_start(t, 1024, NULL, fault_cmd, NULL));
 	/* Out before the first checkpoint, and again before the second. */
 	ASSERT_EQ(0, target_do(t, T_PAGEOUT, 0, 1024, 0));
@@ -627,6 +630,8 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 	EXPECT_EQ(0, export_diff(self->store, 0, t, NULL));
 	EXPECT_EQ(0, verify(self->store));
 	target_stop(t);
+	EXPECT_EQ(0, guest_write_file("/sys/module/snapper/parameters/swap_prefetch",
+				      "1"));
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);
 }
