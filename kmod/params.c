@@ -143,12 +143,15 @@ MODULE_PARM_DESC(stream_timeout_ms,
 /*
  * Fault the swapped-out pages a checkpoint selects back in before the
  * freeze (tracker.c), so that the freeze does not wait for their reads.
- * Default: true.
+ * Default: false. The target runs meanwhile, and in a memory cgroup too
+ * small for both its own faults and the prefetch's, the cgroup's OOM
+ * killer took the target (the pressure test, a 2 MiB cgroup): the
+ * module cannot see the cgroup's room with what is exported.
  */
-static bool swap_prefetch = true;
+static bool swap_prefetch;
 module_param(swap_prefetch, bool, 0644);
 MODULE_PARM_DESC(swap_prefetch,
-		 "Read swapped-out pages in before the freeze (bool, default Y)");
+		 "Read swapped-out pages in before the freeze (bool, default N)");
 
 /**
  * snapper_params_swap_prefetch() - the swap_prefetch knob

@@ -1038,9 +1038,12 @@ static void resolve_paths(struct snapper_snapshot *snap)
  * Only a head start: the target runs meanwhile and reclaim may push a page
  * out again, which the walk then reads in during the freeze as before.
  * Faulting in is what the checkpoint would do anyway (read_page() maps the
- * page into the target), only earlier. The reads of one page table are all
- * started (FOLL_NOWAIT submits the swap-in and returns, as KVM's
- * asynchronous page faults do) before any is waited for.
+ * page into the target), only earlier. One page at a time, as the target's
+ * own faults would (each with the kernel's swap readahead): starting the
+ * reads of a whole page table at once (FOLL_NOWAIT) kept up to 2 MiB
+ * locked under I/O and charged to the target's memory cgroup, where
+ * reclaim cannot take it back; in a cgroup of 2 MiB the target's next
+ * swap-in then met the cgroup's OOM killer (pressure test, debug kernel).
  */
 struct prefetch {
 	struct mm_struct *mm;
@@ -1062,9 +1065,6 @@ static bool prefetch_batch(struct prefetch *pf)
 	unsigned long before = get_mm_counter(pf->mm, MM_SWAPENTS);
 	unsigned int i, nr = pf->nr;
 
-	for (i = 0; i < nr; i++)
-		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE | FOLL_NOWAIT,
-				   NULL);
 	for (i = 0; i < nr; i++)
 		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE, NULL);
 	pf->nr = 0;

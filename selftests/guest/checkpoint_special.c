@@ -106,7 +106,7 @@ TEST(swapped_out_pages_are_sent)
 	got_free(&g);
 	snapper_genl_close(nl);
 	EXPECT_EQ(0, swapoff(swapfile));
-	EXPECT_EQ(0, guest_write_file(PREFETCH, "1"));
+	EXPECT_EQ(0, guest_write_file(PREFETCH, "0"));
 	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
@@ -314,7 +314,7 @@ TEST(swapped_out_pages_are_byte_exact)
 	free(x->flags);
 	free(x->seen);
 	free(x);
-	EXPECT_EQ(0, guest_write_file(PREFETCH, "1"));
+	EXPECT_EQ(0, guest_write_file(PREFETCH, "0"));
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);
 	ASSERT_EQ(0, read_stat("pages_held"));

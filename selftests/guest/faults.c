@@ -631,7 +631,7 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 	EXPECT_EQ(0, verify(self->store));
 	target_stop(t);
 	EXPECT_EQ(0, guest_write_file("/sys/module/snapper/parameters/swap_prefetch",
-				      "1"));
+				      "0"));
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);
 }
