@@ -36,6 +36,7 @@ struct ckpt {
 	struct hole { uint64_t start, end; bool file; } *holes;
 	size_t nholes, cap_holes;
 	bool file_holes;	/* the module sends FILE holes (protocol 4) */
+	bool proc;		/* the /proc page source: the target stays stopped */
 	bool store_failed;	/* the stream stopped on a store error */
 	char store_msg[512];	/* its store_strerror(), from whichever thread */
 	char *err;
@@ -84,7 +85,8 @@ static int on_header(void *arg, const struct snapper_ckpt_header *h)
 	ret = store_ret(c, store_gen_begin(c->store, h->full ? STORE_GEN_FULL :
 					   STORE_GEN_INCREMENTAL, c->base,
 					   &c->gen));
-	if (!ret && (ret = pageq_start(&c->q, c->gen))) {
+	/* From /proc the target is stopped until the last page: no lower priority. */
+	if (!ret && (ret = pageq_start(&c->q, c->gen, !c->proc))) {
 		snprintf(c->store_msg, sizeof(c->store_msg),
 			 "starting the writer thread: %s", strerror(-ret));
 		c->store_failed = true;
@@ -314,7 +316,7 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 	     uint32_t flags, struct ckpt_result *res, char *err, size_t errlen)
 {
 	struct snapper_ckpt_request req = { .pid = pid, .flags = flags };
-	struct ckpt c = { .err = err, .errlen = errlen };
+	struct ckpt c = { .err = err, .errlen = errlen, .proc = !g };
 	uint64_t t0 = now_us();
 	int ret;
 

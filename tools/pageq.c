@@ -18,17 +18,20 @@
  * added in the order the source gave them, which the store relies on (the
  * last page fed at an address wins).
  *
- * The writer is background work: it runs WRITER_NICE above the caller's
- * nice value. The target is thawed before the first page arrives, and a
- * target that runs while it is checkpointed competes with the writer for
- * a CPU when there are fewer CPUs than busy threads. In the bench's
- * slowdown series (one spinning target, 2 vCPUs, Documentation/
- * benchmarks.rst) the target lost 62.6 % of its rate with the writer at
- * the caller's priority and 38.7 % at +10, CRIU's 39.2 % in the same boot.
- * The freeze and the source's thread keep the caller's priority, so the
- * walk and the stream out of the kernel are not slowed; the writer only
- * waits longer for a CPU when every CPU is busy, and the source then waits
- * for room. `nice -n -10 snapper-tool ...` puts the writer back at 0.
+ * From the module, the writer is background work: it runs WRITER_NICE
+ * above the caller's nice value. The target is thawed before the first
+ * page arrives, and a target that runs while it is checkpointed competes
+ * with the writer for a CPU when there are fewer CPUs than busy threads.
+ * In the bench's slowdown series (one spinning target, 2 vCPUs,
+ * Documentation/benchmarks.rst) the target lost 62.6 % of its rate with
+ * the writer at the caller's priority and 38.7 % at +10, CRIU's 39.2 % in
+ * the same boot. The freeze and the source's thread keep the caller's
+ * priority, so the walk and the stream out of the kernel are not slowed;
+ * the writer only waits longer for a CPU when every CPU is busy, and the
+ * source then waits for room. `nice -n -10 snapper-tool ...` puts the
+ * writer back at 0. From /proc the target stays stopped until the last
+ * page is queued: there the writer keeps the caller's priority, or a busy
+ * machine would lengthen the stop.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -63,6 +66,7 @@ struct pageq {
 	unsigned long queued;		/* batches handed over, ever */
 	unsigned long written;		/* batches the writer is done with */
 	bool filling;			/* batch[queued % NBATCH] is the source's */
+	bool background;		/* the writer runs at WRITER_NICE */
 	bool stop;
 	int err;			/* the writer's first error */
 	char msg[512];			/* and its store_strerror() */
@@ -95,12 +99,18 @@ static void *writer(void *arg)
 	bool skip;
 	int nice;
 
-	/* Linux: PRIO_PROCESS with a thread id is that thread's nice. */
-	errno = 0;
-	nice = getpriority(PRIO_PROCESS, gettid());
-	if (!errno)	/* At worst the writer keeps the caller's priority. */
-		setpriority(PRIO_PROCESS, gettid(),
-			    nice + WRITER_NICE > 19 ? 19 : nice + WRITER_NICE);
+	/*
+	 * Linux: PRIO_PROCESS with a thread id is that thread's nice. At
+	 * worst the writer keeps the caller's priority.
+	 */
+	if (q->background) {
+		errno = 0;
+		nice = getpriority(PRIO_PROCESS, gettid());
+		if (!errno)
+			setpriority(PRIO_PROCESS, gettid(),
+				    nice + WRITER_NICE > 19 ? 19 :
+				    nice + WRITER_NICE);
+	}
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
@@ -121,7 +131,7 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-int pageq_start(struct pageq **out, struct store_gen *g)
+int pageq_start(struct pageq **out, struct store_gen *g, bool background)
 {
 	struct pageq *q = calloc(1, sizeof(*q));
 	int i, ret;
@@ -130,6 +140,7 @@ int pageq_start(struct pageq **out, struct store_gen *g)
 	if (!q)
 		return -ENOMEM;
 	q->g = g;
+	q->background = background;
 	q->pages = malloc((size_t)NBATCH * BATCH_PAGES * STORE_PAGE_SIZE);
 	if (!q->pages) {
 		free(q);

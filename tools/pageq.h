@@ -7,6 +7,7 @@
 #ifndef SNAPPER_PAGEQ_H
 #define SNAPPER_PAGEQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,8 +15,11 @@
 
 struct pageq;
 
-/* Starts the writer thread for @g. Return: 0 or a negative errno. */
-int pageq_start(struct pageq **out, struct store_gen *g);
+/*
+ * Starts the writer thread for @g; with @background, at a lower priority
+ * than the caller's (pageq.c says when). Return: 0 or a negative errno.
+ */
+int pageq_start(struct pageq **out, struct store_gen *g, bool background);
 /*
  * Queues a copy of the page @data at @vaddr.
  * Return: 0, or the writer's error (the first one; it sticks).
