@@ -146,7 +146,7 @@ MODULE_PARM_DESC(stream_timeout_ms,
  * Default: false. The target runs meanwhile, and in a memory cgroup too
  * small for both its own faults and the prefetch's, the cgroup's OOM
  * killer took the target (the pressure test, a 2 MiB cgroup): the
- * module cannot see the cgroup's room with what is exported.
+ * prefetch does not yet bound itself by the cgroup's room.
  */
 static bool swap_prefetch;
 module_param(swap_prefetch, bool, 0644);
