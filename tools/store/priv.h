@@ -55,6 +55,7 @@ struct store {
 	int dfd;
 	uint64_t id;
 	uint64_t seq;		/* highest id ever handed out */
+	uint64_t seq_disk;	/* what seq says on disk (see store_seq_persist()) */
 	struct store_knobs knobs;
 	bool rdonly;
 	bool seq_lost;		/* seq unreadable: rebuilt by a writable open */
@@ -96,6 +97,7 @@ int gen_remember(struct store *s, struct manifest *m, const char *path);
 /* Walks a tree of the store, children before their directory. */
 typedef int (*walk_fn)(struct store *s, const char *path, bool dir, void *arg);
 int store_walk(struct store *s, const char *path, walk_fn fn, void *arg);
+int store_seq_persist(struct store *s);
 void count_pages(const struct manifest *m, uint64_t *data, uint64_t *zero);
 
 #endif /* SNAPPER_STORE_PRIV_H */

@@ -49,12 +49,21 @@ static void forget_gen(struct store *s, size_t i)
 	s->ngens--;
 }
 
-/* Removes the manifest of generation i, durably, before any pack goes. */
+/*
+ * Removes the manifest of generation i, durably, before any pack goes. If
+ * its id is above what seq says, seq is brought up to date first: once the
+ * manifest is gone, nothing else would remember that the id was used.
+ */
 static int drop_gen(struct store *s, size_t i)
 {
 	char dir[sizeof(s->gens[i].path)];
 	int ret;
 
+	if (s->gens[i].id > s->seq_disk) {
+		ret = store_seq_persist(s);
+		if (ret)
+			return ret;
+	}
 	if (sys_unlinkat(s->dfd, s->gens[i].path, 0) && errno != ENOENT)
 		return set_err(-errno, "%s/%s", s->dir, s->gens[i].path);
 	snprintf(dir, sizeof(dir), "%s", s->gens[i].path);

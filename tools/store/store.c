@@ -642,26 +642,42 @@ static int max_pack_id(struct store *s, const char *path, bool dir, void *arg)
 }
 
 /*
- * Ids must never be handed out twice: the new seq is the highest id any
- * manifest or pack carries (an id reserved by a commit that left no file
- * is not needed: nothing names it).
+ * Writes the highest id handed out to seq, durably. A commit does not: its
+ * manifest carries its id, and a writable open takes the highest of seq
+ * and every manifest's id. Only removing the manifest that carries an id
+ * above seq's could let that id be handed out again, so drop_gen() calls
+ * this first. An id whose commit left no manifest may come back after a
+ * crash: nothing outside the store ever saw it (a generation is reported
+ * and acknowledged only once committed).
  */
-static int rebuild_seq(struct store *s)
+int store_seq_persist(struct store *s)
 {
 	uint8_t seq[SEQ_FILE_SIZE];
-	uint64_t max = s->seq;
 	int ret;
 
-	ret = store_walk(s, "d", max_pack_id, &max);
-	if (ret)
-		return ret;
-	seq_file_encode(seq, s->id, max);
+	seq_file_encode(seq, s->id, s->seq);
 	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL, false);
 	if (ret)
 		return set_err(ret, "%s/seq", s->dir);
-	s->seq = max;
-	s->seq_lost = false;
+	s->seq_disk = s->seq;
 	return 0;
+}
+
+/*
+ * A damaged or lost seq: the highest id any manifest or pack carries (an
+ * id reserved by a commit that left no file is not needed: nothing names
+ * it).
+ */
+static int rebuild_seq(struct store *s)
+{
+	int ret;
+
+	ret = store_walk(s, "d", max_pack_id, &s->seq);
+	if (!ret)
+		ret = store_seq_persist(s);
+	if (!ret)
+		s->seq_lost = false;
+	return ret;
 }
 
 static int create_store(struct store *s)
@@ -799,6 +815,7 @@ static int read_seq(struct store *s)
 		ret = seq_file_parse(p, len, s->id, &s->seq, &why);
 		free(p);
 	}
+	s->seq_disk = ret ? 0 : s->seq;
 	if (ret) {
 		warn("%s/seq: %s; rebuilt from the highest id on disk", s->dir, why);
 		s->seq_lost = true;

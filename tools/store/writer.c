@@ -75,19 +75,6 @@ uint64_t store_gen_id(const struct store_gen *g)
 	return g->id;
 }
 
-/* Persists the id before any file carries it: ids survive crashes. */
-static int reserve_id(struct store *s, uint64_t *id)
-{
-	uint8_t seq[SEQ_FILE_SIZE];
-	int ret;
-
-	seq_file_encode(seq, s->id, s->seq + 1);
-	ret = write_file_at(s->dfd, "seq", seq, sizeof(seq), NULL, false);
-	if (ret)
-		return set_err(ret, "%s/seq", s->dir);
-	*id = ++s->seq;
-	return 0;
-}
 
 static int load_base(struct store_gen *g, uint64_t base)
 {
@@ -135,13 +122,13 @@ int store_gen_begin(struct store *s, enum store_gen_kind kind, uint64_t base,
 	g->m.reserved = 1;
 	g->m.store_id = s->id;
 	ret = kind == STORE_GEN_INCREMENTAL ? load_base(g, base) : 0;
-	if (!ret)
-		ret = reserve_id(s, &g->id);
 	if (ret) {
 		manifest_free(&g->base);
 		free(g);
 		return ret;
 	}
+	/* Not written to seq: the manifest will carry it (store_seq_persist()). */
+	g->id = ++s->seq;
 	g->m.gen = g->id;
 	s->writing = g;
 	*out = g;
