@@ -27,12 +27,16 @@ struct ckpt {
 	struct snapper_ckpt_header header;
 	struct snapper_ckpt_stats stats;
 	/*
-	 * The holes, added after the last page: the generation belongs to
-	 * the writer thread while pages are queued, and a stream's holes and
-	 * pages never overlap, so their order does not matter. A FILE hole
-	 * (@file) reads as a private file mapping's file: not in the
-	 * generation, whatever the base had there.
+	 * The layout and the holes, added after the last page: the generation
+	 * (and its store) belong to the writer thread while pages are queued,
+	 * the layout is used only at commit, and a stream's holes and pages
+	 * never overlap, so their order does not matter. Adding a mapping
+	 * as it came used to wait for the writer to empty the queue, once
+	 * per mapping. A FILE hole (@file) reads as a private file mapping's
+	 * file: not in the generation, whatever the base had there.
 	 */
+	struct store_vma *vmas;
+	size_t nvmas, cap_vmas;
 	struct hole { uint64_t start, end; bool file; } *holes;
 	size_t nholes, cap_holes;
 	bool file_holes;	/* the module sends FILE holes (protocol 4) */
@@ -103,20 +107,30 @@ static int on_vma(void *arg, const struct snapper_ckpt_vma *v)
 		.offset = v->pgoff * STORE_PAGE_SIZE,
 		.prot = v->prot,
 		.flags = v->flags,
-		.path = v->path,
 		/*
 		 * A mapping new or remapped since the base: the source sent
 		 * every page it has, so none of the base's may be carried over.
 		 */
 		.fresh = v->flags & SNAPPER_VMA_F_SOFTDIRTY,
 	};
-	int ret;
+	struct store_vma *nv;
 
 	if (!c->q)
 		return -EPROTO;
-	/* The generation is the writer's while pages are queued. */
-	ret = writer_ret(c, pageq_drain(c->q));
-	return ret ? ret : store_ret(c, store_gen_add_vma(c->gen, &sv));
+	if (c->nvmas == c->cap_vmas) {
+		size_t cap = c->cap_vmas ? 2 * c->cap_vmas : 64;
+
+		nv = realloc(c->vmas, cap * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		c->vmas = nv;
+		c->cap_vmas = cap;
+	}
+	sv.path = strdup(v->path ? v->path : "");
+	if (!sv.path)
+		return -ENOMEM;
+	c->vmas[c->nvmas++] = sv;
+	return 0;
 }
 
 static int on_page(void *arg, uint64_t addr, const void *data, uint32_t flags)
@@ -152,16 +166,18 @@ static int on_hole(void *arg, uint64_t start, uint64_t end, bool file)
 }
 
 /*
- * Records the holes over whatever the base had there: as zeros, or, for a
- * FILE hole, as not in the generation.
+ * Records the layout, then the holes over whatever the base had there: as
+ * zeros, or, for a FILE hole, as not in the generation.
  */
-static int add_holes(struct ckpt *c)
+static int add_layout(struct ckpt *c)
 {
 	const struct hole *h;
 	uint64_t n;
 	size_t i;
 	int ret = 0;
 
+	for (i = 0; !ret && i < c->nvmas; i++)
+		ret = store_ret(c, store_gen_add_vma(c->gen, &c->vmas[i]));
 	for (i = 0; !ret && i < c->nholes; i++) {
 		h = &c->holes[i];
 		n = (h->end - h->start) / STORE_PAGE_SIZE;
@@ -256,7 +272,7 @@ static int stream(struct ckpt *c, struct snapper_genl *g,
 	pageq_stop(c->q, NULL, 0);
 	c->q = NULL;
 	if (!ret)
-		ret = add_holes(c);
+		ret = add_layout(c);
 	if (!ret)
 		return 0;
 	if (c->gen)
@@ -340,6 +356,9 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 		ret = ack(&c, g, &req, res);
 	}
 	store_close(c.store);
+	for (size_t i = 0; i < c.nvmas; i++)
+		free((char *)c.vmas[i].path);
+	free(c.vmas);
 	free(c.holes);
 	return ret;
 }

@@ -52,6 +52,8 @@ const char *store_dir(const struct store *s)
 	return s->dir;
 }
 
+static void count_fed(struct store *s);
+
 /* Room for @n more entries at most half full, rehashing once if need be. */
 static int htab_reserve(struct store *s, size_t n)
 {
@@ -322,8 +324,13 @@ static int pack_index_add(struct store *s, uint32_t idx)
 }
 
 /*
- * The content index, for writers at open and for readers the first time
- * a page needs another copy: every live pack's index.
+ * The content index: every live pack's index, and for writers how many
+ * generations fed from each copy. Built the first time a page needs it: a
+ * writer's first page (store_gen_add_digested(), on the thread that feeds
+ * the generation, while the caller's source goes on reading), a reader's
+ * first page that needs another copy. Not at open: a checkpoint would
+ * wait for it before its request went out, and for most of a 256 MiB
+ * store's open time it is this (the full generation's 65536 hashes).
  */
 int store_content_index(struct store *s)
 {
@@ -349,6 +356,8 @@ int store_content_index(struct store *s)
 		if (ret)
 			return ret;
 	}
+	if (!s->rdonly)
+		count_fed(s);
 	s->indexed = true;
 	return 0;
 }
@@ -602,8 +611,7 @@ static int load_packs(struct store *s)
 			}
 		}
 	}
-	/* Writers dedup against every copy; readers load indexes lazily. */
-	return s->rdonly ? 0 : store_content_index(s);
+	return 0;
 }
 
 /*
@@ -977,8 +985,6 @@ int store_open(struct store **out, const char *dir,
 	sort_gens(s);
 	if (!ret)
 		ret = load_packs(s);
-	if (!ret && !s->rdonly)
-		count_fed(s);
 	if (!ret && s->seq_lost && !s->rdonly)
 		ret = rebuild_seq(s);
 	/* Recovery only: retention runs after a commit or on request. */

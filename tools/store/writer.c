@@ -385,6 +385,11 @@ int store_gen_add_digested(struct store_gen *g, uint64_t vaddr,
 		return set_err(-EIO, "%s: generation already failed", g->s->dir);
 	if (vaddr % STORE_PAGE_SIZE)
 		return set_err(-EINVAL, "page %#" PRIx64 ": not page aligned", vaddr);
+	ret = store_content_index(g->s);
+	if (ret) {
+		g->failed = true;
+		return set_err(ret, "%s: content index", g->s->dir);
+	}
 	if (g->nfed == g->fcap) {
 		size_t cap = g->fcap ? 2 * g->fcap : 1024;
 		struct fed *nf = realloc(g->fed, cap * sizeof(*nf));
