@@ -14,7 +14,11 @@
  * checkpoint took a fifth longer. On one CPU the queue costs a page copy.
  *
  * Batches of BATCH_PAGES go round a ring of NBATCH; the source waits when
- * all are queued (2 MiB in flight), the writer when none is. Pages are
+ * all are queued (2 MiB in flight), the writer when none is. The writer's
+ * first page also builds the store's content index (store_content_index()),
+ * so the source fills the ring meanwhile; while pages are queued the
+ * generation and its store are the writer's alone (ckpt.c keeps the
+ * layout and the holes until the last page). Pages are
  * added in the order the source gave them, which the store relies on (the
  * last page fed at an address wins).
  *
