@@ -48,7 +48,7 @@ TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 STORE_LIB := $(BUILD)/libsnapper-store.a
 STORE_SRCS := $(wildcard tools/store/*.c)
 STORE_OBJS := $(STORE_SRCS:%.c=$(BUILD)/%.o)
-LIBS := -lxxhash
+LIBS := -lxxhash -llz4
 # libsnapper: persistent memory for applications, one archive with the
 # store and genl code it needs; examples/ are programs built on it.
 LIBSNAPPER := $(BUILD)/libsnapper.a
@@ -173,7 +173,7 @@ KERNEL_DEPS := linux-headers-amd64 linux-image-amd64 \
 DEPS := build-essential pkg-config kmod cpio xz-utils file man-db bc bison flex \
 	libelf-dev libssl-dev dwarves python3 $(KERNEL_DEPS) linux-source-6.12 \
 	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms \
-	libnl-3-dev libnl-genl-3-dev libxxhash-dev python3-sphinx gnuplot-nox \
+	libnl-3-dev libnl-genl-3-dev libxxhash-dev liblz4-dev python3-sphinx gnuplot-nox \
 	clang libclang-rt-14-dev gdb python3-yaml python3-jsonschema redis-server
 
 deps:

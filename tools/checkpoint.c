@@ -17,11 +17,15 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: %s checkpoint --store DIR [--full] [--quiet]\n"
-		"                  [--backend module|proc] PID\n"
+		"                  [--backend module|proc] [--compress lz4|none] PID\n"
 		"Saves the pages PID changed since the store's newest generation\n"
 		"as a new generation, and prints \"generation N\" last.\n"
 		"--backend proc reads /proc/PID/pagemap instead of asking the\n"
-		"module: slower, and the target stays stopped while it is read.\n",
+		"module: slower, and the target stays stopped while it is read.\n"
+		"--compress lz4 stores this generation's new pages compressed\n"
+		"with LZ4 (each page alone; kept as is when that saves nothing);\n"
+		"none, the default, stores them as they are. Every reader reads\n"
+		"both, and one store may hold both.\n",
 		prog);
 }
 
@@ -47,6 +51,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->flags |= SNAPPER_CKPT_F_FULL;
 		else if (!strcmp(argv[i], "--quiet"))
 			a->quiet = true;
+		else if (!strcmp(argv[i], "--compress") && i + 1 < argc &&
+			 (!strcmp(argv[i + 1], "lz4") || !strcmp(argv[i + 1], "none")))
+			a->flags = !strcmp(argv[++i], "lz4") ? a->flags | CKPT_F_LZ4 :
+				   a->flags & ~CKPT_F_LZ4;
 		else if (!strcmp(argv[i], "--backend") && i + 1 < argc &&
 			 (!strcmp(argv[i + 1], "proc") || !strcmp(argv[i + 1], "module")))
 			a->proc = !strcmp(argv[++i], "proc");

@@ -331,15 +331,21 @@ static int ack(struct ckpt *c, struct snapper_genl *g,
 int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 	     uint32_t flags, struct ckpt_result *res, char *err, size_t errlen)
 {
-	struct snapper_ckpt_request req = { .pid = pid, .flags = flags };
+	struct snapper_ckpt_request req = { .pid = pid,
+					    .flags = flags & ~CKPT_F_LZ4 };
 	struct ckpt c = { .err = err, .errlen = errlen, .proc = !g };
 	uint64_t t0 = now_us();
 	int ret;
 
 	memset(res, 0, sizeof(*res));
 	ret = open_store(&c, g, dir);
-	if (ret)
+	if (!ret && (flags & CKPT_F_LZ4) &&
+	    store_set_codec(c.store, STORE_CODEC_LZ4))
+		ret = say(&c, -EINVAL, "%s", store_strerror());
+	if (ret) {
+		store_close(c.store);
 		return ret;
+	}
 	c.base = store_newest(c.store);
 	req.store_id = store_id(c.store);
 	req.base_generation = c.base;

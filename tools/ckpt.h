@@ -26,7 +26,9 @@ struct ckpt_result {
 /*
  * Checkpoints @pid into the store @dir. @g is the module's connection, or
  * NULL for the /proc page source (then the store's default knobs apply;
- * otherwise the module's). @flags are SNAPPER_CKPT_F_*.
+ * otherwise the module's). @flags are SNAPPER_CKPT_F_*, and CKPT_F_LZ4,
+ * which the tool keeps: the new pack's pages compressed with LZ4
+ * (store_set_codec()).
  *
  * The generation is committed before it is acknowledged: if the
  * acknowledgement fails, the generation stands, the source owes the pages
@@ -37,6 +39,9 @@ struct ckpt_result {
  *
  * Return: 0, or a negative errno with one line in @err naming what failed.
  */
+/* Not a module flag: never sent, outside __SNAPPER_CKPT_F_ALL. */
+#define CKPT_F_LZ4	(1U << 31)
+
 int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 	     uint32_t flags, struct ckpt_result *res, char *err, size_t errlen);
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * libFuzzer target: whole store directories, not single buffers. A small
- * valid store (three generations, two thresholds) is made once in /dev/shm;
+ * valid store (three generations, two thresholds, the second one's pack
+ * compressed) is made once in /dev/shm;
  * each input is a list of edits applied to a copy of it: flip a byte,
  * truncate, delete, replace by a symlink (to a sibling, to /dev/zero, to
  * nothing), put a file of the store under another store name, add a
@@ -102,7 +103,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	store_knobs_default(&k);
 	k.redundancy = 1;
 	k.max_snapshots = 0;
+	/* The second generation's pack compressed, the others not. */
 	if (store_open(&s, tmpl, &k, 0) || gen(s, STORE_GEN_FULL, 1) ||
+	    store_set_codec(s, STORE_CODEC_LZ4) ||
 	    gen(s, STORE_GEN_INCREMENTAL, 2))
 		abort();
 	store_close(s);

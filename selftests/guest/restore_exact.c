@@ -18,15 +18,18 @@
  * counts unchanged by a checkpoint and a restore that writes nothing), and
  * a damaged store (the target untouched, exit status 3, the damage named;
  * with --salvage, everything else restored and the lost page left as it
- * was and named, exit status 3).
+ * was and named, exit status 3). Each case also runs on a store whose
+ * pack is compressed (checkpoint --compress lz4).
  *
  * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
  * selftests/qemu/run.
  */
+#include <lz4.h>
 #include <pthread.h>
 #include <sys/ipc.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -421,12 +424,15 @@ FIXTURE(rx) {
 FIXTURE_VARIANT(rx) {
 	bool proc;	/* checkpoint --backend proc */
 	bool range;	/* restore --range, region by region */
+	bool lz4;	/* checkpoint --compress lz4 */
 };
 
 FIXTURE_VARIANT_ADD(rx, module_whole) { .proc = false, .range = false };
 FIXTURE_VARIANT_ADD(rx, module_range) { .proc = false, .range = true };
 FIXTURE_VARIANT_ADD(rx, proc_whole) { .proc = true, .range = false };
 FIXTURE_VARIANT_ADD(rx, proc_range) { .proc = true, .range = true };
+FIXTURE_VARIANT_ADD(rx, module_whole_lz4) { .range = false, .lz4 = true };
+FIXTURE_VARIANT_ADD(rx, proc_range_lz4) { .proc = true, .range = true, .lz4 = true };
 
 FIXTURE_SETUP(rx)
 {
@@ -463,8 +469,9 @@ static int start(struct __test_metadata *_metadata, FIXTURE_DATA(rx) *self,
 static int ckpt(FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v)
 {
 	return guest_sh(self->out, sizeof(self->out),
-			"snapper-tool checkpoint --store %s%s %d", self->dir,
-			v->proc ? " --backend proc" : "", self->t.pid);
+			"snapper-tool checkpoint --store %s%s%s %d", self->dir,
+			v->proc ? " --backend proc" : "",
+			v->lz4 ? " --compress lz4" : "", self->t.pid);
 }
 
 /*
@@ -746,8 +753,40 @@ TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
 }
 
 /*
+ * In a compressed pack (store-format.rst), the record whose page starts
+ * with @first_word: its offset and length, from the index before the
+ * footer; -1 if none.
+ */
+static off_t find_record(int fd, uint64_t first_word, uint32_t *len)
+{
+	uint8_t foot[48], e[32], page[PG], rec[PG];
+	struct stat st;
+	uint64_t n, off;
+
+	if (fstat(fd, &st) || pread(fd, foot, 48, st.st_size - 48) != 48)
+		return -1;
+	memcpy(&n, foot + 24, 8);
+	for (uint64_t i = 0; n < (uint64_t)st.st_size / 32 && i < n; i++) {
+		if (pread(fd, e, 32, st.st_size - 48 - 32 * n + 32 * i) != 32)
+			return -1;
+		memcpy(&off, e + 16, 8);
+		memcpy(len, e + 24, 4);
+		if (!*len || *len > PG || pread(fd, rec, *len, off) != *len)
+			continue;
+		if (*len == PG)
+			memcpy(page, rec, PG);
+		else if (LZ4_decompress_safe((char *)rec, (char *)page, *len, PG) != PG)
+			continue;
+		if (!memcmp(page, &first_word, 8))
+			return off;
+	}
+	return -1;
+}
+
+/*
  * Damages the stored copy of page @page of the region (found by its
- * content, which is unique): flips a byte in the middle of the slot.
+ * content, which is unique): flips a byte in the middle of the slot, or
+ * of its compressed record.
  */
 static int damage_copy(const char *dir, uint64_t first_word)
 {
@@ -760,17 +799,26 @@ static int damage_copy(const char *dir, uint64_t first_word)
 	if (!f)
 		return -1;
 	while (!done && fgets(path, sizeof(path), f)) {
+		uint32_t version = 0, len;
 		int fd;
 		uint64_t w;
 		off_t off;
+		uint8_t b;
 
 		path[strcspn(path, "\n")] = '\0';
 		fd = open(path, O_RDWR);
 		if (fd < 0)
 			continue;
+		if (pread(fd, &version, 4, 8) == 4 && version == 2) {
+			off = find_record(fd, first_word, &len);
+			if (off >= 0 && pread(fd, &b, 1, off + len / 2) == 1) {
+				b ^= 0x40;
+				done = pwrite(fd, &b, 1, off + len / 2) == 1;
+			}
+			close(fd);
+			continue;
+		}
 		for (off = PG; pread(fd, &w, 8, off) == 8; off += PG) {
-			uint8_t b;
-
 			if (w != first_word)
 				continue;
 			if (pread(fd, &b, 1, off + 2000) == 1) {

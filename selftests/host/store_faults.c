@@ -22,6 +22,8 @@ static const struct store_vma vma = { A, A + MAX_PAGES * PG, 0, 3, 0, "", false 
 
 /* Pages per generation: 4, or more than the writer's buffer holds. */
 static uint64_t npages = 4;
+/* How the interrupted commit's pack is written (store_set_codec()). */
+static enum store_codec codec = STORE_CODEC_NONE;
 
 /* Generation k (a full one) holds pages A+i for i < npages, seeded k*10+i. */
 static int commit_k(struct store *s, uint64_t k, uint64_t *id)
@@ -96,6 +98,7 @@ static void run_commit(struct __test_metadata *_metadata, bool crash,
 		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
 		for (uint64_t g = 1; g <= before; g++)
 			ASSERT_EQ(0, commit_k(s, g, &id));
+		ASSERT_EQ(0, store_set_codec(s, codec));
 		store_fault_set(nth, crash);
 		ret = commit_k(s, last, &id);
 		ops = store_fault_ops();
@@ -139,6 +142,20 @@ TEST_F_TIMEOUT(faults, long_pack_crashes_at_each_call, 600)
 {
 	npages = MAX_PAGES;
 	run_commit(_metadata, true, 1, 1024);
+}
+
+/* The same through a compressed pack's records (raw here: random pages). */
+TEST_F_TIMEOUT(faults, long_lz4_pack_crashes_at_each_call, 600)
+{
+	npages = MAX_PAGES;
+	codec = STORE_CODEC_LZ4;
+	run_commit(_metadata, true, 1, 1024);
+}
+
+TEST_F_TIMEOUT(faults, lz4_commit_fails_at_each_call, 600)
+{
+	codec = STORE_CODEC_LZ4;
+	run_commit(_metadata, false, 2, 1024);
 }
 
 TEST_F_TIMEOUT(faults, commit_fails_at_each_call, 600)

@@ -51,6 +51,9 @@ static void content(uint8_t *p, int seed)
 		fake_page(p, seed, 0);
 	else
 		memset(p, 0, PG);
+	/* A third of the contents compress (in a compressed pack). */
+	if (seed % 3 == 0)
+		memset(p + PG / 4 + seed, seed, PG - PG / 4 - seed);
 }
 
 static int mapped(const struct store_vma *v, int nv, int i, bool *fresh)
@@ -217,9 +220,31 @@ static int collect(const char *path, const struct stat *st, int flag,
 static long pick_offset(struct model *m, const char *path, long size)
 {
 	long n = (size - PG - 48) / (PG + 16);	/* slots of a whole pack */
+	uint8_t head[12], foot[32];
+	int fd = open(path, O_RDONLY);
+	bool z;
 
+	z = fd >= 0 && pread(fd, head, sizeof(head), 0) == sizeof(head) &&
+	    head[8] == 2 && pread(fd, foot, sizeof(foot), size - 48) == sizeof(foot);
+	if (fd >= 0)
+		close(fd);
+	/* A compressed pack: the slot count from the footer, the index before it. */
+	if (z) {
+		memcpy(&n, foot + 24, sizeof(n));
+		if (n <= 0 || n > size / 32)
+			n = 0;
+	}
 	if (!strstr(path, ".p") || n <= 0 || rnd(m, 2))
 		return rnd(m, size);
+	if (z) {
+		switch (rnd(m, 3)) {
+		case 0:
+			return rnd(m, 48);
+		case 1:
+			return size - 1 - rnd(m, 48);
+		}
+		return size - 48 - 32 * n + rnd(m, 32 * n);
+	}
 	switch (rnd(m, 3)) {
 	case 0:
 		return rnd(m, 40);
@@ -253,6 +278,9 @@ static void run_seed(struct __test_metadata *_metadata, unsigned int seed)
 	for (int i = 0; i < gens; i++) {
 		struct mgen g;
 
+		/* Compressed packs and plain ones in one store. */
+		store_set_codec(s, (seed + i) % 2 ? STORE_CODEC_LZ4 :
+						    STORE_CODEC_NONE);
 		ASSERT_EQ(0, one_gen(s, m, &g)) TH_LOG("seed %u gen %d: %s",
 							seed, i, store_strerror());
 		m->gen[m->n++] = g;

@@ -4,7 +4,7 @@
  *
  *   store_writer write --store DIR [--incremental] [--pid PID]
  *                [--vma START-END] [--pages START-END:SEED] [--zero ADDR]
- *                [--hole START-END]
+ *                [--hole START-END] [--compress lz4|none]
  *
  * --pid copies a live process's private readable mappings from
  * /proc/PID/mem (every page in memory or swap, as a full checkpoint would
@@ -160,10 +160,12 @@ static int writer_main(int argc, char **argv)
 		{ "zero", required_argument, NULL, 'z' },
 		{ "hole", required_argument, NULL, 'h' },
 		{ "absent", required_argument, NULL, 'a' },
+		{ "compress", required_argument, NULL, 'c' },
 		{ 0 }
 	};
 	struct store_meta meta = { .comm = "store_writer" };
 	enum store_gen_kind kind = STORE_GEN_FULL;
+	enum store_codec codec = STORE_CODEC_NONE;
 	const char *dir = NULL;
 	struct store_gen *g;
 	struct store *s;
@@ -176,13 +178,16 @@ static int writer_main(int argc, char **argv)
 			dir = optarg;
 		else if (opt == 'i')
 			kind = STORE_GEN_INCREMENTAL;
-		else if (opt == '?')
+		else if (opt == 'c' && (!strcmp(optarg, "lz4") || !strcmp(optarg, "none")))
+			codec = strcmp(optarg, "lz4") ? STORE_CODEC_NONE : STORE_CODEC_LZ4;
+		else if (opt == '?' || opt == 'c')
 			return fail("bad option");
 	}
 	if (!dir || optind != argc)
-		return fail("usage: store_writer write --store DIR [--incremental] [--pid PID] [--vma A-B] [--pages A-B:SEED] [--zero A] [--hole A-B] [--absent A-B]");
+		return fail("usage: store_writer write --store DIR [--incremental] [--pid PID] [--vma A-B] [--pages A-B:SEED] [--zero A] [--hole A-B] [--absent A-B] [--compress lz4|none]");
 	if (store_open(&s, dir, NULL, 0))
 		return fail(store_strerror());
+	store_set_codec(s, codec);
 	if (store_gen_begin(s, kind, 0, &g)) {
 		fail(store_strerror());
 		store_close(s);
@@ -191,7 +196,7 @@ static int writer_main(int argc, char **argv)
 	meta.pid = getpid();
 	store_gen_set_meta(g, &meta);
 	for (optind = 1; (opt = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-		if (opt != 's' && opt != 'i' && feed_opt(g, opt, optarg)) {
+		if (opt != 's' && opt != 'i' && opt != 'c' && feed_opt(g, opt, optarg)) {
 			fprintf(stderr, "store_writer: %s: %s\n", optarg, store_strerror());
 			store_gen_abort(g);
 			store_close(s);

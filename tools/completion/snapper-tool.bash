@@ -42,12 +42,13 @@ _snapper_tool() {
 	--pid) COMPREPLY=($(compgen -W "$(_snapper_tool_pids)" -- "$cur")); return ;;
 	--format) COMPREPLY=($(compgen -W "raw core" -- "$cur")); return ;;
 	--backend) COMPREPLY=($(compgen -W "module proc" -- "$cur")); return ;;
+	--compress) COMPREPLY=($(compgen -W "lz4 none" -- "$cur")); return ;;
 	--interval|--range|--max-snapshots|--min-snapshots|--expiration) return ;;
 	esac
 	case $cmd in
 	version) opts="--help" ;;
 	config) opts="--json --help" ;;
-	checkpoint) opts="--store --full --quiet --backend --help" ;;
+	checkpoint) opts="--store --full --quiet --backend --compress --help" ;;
 	watch) opts="--store --interval --help" ;;
 	list) opts="--store --json --help" ;;
 	show) opts="--store --gen --json --help" ;;

@@ -29,7 +29,7 @@
  * of the page walk, so the region is captured as of one instant.
  *
  * Link with build/libsnapper.a and `pkg-config --libs libnl-genl-3.0`
- * and -lxxhash. Functions return 0 or a negative errno; on failure
+ * and -lxxhash -llz4. Functions return 0 or a negative errno; on failure
  * snapper_persist_strerror() gives one line naming what failed.
  */
 #ifndef LIBSNAPPER_H

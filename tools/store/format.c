@@ -264,7 +264,8 @@ static const uint8_t *meta_parse(struct cur *c, struct manifest *m)
 	return comm;
 }
 
-static void tables_encode(const struct manifest *m, struct buf *b)
+static void tables_encode(const struct manifest *m, struct buf *b,
+			  uint32_t version)
 {
 	for (uint32_t i = 0; i < m->nvmas; i++) {
 		const struct vma *v = &m->vmas[i];
@@ -282,6 +283,8 @@ static void tables_encode(const struct manifest *m, struct buf *b)
 		buf_put64(b, m->packs[i].gen);
 		buf_put32(b, m->packs[i].fanout);
 		buf_put64(b, m->packs[i].nslots);
+		if (version == MAN_VERSION_CODEC)
+			buf_put32(b, m->packs[i].codec);
 	}
 	for (uint64_t e = 0; e < m->next; e++) {
 		buf_put64(b, m->ext[e].vaddr);
@@ -296,12 +299,22 @@ static void tables_encode(const struct manifest *m, struct buf *b)
  * Manifest: magic, version, header length, ids, metadata, then the three
  * tables (VMAs, packs, extents), then an XXH3-64 of everything before it.
  */
+/* Version 2 only when a pack needs it: see MAN_VERSION_CODEC. */
+static uint32_t manifest_version(const struct manifest *m)
+{
+	for (uint32_t i = 0; i < m->npacks; i++)
+		if (m->packs[i].codec)
+			return MAN_VERSION_CODEC;
+	return FORMAT_VERSION;
+}
+
 int manifest_encode(const struct manifest *m, struct buf *b)
 {
+	uint32_t version = manifest_version(m);
 	size_t hdr_at;
 
 	buf_put(b, MAN_MAGIC, 8);
-	buf_put32(b, FORMAT_VERSION);
+	buf_put32(b, version);
 	hdr_at = b->len;
 	buf_put32(b, 0);
 	buf_put64(b, m->store_id);
@@ -314,7 +327,7 @@ int manifest_encode(const struct manifest *m, struct buf *b)
 	buf_put64(b, m->next);
 	if (!b->oom)
 		put_le32(b->p + hdr_at, b->len);
-	tables_encode(m, b);
+	tables_encode(m, b, version);
 	buf_put64(b, XXH3_64bits(b->p, b->oom ? 0 : b->len));
 	return b->oom ? -ENOMEM : 0;
 }
@@ -358,11 +371,13 @@ static int vmas_parse(struct cur *c, struct manifest *m, const char **why)
 	return 0;
 }
 
-static int packs_parse(struct cur *c, struct manifest *m, const char **why)
+static int packs_parse(struct cur *c, struct manifest *m, uint32_t version,
+		       const char **why)
 {
+	bool codecs = version == MAN_VERSION_CODEC, any = false;
 	uint32_t i;
 
-	if (m->npacks > (c->len - c->off) / 20)
+	if (m->npacks > (c->len - c->off) / (codecs ? 24 : 20))
 		return bad(why, "pack count exceeds the file");
 	m->packs = calloc(m->npacks ? m->npacks : 1, sizeof(*m->packs));
 	if (!m->packs)
@@ -373,8 +388,13 @@ static int packs_parse(struct cur *c, struct manifest *m, const char **why)
 		r->gen = take64(c);
 		r->fanout = take32(c);
 		r->nslots = take64(c);
+		r->codec = codecs ? take32(c) : STORE_CODEC_NONE;
 		if (c->bad)
 			return bad(why, "truncated pack table");
+		/* A reader must not guess at a format it does not know. */
+		if (!codec_known(r->codec))
+			return bad(why, "pack of an unknown codec");
+		any |= r->codec != STORE_CODEC_NONE;
 		if (!r->gen || r->gen > m->gen)
 			return bad(why, "pack of an impossible generation");
 		if (i && r->gen <= m->packs[i - 1].gen)
@@ -384,6 +404,9 @@ static int packs_parse(struct cur *c, struct manifest *m, const char **why)
 		if (!r->nslots || r->nslots >= MAX_SLOTS)
 			return bad(why, "pack slot count out of range");
 	}
+	/* Writers use version 2 only for this: it re-encodes the same. */
+	if (codecs && !any)
+		return bad(why, "version 2 manifest without a compressed pack");
 	return 0;
 }
 
@@ -450,14 +473,16 @@ static int extents_parse(struct cur *c, struct manifest *m, const char **why)
 	return 0;
 }
 
-static int header_parse(struct cur *c, struct manifest *m, const char **why)
+static int header_parse(struct cur *c, struct manifest *m, uint32_t *version,
+			const char **why)
 {
 	const uint8_t *magic = take(c, 8), *comm;
 	uint32_t hdr_len;
 
 	if (!magic || memcmp(magic, MAN_MAGIC, 8))
 		return bad(why, "not a manifest (bad magic)");
-	if (take32(c) != FORMAT_VERSION)
+	*version = take32(c);
+	if (*version != FORMAT_VERSION && *version != MAN_VERSION_CODEC)
 		return bad(why, "unsupported manifest version");
 	hdr_len = take32(c);
 	m->store_id = take64(c);
@@ -468,7 +493,7 @@ static int header_parse(struct cur *c, struct manifest *m, const char **why)
 	m->nvmas = take32(c);
 	m->npacks = take32(c);
 	m->next = take64(c);
-	/* Version 1 has exactly these fields; more means another version. */
+	/* Versions 1 and 2 have exactly these fields; more means another version. */
 	if (c->bad || hdr_len != c->off)
 		return bad(why, "truncated manifest header or wrong length");
 	if (!comm || comm[sizeof(m->meta.comm) - 1])
@@ -489,17 +514,18 @@ int manifest_parse(const uint8_t *p, size_t len, struct manifest *m,
 		   const char **why)
 {
 	struct cur c = { .p = p, .len = len };
+	uint32_t version = 0;
 	int ret;
 
 	memset(m, 0, sizeof(*m));
 	if (len < 8 + 8 || !checksum_ok(p, len))
 		return bad(why, "manifest checksum mismatch or truncated");
 	c.len -= 8;
-	ret = header_parse(&c, m, why);
+	ret = header_parse(&c, m, &version, why);
 	if (!ret)
 		ret = vmas_parse(&c, m, why);
 	if (!ret)
-		ret = packs_parse(&c, m, why);
+		ret = packs_parse(&c, m, version, why);
 	if (!ret)
 		ret = extents_parse(&c, m, why);
 	if (!ret && c.off != c.len)
@@ -524,70 +550,135 @@ void manifest_free(struct manifest *m)
 	m->ext = NULL;
 }
 
-/* Pack: a page-sized header so that copies sit page aligned. */
+/*
+ * Pack: a page-sized header so that copies sit page aligned. An
+ * uncompressed pack's is version 1; a compressed one's is version 2 and
+ * names its codec (le32) followed by a reserved le32 (0).
+ */
 void pack_header_encode(uint8_t out[PACK_HDR_SIZE], uint64_t store_id,
-			uint64_t gen)
+			uint64_t gen, uint32_t codec)
 {
+	size_t sum_at = codec ? 40 : 32;
+
 	memset(out, 0, PACK_HDR_SIZE);
 	memcpy(out, PACK_MAGIC, 8);
-	put_le32(out + 8, FORMAT_VERSION);
+	put_le32(out + 8, codec ? PACK_VERSION_CODEC : FORMAT_VERSION);
 	put_le32(out + 12, STORE_PAGE_SIZE);
 	put_le64(out + 16, store_id);
 	put_le64(out + 24, gen);
-	put_le64(out + 32, XXH3_64bits(out, 32));
+	if (codec)
+		put_le32(out + 32, codec);
+	put_le64(out + sum_at, XXH3_64bits(out, sum_at));
 }
 
 int pack_header_parse(const uint8_t *p, size_t len, uint64_t store_id,
-		      uint64_t gen, const char **why)
+		      uint64_t gen, uint32_t codec, const char **why)
 {
-	if (len < 40 || memcmp(p, PACK_MAGIC, 8))
+	uint32_t version = codec ? PACK_VERSION_CODEC : FORMAT_VERSION;
+	size_t sum_at = codec ? 40 : 32;
+
+	if (len < sum_at + 8 || memcmp(p, PACK_MAGIC, 8))
 		return bad(why, "not a pack (bad magic)");
-	if (!sum_ok(p, 32, get_le64(p + 32)))
+	if (get_le32(p + 8) != version)
+		return bad(why, "pack version differs from its manifest's");
+	if (!sum_ok(p, sum_at, get_le64(p + sum_at)))
 		return bad(why, "pack header checksum mismatch");
-	if (get_le32(p + 8) != FORMAT_VERSION ||
-	    get_le32(p + 12) != STORE_PAGE_SIZE)
-		return bad(why, "unsupported pack version or page size");
+	if (get_le32(p + 12) != STORE_PAGE_SIZE)
+		return bad(why, "unsupported pack page size");
+	if (codec && (get_le32(p + 32) != codec || get_le32(p + 36)))
+		return bad(why, "pack codec differs from its manifest's");
 	if (get_le64(p + 16) != store_id || get_le64(p + 24) != gen)
 		return bad(why, "pack belongs to another store or generation") ? -EXDEV : 0;
 	return 0;
 }
 
+int pack_geometry(uint64_t size, uint64_t nslots, uint32_t codec,
+		  uint64_t *index_off, const char **why)
+{
+	uint64_t tail;
+
+	if (!nslots || nslots >= MAX_SLOTS)
+		return bad(why, "pack slot count out of range");
+	if (!codec) {
+		*index_off = pack_index_offset(nslots);
+		if (size != *index_off + nslots * HASH_SIZE + PACK_FOOTER_SIZE)
+			return bad(why, "pack size does not match its slot count");
+		return 0;
+	}
+	/* Records of at most a page each, padded to a page: no more than raw. */
+	tail = nslots * ZENTRY_SIZE + PACK_FOOTER_SIZE;
+	if (size < PACK_HDR_SIZE + tail || (size - tail) % STORE_PAGE_SIZE ||
+	    size - tail > pack_index_offset(nslots))
+		return bad(why, "pack size does not match its slot count");
+	*index_off = size - tail;
+	return 0;
+}
+
 /*
  * Footer: magic, ids, slot count, XXH3-64 of the index, and an XXH3-64
- * of the footer itself. The index holds the XXH3-128 of every slot.
+ * of the footer itself. The index holds the XXH3-128 of every slot, and
+ * in a compressed pack where its record lies.
  */
 void pack_footer_encode(uint8_t out[PACK_FOOTER_SIZE], uint64_t store_id,
-			uint64_t gen, uint64_t nslots, const uint8_t *index)
+			uint64_t gen, uint64_t nslots, const uint8_t *index,
+			uint32_t codec)
 {
 	memcpy(out, PACK_END_MAGIC, 8);
 	put_le64(out + 8, store_id);
 	put_le64(out + 16, gen);
 	put_le64(out + 24, nslots);
-	put_le64(out + 32, XXH3_64bits(index, nslots * HASH_SIZE));
+	put_le64(out + 32, XXH3_64bits(index, nslots * pack_entry_size(codec)));
 	put_le64(out + 40, XXH3_64bits(out, 40));
 }
 
 int pack_footer_parse(const uint8_t *p, uint64_t store_id, uint64_t gen,
-		      uint64_t file_size, uint64_t *nslots, const char **why)
+		      uint64_t file_size, uint32_t codec, uint64_t *nslots,
+		      const char **why)
 {
-	uint64_t n;
+	uint64_t n, idx;
 
 	if (memcmp(p, PACK_END_MAGIC, 8) || !sum_ok(p, 40, get_le64(p + 40)))
 		return bad(why, "pack footer damaged or pack truncated");
 	if (get_le64(p + 8) != store_id || get_le64(p + 16) != gen)
 		return bad(why, "pack belongs to another store or generation") ? -EXDEV : 0;
 	n = get_le64(p + 24);
-	if (!n || n >= MAX_SLOTS ||
-	    file_size != pack_index_offset(n) + n * HASH_SIZE + PACK_FOOTER_SIZE)
-		return bad(why, "pack size does not match its slot count");
+	if (pack_geometry(file_size, n, codec, &idx, why))
+		return -EBADMSG;
 	*nslots = n;
 	return 0;
 }
 
 int pack_index_check(const uint8_t *footer, const uint8_t *index,
-		     uint64_t nslots, const char **why)
+		     uint64_t nslots, uint32_t codec, const char **why)
 {
-	if (!sum_ok(index, nslots * HASH_SIZE, get_le64(footer + 32)))
+	if (!sum_ok(index, nslots * pack_entry_size(codec), get_le64(footer + 32)))
 		return bad(why, "pack index checksum mismatch");
+	return 0;
+}
+
+/* Compressed pack index entry: XXH3-128, offset (le64), length, flags (le32). */
+void zentry_encode(uint8_t out[ZENTRY_SIZE], struct hash128 h,
+		   const struct zloc *z)
+{
+	hash_put(out, h);
+	put_le64(out + 16, z->off);
+	put_le32(out + 24, z->len);
+	put_le32(out + 28, 0);
+}
+
+int zentry_parse(const uint8_t in[ZENTRY_SIZE], uint64_t data_end,
+		 struct hash128 *h, struct zloc *z, const char **why)
+{
+	uint64_t off = get_le64(in + 16);
+	uint32_t len = get_le32(in + 24);
+
+	*h = hash_get(in);
+	*z = (struct zloc){ 0 };
+	if (get_le32(in + 28))
+		return bad(why, "index entry with unknown flags");
+	if (!len || len > STORE_PAGE_SIZE || off < PACK_HDR_SIZE ||
+	    off > data_end || len > data_end - off)
+		return bad(why, "index entry locates its record outside the pack's data");
+	*z = (struct zloc){ off, len };
 	return 0;
 }

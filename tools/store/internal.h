@@ -10,6 +10,14 @@
 #include "store.h"
 
 #define FORMAT_VERSION		1u
+/*
+ * Version 2 of a manifest: its pack table says how each pack stores its
+ * copies. Written only when some pack is compressed, so that a store that
+ * never compresses stays readable by version 1 readers.
+ */
+#define MAN_VERSION_CODEC	2u
+/* Version 2 of a pack: compressed records, an index that locates them. */
+#define PACK_VERSION_CODEC	2u
 #define STORE_MAGIC		"SNPRSTOR"
 #define SEQ_MAGIC		"SNPRSEQ1"
 #define MAN_MAGIC		"SNPRMANI"
@@ -21,6 +29,8 @@
 #define PACK_HDR_SIZE		4096u
 #define PACK_FOOTER_SIZE	48u
 #define HASH_SIZE		16u
+/* Index entry of a compressed pack: hash, record offset, length, flags. */
+#define ZENTRY_SIZE		32u
 /* Generous bounds that keep a corrupt count from allocating the machine. */
 #define MAX_PATH_LEN		4096u
 #define MAX_SLOTS		(1ull << 32)
@@ -45,6 +55,7 @@ struct pack_ref {
 	uint64_t gen;		/* the pack written by generation gen */
 	uint32_t fanout;	/* threshold its path was built with */
 	uint64_t nslots;
+	uint32_t codec;		/* enum store_codec; version 2 manifests only */
 };
 
 struct vma {
@@ -106,19 +117,60 @@ void manifest_free(struct manifest *m);
  * themselves one page at a time).
  */
 void pack_header_encode(uint8_t out[PACK_HDR_SIZE], uint64_t store_id,
-			uint64_t gen);
+			uint64_t gen, uint32_t codec);
+/* @codec is what the manifest says the pack holds; a header saying else is damage. */
 int pack_header_parse(const uint8_t *p, size_t len, uint64_t store_id,
-		      uint64_t gen, const char **why);
+		      uint64_t gen, uint32_t codec, const char **why);
 void pack_footer_encode(uint8_t out[PACK_FOOTER_SIZE], uint64_t store_id,
-			uint64_t gen, uint64_t nslots, const uint8_t *index);
+			uint64_t gen, uint64_t nslots, const uint8_t *index,
+			uint32_t codec);
 int pack_footer_parse(const uint8_t *p, uint64_t store_id, uint64_t gen,
-		      uint64_t file_size, uint64_t *nslots, const char **why);
+		      uint64_t file_size, uint32_t codec, uint64_t *nslots,
+		      const char **why);
 int pack_index_check(const uint8_t *footer, const uint8_t *index,
-		     uint64_t nslots, const char **why);
+		     uint64_t nslots, uint32_t codec, const char **why);
+/* Where slot @nslots would start in an uncompressed pack: its index. */
 static inline uint64_t pack_index_offset(uint64_t nslots)
 {
 	return PACK_HDR_SIZE + nslots * STORE_PAGE_SIZE;
 }
+static inline uint64_t pack_entry_size(uint32_t codec)
+{
+	return codec ? ZENTRY_SIZE : HASH_SIZE;
+}
+/*
+ * Where the index of a pack of @size bytes and @nslots slots starts: after
+ * the copies for an uncompressed pack, whose size must then be exact; for
+ * a compressed one, from the end (the records before it are of any
+ * length, padded to a page). -EBADMSG if no pack has that size.
+ */
+int pack_geometry(uint64_t size, uint64_t nslots, uint32_t codec,
+		  uint64_t *index_off, const char **why);
+
+/*
+ * A compressed pack's slot: where its record lies and how long it is
+ * (STORE_PAGE_SIZE: the page as is; less: compressed). len 0 marks an
+ * index entry that fails its checks: that slot cannot be read.
+ */
+struct zloc {
+	uint64_t off;
+	uint32_t len;
+};
+void zentry_encode(uint8_t out[ZENTRY_SIZE], struct hash128 h,
+		   const struct zloc *z);
+/* Hash always; location checked against the data area [4096, data_end). */
+int zentry_parse(const uint8_t in[ZENTRY_SIZE], uint64_t data_end,
+		 struct hash128 *h, struct zloc *z, const char **why);
+/*
+ * Codecs (codec.c). compress returns the record's length: less than a page
+ * when it saved anything, else the page copied as is (STORE_PAGE_SIZE).
+ * decompress accepts exactly one page of output and nothing else.
+ */
+bool codec_known(uint32_t codec);
+const char *codec_name(uint32_t codec);
+uint32_t codec_compress(uint32_t codec, const void *page, uint8_t *out);
+int codec_decompress(uint32_t codec, const uint8_t *rec, uint32_t len,
+		     void *page, const char **why);
 
 /* fs.c: system calls, counted for fault injection; paths. */
 int sys_open(const char *path, int flags, mode_t mode);

@@ -18,6 +18,8 @@ struct pack {
 	uint32_t fanout;
 	uint64_t nslots;
 	uint8_t *hashes;	/* nslots XXH3-128s; NULL if the index is bad */
+	uint32_t codec;		/* enum store_codec, as the manifests say */
+	struct zloc *locs;	/* compressed: each slot's record, with hashes */
 	uint32_t *fed;		/* per slot: generations that fed from it */
 	uint64_t *last;		/* per slot: the last of those */
 	int fd;			/* -1 until needed */
@@ -57,6 +59,7 @@ struct store {
 	uint64_t seq;		/* highest id ever handed out */
 	uint64_t seq_disk;	/* what seq says on disk (see store_seq_persist()) */
 	struct store_knobs knobs;
+	uint32_t codec;		/* for the packs this handle writes */
 	bool rdonly;
 	bool seq_lost;		/* seq unreadable: rebuilt by a writable open */
 	struct gen *gens;	/* ascending ids */
@@ -84,7 +87,15 @@ void pack_forget_fd(struct store *s, struct pack *p);
 int pack_ready(struct store *s, struct pack *p);
 int store_content_index(struct store *s);
 int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
-	     uint32_t *idx);
+	     uint32_t codec, uint32_t *idx);
+/*
+ * One copy of pack @p, slot @slot, into @page (unverified: the caller
+ * checks the hash). A compressed one is read and decompressed; a record
+ * that lies outside the pack or does not decompress to exactly one page
+ * is -EBADMSG with @why. -errno for a failed read.
+ */
+int pack_read_slot(struct store *s, struct pack *p, uint64_t slot, void *page,
+		   const char **why);
 struct gen *gen_find(struct store *s, uint64_t id);
 int gen_load(struct store *s, struct gen *gn, struct manifest *m,
 	     uint32_t **map);

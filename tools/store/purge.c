@@ -142,7 +142,9 @@ static uint64_t mark(struct store *s)
 		p->doomed = true;
 		pack_forget_fd(s, p);
 		free(p->hashes);
+		free(p->locs);
 		p->hashes = NULL;
+		p->locs = NULL;
 	}
 	return keep_below;
 }

@@ -50,31 +50,35 @@ static int salvaged(struct store_snap *snap, uint64_t vaddr, void *buf,
 	return 0;
 }
 
+/* Where a slot's copy is, for messages: its record's offset in the pack. */
+static uint64_t slot_offset(const struct pack *p, uint64_t slot)
+{
+	return p->codec ? p->locs[slot].off : pack_index_offset(slot);
+}
+
 static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
 		      void *buf)
 {
 	struct pack *p = &s->packs[pack];
-	uint64_t off = pack_index_offset(slot);
 	struct hash128 want, got;
-	ssize_t n;
-	int fd, ret;
+	const char *why;
+	int ret;
 
 	ret = pack_ready(s, p);
 	if (ret)
 		return ret;
-	fd = pack_fd(s, p);
-	if (fd < 0)
-		return fd;
-	n = pread_all(fd, buf, STORE_PAGE_SIZE, off);
-	if (n != STORE_PAGE_SIZE)
-		return set_err(n < 0 ? -errno : -EIO, "%s/%s: %s at offset %#" PRIx64,
-			       s->dir, p->path, n < 0 ? "read error" : "short read",
-			       off);
+	ret = pack_read_slot(s, p, slot, buf, &why);
+	if (ret == -ENOMEM)
+		return set_err(ret, "%s/%s", s->dir, p->path);
+	if (ret)
+		return set_err(ret == -EBADMSG ? -EIO : ret,
+			       "%s/%s: %s at offset %#" PRIx64 " (slot %" PRIu64 ")",
+			       s->dir, p->path, why, slot_offset(p, slot), slot);
 	want = hash_get(p->hashes + slot * HASH_SIZE);
 	got = hash_page(buf);
 	if (want.lo != got.lo || want.hi != got.hi)
 		return set_err(-EIO, "%s/%s: hash mismatch at offset %#" PRIx64,
-			       s->dir, p->path, off);
+			       s->dir, p->path, slot_offset(p, slot));
 	return 0;
 }
 
@@ -109,6 +113,7 @@ static int other_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf)
 {
 	struct pack *p = &s->packs[pack];
 	struct hash128 want, got;
+	const char *why;
 	int ret;
 
 	if (!p->hashes)
@@ -121,8 +126,7 @@ static int other_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf)
 		return 0;
 	if (!p->unproven)
 		return -ENOENT;
-	if (pread_all(pack_fd(s, p), buf, STORE_PAGE_SIZE,
-		      pack_index_offset(slot)) != STORE_PAGE_SIZE)
+	if (pack_read_slot(s, p, slot, buf, &why))
 		return -ENOENT;
 	got = hash_page(buf);
 	if ((got.lo != want.lo && got.hi != want.hi) ||
@@ -276,11 +280,37 @@ static uint64_t *checked_bits(struct store_snap *snap, uint32_t e)
 }
 
 /*
+ * The records of compressed slots [slot, slot + n) in one pread into a
+ * buffer of its own, when their index entries place them one after the
+ * other as the writer does (otherwise, or on failure, NULL: each is then
+ * read alone by read_copy(), which names what is wrong).
+ */
+static uint8_t *read_records(struct pack *p, int fd, uint64_t slot,
+			     uint64_t n)
+{
+	const struct zloc *z = p->locs + slot;
+	uint64_t span = 0;
+	uint8_t *recs;
+
+	for (uint64_t i = 0; i < n; i++) {
+		if (!z[i].len || z[i].off != z[0].off + span)
+			return NULL;
+		span += z[i].len;
+	}
+	recs = malloc(span);
+	if (recs && pread_all(fd, recs, span, z[0].off) != (ssize_t)span) {
+		free(recs);
+		recs = NULL;
+	}
+	return recs;
+}
+
+/*
  * The pages of one run in one pread, each then checked against its
  * pack's index, unless @trust and @checked say a bulk read through this
  * snapshot checked that same slot before; a page that fails goes through
  * read_copy() alone, which rereads it, names the fault and may fall back
- * to another copy.
+ * to another copy. A compressed page is decompressed either way.
  */
 static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 		      uint64_t n, uint8_t *buf, uint64_t *checked, bool trust)
@@ -288,18 +318,26 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 	struct pack *p = &s->packs[pack];
 	size_t len = n * STORE_PAGE_SIZE;
 	int fd = pack_ready(s, p) ? -1 : pack_fd(s, p);
-	bool bulk = fd >= 0 && pread_all(fd, buf, len, pack_index_offset(slot)) ==
+	uint8_t *recs = fd >= 0 && p->codec ? read_records(p, fd, slot, n) : NULL;
+	bool bulk = p->codec ? recs != NULL :
+		    fd >= 0 && pread_all(fd, buf, len, pack_index_offset(slot)) ==
 			       (ssize_t)len;
+	int ret = 0;
 
 	for (uint64_t i = 0, k = slot; i < n; i++, k++) {
 		uint8_t *page = buf + i * STORE_PAGE_SIZE;
 		uint64_t bit = checked ? checked[k / 64] & (1ull << (k % 64)) : 0;
+		bool got_it = bulk;
 		struct hash128 want, got;
-		int ret;
+		const char *why;
 
-		if (bulk && trust && bit)
+		if (bulk && p->codec)
+			got_it = !codec_decompress(p->codec, recs + (p->locs[k].off -
+								      p->locs[slot].off),
+						   p->locs[k].len, page, &why);
+		if (got_it && trust && bit)
 			continue;
-		if (bulk) {
+		if (got_it) {
 			want = hash_get(p->hashes + k * HASH_SIZE);
 			got = hash_page(page);
 			if (want.lo == got.lo && want.hi == got.hi) {
@@ -310,9 +348,10 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 		}
 		ret = read_copy(s, pack, k, page, true);
 		if (ret)
-			return ret;
+			break;
 	}
-	return 0;
+	free(recs);
+	return ret;
 }
 
 static int salvage_run(struct store_snap *snap, uint64_t vaddr, uint64_t n,

@@ -149,7 +149,7 @@ struct gen *gen_find(struct store *s, uint64_t id)
 }
 
 int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
-	     uint32_t *idx)
+	     uint32_t codec, uint32_t *idx)
 {
 	struct pack *p;
 
@@ -164,7 +164,7 @@ int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	}
 	p = &s->packs[s->npacks];
 	*p = (struct pack){ .gen = gen, .fanout = fanout, .nslots = nslots,
-			    .fd = -1 };
+			    .codec = codec, .fd = -1 };
 	fanout_path(p->path, sizeof(p->path), 'd', gen, fanout, ".p");
 	*idx = s->npacks++;
 	return 0;
@@ -222,12 +222,26 @@ int pack_fd(struct store *s, struct pack *p)
  * its own index entry anyway, and a page that matches its entry proves
  * both (p->unproven then only keeps its copies from being shared).
  */
+/* Bytes [from, to) of @fd (less than a page) are all zero. */
+static bool zeros_at(int fd, uint64_t from, uint64_t to)
+{
+	uint8_t pad[STORE_PAGE_SIZE];
+	size_t n = to - from;
+
+	if (from >= to)
+		return true;
+	if (n > sizeof(pad) || pread_all(fd, pad, n, from) != (ssize_t)n)
+		return false;
+	return !pad[0] && !memcmp(pad, pad + 1, n - 1);
+}
+
 static int pack_read_index(struct store *s, struct pack *p)
 {
 	uint8_t head[PACK_HDR_SIZE], foot[PACK_FOOTER_SIZE];
-	uint64_t idx = pack_index_offset(p->nslots), nslots = 0;
-	uint64_t size = idx + p->nslots * HASH_SIZE + PACK_FOOTER_SIZE;
+	uint64_t esize = pack_entry_size(p->codec), idx = 0, nslots = 0;
+	uint64_t size = 0;
 	const char *why = NULL, *damage = NULL;
+	uint8_t *index;
 	struct stat st;
 	int fd = pack_fd(s, p);
 	int ret;
@@ -238,21 +252,25 @@ static int pack_read_index(struct store *s, struct pack *p)
 	}
 	if (fstat(fd, &st))
 		why = "pack unreadable";
-	else if ((uint64_t)st.st_size != size)
+	else if (pack_geometry(size = st.st_size, p->nslots, p->codec, &idx, &why))
 		why = "pack size differs from its manifest's (truncated?)";
 	else if (pread_all(fd, head, sizeof(head), 0) != sizeof(head) ||
 		 pread_all(fd, foot, sizeof(foot), size - sizeof(foot)) != sizeof(foot))
 		why = "pack unreadable";
 	if (!why) {
 		const char *fdamage = NULL;
+		size_t pad = p->codec ? 48 : 40;
 
-		ret = pack_header_parse(head, sizeof(head), s->id, p->gen, &damage);
+		ret = pack_header_parse(head, sizeof(head), s->id, p->gen,
+					p->codec, &damage);
 		if (ret == -EXDEV)
 			why = damage;
 		/* The header's padding is written as zeros: anything else is damage. */
-		if (!ret && (head[40] || memcmp(head + 40, head + 41, sizeof(head) - 41)))
+		if (!ret && (head[pad] || memcmp(head + pad, head + pad + 1,
+						 sizeof(head) - pad - 1)))
 			damage = "pack header padding damaged";
-		ret = pack_footer_parse(foot, s->id, p->gen, size, &nslots, &fdamage);
+		ret = pack_footer_parse(foot, s->id, p->gen, size, p->codec,
+					&nslots, &fdamage);
 		if (ret == -EXDEV)
 			why = fdamage;
 		else if (!ret && nslots != p->nslots)
@@ -263,18 +281,53 @@ static int pack_read_index(struct store *s, struct pack *p)
 	p->why = why;
 	if (why)
 		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path, why);
+	index = malloc(p->nslots * esize);
 	p->hashes = malloc(p->nslots * HASH_SIZE);
-	if (!p->hashes)
-		return set_err(-ENOMEM, "%s/%s", s->dir, p->path);
-	if (pread_all(fd, p->hashes, p->nslots * HASH_SIZE, idx) !=
-	    (ssize_t)(p->nslots * HASH_SIZE)) {
+	if (p->codec && index && p->hashes)
+		p->locs = malloc(p->nslots * sizeof(*p->locs));
+	if (!index || !p->hashes || (p->codec && !p->locs)) {
+		free(index);
 		free(p->hashes);
 		p->hashes = NULL;
+		return set_err(-ENOMEM, "%s/%s", s->dir, p->path);
+	}
+	if (pread_all(fd, index, p->nslots * esize, idx) !=
+	    (ssize_t)(p->nslots * esize)) {
+		free(index);
+		free(p->hashes);
+		free(p->locs);
+		p->hashes = NULL;
+		p->locs = NULL;
 		p->why = "pack index unreadable";
 		return set_err(-EIO, "%s/%s: %s", s->dir, p->path, p->why);
 	}
 	if (!damage)
-		pack_index_check(foot, p->hashes, p->nslots, &damage);
+		pack_index_check(foot, index, p->nslots, p->codec, &damage);
+	if (!p->codec) {
+		memcpy(p->hashes, index, p->nslots * HASH_SIZE);
+	} else {
+		/*
+		 * An entry that locates its record outside the data area
+		 * cannot be read (len 0); its hash still finds other copies.
+		 */
+		uint64_t end = PACK_HDR_SIZE;
+
+		for (uint64_t i = 0; i < p->nslots; i++) {
+			struct hash128 h;
+			const char *bad;
+
+			if (zentry_parse(index + i * ZENTRY_SIZE, idx, &h,
+					 &p->locs[i], &bad) && !damage)
+				damage = bad;
+			hash_put(p->hashes + i * HASH_SIZE, h);
+			if (p->locs[i].off + p->locs[i].len > end)
+				end = p->locs[i].off + p->locs[i].len;
+		}
+		/* Like the header's, the padding after the records is zeros. */
+		if (!damage && !zeros_at(fd, end, idx))
+			damage = "pack data padding damaged";
+	}
+	free(index);
 	if (damage) {
 		p->unproven = true;
 		p->why = damage;
@@ -282,6 +335,38 @@ static int pack_read_index(struct store *s, struct pack *p)
 		     s->dir, p->path, damage);
 	}
 	return 0;
+}
+
+int pack_read_slot(struct store *s, struct pack *p, uint64_t slot, void *page,
+		   const char **why)
+{
+	uint8_t rec[STORE_PAGE_SIZE];
+	struct zloc z;
+	ssize_t n;
+	int fd = pack_fd(s, p);
+
+	if (fd < 0) {
+		*why = "pack unreadable";
+		return fd;
+	}
+	if (!p->codec) {
+		n = pread_all(fd, page, STORE_PAGE_SIZE, pack_index_offset(slot));
+		*why = n < 0 ? "read error" : "short read";
+		return n == STORE_PAGE_SIZE ? 0 : n < 0 ? -errno : -EIO;
+	}
+	z = p->locs[slot];
+	if (!z.len) {
+		*why = "index entry damaged";
+		return -EBADMSG;
+	}
+	n = pread_all(fd, z.len == STORE_PAGE_SIZE ? page : rec, z.len, z.off);
+	if (n != z.len) {
+		*why = n < 0 ? "read error" : "short read";
+		return n < 0 ? -errno : -EIO;
+	}
+	if (z.len == STORE_PAGE_SIZE)
+		return 0;
+	return codec_decompress(p->codec, rec, z.len, page, why);
 }
 
 /*
@@ -593,14 +678,16 @@ static int load_packs(struct store *s)
 
 			if (p) {
 				if (p->fanout != m->packs[i].fanout ||
-				    p->nslots != m->packs[i].nslots)
+				    p->nslots != m->packs[i].nslots ||
+				    p->codec != m->packs[i].codec)
 					return set_err(-EBADMSG, "%s/%s: disagrees with another manifest on pack %" PRIu64,
 						       s->dir, s->gens[g].path, p->gen);
 				continue;
 			}
 			/* Keep s->packs sorted: insertion into a sorted tail. */
 			ret = pack_add(s, m->packs[i].gen, m->packs[i].fanout,
-				       m->packs[i].nslots, &idx);
+				       m->packs[i].nslots, m->packs[i].codec,
+				       &idx);
 			if (ret)
 				return ret;
 			while (idx && s->packs[idx - 1].gen > s->packs[idx].gen) {
@@ -1010,6 +1097,7 @@ void store_close(struct store *s)
 		if (s->packs[i].fd >= 0)
 			close(s->packs[i].fd);
 		free(s->packs[i].hashes);
+		free(s->packs[i].locs);
 		free(s->packs[i].fed);
 		free(s->packs[i].last);
 	}
@@ -1051,6 +1139,14 @@ int store_set_knobs(struct store *s, const struct store_knobs *k)
 	if (!ret)
 		s->knobs = *k;
 	return ret;
+}
+
+int store_set_codec(struct store *s, enum store_codec codec)
+{
+	if (!codec_known(codec))
+		return set_err(-EINVAL, "%s: unknown codec %u", s->dir, codec);
+	s->codec = codec;
+	return 0;
 }
 
 uint64_t store_newest(const struct store *s)

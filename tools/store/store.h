@@ -158,6 +158,19 @@ uint64_t store_newest(const struct store *s);	/* 0 if none */
 int store_info(struct store *s, uint64_t id, struct store_info *info);
 
 /*
+ * How the packs written from now on through @s store their copies:
+ * STORE_CODEC_NONE (the default) page by page as they are; STORE_CODEC_LZ4
+ * each page compressed on its own with LZ4, or as it is when that saves
+ * nothing. Recorded per pack, so one store may mix both; a page's hash is
+ * always that of the page itself. -EINVAL for an unknown codec.
+ */
+enum store_codec {
+	STORE_CODEC_NONE = 0,
+	STORE_CODEC_LZ4 = 1,
+};
+int store_set_codec(struct store *s, enum store_codec codec);
+
+/*
  * Writing. @base is used for STORE_GEN_INCREMENTAL only; 0 means the
  * newest committed generation (-ENOENT if there is none). The generation's
  * id is reserved (persisted) here, so ids are never reused, even after a

@@ -57,6 +57,9 @@ struct store_gen {
 	bool direct;		/* fd is O_DIRECT: copies bypass the page cache */
 	uint8_t *wbuf;		/* page aligned, for O_DIRECT */
 	uint64_t flushed;	/* slots on disk; the rest sit in wbuf */
+	uint32_t codec;		/* of the pack: s->codec when it was opened */
+	uint64_t woff;		/* compressed: file offset of wbuf[0], page aligned */
+	size_t wlen;		/* compressed: bytes of records in wbuf */
 	uint64_t slot_cap;	/* slots the pack's arrays have room for */
 	uint64_t t0;
 	bool failed;
@@ -223,6 +226,42 @@ static int flush(struct store_gen *g, uint64_t nslots)
 	return 0;
 }
 
+/*
+ * The same for a compressed pack, whose records are of any length: the
+ * whole pages of wbuf go out, still page aligned in the file and in
+ * memory, and the partial page after them moves to the buffer's start,
+ * to be completed by the next records. @last pads that page with zeros
+ * and writes it too: the data area ends on a page boundary.
+ */
+static int flush_records(struct store_gen *g, bool last)
+{
+	struct pack *p = &g->s->packs[g->pack];
+	size_t n = g->wlen / STORE_PAGE_SIZE * STORE_PAGE_SIZE;
+	ssize_t r;
+
+	if (last && g->wlen > n) {
+		memset(g->wbuf + g->wlen, 0, n + STORE_PAGE_SIZE - g->wlen);
+		n += STORE_PAGE_SIZE;
+		g->wlen = n;
+	}
+	if (!n)
+		return 0;
+	r = sys_pwrite_all(g->fd, g->wbuf, n, g->woff);
+	if (r < 0 && g->direct && errno == EINVAL && !set_direct(g->fd, false)) {
+		g->direct = false;
+		r = sys_pwrite_all(g->fd, g->wbuf, n, g->woff);
+	}
+	if (r < 0)
+		return set_err(-errno, "%s/%s", g->s->dir, p->path);
+	if (!g->direct)
+		sync_file_range(g->fd, g->woff, n, SYNC_FILE_RANGE_WRITE);
+	memmove(g->wbuf, g->wbuf + n, g->wlen - n);
+	g->woff += n;
+	g->wlen -= n;
+	g->flushed = p->nslots;
+	return 0;
+}
+
 /* Room for one more slot's hash and counts, growing by half. */
 static int grow_pack(struct store_gen *g, struct pack *p)
 {
@@ -233,6 +272,13 @@ static int grow_pack(struct store_gen *g, struct pack *p)
 
 	if (p->nslots < g->slot_cap)
 		return 0;
+	if (g->codec) {
+		struct zloc *z = realloc(p->locs, n * sizeof(*z));
+
+		if (!z)
+			return -ENOMEM;
+		p->locs = z;
+	}
 	h = realloc(p->hashes, n * HASH_SIZE);
 	if (h)
 		p->hashes = h;
@@ -255,11 +301,13 @@ static int open_pack(struct store_gen *g)
 	struct pack *p;
 	int ret;
 
-	ret = pack_add(s, g->id, s->knobs.threshold, 0, &g->pack);
+	ret = pack_add(s, g->id, s->knobs.threshold, 0, s->codec, &g->pack);
 	if (ret)
 		return set_err(ret, "%s", s->dir);
 	p = &s->packs[g->pack];
 	p->writing = true;
+	g->codec = s->codec;
+	g->woff = PACK_HDR_SIZE;
 	if (posix_memalign((void **)&g->wbuf, STORE_PAGE_SIZE,
 			   WBUF_PAGES * STORE_PAGE_SIZE))
 		g->wbuf = NULL;
@@ -270,7 +318,7 @@ static int open_pack(struct store_gen *g)
 	g->fd = sys_openat(s->dfd, p->path, O_RDWR | O_CREAT | O_EXCL, 0600);
 	if (g->fd < 0)
 		return set_err(-errno, "%s/%s", s->dir, p->path);
-	pack_header_encode(hdr, s->id, g->id);
+	pack_header_encode(hdr, s->id, g->id, g->codec);
 	if (sys_pwrite_all(g->fd, hdr, sizeof(hdr), 0) < 0)
 		return set_err(-errno, "%s/%s", s->dir, p->path);
 	/* Where the filesystem cannot (EINVAL), the copies go buffered. */
@@ -290,13 +338,26 @@ static int store_copy(struct store_gen *g, const void *page,
 	p = &g->s->packs[g->pack];
 	if (p->nslots + 1 >= MAX_SLOTS)
 		return set_err(-EFBIG, "%s/%s", g->s->dir, p->path);
-	if (p->nslots - g->flushed == WBUF_PAGES && (ret = flush(g, p->nslots)))
+	if (g->codec) {
+		if (g->wlen + STORE_PAGE_SIZE > WBUF_PAGES * STORE_PAGE_SIZE &&
+		    (ret = flush_records(g, false)))
+			return ret;
+	} else if (p->nslots - g->flushed == WBUF_PAGES &&
+		   (ret = flush(g, p->nslots))) {
 		return ret;
+	}
 	if (grow_pack(g, p))
 		return set_err(-ENOMEM, "%s/%s", g->s->dir, p->path);
 	*slot = p->nslots++;
-	memcpy(g->wbuf + (*slot - g->flushed) * STORE_PAGE_SIZE, page,
-	       STORE_PAGE_SIZE);
+	if (g->codec) {
+		uint32_t len = codec_compress(g->codec, page, g->wbuf + g->wlen);
+
+		p->locs[*slot] = (struct zloc){ g->woff + g->wlen, len };
+		g->wlen += len;
+	} else {
+		memcpy(g->wbuf + (*slot - g->flushed) * STORE_PAGE_SIZE, page,
+		       STORE_PAGE_SIZE);
+	}
 	hash_put(p->hashes + *slot * HASH_SIZE, h);
 	p->fed[*slot] = 1;
 	p->last[*slot] = g->id;
@@ -313,8 +374,26 @@ static int peek_copy(struct store_gen *g, uint32_t pack, uint64_t slot,
 		     void *buf)
 {
 	struct pack *p = &g->s->packs[pack];
+	const char *why;
 	int fd;
 
+	if (p->codec) {
+		uint8_t rec[STORE_PAGE_SIZE];
+		struct zloc z = p->locs[slot];
+		size_t head;
+
+		if (pack != g->pack || z.off + z.len <= g->woff)
+			return pack_read_slot(g->s, p, slot, buf, &why);
+		/* Still in wbuf, or its first bytes already written. */
+		head = z.off < g->woff ? g->woff - z.off : 0;
+		fd = head ? pack_fd(g->s, p) : 0;
+		if (fd < 0)
+			return fd;
+		if (head && pread_all(fd, rec, head, z.off) != (ssize_t)head)
+			return -EIO;
+		memcpy(rec + head, g->wbuf + (z.off + head - g->woff), z.len - head);
+		return codec_decompress(p->codec, rec, z.len, buf, &why);
+	}
 	if (pack == g->pack && slot >= g->flushed) {
 		memcpy(buf, g->wbuf + (slot - g->flushed) * STORE_PAGE_SIZE,
 		       STORE_PAGE_SIZE);
@@ -477,30 +556,45 @@ static int seal_pack(struct store_gen *g)
 {
 	struct store *s = g->s;
 	struct pack *p = &s->packs[g->pack];
-	uint8_t foot[PACK_FOOTER_SIZE];
+	uint8_t foot[PACK_FOOTER_SIZE], *index = p->hashes;
 	uint64_t idx = pack_index_offset(p->nslots);
+	uint64_t isize = p->nslots * pack_entry_size(g->codec);
 	char dir[sizeof(p->path)];
 	int ret;
 
-	ret = flush(g, p->nslots);
+	ret = g->codec ? flush_records(g, true) : flush(g, p->nslots);
 	if (ret)
 		return ret;
+	if (g->codec) {
+		idx = g->woff;
+		index = malloc(isize);
+		if (!index)
+			return set_err(-ENOMEM, "%s/%s", s->dir, p->path);
+		for (uint64_t i = 0; i < p->nslots; i++)
+			zentry_encode(index + i * ZENTRY_SIZE,
+				      hash_get(p->hashes + i * HASH_SIZE),
+				      &p->locs[i]);
+	}
 	/* The index and footer are not page multiples: buffered. */
+	ret = 0;
 	if (g->direct && set_direct(g->fd, false))
-		return set_err(-errno, "%s/%s", s->dir, p->path);
+		ret = set_err(-errno, "%s/%s", s->dir, p->path);
 	g->direct = false;
-	pack_footer_encode(foot, s->id, g->id, p->nslots, p->hashes);
-	if (sys_pwrite_all(g->fd, p->hashes, p->nslots * HASH_SIZE, idx) < 0 ||
-	    sys_pwrite_all(g->fd, foot, sizeof(foot),
-			   idx + p->nslots * HASH_SIZE) < 0 ||
-	    sys_fsync(g->fd))
-		return set_err(-errno, "%s/%s", s->dir, p->path);
+	pack_footer_encode(foot, s->id, g->id, p->nslots, index, g->codec);
+	if (!ret && (sys_pwrite_all(g->fd, index, isize, idx) < 0 ||
+		     sys_pwrite_all(g->fd, foot, sizeof(foot), idx + isize) < 0 ||
+		     sys_fsync(g->fd)))
+		ret = set_err(-errno, "%s/%s", s->dir, p->path);
+	if (index != p->hashes)
+		free(index);
+	if (ret)
+		return ret;
 	snprintf(dir, sizeof(dir), "%s", p->path);
 	*strrchr(dir, '/') = '\0';
 	ret = fsync_dirat(s->dfd, dir);
 	if (ret)
 		return set_err(ret, "%s/%s", s->dir, dir);
-	g->m.own.bytes_written = idx + p->nslots * HASH_SIZE + sizeof(foot);
+	g->m.own.bytes_written = idx + isize + sizeof(foot);
 	return 0;
 }
 
@@ -854,7 +948,8 @@ static int pack_table(struct store_gen *g)
 			continue;
 		map[i] = g->m.npacks;
 		g->m.packs[g->m.npacks++] = (struct pack_ref){
-			s->packs[i].gen, s->packs[i].fanout, s->packs[i].nslots };
+			s->packs[i].gen, s->packs[i].fanout, s->packs[i].nslots,
+			s->packs[i].codec };
 	}
 	for (uint64_t i = 0; i < g->m.next; i++)
 		if (g->m.ext[i].pack != EXT_ZERO)
