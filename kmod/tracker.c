@@ -55,7 +55,8 @@
  * back through the mm (get_user_pages_remote(): the thread asked for may
  * have exited) before the thaw, so the freeze includes their I/O. To keep
  * that rare, the swapped-out pages a checkpoint will select are faulted in
- * before the freeze (prefetch_swapped()); the walk then finds them present.
+ * before the freeze, as many as half the room in the target's memory
+ * cgroup allows (prefetch_swapped()); the walk then finds them present.
  *
  * What the snapshot allocates (page lists, copies) is charged to the
  * caller's memory cgroup (__GFP_ACCOUNT): a process may checkpoint itself
@@ -1159,7 +1160,13 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 	return !pf->nr || prefetch_batch(pf);
 }
 
-/* The PMD entry of @addr, or NULL; *@next: where the next range starts. */
+/*
+ * The PMD entry of @addr, or NULL; *@next: where the next range starts.
+ * A fresh descent for every PMD range, apart from walk_range()'s: the
+ * prefetch may drop the mmap lock between ranges, after which no upper
+ * table it walked may still exist (munmap() frees them), and it reads,
+ * allocates and records nothing of what the walk does at those levels.
+ */
 static pmd_t *prefetch_pmd(struct mm_struct *mm, unsigned long addr,
 			   unsigned long end, unsigned long *next)
 {
