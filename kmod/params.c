@@ -143,15 +143,18 @@ MODULE_PARM_DESC(stream_timeout_ms,
 /*
  * Fault the swapped-out pages a checkpoint selects back in before the
  * freeze (tracker.c), so that the freeze does not wait for their reads.
- * Default: false. The target runs meanwhile, and in a memory cgroup too
- * small for both its own faults and the prefetch's, the cgroup's OOM
- * killer took the target (the pressure test, a 2 MiB cgroup): the
- * prefetch does not yet bound itself by the cgroup's room.
+ * It takes at most half the room it finds below the limits (memory.max,
+ * memory.high) of the target's memory cgroup and its ancestors, and of
+ * the system's available memory; the freeze reads the rest. Default:
+ * false. With it on, the pressure test (32 MiB under an 8 MiB cgroup, a
+ * thread of the target reading its swapped-out region) once had the
+ * target OOM-killed on 6.1 in its own swap-in, during a stream; whether
+ * the prefetch played a part is not known yet (tracking.rst).
  */
 static bool swap_prefetch;
 module_param(swap_prefetch, bool, 0644);
 MODULE_PARM_DESC(swap_prefetch,
-		 "Read swapped-out pages in before the freeze (bool, default N)");
+		 "Read swapped-out pages in before the freeze, within half the memory cgroup's room (bool, default N)");
 
 /**
  * snapper_params_swap_prefetch() - the swap_prefetch knob

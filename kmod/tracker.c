@@ -55,7 +55,8 @@
  * back through the mm (get_user_pages_remote(): the thread asked for may
  * have exited) before the thaw, so the freeze includes their I/O. To keep
  * that rare, the swapped-out pages a checkpoint will select are faulted in
- * before the freeze (prefetch_swapped()); the walk then finds them present.
+ * before the freeze, as many as half the room in the target's memory
+ * cgroup allows (prefetch_swapped()); the walk then finds them present.
  *
  * What the snapshot allocates (page lists, copies) is charged to the
  * caller's memory cgroup (__GFP_ACCOUNT): a process may checkpoint itself
@@ -71,6 +72,7 @@
 #include <linux/highmem.h>
 #include <linux/hugetlb.h>
 #include <linux/ktime.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/mmu_notifier.h>
@@ -1044,30 +1046,81 @@ static void resolve_paths(struct snapper_snapshot *snap)
  * locked under I/O and charged to the target's memory cgroup, where
  * reclaim cannot take it back; in a cgroup of 2 MiB the target's next
  * swap-in then met the cgroup's OOM killer (pressure test, debug kernel).
+ *
+ * Bounded by room: the pages read in are charged to the target's memory
+ * cgroup, and the walk then holds every one of them (copy-on-write) until
+ * the stream sends it, where reclaim cannot take it back. Brought in
+ * beyond the cgroup's room, they would push out the target's other pages
+ * and leave the freeze's own reads, and the target's faults after the
+ * thaw, a cgroup full of held pages: its OOM killer then takes the target.
+ * So the prefetch uses at most half of the room it finds when it starts
+ * (prefetch_room()), less PREFETCH_SLACK, and leaves the rest to the
+ * target and to the freeze, which reads what is left, as without it.
  */
 struct prefetch {
 	struct mm_struct *mm;
 	struct snapper_session *s;
+	struct mem_cgroup *memcg;	/* the target's, referenced, or NULL */
+	unsigned long keep;		/* room, in pages, left to others */
 	bool all;		/* every swapped-out page is selected */
 	unsigned int nr;
 	unsigned long addr[PTRS_PER_PTE];
 };
 
 /*
- * Return: false when reclaim pushed out about as many of the target's pages
- * as this batch brought in (its swap entries did not drop by half the
- * batch): its memory cgroup is too small for them, and going on would only
- * thrash, add to the pressure on the running target (up to its memory
- * cgroup's OOM killer) and leave the freeze to read them all the same.
+ * Room kept beyond half, in pages: what one fault may charge more than its
+ * page (swap readahead: 8 pages at the default vm.page-cluster of 3), and
+ * the charges the per-CPU stocks hold ahead (up to 64 pages per CPU, which
+ * only make the room read smaller).
+ */
+#define PREFETCH_SLACK	64
+
+/*
+ * How many pages may still be charged for the target without reclaim: the
+ * least, over its memory cgroup and every ancestor, of what is left below
+ * memory.max and below memory.high (above high, each task charging there
+ * is made to reclaim and is throttled on its way back to user space: the
+ * target's faults as much as ours), and of the system's available memory
+ * (si_mem_available()), which alone bounds a target outside any memory
+ * cgroup (the root's counters have no limit) or without CONFIG_MEMCG.
+ * Lockless reads: the limits change at any time anyway. Our reference on
+ * the cgroup keeps its ancestors (a css pins its parent).
+ */
+static unsigned long prefetch_room(const struct prefetch *pf)
+{
+	unsigned long room = max(si_mem_available(), 0L);
+#ifdef CONFIG_MEMCG
+	struct page_counter *c;
+	unsigned long limit, usage;
+
+	for (c = pf->memcg ? &pf->memcg->memory : NULL; c; c = c->parent) {
+		limit = min(READ_ONCE(c->max), READ_ONCE(c->high));
+		usage = page_counter_read(c);
+		room = min(room, limit > usage ? limit - usage : 0);
+	}
+#endif
+	return room;
+}
+
+/*
+ * Return: false when the prefetch should stop: the room it may use is
+ * spent (see struct prefetch), or reclaim pushed out about as many of the
+ * target's pages as this batch brought in (its swap entries did not drop
+ * by half the batch), which means the same from outside its memory cgroup
+ * (global reclaim): going on would only thrash and leave the freeze to
+ * read them all the same.
  */
 static bool prefetch_batch(struct prefetch *pf)
 {
 	unsigned long before = get_mm_counter(pf->mm, MM_SWAPENTS);
 	unsigned int i, nr = pf->nr;
 
-	for (i = 0; i < nr; i++)
-		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE, NULL);
 	pf->nr = 0;
+	for (i = 0; i < nr; i++) {
+		if (prefetch_room(pf) <= pf->keep)
+			return false;
+		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE, NULL);
+	}
 	cond_resched();
 	/* The counter is per-CPU on 6.2+: judge only batches well above its slack. */
 	return nr < 64 || before >= get_mm_counter(pf->mm, MM_SWAPENTS) + nr / 2;
@@ -1107,7 +1160,13 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 	return !pf->nr || prefetch_batch(pf);
 }
 
-/* The PMD entry of @addr, or NULL; *@next: where the next range starts. */
+/*
+ * The PMD entry of @addr, or NULL; *@next: where the next range starts.
+ * A fresh descent for every PMD range, apart from walk_range()'s: the
+ * prefetch may drop the mmap lock between ranges, after which no upper
+ * table it walked may still exist (munmap() frees them), and it reads,
+ * allocates and records nothing of what the walk does at those levels.
+ */
 static pmd_t *prefetch_pmd(struct mm_struct *mm, unsigned long addr,
 			   unsigned long end, unsigned long *next)
 {
@@ -1148,6 +1207,8 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 	pf->mm = mm;
 	pf->s = s;
 	pf->nr = 0;
+	pf->memcg = get_mem_cgroup_from_mm(mm);
+	pf->keep = prefetch_room(pf) / 2 + PREFETCH_SLACK;
 	if (mmap_read_lock_killable(mm))
 		goto out;
 	/*
@@ -1180,6 +1241,7 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 	}
 	mmap_read_unlock(mm);
 out:
+	mem_cgroup_put(pf->memcg);
 	kfree(pf);
 }
 

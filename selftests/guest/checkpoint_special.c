@@ -48,7 +48,7 @@ TEST(swapped_out_pages_are_sent)
 	struct snapper_genl *nl;
 	struct target t = { 0 };
 	struct got g = { 0 };
-	char swapfile[256], cmd[1024];
+	char swapfile[256], cmd[1024], prefetch0[8];
 	struct got_page *p;
 	int n, i;
 
@@ -65,6 +65,7 @@ TEST(swapped_out_pages_are_sent)
 		SKIP(return, "no swap here (mkswap or swapon failed: %s)",
 		     strerror(errno));
 	/* The reads during the freeze, not the prefetch before it. */
+	ASSERT_EQ(0, guest_read_file(PREFETCH, prefetch0, sizeof(prefetch0)));
 	ASSERT_EQ(0, guest_write_file(PREFETCH, "0"));
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	ASSERT_EQ(0, target_start(&t, NPAGES, NULL, page_out, NULL));
@@ -106,7 +107,7 @@ TEST(swapped_out_pages_are_sent)
 	got_free(&g);
 	snapper_genl_close(nl);
 	EXPECT_EQ(0, swapoff(swapfile));
-	EXPECT_EQ(0, guest_write_file(PREFETCH, "0"));
+	EXPECT_EQ(0, guest_write_file(PREFETCH, prefetch0));
 	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
@@ -288,7 +289,7 @@ TEST(swapped_out_pages_are_byte_exact)
 {
 	const char *why = guest_skip_reason();
 	struct snapper_genl *nl;
-	char swapfile[256];
+	char swapfile[256], prefetch0[8];
 	struct exact *x;
 
 	if (why)
@@ -307,6 +308,7 @@ TEST(swapped_out_pages_are_byte_exact)
 	x->seen = calloc(XPAGES, sizeof(*x->seen));
 	ASSERT_TRUE(x->data && x->flags && x->seen);
 	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, guest_read_file(PREFETCH, prefetch0, sizeof(prefetch0)));
 	exact_run(_metadata, nl, x, false);
 	exact_run(_metadata, nl, x, true);
 	snapper_genl_close(nl);
@@ -314,7 +316,7 @@ TEST(swapped_out_pages_are_byte_exact)
 	free(x->flags);
 	free(x->seen);
 	free(x);
-	EXPECT_EQ(0, guest_write_file(PREFETCH, "0"));
+	EXPECT_EQ(0, guest_write_file(PREFETCH, prefetch0));
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);
 	ASSERT_EQ(0, read_stat("pages_held"));

@@ -580,7 +580,7 @@ static int swapped(struct target *t)
 TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 {
 	struct target *t = &self->t;
-	char swapfile[300], out[4096];
+	char swapfile[300], out[4096], prefetch0[8];
 	long long swap0, sent0;
 	int out1, out2, status;
 	pid_t w;
@@ -596,6 +596,8 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 	}
 	guest_store_path(self->store, sizeof(self->store), "faults-swap");
 	/* The reads during the freeze, not the prefetch before it. */
+	ASSERT_EQ(0, guest_read_file("/sys/module/snapper/parameters/swap_prefetch",
+				     prefetch0, sizeof(prefetch0)));
 	ASSERT_EQ(0, guest_write_file("/sys/module/snapper/parameters/swap_prefetch",
 				      "0"));
 	ASSERT_EQ(0, target_start(t, 1024, NULL, fault_cmd, NULL));
@@ -631,7 +633,7 @@ TEST_F_TIMEOUT(faults, swapped_out_pages_are_stored, 600)
 	EXPECT_EQ(0, verify(self->store));
 	target_stop(t);
 	EXPECT_EQ(0, guest_write_file("/sys/module/snapper/parameters/swap_prefetch",
-				      "0"));
+				      prefetch0));
 	EXPECT_EQ(0, swapoff(swapfile));
 	unlink(swapfile);
 }

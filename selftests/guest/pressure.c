@@ -20,6 +20,9 @@
  * (its pages_swap counter), the reading thread kept running, the target
  * was never OOM-killed, and no page stays held.
  *
+ * A second test holds the swap prefetch (swap_prefetch) to its bound: at
+ * most half the room in the target's memory cgroup.
+ *
  * Needs cgroup v2 with the memory controller, and swap: a kernel without
  * them skips, saying which (the Debian kernels have both, and the debug
  * kernel's config asks for CONFIG_MEMCG for this test). Needs root and the
@@ -42,7 +45,12 @@
 #define SWAP_MB		96
 #define GENS		3
 #define CG_ROOT		"/sys/fs/cgroup"
+#define PREFETCH	"/sys/module/snapper/parameters/swap_prefetch"
 #define MARK		0x7072000000000000ULL	/* "pr" */
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT	21
+#endif
 
 /*
  * The working set: 32 MiB; 8 MiB on the debug kernel (KASAN, lockdep),
@@ -157,7 +165,10 @@ struct ptarget {
 	volatile uint64_t *passes;	/* shared: the reader's rounds */
 };
 
-/* Rewrite the pages i with i % mod == rem with generation gen's pattern. */
+/*
+ * Rewrite the pages i with i % mod == rem with generation gen's pattern;
+ * mod 0: push the whole region out to swap (MADV_PAGEOUT).
+ */
 struct pcmd {
 	uint32_t gen, mod, rem;
 };
@@ -189,7 +200,8 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static void pt_main(const char *cg, int in, int out, volatile uint64_t *passes)
+static void pt_main(const char *cg, int in, int out, volatile uint64_t *passes,
+		    bool with_reader)
 {
 	static struct reader_arg ra;
 	char path[300];
@@ -213,12 +225,14 @@ static void pt_main(const char *cg, int in, int out, volatile uint64_t *passes)
 		write_gen(base, i, 1);
 	ra.region = p;
 	ra.passes = passes;
-	if (pthread_create(&th, NULL, reader, &ra))
+	if (with_reader && pthread_create(&th, NULL, reader, &ra))
 		_exit(4);
 	if (write(out, &base, sizeof(base)) != sizeof(base))
 		_exit(5);
 	while (read(in, &c, sizeof(c)) == sizeof(c)) {
-		for (i = c.rem; i < npages; i += c.mod)
+		if (!c.mod)
+			ret = madvise(p, npages * PG, MADV_PAGEOUT) ? -errno : 0;
+		for (i = c.rem; c.mod && i < npages; i += c.mod)
 			write_gen(base, i, c.gen);
 		if (write(out, &ret, sizeof(ret)) != sizeof(ret))
 			_exit(6);
@@ -226,7 +240,7 @@ static void pt_main(const char *cg, int in, int out, volatile uint64_t *passes)
 	_exit(0);
 }
 
-static int pt_start(struct ptarget *t, const char *cg)
+static int pt_start(struct ptarget *t, const char *cg, bool with_reader)
 {
 	int cmdp[2], repp[2];
 
@@ -240,7 +254,7 @@ static int pt_start(struct ptarget *t, const char *cg)
 	if (!t->pid) {
 		close(cmdp[1]);
 		close(repp[0]);
-		pt_main(cg, cmdp[0], repp[1], t->passes);
+		pt_main(cg, cmdp[0], repp[1], t->passes, with_reader);
 	}
 	close(cmdp[0]);
 	close(repp[1]);
@@ -382,6 +396,7 @@ static void random_ready(void)
 FIXTURE(pressure) {
 	struct ptarget t;
 	char swapfile[256], cg[256], store[256];
+	char prefetch[8];		/* swap_prefetch to put back, or "" */
 	bool swap_on, cg_made, cg_mounted, cg_enabled;
 };
 
@@ -404,6 +419,8 @@ FIXTURE_TEARDOWN(pressure)
 	int i;
 
 	pt_stop(&self->t);
+	if (self->prefetch[0])
+		guest_write_file(PREFETCH, self->prefetch);
 	/* The cgroup goes once its last process is reaped: that can lag. */
 	for (i = 0; self->cg_made && i < 50 && rmdir(self->cg); i++)
 		usleep(20000);
@@ -529,7 +546,7 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 
 	random_ready();
 	t1 = mono_now();
-	ASSERT_EQ(0, pt_start(t, self->cg));
+	ASSERT_EQ(0, pt_start(t, self->cg, true));
 	memset(cur, 1, sizeof(cur));
 	/* Four times its limit: most of its pages had to go to swap already. */
 	in_swap = pt_swapped(t->pid, t->base, npages);
@@ -618,6 +635,108 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 	EXPECT_EQ(0, read_stat("pages_held"));
 	unlink(log);
 	TH_LOG("%.1f s in all", mono_now() - t0);
+}
+
+/*
+ * The prefetch before the freeze (swap_prefetch) stays within the room of
+ * the target's memory cgroup: the target, idle, holds twice its cgroup's
+ * memory.max, all of it pushed out to swap, and the swap cache it leaves
+ * behind reclaimed (memory.reclaim), so that the cgroup has room. A full
+ * checkpoint selects every page. The prefetch may bring in at most half of
+ * the room it finds; the freeze reads the rest. Without the bound it
+ * filled the cgroup (forcing reclaim there: memory.events' max) and left
+ * the freeze half as much. Besides: the checkpoint comes byte-exact, the
+ * target lives, and the cgroup never went OOM.
+ */
+TEST_F_TIMEOUT(pressure, prefetch_stays_within_the_cgroup, 90)
+{
+	static uint8_t want[MAX_PAGES];
+	long long oom0, kill0, max0, cur, swap0, read_back, room;
+	char path[300], log[64], out[1024], ev[300];
+	struct ptarget *t = &self->t;
+	struct pcmd pageout = { 0 };
+	long limit, in_swap;
+	int status, fd, ret;
+	ssize_t n;
+	pid_t w;
+
+	npages = MAX_PAGES / 4;
+	limit = npages * PG / 2;
+	{
+		const char *why = make_memcg(_metadata, self, limit);
+
+		if (!why && !_metadata->exit_code)
+			why = make_swap(_metadata, self);
+		ASSERT_EQ(0, _metadata->exit_code);
+		if (why)
+			SKIP(return, "%s", why);
+	}
+	ASSERT_EQ(0, guest_read_file(PREFETCH, self->prefetch,
+				     sizeof(self->prefetch)));
+	self->prefetch[strcspn(self->prefetch, "\n")] = '\0';
+	ASSERT_EQ(0, guest_write_file(PREFETCH, "1"));
+	snprintf(self->store, sizeof(self->store), "%s/prefetch-%d",
+		 getenv("SNAPPER_SCRATCH"), getpid());
+	snprintf(log, sizeof(log), "/tmp/prefetch-%d.log", getpid());
+
+	random_ready();
+	ASSERT_EQ(0, pt_start(t, self->cg, false));
+	memset(want, 1, sizeof(want));
+	ASSERT_EQ((ssize_t)sizeof(pageout), write(t->cmd, &pageout, sizeof(pageout)));
+	ASSERT_EQ((ssize_t)sizeof(ret), read(t->reply, &ret, sizeof(ret)));
+	ASSERT_EQ(0, ret) TH_LOG("MADV_PAGEOUT: %s", strerror(-ret));
+	/*
+	 * The clean swap cache it leaves counts as usage until reclaimed:
+	 * reclaim it (EAGAIN: less than asked was there).
+	 */
+	snprintf(path, sizeof(path), "%s/memory.reclaim", self->cg);
+	snprintf(out, sizeof(out), "%ld", limit);
+	ret = guest_write_file(path, out);
+	if (ret && ret != -EAGAIN)
+		TH_LOG("%s: %s", path, strerror(-ret));
+	in_swap = pt_swapped(t->pid, t->base, npages);
+	snprintf(path, sizeof(path), "%s/memory.current", self->cg);
+	cur = file_number(path);
+	room = (limit - cur) / PG;
+	TH_LOG("%zu pages under memory.max %ld KiB: %ld in swap, memory.current %lld KiB",
+	       npages, limit >> 10, in_swap, cur >> 10);
+	ASSERT_LT((long)npages * 3 / 4, in_swap);
+	snprintf(ev, sizeof(ev), "%s/memory.events", self->cg);
+	oom0 = file_keyed(ev, "oom");
+	kill0 = file_keyed(ev, "oom_kill");
+	max0 = file_keyed(ev, "max");
+	swap0 = read_stat("pages_swap");
+
+	w = pt_checkpoint(self->store, t->pid, log);
+	ASSERT_LT(0, w);
+	ASSERT_EQ(w, waitpid(w, &status, 0));
+	read_back = read_stat("pages_swap") - swap0;
+	fd = open(log, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	TH_LOG("%ld pages in swap, %lld read back during the freeze; memory.events: "
+	       "oom %lld -> %lld, oom_kill %lld -> %lld, max %lld -> %lld; %.*s",
+	       in_swap, read_back, oom0, file_keyed(ev, "oom"), kill0,
+	       file_keyed(ev, "oom_kill"), max0, file_keyed(ev, "max"),
+	       (int)strcspn(out, "\n"), out);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("%s", out);
+	EXPECT_TRUE(pt_alive(t));
+	EXPECT_EQ(oom0, file_keyed(ev, "oom"));
+	EXPECT_EQ(kill0, file_keyed(ev, "oom_kill"));
+	/* At most half the room went to the prefetch, and some did. */
+	EXPECT_LE(in_swap - room / 2, read_back);
+	if (room > 2 * 128)
+		EXPECT_LT(read_back, in_swap);
+	pt_stop(t);
+
+	EXPECT_EQ(0, compare_generation(_metadata, self->store, 1, t->base, want));
+	snprintf(out, sizeof(out), "snapper-tool verify --store %s >/dev/null",
+		 self->store);
+	EXPECT_EQ(0, system(out));
+	EXPECT_EQ(0, read_stat("pages_held"));
+	unlink(log);
 }
 
 TEST_HARNESS_MAIN
