@@ -512,6 +512,17 @@ static const char *make_swap(struct __test_metadata *_metadata,
 	return NULL;
 }
 
+/* Both, in order. Return: NULL, or why the test cannot run (a skip). */
+static const char *make_memcg_and_swap(struct __test_metadata *_metadata,
+				       FIXTURE_DATA(pressure) *self, long limit)
+{
+	const char *why = make_memcg(_metadata, self, limit);
+
+	if (!why && !_metadata->exit_code)
+		why = make_swap(_metadata, self);
+	return why;
+}
+
 TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 {
 	static uint8_t cur[MAX_PAGES], want[GENS + 1][MAX_PAGES];
@@ -532,10 +543,8 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 		npages = MAX_PAGES / 4;
 	limit = npages * PG / 4;
 	{
-		const char *why = make_memcg(_metadata, self, limit);
+		const char *why = make_memcg_and_swap(_metadata, self, limit);
 
-		if (!why && !_metadata->exit_code)
-			why = make_swap(_metadata, self);
 		ASSERT_EQ(0, _metadata->exit_code);
 		if (why)
 			SKIP(return, "%s", why);
@@ -663,10 +672,8 @@ TEST_F_TIMEOUT(pressure, prefetch_stays_within_the_cgroup, 90)
 	npages = MAX_PAGES / 4;
 	limit = npages * PG / 2;
 	{
-		const char *why = make_memcg(_metadata, self, limit);
+		const char *why = make_memcg_and_swap(_metadata, self, limit);
 
-		if (!why && !_metadata->exit_code)
-			why = make_swap(_metadata, self);
 		ASSERT_EQ(0, _metadata->exit_code);
 		if (why)
 			SKIP(return, "%s", why);
