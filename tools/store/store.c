@@ -241,7 +241,8 @@ static int pack_read_index(struct store *s, struct pack *p)
 	uint64_t esize = pack_entry_size(p->codec), idx = 0, nslots = 0;
 	uint64_t size = 0;
 	const char *why = NULL, *damage = NULL;
-	uint8_t *index;
+	uint8_t *index = NULL;	/* a compressed pack's entries */
+	uint8_t *raw;		/* what is read: index, or the hashes themselves */
 	struct stat st;
 	int fd = pack_fd(s, p);
 	int ret;
@@ -281,17 +282,22 @@ static int pack_read_index(struct store *s, struct pack *p)
 	p->why = why;
 	if (why)
 		return set_err(-EBADMSG, "%s/%s: %s", s->dir, p->path, why);
-	index = malloc(p->nslots * esize);
+	/* An uncompressed pack's index is the hashes: read in place. */
 	p->hashes = malloc(p->nslots * HASH_SIZE);
-	if (p->codec && index && p->hashes)
+	if (p->codec && p->hashes) {
+		index = malloc(p->nslots * esize);
 		p->locs = malloc(p->nslots * sizeof(*p->locs));
-	if (!index || !p->hashes || (p->codec && !p->locs)) {
+	}
+	if (!p->hashes || (p->codec && (!index || !p->locs))) {
 		free(index);
 		free(p->hashes);
+		free(p->locs);
 		p->hashes = NULL;
+		p->locs = NULL;
 		return set_err(-ENOMEM, "%s/%s", s->dir, p->path);
 	}
-	if (pread_all(fd, index, p->nslots * esize, idx) !=
+	raw = p->codec ? index : p->hashes;
+	if (pread_all(fd, raw, p->nslots * esize, idx) !=
 	    (ssize_t)(p->nslots * esize)) {
 		free(index);
 		free(p->hashes);
@@ -302,10 +308,8 @@ static int pack_read_index(struct store *s, struct pack *p)
 		return set_err(-EIO, "%s/%s: %s", s->dir, p->path, p->why);
 	}
 	if (!damage)
-		pack_index_check(foot, index, p->nslots, p->codec, &damage);
-	if (!p->codec) {
-		memcpy(p->hashes, index, p->nslots * HASH_SIZE);
-	} else {
+		pack_index_check(foot, raw, p->nslots, p->codec, &damage);
+	if (p->codec) {
 		/*
 		 * An entry that locates its record outside the data area
 		 * cannot be read (len 0); its hash still finds other copies.
