@@ -435,6 +435,13 @@ int store_content_index(struct store *s)
 		ret = pack_ready(s, p);
 		if (ret == -ENOMEM)
 			return ret;
+		/*
+		 * Unreadable or damaged: nothing in it is shared or counted, and
+		 * its slot count (the manifest's, which its size did not bear
+		 * out) must not size an allocation.
+		 */
+		if (!p->hashes)
+			continue;
 		if (!s->rdonly && !p->fed) {
 			p->fed = calloc(p->nslots, sizeof(*p->fed));
 			p->last = calloc(p->nslots, sizeof(*p->last));
