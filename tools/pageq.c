@@ -13,6 +13,14 @@
  * writer at 43% of the samples and the receiver at 26%, and a full
  * checkpoint took a fifth longer. On one CPU the queue costs a page copy.
  *
+ * The digest goes to whichever thread has the time: the source digests a
+ * batch it starts while DIGEST_BACKLOG batches or more wait for the
+ * writer, and leaves it to the writer otherwise. With the digest always on
+ * the source's side the writer idled two thirds of a full checkpoint, and
+ * with it always on the writer's the source waited for room; on a quiet
+ * host (bench/incr-ab, 6.1 guest, 256 MiB, Documentation/benchmarks.rst)
+ * the split made full checkpoints 4 to 21 % faster by the median.
+ *
  * Batches of BATCH_PAGES go round a ring of NBATCH; the source waits when
  * all are queued (2 MiB in flight), the writer when none is. The writer's
  * first page also builds the store's content index (store_content_index()),
@@ -51,9 +59,11 @@
 #define BATCH_PAGES	64
 #define NBATCH		8
 #define WRITER_NICE	10
+#define DIGEST_BACKLOG	2
 
 struct batch {
 	unsigned int n;
+	bool digested;			/* by the source; else the writer digests */
 	uint64_t vaddr[BATCH_PAGES];
 	struct store_digest digest[BATCH_PAGES];
 	uint8_t *data;			/* BATCH_PAGES pages */
@@ -83,8 +93,11 @@ static void write_batch(struct pageq *q, struct batch *b)
 	int ret;
 
 	for (i = 0; i < b->n; i++) {
-		ret = store_gen_add_digested(q->g, b->vaddr[i],
-					     b->data + (size_t)i * STORE_PAGE_SIZE,
+		const uint8_t *page = b->data + (size_t)i * STORE_PAGE_SIZE;
+
+		if (!b->digested)
+			store_page_digest(page, &b->digest[i]);
+		ret = store_gen_add_digested(q->g, b->vaddr[i], page,
 					     &b->digest[i]);
 		if (ret) {
 			pthread_mutex_lock(&q->lock);
@@ -184,15 +197,17 @@ int pageq_add(struct pageq *q, uint64_t vaddr, const void *data)
 		while (q->queued - q->written == NBATCH)
 			pthread_cond_wait(&q->room, &q->lock);
 		err = q->err;
+		/* Whoever has the time digests: see the top of this file. */
+		b->digested = q->queued - q->written >= DIGEST_BACKLOG;
 		pthread_mutex_unlock(&q->lock);
 		if (err)
 			return err;
 		b->n = 0;
 		q->filling = true;
 	}
-	/* The copy and the digest run here, beside the writer. */
 	memcpy(b->data + (size_t)b->n * STORE_PAGE_SIZE, data, STORE_PAGE_SIZE);
-	store_page_digest(data, &b->digest[b->n]);
+	if (b->digested)
+		store_page_digest(data, &b->digest[b->n]);
 	b->vaddr[b->n++] = vaddr;
 	if (b->n == BATCH_PAGES) {
 		pthread_mutex_lock(&q->lock);
