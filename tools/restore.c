@@ -8,7 +8,8 @@
  * every stored page they need is read from the store and checked against
  * its hash, so that a damaged store fails the command before the target is
  * touched (the files of private file mappings are opened and read too, see
- * check_runs()). The pages are not kept (memory stays bounded, and no buffer as
+ * check_runs(); with two CPUs, a second thread checks half the pages). The
+ * pages are not kept (memory stays bounded, and no buffer as
  * large as the restore has to be allocated and zeroed): the stopped phase
  * reads them again, a chunk at a time, from the same immutable pack files,
  * without hashing a second time (store_snap_reread_pages()). Then every
@@ -40,6 +41,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +152,7 @@ struct restore {
 	size_t lost_cap, lost_next;	/* lost_next: the next a chunk may hold */
 	uint64_t lost_start, lost_end;	/* the range being listed */
 	int exit;		/* the store's exit code, after its error */
+	const char *dir;	/* the store's, for a second handle */
 	uint8_t *want, *have;	/* a chunk each */
 	uint64_t pages, written, skipped;
 	uint64_t refiled;	/* of written: the file's bytes again */
@@ -591,6 +594,119 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 		      size_t npages, uint8_t *buf, bool *none);
 
 /*
+ * Checks the stored pages numbered [@lo, @hi) in the order of the runs
+ * (the first stored page of the first FROM_STORE run is 0) through @snap,
+ * a chunk at a time into @buf. Return: 0, or the first failure's
+ * negative errno, with the store's message (thread-local) set.
+ */
+static int check_stored(const struct restore *r, struct store_snap *snap,
+			uint8_t *buf, uint64_t lo, uint64_t hi)
+{
+	uint64_t pos = 0;
+
+	for (size_t i = 0; i < r->nruns && pos < hi; i++) {
+		const struct run *u = &r->runs[i];
+		uint64_t k, end;
+
+		if (u->src != FROM_STORE)
+			continue;
+		k = lo > pos ? lo - pos : 0;
+		end = hi - pos < u->npages ? hi - pos : u->npages;
+		for (; k < end; k += CHUNK_PAGES) {
+			uint64_t n = end - k < CHUNK_PAGES ? end - k : CHUNK_PAGES;
+			int ret = store_snap_read_pages(snap, u->start + k * PG,
+							n, buf);
+
+			if (ret)
+				return ret;
+		}
+		pos += u->npages;
+	}
+	return 0;
+}
+
+/*
+ * The check is most of a restore's time before the stop, and its hash a
+ * third of the tool's CPU time (Documentation/benchmarks.rst). With a
+ * second CPU, a thread checks the later half of the stored pages through
+ * a store handle and snapshot of its own (a handle is not shared between
+ * threads), and what it found good is adopted by the main snapshot, so
+ * that the stopped phase trusts both halves alike.
+ */
+struct half {
+	const struct restore *r;
+	const char *dir;
+	uint64_t lo, hi;
+	struct store *s;
+	struct store_snap *snap;
+	uint8_t *buf;
+	pthread_t thread;
+	int ret;
+};
+
+#define SPLIT_MIN_PAGES 2048	/* 8 MiB: below that a thread is not worth it */
+
+/* The second handle's open would repeat the first's warnings. */
+static __thread bool opening_again;
+
+static void split_warn(const char *line)
+{
+	if (!opening_again)
+		cli_warn(line);
+}
+
+static void *check_half(void *arg)
+{
+	struct half *h = arg;
+
+	opening_again = true;
+	h->ret = store_open(&h->s, h->dir, NULL, STORE_NOCREATE | STORE_RDONLY);
+	if (!h->ret)
+		h->ret = store_snap_open(h->s, h->r->gen, &h->snap);
+	opening_again = false;
+	if (!h->ret)
+		h->ret = check_stored(h->r, h->snap, h->buf, h->lo, h->hi);
+	return NULL;
+}
+
+static bool start_half(struct restore *r, struct half *h, uint64_t stored)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (r->salvage || !r->dir || cpus < 2 || stored < SPLIT_MIN_PAGES)
+		return false;
+	*h = (struct half){ .r = r, .dir = r->dir, .lo = stored / 2,
+			    .hi = stored };
+	h->buf = malloc(CHUNK_PAGES * PG);
+	store_set_warn(split_warn);
+	if (h->buf && !pthread_create(&h->thread, NULL, check_half, h))
+		return true;
+	store_set_warn(cli_warn);
+	free(h->buf);
+	return false;
+}
+
+/*
+ * Joins the thread; where it did not check its half, checks it here, so
+ * that a damaged page is reported as a serial check would (a warning
+ * about a bad copy may then be printed twice). Return: as check_stored().
+ */
+static int end_half(struct restore *r, struct half *h, int ret)
+{
+	pthread_join(h->thread, NULL);
+	store_set_warn(cli_warn);
+	if (!ret && h->ret)
+		ret = check_stored(r, r->snap, r->want, h->lo, h->hi);
+	else if (!ret && store_snap_adopt_checks(r->snap, h->snap))
+		ret = -ENOMEM;
+	store_snap_close(h->snap);
+	if (h->s)
+		store_close(h->s);
+	free(h->buf);
+	return ret;
+}
+
+/*
  * Every stored page the restore needs, read and hash-checked before the
  * target is stopped, a chunk at a time into one buffer: a damaged store
  * fails the command with the target as it was, unless --salvage says to
@@ -601,8 +717,15 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 static int check_runs(struct restore *r)
 {
 	bool none[CHUNK_PAGES];
+	uint64_t stored = 0, pos = 0;
+	struct half h;
+	bool split;
 	int ret = 0;
 
+	for (size_t i = 0; i < r->nruns; i++)
+		if (r->runs[i].src == FROM_STORE)
+			stored += r->runs[i].npages;
+	split = start_half(r, &h, stored);
 	for (size_t i = 0; !ret && i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
 
@@ -616,7 +739,10 @@ static int check_runs(struct restore *r)
 				ret = file_pages(r, u, at, n, r->want, none);
 				continue;
 			}
-			if (!store_snap_read_pages(r->snap, at, n, r->want))
+			/* The other thread's half. */
+			if (split && pos + k + n > h.lo)
+				n = pos + k < h.lo ? h.lo - pos - k : 0;
+			if (!n || !store_snap_read_pages(r->snap, at, n, r->want))
 				continue;
 			if (r->salvage && store_errno() != -ENOMEM) {
 				ret = salvage_chunk(r, at, n);
@@ -625,6 +751,12 @@ static int check_runs(struct restore *r)
 				ret = -EIO;
 			}
 		}
+		if (u->src == FROM_STORE)
+			pos += u->npages;
+	}
+	if (split && end_half(r, &h, ret) && !ret) {
+		r->exit = cli_fail();
+		ret = -EIO;
 	}
 	lost_flush(r);
 	return ret;
@@ -1355,6 +1487,7 @@ int restore_main(int argc, char **argv)
 	if (!s)
 		return cli_exit();
 	r.pid = a.pid;
+	r.dir = a.c.store;
 	r.pagemap = -1;
 	r.salvage = a.salvage;
 	r.gen = cli_gen(&a.c, s);

@@ -33,7 +33,7 @@ static const struct option options[] = {
 	{ 0 }
 };
 
-static void cli_warn(const char *line)
+void cli_warn(const char *line)
 {
 	fprintf(stderr, "%s: warning: %s\n", prog, line);
 }

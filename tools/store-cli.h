@@ -55,6 +55,8 @@ struct store *cli_open(const struct cli *c, bool writable);
 uint64_t cli_gen(const struct cli *c, struct store *s);
 /* Prints the store's last error; returns its exit code. */
 int cli_fail(void);
+/* Prints one of the store's warnings: the hook cli_parse() installs. */
+void cli_warn(const char *line);
 /* The exit code for the store's last error, printed already. */
 int cli_exit(void);
 /* The recorded knobs of the store, overridden by those given. */

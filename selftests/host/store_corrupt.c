@@ -108,6 +108,41 @@ TEST_F(bad, reread_gives_the_checked_bytes)
 	store_snap_close(snap);
 }
 
+/*
+ * What a read through a second handle found good is adopted by the first
+ * (restore checks with two threads): a reread then trusts exactly those
+ * slots. The damage made after the check shows which were trusted.
+ */
+TEST_F(bad, adopted_checks_are_trusted_and_no_others)
+{
+	struct store_snap *snap, *other, *gen1;
+	struct store *s2;
+	uint8_t run[3 * PG], want[PG];
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, store_open(&s2, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, store_snap_open(self->s, 2, &snap));
+	ASSERT_EQ(0, store_snap_open(s2, 2, &other));
+	ASSERT_EQ(0, store_snap_open(s2, 1, &gen1));
+	ASSERT_EQ(-EINVAL, store_snap_adopt_checks(snap, gen1));
+	/* The other handle checks pages 1 and 2; this one none. */
+	ASSERT_EQ(0, store_snap_read_pages(other, A + PG, 2, run));
+	ASSERT_EQ(0, store_snap_adopt_checks(snap, other));
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 2, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, PG + 2 * PG + 9));	/* slot 2 */
+	ASSERT_EQ(0, flip_byte(self->path, PG + 9));		/* slot 0 */
+	/* Slot 2 was checked before its damage: trusted, as documented. */
+	ASSERT_EQ(0, store_snap_reread_pages(snap, A + PG, 2, run));
+	fake_page(want, 5, A + PG);
+	ASSERT_EQ(0, memcmp(run, want, PG));
+	/* Slot 0 was not: checked, and found damaged. */
+	ASSERT_EQ(-EIO, store_snap_reread_pages(snap, A, 1, run));
+	store_snap_close(gen1);
+	store_snap_close(other);
+	store_snap_close(snap);
+	store_close(s2);
+}
+
 TEST_F(bad, reads_use_a_redundant_copy)
 {
 	struct store_knobs k = knobs_with(0, 1, 1);

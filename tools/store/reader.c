@@ -401,6 +401,31 @@ static int read_pages(struct store_snap *snap, uint64_t vaddr,
 	return 0;
 }
 
+int store_snap_adopt_checks(struct store_snap *snap,
+			    const struct store_snap *from)
+{
+	if (snap->m.gen != from->m.gen || snap->s->id != from->s->id ||
+	    snap->m.npacks != from->m.npacks)
+		return set_err(-EINVAL, "%s: not a snapshot of the same generation",
+			       snap->s->dir);
+	for (uint32_t e = 0; e < snap->m.npacks; e++) {
+		const struct pack *p = &snap->s->packs[snap->map[e]];
+		const struct pack *q = &from->s->packs[from->map[e]];
+		uint64_t *bits;
+
+		/* Another file by the same name: its checks say nothing here. */
+		if (!from->checked[e] || p->nslots != q->nslots ||
+		    strcmp(p->path, q->path))
+			continue;
+		bits = checked_bits(snap, e);
+		if (!bits)
+			return set_err(-ENOMEM, "%s", snap->s->dir);
+		for (uint64_t w = 0; w < (p->nslots + 63) / 64; w++)
+			bits[w] |= from->checked[e][w];
+	}
+	return 0;
+}
+
 int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 			  size_t npages, void *buf)
 {

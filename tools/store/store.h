@@ -295,6 +295,15 @@ int store_snap_read_pages(struct store_snap *snap, uint64_t vaddr,
 int store_snap_reread_pages(struct store_snap *snap, uint64_t vaddr,
 			    size_t npages, void *buf);
 /*
+ * Takes over what reads through @from (a snapshot of the same generation
+ * through another handle of the same store, used by another thread) found
+ * good, for store_snap_reread_pages() through @snap: a caller that checks
+ * with two threads. Neither may be in use meanwhile.
+ * Return: 0, -EINVAL if @from is of another generation or store, -ENOMEM.
+ */
+int store_snap_adopt_checks(struct store_snap *snap,
+			    const struct store_snap *from);
+/*
  * Writes bytes [start, end) to @fd: the region as captured, zeros elsewhere.
  * The range must lie within the span of the generation's mappings
  * (-ERANGE otherwise, -EINVAL if empty).
