@@ -455,6 +455,9 @@ FIXTURE_SETUP(rx)
 FIXTURE_TEARDOWN(rx)
 {
 	target_stop(&self->t);
+	/* The suite's programs share one scratch disk: 16 MiB a store here. */
+	if (*self->dir)
+		guest_sh(NULL, 0, "rm -rf %s", self->dir);
 	if (tab && tab != MAP_FAILED)
 		munmap(tab, sizeof(*tab));
 	tab = NULL;
