@@ -413,7 +413,7 @@ int store_snap_adopt_checks(struct store_snap *snap,
 		const struct pack *q = &from->s->packs[from->map[e]];
 		uint64_t *bits;
 
-		/* Another file by the same name: its checks say nothing here. */
+		/* Checks carry over only for the same pack file, seen alike. */
 		if (!from->checked[e] || p->nslots != q->nslots ||
 		    strcmp(p->path, q->path))
 			continue;
