@@ -8,7 +8,8 @@
  * every stored page they need is read from the store and checked against
  * its hash, so that a damaged store fails the command before the target is
  * touched (the files of private file mappings are opened and read too, see
- * check_runs(); with two CPUs, a second thread checks half the pages). The
+ * check_runs(); with two CPUs, a second thread checks half the pages, and
+ * writes most of them back during the stop: see apply_runs()). The
  * pages are not kept (memory stays bounded, and no buffer as
  * large as the restore has to be allocated and zeroed): the stopped phase
  * reads them again, a chunk at a time, from the same immutable pack files,
@@ -153,6 +154,7 @@ struct restore {
 	uint64_t lost_start, lost_end;	/* the range being listed */
 	int exit;		/* the store's exit code, after its error */
 	const char *dir;	/* the store's, for a second handle */
+	struct half *half;	/* the second thread's handle, after its check */
 	uint8_t *want, *have;	/* a chunk each */
 	uint64_t pages, written, skipped;
 	uint64_t refiled;	/* of written: the file's bytes again */
@@ -637,6 +639,7 @@ struct half {
 	const struct restore *r;
 	const char *dir;
 	uint64_t lo, hi;
+	uint64_t at;		/* the address of stored page @lo */
 	struct store *s;
 	struct store_snap *snap;
 	uint8_t *buf;
@@ -669,27 +672,53 @@ static void *check_half(void *arg)
 	return NULL;
 }
 
-static bool start_half(struct restore *r, struct half *h, uint64_t stored)
+static void free_half(struct half *h)
+{
+	if (!h)
+		return;
+	store_snap_close(h->snap);
+	if (h->s)
+		store_close(h->s);
+	free(h->buf);
+	free(h);
+}
+
+static struct half *start_half(struct restore *r, uint64_t stored)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t pos = 0;
+	struct half *h;
 
 	if (r->salvage || !r->dir || cpus < 2 || stored < SPLIT_MIN_PAGES)
-		return false;
+		return NULL;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
 	*h = (struct half){ .r = r, .dir = r->dir, .lo = stored / 2,
 			    .hi = stored };
+	for (size_t i = 0; i < r->nruns && !h->at; i++) {
+		const struct run *u = &r->runs[i];
+
+		if (u->src != FROM_STORE)
+			continue;
+		if (h->lo < pos + u->npages)
+			h->at = u->start + (h->lo - pos) * PG;
+		pos += u->npages;
+	}
 	h->buf = malloc(CHUNK_PAGES * PG);
 	store_set_warn(split_warn);
 	if (h->buf && !pthread_create(&h->thread, NULL, check_half, h))
-		return true;
+		return h;
 	store_set_warn(cli_warn);
-	free(h->buf);
-	return false;
+	free_half(h);
+	return NULL;
 }
 
 /*
  * Joins the thread; where it did not check its half, checks it here, so
  * that a damaged page is reported as a serial check would (a warning
- * about a bad copy may then be printed twice). Return: as check_stored().
+ * about a bad copy may then be printed twice). A thread that checked its
+ * half keeps its handle for the stop (r->half). Return: as check_stored().
  */
 static int end_half(struct restore *r, struct half *h, int ret)
 {
@@ -699,10 +728,10 @@ static int end_half(struct restore *r, struct half *h, int ret)
 		ret = check_stored(r, r->snap, r->want, h->lo, h->hi);
 	else if (!ret && store_snap_adopt_checks(r->snap, h->snap))
 		ret = -ENOMEM;
-	store_snap_close(h->snap);
-	if (h->s)
-		store_close(h->s);
-	free(h->buf);
+	else if (!ret)
+		r->half = h;
+	if (r->half != h)
+		free_half(h);
 	return ret;
 }
 
@@ -718,14 +747,13 @@ static int check_runs(struct restore *r)
 {
 	bool none[CHUNK_PAGES];
 	uint64_t stored = 0, pos = 0;
-	struct half h;
-	bool split;
+	struct half *h;
 	int ret = 0;
 
 	for (size_t i = 0; i < r->nruns; i++)
 		if (r->runs[i].src == FROM_STORE)
 			stored += r->runs[i].npages;
-	split = start_half(r, &h, stored);
+	h = start_half(r, stored);
 	for (size_t i = 0; !ret && i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
 
@@ -740,8 +768,8 @@ static int check_runs(struct restore *r)
 				continue;
 			}
 			/* The other thread's half. */
-			if (split && pos + k + n > h.lo)
-				n = pos + k < h.lo ? h.lo - pos - k : 0;
+			if (h && pos + k + n > h->lo)
+				n = pos + k < h->lo ? h->lo - pos - k : 0;
 			if (!n || !store_snap_read_pages(r->snap, at, n, r->want))
 				continue;
 			if (r->salvage && store_errno() != -ENOMEM) {
@@ -754,7 +782,7 @@ static int check_runs(struct restore *r)
 		if (u->src == FROM_STORE)
 			pos += u->npages;
 	}
-	if (split && end_half(r, &h, ret) && !ret) {
+	if (h && end_half(r, h, ret) && !ret) {
 		r->exit = cli_fail();
 		ret = -EIO;
 	}
@@ -1210,18 +1238,110 @@ static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
 	return ret;
 }
 
-static int apply_run(struct restore *r, const struct run *u)
+/*
+ * The stop's work is split as the check's was (r->half): the second
+ * thread takes the chunks of the later half through its own snapshot,
+ * which rereads what it checked without hashing again, but only where it
+ * writes with process_vm_writev and reads what the mapping lets anyone
+ * read. A write through /proc/PID/mem into a mapping the target may not
+ * write, like a read the mapping forbids, needs FOLL_FORCE, which a 6.12
+ * kernel booted with proc_mem.force_override=ptrace grants only to the
+ * target's tracer, the thread that seized it (proc_mem_foll_force()):
+ * those chunks stay with the main thread.
+ */
+static bool for_later_half(const struct restore *r, const struct run *u)
+{
+	return u->src == FROM_STORE && u->direct &&
+	       r->segs[u->seg].m.perms[0] == 'r';
+}
+
+/*
+ * The runs' chunks, in order: with @split (an address, 0 for none), the
+ * main thread's (@later false) or the second thread's (@later true).
+ * Each thread stops at its own first failure.
+ */
+static int apply_runs(struct restore *r, uint64_t split, bool later)
 {
 	int ret = 0;
 
-	for (uint64_t i = 0; !ret && i < u->npages; i += CHUNK_PAGES) {
-		uint64_t n = u->npages - i;
+	for (size_t i = 0; !ret && i < r->nruns; i++) {
+		const struct run *u = &r->runs[i];
+		uint64_t start = u->start, end = u->start + u->npages * PG;
 
-		ret = apply_chunk(r, u->start + i * PG,
-				  n < CHUNK_PAGES ? n : CHUNK_PAGES, u);
+		if (split && for_later_half(r, u)) {
+			if (later && start < split)
+				start = split;
+			if (!later && end > split)
+				end = split;
+		} else if (later) {
+			continue;
+		}
+		for (uint64_t at = start; !ret && at < end;
+		     at += CHUNK_PAGES * PG) {
+			uint64_t n = (end - at) / PG;
+
+			ret = apply_chunk(r, at, n < CHUNK_PAGES ? n : CHUNK_PAGES, u);
+		}
+		if (u->src != FROM_FILE && start < end)
+			r->pages += (end - start) / PG;
 	}
-	if (u->src != FROM_FILE)
-		r->pages += u->npages;
+	return ret;
+}
+
+/* The second thread's part of the stop: a restore of its own but for its fds. */
+struct later {
+	struct restore r;
+	uint64_t split;
+	pthread_t thread;
+	int ret;
+};
+
+static void *apply_later(void *arg)
+{
+	struct later *l = arg;
+
+	l->ret = apply_runs(&l->r, l->split, true);
+	return NULL;
+}
+
+static struct later *start_later(struct restore *r)
+{
+	struct later *l;
+
+	if (!r->half || !r->half->at)
+		return NULL;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->r = *r;
+	l->r.snap = r->half->snap;
+	l->r.want = r->half->buf;
+	l->r.have = malloc(CHUNK_PAGES * PG);
+	l->r.half = NULL;
+	l->r.pages = l->r.written = l->r.skipped = l->r.refiled = 0;
+	l->r.exit = 0;
+	l->split = r->half->at;
+	if (l->r.have && !pthread_create(&l->thread, NULL, apply_later, l))
+		return l;
+	free(l->r.have);
+	free(l);
+	return NULL;
+}
+
+/* Joins the second thread and counts its work in @r. Return: @ret or its error. */
+static int end_later(struct restore *r, struct later *l, int ret)
+{
+	pthread_join(l->thread, NULL);
+	r->pages += l->r.pages;
+	r->written += l->r.written;
+	r->skipped += l->r.skipped;
+	r->refiled += l->r.refiled;
+	if (!ret && l->ret) {
+		ret = l->ret;
+		r->exit = l->r.exit;
+	}
+	free(l->r.have);
+	free(l);
 	return ret;
 }
 
@@ -1407,6 +1527,7 @@ static int plan(struct restore *r, const struct args *a)
 /* With the target stopped: the layout checked again, then the bytes. */
 static int restore_stopped(struct restore *r)
 {
+	struct later *later;
 	char path[64];
 	int ret = check_unchanged(r);
 
@@ -1418,8 +1539,10 @@ static int restore_stopped(struct restore *r)
 		fprintf(stderr, "%s: %s: %m\n", prog, path);
 		return -errno;
 	}
-	for (size_t i = 0; !ret && i < r->nruns; i++)
-		ret = apply_run(r, &r->runs[i]);
+	later = start_later(r);
+	ret = apply_runs(r, later ? later->split : 0, false);
+	if (later)
+		ret = end_later(r, later, ret);
 	close(r->mem);
 	return ret;
 }
@@ -1506,6 +1629,7 @@ int restore_main(int argc, char **argv)
 	close_objects(&r);
 	if (r.pagemap >= 0)
 		close(r.pagemap);
+	free_half(r.half);
 	store_snap_close(r.snap);
 	free(r.lost);
 	free(r.runs);
