@@ -917,6 +917,32 @@ static int copy_one(struct page *to, struct page *from,
 }
 
 /*
+ * Faults in the page at @addr of @mm (the caller holds the mmap lock) and
+ * returns it referenced, or NULL.
+ *
+ * The fault maps the page young, as the target's own access would; but
+ * get_user_pages_remote() also marks it accessed (FOLL_TOUCH, not ours to
+ * leave out), and a mapped page found both young and marked is activated
+ * by the first reclaim that looks at it (folio_check_references()), where
+ * a page the target faulted in only once is reclaimed on the second look.
+ * Reading a swapped-out region into a memory cgroup at its limit thus
+ * left every page just read on the active list, and reclaim nothing it
+ * could take at once: the cgroup's OOM killer took the target (pressure
+ * test, debug kernel, classic LRU). Our read is no use of the page by the
+ * target: the mark is taken back. A page marked before it (on its second
+ * use) was activated instead, and stays so.
+ */
+static struct page *fault_in(struct mm_struct *mm, unsigned long addr)
+{
+	struct page *page;
+
+	if (snapper_gup_remote(mm, addr, FOLL_FORCE, &page) != 1)
+		return NULL;
+	folio_clear_referenced(page_folio(page));
+	return page;
+}
+
+/*
  * Reads in a page the walk found swapped out or migrating, through the mm:
  * the thread the checkpoint was asked for may have exited meanwhile.
  */
@@ -924,14 +950,13 @@ static int read_page(struct mm_struct *mm, unsigned long addr,
 		     struct page *copy, struct netlink_ext_ack *extack)
 {
 	struct page *page;
-	long got;
 	int ret;
 
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
-	got = snapper_gup_remote(mm, addr, FOLL_FORCE, &page);
+	page = fault_in(mm, addr);
 	mmap_read_unlock(mm);
-	if (got != 1)
+	if (!page)
 		return -EIO;
 	ret = copy_one(copy, page, extack);
 	put_page(page);
@@ -1114,12 +1139,15 @@ static bool prefetch_batch(struct prefetch *pf)
 {
 	unsigned long before = get_mm_counter(pf->mm, MM_SWAPENTS);
 	unsigned int i, nr = pf->nr;
+	struct page *page;
 
 	pf->nr = 0;
 	for (i = 0; i < nr; i++) {
 		if (prefetch_room(pf) <= pf->keep)
 			return false;
-		snapper_gup_remote(pf->mm, pf->addr[i], FOLL_FORCE, NULL);
+		page = fault_in(pf->mm, pf->addr[i]);
+		if (page)
+			put_page(page);
 	}
 	cond_resched();
 	/* The counter is per-CPU on 6.2+: judge only batches well above its slack. */
