@@ -44,6 +44,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -596,33 +597,30 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 		      size_t npages, uint8_t *buf, bool *none);
 
 /*
- * Checks the stored pages numbered [@lo, @hi) in the order of the runs
- * (the first stored page of the first FROM_STORE run is 0) through @snap,
- * a chunk at a time into @buf. Return: 0, or the first failure's
- * negative errno, with the store's message (thread-local) set.
+ * Checks the stored pages at @from and above through @snap, a chunk at a
+ * time into @buf, until *@stop (if given) is set. Return: 0, -ECANCELED
+ * when stopped, or the first failure's negative errno, with the store's
+ * message (thread-local) set.
  */
 static int check_stored(const struct restore *r, struct store_snap *snap,
-			uint8_t *buf, uint64_t lo, uint64_t hi)
+			uint8_t *buf, uint64_t from, const atomic_bool *stop)
 {
-	uint64_t pos = 0;
-
-	for (size_t i = 0; i < r->nruns && pos < hi; i++) {
+	for (size_t i = 0; i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
-		uint64_t k, end;
+		uint64_t at = u->start, end = u->start + u->npages * PG;
 
-		if (u->src != FROM_STORE)
+		if (u->src != FROM_STORE || end <= from)
 			continue;
-		k = lo > pos ? lo - pos : 0;
-		end = hi - pos < u->npages ? hi - pos : u->npages;
-		for (; k < end; k += CHUNK_PAGES) {
-			uint64_t n = end - k < CHUNK_PAGES ? end - k : CHUNK_PAGES;
-			int ret = store_snap_read_pages(snap, u->start + k * PG,
-							n, buf);
+		for (at = at > from ? at : from; at < end; at += CHUNK_PAGES * PG) {
+			uint64_t n = (end - at) / PG;
+			int ret = store_snap_read_pages(snap, at, n < CHUNK_PAGES ?
+							n : CHUNK_PAGES, buf);
 
 			if (ret)
 				return ret;
+			if (stop && atomic_load_explicit(stop, memory_order_relaxed))
+				return -ECANCELED;
 		}
-		pos += u->npages;
 	}
 	return 0;
 }
@@ -630,7 +628,8 @@ static int check_stored(const struct restore *r, struct store_snap *snap,
 /*
  * The check is most of a restore's time before the stop, and its hash a
  * third of the tool's CPU time (Documentation/benchmarks.rst). With a
- * second CPU, a thread checks the later half of the stored pages through
+ * second CPU, a thread checks the later half of the stored pages (those
+ * at the address @at and above: the runs are in address order) through
  * a store handle and snapshot of its own (a handle is not shared between
  * threads), and what it found good is adopted by the main snapshot, so
  * that the stopped phase trusts both halves alike.
@@ -638,8 +637,8 @@ static int check_stored(const struct restore *r, struct store_snap *snap,
 struct half {
 	const struct restore *r;
 	const char *dir;
-	uint64_t lo, hi;
-	uint64_t at;		/* the address of stored page @lo */
+	uint64_t at;		/* where the later half starts */
+	atomic_bool stop;	/* the main thread failed: no need to go on */
 	struct store *s;
 	struct store_snap *snap;
 	uint8_t *buf;
@@ -668,7 +667,7 @@ static void *check_half(void *arg)
 		h->ret = store_snap_open(h->s, h->r->gen, &h->snap);
 	opening_again = false;
 	if (!h->ret)
-		h->ret = check_stored(h->r, h->snap, h->buf, h->lo, h->hi);
+		h->ret = check_stored(h->r, h->snap, h->buf, h->at, &h->stop);
 	return NULL;
 }
 
@@ -686,7 +685,7 @@ static void free_half(struct half *h)
 static struct half *start_half(struct restore *r, uint64_t stored)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	uint64_t pos = 0;
+	uint64_t pos = 0, half = stored / 2;
 	struct half *h;
 
 	if (r->salvage || !r->dir || cpus < 2 || stored < SPLIT_MIN_PAGES)
@@ -694,15 +693,14 @@ static struct half *start_half(struct restore *r, uint64_t stored)
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
-	*h = (struct half){ .r = r, .dir = r->dir, .lo = stored / 2,
-			    .hi = stored };
+	*h = (struct half){ .r = r, .dir = r->dir };
 	for (size_t i = 0; i < r->nruns && !h->at; i++) {
 		const struct run *u = &r->runs[i];
 
 		if (u->src != FROM_STORE)
 			continue;
-		if (h->lo < pos + u->npages)
-			h->at = u->start + (h->lo - pos) * PG;
+		if (half < pos + u->npages)
+			h->at = u->start + (half - pos) * PG;
 		pos += u->npages;
 	}
 	h->buf = malloc(CHUNK_PAGES * PG);
@@ -715,17 +713,21 @@ static struct half *start_half(struct restore *r, uint64_t stored)
 }
 
 /*
- * Joins the thread; where it did not check its half, checks it here, so
+ * Joins the thread, told to stop first when the main thread's check
+ * failed (@ret); where it did not check its half, checks it here, so
  * that a damaged page is reported as a serial check would (a warning
  * about a bad copy may then be printed twice). A thread that checked its
- * half keeps its handle for the stop (r->half). Return: as check_stored().
+ * half keeps its handle for the stop (r->half). Return: @ret, or as
+ * check_stored().
  */
 static int end_half(struct restore *r, struct half *h, int ret)
 {
+	if (ret)
+		atomic_store(&h->stop, true);
 	pthread_join(h->thread, NULL);
 	store_set_warn(cli_warn);
 	if (!ret && h->ret)
-		ret = check_stored(r, r->snap, r->want, h->lo, h->hi);
+		ret = check_stored(r, r->snap, r->want, h->at, NULL);
 	else if (!ret && store_snap_adopt_checks(r->snap, h->snap))
 		ret = -ENOMEM;
 	else if (!ret)
@@ -746,7 +748,7 @@ static int end_half(struct restore *r, struct half *h, int ret)
 static int check_runs(struct restore *r)
 {
 	bool none[CHUNK_PAGES];
-	uint64_t stored = 0, pos = 0;
+	uint64_t stored = 0;
 	struct half *h;
 	int ret = 0;
 
@@ -768,8 +770,8 @@ static int check_runs(struct restore *r)
 				continue;
 			}
 			/* The other thread's half. */
-			if (h && pos + k + n > h->lo)
-				n = pos + k < h->lo ? h->lo - pos - k : 0;
+			if (h && at + n * PG > h->at)
+				n = at < h->at ? (h->at - at) / PG : 0;
 			if (!n || !store_snap_read_pages(r->snap, at, n, r->want))
 				continue;
 			if (r->salvage && store_errno() != -ENOMEM) {
@@ -779,8 +781,6 @@ static int check_runs(struct restore *r)
 				ret = -EIO;
 			}
 		}
-		if (u->src == FROM_STORE)
-			pos += u->npages;
 	}
 	if (h && end_half(r, h, ret) && !ret) {
 		r->exit = cli_fail();
