@@ -146,15 +146,12 @@ MODULE_PARM_DESC(stream_timeout_ms,
  * It takes at most half the room it finds below the limits (memory.max,
  * memory.high) of the target's memory cgroup and its ancestors, and of
  * the system's available memory; the freeze reads the rest. Default:
- * false. With it on, the pressure test (32 MiB under an 8 MiB cgroup, a
- * thread of the target reading its swapped-out region) once had the
- * target OOM-killed on 6.1 in its own swap-in, during a stream; whether
- * the prefetch played a part is not known yet (tracking.rst).
+ * true. Off, the freeze reads every selected swapped-out page itself.
  */
-static bool swap_prefetch;
+static bool swap_prefetch = true;
 module_param(swap_prefetch, bool, 0644);
 MODULE_PARM_DESC(swap_prefetch,
-		 "Read swapped-out pages in before the freeze, within half the memory cgroup's room (bool, default N)");
+		 "Read swapped-out pages in before the freeze, within half the memory cgroup's room (bool, default Y)");
 
 /**
  * snapper_params_swap_prefetch() - the swap_prefetch knob
