@@ -607,11 +607,12 @@ static int check_stored(const struct restore *r, struct store_snap *snap,
 {
 	for (size_t i = 0; i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
-		uint64_t at = u->start, end = u->start + u->npages * PG;
+		uint64_t end = u->start + u->npages * PG;
 
 		if (u->src != FROM_STORE || end <= from)
 			continue;
-		for (at = at > from ? at : from; at < end; at += CHUNK_PAGES * PG) {
+		for (uint64_t at = u->start > from ? u->start : from; at < end;
+		     at += CHUNK_PAGES * PG) {
 			uint64_t n = (end - at) / PG;
 			int ret = store_snap_read_pages(snap, at, n < CHUNK_PAGES ?
 							n : CHUNK_PAGES, buf);
