@@ -264,7 +264,10 @@ bench-store: $(BUILD)/bench/store
 # reads this Makefile again with the packages installed (NL_CFLAGS).
 bench: deps
 	$(Q)$(MAKE) --no-print-directory tools $(BUILD)/bench/workload
-	$(Q)selftests/qemu/run --kernel 6.1 --mem 6144 --disk-mb 8192 --timeout 5400 -- bench/run
+	$(Q)selftests/qemu/run --kernel 6.1 --mem 6144 --disk-mb 8192 --timeout 5400 -- \
+		env BENCH_SERIES="random threads dupzero restore compress" bench/run
+	$(Q)selftests/qemu/run --kernel 6.1 --icount 0 --mem 3072 --disk-mb 4096 --timeout 3600 -- \
+		env BENCH_SERIES=slowdown BENCH_APPEND=1 bench/run
 	$(Q)bench/report $(BUILD)/bench/records.jsonl bench
 
 docs:
