@@ -97,18 +97,12 @@ static double mono_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/*
- * The number after @key at the start of a line of @path ("anon 123" in
- * memory.stat, "VmSwap:   12 kB" in /proc/PID/status), or -1.
- */
-static long long file_keyed(const char *path, const char *key)
+/* The number after @key at the start of a line of @buf, or -1. */
+static long long keyed(const char *buf, const char *key)
 {
-	char buf[8192], *line;
 	size_t n = strlen(key);
 
-	if (guest_read_file(path, buf, sizeof(buf)))
-		return -1;
-	for (line = buf; line; line = strchr(line, '\n')) {
+	for (const char *line = buf; line; line = strchr(line, '\n')) {
 		if (*line == '\n')
 			line++;
 		if (!strncmp(line, key, n) && (line[n] == ' ' || line[n] == '\t'))
@@ -118,18 +112,37 @@ static long long file_keyed(const char *path, const char *key)
 }
 
 /*
+ * The number after @key at the start of a line of @path ("anon 123" in
+ * memory.stat, "VmSwap:   12 kB" in /proc/PID/status), or -1.
+ */
+static long long file_keyed(const char *path, const char *key)
+{
+	char buf[8192];
+
+	return guest_read_file(path, buf, sizeof(buf)) ? -1 : keyed(buf, key);
+}
+
+/*
  * What reclaim could still take from the cgroup whose memory.stat is
  * @stat: its mapped anonymous memory, its file pages and its swap cache
- * (a cgroup's "file" leaves the swap cache out: on 6.12 only the
- * node's NR_FILE_PAGES counts it, mm/swap_state.c). Its kernel memory (page tables, stacks,
- * slab) is charged to memory.current too, but no reclaim frees it while
- * the target lives. Bytes, or -1.
+ * (a cgroup's "file" leaves the swap cache out: on 6.12 only the node's
+ * NR_FILE_PAGES counts it, mm/swap_state.c). Its kernel memory (page
+ * tables, stacks, slab), stored in *@kernel, is charged to memory.current
+ * too, but no reclaim frees it while the target lives. All from one read,
+ * in bytes, or -1.
  */
-static long long cg_reclaimable(const char *stat)
+static long long cg_reclaimable(const char *stat, long long *kernel)
 {
-	long long anon = file_keyed(stat, "anon"), file = file_keyed(stat, "file");
-	long long swapcached = file_keyed(stat, "swapcached");
+	char buf[8192];
+	long long anon, file, swapcached;
 
+	*kernel = -1;
+	if (guest_read_file(stat, buf, sizeof(buf)))
+		return -1;
+	anon = keyed(buf, "anon");
+	file = keyed(buf, "file");
+	swapcached = keyed(buf, "swapcached");
+	*kernel = keyed(buf, "kernel");
 	return anon < 0 || file < 0 || swapcached < 0 ? -1 : anon + file + swapcached;
 }
 
@@ -679,7 +692,7 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 				   FIXTURE_DATA(pressure) *self, bool prefetch)
 {
 	static uint8_t want[MAX_PAGES];
-	long long oom0, kill0, max0, cur, swap0, read_back, room, left;
+	long long oom0, kill0, max0, cur, swap0, read_back, room, left, kernel;
 	char path[300], rpath[300], log[64], out[1024], ev[300], stat[300];
 	struct ptarget *t = &self->t;
 	struct pcmd pageout = { 0 };
@@ -726,7 +739,7 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 	snprintf(path, sizeof(path), "%s/memory.current", self->cg);
 	snprintf(rpath, sizeof(rpath), "%s/memory.reclaim", self->cg);
 	snprintf(stat, sizeof(stat), "%s/memory.stat", self->cg);
-	for (i = 0; (left = cg_reclaimable(stat)) > RESIDUE && i < 200; i++) {
+	for (i = 0; (left = cg_reclaimable(stat, &kernel)) > RESIDUE && i < 200; i++) {
 		snprintf(out, sizeof(out), "%lld", left);
 		ret = guest_write_file(rpath, out);
 		if (ret && ret != -EAGAIN)
@@ -739,7 +752,7 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 	TH_LOG("%zu pages under memory.max %ld KiB: %ld in swap, memory.current %lld KiB, "
 	       "of it anon, file and swap cache %lld KiB, kernel %lld KiB, after %d more reclaims",
 	       npages, limit >> 10, in_swap, cur >> 10, left >> 10,
-	       file_keyed(stat, "kernel") >> 10, i);
+	       kernel >> 10, i);
 	ASSERT_LT((long)npages * 3 / 4, in_swap);
 	ASSERT_LE(0, left) TH_LOG("%s: no anon, file or swapcached line", stat);
 	ASSERT_GE(RESIDUE, left) TH_LOG("the swap cache stays charged");
