@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -54,6 +55,31 @@ const char *store_dir(const struct store *s)
 
 static void count_fed(struct store *s);
 
+/*
+ * The table's memory, zeroed and populated in one call. From calloc() (a
+ * fresh mapping at these sizes) the first access to each page, a read of
+ * the probed slot, maps the shared zero page, and the write that follows
+ * copies it: two faults per 4 KiB page, in an order as random as the
+ * hashes. Building the index of a 1 GiB store (262144 copies, a 16 MiB
+ * table) took 116 to 148 ms in a 6.1 TCG guest, a third of a 1 % step
+ * (Documentation/benchmarks.rst), with the faults a fifth of its samples.
+ * MAP_POPULATE allocates the same zeroed pages without them; if it cannot
+ * populate, the pages fault in as before.
+ */
+static struct hent *htab_alloc(size_t cap)
+{
+	void *t = mmap(NULL, cap * sizeof(struct hent), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return t == MAP_FAILED ? NULL : t;
+}
+
+static void htab_free(struct hent *t, size_t cap)
+{
+	if (t)
+		munmap(t, cap * sizeof(*t));
+}
+
 /* Room for @n more entries at most half full, rehashing once if need be. */
 static int htab_reserve(struct store *s, size_t n)
 {
@@ -64,7 +90,7 @@ static int htab_reserve(struct store *s, size_t n)
 		cap *= 2;
 	if (cap == oldcap)
 		return 0;
-	nt = calloc(cap, sizeof(*nt));
+	nt = htab_alloc(cap);
 	if (!nt)
 		return -ENOMEM;
 	s->ht = nt;
@@ -73,7 +99,7 @@ static int htab_reserve(struct store *s, size_t n)
 	for (size_t i = 0; i < oldcap; i++)
 		if (old[i].pack1)
 			htab_add(s, old[i].lo, old[i].pack1 - 1, old[i].slot);
-	free(old);
+	htab_free(old, oldcap);
 	return 0;
 }
 
@@ -1121,7 +1147,7 @@ void store_close(struct store *s)
 	free(s->packs);
 	free(s->gens);
 	free(s->ids);
-	free(s->ht);
+	htab_free(s->ht, s->ht_cap);
 	free(s->dir);
 	free(s);
 }
