@@ -21,8 +21,18 @@
  * host (bench/incr-ab, 6.1 guest, 256 MiB, Documentation/benchmarks.rst)
  * the split made full checkpoints 4 to 21 % faster by the median.
  *
+ * The writer also waits for the disk: each O_DIRECT write of the store's
+ * 1 MiB buffer (4 batches) blocks it, and batches pile up meanwhile
+ * although it is not short of CPU. With a ring of 8 and a backlog of 2,
+ * the source's thread still digested most batches and was the bound (90 %
+ * of a CPU, the writer 36 %, the other CPU idle a third of a full
+ * checkpoint: perf by thread, 2026-12-03); a ring of 16 that the source
+ * digests from only once half of it waits, twice what one write holds
+ * back, made full checkpoints and 50 % steps 5 to 14 % faster in two boots
+ * (benchmarks.rst), small steps level.
+ *
  * Batches of BATCH_PAGES go round a ring of NBATCH; the source waits when
- * all are queued (2 MiB in flight), the writer when none is. The writer's
+ * all are queued (4 MiB in flight), the writer when none is. The writer's
  * first page also builds the store's content index (store_content_index()),
  * so the source fills the ring meanwhile; while pages are queued the
  * generation and its store are the writer's alone (ckpt.c keeps the
@@ -57,9 +67,9 @@
 #include "pageq.h"
 
 #define BATCH_PAGES	64
-#define NBATCH		8
+#define NBATCH		16
 #define WRITER_NICE	10
-#define DIGEST_BACKLOG	2
+#define DIGEST_BACKLOG	(NBATCH / 2)
 
 struct batch {
 	unsigned int n;
