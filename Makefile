@@ -125,7 +125,10 @@ TEST_CPPFLAGS := -I$(KSFT_DIR) -Itools -Wno-clobbered
 $(BUILD)/selftests/host/%: selftests/host/%.c $(STORE_LIB) | $(KSFT_HDRS)
 	$(quiet) CC $@
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -o $@ $< $(STORE_LIB) $(LIBS) -lpthread
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -o $@ $< $(filter %.o,$^) $(STORE_LIB) $(LIBS) -lpthread
+
+# The page queue's test runs the tools' queue against a real store.
+$(BUILD)/selftests/host/pageq: $(BUILD)/tools/pageq.o
 
 # Guest tests talk to the module through the tools' own genl.c, and the
 # differential oracle reads generations through the store library.

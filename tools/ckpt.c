@@ -142,6 +142,14 @@ static int on_page(void *arg, uint64_t addr, const void *data, uint32_t flags)
 	return writer_ret(c, pageq_add(c->q, addr, data));
 }
 
+/* Pages are received into the queue's memory once it is there. */
+static void *on_space(void *arg, size_t len)
+{
+	struct ckpt *c = arg;
+
+	return c->q ? pageq_space(c->q, len) : NULL;
+}
+
 static int on_hole(void *arg, uint64_t start, uint64_t end, bool file)
 {
 	struct ckpt *c = arg;
@@ -257,7 +265,7 @@ static int stream(struct ckpt *c, struct snapper_genl *g,
 {
 	struct snapper_ckpt_ops ops = {
 		.header = on_header, .vma = on_vma, .page = on_page,
-		.hole = on_hole, .stats = on_stats, .arg = c,
+		.hole = on_hole, .stats = on_stats, .space = on_space, .arg = c,
 	};
 	int ret;
 

@@ -25,6 +25,7 @@
 struct snapper_genl {
 	struct nl_sock *sk;
 	int family;
+	uint8_t *buf;		/* RECV_BUF_SIZE, unless a stream lends one */
 	char errmsg[256];	/* extack message of the last failed request */
 };
 
@@ -101,8 +102,10 @@ int snapper_genl_open(struct snapper_genl **out)
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	ret = connect_sock(g);
+	g->buf = malloc(RECV_BUF_SIZE);
+	ret = g->buf ? connect_sock(g) : -ENOMEM;
 	if (ret) {
+		free(g->buf);
 		free(g);
 		return ret;
 	}
@@ -116,6 +119,7 @@ void snapper_genl_close(struct snapper_genl *g)
 		return;
 	if (g->sk)
 		nl_socket_free(g->sk);
+	free(g->buf);
 	free(g);
 }
 
@@ -126,7 +130,7 @@ const char *snapper_genl_strerror(int err)
 	return strerror(-err);
 }
 
-static int parse_config(struct nl_msg *msg, void *arg)
+static int parse_config(struct nlmsghdr *nlh, void *arg)
 {
 	static struct nla_policy cfg_policy[SNAPPER_A_CONFIG_MAX + 1] = {
 		[SNAPPER_A_CONFIG_VERBOSE] = { .type = NLA_U8 },
@@ -143,16 +147,16 @@ static int parse_config(struct nl_msg *msg, void *arg)
 	struct nlattr *c[SNAPPER_A_CONFIG_MAX + 1];
 	int i;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, SNAPPER_A_MAX, NULL) < 0 ||
+	if (genlmsg_parse(nlh, 0, tb, SNAPPER_A_MAX, NULL) < 0 ||
 	    !tb[SNAPPER_A_MODULE_VERSION] || !tb[SNAPPER_A_PROTOCOL_VERSION] ||
 	    !tb[SNAPPER_A_CONFIG] ||
 	    nla_parse_nested(c, SNAPPER_A_CONFIG_MAX, tb[SNAPPER_A_CONFIG],
 			     cfg_policy) < 0)
-		return NL_STOP;
+		return -EPROTO;
 	/* Every knob up to expiration; later ones are optional. */
 	for (i = 1; i <= SNAPPER_A_CONFIG_EXPIRATION; i++)
 		if (!c[i])
-			return NL_STOP;
+			return -EPROTO;
 
 	nla_strlcpy(cfg->module_version, tb[SNAPPER_A_MODULE_VERSION],
 		    sizeof(cfg->module_version));
@@ -166,7 +170,7 @@ static int parse_config(struct nl_msg *msg, void *arg)
 	cfg->expiration = nla_get_u64(c[SNAPPER_A_CONFIG_EXPIRATION]);
 	cfg->stream_timeout_ms = c[SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS] ?
 		nla_get_u32(c[SNAPPER_A_CONFIG_STREAM_TIMEOUT_MS]) : 0;
-	return NL_OK;
+	return 0;
 }
 
 /*
@@ -177,31 +181,21 @@ struct transaction {
 	int err;
 	bool done;
 	char msg[256];
-	int (*valid)(struct nl_msg *msg, void *arg);
-	void *arg;
 };
 
-static int on_valid(struct nl_msg *msg, void *arg)
+/* An NLMSG_ERROR: an acknowledgement (error 0) or the request's failure. */
+static void on_error(struct transaction *t, const struct nlmsghdr *nlh)
 {
-	struct transaction *t = arg;
-	int ret = t->valid ? t->valid(msg, t->arg) : NL_OK;
-
-	/* The parser gave up: stop reading, the caller tells why. */
-	if (ret == NL_STOP)
-		t->done = true;
-	return ret;
-}
-
-static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
-{
-	struct nlmsghdr *nlh = (struct nlmsghdr *)e - 1;
-	struct transaction *t = arg;
+	const struct nlmsgerr *e = nlmsg_data(nlh);
 	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
 	unsigned int hlen = sizeof(*e);
 
-	(void)nla;
-	t->err = e->error;
 	t->done = true;
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e))) {
+		t->err = -EPROTO;
+		return;
+	}
+	t->err = e->error;
 	/* With NLM_F_CAPPED the request is not echoed back. */
 	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
 		hlen += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
@@ -212,62 +206,100 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 		      nlh->nlmsg_len - NLMSG_HDRLEN - hlen, NULL) == 0 &&
 	    tb[NLMSGERR_ATTR_MSG])
 		nla_strlcpy(t->msg, tb[NLMSGERR_ATTR_MSG], sizeof(t->msg));
-	return NL_STOP;
 }
 
-static int on_done(struct nl_msg *msg, void *arg)
+/* The end of a dump; one that fails midway says so in its NLMSG_DONE. */
+static void on_done(struct transaction *t, const struct nlmsghdr *nlh)
 {
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct transaction *t = arg;
 	int err;
 
-	/* A dump that fails midway says so in its NLMSG_DONE. */
-	if (nlh->nlmsg_type == NLMSG_DONE &&
-	    nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) {
+	if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) {
 		memcpy(&err, nlmsg_data(nlh), sizeof(err));
 		if (err < 0 && !t->err)
 			t->err = err;
 	}
 	t->done = true;
-	return NL_STOP;
 }
 
 /*
  * Sends @msg (consumed) and feeds each reply to @valid until the kernel's
- * acknowledgement, error or DONE. Returns 0 or the kernel's negative errno.
+ * acknowledgement, error or DONE; a non-zero @valid stops reading (its
+ * caller knows why). Returns 0 or the kernel's negative errno.
+ *
+ * The replies are read here rather than by nl_recvmsgs(), which copies
+ * every message into an nl_msg of its own (a malloc() and a memcpy() of
+ * each 4.2 KiB page message of a checkpoint) before its callback: here
+ * each message is parsed where recvmsg() put it. With @space, the stream
+ * is received where @space(@arg, RECV_BUF_SIZE) says (the page queue's
+ * memory, so that a page is not copied out again); NULL from it, or no
+ * @space, means our own buffer.
  */
 static int transact(struct snapper_genl *g, struct nl_msg *msg,
-		    int (*valid)(struct nl_msg *, void *), void *arg)
+		    int (*valid)(struct nlmsghdr *, void *),
+		    void *(*space)(void *, size_t), void *arg)
 {
-	struct transaction t = { .valid = valid, .arg = arg };
-	struct nl_cb *cb;
-	int ret;
+	struct transaction t = { 0 };
+	struct sockaddr_nl from;
+	struct iovec iov;
+	struct msghdr mh = {
+		.msg_name = &from, .msg_namelen = sizeof(from),
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+	struct nlmsghdr *nlh;
+	uint32_t seq, port;
+	ssize_t n;
+	int fd, rem, ret;
 
-	cb = nl_cb_alloc(NL_CB_DEFAULT);
-	if (!cb) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
-	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &t);
-	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_done, &t);
-	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_done, &t);
-	nl_cb_err(cb, NL_CB_CUSTOM, on_error, &t);
-
+	/* Completes the header: our port, the next sequence number, ACK. */
 	ret = nl_send_auto(g->sk, msg);
+	seq = nlmsg_hdr(msg)->nlmsg_seq;
 	nlmsg_free(msg);
 	if (ret < 0) {
 		t.err = nlerr_to_errno(ret);
 		goto out;
 	}
+	fd = nl_socket_get_fd(g->sk);
+	port = nl_socket_get_local_port(g->sk);
 	while (!t.done) {
-		ret = nl_recvmsgs(g->sk, cb);
-		if (ret < 0 && !t.err) {
-			t.err = nlerr_to_errno(ret);
+		iov.iov_base = space ? space(arg, RECV_BUF_SIZE) : NULL;
+		if (!iov.iov_base)
+			iov.iov_base = g->buf;
+		iov.iov_len = RECV_BUF_SIZE;
+		mh.msg_namelen = sizeof(from);
+		n = recvmsg(fd, &mh, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			t.err = -errno;
 			break;
+		}
+		/* Dump skbs are at most 32 KiB: a cut message is a bug. */
+		if (n == 0 || (mh.msg_flags & MSG_TRUNC)) {
+			t.err = -EPROTO;
+			break;
+		}
+		if (from.nl_pid)	/* not from the kernel */
+			continue;
+		rem = n;
+		for (nlh = iov.iov_base; !t.done && nlmsg_ok(nlh, rem);
+		     nlh = nlmsg_next(nlh, &rem)) {
+			if (nlh->nlmsg_seq != seq || nlh->nlmsg_pid != port) {
+				t.err = -EPROTO;	/* not our request's */
+				t.done = true;
+			} else if (nlh->nlmsg_type == NLMSG_ERROR) {
+				on_error(&t, nlh);
+			} else if (nlh->nlmsg_type == NLMSG_DONE) {
+				on_done(&t, nlh);
+			} else if (nlh->nlmsg_type == NLMSG_OVERRUN) {
+				t.err = -EOVERFLOW;
+				t.done = true;
+			} else if (nlh->nlmsg_type != NLMSG_NOOP && valid &&
+				   valid(nlh, arg)) {
+				t.done = true;
+			}
 		}
 	}
 out:
-	nl_cb_put(cb);
 	snprintf(g->errmsg, sizeof(g->errmsg), "%s", t.msg);
 	return t.err;
 }
@@ -295,7 +327,7 @@ int snapper_genl_get_config(struct snapper_genl *g,
 	msg = new_request(g, SNAPPER_CMD_GET_CONFIG, 0);
 	if (!msg)
 		return -ENOMEM;
-	ret = transact(g, msg, parse_config, cfg);
+	ret = transact(g, msg, parse_config, NULL, cfg);
 	if (!ret && !cfg->protocol_version)
 		ret = -EPROTO;	/* acknowledged, but no usable reply */
 	return ret;
@@ -317,7 +349,7 @@ struct ckpt_stream {
 static int stream_fail(struct ckpt_stream *cs, int err)
 {
 	cs->err = err;
-	return NL_STOP;
+	return err;
 }
 
 static int parse_vma(struct ckpt_stream *cs, struct nlattr *nest)
@@ -429,7 +461,8 @@ static int parse_page(struct ckpt_stream *cs, struct nlattr **tb)
 	struct nlattr *data = tb[SNAPPER_A_PAGE_DATA];
 
 	if (!cs->have_header || !data ||
-	    (uint32_t)nla_len(data) != cs->header.page_size)
+	    (uint32_t)nla_len(data) != cs->header.page_size ||
+	    nla_len(tb[SNAPPER_A_PAGE_ADDR]) != sizeof(uint64_t))
 		return -EPROTO;
 	return cs->ops->page ?
 	       cs->ops->page(cs->ops->arg,
@@ -440,14 +473,15 @@ static int parse_page(struct ckpt_stream *cs, struct nlattr **tb)
 }
 
 /* One message of the stream: its kind follows from its attributes. */
-static int parse_ckpt_msg(struct nl_msg *msg, void *arg)
+static int parse_ckpt_msg(struct nlmsghdr *nlh, void *arg)
 {
 	struct ckpt_stream *cs = arg;
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
 	struct nlattr *tb[SNAPPER_A_MAX + 1] = { 0 };
 	struct nlattr *a;
 	int rem, ret = 0;
 
+	if (!genlmsg_valid_hdr(nlh, 0))
+		return stream_fail(cs, -EPROTO);
 	/* Layout and hole messages repeat their nest: one by one. */
 	nla_for_each_attr(a, genlmsg_attrdata(nlmsg_data(nlh), 0),
 			  genlmsg_attrlen(nlmsg_data(nlh), 0), rem) {
@@ -470,7 +504,14 @@ static int parse_ckpt_msg(struct nl_msg *msg, void *arg)
 		ret = parse_page(cs, tb);
 	else if (tb[SNAPPER_A_STATS])
 		ret = parse_stats(cs, tb[SNAPPER_A_STATS]);
-	return ret ? stream_fail(cs, ret) : NL_OK;
+	return ret ? stream_fail(cs, ret) : 0;
+}
+
+static void *ckpt_space(void *arg, size_t len)
+{
+	const struct ckpt_stream *cs = arg;
+
+	return cs->ops->space(cs->ops->arg, len);
 }
 
 int snapper_genl_checkpoint(struct snapper_genl *g,
@@ -492,7 +533,8 @@ int snapper_genl_checkpoint(struct snapper_genl *g,
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
-	ret = transact(g, msg, parse_ckpt_msg, &cs);
+	ret = transact(g, msg, parse_ckpt_msg, ops->space ? ckpt_space : NULL,
+		       &cs);
 	if (cs.err || (!ret && !cs.have_stats)) {
 		/*
 		 * Stopped reading mid-stream: a new socket, so that the rest
@@ -525,5 +567,5 @@ int snapper_genl_ack(struct snapper_genl *g, uint32_t pid, uint64_t store_id,
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
-	return transact(g, msg, NULL, NULL);
+	return transact(g, msg, NULL, NULL, NULL);
 }

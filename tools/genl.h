@@ -7,6 +7,7 @@
 #define SNAPPER_GENL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <linux/snapper.h>
@@ -81,6 +82,13 @@ struct snapper_ckpt_ops {
 	int (*page)(void *arg, uint64_t addr, const void *data, uint32_t flags);
 	int (*hole)(void *arg, uint64_t start, uint64_t end, bool file);
 	int (*stats)(void *arg, const struct snapper_ckpt_stats *st);
+	/*
+	 * Optional: where to receive the next @len bytes of the stream.
+	 * Without it, or when it returns NULL, a page's @data lives only
+	 * until its callback returns; with it, @data points into the memory
+	 * it gave, which is its owner's (a page can be kept where it lies).
+	 */
+	void *(*space)(void *arg, size_t len);
 	void *arg;
 };
 

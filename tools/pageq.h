@@ -21,8 +21,15 @@ struct pageq;
  */
 int pageq_start(struct pageq **out, struct store_gen *g, bool background);
 /*
- * Queues a copy of the page @data at @vaddr.
- * Return: 0, or the writer's error (the first one; it sticks).
+ * Lends @len bytes (at most 512 KiB) of the queue's memory, to receive
+ * pages into, until the next call; NULL after a writer's error.
+ */
+void *pageq_space(struct pageq *q, size_t len);
+/*
+ * Queues the page @data at @vaddr: taken where it lies if it is in the
+ * space lent, else copied in (which ends the loan).
+ * Return: 0, or the writer's error (the first one; it sticks, and shows
+ * here by the next pageq_space() at the latest).
  */
 int pageq_add(struct pageq *q, uint64_t vaddr, const void *data);
 /* Waits until every queued page is in the generation. Return: as above. */
