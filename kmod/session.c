@@ -510,11 +510,22 @@ int snapper_session_ack(struct snapper_session *s, u64 store, u64 ckpt,
 	    s->recent[ckpt % SNAPPER_SESSION_RECENT].ckpt != ckpt ||
 	    s->recent[ckpt % SNAPPER_SESSION_RECENT].store != store)
 		return -ESTALE;
-	xa_for_each(&s->owed, idx, entry) {
-		if (xa_to_value(entry) > (ckpt & LONG_MAX))
-			continue;
-		xa_erase(&s->owed, idx);
-		WRITE_ONCE(s->nr_owed, s->nr_owed - 1);
+	if (ckpt == s->last_ckpt) {
+		/*
+		 * The newest checkpoint, the usual case: every page owed was
+		 * sent by it or an earlier one. Freeing the tree whole costs
+		 * a fraction of erasing its entries one by one (a full
+		 * checkpoint of 256 MiB owes 65536 pages).
+		 */
+		WRITE_ONCE(s->nr_owed, 0);
+		xa_destroy(&s->owed);
+	} else {
+		xa_for_each(&s->owed, idx, entry) {
+			if (xa_to_value(entry) > (ckpt & LONG_MAX))
+				continue;
+			xa_erase(&s->owed, idx);
+			WRITE_ONCE(s->nr_owed, s->nr_owed - 1);
+		}
 	}
 	ack_thp(s, ckpt);
 	s->acked_store = store;

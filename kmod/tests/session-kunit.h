@@ -57,6 +57,14 @@ static void session_test_owed_until_acked(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c2, 2), 0);
 	KUNIT_EXPECT_EQ(test, s->nr_owed, 0UL);
 	KUNIT_EXPECT_FALSE(test, snapper_session_owes(s, 0x9000));
+	KUNIT_EXPECT_FALSE(test, snapper_session_owes(s, 0x1000));
+
+	/* Emptied whole by the ack of the newest: it records pages again. */
+	c2 = snapper_session_next_ckpt(s, 7, false);
+	KUNIT_EXPECT_EQ(test, snapper_session_owe(s, 0x1000, c2), 0);
+	KUNIT_EXPECT_EQ(test, s->nr_owed, 1UL);
+	KUNIT_EXPECT_TRUE(test, snapper_session_owes(s, 0x1000));
+	KUNIT_EXPECT_FALSE(test, snapper_session_owes(s, 0x9000));
 	mutex_unlock(&s->lock);
 	snapper_session_put(s);
 }
