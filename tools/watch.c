@@ -179,8 +179,13 @@ static void tick(struct watch *w)
 	uint64_t t0 = now_ms();
 
 	if (checkpoint_once(w, &r)) {
-		/* A target that just exited fails its checkpoint: no news. */
-		if (exited(w, 0))
+		/*
+		 * A target that just exited fails its checkpoint: no news. Its
+		 * memory goes a moment before its pidfd says it exited (the
+		 * module then answers that it has none): wait that moment, up
+		 * to the interval, which the loop would wait anyway.
+		 */
+		if (exited(w, (int)(w->interval_ms < 1000 ? w->interval_ms : 1000)))
 			return;
 		w->failed++;
 		w->last_failed = true;
