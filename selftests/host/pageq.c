@@ -146,4 +146,43 @@ TEST(space_larger_than_a_batch_refused)
 	finish(_metadata, &f, seed, 8);
 }
 
+/*
+ * A store error in the writer stops the source within the ring: the lent
+ * space runs out, pages from elsewhere are refused, and the stop reports
+ * the writer's error and its line.
+ */
+TEST(writer_error_reaches_the_source)
+{
+	struct fixture_state f;
+	uint8_t page[PG];
+	char err[512] = "";
+	size_t i;
+	int ret = 0;
+
+	begin(_metadata, &f);
+	/* The third call that changes the disk fails: the pack's first write. */
+	store_fault_set(3, false);
+	for (i = 0; i < NPAGES && !ret; i++) {
+		uint8_t *buf = pageq_space(f.q, RECV);
+
+		fake_page(page, 5, 0x400000 + i * PG);
+		if (!buf) {
+			ret = pageq_add(f.q, 0x400000 + i * PG, page);
+			break;
+		}
+		memcpy(buf + 20, page, PG);
+		ret = pageq_add(f.q, 0x400000 + i * PG, buf + 20);
+	}
+	store_fault_set(0, false);
+	ASSERT_EQ(-EIO, ret) TH_LOG("fed %zu pages", i);
+	/* At most the ring and the store's write buffer ahead of the fault. */
+	ASSERT_LT(i, 2000);
+	ASSERT_EQ(-EIO, pageq_stop(f.q, err, sizeof(err)));
+	ASSERT_NE(0, err[0]);
+	TH_LOG("after %zu pages: %s", i, err);
+	store_gen_abort(f.g);
+	store_close(f.s);
+	tmp_store_free(f.dir);
+}
+
 TEST_HARNESS_MAIN
