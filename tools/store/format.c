@@ -74,7 +74,8 @@ void buf_put64(struct buf *b, uint64_t v)
 	buf_put(b, p, 8);
 }
 
-struct hash128 hash_page(const void *page)
+/* libxxhash's own build of XXH3-128 (SSE2 in Debian's): see hash.c. */
+struct hash128 hash_page_lib(const void *page)
 {
 	XXH128_hash_t h = XXH3_128bits(page, STORE_PAGE_SIZE);
 

@@ -89,7 +89,10 @@ void buf_put(struct buf *b, const void *p, size_t n);
 void buf_put32(struct buf *b, uint32_t v);
 void buf_put64(struct buf *b, uint64_t v);
 
+/* XXH3-128 of a page (hash.c): one function, two builds, the faster. */
 struct hash128 hash_page(const void *page);
+struct hash128 hash_page_lib(const void *page);
+struct hash128 hash_page_scalar(const void *page);
 void hash_put(uint8_t out[HASH_SIZE], struct hash128 h);
 struct hash128 hash_get(const uint8_t in[HASH_SIZE]);
 uint64_t get_le64(const uint8_t *p);
