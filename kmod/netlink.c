@@ -22,6 +22,7 @@
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 #include <net/genetlink.h>
+#include <net/sock.h>
 #include <linux/snapper.h>
 
 #include "netlink.h"
@@ -60,6 +61,7 @@ static const struct nla_policy snapper_policy[SNAPPER_A_MAX + 1] = {
 	[SNAPPER_A_GENERATION] = NLA_POLICY_MIN(NLA_U64, 1),
 	[SNAPPER_A_PAD] = { .type = NLA_REJECT },
 	[SNAPPER_A_HOLE] = { .type = NLA_REJECT },
+	[SNAPPER_A_PAGE_ADDRS] = { .type = NLA_REJECT },
 };
 
 static int put_config(struct sk_buff *skb, const struct snapper_config *cfg)
@@ -142,6 +144,7 @@ struct ckpt_stream {
 	unsigned long page;
 	u32 portid;			/* the reading socket, to ack */
 	bool privileged;		/* the reader has CAP_SYS_ADMIN */
+	bool batch;			/* SNAPPER_CKPT_F_PAGE_BATCH */
 };
 
 /*
@@ -340,6 +343,9 @@ static int checkpoint_start(struct netlink_callback *cb)
 	INIT_DELAYED_WORK(&cs->expire, expire);
 	cs->portid = NETLINK_CB(cb->skb).portid;
 	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
+	cs->batch = attrs[SNAPPER_A_CHECKPOINT_FLAGS] &&
+		    (nla_get_u32(attrs[SNAPPER_A_CHECKPOINT_FLAGS]) &
+		     SNAPPER_CKPT_F_PAGE_BATCH);
 	cs->s = snapper_session_get(mm, true);
 	if (IS_ERR(cs->s)) {
 		ret = PTR_ERR(cs->s);
@@ -508,6 +514,98 @@ static bool thp_unchanged(struct ckpt_stream *cs, struct snapper_snap_page *p)
 	return same;
 }
 
+/*
+ * Pages of one SNAPPER_CKPT_F_PAGE_BATCH message: each is a fragment of
+ * the skb, and SNAPPER_A_PAGE_DATA's length is a u16.
+ */
+#define CKPT_BATCH	min_t(unsigned int, SNAPPER_PAGE_BATCH_MAX, MAX_SKB_FRAGS)
+#define CKPT_BATCH_HEAD	(NLMSG_HDRLEN + GENL_HDRLEN + \
+			 nla_total_size(SNAPPER_PAGE_BATCH_MAX * sizeof(u64)) + \
+			 NLA_HDRLEN)
+
+/*
+ * Puts up to CKPT_BATCH pages in one message (SNAPPER_CKPT_F_PAGE_BATCH),
+ * alone in its skb. The pages are not copied: each becomes a fragment of
+ * the skb, which takes over the stream's reference, and the reader's
+ * recvmsg() copies them out (the only copy between a held page and the
+ * reader; the other message kinds copy their bytes into the skb). A held
+ * page's content stays that of the instant however long the skb waits:
+ * the target, or anyone writing through its page table, gets a copy of
+ * it (tracker.c). The fragments come after the skb's linear bytes: the
+ * message starts the skb, its data is its last attribute, and nothing
+ * follows it in this skb. netlink_dump() charged the skb's head to the
+ * socket (sk_rmem_alloc, undone by the destructor by skb->truesize): the
+ * fragments are charged the same way, so that the socket's receive
+ * buffer bounds the pages in queued skbs as it bounds copies.
+ *
+ * Return: -EMSGSIZE once the skb holds the batch or holds something else
+ * already, 0 when no page is next (a hole, or the end).
+ */
+static int put_page_batch(struct sk_buff *skb, struct netlink_callback *cb,
+			  struct ckpt_stream *cs)
+{
+	struct snapper_snap_page *batch[SNAPPER_PAGE_BATCH_MAX];
+	struct snapper_snap_page *p;
+	struct nlmsghdr *nlh;
+	struct nlattr *data;
+	unsigned int n = 0, i;
+	unsigned int bytes;
+	__u64 *addrs;
+
+	BUILD_BUG_ON(NLA_HDRLEN + SNAPPER_PAGE_BATCH_MAX * PAGE_SIZE > U16_MAX);
+	if (skb->len || skb_shinfo(skb)->nr_frags)
+		return -EMSGSIZE;
+	/* Checked before any page is taken: none may be lost. */
+	if (WARN_ON_ONCE(skb_tailroom(skb) < CKPT_BATCH_HEAD || !skb->sk))
+		return -ENOBUFS;
+	while (n < CKPT_BATCH && (p = next_page(cs)) &&
+	       !(p->addr & SNAP_HOLE)) {
+		cs->page++;
+		if (thp_unchanged(cs, p)) {
+			snapper_snap_page_release(p);
+			cs->snap.stats.thp_unchanged++;
+			snapper_stats_add(SNAPPER_STAT_PAGES_THP_UNCHANGED, 1);
+			continue;
+		}
+		batch[n++] = p;
+	}
+	if (!n)
+		return 0;
+
+	/* The message starts the skb: its header is at skb->data. */
+	nlh = (struct nlmsghdr *)skb->data;
+	genlmsg_put(skb, NETLINK_CB(cb->skb).portid, cb->nlh->nlmsg_seq,
+		    &snapper_family, NLM_F_MULTI, SNAPPER_CMD_CHECKPOINT);
+	addrs = nla_data(__nla_reserve(skb, SNAPPER_A_PAGE_ADDRS,
+				       n * sizeof(u64)));
+	data = __nla_reserve(skb, SNAPPER_A_PAGE_DATA, 0);
+	data->nla_len = NLA_HDRLEN + n * PAGE_SIZE;
+	for (i = 0; i < n; i++) {
+		p = batch[i];
+		addrs[i] = (p->addr & PAGE_MASK) |
+			   (p->addr & __SNAPPER_PAGE_F_ALL);
+		/*
+		 * _noacc: a user page's lru field says nothing of the
+		 * pfmemalloc reserves, and an skb taken for pfmemalloc is
+		 * dropped by sk_filter(): the stream would lose its pages.
+		 */
+		skb_fill_page_desc_noacc(skb, i, p->page, 0, PAGE_SIZE);
+		/* The skb's reference now: put when it is freed. */
+		p->page = NULL;
+		snapper_stats_add(SNAPPER_STAT_PAGES_HELD, -1);
+	}
+	bytes = n * PAGE_SIZE;
+	skb->len += bytes;
+	skb->data_len += bytes;
+	skb->truesize += bytes;
+	atomic_add(bytes, &skb->sk->sk_rmem_alloc);
+	sk_mem_charge(skb->sk, bytes);
+	nlh->nlmsg_len = skb->len;
+	cs->snap.stats.sent += n;
+	snapper_stats_add(SNAPPER_STAT_PAGES_SENT, n);
+	return -EMSGSIZE;
+}
+
 /* Puts one message; Return: 0, or -EMSGSIZE when the skb is full. */
 static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		   struct ckpt_stream *cs)
@@ -522,6 +620,8 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 			cs->state = ST_STATS;
 			return 0;
 		}
+		if (cs->batch && !(p->addr & SNAP_HOLE))
+			return put_page_batch(skb, cb, cs);
 		if (thp_unchanged(cs, p)) {
 			snapper_snap_page_release(p);
 			cs->page++;

@@ -40,6 +40,7 @@ struct ckpt {
 	struct hole { uint64_t start, end; bool file; } *holes;
 	size_t nholes, cap_holes;
 	bool file_holes;	/* the module sends FILE holes (protocol 4) */
+	bool page_batch;	/* several pages a message (protocol 5) */
 	bool proc;		/* the /proc page source: the target stays stopped */
 	bool store_failed;	/* the stream stopped on a store error */
 	char store_msg[512];	/* its store_strerror(), from whichever thread */
@@ -253,8 +254,9 @@ static int open_store(struct ckpt *c, struct snapper_genl *g, const char *dir)
 		k.max_snapshots = cfg.max_snapshots;
 		k.min_snapshots = cfg.min_snapshots;
 		k.expiration = cfg.expiration;
-		/* A module of protocol 3 would refuse the flag. */
+		/* Older modules would refuse the flags. */
 		c->file_holes = cfg.protocol_version >= 4;
+		c->page_batch = cfg.protocol_version >= 5;
 	}
 	ret = store_open(&c->store, dir, &k, 0);
 	return ret ? say(c, ret, "%s", store_strerror()) : 0;
@@ -360,6 +362,8 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 	/* --backend proc always reports them. */
 	if (c.file_holes)
 		req.flags |= SNAPPER_CKPT_F_FILE_HOLES;
+	if (c.page_batch)
+		req.flags |= SNAPPER_CKPT_F_PAGE_BATCH;
 	ret = stream(&c, g, &req);
 	if (!ret)
 		ret = commit(&c, pid, t0, &res->generation);

@@ -472,6 +472,40 @@ static int parse_page(struct ckpt_stream *cs, struct nlattr **tb)
 			     nla_get_u32(tb[SNAPPER_A_PAGE_FLAGS]) : 0) : 0;
 }
 
+/*
+ * A message of SNAPPER_CKPT_F_PAGE_BATCH: the pages' addresses (each ORed
+ * with its flags), then their bytes, in the same order.
+ */
+static int parse_batch(struct ckpt_stream *cs, struct nlattr **tb)
+{
+	struct nlattr *addrs = tb[SNAPPER_A_PAGE_ADDRS];
+	struct nlattr *data = tb[SNAPPER_A_PAGE_DATA];
+	uint32_t ps = cs->header.page_size;
+	const uint8_t *a, *d;
+	size_t n, i;
+	uint64_t v;
+	int ret;
+
+	if (!cs->have_header || !data || tb[SNAPPER_A_PAGE_ADDR] ||
+	    !ps || (ps & (ps - 1)))
+		return -EPROTO;
+	n = (size_t)nla_len(addrs) / sizeof(v);
+	if (!n || n > SNAPPER_PAGE_BATCH_MAX ||
+	    (size_t)nla_len(addrs) != n * sizeof(v) ||
+	    (size_t)nla_len(data) != n * ps)
+		return -EPROTO;
+	a = nla_data(addrs);
+	d = nla_data(data);
+	for (i = 0; i < n && cs->ops->page; i++) {
+		memcpy(&v, a + i * sizeof(v), sizeof(v));
+		ret = cs->ops->page(cs->ops->arg, v & ~(uint64_t)(ps - 1),
+				    d + i * ps, v & (ps - 1));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 /* One message of the stream: its kind follows from its attributes. */
 static int parse_ckpt_msg(struct nlmsghdr *nlh, void *arg)
 {
@@ -502,6 +536,8 @@ static int parse_ckpt_msg(struct nlmsghdr *nlh, void *arg)
 		ret = parse_header(cs, tb);
 	else if (tb[SNAPPER_A_PAGE_ADDR])
 		ret = parse_page(cs, tb);
+	else if (tb[SNAPPER_A_PAGE_ADDRS])
+		ret = parse_batch(cs, tb);
 	else if (tb[SNAPPER_A_STATS])
 		ret = parse_stats(cs, tb[SNAPPER_A_STATS]);
 	return ret ? stream_fail(cs, ret) : 0;

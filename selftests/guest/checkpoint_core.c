@@ -114,6 +114,51 @@ static void full_and_ack(struct __test_metadata *_metadata,
 				      self->g.h.checkpoint_id, 1));
 }
 
+/*
+ * The two shapes of the page stream (uapi/linux/snapper.h, 3.): one page
+ * a message, which snapper-tool no longer asks for, and batches of up to
+ * SNAPPER_PAGE_BATCH_MAX pages attached to the message carry the same
+ * pages with the same bytes. The target is stopped between the two.
+ */
+TEST_F(core, pages_alone_and_in_batches_agree)
+{
+	struct snapper_ckpt_request req = {
+		.pid = self->t.pid, .store_id = STORE + 7,
+		.flags = SNAPPER_CKPT_F_FULL,
+	};
+	struct got one = { .stop_after = -1 };
+	struct snapper_ckpt_ops ops = {
+		.header = got_header, .vma = got_vma, .page = got_page,
+		.stats = got_stats, .arg = &one,
+	};
+	size_t i;
+	int ret;
+
+	ASSERT_EQ(0, kill(self->t.pid, SIGSTOP));
+	ret = checkpoint(self->nl, self->t.pid, STORE + 7, 0,
+			 SNAPPER_CKPT_F_FULL, &self->g);
+	if (!ret)
+		ret = snapper_genl_checkpoint(self->nl, &req, &ops);
+	kill(self->t.pid, SIGCONT);
+	ASSERT_EQ(0, ret);
+	ASSERT_TRUE(one.h.full);
+	ASSERT_EQ(NPAGES, got_in(&one, self->t.base,
+				 self->t.base + NPAGES * PG));
+	ASSERT_EQ(self->g.npages, one.npages);
+	ASSERT_EQ(self->g.st.sent, one.st.sent);
+	for (i = 0; i < one.npages; i++) {
+		const struct got_page *a = &self->g.pages[i], *b = &one.pages[i];
+
+		ASSERT_EQ(a->addr, b->addr) TH_LOG("page %zu", i);
+		ASSERT_EQ(a->flags & ~SNAPPER_PAGE_F_OWED,
+			  b->flags & ~SNAPPER_PAGE_F_OWED);
+		ASSERT_EQ(a->first, b->first);
+		ASSERT_EQ(a->last, b->last);
+		ASSERT_EQ(a->intact, b->intact);
+	}
+	got_free(&one);
+}
+
 TEST_F(core, full_then_incremental_matches_pagemap)
 {
 	static const size_t written[] = { 1, 7, 8, 30, 63 };

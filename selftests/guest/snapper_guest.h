@@ -493,14 +493,17 @@ static inline void got_free(struct got *g)
 	memset(g, 0, sizeof(*g));
 }
 
-/* Checkpoints @pid for store @store on @base; fills @g (freed first). */
+/*
+ * Checkpoints @pid for store @store on @base; fills @g (freed first). The
+ * pages come in batches, as snapper-tool asks for them.
+ */
 static inline int checkpoint(struct snapper_genl *nl, pid_t pid,
 			     uint64_t store, uint64_t base, uint32_t flags,
 			     struct got *g)
 {
 	struct snapper_ckpt_request req = {
 		.pid = pid, .store_id = store, .base_generation = base,
-		.flags = flags,
+		.flags = flags | SNAPPER_CKPT_F_PAGE_BATCH,
 	};
 	struct snapper_ckpt_ops ops = {
 		.header = got_header, .vma = got_vma, .page = got_page,

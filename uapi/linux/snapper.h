@@ -54,7 +54,10 @@
  *                                holes (see 4. below): a reader of protocol
  *                                3 would take them for zeros, so a writer
  *                                sets it only when GET_CONFIG reports a
- *                                protocol of 4 or more
+ *                                protocol of 4 or more.
+ *                                SNAPPER_CKPT_F_PAGE_BATCH (protocol 5)
+ *                                asks for pages several to a message (see
+ *                                3. below)
  *   The checkpoint is INCREMENTAL when (store id, base generation) equals
  *   the last pair the module has acknowledged for this target (see
  *   SNAPPER_CMD_ACK) and SNAPPER_CKPT_F_FULL is clear; then it sends every
@@ -112,6 +115,18 @@
  *     A page message is about 4.2 KiB: the module asks for dump buffers of
  *     at least 8 KiB, so the receiver must read with a buffer of at least
  *     32 KiB (libnl: nl_socket_set_msg_buf_size) or it sees MSG_TRUNC.
+ *     When the request sets SNAPPER_CKPT_F_PAGE_BATCH (protocol 5), a page
+ *     message carries one to SNAPPER_PAGE_BATCH_MAX pages instead, with
+ *     exactly these two attributes, in this order:
+ *       SNAPPER_A_PAGE_ADDRS     binary, one u64 a page, ascending: its
+ *                                address ORed with its SNAPPER_PAGE_F_*
+ *       SNAPPER_A_PAGE_DATA      binary, the pages' bytes in the same order,
+ *                                SNAPPER_A_PAGE_SIZE each
+ *     Each such message is alone in its datagram (one recvmsg() each), and
+ *     its pages are the module's held pages themselves, attached to the
+ *     datagram: recvmsg() makes the only copy. With 4096-byte pages it is
+ *     at most 61588 bytes: the receiver reads with a buffer of at least
+ *     64 KiB.
  *   4. hole messages, interleaved with the page messages so that the two
  *   together ascend by address, each with one or more:
  *     SNAPPER_A_HOLE             nested, a range that reads as zeros:
@@ -222,7 +237,7 @@
 #define SNAPPER_GENL_VERSION		1
 
 /* Bumped on any change to this header a peer must know about. */
-#define SNAPPER_PROTOCOL_VERSION	4
+#define SNAPPER_PROTOCOL_VERSION	5
 
 /* Longest SNAPPER_A_MODULE_VERSION string, including the NUL. */
 #define SNAPPER_VERSION_LEN		32
@@ -257,6 +272,7 @@ enum snapper_attr {
 	SNAPPER_A_GENERATION,		/* u64 */
 	SNAPPER_A_PAD,
 	SNAPPER_A_HOLE,			/* nested: enum snapper_hole_attr */
+	SNAPPER_A_PAGE_ADDRS,		/* binary: u64 each */
 
 	__SNAPPER_A_LAST
 };
@@ -280,8 +296,13 @@ enum snapper_config_attr {
 /* SNAPPER_A_CHECKPOINT_FLAGS */
 #define SNAPPER_CKPT_F_FULL		(1U << 0)	/* ignore the base */
 #define SNAPPER_CKPT_F_FILE_HOLES	(1U << 1)	/* send SNAPPER_A_HOLE_FILE */
+#define SNAPPER_CKPT_F_PAGE_BATCH	(1U << 2)	/* pages in batches */
 #define __SNAPPER_CKPT_F_ALL		(SNAPPER_CKPT_F_FULL | \
-					 SNAPPER_CKPT_F_FILE_HOLES)
+					 SNAPPER_CKPT_F_FILE_HOLES | \
+					 SNAPPER_CKPT_F_PAGE_BATCH)
+
+/* Most pages in one message of SNAPPER_CKPT_F_PAGE_BATCH. */
+#define SNAPPER_PAGE_BATCH_MAX		15
 
 enum snapper_ckpt_mode {
 	SNAPPER_CKPT_MODE_FULL,
