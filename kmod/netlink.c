@@ -514,6 +514,17 @@ static bool thp_unchanged(struct ckpt_stream *cs, struct snapper_snap_page *p)
 	return same;
 }
 
+/* Leaves out a page thp_unchanged() finds unchanged, and counts it. */
+static bool skip_unchanged(struct ckpt_stream *cs, struct snapper_snap_page *p)
+{
+	if (!thp_unchanged(cs, p))
+		return false;
+	snapper_snap_page_release(p);
+	cs->snap.stats.thp_unchanged++;
+	snapper_stats_add(SNAPPER_STAT_PAGES_THP_UNCHANGED, 1);
+	return true;
+}
+
 /*
  * Pages of one SNAPPER_CKPT_F_PAGE_BATCH message: each is a fragment of
  * the skb, and SNAPPER_A_PAGE_DATA's length is a u16.
@@ -561,13 +572,8 @@ static int put_page_batch(struct sk_buff *skb, struct netlink_callback *cb,
 	while (n < CKPT_BATCH && (p = next_page(cs)) &&
 	       !(p->addr & SNAP_HOLE)) {
 		cs->page++;
-		if (thp_unchanged(cs, p)) {
-			snapper_snap_page_release(p);
-			cs->snap.stats.thp_unchanged++;
-			snapper_stats_add(SNAPPER_STAT_PAGES_THP_UNCHANGED, 1);
-			continue;
-		}
-		batch[n++] = p;
+		if (!skip_unchanged(cs, p))
+			batch[n++] = p;
 	}
 	if (!n)
 		return 0;
@@ -622,11 +628,8 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 		}
 		if (cs->batch && !(p->addr & SNAP_HOLE))
 			return put_page_batch(skb, cb, cs);
-		if (thp_unchanged(cs, p)) {
-			snapper_snap_page_release(p);
+		if (skip_unchanged(cs, p)) {
 			cs->page++;
-			cs->snap.stats.thp_unchanged++;
-			snapper_stats_add(SNAPPER_STAT_PAGES_THP_UNCHANGED, 1);
 			return 0;
 		}
 	}
