@@ -5,7 +5,7 @@
  * choice never changes what a store holds, and both give XXH3-128 as
  * defined (known answers from Debian's xxh128sum 0.8.1, which prints the
  * high half first: `head -c 4096 /dev/zero | xxh128sum`, and the page of
- * bytes i % 251).
+ * bytes i % 251). The same for the checksum, XXH3-64 (``xxhsum -H3``).
  */
 #include "kselftest_harness.h"
 #include "store_helpers.h"
@@ -88,6 +88,40 @@ TEST(builds_tell_pages_apart)
 	ha = hash_page_lib(a);
 	hb = hash_page_lib(b);
 	EXPECT_TRUE(ha.lo != hb.lo || ha.hi != hb.hi);
+}
+
+/*
+ * The checksums (sum64()) from both builds, at every length up to a few
+ * stripes and at the sizes the store checks (a 4 MiB pack index), and as
+ * xxhsum -H3 gives them: of nothing, of a zero page, of 100000 bytes
+ * i % 251.
+ */
+TEST(checksum_builds_agree)
+{
+	static uint8_t buf[(4 << 20) + 3];
+	static const size_t big[] = { 4096, 65536, 1 << 20, sizeof(buf) };
+	size_t i, len;
+
+	for (i = 0; i < sizeof(buf); i += PG)
+		fake_page(buf + i, i + 1, i);
+	for (len = 0; len <= 1100; len++) {
+		EXPECT_EQ(sum64_lib(buf, len), sum64_scalar(buf, len))
+			TH_LOG("%zu bytes", len);
+		EXPECT_EQ(sum64_lib(buf + 3, len), sum64(buf + 3, len))
+			TH_LOG("%zu bytes, unaligned", len);
+	}
+	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+		EXPECT_EQ(sum64_lib(buf, big[i]), sum64_scalar(buf, big[i]))
+			TH_LOG("%zu bytes", big[i]);
+	EXPECT_EQ(0x2d06800538d394c2ull, sum64_scalar(buf, 0));
+	EXPECT_EQ(0x2d06800538d394c2ull, sum64_lib(buf, 0));
+	memset(buf, 0, PG);
+	EXPECT_EQ(0x93d76fe148c689baull, sum64_scalar(buf, PG));
+	EXPECT_EQ(0x93d76fe148c689baull, sum64_lib(buf, PG));
+	for (i = 0; i < 100000; i++)
+		buf[i] = i % 251;
+	EXPECT_EQ(0x42c23aeead96750dull, sum64_scalar(buf, 100000));
+	EXPECT_EQ(0x42c23aeead96750dull, sum64_lib(buf, 100000));
 }
 
 TEST_HARNESS_MAIN

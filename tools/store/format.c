@@ -82,6 +82,12 @@ struct hash128 hash_page_lib(const void *page)
 	return (struct hash128){ .lo = h.low64, .hi = h.high64 };
 }
 
+/* The same library's XXH3-64. */
+uint64_t sum64_lib(const void *p, size_t len)
+{
+	return XXH3_64bits(p, len);
+}
+
 void hash_put(uint8_t out[HASH_SIZE], struct hash128 h)
 {
 	put_le64(out, h.lo);
@@ -142,7 +148,7 @@ static bool sum_ok(const uint8_t *p, size_t len, uint64_t want)
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 	return true;
 #else
-	return XXH3_64bits(p, len) == want;
+	return sum64(p, len) == want;
 #endif
 }
 
@@ -160,7 +166,7 @@ int store_file_encode(uint8_t out[STORE_FILE_SIZE], uint64_t store_id,
 	put_le32(out + 12, 0);
 	put_le64(out + 16, store_id);
 	put_le64(out + 24, created_ns);
-	put_le64(out + 32, XXH3_64bits(out, 32));
+	put_le64(out + 32, sum64(out, 32));
 	return 0;
 }
 
@@ -186,7 +192,7 @@ void seq_file_encode(uint8_t out[SEQ_FILE_SIZE], uint64_t store_id,
 	memcpy(out, SEQ_MAGIC, 8);
 	put_le64(out + 8, store_id);
 	put_le64(out + 16, last);
-	put_le64(out + 24, XXH3_64bits(out, 24));
+	put_le64(out + 24, sum64(out, 24));
 }
 
 void seq_file_peek(const uint8_t *p, size_t len, uint64_t *store_id)
@@ -329,7 +335,7 @@ int manifest_encode(const struct manifest *m, struct buf *b)
 	if (!b->oom)
 		put_le32(b->p + hdr_at, b->len);
 	tables_encode(m, b, version);
-	buf_put64(b, XXH3_64bits(b->p, b->oom ? 0 : b->len));
+	buf_put64(b, sum64(b->p, b->oom ? 0 : b->len));
 	return b->oom ? -ENOMEM : 0;
 }
 
@@ -569,7 +575,7 @@ void pack_header_encode(uint8_t out[PACK_HDR_SIZE], uint64_t store_id,
 	put_le64(out + 24, gen);
 	if (codec)
 		put_le32(out + 32, codec);
-	put_le64(out + sum_at, XXH3_64bits(out, sum_at));
+	put_le64(out + sum_at, sum64(out, sum_at));
 }
 
 int pack_header_parse(const uint8_t *p, size_t len, uint64_t store_id,
@@ -628,8 +634,8 @@ void pack_footer_encode(uint8_t out[PACK_FOOTER_SIZE], uint64_t store_id,
 	put_le64(out + 8, store_id);
 	put_le64(out + 16, gen);
 	put_le64(out + 24, nslots);
-	put_le64(out + 32, XXH3_64bits(index, nslots * pack_entry_size(codec)));
-	put_le64(out + 40, XXH3_64bits(out, 40));
+	put_le64(out + 32, sum64(index, nslots * pack_entry_size(codec)));
+	put_le64(out + 40, sum64(out, 40));
 }
 
 int pack_footer_parse(const uint8_t *p, uint64_t store_id, uint64_t gen,

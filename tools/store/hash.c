@@ -18,6 +18,11 @@
  * kernel picks its RAID-6 and XOR routines, the first page hashed by the
  * process times both builds on a few pages and keeps the faster: well under
  * a millisecond, once.
+ *
+ * The checksums of the store's files and pack indexes (XXH3-64, sum64())
+ * follow the same choice: the same code at their sizes. Checking the
+ * 4 MiB index of a 1 GiB store's full generation took 12 ms of every
+ * checkpoint's content index in the TCG guest with the SSE2 build.
  */
 #define XXH_INLINE_ALL
 #define XXH_VECTOR 0		/* XXH_SCALAR */
@@ -39,7 +44,13 @@ struct hash128 hash_page_scalar(const void *page)
 	return (struct hash128){ .lo = h.low64, .hi = h.high64 };
 }
 
+uint64_t sum64_scalar(const void *p, size_t len)
+{
+	return XXH3_64bits(p, len);
+}
+
 static struct hash128 (*hash_impl)(const void *page) = hash_page_lib;
+static uint64_t (*sum_impl)(const void *p, size_t len) = sum64_lib;
 static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
 /* Where the timed hashes go, so that the calls are not optimised away. */
 static volatile uint64_t hash_sink;
@@ -85,12 +96,20 @@ static void choose(void)
 	}
 	lib = time_impl(hash_page_lib, buf);
 	scalar = time_impl(hash_page_scalar, buf);
-	if (scalar < lib)
+	if (scalar < lib) {
 		hash_impl = hash_page_scalar;
+		sum_impl = sum64_scalar;
+	}
 }
 
 struct hash128 hash_page(const void *page)
 {
 	pthread_once(&hash_once, choose);
 	return hash_impl(page);
+}
+
+uint64_t sum64(const void *p, size_t len)
+{
+	pthread_once(&hash_once, choose);
+	return sum_impl(p, len);
 }

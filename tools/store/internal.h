@@ -93,6 +93,13 @@ void buf_put64(struct buf *b, uint64_t v);
 struct hash128 hash_page(const void *page);
 struct hash128 hash_page_lib(const void *page);
 struct hash128 hash_page_scalar(const void *page);
+/*
+ * XXH3-64 of @len bytes, the checksum of every store file and pack index
+ * (hash.c): from the build hash_page() chose.
+ */
+uint64_t sum64(const void *p, size_t len);
+uint64_t sum64_lib(const void *p, size_t len);
+uint64_t sum64_scalar(const void *p, size_t len);
 void hash_put(uint8_t out[HASH_SIZE], struct hash128 h);
 struct hash128 hash_get(const uint8_t in[HASH_SIZE]);
 uint64_t get_le64(const uint8_t *p);
