@@ -220,7 +220,7 @@ static int put_segment(struct out *o, struct store_snap *snap,
 		       const struct segment *seg)
 {
 	enum { CHUNK = 64 };
-	uint8_t *buf = malloc(CHUNK * PG);
+	uint8_t *buf = aligned_alloc(PG, CHUNK * PG);
 	int ret = buf ? 0 : -ENOMEM;
 
 	for (uint64_t at = seg->start; !ret && at < seg->end;) {

@@ -12,8 +12,11 @@
  * writes most of them back during the stop: see apply_runs()). The
  * pages are not kept (memory stays bounded, and no buffer as
  * large as the restore has to be allocated and zeroed): the stopped phase
- * reads them again, a chunk at a time, from the same immutable pack files,
- * without hashing a second time (store_snap_reread_pages()). Then every
+ * reads them again, READ_PAGES at a time, from the same immutable pack
+ * files, without hashing a second time (store_snap_reread_pages()). Both
+ * reads go around the page cache (see READ_PAGES), so the second comes
+ * from the disk again, as one from the cache could have at any time
+ * (reclaim). Then every
  * thread of the target is seized and interrupted with
  * ptrace, as CRIU does: that keeps it out of user mode, its parent sees no
  * stop (PTRACE_INTERRUPT is not a group stop), and a detach lets it run on
@@ -71,6 +74,15 @@
  * and the write (1 MiB measured slower on the host).
  */
 #define CHUNK_PAGES 64
+/*
+ * 2 MiB: stored pages are read this many at a time (the check before the
+ * stop, and the second read during it), then handled a chunk at a time.
+ * They are read around the page cache (pack_read_bulk() in the store),
+ * where each request costs about what 1 MiB of transfer does under TCG:
+ * 256 MiB took 250-316 ms in 256 KiB reads, 143-237 in 1 MiB, 121-174 in
+ * 4 MiB (Documentation/benchmarks.rst).
+ */
+#define READ_PAGES 512
 
 static const char usage[] =
 	"Usage: %s restore --store DIR [--gen N] --pid PID [--range START-END]\n"
@@ -612,10 +624,10 @@ static int check_stored(const struct restore *r, struct store_snap *snap,
 		if (u->src != FROM_STORE || end <= from)
 			continue;
 		for (uint64_t at = u->start > from ? u->start : from; at < end;
-		     at += CHUNK_PAGES * PG) {
+		     at += READ_PAGES * PG) {
 			uint64_t n = (end - at) / PG;
-			int ret = store_snap_read_pages(snap, at, n < CHUNK_PAGES ?
-							n : CHUNK_PAGES, buf);
+			int ret = store_snap_read_pages(snap, at, n < READ_PAGES ?
+							n : READ_PAGES, buf);
 
 			if (ret)
 				return ret;
@@ -704,7 +716,7 @@ static struct half *start_half(struct restore *r, uint64_t stored)
 			h->at = u->start + (half - pos) * PG;
 		pos += u->npages;
 	}
-	h->buf = malloc(CHUNK_PAGES * PG);
+	h->buf = aligned_alloc(PG, READ_PAGES * PG);
 	store_set_warn(split_warn);
 	if (h->buf && !pthread_create(&h->thread, NULL, check_half, h))
 		return h;
@@ -760,12 +772,14 @@ static int check_runs(struct restore *r)
 	for (size_t i = 0; !ret && i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
 
+		uint64_t step = u->src == FROM_STORE ? READ_PAGES : CHUNK_PAGES;
+
 		for (uint64_t k = 0; u->src != FROM_ZERO && !ret &&
-		     k < u->npages; k += CHUNK_PAGES) {
+		     k < u->npages; k += step) {
 			uint64_t at = u->start + k * PG, n = u->npages - k;
 
-			if (n > CHUNK_PAGES)
-				n = CHUNK_PAGES;
+			if (n > step)
+				n = step;
 			if (u->src == FROM_FILE) {
 				ret = file_pages(r, u, at, n, r->want, none);
 				continue;
@@ -1212,15 +1226,13 @@ static int chunk_pages(struct restore *r, uint64_t at, size_t npages,
  * from the store, or the file's own).
  */
 static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
-		       const struct run *u)
+		       const struct run *u, const uint8_t *want,
+		       const bool *none)
 {
-	bool bad[CHUNK_PAGES], keep[CHUNK_PAGES], none[CHUNK_PAGES];
-	const uint8_t *want = r->want;
+	bool bad[CHUNK_PAGES], keep[CHUNK_PAGES];
 	size_t i, j;
-	int ret = chunk_pages(r, at, npages, u, none);
+	int ret = read_chunk(r, at, npages, u, r->have, none, bad);
 
-	if (!ret)
-		ret = read_chunk(r, at, npages, u, r->have, none, bad);
 	for (i = 0; !ret && i < npages; i++) {
 		r->skipped += bad[i];
 		keep[i] = bad[i] || none[i] ||
@@ -1236,6 +1248,23 @@ static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
 		if (!ret && u->src == FROM_FILE)
 			r->refiled += j - i;
 	}
+	return ret;
+}
+
+/*
+ * Up to READ_PAGES of a store run, or CHUNK_PAGES of another, into
+ * r->want, then applied a chunk at a time.
+ */
+static int apply_pages(struct restore *r, uint64_t at, size_t npages,
+		       const struct run *u)
+{
+	bool none[READ_PAGES];
+	int ret = chunk_pages(r, at, npages, u, none);
+
+	for (size_t k = 0; !ret && k < npages; k += CHUNK_PAGES)
+		ret = apply_chunk(r, at + k * PG, npages - k < CHUNK_PAGES ?
+				  npages - k : CHUNK_PAGES, u, r->want + k * PG,
+				  none + k);
 	return ret;
 }
 
@@ -1277,11 +1306,12 @@ static int apply_runs(struct restore *r, uint64_t split, bool later)
 		} else if (later) {
 			continue;
 		}
-		for (uint64_t at = start; !ret && at < end;
-		     at += CHUNK_PAGES * PG) {
+		uint64_t step = u->src == FROM_STORE ? READ_PAGES : CHUNK_PAGES;
+
+		for (uint64_t at = start; !ret && at < end; at += step * PG) {
 			uint64_t n = (end - at) / PG;
 
-			ret = apply_chunk(r, at, n < CHUNK_PAGES ? n : CHUNK_PAGES, u);
+			ret = apply_pages(r, at, n < step ? n : step, u);
 		}
 		if (u->src != FROM_FILE && start < end)
 			r->pages += (end - start) / PG;
@@ -1317,7 +1347,7 @@ static struct later *start_later(struct restore *r)
 	l->r = *r;
 	l->r.snap = r->half->snap;
 	l->r.want = r->half->buf;
-	l->r.have = malloc(CHUNK_PAGES * PG);
+	l->r.have = aligned_alloc(PG, CHUNK_PAGES * PG);
 	l->r.half = NULL;
 	l->r.pages = l->r.written = l->r.skipped = l->r.refiled = 0;
 	l->r.exit = 0;
@@ -1615,8 +1645,8 @@ int restore_main(int argc, char **argv)
 	r.pagemap = -1;
 	r.salvage = a.salvage;
 	r.gen = cli_gen(&a.c, s);
-	r.want = malloc(CHUNK_PAGES * PG);
-	r.have = malloc(CHUNK_PAGES * PG);
+	r.want = aligned_alloc(PG, READ_PAGES * PG);
+	r.have = aligned_alloc(PG, CHUNK_PAGES * PG);
 	if (!r.gen)
 		ret = CLI_EXIT_NOTFOUND;
 	else if (!r.want || !r.have)

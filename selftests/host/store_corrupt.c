@@ -109,6 +109,43 @@ TEST_F(bad, reread_gives_the_checked_bytes)
 }
 
 /*
+ * Bulk reads into a page-aligned buffer go around the page cache where
+ * the filesystem allows (O_DIRECT), others through it: the same bytes
+ * either way, and damage written after the first read is found by the
+ * next, whichever way it reads.
+ */
+TEST_F(bad, aligned_and_unaligned_reads_agree)
+{
+	uint8_t *al = aligned_alloc(PG, 4 * PG), *un = malloc(4 * PG + 1);
+	uint8_t want[PG];
+	struct store_snap *snap;
+
+	ASSERT_NE(NULL, al);
+	ASSERT_NE(NULL, un);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(0, store_snap_open(self->s, 2, &snap));
+	ASSERT_EQ(0, store_snap_read_pages(snap, A, 3, al));
+	ASSERT_EQ(0, store_snap_read_pages(snap, A, 3, un + 1));
+	ASSERT_EQ(0, memcmp(al, un + 1, 3 * PG));
+	for (int i = 0; i < 3; i++) {
+		fake_page(want, 4 + i, A + i * PG);
+		ASSERT_EQ(0, memcmp(al + i * PG, want, PG));
+	}
+	store_snap_close(snap);
+	/* Damage after the pages were read, and so cached. */
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 2, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, PG + 2 * PG + 5));	/* slot 2 */
+	ASSERT_EQ(0, store_snap_open(self->s, 2, &snap));
+	ASSERT_EQ(-EIO, store_snap_read_pages(snap, A, 3, al));
+	ASSERT_NE(NULL, strstr(store_strerror(), "offset 0x3000"));
+	ASSERT_EQ(-EIO, store_snap_read_pages(snap, A + 2 * PG, 1, un + 1));
+	ASSERT_EQ(0, store_snap_read_pages(snap, A, 2, al));
+	store_snap_close(snap);
+	free(al);
+	free(un);
+}
+
+/*
  * What a read through a second handle found good is adopted by the first
  * (restore checks with two threads): a reread then trusts exactly those
  * slots. The damage made after the check shows which were trusted.

@@ -74,6 +74,10 @@ struct store {
 	bool indexed;		/* the content index holds every live pack */
 	uint32_t fdring[PACK_FDS];	/* packs with a cached fd, index + 1 */
 	size_t fdnext;		/* the ring's oldest entry */
+	/* The pack last read in bulk with O_DIRECT (pack_read_bulk()). */
+	int dio_fd;		/* -1 if none */
+	uint32_t dio_pack;	/* its index + 1 */
+	bool dio_off;		/* the filesystem refused O_DIRECT */
 };
 
 int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot);
@@ -84,6 +88,12 @@ bool htab_next(const struct store *s, uint64_t lo, size_t *pos,
 struct pack *pack_find(struct store *s, uint64_t gen, uint32_t *idx);
 int pack_fd(struct store *s, struct pack *p);
 void pack_forget_fd(struct store *s, struct pack *p);
+/*
+ * @len bytes at @off of uncompressed pack @p into @buf, all of it or -1
+ * with errno; bypassing the page cache where buf, len and off allow.
+ */
+ssize_t pack_read_bulk(struct store *s, struct pack *p, void *buf, size_t len,
+		       uint64_t off);
 int pack_ready(struct store *s, struct pack *p);
 int store_content_index(struct store *s);
 int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,

@@ -320,7 +320,8 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 	int fd = pack_ready(s, p) ? -1 : pack_fd(s, p);
 	uint8_t *recs = fd >= 0 && p->codec ? read_records(p, fd, slot, n) : NULL;
 	bool bulk = p->codec ? recs != NULL :
-		    fd >= 0 && pread_all(fd, buf, len, pack_index_offset(slot)) ==
+		    fd >= 0 && pack_read_bulk(s, p, buf, len,
+					      pack_index_offset(slot)) ==
 			       (ssize_t)len;
 	int ret = 0;
 

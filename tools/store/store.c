@@ -202,8 +202,18 @@ int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	return 0;
 }
 
+static void dio_forget(struct store *s)
+{
+	if (s->dio_fd >= 0)
+		close(s->dio_fd);
+	s->dio_fd = -1;
+	s->dio_pack = 0;
+}
+
 void pack_forget_fd(struct store *s, struct pack *p)
 {
+	if (s->dio_pack == p - s->packs + 1)
+		dio_forget(s);
 	if (p->fd < 0)
 		return;
 	close(p->fd);
@@ -245,6 +255,61 @@ int pack_fd(struct store *s, struct pack *p)
 	s->fdring[at] = p - s->packs + 1;
 	s->fdnext = (at + 1) % PACK_FDS;
 	return p->fd;
+}
+
+/*
+ * Bulk reads of stored pages (a restore's, a verify's, an export's) go
+ * around the page cache when they can: read once, such pages would only
+ * be copied into the cache and out of it again, and from a cold cache
+ * O_DIRECT read 256 MiB of a pack in 116-162 ms where buffered reads took
+ * 440-520 (6.1 guest, Documentation/benchmarks.rst). O_DIRECT needs the
+ * buffer, length and offset aligned to the device's logical block: pages
+ * are (4096 bytes covers every block size the kernel allows below a
+ * page), and anything else is read through the cache. A pack being
+ * written is read through the cache too, where its pages are. One such
+ * descriptor is kept, for the pack read last, as bulk reads go through a
+ * generation pack by pack.
+ */
+static int dio_fd(struct store *s, struct pack *p)
+{
+	uint32_t idx = p - s->packs + 1;
+
+	if (s->dio_pack == idx)
+		return s->dio_fd;
+	dio_forget(s);
+	s->dio_fd = openat(s->dfd, p->path,
+			   O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_DIRECT);
+	if (s->dio_fd < 0) {
+		/* tmpfs before 6.6, some FUSE and network filesystems */
+		if (errno == EINVAL)
+			s->dio_off = true;
+		return -1;
+	}
+	s->dio_pack = idx;
+	return s->dio_fd;
+}
+
+ssize_t pack_read_bulk(struct store *s, struct pack *p, void *buf, size_t len,
+		       uint64_t off)
+{
+	const uint64_t align = STORE_PAGE_SIZE - 1;
+	int fd;
+
+	if (!s->dio_off && !p->writing && !((uintptr_t)buf & align) &&
+	    !(len & align) && !(off & align)) {
+		fd = dio_fd(s, p);
+		if (fd >= 0) {
+			ssize_t n = pread_all(fd, buf, len, off);
+
+			/* EINVAL: an alignment this device does not take */
+			if (n >= 0 || errno != EINVAL)
+				return n;
+			s->dio_off = true;
+			dio_forget(s);
+		}
+	}
+	fd = pack_fd(s, p);
+	return fd < 0 ? -1 : pread_all(fd, buf, len, off);
 }
 
 /*
@@ -1097,6 +1162,7 @@ int store_open(struct store **out, const char *dir,
 	if (!s)
 		return set_err(-ENOMEM, "%s", dir);
 	s->dfd = -1;
+	s->dio_fd = -1;
 	s->rdonly = flags & STORE_RDONLY;
 	if (knobs)
 		s->knobs = *knobs;
@@ -1148,6 +1214,8 @@ void store_close(struct store *s)
 		manifest_free(&s->gens[i].m);
 		free(s->gens[i].fed);
 	}
+	if (s->dio_fd >= 0)
+		close(s->dio_fd);
 	if (s->dfd >= 0)
 		close(s->dfd);
 	free(s->packs);
