@@ -1114,6 +1114,26 @@ static int read_chunk(struct restore *r, uint64_t at, size_t npages,
 }
 
 /*
+ * Whether @len bytes (a multiple of 32) at @a and @b are the same. By
+ * hand rather than memcmp() for its speed under TCG, where the compares
+ * of a restore are a sixth of its profile: glibc picks __memcmp_sse2 on
+ * QEMU's CPU models, and QEMU emulates each SSE2 instruction with a
+ * helper call. 256 MiB of equal pages in 256 KiB calls, 6.1 guest:
+ * memcmp() 257-267 ms, this loop 78-80; on the host both 17 ms.
+ */
+static bool same_bytes(const void *a, const void *b, size_t len)
+{
+	typedef uint64_t __attribute__((may_alias)) word;
+	const word *x = a, *y = b;
+
+	for (size_t i = 0; i < len / sizeof(*x); i += 4)
+		if ((x[i] ^ y[i]) | (x[i + 1] ^ y[i + 1]) |
+		    (x[i + 2] ^ y[i + 2]) | (x[i + 3] ^ y[i + 3]))
+			return false;
+	return true;
+}
+
+/*
  * Reads back what was just written to a mapping the target may write.
  * The written pages are the target's own now (the write broke any
  * copy-on-write sharing), so the pin of process_vm_readv unshares
@@ -1159,7 +1179,7 @@ static int write_target(struct restore *r, uint64_t at, size_t npages,
 	r->written += npages;
 	ret = direct ? read_written(r, at, len, have) :
 		       read_target(r, at, npages, have, bad);
-	if (!ret && memcmp(want, have, len)) {
+	if (!ret && !same_bytes(want, have, len)) {
 		fprintf(stderr, "%s: %d: %#" PRIx64 "-%#" PRIx64 " differs after the write\n",
 			prog, r->pid, at, at + len);
 		ret = -EIO;
@@ -1236,7 +1256,7 @@ static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
 	for (i = 0; !ret && i < npages; i++) {
 		r->skipped += bad[i];
 		keep[i] = bad[i] || none[i] ||
-			  !memcmp(want + i * PG, r->have + i * PG, PG);
+			  same_bytes(want + i * PG, r->have + i * PG, PG);
 	}
 	for (i = 0; !ret && i < npages; i = j) {
 		for (j = i + 1; j < npages && keep[j] == keep[i]; j++)
