@@ -771,7 +771,6 @@ static int check_runs(struct restore *r)
 	h = start_half(r, stored);
 	for (size_t i = 0; !ret && i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
-
 		uint64_t step = u->src == FROM_STORE ? READ_PAGES : CHUNK_PAGES;
 
 		for (uint64_t k = 0; u->src != FROM_ZERO && !ret &&
@@ -1317,6 +1316,7 @@ static int apply_runs(struct restore *r, uint64_t split, bool later)
 	for (size_t i = 0; !ret && i < r->nruns; i++) {
 		const struct run *u = &r->runs[i];
 		uint64_t start = u->start, end = u->start + u->npages * PG;
+		uint64_t step = u->src == FROM_STORE ? READ_PAGES : CHUNK_PAGES;
 
 		if (split && for_later_half(r, u)) {
 			if (later && start < split)
@@ -1326,8 +1326,6 @@ static int apply_runs(struct restore *r, uint64_t split, bool later)
 		} else if (later) {
 			continue;
 		}
-		uint64_t step = u->src == FROM_STORE ? READ_PAGES : CHUNK_PAGES;
-
 		for (uint64_t at = start; !ret && at < end; at += step * PG) {
 			uint64_t n = (end - at) / PG;
 
