@@ -146,6 +146,27 @@ TEST_F(bad, aligned_and_unaligned_reads_agree)
 }
 
 /*
+ * Verify reads a run of pages at once and checks each: two damaged pages
+ * of one run are two failed checks, the good page between them none.
+ */
+TEST_F(bad, verify_counts_each_damaged_page_of_a_run)
+{
+	uint64_t nbad;
+
+	snprintf(self->path, sizeof(self->path), "%s", file_of(self->dir, 1, ".p"));
+	ASSERT_EQ(0, flip_byte(self->path, PG + 9));		/* slot 0 */
+	ASSERT_EQ(0, flip_byte(self->path, PG + 2 * PG + 9));	/* slot 2 */
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, STORE_RDONLY));
+	ASSERT_EQ(-EIO, store_verify(self->s, 1, &nbad));
+	ASSERT_EQ(2, nbad);
+	ASSERT_EQ(0, store_verify(self->s, 2, &nbad));
+	ASSERT_EQ(0, nbad);
+	ASSERT_EQ(-EIO, store_verify(self->s, 0, &nbad));
+	ASSERT_EQ(2, nbad);
+	ASSERT_EQ(0, page_is(self->s, 1, A + PG, 2));
+}
+
+/*
  * What a read through a second handle found good is adopted by the first
  * (restore checks with two threads): a reread then trusts exactly those
  * slots. The damage made after the check shows which were trusted.

@@ -258,17 +258,17 @@ int pack_fd(struct store *s, struct pack *p)
 }
 
 /*
- * Bulk reads of stored pages (a restore's, an export's) go around the
- * page cache when they can: read once or twice, such pages would only be
- * copied into the cache and out of it again, and from a cold cache
- * O_DIRECT read 256 MiB of a pack in 116-162 ms where buffered reads took
- * 440-520 (6.1 guest, Documentation/benchmarks.rst). O_DIRECT needs the
- * buffer, length and offset aligned to the device's logical block: pages
- * are (4096 bytes covers every block size the kernel allows below a
- * page), and anything else is read through the cache. A pack being
- * written is read through the cache too, where its pages are. One such
- * descriptor is kept, for the pack read last, as bulk reads go through a
- * generation pack by pack.
+ * Bulk reads of stored pages (a restore's, a verify's, an export's) go
+ * around the page cache when they can: read once or twice, such pages
+ * would only be copied into the cache and out of it again, and from a
+ * cold cache O_DIRECT read 256 MiB of a pack in 116-162 ms where
+ * buffered reads took 440-520 (6.1 guest, Documentation/benchmarks.rst).
+ * O_DIRECT needs the buffer, length and offset aligned to the device's
+ * logical block: pages are (4096 bytes covers every block size the
+ * kernel allows below a page), and anything else is read through the
+ * cache. A pack being written is read through the cache too, where its
+ * pages are. One such descriptor is kept, for the pack read last, as bulk
+ * reads go through a generation pack by pack.
  */
 static int dio_fd(struct store *s, struct pack *p)
 {
