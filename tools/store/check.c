@@ -173,14 +173,8 @@ static void verify_slots(struct store *s, uint32_t pi, uint64_t slot,
 	for (uint64_t k = 0; k < n; k++) {
 		uint8_t *page = buf + k * STORE_PAGE_SIZE;
 
-		if (bulk) {
-			struct hash128 want, got;
-
-			want = hash_get(p->hashes + (slot + k) * HASH_SIZE);
-			got = hash_page(page);
-			if (want.lo == got.lo && want.hi == got.hi)
-				continue;
-		}
+		if (bulk && slot_matches(p, slot + k, page))
+			continue;
 		if (read_copy(s, pi, slot + k, page, false))
 			failed(bad);
 	}

@@ -111,6 +111,8 @@ int gen_load(struct store *s, struct gen *gn, struct manifest *m,
 	     uint32_t **map);
 int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
 	      bool fallback);
+/* @page hashes to slot @slot's index entry in loaded pack @p. */
+bool slot_matches(const struct pack *p, uint64_t slot, const void *page);
 int store_retain_and_sweep(struct store *s, unsigned int *removed);
 /* Removes what no live manifest reaches: recovery, and after a purge. */
 int store_sweep(struct store *s);

@@ -56,11 +56,18 @@ static uint64_t slot_offset(const struct pack *p, uint64_t slot)
 	return p->codec ? p->locs[slot].off : pack_index_offset(slot);
 }
 
+bool slot_matches(const struct pack *p, uint64_t slot, const void *page)
+{
+	struct hash128 want = hash_get(p->hashes + slot * HASH_SIZE);
+	struct hash128 got = hash_page(page);
+
+	return want.lo == got.lo && want.hi == got.hi;
+}
+
 static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
 		      void *buf)
 {
 	struct pack *p = &s->packs[pack];
-	struct hash128 want, got;
 	const char *why;
 	int ret;
 
@@ -74,9 +81,7 @@ static int copy_check(struct store *s, uint32_t pack, uint64_t slot,
 		return set_err(ret == -EBADMSG ? -EIO : ret,
 			       "%s/%s: %s at offset %#" PRIx64 " (slot %" PRIu64 ")",
 			       s->dir, p->path, why, slot_offset(p, slot), slot);
-	want = hash_get(p->hashes + slot * HASH_SIZE);
-	got = hash_page(buf);
-	if (want.lo != got.lo || want.hi != got.hi)
+	if (!slot_matches(p, slot, buf))
 		return set_err(-EIO, "%s/%s: hash mismatch at offset %#" PRIx64,
 			       s->dir, p->path, slot_offset(p, slot));
 	return 0;
@@ -329,7 +334,6 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 		uint8_t *page = buf + i * STORE_PAGE_SIZE;
 		uint64_t bit = checked ? checked[k / 64] & (1ull << (k % 64)) : 0;
 		bool got_it = bulk;
-		struct hash128 want, got;
 		const char *why;
 
 		if (bulk && p->codec)
@@ -338,14 +342,10 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 						   p->locs[k].len, page, &why);
 		if (got_it && trust && bit)
 			continue;
-		if (got_it) {
-			want = hash_get(p->hashes + k * HASH_SIZE);
-			got = hash_page(page);
-			if (want.lo == got.lo && want.hi == got.hi) {
-				if (checked)
-					checked[k / 64] |= 1ull << (k % 64);
-				continue;
-			}
+		if (got_it && slot_matches(p, k, page)) {
+			if (checked)
+				checked[k / 64] |= 1ull << (k % 64);
+			continue;
 		}
 		ret = read_copy(s, pack, k, page, true);
 		if (ret)
