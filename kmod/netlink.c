@@ -15,6 +15,7 @@
 
 #include <linux/highmem.h>
 #include <linux/huge_mm.h>
+#include <linux/kthread.h>
 #include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
@@ -145,6 +146,12 @@ struct ckpt_stream {
 	u32 portid;			/* the reading socket, to ack */
 	bool privileged;		/* the reader has CAP_SYS_ADMIN */
 	bool batch;			/* SNAPPER_CKPT_F_PAGE_BATCH */
+	/* Hashes only recorded, taken by the hasher: see hash_later(). */
+	struct hash_batch *hb;		/* being filled, or NULL */
+	atomic_t hashing;		/* batches queued, +1 until drained */
+	struct completion hashed;	/* @hashing reached 0 */
+	bool drained;			/* no more batches */
+	unsigned long hash_block;	/* block last prepared, + 1; 0: none */
 };
 
 /*
@@ -219,6 +226,124 @@ static void account(const struct snapper_snap_stats *st)
 	snapper_stats_add(SNAPPER_STAT_WALK_US, st->walk_us);
 }
 
+/*
+ * A page whose hash is recorded but never compared (every huge-page
+ * subpage of a full checkpoint, and SNAP_WHOLE pages) is hashed on the
+ * module's kthread worker (hasher), HASH_BATCH at a time, while the stream
+ * goes on: in a full checkpoint of a THP-backed target the xxh64 of every
+ * subpage was the largest cost of the reader's thread, the one that bounds
+ * the stream (Documentation/benchmarks.rst), and another CPU is mostly
+ * idle then. The worker holds a reference of its own on each page, which
+ * keeps its content that of the instant as the stream's did (tracker.c),
+ * and records the hashes under the session's lock. The stream prepares
+ * each block
+ * (snapper_session_hash_prepare()) in the reader's context, so that what
+ * is allocated is charged to its memory cgroup as before, and waits for
+ * its batches (hash_drain()) before its last message, before it gives up
+ * the session (another checkpoint of the target may then record), and
+ * before it is freed. With HASH_INFLIGHT batches queued, or no memory for
+ * a batch, a page is hashed where it is, as before.
+ */
+#define HASH_BATCH	64
+#define HASH_INFLIGHT	16
+#define HASHER_NICE	10
+
+struct hash_batch {
+	struct kthread_work work;
+	struct ckpt_stream *cs;
+	u64 ckpt;
+	unsigned int nr;
+	unsigned long addr[HASH_BATCH];
+	struct page *page[HASH_BATCH];
+	u64 hash[HASH_BATCH];
+};
+
+static struct kthread_worker *hasher;
+
+static void hash_work(struct kthread_work *work)
+{
+	struct hash_batch *b = container_of(work, struct hash_batch, work);
+	struct ckpt_stream *cs = b->cs;
+	unsigned int i;
+
+	for (i = 0; i < b->nr; i++) {
+		void *data = kmap_local_page(b->page[i]);
+
+		b->hash[i] = snapper_session_hash(data);
+		kunmap_local(data);
+		put_page(b->page[i]);
+		snapper_stats_add(SNAPPER_STAT_PAGES_HELD, -1);
+	}
+	mutex_lock(&cs->s->lock);
+	for (i = 0; i < b->nr; i++)
+		snapper_session_hash_record(cs->s, b->addr[i], b->hash[i],
+					    b->ckpt);
+	mutex_unlock(&cs->s->lock);
+	kfree(b);
+	/* The last touch of @cs: once the drain wakes, it may be freed. */
+	if (atomic_dec_and_test(&cs->hashing))
+		complete(&cs->hashed);
+}
+
+static void hash_submit(struct ckpt_stream *cs)
+{
+	struct hash_batch *b = cs->hb;
+
+	if (!b)
+		return;
+	cs->hb = NULL;
+	atomic_inc(&cs->hashing);
+	kthread_queue_work(hasher, &b->work);
+}
+
+/* Under cs->lock: every hash handed to a worker is recorded on return. */
+static void hash_drain(struct ckpt_stream *cs)
+{
+	if (cs->drained)
+		return;
+	hash_submit(cs);
+	cs->drained = true;
+	if (!atomic_dec_and_test(&cs->hashing))
+		wait_for_completion(&cs->hashed);
+}
+
+/* Return: true if @p's hash is left to a worker, or cannot be recorded. */
+static bool hash_later(struct ckpt_stream *cs, struct snapper_snap_page *p)
+{
+	unsigned long addr = p->addr & PAGE_MASK;
+	unsigned long block = (addr >> PMD_SHIFT) + 1;
+	struct hash_batch *b = cs->hb;
+	bool room;
+
+	if (cs->drained || atomic_read(&cs->hashing) > HASH_INFLIGHT)
+		return false;
+	if (!b) {
+		b = kmalloc(sizeof(*b), GFP_KERNEL);
+		if (!b)
+			return false;
+		kthread_init_work(&b->work, hash_work);
+		b->cs = cs;
+		b->ckpt = cs->snap.ckpt;
+		b->nr = 0;
+		cs->hb = b;
+	}
+	if (cs->hash_block != block) {
+		mutex_lock(&cs->s->lock);
+		room = snapper_session_hash_prepare(cs->s, addr, cs->snap.ckpt);
+		mutex_unlock(&cs->s->lock);
+		if (!room)
+			return true;
+		cs->hash_block = block;
+	}
+	get_page(p->page);
+	snapper_stats_add(SNAPPER_STAT_PAGES_HELD, 1);
+	b->addr[b->nr] = addr;
+	b->page[b->nr++] = p->page;
+	if (b->nr == HASH_BATCH)
+		hash_submit(cs);
+	return true;
+}
+
 /* Ends @cs's hold on its session, so that another checkpoint may start. */
 static void detach(struct ckpt_stream *cs)
 {
@@ -241,6 +366,7 @@ static void expire(struct work_struct *work)
 	if (!cs->cancelled) {
 		cs->cancelled = READ_ONCE(cs->preempted) ? -ECANCELED :
 							   -ETIMEDOUT;
+		hash_drain(cs);
 		/* Recorded as owed at the walk: the next checkpoint resends. */
 		snapper_snapshot_release(&cs->snap);
 		detach(cs);
@@ -341,6 +467,8 @@ static int checkpoint_start(struct netlink_callback *cb)
 		goto out_mm;
 	mutex_init(&cs->lock);
 	INIT_DELAYED_WORK(&cs->expire, expire);
+	atomic_set(&cs->hashing, 1);
+	init_completion(&cs->hashed);
 	cs->portid = NETLINK_CB(cb->skb).portid;
 	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
 	cs->batch = attrs[SNAPPER_A_CHECKPOINT_FLAGS] &&
@@ -499,17 +627,18 @@ static struct snapper_snap_page *next_page(struct ckpt_stream *cs)
  */
 static bool thp_unchanged(struct ckpt_stream *cs, struct snapper_snap_page *p)
 {
+	/* Base 0 records the hash but never skips: for SNAP_WHOLE pages. */
+	u64 base = p->addr & SNAP_WHOLE ? 0 : cs->snap.base_ckpt;
 	void *data;
 	bool same;
 
 	if (!(p->addr & (SNAPPER_PAGE_F_THP | SNAP_HASHED)))
 		return false;
+	if (!base && hash_later(cs, p))
+		return false;
 	data = kmap_local_page(p->page);
-	/* Base 0 records the hash but never skips: for SNAP_WHOLE pages. */
 	same = snapper_session_thp_unchanged(cs->s, p->addr & PAGE_MASK, data,
-					     cs->snap.ckpt,
-					     p->addr & SNAP_WHOLE ? 0 :
-					     cs->snap.base_ckpt);
+					     cs->snap.ckpt, base);
 	kunmap_local(data);
 	return same;
 }
@@ -623,6 +752,7 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 	if (cs->state == ST_PAGES) {
 		p = next_page(cs);
 		if (!p) {
+			hash_drain(cs);
 			cs->state = ST_STATS;
 			return 0;
 		}
@@ -701,6 +831,10 @@ static int checkpoint_done(struct netlink_callback *cb)
 
 	if (!cs)
 		return 0;
+	/* Before the detach: no hash may land after another stream's. */
+	mutex_lock(&cs->lock);
+	hash_drain(cs);
+	mutex_unlock(&cs->lock);
 	/* Detached first, so that no preempting checkpoint queues it again. */
 	detach(cs);
 	cancel_delayed_work_sync(&cs->expire);
@@ -797,12 +931,24 @@ static struct genl_family snapper_family __ro_after_init = {
 
 int __init snapper_netlink_init(void)
 {
-	return genl_register_family(&snapper_family);
+	int ret;
+
+	hasher = kthread_create_worker(0, "snapper_hash");
+	if (IS_ERR(hasher))
+		return PTR_ERR(hasher);
+	/* Background work, as the tool's writer thread is (tools/pageq.c). */
+	set_user_nice(hasher->task, HASHER_NICE);
+	ret = genl_register_family(&snapper_family);
+	if (ret)
+		kthread_destroy_worker(hasher);
+	return ret;
 }
 
 void snapper_netlink_uninit(void)
 {
 	genl_unregister_family(&snapper_family);
+	/* Every stream drained its batches; the worker may still return. */
+	kthread_destroy_worker(hasher);
 }
 
 #ifdef SNAPPER_KUNIT

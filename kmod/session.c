@@ -28,7 +28,9 @@
  * merges (tracker.c). All three send only the pages whose content hash
  * changed.
  * Huge pages: The stream hashes each subpage (xxh64, seeded with a
- * value drawn at load time) and skips those whose hash equals the one
+ * value drawn at load time; a hash only recorded is taken on netlink.c's
+ * hasher thread, through snapper_session_hash_prepare() and
+ * snapper_session_hash_record()) and skips those whose hash equals the one
  * recorded for the checkpoint the stream builds on (its base): those
  * subpages are unchanged in the writer's base generation. The hashes a
  * stream computes become the acknowledged ones only when that very
@@ -400,25 +402,15 @@ u64 snapper_session_hash(const void *data)
 	return xxh64(data, PAGE_SIZE, thp_seed) ?: 1;
 }
 
-/**
- * snapper_session_hash_unchanged() - has a page the content of the base?
- * @s: the session, locked
- * @addr: the page's address
- * @hash: its snapper_session_hash() at the checkpoint
- * @ckpt: the checkpoint that read it
- * @base: the acknowledged checkpoint it builds on, 0 to never skip
- *
- * Records @hash for @ckpt either way. The first page a checkpoint records
- * in a PMD-sized block forgets what an earlier checkpoint recorded for the
- * block's other pages: only pages hashed by @ckpt count once it is acked.
- *
- * Return: true if its content is that of @base's generation.
+/*
+ * The hashes of the PMD-sized block of @addr, ready for @ckpt to record:
+ * allocated if new. The first page a checkpoint records in a block forgets
+ * what an earlier checkpoint recorded for the block's other pages: only
+ * pages hashed by @ckpt count once it is acked. NULL if out of memory.
  */
-bool snapper_session_hash_unchanged(struct snapper_session *s,
-				    unsigned long addr, u64 hash, u64 ckpt,
-				    u64 base)
+static struct snapper_thp_hashes *block_for(struct snapper_session *s,
+					    unsigned long addr, u64 ckpt)
 {
-	unsigned long i = (addr >> PAGE_SHIFT) & (SNAPPER_THP_PAGES - 1);
 	struct snapper_thp_hashes *e;
 
 	lockdep_assert_held(&s->lock);
@@ -428,7 +420,7 @@ bool snapper_session_hash_unchanged(struct snapper_session *s,
 		if (!e || xa_err(xa_store(&s->thp, addr >> PMD_SHIFT, e,
 					  GFP_KERNEL_ACCOUNT))) {
 			kvfree(e);
-			return false;
+			return NULL;
 		}
 	}
 	if (e->pending_ckpt != ckpt) {
@@ -436,8 +428,78 @@ bool snapper_session_hash_unchanged(struct snapper_session *s,
 		e->pending_ckpt = ckpt;
 	}
 	e->seen = ckpt;
+	return e;
+}
+
+static unsigned long block_page(unsigned long addr)
+{
+	return (addr >> PAGE_SHIFT) & (SNAPPER_THP_PAGES - 1);
+}
+
+/**
+ * snapper_session_hash_unchanged() - has a page the content of the base?
+ * @s: the session, locked
+ * @addr: the page's address
+ * @hash: its snapper_session_hash() at the checkpoint
+ * @ckpt: the checkpoint that read it
+ * @base: the acknowledged checkpoint it builds on, 0 to never skip
+ *
+ * Records @hash for @ckpt either way (see block_for()).
+ *
+ * Return: true if its content is that of @base's generation.
+ */
+bool snapper_session_hash_unchanged(struct snapper_session *s,
+				    unsigned long addr, u64 hash, u64 ckpt,
+				    u64 base)
+{
+	unsigned long i = block_page(addr);
+	struct snapper_thp_hashes *e = block_for(s, addr, ckpt);
+
+	if (!e)
+		return false;
 	e->pending[i] = hash;
 	return base && e->acked_ckpt == base && e->acked[i] == hash;
+}
+
+/**
+ * snapper_session_hash_prepare() - make room for a hash recorded later
+ * @s: the session, locked
+ * @addr: the page's address
+ * @ckpt: the checkpoint that will record it
+ *
+ * The first half of snapper_session_hash_unchanged() with base 0, for a
+ * page whose hash is only recorded: the allocation, in the caller's
+ * context (and memory cgroup), so that snapper_session_hash_record() can
+ * run anywhere later.
+ *
+ * Return: false if out of memory (nothing can be recorded there).
+ */
+bool snapper_session_hash_prepare(struct snapper_session *s,
+				  unsigned long addr, u64 ckpt)
+{
+	return block_for(s, addr, ckpt);
+}
+
+/**
+ * snapper_session_hash_record() - the second half
+ * @s: the session, locked
+ * @addr: the page's address
+ * @hash: its snapper_session_hash() at the checkpoint
+ * @ckpt: the checkpoint that read it, and prepared its block
+ *
+ * Allocates nothing. Where the block's hashes were dropped or went to a
+ * later checkpoint meanwhile, nothing is recorded: a page without a hash
+ * is never left out.
+ */
+void snapper_session_hash_record(struct snapper_session *s,
+				 unsigned long addr, u64 hash, u64 ckpt)
+{
+	struct snapper_thp_hashes *e;
+
+	lockdep_assert_held(&s->lock);
+	e = xa_load(&s->thp, addr >> PMD_SHIFT);
+	if (e && e->pending_ckpt == ckpt)
+		e->pending[block_page(addr)] = hash;
 }
 
 /**

@@ -91,6 +91,10 @@ u64 snapper_session_hash(const void *data);
 bool snapper_session_hash_unchanged(struct snapper_session *s,
 				    unsigned long addr, u64 hash, u64 ckpt,
 				    u64 base);
+bool snapper_session_hash_prepare(struct snapper_session *s,
+				  unsigned long addr, u64 ckpt);
+void snapper_session_hash_record(struct snapper_session *s,
+				 unsigned long addr, u64 hash, u64 ckpt);
 bool snapper_session_thp_unchanged(struct snapper_session *s,
 				   unsigned long addr, const void *data,
 				   u64 ckpt, u64 base);

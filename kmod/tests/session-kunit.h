@@ -142,6 +142,39 @@ static void session_test_thp_hashes(struct kunit *test)
 }
 
 /*
+ * A hash recorded later (netlink.c's workers): it counts only in a block
+ * prepared for the same checkpoint, and a late one for an older checkpoint
+ * changes nothing of a newer one's.
+ */
+static void session_test_hash_later(struct kunit *test)
+{
+	struct snapper_session *s = test_session(test);
+	unsigned long h = 0x40000000UL, h1 = h + PMD_SIZE;
+	u64 c1, c2, x = 0x1234, y = 0x5678;
+
+	mutex_lock(&s->lock);
+	c1 = snapper_session_next_ckpt(s, 7, true);
+	KUNIT_EXPECT_TRUE(test, snapper_session_hash_prepare(s, h, c1));
+	snapper_session_hash_record(s, h, x, c1);
+	/* Not prepared: nothing is allocated, nothing recorded. */
+	snapper_session_hash_record(s, h1, y, c1);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c1, 1), 0);
+	c2 = snapper_session_next_ckpt(s, 7, false);
+	snapper_session_thp_seen(s, h, c2);
+	snapper_session_thp_seen(s, h1, c2);
+	snapper_session_thp_sweep(s, c2);
+	KUNIT_EXPECT_TRUE(test, snapper_session_hash_unchanged(s, h, x, c2, c1));
+	KUNIT_EXPECT_FALSE(test, snapper_session_hash_unchanged(s, h1, y, c2, c1));
+	/* c1's late record lands nowhere: the block is c2's now. */
+	snapper_session_hash_record(s, h + PAGE_SIZE, y, c1);
+	KUNIT_EXPECT_EQ(test, snapper_session_ack(s, 7, c2, 2), 0);
+	KUNIT_EXPECT_FALSE(test, snapper_session_hash_unchanged(s, h + PAGE_SIZE,
+								y, c2 + 1, c2));
+	mutex_unlock(&s->lock);
+	snapper_session_put(s);
+}
+
+/*
  * Shared memory (shared.c) hashes only the mapped pages of a block: a page
  * the last acknowledged checkpoint did not hash is never "unchanged".
  */
@@ -177,6 +210,7 @@ static struct kunit_case session_test_cases[] = {
 	KUNIT_CASE(session_test_owed_until_acked),
 	KUNIT_CASE(session_test_stale_acks),
 	KUNIT_CASE(session_test_thp_hashes),
+	KUNIT_CASE(session_test_hash_later),
 	{}
 };
 
