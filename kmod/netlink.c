@@ -236,12 +236,11 @@ static void account(const struct snapper_snap_stats *st)
  * idle then. The worker holds a reference of its own on each page, which
  * keeps its content that of the instant as the stream's did (tracker.c),
  * and records the hashes under the session's lock. The stream prepares
- * each block
- * (snapper_session_hash_prepare()) in the reader's context, so that what
- * is allocated is charged to its memory cgroup as before, and waits for
- * its batches (hash_drain()) before its last message, before it gives up
- * the session (another checkpoint of the target may then record), and
- * before it is freed. With HASH_INFLIGHT batches queued, or no memory for
+ * each block (snapper_session_hash_prepare()) in the reader's context, so
+ * that what is allocated is charged to its memory cgroup as before, and
+ * waits for its batches (hash_drain()) before its last message, before it
+ * gives up the session (another checkpoint of the target may then record),
+ * and before it is freed. With HASH_INFLIGHT batches queued, or no memory for
  * a batch, a page is hashed where it is, as before.
  */
 #define HASH_BATCH	64
@@ -251,7 +250,6 @@ static void account(const struct snapper_snap_stats *st)
 struct hash_batch {
 	struct kthread_work work;
 	struct ckpt_stream *cs;
-	u64 ckpt;
 	unsigned int nr;
 	unsigned long addr[HASH_BATCH];
 	struct page *page[HASH_BATCH];
@@ -277,7 +275,7 @@ static void hash_work(struct kthread_work *work)
 	mutex_lock(&cs->s->lock);
 	for (i = 0; i < b->nr; i++)
 		snapper_session_hash_record(cs->s, b->addr[i], b->hash[i],
-					    b->ckpt);
+					    cs->snap.ckpt);
 	mutex_unlock(&cs->s->lock);
 	kfree(b);
 	/* The last touch of @cs: once the drain wakes, it may be freed. */
@@ -323,7 +321,6 @@ static bool hash_later(struct ckpt_stream *cs, struct snapper_snap_page *p)
 			return false;
 		kthread_init_work(&b->work, hash_work);
 		b->cs = cs;
-		b->ckpt = cs->snap.ckpt;
 		b->nr = 0;
 		cs->hb = b;
 	}
