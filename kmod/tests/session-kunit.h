@@ -142,7 +142,7 @@ static void session_test_thp_hashes(struct kunit *test)
 }
 
 /*
- * A hash recorded later (netlink.c's workers): it counts only in a block
+ * A hash recorded later (netlink.c's hasher thread): it counts only in a block
  * prepared for the same checkpoint, and a late one for an older checkpoint
  * changes nothing of a newer one's.
  */
