@@ -154,32 +154,6 @@ static void failed(uint64_t *bad)
 /* Pages a verify reads at once: 2 MiB, as restore does. */
 #define VERIFY_PAGES 512
 
-/*
- * Slots [@slot, @slot + @n) of pack @pi, each checked against its index
- * entry: of an uncompressed pack read at once, around the page cache
- * (pack_read_bulk()); a page that does not match, or any page of a pack
- * that could not be read so, is read again alone by read_copy(), which
- * names the fault.
- */
-static void verify_slots(struct store *s, uint32_t pi, uint64_t slot,
-			 uint64_t n, uint8_t *buf, uint64_t *bad)
-{
-	struct pack *p = &s->packs[pi];
-	size_t len = n * STORE_PAGE_SIZE;
-	bool bulk = !pack_ready(s, p) && !p->codec &&
-		    pack_read_bulk(s, p, buf, len, pack_index_offset(slot)) ==
-		    (ssize_t)len;
-
-	for (uint64_t k = 0; k < n; k++) {
-		uint8_t *page = buf + k * STORE_PAGE_SIZE;
-
-		if (bulk && slot_matches(p, slot + k, page))
-			continue;
-		if (read_copy(s, pi, slot + k, page, false))
-			failed(bad);
-	}
-}
-
 static void verify_gen(struct store *s, uint64_t id, uint8_t *buf,
 		       uint64_t *bad)
 {
@@ -195,9 +169,10 @@ static void verify_gen(struct store *s, uint64_t id, uint8_t *buf,
 		if (e->pack == EXT_ZERO)
 			continue;
 		for (uint64_t k = 0; k < e->npages; k += VERIFY_PAGES)
-			verify_slots(s, sd.map[e->pack], e->slot + k,
-				     e->npages - k < VERIFY_PAGES ?
-				     e->npages - k : VERIFY_PAGES, buf, bad);
+			read_slots(s, sd.map[e->pack], e->slot + k,
+				   e->npages - k < VERIFY_PAGES ?
+				   e->npages - k : VERIFY_PAGES, buf, NULL,
+				   false, bad);
 	}
 	side_free(&sd);
 }
@@ -220,8 +195,9 @@ static void verify_packs(struct store *s, uint8_t *buf, uint64_t *bad)
 			failed(bad);
 		}
 		for (uint64_t k = 0; k < p->nslots; k += VERIFY_PAGES)
-			verify_slots(s, i, k, p->nslots - k < VERIFY_PAGES ?
-				     p->nslots - k : VERIFY_PAGES, buf, bad);
+			read_slots(s, i, k, p->nslots - k < VERIFY_PAGES ?
+				   p->nslots - k : VERIFY_PAGES, buf, NULL,
+				   false, bad);
 	}
 }
 

@@ -111,6 +111,9 @@ int gen_load(struct store *s, struct gen *gn, struct manifest *m,
 	     uint32_t **map);
 int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
 	      bool fallback);
+/* Slots of one pack, read at once and checked: see reader.c. */
+int read_slots(struct store *s, uint32_t pack, uint64_t slot, uint64_t n,
+	       uint8_t *buf, uint64_t *checked, bool trust, uint64_t *bad);
 /* @page hashes to slot @slot's index entry in loaded pack @p. */
 bool slot_matches(const struct pack *p, uint64_t slot, const void *page);
 int store_retain_and_sweep(struct store *s, unsigned int *removed);

@@ -311,14 +311,21 @@ static uint8_t *read_records(struct pack *p, int fd, uint64_t slot,
 }
 
 /*
- * The pages of one run in one pread, each then checked against its
- * pack's index, unless @trust and @checked say a bulk read through this
- * snapshot checked that same slot before; a page that fails goes through
- * read_copy() alone, which rereads it, names the fault and may fall back
- * to another copy. A compressed page is decompressed either way.
+ * Slots [@slot, @slot + @n) of pack @pack into @buf: read at once (an
+ * uncompressed pack's pages around the page cache, pack_read_bulk(); a
+ * compressed pack's records in one pread, then each decompressed), each
+ * page then checked against its index entry, unless @trust and @checked
+ * say a bulk read through the same snapshot checked that slot before. A
+ * page that fails, or every page when the run could not be read at once,
+ * goes through read_copy() alone, which rereads it and names the fault.
+ * Reading (@bad NULL), that falls back to a redundant copy, and the
+ * first page that has none ends the run with its error. Verifying (@bad
+ * given, store_verify()), every page is tried, none from a redundant copy
+ * (each copy is checked on its own), and each that fails is warned about
+ * and counted in @bad: the return is then 0.
  */
-static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
-		      uint64_t n, uint8_t *buf, uint64_t *checked, bool trust)
+int read_slots(struct store *s, uint32_t pack, uint64_t slot, uint64_t n,
+	       uint8_t *buf, uint64_t *checked, bool trust, uint64_t *bad)
 {
 	struct pack *p = &s->packs[pack];
 	size_t len = n * STORE_PAGE_SIZE;
@@ -347,7 +354,12 @@ static int read_slots(struct store *s, uint32_t pack, uint64_t slot,
 				checked[k / 64] |= 1ull << (k % 64);
 			continue;
 		}
-		ret = read_copy(s, pack, k, page, true);
+		ret = read_copy(s, pack, k, page, !bad);
+		if (ret && bad) {
+			warn("%s", store_strerror());
+			(*bad)++;
+			ret = 0;
+		}
 		if (ret)
 			break;
 	}
@@ -385,7 +397,7 @@ static int read_pages(struct store_snap *snap, uint64_t vaddr,
 				ret = read_slots(snap->s, snap->map[e->pack],
 						 e->slot + off, n, out,
 						 checked_bits(snap, e->pack),
-						 trust);
+						 trust, NULL);
 				/* Salvage: again page by page, keeping the good. */
 				if (ret && ret != -ENOMEM && snap->salvage)
 					ret = salvage_run(snap, vaddr, n, out);
