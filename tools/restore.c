@@ -35,8 +35,10 @@
  * which, unlike process_vm_readv, does not pin (pinning such a page
  * unshares it); a private anonymous page with no entry is known to be
  * zero and not read; shared memory is read through its object, so that
- * none of its pages is faulted into the target by a read. Only pages whose content
- * differs are written, and each write is read back and compared. With
+ * none of its pages is faulted into the target by a read. Only pages whose
+ * content differs are written, and the pages of its own the target wrote
+ * since the last checkpoint (soft-dirty), which are not read first (see
+ * pm_kind()); each write is read back and compared. With
  * --salvage, a page whose stored copies are all damaged is left alone and
  * listed, and the rest restored.
  */
@@ -911,7 +913,7 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 }
 
 /* @none: nothing to put there (see chunk_pages()): not read. */
-enum page_kind { PAGE_OURS, PAGE_NONE, PAGE_OTHER, PAGE_SKIP };
+enum page_kind { PAGE_OURS, PAGE_CHANGED, PAGE_NONE, PAGE_OTHER, PAGE_SKIP };
 
 /*
  * Shared memory is read through its object (tmpfs), not through the
@@ -1014,11 +1016,23 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 	return 0;
 }
 
-/* By a page's page map entry; @anon: in a private anonymous mapping. */
-static enum page_kind pm_kind(uint64_t pm, bool anon)
+/*
+ * By a page's page map entry; @anon: in a private anonymous mapping;
+ * @direct: a mapping the target may write (the run's, see struct run).
+ * PAGE_CHANGED is a page of the target's own there that is soft-dirty:
+ * written since the bits were last cleared, which every checkpoint does
+ * (the module's walk, or clear_refs for --backend proc), so most likely
+ * not what the generation holds. It is written without being read and
+ * compared first: the read-back after the write checks it all the same,
+ * and writing it again changes nothing a later checkpoint sees (it is
+ * dirty already) and unshares nothing (it is mapped by the target
+ * alone). In a restore after the target rewrote its memory that is every
+ * page, and the stop saves a read and a compare of each.
+ */
+static enum page_kind pm_kind(uint64_t pm, bool anon, bool direct)
 {
 	if ((pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE))
-		return PAGE_OURS;
+		return direct && (pm & PM_SOFT_DIRTY) ? PAGE_CHANGED : PAGE_OURS;
 	if (anon && !(pm & (PM_PRESENT | PM_SWAP)))
 		return PAGE_NONE;
 	return PAGE_OTHER;
@@ -1029,11 +1043,11 @@ static enum page_kind pm_kind(uint64_t pm, bool anon)
  * with nothing to put there (see chunk_pages()).
  */
 static enum page_kind page_kind(const uint64_t *pm, const bool *none,
-				size_t i, bool anon)
+				size_t i, bool anon, bool direct)
 {
 	if (none[i])
 		return PAGE_SKIP;
-	return pm ? pm_kind(pm[i], anon) : PAGE_OTHER;
+	return pm ? pm_kind(pm[i], anon, direct) : PAGE_OTHER;
 }
 
 /*
@@ -1047,19 +1061,22 @@ static enum page_kind page_kind(const uint64_t *pm, const bool *none,
  * cost or less: pinning it shares nothing out. Any other page (shared
  * copy-on-write with a forked child, swapped) is read through
  * /proc/PID/mem, which does not pin, and so is any run that
- * process_vm_readv refuses (no read permission).
+ * process_vm_readv refuses (no read permission). A page of the target's
+ * own that it changed (PAGE_CHANGED, see pm_kind()) is not read but
+ * marked in @changed, to be written.
  */
 static int read_chunk(struct restore *r, uint64_t at, size_t npages,
 		      const struct run *u, uint8_t *buf, const bool *none,
-		      bool *bad)
+		      bool *bad, bool *changed)
 {
 	const struct segment *g = &r->segs[u->seg];
 	uint64_t map[CHUNK_PAGES], *pm = map;
 	size_t i = in_object(g, at, npages), j, len;
-	bool anon = u->anon;
+	bool anon = u->anon, direct = u->direct;
 	ssize_t n;
 	int ret;
 
+	memset(changed, 0, npages * sizeof(*changed));
 	if (i) {
 		memset(bad, 0, i * sizeof(*bad));
 		n = read_object(r, g, at, i, buf);
@@ -1072,6 +1089,7 @@ static int read_chunk(struct restore *r, uint64_t at, size_t npages,
 		buf += i * PG;
 		none += i;
 		bad += i;
+		changed += i;
 		npages -= i;
 		i = 0;
 	}
@@ -1079,13 +1097,19 @@ static int read_chunk(struct restore *r, uint64_t at, size_t npages,
 	    (ssize_t)(npages * sizeof(*map)))
 		pm = NULL;
 	while (i < npages) {
-		enum page_kind kind = page_kind(pm, none, i, anon);
+		enum page_kind kind = page_kind(pm, none, i, anon, direct);
 
-		for (j = i + 1; j < npages && page_kind(pm, none, j, anon) == kind; j++)
+		for (j = i + 1; j < npages &&
+			    page_kind(pm, none, j, anon, direct) == kind; j++)
 			;
 		len = (j - i) * PG;
 		memset(bad + i, 0, (j - i) * sizeof(*bad));
 		if (kind == PAGE_SKIP) {
+			i = j;
+			continue;
+		}
+		if (kind == PAGE_CHANGED) {
+			memset(changed + i, 1, (j - i) * sizeof(*changed));
 			i = j;
 			continue;
 		}
@@ -1242,20 +1266,22 @@ static int chunk_pages(struct restore *r, uint64_t at, size_t npages,
  * runs. A page that is identical is not written: writing would make it
  * soft-dirty for the next checkpoint and break its sharing. Neither is a
  * page with nothing behind it, nor one with nothing to put there (lost
- * from the store, or the file's own).
+ * from the store, or the file's own). A page the target changed is
+ * written unread (see pm_kind()).
  */
 static int apply_chunk(struct restore *r, uint64_t at, size_t npages,
 		       const struct run *u, const uint8_t *want,
 		       const bool *none)
 {
-	bool bad[CHUNK_PAGES], keep[CHUNK_PAGES];
+	bool bad[CHUNK_PAGES], keep[CHUNK_PAGES], changed[CHUNK_PAGES];
 	size_t i, j;
-	int ret = read_chunk(r, at, npages, u, r->have, none, bad);
+	int ret = read_chunk(r, at, npages, u, r->have, none, bad, changed);
 
 	for (i = 0; !ret && i < npages; i++) {
 		r->skipped += bad[i];
 		keep[i] = bad[i] || none[i] ||
-			  same_bytes(want + i * PG, r->have + i * PG, PG);
+			  (!changed[i] &&
+			   same_bytes(want + i * PG, r->have + i * PG, PG));
 	}
 	for (i = 0; !ret && i < npages; i = j) {
 		for (j = i + 1; j < npages && keep[j] == keep[i]; j++)
