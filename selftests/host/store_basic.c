@@ -452,6 +452,25 @@ TEST_F(store, redundancy_writes_fresh_copies)
 	ASSERT_EQ(0, store_info(self->s, id, &info));
 	ASSERT_EQ(0, info.own.pages_written);
 	ASSERT_EQ(2, info.knobs.redundancy);
+	/*
+	 * And in a new handle, after a generation of new content: gen 5's
+	 * copy backs gens 5 and 6, so gen 8 writes its own, which gen 9
+	 * shares.
+	 */
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	f[0].seed = 2;
+	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(1, info.own.pages_written);
+	f[0].seed = 1;
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 1, &id));
+		ASSERT_EQ(0, store_info(self->s, id, &info));
+		written[i] = info.own.pages_written;
+	}
+	ASSERT_EQ(1, written[0]);
+	ASSERT_EQ(0, written[1]);
 	/* redundancy 0: never a fresh copy. */
 	store_close(self->s);
 	k.redundancy = 0;

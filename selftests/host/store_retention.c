@@ -186,6 +186,63 @@ TEST_F(ret, shared_pack_survives_its_generation)
 	ASSERT_EQ(0, store_verify(self->s, 0, &first));
 }
 
+/* A full generation of @n pages of @seed from A, in one handle. */
+static int commit_pages(struct store *s, const struct store_vma *v,
+			uint64_t seed, size_t n, uint64_t *id)
+{
+	struct store_gen *g;
+	uint8_t page[PG];
+	int ret = store_gen_begin(s, STORE_GEN_FULL, 0, &g);
+
+	if (ret)
+		return ret;
+	ret = store_gen_add_vma(g, v);
+	for (size_t i = 0; !ret && i < n; i++) {
+		fake_page(page, seed, A + i * PG);
+		ret = store_gen_add_page(g, A + i * PG, page);
+	}
+	if (ret) {
+		store_gen_abort(g);
+		return ret;
+	}
+	return store_gen_commit(g, id);
+}
+
+/*
+ * The content index names copies and keeps no hash of its own: an entry
+ * of a pack that retention dropped within the handle (its hashes freed)
+ * is passed over by lookups, and dropped when the table grows.
+ */
+TEST_F(ret, dropped_pack_in_the_content_index)
+{
+	static const struct store_vma big = { A, A + 4096 * PG, 0, 3, 0, "", false };
+	struct store_knobs k = knobs_with(1, 1, 8);
+	struct store_info info;
+	uint64_t id, first;
+
+	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
+	ASSERT_EQ(0, commit_pages(self->s, &vma, 1, 4, &id));
+	/* Gen 2 shares nothing: gen 1 and its pack go. */
+	ASSERT_EQ(0, commit_pages(self->s, &vma, 2, 4, &id));
+	ASSERT_EQ(1, count_files(self->dir, ".p"));
+	/* Gen 1's content again: its old copies are gone, new ones written. */
+	ASSERT_EQ(0, commit_pages(self->s, &vma, 1, 4, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(4, info.own.pages_written);
+	ASSERT_EQ(0, page_is(self->s, id, A + 3 * PG, 1));
+	/* 3000 pages more than the first table holds: it grows. */
+	ASSERT_EQ(0, commit_pages(self->s, &big, 3, 3000, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(3000, info.own.pages_written);
+	/* And gen 4's pages are found through it: all shared. */
+	ASSERT_EQ(0, commit_pages(self->s, &big, 3, 3000, &id));
+	ASSERT_EQ(0, store_info(self->s, id, &info));
+	ASSERT_EQ(0, info.own.pages_written);
+	ASSERT_EQ(0, page_is(self->s, id, A + 2999 * PG, 3));
+	ASSERT_EQ(1, ngens(self->s, &first));
+	ASSERT_EQ(0, store_verify(self->s, 0, &first));
+}
+
 TEST_F(ret, unlimited_and_min_zero)
 {
 	struct store_knobs k = knobs_with(0, 0, 8);

@@ -43,9 +43,13 @@ struct gen {
 	char path[96];
 };
 
-/* Hash index: XXH3-128 low half -> (pack, slot); copies may repeat. */
+/*
+ * Hash index: XXH3-128 low half -> (pack, slot); copies may repeat. An
+ * entry holds no hash: the probe starts at the hash's low bits and each
+ * candidate's is read from its pack's index (struct pack's hashes), so
+ * that the table is half the size (see htab_alloc()).
+ */
 struct hent {
-	uint64_t lo;
 	uint32_t pack1;		/* pack index + 1; 0 = empty */
 	uint32_t slot;
 };
