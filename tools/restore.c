@@ -1019,20 +1019,23 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 /*
  * By a page's page map entry; @anon: in a private anonymous mapping;
  * @direct: a mapping the target may write (the run's, see struct run).
- * PAGE_CHANGED is a page of the target's own there that is soft-dirty:
- * written since the bits were last cleared, which every checkpoint does
- * (the module's walk, or clear_refs for --backend proc), so most likely
- * not what the generation holds. It is written without being read and
- * compared first: the read-back after the write checks it all the same,
- * and writing it again changes nothing a later checkpoint sees (it is
- * dirty already) and unshares nothing (it is mapped by the target
- * alone). In a restore after the target rewrote its memory that is every
- * page, and the stop saves a read and a compare of each.
+ * PAGE_CHANGED is a page of the target's own there (anonymous: not a
+ * file's page) that is soft-dirty: written since the bits were last
+ * cleared, which every checkpoint does (the module's walk, or clear_refs
+ * for --backend proc), or in a mapping made since (pagemap shows all its
+ * pages soft-dirty), so most likely not what the generation holds. It is
+ * written without being read and compared first: the read-back after the
+ * write checks it all the same, and writing it again changes nothing a
+ * later checkpoint sees (it is dirty already) and unshares nothing (it
+ * is mapped by the target alone). In a restore after the target rewrote
+ * its memory that is every page, and the stop saves a read and a compare
+ * of each.
  */
 static enum page_kind pm_kind(uint64_t pm, bool anon, bool direct)
 {
 	if ((pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE))
-		return direct && (pm & PM_SOFT_DIRTY) ? PAGE_CHANGED : PAGE_OURS;
+		return direct && (pm & (PM_SOFT_DIRTY | PM_FILE)) == PM_SOFT_DIRTY ?
+		       PAGE_CHANGED : PAGE_OURS;
 	if (anon && !(pm & (PM_PRESENT | PM_SWAP)))
 		return PAGE_NONE;
 	return PAGE_OTHER;
