@@ -25,6 +25,21 @@
 
 #define WBUF_PAGES 256
 
+/*
+ * Copies lately read to be compared, by their hash's low bits. Content
+ * that repeats (a zeroed structure with a header, the same buffer in
+ * every thread) matches the same copy again and again; without this, each
+ * repeat read it back from the pack. A slot's bytes never change once
+ * written, so an entry holds for the generation's life.
+ */
+#define PEEKED 64
+
+struct peeked {
+	uint32_t pack;		/* EXT_ZERO: empty */
+	uint64_t slot;
+	uint8_t page[STORE_PAGE_SIZE];
+};
+
 struct fed {
 	uint64_t vaddr;
 	uint64_t seq;		/* feeding order: the last page at an address wins */
@@ -61,6 +76,7 @@ struct store_gen {
 	uint64_t woff;		/* compressed: file offset of wbuf[0], page aligned */
 	size_t wlen;		/* compressed: bytes of records in wbuf */
 	uint64_t slot_cap;	/* slots the pack's arrays have room for */
+	struct peeked *peeked;	/* PEEKED entries, from the first match */
 	uint64_t t0;
 	bool failed;
 };
@@ -408,6 +424,15 @@ static int peek_copy(struct store_gen *g, uint32_t pack, uint64_t slot,
 	return 0;
 }
 
+static struct peeked *peeked_alloc(void)
+{
+	struct peeked *c = malloc(PEEKED * sizeof(*c));
+
+	for (size_t i = 0; c && i < PEEKED; i++)
+		c[i].pack = EXT_ZERO;
+	return c;
+}
+
 /*
  * A copy to share: same 128-bit hash, the same bytes (a hash is never
  * trusted alone), and, with redundancy, not yet backing that many
@@ -417,7 +442,7 @@ static bool find_copy(struct store_gen *g, const void *page, struct hash128 h,
 		      uint32_t *pack, uint64_t *slot)
 {
 	uint32_t redundancy = g->s->knobs.redundancy;
-	uint8_t other[STORE_PAGE_SIZE];
+	struct peeked *c;
 	uint32_t pi, si;
 	size_t pos = 0;
 
@@ -430,8 +455,17 @@ static bool find_copy(struct store_gen *g, const void *page, struct hash128 h,
 			continue;
 		if (redundancy && p->last[si] != g->id && p->fed[si] >= redundancy)
 			continue;
-		if (peek_copy(g, pi, si, other) ||
-		    memcmp(other, page, STORE_PAGE_SIZE))
+		if (!g->peeked && !(g->peeked = peeked_alloc()))
+			return false;	/* stored again: costs space, not truth */
+		c = &g->peeked[h.lo % PEEKED];
+		if (c->pack != pi || c->slot != si) {
+			c->pack = EXT_ZERO;
+			if (peek_copy(g, pi, si, c->page))
+				continue;
+			c->pack = pi;
+			c->slot = si;
+		}
+		if (memcmp(c->page, page, STORE_PAGE_SIZE))
 			continue;
 		if (p->last[si] != g->id)
 			p->fed[si]++;
@@ -1060,6 +1094,7 @@ static void gen_free(struct store_gen *g)
 	free(g->zero);
 	free(g->absent);
 	free(g->wbuf);
+	free(g->peeked);
 	free(g);
 }
 
