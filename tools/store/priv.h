@@ -84,7 +84,7 @@ struct store {
 	bool dio_off;		/* the filesystem refused O_DIRECT */
 };
 
-int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot);
+int htab_add(struct store *s, uint32_t pack, uint32_t slot);
 /* Iterate with *pos = 0 first; returns false at the end. */
 bool htab_next(const struct store *s, uint64_t lo, size_t *pos,
 	       uint32_t *pack, uint32_t *slot);

@@ -135,13 +135,14 @@ static int htab_reserve(struct store *s, size_t n)
 	return 0;
 }
 
-/* @lo must be what the pack's index says of @slot already. */
-int htab_add(struct store *s, uint64_t lo, uint32_t pack, uint32_t slot)
+/* Indexes a copy whose hash is in its pack's index already. */
+int htab_add(struct store *s, uint32_t pack, uint32_t slot)
 {
 	int ret = htab_reserve(s, 1);
 
 	if (!ret)
-		htab_put(s, lo, (struct hent){ pack + 1, slot });
+		htab_put(s, hent_lo(&s->packs[pack], slot),
+			 (struct hent){ pack + 1, slot });
 	return ret;
 }
 
@@ -528,7 +529,7 @@ static int pack_index_add(struct store *s, uint32_t idx)
 	/* Sized once per pack, not doubled step by step. */
 	ret = htab_reserve(s, p->nslots);
 	for (uint64_t i = 0; !ret && i < p->nslots; i++)
-		ret = htab_add(s, get_le64(p->hashes + i * HASH_SIZE), idx, i);
+		ret = htab_add(s, idx, i);
 	return ret;
 }
 

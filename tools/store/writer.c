@@ -378,7 +378,7 @@ static int store_copy(struct store_gen *g, const void *page,
 	p->fed[*slot] = 1;
 	p->last[*slot] = g->id;
 	g->m.own.pages_written++;
-	return htab_add(g->s, h.lo, g->pack, *slot);
+	return htab_add(g->s, g->pack, *slot);
 }
 
 /*
