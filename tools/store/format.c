@@ -36,28 +36,6 @@ void buf_put(struct buf *b, const void *p, size_t n)
 	b->len += n;
 }
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = v >> (8 * i);
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = v >> (8 * i);
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t get_le64(const uint8_t *p)
-{
-	return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
-}
-
 void buf_put32(struct buf *b, uint32_t v)
 {
 	uint8_t p[4];
@@ -86,17 +64,6 @@ struct hash128 hash_page_lib(const void *page)
 uint64_t sum64_lib(const void *p, size_t len)
 {
 	return XXH3_64bits(p, len);
-}
-
-void hash_put(uint8_t out[HASH_SIZE], struct hash128 h)
-{
-	put_le64(out, h.lo);
-	put_le64(out + 8, h.hi);
-}
-
-struct hash128 hash_get(const uint8_t in[HASH_SIZE])
-{
-	return (struct hash128){ .lo = get_le64(in), .hi = get_le64(in + 8) };
 }
 
 /* A cursor that turns every overrun into a sticky error. */
