@@ -14,10 +14,11 @@
 
 #include "internal.h"
 
-void buf_put(struct buf *b, const void *p, size_t n)
+/* Room for @n more bytes, taken; NULL (and b->oom) if there is none. */
+static uint8_t *buf_room(struct buf *b, size_t n)
 {
 	if (b->oom)
-		return;
+		return NULL;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		uint8_t *np;
@@ -27,13 +28,21 @@ void buf_put(struct buf *b, const void *p, size_t n)
 		np = realloc(b->p, cap);
 		if (!np) {
 			b->oom = true;
-			return;
+			return NULL;
 		}
 		b->p = np;
 		b->cap = cap;
 	}
-	memcpy(b->p + b->len, p, n);
 	b->len += n;
+	return b->p + b->len - n;
+}
+
+void buf_put(struct buf *b, const void *p, size_t n)
+{
+	uint8_t *q = buf_room(b, n);
+
+	if (q)
+		memcpy(q, p, n);
 }
 
 void buf_put32(struct buf *b, uint32_t v)
@@ -241,6 +250,8 @@ static const uint8_t *meta_parse(struct cur *c, struct manifest *m)
 static void tables_encode(const struct manifest *m, struct buf *b,
 			  uint32_t version)
 {
+	uint8_t *q;
+
 	for (uint32_t i = 0; i < m->nvmas; i++) {
 		const struct vma *v = &m->vmas[i];
 		uint32_t n = strlen(v->path);
@@ -260,12 +271,14 @@ static void tables_encode(const struct manifest *m, struct buf *b,
 		if (version == MAN_VERSION_CODEC)
 			buf_put32(b, m->packs[i].codec);
 	}
-	for (uint64_t e = 0; e < m->next; e++) {
-		buf_put64(b, m->ext[e].vaddr);
-		buf_put64(b, m->ext[e].slot);
-		buf_put64(b, m->ext[e].npages);
-		buf_put32(b, m->ext[e].pack);
-		buf_put32(b, m->ext[e].flags);
+	/* In one piece: a random step's map has tens of thousands. */
+	q = buf_room(b, m->next * EXTENT_SIZE);
+	for (uint64_t e = 0; q && e < m->next; e++, q += EXTENT_SIZE) {
+		put_le64(q, m->ext[e].vaddr);
+		put_le64(q + 8, m->ext[e].slot);
+		put_le64(q + 16, m->ext[e].npages);
+		put_le32(q + 24, m->ext[e].pack);
+		put_le32(q + 28, m->ext[e].flags);
 	}
 }
 
@@ -423,23 +436,25 @@ static int extent_check(const struct manifest *m, uint64_t i, uint32_t *vi,
 
 static int extents_parse(struct cur *c, struct manifest *m, const char **why)
 {
+	const uint8_t *p;
 	uint32_t vi = 0;
 	uint64_t i;
 	int ret;
 
-	if (m->next > (c->len - c->off) / 32)
+	if (m->next > (c->len - c->off) / EXTENT_SIZE)
 		return bad(why, "extent count exceeds the file");
 	m->ext = calloc(m->next ? m->next : 1, sizeof(*m->ext));
 	if (!m->ext)
 		return -ENOMEM;
-	for (i = 0; i < m->next; i++) {
-		m->ext[i].vaddr = take64(c);
-		m->ext[i].slot = take64(c);
-		m->ext[i].npages = take64(c);
-		m->ext[i].pack = take32(c);
-		m->ext[i].flags = take32(c);
-		if (c->bad)
-			return bad(why, "truncated extent table");
+	p = take(c, m->next * EXTENT_SIZE);
+	if (!p)
+		return bad(why, "truncated extent table");
+	for (i = 0; i < m->next; i++, p += EXTENT_SIZE) {
+		m->ext[i].vaddr = get_le64(p);
+		m->ext[i].slot = get_le64(p + 8);
+		m->ext[i].npages = get_le64(p + 16);
+		m->ext[i].pack = get_le32(p + 24);
+		m->ext[i].flags = get_le32(p + 28);
 		ret = extent_check(m, i, &vi, why);
 		if (ret)
 			return ret;

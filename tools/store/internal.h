@@ -30,6 +30,7 @@
 #define PACK_HDR_SIZE		4096u
 #define PACK_FOOTER_SIZE	48u
 #define HASH_SIZE		16u
+#define EXTENT_SIZE		32u	/* a manifest's run: vaddr, slot, npages, pack, flags */
 /* Index entry of a compressed pack: hash, record offset, length, flags. */
 #define ZENTRY_SIZE		32u
 /* Generous bounds that keep a corrupt count from allocating the machine. */
