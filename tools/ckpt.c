@@ -364,6 +364,8 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 		req.flags |= SNAPPER_CKPT_F_FILE_HOLES;
 	if (c.page_batch)
 		req.flags |= SNAPPER_CKPT_F_PAGE_BATCH;
+	/* Its work was the writer's: at the writer's priority. */
+	store_index_ahead(c.store, c.proc ? 0 : PAGEQ_WRITER_NICE);
 	ret = stream(&c, g, &req);
 	if (!ret)
 		ret = commit(&c, pid, t0, &res->generation);

@@ -45,16 +45,16 @@
  * Batches of BATCH_BYTES of received stream (pages and the messages'
  * other bytes, which the next receive overwrites) go round a ring of
  * NBATCH; the source waits when all are queued (4 MiB in flight), the
- * writer when none is. The writer's first page also builds the store's
- * content index (store_content_index()),
- * so the source fills the ring meanwhile; while pages are queued the
+ * writer when none is. The writer's first page also waits for the
+ * store's content index (store_content_index(); a checkpoint starts it
+ * ahead, ckpt.c), so the source fills the ring meanwhile; while pages are queued the
  * generation and its store are the writer's alone (ckpt.c keeps the
  * layout and the holes until the last page). Pages are
  * added in the order the source gave them, which the store relies on (the
  * last page fed at an address wins).
  *
  * From the module, the writer is background work: it runs WRITER_NICE
- * above the caller's nice value. The target is thawed before the first
+ * above the caller's nice value (PAGEQ_WRITER_NICE). The target is thawed before the first
  * page arrives, and a target that runs while it is checkpointed competes
  * with the writer for a CPU when there are fewer CPUs than busy threads.
  * In the bench's slowdown series (one spinning target, 2 vCPUs,
@@ -82,7 +82,6 @@
 #define BATCH_BYTES	(512 * 1024)
 #define BATCH_PAGES	(BATCH_BYTES / STORE_PAGE_SIZE)
 #define NBATCH		8
-#define WRITER_NICE	10
 #define DIGEST_BACKLOG	(NBATCH / 2)
 
 struct batch {
@@ -153,8 +152,8 @@ static void *writer(void *arg)
 		nice = getpriority(PRIO_PROCESS, gettid());
 		if (!errno)
 			setpriority(PRIO_PROCESS, gettid(),
-				    nice + WRITER_NICE > 19 ? 19 :
-				    nice + WRITER_NICE);
+				    nice + PAGEQ_WRITER_NICE > 19 ? 19 :
+				    nice + PAGEQ_WRITER_NICE);
 	}
 
 	pthread_mutex_lock(&q->lock);

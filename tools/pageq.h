@@ -15,6 +15,9 @@
 
 struct pageq;
 
+/* How far above the caller's nice value a background writer runs. */
+#define PAGEQ_WRITER_NICE	10
+
 /*
  * Starts the writer thread for @g; with @background, at a lower priority
  * than the caller's (pageq.c says when). Return: 0 or a negative errno.

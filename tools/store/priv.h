@@ -4,6 +4,7 @@
 #define SNAPPER_STORE_PRIV_H
 
 #include <limits.h>
+#include <pthread.h>
 
 #include "internal.h"
 
@@ -76,6 +77,10 @@ struct store {
 	size_t ht_cap, ht_n;
 	struct store_gen *writing;
 	bool indexed;		/* the content index holds every live pack */
+	bool ahead;		/* store_index_ahead()'s thread is running */
+	pthread_t ahead_tid;
+	int ahead_nice;		/* its nice value above the caller's */
+	int ahead_ret;		/* its result, for store_index_wait() */
 	uint32_t fdring[PACK_FDS];	/* packs with a cached fd, index + 1 */
 	size_t fdnext;		/* the ring's oldest entry */
 	/* The pack last read in bulk with O_DIRECT (pack_read_bulk()). */
@@ -100,6 +105,8 @@ ssize_t pack_read_bulk(struct store *s, struct pack *p, void *buf, size_t len,
 		       uint64_t off);
 int pack_ready(struct store *s, struct pack *p);
 int store_content_index(struct store *s);
+/* Joins store_index_ahead()'s thread, if any; its result. */
+int store_index_wait(struct store *s);
 int pack_add(struct store *s, uint64_t gen, uint32_t fanout, uint64_t nslots,
 	     uint32_t codec, uint32_t *idx);
 /*

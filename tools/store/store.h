@@ -178,6 +178,18 @@ int store_set_codec(struct store *s, enum store_codec codec);
  */
 int store_gen_begin(struct store *s, enum store_gen_kind kind, uint64_t base,
 		    struct store_gen **out);
+/*
+ * Starts building the content index (what dedup looks pages up in) on a
+ * thread of its own, for a writer that has something else to wait for
+ * before its first page (a checkpoint: the module's walk). Until the
+ * generation's first page, commit or abort, or store_close(), which wait
+ * for it, the caller may only call store_newest(), store_id(),
+ * store_gen_begin() and what adds to the generation without a page
+ * (its layout, zero and absent ranges, its metadata). Without it, the
+ * first page builds the index. The thread runs @nice above the caller's
+ * nice value.
+ */
+void store_index_ahead(struct store *s, int nice);
 int store_gen_set_meta(struct store_gen *g, const struct store_meta *m);
 /* The layout at the checkpoint, in any order; must not overlap. */
 int store_gen_add_vma(struct store_gen *g, const struct store_vma *v);

@@ -1105,6 +1105,9 @@ int store_gen_commit(struct store_gen *g, uint64_t *id)
 	char path[96];
 	int ret, err;
 
+	/* Retention below drops packs: the index thread must be done. */
+	if (store_index_wait(s))
+		g->failed = true;
 	if (g->failed) {
 		store_gen_abort(g);
 		return set_err(-EIO, "%s: generation failed earlier", s->dir);
@@ -1147,6 +1150,8 @@ int store_gen_commit(struct store_gen *g, uint64_t *id)
 void store_gen_abort(struct store_gen *g)
 {
 	struct store *s = g->s;
+
+	store_index_wait(s);
 
 	if (g->pack != EXT_ZERO) {
 		struct pack *p = &s->packs[g->pack];
