@@ -47,16 +47,17 @@
  * NBATCH; the source waits when all are queued (4 MiB in flight), the
  * writer when none is. The writer's first page also waits for the
  * store's content index (store_content_index(); a checkpoint starts it
- * ahead, ckpt.c), so the source fills the ring meanwhile; while pages are queued the
- * generation and its store are the writer's alone (ckpt.c keeps the
- * layout and the holes until the last page). Pages are
+ * ahead, ckpt.c), so the source fills the ring meanwhile; while pages
+ * are queued the generation and its store are the writer's alone (ckpt.c
+ * keeps the layout and the holes until the last page). Pages are
  * added in the order the source gave them, which the store relies on (the
  * last page fed at an address wins).
  *
- * From the module, the writer is background work: it runs WRITER_NICE
- * above the caller's nice value (PAGEQ_WRITER_NICE). The target is thawed before the first
- * page arrives, and a target that runs while it is checkpointed competes
- * with the writer for a CPU when there are fewer CPUs than busy threads.
+ * From the module, the writer is background work: it runs
+ * PAGEQ_WRITER_NICE above the caller's nice value. The target is thawed
+ * before the first page arrives, and a target that runs while it is
+ * checkpointed competes with the writer for a CPU when there are fewer
+ * CPUs than busy threads.
  * In the bench's slowdown series (one spinning target, 2 vCPUs,
  * Documentation/benchmarks.rst) the target lost 62.6 % of its rate with
  * the writer at the caller's priority and 38.7 % at +10, CRIU's 39.2 % in
@@ -74,7 +75,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "pageq.h"
@@ -141,20 +141,9 @@ static void *writer(void *arg)
 	struct pageq *q = arg;
 	struct batch *b;
 	bool skip;
-	int nice;
 
-	/*
-	 * Linux: PRIO_PROCESS with a thread id is that thread's nice. At
-	 * worst the writer keeps the caller's priority.
-	 */
-	if (q->background) {
-		errno = 0;
-		nice = getpriority(PRIO_PROCESS, gettid());
-		if (!errno)
-			setpriority(PRIO_PROCESS, gettid(),
-				    nice + PAGEQ_WRITER_NICE > 19 ? 19 :
-				    nice + PAGEQ_WRITER_NICE);
-	}
+	if (q->background)
+		store_thread_nice(PAGEQ_WRITER_NICE);
 
 	pthread_mutex_lock(&q->lock);
 	for (;;) {

@@ -594,20 +594,23 @@ int store_content_index(struct store *s)
 	return ret || s->indexed ? ret : index_build(s);
 }
 
-static void *index_thread(void *arg)
+void store_thread_nice(int incr)
 {
-	struct store *s = arg;
 	int nice;
 
 	/* Linux: PRIO_PROCESS with a thread id is that thread's nice. */
-	if (s->ahead_nice) {
-		errno = 0;
-		nice = getpriority(PRIO_PROCESS, gettid());
-		if (!errno)
-			setpriority(PRIO_PROCESS, gettid(),
-				    nice + s->ahead_nice > 19 ? 19 :
-				    nice + s->ahead_nice);
-	}
+	errno = 0;
+	nice = getpriority(PRIO_PROCESS, gettid());
+	if (!errno && incr)
+		setpriority(PRIO_PROCESS, gettid(),
+			    nice + incr > 19 ? 19 : nice + incr);
+}
+
+static void *index_thread(void *arg)
+{
+	struct store *s = arg;
+
+	store_thread_nice(s->ahead_nice);
 	s->ahead_ret = index_build(s);
 	return NULL;
 }

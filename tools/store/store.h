@@ -190,6 +190,11 @@ int store_gen_begin(struct store *s, enum store_gen_kind kind, uint64_t base,
  * nice value.
  */
 void store_index_ahead(struct store *s, int nice);
+/*
+ * Lowers the calling thread's priority by @incr nice levels (to 19 at
+ * most); at worst it keeps the one it has.
+ */
+void store_thread_nice(int incr);
 int store_gen_set_meta(struct store_gen *g, const struct store_meta *m);
 /* The layout at the checkpoint, in any order; must not overlap. */
 int store_gen_add_vma(struct store_gen *g, const struct store_vma *v);
