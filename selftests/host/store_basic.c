@@ -523,22 +523,6 @@ TEST_F(store, redundancy_writes_fresh_copies)
 	}
 }
 
-/* 0 if page vaddr of generation id reads back as @want. */
-static int holds(struct store *s, uint64_t id, uint64_t vaddr,
-		 const uint8_t *want)
-{
-	struct store_snap *snap;
-	uint8_t got[PG];
-	int ret;
-
-	ret = store_snap_open(s, id, &snap);
-	if (ret)
-		return ret;
-	ret = store_snap_read(snap, vaddr, got, NULL);
-	store_snap_close(snap);
-	return ret ? ret : memcmp(want, got, PG) ? -EILSEQ : 0;
-}
-
 /*
  * The content index built ahead on its own thread (a checkpoint's
  * store_index_ahead()) finds what the one built at the first page finds,
@@ -574,7 +558,7 @@ TEST_F(store, index_built_ahead)
 		EXPECT_EQ(gen == 2 ? N : 0, info.own.pages_dedup);
 		for (uint64_t i = 0; i < N; i++) {
 			fake_page(page, i + 1, 0);
-			EXPECT_EQ(0, holds(self->s, id, A + ((i + gen) % (2 * N)) * PG, page));
+			EXPECT_EQ(0, page_holds(self->s, id, A + ((i + gen) % (2 * N)) * PG, page));
 		}
 		store_close(self->s);
 	}
@@ -588,7 +572,7 @@ TEST_F(store, index_built_ahead)
 	ASSERT_EQ(0, store_gen_add_vma(g, &v));
 	ASSERT_EQ(0, store_gen_commit(g, &id));
 	fake_page(page, 1, 0);
-	EXPECT_EQ(0, holds(self->s, id, A + 3 * PG, page));
+	EXPECT_EQ(0, page_holds(self->s, id, A + 3 * PG, page));
 }
 
 static size_t max_entries;

@@ -113,12 +113,12 @@ static inline int commit_one(struct store *s, enum store_gen_kind kind,
 	return store_gen_commit(g, id);
 }
 
-/* 0 if page vaddr of generation id reads back as fake_page(seed). */
-static inline int page_is(struct store *s, uint64_t id, uint64_t vaddr,
-			  uint64_t seed)
+/* 0 if page vaddr of generation id reads back as @want. */
+static inline int page_holds(struct store *s, uint64_t id, uint64_t vaddr,
+			     const uint8_t *want)
 {
-	uint8_t want[PG], got[PG];
 	struct store_snap *snap;
+	uint8_t got[PG];
 	int ret;
 
 	ret = store_snap_open(s, id, &snap);
@@ -128,11 +128,20 @@ static inline int page_is(struct store *s, uint64_t id, uint64_t vaddr,
 	store_snap_close(snap);
 	if (ret)
 		return ret;
+	return memcmp(want, got, PG) ? -EILSEQ : 0;
+}
+
+/* 0 if page vaddr of generation id reads back as fake_page(seed). */
+static inline int page_is(struct store *s, uint64_t id, uint64_t vaddr,
+			  uint64_t seed)
+{
+	uint8_t want[PG];
+
 	if (seed)
 		fake_page(want, seed, vaddr);
 	else
 		memset(want, 0, PG);
-	return memcmp(want, got, PG) ? -EILSEQ : 0;
+	return page_holds(s, id, vaddr, want);
 }
 
 /* Files under dir whose name ends with suffix. */
