@@ -598,10 +598,12 @@ void store_thread_nice(int incr)
 {
 	int nice;
 
+	if (!incr)
+		return;
 	/* Linux: PRIO_PROCESS with a thread id is that thread's nice. */
 	errno = 0;
 	nice = getpriority(PRIO_PROCESS, gettid());
-	if (!errno && incr)
+	if (!errno)
 		setpriority(PRIO_PROCESS, gettid(),
 			    nice + incr > 19 ? 19 : nice + incr);
 }
