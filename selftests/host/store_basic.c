@@ -269,6 +269,37 @@ TEST_F(store, dedup_within_a_long_pack)
 	store_snap_close(snap);
 }
 
+/*
+ * A pack past the writer's sync-ahead step (64 MiB): its thread syncs
+ * while pages are still fed; the commit waits for it, an abort stops it,
+ * and every page reads back. Fed in descending order, so the page map's
+ * sort does its work too.
+ */
+TEST_F_TIMEOUT(store, pack_synced_ahead, 120)
+{
+	enum { N = 20000 };	/* 78 MiB */
+	struct store_vma v = { A, A + N * PG, 0, 3, 0x22, "", false };
+	struct store_gen *g;
+	uint8_t page[PG];
+	uint64_t id;
+
+	for (int abort = 1; abort >= 0; abort--) {
+		ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
+		ASSERT_EQ(0, store_gen_add_vma(g, &v));
+		for (uint64_t i = N; i--;) {
+			fake_page(page, abort + 1, A + i * PG);
+			ASSERT_EQ(0, store_gen_add_page(g, A + i * PG, page));
+		}
+		if (abort)
+			store_gen_abort(g);
+	}
+	ASSERT_EQ(0, store_gen_commit(g, &id));
+	ASSERT_EQ(1, count_files(self->dir, ".p"));
+	for (uint64_t i = 0; i < N; i += 97)
+		ASSERT_EQ(0, page_is(self->s, id, A + i * PG, 1));
+	ASSERT_EQ(0, page_is(self->s, id, A + (N - 1) * PG, 1));
+}
+
 TEST_F(store, zero_pages_are_not_stored)
 {
 	struct feed f[] = { { A, 0 }, { A + PG, 0 } };

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,27 @@ struct peeked {
 	uint32_t pack;		/* EXT_ZERO: empty */
 	uint64_t slot;
 	uint8_t page[STORE_PAGE_SIZE];
+};
+
+/*
+ * The pack's writes made durable ahead of the commit: a thread that
+ * fdatasync()s the pack each time SYNC_AHEAD more bytes went out, so that
+ * the disk (or, under a virtual machine, the host) writes them back while
+ * the pages are still coming, instead of all of them at the commit's
+ * fsync. The commit's fsync stays and is what counts; an error here
+ * fails the commit too, since fsync reports a writeback error once.
+ */
+#define SYNC_AHEAD (64ull << 20)
+
+struct syncer {
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop;
+	uint64_t want;		/* bytes written when last asked */
+	uint64_t done;		/* ... when the last fdatasync() began */
+	int err;		/* the first failure's errno */
+	int fd;
 };
 
 struct fed {
@@ -77,6 +99,7 @@ struct store_gen {
 	size_t wlen;		/* compressed: bytes of records in wbuf */
 	uint64_t slot_cap;	/* slots the pack's arrays have room for */
 	struct peeked *peeked;	/* PEEKED entries, from the first match */
+	struct syncer sync;
 	uint64_t t0;
 	bool failed;
 };
@@ -197,6 +220,76 @@ static bool all_zero(const void *page)
 	return true;
 }
 
+static void *syncer_main(void *arg)
+{
+	struct syncer *y = arg;
+
+	pthread_mutex_lock(&y->mu);
+	while (!y->stop) {
+		if (y->want == y->done) {
+			pthread_cond_wait(&y->cv, &y->mu);
+			continue;
+		}
+		y->done = y->want;
+		pthread_mutex_unlock(&y->mu);
+		if (fdatasync(y->fd) && !y->err)
+			y->err = errno;
+		pthread_mutex_lock(&y->mu);
+	}
+	pthread_mutex_unlock(&y->mu);
+	return NULL;
+}
+
+/*
+ * Called with the bytes written so far: wakes the syncer (started on the
+ * first call) once SYNC_AHEAD more went out. Without a thread (none could
+ * be made) the commit's fsync does it all, as it always may.
+ */
+static void sync_ahead(struct store_gen *g, uint64_t written)
+{
+	struct syncer *y = &g->sync;
+
+	if (written < y->want + SYNC_AHEAD)
+		return;
+	if (!y->running) {
+		y->fd = g->fd;
+		if (pthread_mutex_init(&y->mu, NULL))
+			return;
+		if (pthread_cond_init(&y->cv, NULL)) {
+			pthread_mutex_destroy(&y->mu);
+			return;
+		}
+		if (pthread_create(&y->tid, NULL, syncer_main, y)) {
+			pthread_cond_destroy(&y->cv);
+			pthread_mutex_destroy(&y->mu);
+			return;
+		}
+		y->running = true;
+	}
+	pthread_mutex_lock(&y->mu);
+	y->want = written;
+	pthread_cond_signal(&y->cv);
+	pthread_mutex_unlock(&y->mu);
+}
+
+/* Stops the syncer, if any; the errno of its first failure, or 0. */
+static int sync_stop(struct store_gen *g)
+{
+	struct syncer *y = &g->sync;
+
+	if (!y->running)
+		return 0;
+	pthread_mutex_lock(&y->mu);
+	y->stop = true;
+	pthread_cond_signal(&y->cv);
+	pthread_mutex_unlock(&y->mu);
+	pthread_join(y->tid, NULL);
+	pthread_cond_destroy(&y->cv);
+	pthread_mutex_destroy(&y->mu);
+	y->running = false;
+	return y->err;
+}
+
 /* Turns O_DIRECT on or off for @fd. Return: 0 or -1 with errno set. */
 static int set_direct(int fd, bool on)
 {
@@ -218,7 +311,8 @@ static int set_direct(int fd, bool on)
  * wants more (EINVAL) gets buffered writes, with their writeback started
  * at once so that the commit's fsync finds little left to do. Durability
  * is the commit's fsync either way: it commits the journal (the pack grew),
- * which flushes the disk's cache.
+ * which flushes the disk's cache; the syncer (sync_ahead()) has most of
+ * that done by then.
  */
 static int flush(struct store_gen *g, uint64_t nslots)
 {
@@ -239,6 +333,7 @@ static int flush(struct store_gen *g, uint64_t nslots)
 	if (!g->direct)
 		sync_file_range(g->fd, off, n, SYNC_FILE_RANGE_WRITE);
 	g->flushed = nslots;
+	sync_ahead(g, off + n);
 	return 0;
 }
 
@@ -275,6 +370,7 @@ static int flush_records(struct store_gen *g, bool last)
 	g->woff += n;
 	g->wlen -= n;
 	g->flushed = p->nslots;
+	sync_ahead(g, g->woff);
 	return 0;
 }
 
@@ -597,6 +693,8 @@ static int seal_pack(struct store_gen *g)
 	int ret;
 
 	ret = g->codec ? flush_records(g, true) : flush(g, p->nslots);
+	if (!ret && (ret = sync_stop(g)))
+		ret = set_err(-ret, "%s/%s", s->dir, p->path);
 	if (ret)
 		return ret;
 	if (g->codec) {
@@ -1097,6 +1195,7 @@ static int write_manifest(struct store_gen *g, char *path, size_t n,
 
 static void gen_free(struct store_gen *g)
 {
+	sync_stop(g);
 	if (g->fd >= 0)
 		close(g->fd);
 	g->s->writing = NULL;
