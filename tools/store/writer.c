@@ -59,7 +59,6 @@ struct syncer {
 	uint64_t want;		/* bytes written when last asked */
 	uint64_t done;		/* ... when the last fdatasync() began */
 	int err;		/* the first failure's errno */
-	int fd;
 };
 
 struct fed {
@@ -222,7 +221,8 @@ static bool all_zero(const void *page)
 
 static void *syncer_main(void *arg)
 {
-	struct syncer *y = arg;
+	struct store_gen *g = arg;
+	struct syncer *y = &g->sync;
 
 	pthread_mutex_lock(&y->mu);
 	while (!y->stop) {
@@ -232,7 +232,7 @@ static void *syncer_main(void *arg)
 		}
 		y->done = y->want;
 		pthread_mutex_unlock(&y->mu);
-		if (fdatasync(y->fd) && !y->err)
+		if (fdatasync(g->fd) && !y->err)
 			y->err = errno;
 		pthread_mutex_lock(&y->mu);
 	}
@@ -252,14 +252,13 @@ static void sync_ahead(struct store_gen *g, uint64_t written)
 	if (written < y->want + SYNC_AHEAD)
 		return;
 	if (!y->running) {
-		y->fd = g->fd;
 		if (pthread_mutex_init(&y->mu, NULL))
 			return;
 		if (pthread_cond_init(&y->cv, NULL)) {
 			pthread_mutex_destroy(&y->mu);
 			return;
 		}
-		if (pthread_create(&y->tid, NULL, syncer_main, y)) {
+		if (pthread_create(&y->tid, NULL, syncer_main, g)) {
 			pthread_cond_destroy(&y->cv);
 			pthread_mutex_destroy(&y->mu);
 			return;
