@@ -126,6 +126,43 @@ TEST_F(store, commit_and_reopen)
 	store_snap_close(snap);
 }
 
+/*
+ * A writer keeps the newest generation's runs, from its open's scan or
+ * its last commit, as the next one's base: a generation built on an
+ * older base, after a reopen and after a commit, must still get that
+ * base's pages, and one built on the newest its pages.
+ */
+TEST_F(store, base_is_the_one_asked_for)
+{
+	/* Per round: the newest's page, then an older base and its page. */
+	const uint64_t older[2] = { 2, 3 }, want_newest[2] = { 3, 2 };
+	struct feed f = { A, 0 };
+	struct store_gen *g;
+	uint64_t id;
+
+	for (f.seed = 1; f.seed <= 3; f.seed++)
+		ASSERT_EQ(0, commit_one(self->s, f.seed == 1 ? STORE_GEN_FULL :
+					STORE_GEN_INCREMENTAL, two_vmas, 2, &f,
+					1, &id));
+	/* Round 0 right after a reopen (the scan's copy), 1 after commits. */
+	store_close(self->s);
+	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
+	for (int round = 0; round < 2; round++) {
+		for (int k = 0; k < 2; k++) {
+			uint64_t base = k ? older[round] : 0;
+
+			ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_INCREMENTAL,
+						     base, &g));
+			for (size_t i = 0; i < 2; i++)
+				ASSERT_EQ(0, store_gen_add_vma(g, &two_vmas[i]));
+			ASSERT_EQ(0, store_gen_commit(g, &id));
+			ASSERT_EQ(0, page_is(self->s, id, A,
+					     k ? older[round] : want_newest[round]));
+			ASSERT_EQ(0, page_is(self->s, id, A + PG, 0));
+		}
+	}
+}
+
 TEST_F(store, incremental_follows_layout)
 {
 	struct feed f1[] = { { A, 1 }, { A + PG, 2 }, { A + 2 * PG, 3 },

@@ -87,6 +87,13 @@ struct store {
 	int dio_fd;		/* -1 if none */
 	uint32_t dio_pack;	/* its index + 1 */
 	bool dio_off;		/* the filesystem refused O_DIRECT */
+	/*
+	 * Writers: the newest valid generation's runs and pack table (no
+	 * layout) as the scan parsed them or a commit wrote them, so that
+	 * the next generation takes its base from here instead of reading
+	 * and parsing that manifest again (base_take()). Empty: gen 0.
+	 */
+	struct manifest newest;
 };
 
 int htab_add(struct store *s, uint32_t pack, uint32_t slot);
@@ -120,6 +127,13 @@ int pack_read_slot(struct store *s, struct pack *p, uint64_t slot, void *page,
 struct gen *gen_find(struct store *s, uint64_t id);
 int gen_load(struct store *s, struct gen *gn, struct manifest *m,
 	     uint32_t **map);
+/* Per entry of @m's pack table (of generation @gn), its index in s->packs. */
+int gen_pack_map(struct store *s, struct gen *gn, struct manifest *m,
+		 uint32_t **map);
+/* Keeps a copy of @m's runs and packs as s->newest if it is newer. */
+void newest_keep(struct store *s, const struct manifest *m);
+/* Moves s->newest to @m if it is generation @id; false if it is not. */
+bool newest_take(struct store *s, uint64_t id, struct manifest *m);
 int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
 	      bool fallback);
 /* Slots of one pack, read at once and checked: see reader.c. */

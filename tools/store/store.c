@@ -768,8 +768,13 @@ int gen_load(struct store *s, struct gen *gn, struct manifest *m,
 		return set_err(-EBADMSG, "%s/%s: belongs to another store or generation",
 			       s->dir, gn->path);
 	}
-	if (!map)
-		return 0;
+	return map ? gen_pack_map(s, gn, m, map) : 0;
+}
+
+/* Frees @m if it fails. */
+int gen_pack_map(struct store *s, struct gen *gn, struct manifest *m,
+		 uint32_t **map)
+{
 	*map = calloc(m->npacks ? m->npacks : 1, sizeof(**map));
 	if (!*map) {
 		manifest_free(m);
@@ -812,6 +817,34 @@ int store_walk(struct store *s, const char *path, walk_fn fn, void *arg)
 	}
 	closedir(d);
 	return ret;
+}
+
+void newest_keep(struct store *s, const struct manifest *m)
+{
+	struct manifest k = { .store_id = m->store_id, .gen = m->gen,
+			      .npacks = m->npacks, .next = m->next };
+
+	if (s->rdonly || s->newest.gen >= m->gen)
+		return;
+	k.packs = malloc((m->npacks ? m->npacks : 1) * sizeof(*k.packs));
+	k.ext = malloc((m->next ? m->next : 1) * sizeof(*k.ext));
+	if (!k.packs || !k.ext) {
+		manifest_free(&k);
+		return;		/* the base is read again: slower, not wrong */
+	}
+	memcpy(k.packs, m->packs, m->npacks * sizeof(*k.packs));
+	memcpy(k.ext, m->ext, m->next * sizeof(*k.ext));
+	manifest_free(&s->newest);
+	s->newest = k;
+}
+
+bool newest_take(struct store *s, uint64_t id, struct manifest *m)
+{
+	if (!s->newest.gen || s->newest.gen != id)
+		return false;
+	*m = s->newest;
+	s->newest = (struct manifest){ 0 };
+	return true;
 }
 
 static int scan_manifest(struct store *s, const char *path, bool dir,
@@ -857,6 +890,7 @@ static int scan_manifest(struct store *s, const char *path, bool dir,
 		warn("%s/%s: %s", s->dir, path, why);
 		return remember_corrupt(s, id, path);
 	}
+	newest_keep(s, &m);
 	ret = gen_remember(s, &m, path);
 	if (ret)
 		manifest_free(&m);
@@ -1309,6 +1343,7 @@ void store_close(struct store *s)
 		manifest_free(&s->gens[i].m);
 		free(s->gens[i].fed);
 	}
+	manifest_free(&s->newest);
 	if (s->dio_fd >= 0)
 		close(s->dio_fd);
 	if (s->dfd >= 0)

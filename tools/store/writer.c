@@ -130,7 +130,11 @@ static int load_base(struct store_gen *g, uint64_t base)
 	if (!gn)
 		return set_err(-ENOENT, "%s: no generation %" PRIu64 " to build on",
 			       s->dir, base);
-	ret = gen_load(s, gn, &g->base, &map);
+	/* Checked when it was parsed; immutable since. */
+	if (!gn->corrupt && newest_take(s, base, &g->base))
+		ret = gen_pack_map(s, gn, &g->base, &map);
+	else
+		ret = gen_load(s, gn, &g->base, &map);
 	if (ret)
 		return ret;
 	for (uint64_t i = 0; i < g->base.next; i++)
@@ -1239,6 +1243,7 @@ int store_gen_commit(struct store_gen *g, uint64_t *id)
 	if (g->pack != EXT_ZERO)
 		s->packs[g->pack].writing = false;
 	*id = g->id;
+	newest_keep(s, &g->m);
 	err = gen_remember(s, &g->m, path);
 	if (!err) {
 		/* Its copies were counted as they were fed. */
