@@ -91,7 +91,7 @@ struct store {
 	 * Writers: the newest valid generation's runs and pack table (no
 	 * layout) as the scan parsed them or a commit wrote them, so that
 	 * the next generation takes its base from here instead of reading
-	 * and parsing that manifest again (base_take()). Empty: gen 0.
+	 * and parsing that manifest again (newest_take()). Empty: gen 0.
 	 */
 	struct manifest newest;
 };
@@ -130,8 +130,6 @@ int gen_load(struct store *s, struct gen *gn, struct manifest *m,
 /* Per entry of @m's pack table (of generation @gn), its index in s->packs. */
 int gen_pack_map(struct store *s, struct gen *gn, struct manifest *m,
 		 uint32_t **map);
-/* Keeps a copy of @m's runs and packs as s->newest if it is newer. */
-void newest_keep(struct store *s, const struct manifest *m);
 /* Moves s->newest to @m if it is generation @id; false if it is not. */
 bool newest_take(struct store *s, uint64_t id, struct manifest *m);
 int read_copy(struct store *s, uint32_t pack, uint64_t slot, void *buf,
@@ -144,7 +142,13 @@ bool slot_matches(const struct pack *p, uint64_t slot, const void *page);
 int store_retain_and_sweep(struct store *s, unsigned int *removed);
 /* Removes what no live manifest reaches: recovery, and after a purge. */
 int store_sweep(struct store *s);
-int gen_remember(struct store *s, struct manifest *m, const char *path);
+/*
+ * Records a parsed or committed manifest as a live generation; takes its
+ * pack table and (see struct store) its runs. @counted: its copies' use
+ * is counted already (a commit counts them as they are fed).
+ */
+int gen_remember(struct store *s, struct manifest *m, const char *path,
+		 bool counted);
 /* Walks a tree of the store, children before their directory. */
 typedef int (*walk_fn)(struct store *s, const char *path, bool dir, void *arg);
 int store_walk(struct store *s, const char *path, walk_fn fn, void *arg);

@@ -652,25 +652,62 @@ void count_pages(const struct manifest *m, uint64_t *data, uint64_t *zero)
 		*(m->ext[i].pack == EXT_ZERO ? zero : data) += m->ext[i].npages;
 }
 
+static bool fed_copy(const struct extent *e)
+{
+	return (e->flags & EXT_F_FED) && e->pack != EXT_ZERO;
+}
+
 /*
- * Keeps the runs a generation fed (a few, in proportion to what changed),
- * so that open counts copy use without parsing every manifest twice.
+ * The runs a generation fed (a few, in proportion to what changed), so
+ * that open counts copy use without parsing every manifest twice.
  */
-static void keep_fed(struct gen *gn, struct manifest *m)
+static int keep_fed(struct gen *gn, const struct manifest *m)
 {
 	uint64_t n = 0;
 
 	for (uint64_t i = 0; i < m->next; i++)
-		if ((m->ext[i].flags & EXT_F_FED) && m->ext[i].pack != EXT_ZERO)
-			m->ext[n++] = m->ext[i];
+		n += fed_copy(&m->ext[i]);
 	if (!n)
+		return 0;
+	gn->fed = malloc(n * sizeof(*gn->fed));
+	if (!gn->fed)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < m->next; i++)
+		if (fed_copy(&m->ext[i]))
+			gn->fed[gn->nfed++] = m->ext[i];
+	return 0;
+}
+
+/*
+ * Moves @m's runs to s->newest (with a copy of its pack table) if it is
+ * the newest generation seen: see struct store.
+ */
+static void keep_newest(struct store *s, struct manifest *m)
+{
+	struct pack_ref *packs;
+
+	if (s->rdonly || !m->ext || m->gen <= s->newest.gen)
 		return;
-	gn->fed = realloc(m->ext, n * sizeof(*m->ext)) ?: m->ext;
-	gn->nfed = n;
+	packs = malloc((m->npacks ? m->npacks : 1) * sizeof(*packs));
+	if (!packs)
+		return;		/* the base is read again: slower, not wrong */
+	memcpy(packs, m->packs, m->npacks * sizeof(*packs));
+	manifest_free(&s->newest);
+	s->newest = (struct manifest){ .store_id = m->store_id, .gen = m->gen,
+				       .npacks = m->npacks, .packs = packs,
+				       .next = m->next, .ext = m->ext };
 	m->ext = NULL;
 }
 
-/* Records a parsed manifest as a live generation; keeps only its pack table. */
+bool newest_take(struct store *s, uint64_t id, struct manifest *m)
+{
+	if (!id || s->newest.gen != id)
+		return false;
+	*m = s->newest;
+	s->newest = (struct manifest){ 0 };
+	return true;
+}
+
 /* Room for one more generation, growing geometrically. */
 static int gens_reserve(struct store *s)
 {
@@ -708,21 +745,23 @@ static void sort_gens(struct store *s)
 		s->ids[i] = s->gens[i].id;
 }
 
-int gen_remember(struct store *s, struct manifest *m, const char *path)
+int gen_remember(struct store *s, struct manifest *m, const char *path,
+		 bool counted)
 {
+	struct gen gn = { .id = m->gen, .m = *m };
 	size_t i;
 
-	if (gens_reserve(s))
+	if (gens_reserve(s) ||
+	    (!s->rdonly && !counted && keep_fed(&gn, m)))
 		return -ENOMEM;
 	/* A commit's id is the newest: this loop only runs for the scan's. */
 	for (i = s->ngens; !s->scanning && i && s->gens[i - 1].id > m->gen; i--) {
 		s->gens[i] = s->gens[i - 1];
 		s->ids[i] = s->ids[i - 1];
 	}
-	s->gens[i] = (struct gen){ .id = m->gen, .m = *m };
+	s->gens[i] = gn;
 	count_pages(m, &s->gens[i].pages_data, &s->gens[i].pages_zero);
-	if (!s->rdonly)
-		keep_fed(&s->gens[i], m);
+	keep_newest(s, m);
 	s->gens[i].m.ext = NULL;
 	s->gens[i].m.vmas = NULL;
 	m->packs = NULL;
@@ -736,7 +775,7 @@ int gen_remember(struct store *s, struct manifest *m, const char *path)
 static int remember_corrupt(struct store *s, uint64_t id, const char *path)
 {
 	struct manifest m = { .gen = id };
-	int ret = gen_remember(s, &m, path);
+	int ret = gen_remember(s, &m, path, false);
 
 	/* The scan appends (sorted later): no binary search until then. */
 	if (!ret)
@@ -819,34 +858,6 @@ int store_walk(struct store *s, const char *path, walk_fn fn, void *arg)
 	return ret;
 }
 
-void newest_keep(struct store *s, const struct manifest *m)
-{
-	struct manifest k = { .store_id = m->store_id, .gen = m->gen,
-			      .npacks = m->npacks, .next = m->next };
-
-	if (s->rdonly || s->newest.gen >= m->gen)
-		return;
-	k.packs = malloc((m->npacks ? m->npacks : 1) * sizeof(*k.packs));
-	k.ext = malloc((m->next ? m->next : 1) * sizeof(*k.ext));
-	if (!k.packs || !k.ext) {
-		manifest_free(&k);
-		return;		/* the base is read again: slower, not wrong */
-	}
-	memcpy(k.packs, m->packs, m->npacks * sizeof(*k.packs));
-	memcpy(k.ext, m->ext, m->next * sizeof(*k.ext));
-	manifest_free(&s->newest);
-	s->newest = k;
-}
-
-bool newest_take(struct store *s, uint64_t id, struct manifest *m)
-{
-	if (!s->newest.gen || s->newest.gen != id)
-		return false;
-	*m = s->newest;
-	s->newest = (struct manifest){ 0 };
-	return true;
-}
-
 static int scan_manifest(struct store *s, const char *path, bool dir,
 			 void *arg)
 {
@@ -890,8 +901,7 @@ static int scan_manifest(struct store *s, const char *path, bool dir,
 		warn("%s/%s: %s", s->dir, path, why);
 		return remember_corrupt(s, id, path);
 	}
-	newest_keep(s, &m);
-	ret = gen_remember(s, &m, path);
+	ret = gen_remember(s, &m, path, false);
 	if (ret)
 		manifest_free(&m);
 	return ret;

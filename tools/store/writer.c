@@ -756,11 +756,11 @@ static int cmp_vma(const void *a, const void *b)
  */
 static void sort_fed(struct store_gen *g)
 {
-	size_t n = 0, i = 1;
+	size_t n = 0, k = 1;
 
-	while (i < g->nfed && cmp_fed(&g->fed[i - 1], &g->fed[i]) < 0)
-		i++;
-	if (i < g->nfed)
+	while (k < g->nfed && cmp_fed(&g->fed[k - 1], &g->fed[k]) < 0)
+		k++;
+	if (k < g->nfed)
 		qsort(g->fed, g->nfed, sizeof(*g->fed), cmp_fed);
 	for (size_t i = 0; i < g->nfed; i++) {
 		if (n && g->fed[n - 1].vaddr == g->fed[i].vaddr)
@@ -1243,16 +1243,7 @@ int store_gen_commit(struct store_gen *g, uint64_t *id)
 	if (g->pack != EXT_ZERO)
 		s->packs[g->pack].writing = false;
 	*id = g->id;
-	newest_keep(s, &g->m);
-	err = gen_remember(s, &g->m, path);
-	if (!err) {
-		/* Its copies were counted as they were fed. */
-		struct gen *gn = gen_find(s, g->id);
-
-		free(gn->fed);
-		gn->fed = NULL;
-		gn->nfed = 0;
-	}
+	err = gen_remember(s, &g->m, path, true);
 	gen_free(g);
 	if (ret || err)
 		return ret ? ret : set_err(err, "%s", s->dir);
