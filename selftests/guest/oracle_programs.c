@@ -3,7 +3,8 @@
  * The differential oracle on programs nobody here wrote: Debian's
  * redis-server (jemalloc) under a write, delete, FLUSHALL and MEMORY PURGE
  * workload, and a multi-threaded python3 program on glibc's malloc that
- * allocates, frees and malloc_trim()s. After each phase the program is
+ * allocates, frees and malloc_trim()s, and SQLite in WAL mode through
+ * python3's sqlite3 module (see sqlite_prog). After each phase the program is
  * stopped with SIGSTOP, checkpointed (full first, then incremental, full
  * again at the end) and compared with oracle_compare(), then continued.
  *
@@ -416,6 +417,81 @@ TEST_F_TIMEOUT(prog, python_threads, 600)
 		exact_at(_metadata, self->store, self->pid, i == 0, what[i]);
 	}
 	exact_at(_metadata, self->store, self->pid, true, "the last, again full");
+}
+
+/* ---- SQLite, through python3's sqlite3 module ---- */
+
+/*
+ * A database in WAL mode on the scratch ext4 disk: the write-ahead log's
+ * index is its -shm file, mapped shared and writable (a regular file's
+ * shared mapping, tracked by soft-dirty), the database itself is mapped
+ * read-only (mmap_size), and the page cache is anonymous memory. The
+ * phases insert, update, delete and VACUUM, checkpoint the log into the
+ * database (which truncates the log and rewrites the index), then close
+ * the connection (the -shm file unmapped) and open another.
+ */
+static const char sqlite_prog[] =
+	"import sys, random, sqlite3\n"
+	"db = sys.argv[1]\n"
+	"def connect():\n"
+	"    c = sqlite3.connect(db, isolation_level=None)\n"
+	"    c.execute('PRAGMA journal_mode=WAL')\n"
+	"    c.execute('PRAGMA wal_autocheckpoint=0')\n"
+	"    c.execute('PRAGMA cache_size=-32768')\n"
+	"    c.execute('PRAGMA mmap_size=67108864')\n"
+	"    return c\n"
+	"con = connect()\n"
+	"con.execute('CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)')\n"
+	"keep = None\n"
+	"for line in sys.stdin:\n"
+	"    phase = int(line)\n"
+	"    r = random.Random(phase)\n"
+	"    con.execute('BEGIN')\n"
+	"    if phase == 0:\n"
+	"        for k in range(12000):\n"
+	"            con.execute('INSERT INTO t VALUES (?, ?)', (k, r.randbytes(r.choice((100, 900, 3000)))))\n"
+	"    elif phase == 1:\n"
+	"        for k in range(0, 12000, 3):\n"
+	"            con.execute('UPDATE t SET v = ? WHERE k = ?', (r.randbytes(r.choice((50, 2000))), k))\n"
+	"    elif phase == 2:\n"
+	"        con.execute('DELETE FROM t WHERE k % 2 = 0')\n"
+	"    con.execute('COMMIT')\n"
+	"    if phase == 2:\n"
+	"        con.execute('VACUUM')\n"
+	"        con.execute('PRAGMA wal_checkpoint(TRUNCATE)')\n"
+	"    elif phase == 3:\n"
+	"        con.close()\n"
+	"        con = connect()\n"
+	"        keep = con.execute('SELECT k, v FROM t ORDER BY k DESC').fetchall()\n"
+	"    print('done', flush=True)\n";
+
+TEST_F_TIMEOUT(prog, sqlite_wal, 600)
+{
+	char db[300];
+	char *const argv[] = { "python3", "-c", (char *)sqlite_prog, db, NULL };
+	static const char *const what[] = {
+		"inserting 12000 rows", "updating a third of them",
+		"deleting half, VACUUM and a WAL checkpoint",
+		"a new connection reading every row",
+	};
+	char line[8], buf[8];
+	int i;
+
+	if (guest_sh(NULL, 0, "python3 -c 'import sqlite3'"))
+		SKIP(return, "python3 has no sqlite3 module");
+	snprintf(db, sizeof(db), "%s.db", self->store);
+	ASSERT_EQ(0, start(self, argv));
+	for (i = 0; i < 4; i++) {
+		snprintf(line, sizeof(line), "%d\n", i);
+		ASSERT_EQ((ssize_t)strlen(line), write(self->in, line, strlen(line)));
+		ASSERT_EQ(5, read(self->out, buf, 5)) TH_LOG("%s", what[i]);
+		/* What the test is for: the log's index mapped shared, writable. */
+		ASSERT_EQ(0, guest_sh(NULL, 0, "grep -q ' rw-s .*%s-shm$' /proc/%d/maps",
+				      db, self->pid)) TH_LOG("no -shm mapping after %s", what[i]);
+		exact_at(_metadata, self->store, self->pid, i == 0, what[i]);
+	}
+	exact_at(_metadata, self->store, self->pid, true, "the last, again full");
+	guest_sh(NULL, 0, "rm -f '%s' '%s-wal' '%s-shm'", db, db, db);
 }
 
 TEST_HARNESS_MAIN
