@@ -11,7 +11,8 @@
  * Then the way back: redis-server is checkpointed, stopped, its anonymous
  * memory overwritten with garbage through /proc/PID/mem (after changing
  * keys, in one variant), `snapper-tool restore`d and continued, and must
- * serve exactly the data set of the checkpoint's instant.
+ * serve exactly the data set of the checkpoint's instant; SQLite too, at
+ * the instant (sqlite_restore_at_the_instant).
  */
 #include <dirent.h>
 #include <sys/prctl.h>
@@ -392,6 +393,17 @@ static const char python_prog[] =
 	"    else:\n"
 	"        keep[i] = [bytes([r.getrandbits(8)]) * r.choice((50, 3000, 70000)) for _ in range(400)]\n"
 	"for line in sys.stdin:\n"
+	"    if line == 'digest\\n':\n"
+	"        h = hashlib.sha256()\n"
+	"        for k, v in con.execute('SELECT k, v FROM t ORDER BY k'):\n"
+	"            h.update(k.to_bytes(8, 'little') + v)\n"
+	"        print(h.hexdigest()[:16], flush=True)\n"
+	"        continue\n"
+	"    if line == 'check\\n':\n"
+	"        ok = con.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'\n"
+	"        con.execute('INSERT INTO t VALUES (?, ?)', (10 ** 6, b'after'))\n"
+	"        print('done' if ok else 'bad!', flush=True)\n"
+	"        continue\n"
 	"    phase = int(line)\n"
 	"    ts = [threading.Thread(target=work, args=(i, phase)) for i in range(4)]\n"
 	"    [t.start() for t in ts]\n"
@@ -431,7 +443,7 @@ TEST_F_TIMEOUT(prog, python_threads, 600)
  * the connection (the -shm file unmapped) and open another.
  */
 static const char sqlite_prog[] =
-	"import sys, random, sqlite3\n"
+	"import sys, random, sqlite3, hashlib\n"
 	"db = sys.argv[1]\n"
 	"def connect():\n"
 	"    c = sqlite3.connect(db, isolation_level=None)\n"
@@ -444,6 +456,17 @@ static const char sqlite_prog[] =
 	"con.execute('CREATE TABLE t(k INTEGER PRIMARY KEY, v BLOB)')\n"
 	"keep = None\n"
 	"for line in sys.stdin:\n"
+	"    if line == 'digest\\n':\n"
+	"        h = hashlib.sha256()\n"
+	"        for k, v in con.execute('SELECT k, v FROM t ORDER BY k'):\n"
+	"            h.update(k.to_bytes(8, 'little') + v)\n"
+	"        print(h.hexdigest()[:16], flush=True)\n"
+	"        continue\n"
+	"    if line == 'check\\n':\n"
+	"        ok = con.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'\n"
+	"        con.execute('INSERT INTO t VALUES (?, ?)', (10 ** 6, b'after'))\n"
+	"        print('done' if ok else 'bad!', flush=True)\n"
+	"        continue\n"
 	"    phase = int(line)\n"
 	"    r = random.Random(phase)\n"
 	"    con.execute('BEGIN')\n"
@@ -491,6 +514,62 @@ TEST_F_TIMEOUT(prog, sqlite_wal, 600)
 		exact_at(_metadata, self->store, self->pid, i == 0, what[i]);
 	}
 	exact_at(_metadata, self->store, self->pid, true, "the last, again full");
+	guest_sh(NULL, 0, "rm -f '%s' '%s-wal' '%s-shm'", db, db, db);
+}
+
+/* One line to the SQLite program, its reply of @len bytes into @out. */
+static int sqlite_ask(FIXTURE_DATA(prog) *self, const char *cmd, char *out,
+		      size_t len)
+{
+	if (write(self->in, cmd, strlen(cmd)) != (ssize_t)strlen(cmd) ||
+	    read(self->out, out, len) != (ssize_t)len)
+		return -1;
+	out[len - 1] = '\0';
+	return 0;
+}
+
+/*
+ * The way back with a shared file mapping in the process: rows written
+ * and updated, a checkpoint with the program stopped, its writable
+ * anonymous memory overwritten, restore (which leaves the -shm mapping,
+ * a regular file's, alone), continue. The files did not change, so
+ * SQLite must read every row as before, find the database sound, write
+ * on, and a new generation of it must be exact.
+ */
+TEST_F_TIMEOUT(prog, sqlite_restore_at_the_instant, 600)
+{
+	char db[300], at[17], now[17], reply[5], out[4096];
+	char *const argv[] = { "python3", "-c", (char *)sqlite_prog, db, NULL };
+	long long junk;
+	uint64_t gen;
+
+	if (guest_debug_kernel())
+		SKIP(return, GUEST_USERSPACE_ONLY);
+	if (guest_sh(NULL, 0, "python3 -c 'import sqlite3'"))
+		SKIP(return, "python3 has no sqlite3 module");
+	snprintf(db, sizeof(db), "%s.db", self->store);
+	ASSERT_EQ(0, start(self, argv));
+	ASSERT_EQ(0, sqlite_ask(self, "0\n", reply, sizeof(reply)));
+	ASSERT_EQ(0, sqlite_ask(self, "1\n", reply, sizeof(reply)));
+	ASSERT_EQ(0, sqlite_ask(self, "digest\n", at, sizeof(at)));
+	TH_LOG("at the checkpoint: rows hash to %s", at);
+
+	ASSERT_EQ(0, stop(self->pid));
+	gen = oracle_checkpoint(self->store, self->pid, false, true);
+	ASSERT_NE(0ULL, (unsigned long long)gen);
+	junk = scribble(self->pid);
+	ASSERT_LT(0, junk);
+	ASSERT_EQ(0, guest_sh(out, sizeof(out), "snapper-tool restore --store '%s' --pid %d",
+			      self->store, self->pid)) TH_LOG("%s", out);
+	TH_LOG("%lld KiB overwritten; restore: %s", junk / 1024, out);
+	ASSERT_EQ(0, kill(self->pid, SIGCONT));
+
+	ASSERT_EQ(0, sqlite_ask(self, "digest\n", now, sizeof(now)))
+		TH_LOG("SQLite after the restore");
+	EXPECT_STREQ(at, now);
+	ASSERT_EQ(0, sqlite_ask(self, "check\n", reply, sizeof(reply)));
+	EXPECT_STREQ("done", reply);
+	exact_at(_metadata, self->store, self->pid, false, "the restore");
 	guest_sh(NULL, 0, "rm -f '%s' '%s-wal' '%s-shm'", db, db, db);
 }
 
