@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Shared memory, captured from its object rather than from the target's
- * page table.
+ * page table (and Linux AIO's completion ring: see AIO_RING_MAGIC).
  *
  * The pages of shmem (tmpfs, memfd, SysV shm, MAP_SHARED|MAP_ANONYMOUS)
  * change without a fault in the target's page table when another process
@@ -45,18 +45,34 @@
 #include "stats.h"
 #include "tracker.h"
 
+/*
+ * Linux AIO's completion ring (io_setup(2)) is the page cache of a file of
+ * its own pseudo file system, mapped shared and writable into the process,
+ * which the kernel writes at each completion through its own mapping; the
+ * process maps a page only once it reads it. So it is read from its object
+ * too. fs/aio.c's AIO_RING_MAGIC, private there, is both that file
+ * system's magic and the ring header's, which userspace reads (libaio).
+ */
+#define AIO_RING_MAGIC	0xa10a10a1
+
 static struct address_space *vma_object(struct vm_area_struct *vma)
 {
 	return vma->vm_file->f_mapping;
+}
+
+static bool is_shmem(struct address_space *mapping)
+{
+	/* shmem_mapping() is not exported on 6.1; tmpfs is shmem's only sb. */
+	return mapping->host->i_sb->s_magic == TMPFS_MAGIC;
 }
 
 /**
  * snapper_shared_covers() - is a mapping captured from its object?
  * @vma: a mapping of the target, with the mmap lock held
  *
- * Shared writable mappings of shmem are. A read-only shared mapping is
- * not: the target cannot have written it, and what others write there is
- * theirs (a restore would write into their object).
+ * Shared writable mappings of shmem are, and AIO's ring. A read-only
+ * shared mapping is not: the target cannot have written it, and what
+ * others write there is theirs (a restore would write into their object).
  *
  * Return: true if it is.
  */
@@ -68,8 +84,8 @@ bool snapper_shared_covers(struct vm_area_struct *vma)
 	    (VM_SHARED | VM_WRITE) || !vma->vm_file)
 		return false;
 	mapping = vma_object(vma);
-	/* shmem_mapping() is not exported on 6.1; tmpfs is shmem's only sb. */
-	return mapping->host && mapping->host->i_sb->s_magic == TMPFS_MAGIC;
+	return mapping->host && (is_shmem(mapping) ||
+				 mapping->host->i_sb->s_magic == AIO_RING_MAGIC);
 }
 
 /**
@@ -92,15 +108,15 @@ unsigned long snapper_shared_end(struct vm_area_struct *vma)
 }
 
 /*
- * The object's folio at @index, referenced; NULL for a hole (no page, no
- * swap entry, or a page fallocate() reserved and nobody wrote), or
- * ERR_PTR. Never allocates into the object. FGP_ENTRY (6.1) returns the
+ * The shmem object's folio at @index, referenced; NULL for a hole (no
+ * page, no swap entry, or a page fallocate() reserved and nobody wrote),
+ * or ERR_PTR. Never allocates into the object. FGP_ENTRY (6.1) returns the
  * swap entry of a page in swap; later kernels dropped it and export
  * shmem_get_folio(), whose SGP_READ swaps in and never allocates.
  */
 #ifdef FGP_ENTRY
-static struct folio *object_folio(struct address_space *mapping,
-				  pgoff_t index)
+static struct folio *shmem_folio(struct address_space *mapping,
+				 pgoff_t index)
 {
 	struct folio *folio;
 	struct page *page;
@@ -120,8 +136,8 @@ static struct folio *object_folio(struct address_space *mapping,
 	return folio;
 }
 #else
-static struct folio *object_folio(struct address_space *mapping,
-				  pgoff_t index)
+static struct folio *shmem_folio(struct address_space *mapping,
+				 pgoff_t index)
 {
 	struct folio *folio;
 	int ret;
@@ -136,6 +152,23 @@ static struct folio *object_folio(struct address_space *mapping,
 	return folio;
 }
 #endif
+
+/*
+ * As shmem_folio(), for any covered object. AIO's ring is never swapped
+ * out or truncated: its pages stay in its page cache while it exists.
+ * filemap_get_folio() finds no page as NULL on 6.1, ERR_PTR(-ENOENT) on
+ * 6.12.
+ */
+static struct folio *object_folio(struct address_space *mapping,
+				  pgoff_t index)
+{
+	struct folio *folio;
+
+	if (is_shmem(mapping))
+		return shmem_folio(mapping, index);
+	folio = filemap_get_folio(mapping, index);
+	return IS_ERR_OR_NULL(folio) ? NULL : folio;
+}
 
 enum { UNCHANGED, SEND, HOLE };
 

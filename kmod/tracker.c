@@ -51,9 +51,10 @@
  * after pinning, and xchg orders both). Its next write then copies, since
  * we hold a reference, and our page keeps the content of the instant. Where
  * copy-on-write does not apply (shared mappings, pinned pages) the page is
- * copied into a private page before the thaw; swapped-out pages are read
- * back through the mm (get_user_pages_remote(): the thread asked for may
- * have exited) before the thaw, so the freeze includes their I/O. To keep
+ * copied into a private page before the thaw, and a pinned page stays
+ * soft-dirty (see pinned()). Swapped-out pages are read back through the
+ * mm (get_user_pages_remote(): the thread asked for may have exited)
+ * before the thaw, so the freeze includes their I/O. To keep
  * that rare, the swapped-out pages a checkpoint will select are faulted in
  * before the freeze, as many as half the room in the target's memory
  * cgroup allows (prefetch_swapped()); the walk then finds them present.
@@ -104,6 +105,7 @@ struct walk {
 	unsigned long room;			/* free slots from @fill on */
 	struct snapper_snap_page *last;		/* last slot filled in this VMA */
 	bool vma_dirty;				/* the VMA had VM_SOFTDIRTY */
+	bool kernel_writes;			/* see kernel_written() */
 	unsigned long holes;			/* 0, SNAP_HOLE [| SNAP_FILE] */
 };
 
@@ -247,17 +249,31 @@ static bool private_anon(struct vm_area_struct *vma, struct folio *folio)
 }
 
 /*
- * Makes the next write to @page copy instead of reuse, as fork() does.
- * Called with the mapping entry cleared or just exchanged, so GUP-fast
- * cannot pin it unnoticed. Return: false if it is pinned (then copy it).
+ * Whoever holds a pin on a page (io_uring's registered buffers, O_DIRECT in
+ * flight, RDMA) may write it through no page-table entry of the target: no
+ * write fault, no soft-dirty bit. So a pinned page keeps its entry as it
+ * was, soft-dirty and writable, and every checkpoint selects it again while
+ * the pin lasts; its content of the instant is copied (it cannot be shared
+ * copy-on-write). The kernel's clear_refs does the same for small pages
+ * (pte_is_pinned() in fs/proc/task_mmu.c), not for huge ones; here both.
+ * Called with the entry cleared or just exchanged: GUP-fast re-checks the
+ * entry after it pins, and the exchange orders both, so a pin cannot slip
+ * in unseen.
  */
-static bool share_anon(struct folio *folio, struct page *page)
+static bool pinned(struct folio *folio)
 {
-	if (folio_maybe_dma_pinned(folio))
-		return false;
+	return folio_maybe_dma_pinned(folio);
+}
+
+/*
+ * Makes the next write to @page copy instead of reuse, as fork() does.
+ * Called with the mapping entry cleared or just exchanged, after pinned()
+ * said no.
+ */
+static void share_anon(struct page *page)
+{
 	if (PageAnonExclusive(page))
 		ClearPageAnonExclusive(page);
-	return true;
 }
 
 static unsigned long selected(struct walk *w, unsigned long addr,
@@ -276,8 +292,8 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	unsigned long sel;
 	struct folio *folio;
 	struct page *page;
+	bool cow, pin;
 	pte_t old;
-	bool cow;
 
 	w->snap->stats.scanned++;
 	if (is_zero_pfn(pte_pfn(pte))) {
@@ -301,8 +317,9 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	 * of a write made since the last walk. So a KSM page is always sent,
 	 * and the stream leaves it out when its content hash is the base's
 	 * (session.c). Its content cannot change: every write copies it.
+	 * So is every page of a mapping the kernel writes (kernel_written()).
 	 */
-	if (folio_test_ksm(folio)) {
+	if (folio_test_ksm(folio) || w->kernel_writes) {
 		snapper_session_thp_seen(w->s, addr & PMD_MASK, w->snap->ckpt);
 		sel |= 1 | SNAP_HASHED | (w->vma_dirty ? SNAP_WHOLE : 0);
 	}
@@ -310,9 +327,17 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 		return;
 	folio_get(folio);
 	old = ptep_modify_prot_start(vma, addr, ptep);
-	cow = private_anon(vma, folio) && share_anon(folio, page);
-	ptep_modify_prot_commit(vma, addr, ptep, old,
+	pin = pinned(folio);
+	cow = !pin && private_anon(vma, folio);
+	if (cow)
+		share_anon(page);
+	ptep_modify_prot_commit(vma, addr, ptep, old, pin ? old :
 				pte_clear_soft_dirty(pte_wrprotect(old)));
+	/* Selected at every checkpoint: sent only when changed, as KSM's. */
+	if (pin) {
+		snapper_session_thp_seen(w->s, addr & PMD_MASK, w->snap->ckpt);
+		sel |= SNAP_HASHED | (w->vma_dirty ? SNAP_WHOLE : 0);
+	}
 	add_page(w, addr | (sel & (SNAPPER_PAGE_F_OWED | SNAP_HASHED |
 				   SNAP_WHOLE)) |
 		 (cow ? 0 : SNAP_NEED_COPY), page);
@@ -421,7 +446,8 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
 		return;		/* an untouched file */
 	}
-	if (!w->snap->full && !w->vma_dirty && !pmd_soft_dirty(pmdval)) {
+	if (!w->snap->full && !w->vma_dirty && !w->kernel_writes &&
+	    !pmd_soft_dirty(pmdval)) {
 		if (!snapper_session_owes_range(w->s, addr,
 						addr + HPAGE_PMD_SIZE))
 			return;
@@ -433,11 +459,19 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 	folio_ref_add(folio, HPAGE_PMD_NR);
 	new = pmd_clear_soft_dirty(pmd_wrprotect(pmdval));
 	old = pmdp_establish(vma, addr, pmdp, new);
-	/* Written through a stale TLB entry meanwhile: still changed. */
-	if (pmd_dirty(old) && !pmd_dirty(pmdval))
-		set_pmd_at(w->mm, addr, pmdp, pmd_mkdirty(new));
-	if (!private_anon(vma, folio) || !share_anon(folio, page))
+	if (pinned(folio)) {
+		/* As it was: see pinned(). */
+		set_pmd_at(w->mm, addr, pmdp, old);
 		flags |= SNAP_NEED_COPY;
+	} else {
+		/* Written through a stale TLB entry meanwhile: still changed. */
+		if (pmd_dirty(old) && !pmd_dirty(pmdval))
+			set_pmd_at(w->mm, addr, pmdp, pmd_mkdirty(new));
+		if (private_anon(vma, folio))
+			share_anon(page);
+		else
+			flags |= SNAP_NEED_COPY;
+	}
 	w->snap->stats.thp++;
 	for (i = 0; i < HPAGE_PMD_NR; i++)
 		add_page(w, (addr + i * PAGE_SIZE) | flags, nth_page(page, i));
@@ -669,6 +703,26 @@ static bool kernel_unreadable(struct vm_area_struct *vma)
 	       file_inode(vma->vm_file)->i_sb->s_magic == SECRETMEM_MAGIC;
 }
 
+/*
+ * A writable shared mapping of a kernel object that is neither a file's
+ * page cache (regular or block device) nor shmem (read from its object:
+ * shared.c): io_uring's rings, perf's ring buffer, a packet socket's ring,
+ * a driver's buffer. The kernel writes such pages through its own mapping
+ * of them: no fault, no soft-dirty bit. Every present page of it is taken
+ * at every checkpoint, and sent when its content changed (as KSM's, in
+ * pte_present_entry()).
+ */
+static bool kernel_written(struct vm_area_struct *vma)
+{
+	umode_t mode;
+
+	if ((vma->vm_flags & (VM_SHARED | VM_WRITE)) != (VM_SHARED | VM_WRITE) ||
+	    !vma->vm_file)
+		return false;
+	mode = file_inode(vma->vm_file)->i_mode;
+	return !S_ISREG(mode) && !S_ISBLK(mode);
+}
+
 /* Return: the SNAPPER_VMA_F_* flags of a mapping whose pages are not read. */
 static u32 vma_skipped(struct vm_area_struct *vma)
 {
@@ -820,6 +874,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 		/* Changed while the lock was dropped: take all of it. */
 		w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
 			       vma->vm_start != r->start || vma->vm_end != r->end;
+		w->kernel_writes = kernel_written(vma);
 		w->holes = hole_kind(w, vma);
 		w->last = NULL;
 		if (snapper_shared_covers(vma))

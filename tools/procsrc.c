@@ -29,7 +29,8 @@
  *
  * KSM merges a written page by installing an entry without the write's
  * soft-dirty bit: in a process with merged pages (ksm_merging_pages), every
- * present page that /proc/kpageflags calls KSM is taken too.
+ * present page that /proc/kpageflags calls KSM is taken too. In a process
+ * that holds long-term pins, every present page is (see holds_pins()).
  *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
  * file or shared mapping unmapped and mapped again at the same place
@@ -270,6 +271,7 @@ struct vma {
 	char *path;
 	bool holes;	/* private anonymous: an empty page reads as zeros */
 	bool file;	/* private file: a page not anonymous reads the file */
+	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
 };
 
 struct hole {
@@ -287,6 +289,7 @@ struct capture {
 	size_t nholes, cap_holes;
 	struct snapper_ckpt_stats stats;
 	int kpageflags;		/* open when the process has KSM pages */
+	bool pinned;		/* it holds long-term pins (VmPin) */
 };
 
 static void capture_free(struct capture *c)
@@ -340,6 +343,10 @@ static int parse_maps_line(const char *line, struct vma *m)
 		    !strcmp(path, "[stack]") || !strncmp(path, "[anon:", 6) ||
 		    !strcmp(path, "/dev/zero"));
 	m->file = perms[3] == 'p' && path[0] == '/' && !m->holes;
+	m->kernel = perms[3] == 's' && perms[1] == 'w' &&
+		    ((path[0] && path[0] != '/' &&
+		      strncmp(path, "[anon_shmem", 11)) ||
+		     !strncmp(path, "/[aio]", 6));
 	/* The store names files only: "[heap]" and the like are not paths. */
 	m->path = strdup(path[0] == '/' ? path : "");
 	if (!m->path)
@@ -487,10 +494,21 @@ static int add_hole(struct capture *c, uint64_t addr, bool merge, bool file)
  * As the module does: anonymous pages, and the pages of shared writable
  * mappings; an untouched page of a private file mapping is the file's.
  */
-static bool wanted(const struct snapper_ckpt_vma *v, uint64_t pm, bool full)
+/*
+ * A page to take: present or swapped, anonymous or in a shared writable
+ * mapping, and soft-dirty unless @full. The kernel writes the pages of a
+ * shared mapping of its own objects (io_uring's rings, perf's buffer: a
+ * path in maps that is not a file's; AIO's ring, "/[aio] (deleted)")
+ * through its own mapping, which no soft-dirty bit sees: those are always
+ * taken, every page (AIO's ring maps a page only once the process reads
+ * it; /proc/PID/mem reads the kernel's page either way).
+ */
+static bool wanted(const struct vma *m, uint64_t pm, bool full)
 {
-	bool shared_rw = (v->flags & SNAPPER_VMA_F_SHARED) && (v->prot & 2);
+	bool shared_rw = (m->v.flags & SNAPPER_VMA_F_SHARED) && (m->v.prot & 2);
 
+	if (m->kernel)
+		return true;	/* read through the mapping, mapped or not */
 	if (!(pm & (PM_PRESENT | PM_SWAP)))
 		return false;
 	if ((pm & PM_FILE) && !shared_rw)
@@ -548,7 +566,8 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 					if (add_hole(c, addr, addr != v->start,
 						     true))
 						return -ENOMEM;
-				} else if ((wanted(v, ent[k], full) ||
+				} else if ((wanted(&c->vmas[i], ent[k],
+						   full || c->pinned) ||
 					    ksm_page(c, ent[k])) &&
 					   add_page(c, addr)) {
 					return -ENOMEM;
@@ -643,6 +662,37 @@ static int ksm_open(uint32_t pid, struct capture *c)
 	       fail(-errno, "/proc/kpageflags, to find the KSM pages") : 0;
 }
 
+/*
+ * Does @pid hold long-term pins on its memory (io_uring's registered
+ * buffers, RDMA: "VmPin" in its status)? Their holders write the pages
+ * through no page-table entry, so no write fault marks them. clear_refs
+ * leaves a pinned small page soft-dirty, but clears a pinned huge one like
+ * any other (clear_soft_dirty_pmd() in fs/proc/task_mmu.c, 6.1 and 6.12),
+ * and nothing in /proc says which pages are pinned: with pins, every
+ * present page is taken (the store keeps one copy of unchanged content).
+ * A short pin (O_DIRECT in flight) does not show here: see
+ * Documentation/tracking.rst. Return: true if it does, or if it cannot
+ * be told.
+ */
+static bool holds_pins(uint32_t pid)
+{
+	char path[64], line[128];
+	bool pins = true;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/status", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmPin:", 6)) {
+			pins = strtoull(line + 6, NULL, 10) != 0;
+			break;
+		}
+	fclose(f);
+	return pins;
+}
+
 /* Everything that happens while the target is stopped. */
 static int capture_stopped(uint32_t pid, struct capture *c, bool full)
 {
@@ -658,6 +708,7 @@ static int capture_stopped(uint32_t pid, struct capture *c, bool full)
 	ret = open_proc(pid, "mem", &mem_fd);
 	if (!ret) {
 		c->kpageflags = -1;
+		c->pinned = holds_pins(pid);
 		ret = ksm_open(pid, c);
 		if (!ret)
 			ret = scan_pagemap(pm_fd, c, full);

@@ -14,6 +14,11 @@
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+
+#include <linux/aio_abi.h>
+#include <linux/io_uring.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -294,6 +299,161 @@ static int private_file(uint8_t *b, int step)
 	return zap(b, 0, N);
 }
 
+/*
+ * io_uring reads into registered buffers: IORING_REGISTER_BUFFERS pins the
+ * region for good (FOLL_LONGTERM), and IORING_OP_READ_FIXED then copies a
+ * file's bytes into it from the kernel, through no page-table entry of the
+ * target: no write fault, no soft-dirty bit. The kernel's own clear_refs
+ * leaves such pinned pages soft-dirty for that reason (pte_is_pinned() in
+ * fs/proc/task_mmu.c). No-ops before each read move the completions on
+ * through the ring (a shared mapping of the kernel's pages on 6.12, of
+ * its memory with VM_PFNMAP on 6.1), which the kernel writes too. Raw
+ * system calls: no liburing needed.
+ */
+#define URING_ENTRIES	256	/* 512 completions: 8 KiB, three pages */
+#define URING_NOPS	200
+
+static struct {
+	int ring, file;
+	unsigned int *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_tail, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+} uring = { .ring = -1 };
+
+/* The ring, mapped: STEP_UNSUPPORTED where io_uring is not to be had. */
+static int uring_ring(void)
+{
+	struct io_uring_params p = { 0 };
+	uint8_t *sq, *cq;
+
+	uring.ring = (int)syscall(__NR_io_uring_setup, URING_ENTRIES, &p);
+	if (uring.ring < 0)
+		return STEP_UNSUPPORTED;
+	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned int),
+		  PROT_READ | PROT_WRITE, MAP_SHARED, uring.ring, IORING_OFF_SQ_RING);
+	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED, uring.ring, IORING_OFF_CQ_RING);
+	uring.sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe),
+			  PROT_READ | PROT_WRITE, MAP_SHARED, uring.ring, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || uring.sqes == MAP_FAILED)
+		return STEP_FAILED;
+	uring.sq_tail = (unsigned int *)(sq + p.sq_off.tail);
+	uring.sq_mask = (unsigned int *)(sq + p.sq_off.ring_mask);
+	uring.sq_array = (unsigned int *)(sq + p.sq_off.array);
+	uring.cq_head = (unsigned int *)(cq + p.cq_off.head);
+	uring.cq_tail = (unsigned int *)(cq + p.cq_off.tail);
+	uring.cq_mask = (unsigned int *)(cq + p.cq_off.ring_mask);
+	uring.cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	return STEP_OK;
+}
+
+static int uring_setup(uint8_t *b)
+{
+	struct iovec iov = { b, N * PG };
+	const char *dir = getenv("SNAPPER_SCRATCH");
+	uint8_t *buf = malloc(N * PG);
+	char path[512];
+	int fd, ret = uring_ring();
+
+	if (ret != STEP_OK || !buf)
+		return ret == STEP_OK ? STEP_FAILED : ret;
+	snprintf(path, sizeof(path), "%s/oracle-uring-%d", dir ? dir : "/tmp",
+		 getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return STEP_FAILED;
+	unlink(path);
+	fill(buf, 0, N, 30);
+	if (write(fd, buf, N * PG) != (ssize_t)(N * PG))
+		return STEP_FAILED;
+	free(buf);
+	uring.file = fd;
+	if (region(b, false) != STEP_OK)
+		return STEP_FAILED;
+	return syscall(__NR_io_uring_register, uring.ring,
+		       IORING_REGISTER_BUFFERS, &iov, 1) ? STEP_FAILED : STEP_OK;
+}
+
+/* The next submission queue entry, cleared. */
+static struct io_uring_sqe *uring_sqe(unsigned int k)
+{
+	unsigned int i = (*uring.sq_tail + k) & *uring.sq_mask;
+
+	uring.sq_array[i] = i;
+	memset(&uring.sqes[i], 0, sizeof(uring.sqes[i]));
+	return &uring.sqes[i];
+}
+
+/*
+ * Submits the @n entries prepared and waits for them; their results must
+ * be @res. The completions are only read here, the queue's head written:
+ * the entries past the ring's first page are written by the kernel alone.
+ */
+static int uring_run(unsigned int n, int res)
+{
+	unsigned int head, k;
+	int ret = STEP_OK;
+
+	__atomic_store_n(uring.sq_tail, *uring.sq_tail + n, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, uring.ring, n, n,
+		    IORING_ENTER_GETEVENTS, NULL, 0) != (long)n)
+		return STEP_FAILED;
+	head = *uring.cq_head;
+	for (k = 0; k < n; k++, head++) {
+		if (head == __atomic_load_n(uring.cq_tail, __ATOMIC_ACQUIRE))
+			return STEP_FAILED;
+		if (uring.cqes[head & *uring.cq_mask].res != res)
+			ret = STEP_FAILED;
+	}
+	__atomic_store_n(uring.cq_head, head, __ATOMIC_RELEASE);
+	return ret;
+}
+
+/* URING_NOPS no-ops: their completions move on through the ring. */
+static int uring_nops(void)
+{
+	unsigned int k;
+
+	for (k = 0; k < URING_NOPS; k++)
+		uring_sqe(k)->opcode = IORING_OP_NOP;
+	return uring_run(URING_NOPS, 0);
+}
+
+/*
+ * Pages [@from, +@n) of the file into pages [@to, +@n) of the buffer,
+ * after uring_nops().
+ */
+static int uring_read(uint8_t *b, size_t from, size_t to, size_t n)
+{
+	struct io_uring_sqe *sqe;
+
+	if (uring_nops() != STEP_OK)
+		return STEP_FAILED;
+	sqe = uring_sqe(0);
+	sqe->opcode = IORING_OP_READ_FIXED;
+	sqe->fd = uring.file;
+	sqe->addr = (uint64_t)(uintptr_t)(b + to * PG);
+	sqe->len = (uint32_t)(n * PG);
+	sqe->off = from * PG;
+	sqe->buf_index = 0;
+	return uring_run(1, (int)(n * PG));
+}
+
+static int uring_fixed(uint8_t *b, int step)
+{
+	if (!step)
+		return uring_setup(b);
+	if (uring.ring < 0)
+		return STEP_UNSUPPORTED;
+	switch (step) {
+	case 1: return uring_read(b, 0, 100, 50);
+	case 2:
+		fill(b, 400, 1, 31);
+		return uring_read(b, 200, 300, 10);
+	}
+	return uring_read(b, 500, 600, 100);
+}
+
 /* The catalogue: each scenario has its own slot of the target's memory. */
 static const struct {
 	const char *name;
@@ -311,6 +471,7 @@ static const struct {
 	{ "munmap and a new mapping", munmap_remap },
 	{ "swap-out (MADV_PAGEOUT)", swap_out },
 	{ "MADV_DONTNEED in a private file mapping", private_file },
+	{ "io_uring reads into registered buffers", uring_fixed },
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
@@ -603,6 +764,139 @@ TEST_F_TIMEOUT(process, leader_exited, 300)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	guest_sh(NULL, 0, "rm -rf '%s'", store);
+}
+
+/*
+ * Linux AIO's completion ring: io_setup() maps it shared and writable into
+ * the process ("/[aio] (deleted)" in maps, a pseudo file's pages), and the
+ * kernel writes each completion and the ring's head and tail there.
+ */
+#define AIO_EVENTS	512
+#define AIO_READS	300
+
+static aio_context_t aio_ctx;
+static int aio_file = -1;
+
+static int aio_ring(void)
+{
+	static char data[4096];
+
+	if (syscall(__NR_io_setup, AIO_EVENTS, &aio_ctx))
+		return STEP_UNSUPPORTED;
+	aio_file = memfd_create("oracle-aio", 0);
+	memset(data, 0x5a, sizeof(data));
+	return aio_file >= 0 && write(aio_file, data, sizeof(data)) ==
+		(ssize_t)sizeof(data) ? STEP_OK : STEP_FAILED;
+}
+
+/* AIO_READS reads of 64 bytes, their completions reaped. */
+static int aio_reads(void)
+{
+	static struct io_event ev[AIO_READS];
+	static struct iocb cb[AIO_READS];
+	static char buf[AIO_READS][64];
+	struct iocb *cbs[AIO_READS];
+	long n, got = 0;
+	int k;
+
+	for (k = 0; k < AIO_READS; k++) {
+		memset(&cb[k], 0, sizeof(cb[k]));
+		cb[k].aio_lio_opcode = IOCB_CMD_PREAD;
+		cb[k].aio_fildes = (uint32_t)aio_file;
+		cb[k].aio_buf = (uint64_t)(uintptr_t)buf[k];
+		cb[k].aio_nbytes = sizeof(buf[k]);
+		cb[k].aio_offset = k * 8;
+		cbs[k] = &cb[k];
+	}
+	if (syscall(__NR_io_submit, aio_ctx, AIO_READS, cbs) != AIO_READS)
+		return STEP_FAILED;
+	while (got < AIO_READS) {
+		n = syscall(__NR_io_getevents, aio_ctx, 1, AIO_READS - got,
+			    ev, NULL);
+		if (n <= 0)
+			return STEP_FAILED;
+		got += n;
+	}
+	return STEP_OK;
+}
+
+/* Both rings' work of one step. */
+static int rings_step(void)
+{
+	return uring_nops() == STEP_OK && aio_reads() == STEP_OK ? STEP_OK :
+								   STEP_FAILED;
+}
+
+/*
+ * A process with an io_uring ring and a Linux AIO ring, and no
+ * registered buffers (no pins): the kernel writes the completions into
+ * the rings' pages, shared mappings of its own, which no write fault
+ * marks. Each step runs rings_step(); every generation, with the module
+ * and with --backend proc, must hold the rings as the process sees them.
+ */
+TEST_F_TIMEOUT(process, io_rings, 300)
+{
+	char store[256], c;
+	int to[2], from[2], i, b;
+	uint64_t gen;
+	pid_t pid;
+
+	for (b = 0; b < 2; b++) {
+		const char *why = guest_backend_skip_reason(b);
+
+		if (why) {
+			TH_LOG("%s: %s", b ? "--backend proc" : "module", why);
+			continue;
+		}
+		guest_store_path(store, sizeof(store),
+				 b ? "oracle-ring-proc" : "oracle-ring");
+		ASSERT_EQ(0, pipe(to));
+		ASSERT_EQ(0, pipe(from));
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid) {
+			oracle_target_init();
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			alarm(TARGET_LIFE);
+			c = (char)uring_ring();
+			if (c == STEP_OK)
+				c = (char)aio_ring();
+			for (;;) {
+				if (write(from[1], &c, 1) != 1)
+					_exit(1);
+				if (read(to[0], &c, 1) != 1)
+					_exit(0);
+				c = (char)rings_step();
+			}
+		}
+		close(to[0]);
+		close(from[1]);
+		ASSERT_EQ(1, read(from[0], &c, 1));
+		if (c == STEP_UNSUPPORTED) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			SKIP(return, "io_uring_setup() or io_setup() fails here (io_uring or AIO disabled?)");
+		}
+		for (i = 0; i <= STEPS; i++) {
+			if (i) {
+				ASSERT_EQ(1, write(to[1], "s", 1));
+				ASSERT_EQ(1, read(from[0], &c, 1));
+			}
+			ASSERT_EQ(STEP_OK, c) TH_LOG("step %d", i);
+			ASSERT_EQ(0, oracle_wait_parked(pid));
+			gen = oracle_checkpoint(store, pid, b, i == 0);
+			ASSERT_NE(0ULL, (unsigned long long)gen);
+			EXPECT_EQ(0, oracle_compare(store, gen, pid))
+				TH_LOG("%s, generation %llu, after step %d",
+				       b ? "--backend proc" : "module",
+				       (unsigned long long)gen, i);
+		}
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		close(to[1]);
+		close(from[0]);
+		guest_sh(NULL, 0, "rm -rf '%s'", store);
+	}
 }
 
 /* Threads that are born and exit all the time, never waited for. */

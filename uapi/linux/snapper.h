@@ -62,7 +62,11 @@
  *   the last pair the module has acknowledged for this target (see
  *   SNAPPER_CMD_ACK) and SNAPPER_CKPT_F_FULL is clear; then it sends every
  *   page written since that acknowledged checkpoint: the pages soft-dirty
- *   now plus all pages sent by checkpoints never acknowledged. Otherwise
+ *   now plus all pages sent by checkpoints never acknowledged, and the
+ *   pages the kernel may have written without a fault (KSM pages, pinned
+ *   pages, pages of a writable shared mapping of a kernel object such as
+ *   io_uring's rings), left out when their content hash equals the one the
+ *   base generation got at that address. Otherwise
  *   it is FULL: every present or swapped-out page except the zero page,
  *   pages of VM_PFNMAP/VM_IO mappings, and file pages the target cannot
  *   have written (page cache of private file mappings, shared mappings
@@ -179,8 +183,9 @@
  *                                     (shared, pinned and swapped pages;
  *                                     of shmem, only those sent)
  *       SNAPPER_A_STATS_THREADS       u32, threads of the target
- *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages and
- *                                     KSM pages not sent: same content
+ *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages,
+ *                                     KSM, pinned and kernel-written
+ *                                     pages not sent: same content
  *                                     (64-bit seeded hash) as in the base
  *                                     generation
  *       SNAPPER_A_STATS_HOLE_PAGES    u64, pages in the hole ranges reported
