@@ -254,26 +254,44 @@ static int swap_out(uint8_t *b, int step)
  * A private file mapping of a file with known content, every page read,
  * pages 100-199 written (the target's own copies).
  */
-static int file_region(uint8_t *b)
+/*
+ * A file of N pages filled with @tag, on the scratch disk, unlinked.
+ * Return: its descriptor, or -1.
+ */
+static int scratch_file(const char *name, uint8_t tag)
 {
 	const char *dir = getenv("SNAPPER_SCRATCH");
-	static volatile uint8_t sink;
-	char path[512];
 	uint8_t *buf = malloc(N * PG);
-	void *p;
-	size_t i;
+	char path[512];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/oracle-file-%d", dir ? dir : "/tmp",
-		 getpid());
+	snprintf(path, sizeof(path), "%s/oracle-%s-%d", dir ? dir : "/tmp",
+		 name, getpid());
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0 || !buf)
-		return STEP_FAILED;
-	unlink(path);
-	fill(buf, 0, N, 20);
-	if (write(fd, buf, N * PG) != (ssize_t)(N * PG))
-		return STEP_FAILED;
+	if (fd >= 0)
+		unlink(path);
+	if (fd >= 0 && buf) {
+		fill(buf, 0, N, tag);
+		if (write(fd, buf, N * PG) == (ssize_t)(N * PG)) {
+			free(buf);
+			return fd;
+		}
+	}
 	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+static int file_region(uint8_t *b)
+{
+	static volatile uint8_t sink;
+	int fd = scratch_file("file", 20);
+	void *p;
+	size_t i;
+
+	if (fd < 0)
+		return STEP_FAILED;
 	p = mmap(b, N * PG, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
 	close(fd);
@@ -350,25 +368,12 @@ static int uring_ring(void)
 static int uring_setup(uint8_t *b)
 {
 	struct iovec iov = { b, N * PG };
-	const char *dir = getenv("SNAPPER_SCRATCH");
-	uint8_t *buf = malloc(N * PG);
-	char path[512];
-	int fd, ret = uring_ring();
+	int ret = uring_ring();
 
-	if (ret != STEP_OK || !buf)
-		return ret == STEP_OK ? STEP_FAILED : ret;
-	snprintf(path, sizeof(path), "%s/oracle-uring-%d", dir ? dir : "/tmp",
-		 getpid());
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd < 0)
-		return STEP_FAILED;
-	unlink(path);
-	fill(buf, 0, N, 30);
-	if (write(fd, buf, N * PG) != (ssize_t)(N * PG))
-		return STEP_FAILED;
-	free(buf);
-	uring.file = fd;
-	if (region(b, false) != STEP_OK)
+	if (ret != STEP_OK)
+		return ret;
+	uring.file = scratch_file("uring", 30);
+	if (uring.file < 0 || region(b, false) != STEP_OK)
 		return STEP_FAILED;
 	return syscall(__NR_io_uring_register, uring.ring,
 		       IORING_REGISTER_BUFFERS, &iov, 1) ? STEP_FAILED : STEP_OK;
