@@ -221,6 +221,24 @@ static long long scribble(pid_t pid)
 	return done;
 }
 
+/*
+ * The stopped program's writable anonymous memory overwritten (scribble()),
+ * then `snapper-tool restore`d from its store's newest generation, and
+ * continued.
+ */
+static void scribble_and_restore(struct __test_metadata *_metadata,
+				 FIXTURE_DATA(prog) *self)
+{
+	long long junk = scribble(self->pid);
+	char out[4096];
+
+	ASSERT_LT(0, junk);
+	ASSERT_EQ(0, guest_sh(out, sizeof(out), "snapper-tool restore --store '%s' --pid %d",
+			      self->store, self->pid)) TH_LOG("%s", out);
+	TH_LOG("%lld KiB overwritten; restore: %s", junk / 1024, out);
+	ASSERT_EQ(0, kill(self->pid, SIGCONT));
+}
+
 /* Sockets open in @pid, or -1. */
 static int sockets(pid_t pid)
 {
@@ -302,7 +320,6 @@ static void redis_round_trip(struct __test_metadata *_metadata,
 	int keys = redis_keys() / 4, idle;
 	struct redis_view at, now;
 	char cmds[512], out[4096];
-	long long junk;
 	uint64_t gen;
 	size_t i;
 
@@ -341,12 +358,7 @@ static void redis_round_trip(struct __test_metadata *_metadata,
 		ASSERT_EQ(idle, settled_sockets(self->pid, idle));
 		ASSERT_EQ(0, stop(self->pid));
 	}
-	junk = scribble(self->pid);
-	ASSERT_LT(0, junk);
-	ASSERT_EQ(0, guest_sh(out, sizeof(out), "snapper-tool restore --store '%s' --pid %d",
-			      self->store, self->pid)) TH_LOG("%s", out);
-	TH_LOG("%lld KiB overwritten; restore: %s", junk / 1024, out);
-	ASSERT_EQ(0, kill(self->pid, SIGCONT));
+	scribble_and_restore(_metadata, self);
 
 	ASSERT_EQ(0, redis_look(&now)) TH_LOG("redis after the restore");
 	EXPECT_STREQ(at.dbsize, now.dbsize);
@@ -527,9 +539,8 @@ static int sqlite_ask(FIXTURE_DATA(prog) *self, const char *cmd, char *out,
  */
 TEST_F_TIMEOUT(prog, sqlite_restore_at_the_instant, 600)
 {
-	char db[300], at[17], now[17], reply[5], out[4096];
+	char db[300], at[17], now[17], reply[5];
 	char *const argv[] = { "python3", "-c", (char *)sqlite_prog, db, NULL };
-	long long junk;
 	uint64_t gen;
 
 	if (guest_debug_kernel())
@@ -546,12 +557,7 @@ TEST_F_TIMEOUT(prog, sqlite_restore_at_the_instant, 600)
 	ASSERT_EQ(0, stop(self->pid));
 	gen = oracle_checkpoint(self->store, self->pid, false, true);
 	ASSERT_NE(0ULL, (unsigned long long)gen);
-	junk = scribble(self->pid);
-	ASSERT_LT(0, junk);
-	ASSERT_EQ(0, guest_sh(out, sizeof(out), "snapper-tool restore --store '%s' --pid %d",
-			      self->store, self->pid)) TH_LOG("%s", out);
-	TH_LOG("%lld KiB overwritten; restore: %s", junk / 1024, out);
-	ASSERT_EQ(0, kill(self->pid, SIGCONT));
+	scribble_and_restore(_metadata, self);
 
 	ASSERT_EQ(0, sqlite_ask(self, "digest\n", now, sizeof(now)))
 		TH_LOG("SQLite after the restore");
