@@ -491,14 +491,11 @@ static int add_hole(struct capture *c, uint64_t addr, bool merge, bool file)
 }
 
 /*
- * As the module does: anonymous pages, and the pages of shared writable
- * mappings; an untouched page of a private file mapping is the file's.
- */
-/*
- * A page to take: present or swapped, anonymous or in a shared writable
- * mapping, and soft-dirty unless @full. The kernel writes the pages of a
- * shared mapping of its own objects (io_uring's rings, perf's buffer: a
- * path in maps that is not a file's; AIO's ring, "/[aio] (deleted)")
+ * A page to take, as the module does: present or swapped, anonymous or in
+ * a shared writable mapping (an untouched page of a private file mapping
+ * is the file's), and soft-dirty unless @full. The kernel writes the pages
+ * of a shared mapping of its own objects (io_uring's rings, perf's buffer:
+ * a path in maps that is not a file's; AIO's ring, "/[aio] (deleted)")
  * through its own mapping, which no soft-dirty bit sees: those are always
  * taken, every page (AIO's ring maps a page only once the process reads
  * it; /proc/PID/mem reads the kernel's page either way).
