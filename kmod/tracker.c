@@ -286,6 +286,17 @@ static unsigned long selected(struct walk *w, unsigned long addr,
 	return 0;
 }
 
+/*
+ * For a page taken at every checkpoint whether written or not: the flags
+ * that make the stream leave it out when its content hash is the base's
+ * (a new mapping's pages never are), and its block's hashes kept.
+ */
+static unsigned long by_hash(struct walk *w, unsigned long addr)
+{
+	snapper_session_thp_seen(w->s, addr & PMD_MASK, w->snap->ckpt);
+	return SNAP_HASHED | (w->vma_dirty ? SNAP_WHOLE : 0);
+}
+
 static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 			      pte_t *ptep, pte_t pte, unsigned long addr)
 {
@@ -319,10 +330,8 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	 * (session.c). Its content cannot change: every write copies it.
 	 * So is every page of a mapping the kernel writes (kernel_written()).
 	 */
-	if (folio_test_ksm(folio) || w->kernel_writes) {
-		snapper_session_thp_seen(w->s, addr & PMD_MASK, w->snap->ckpt);
-		sel |= 1 | SNAP_HASHED | (w->vma_dirty ? SNAP_WHOLE : 0);
-	}
+	if (folio_test_ksm(folio) || w->kernel_writes)
+		sel |= 1 | by_hash(w, addr);
 	if (!sel)
 		return;
 	folio_get(folio);
@@ -334,10 +343,8 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	ptep_modify_prot_commit(vma, addr, ptep, old, pin ? old :
 				pte_clear_soft_dirty(pte_wrprotect(old)));
 	/* Selected at every checkpoint: sent only when changed, as KSM's. */
-	if (pin) {
-		snapper_session_thp_seen(w->s, addr & PMD_MASK, w->snap->ckpt);
-		sel |= SNAP_HASHED | (w->vma_dirty ? SNAP_WHOLE : 0);
-	}
+	if (pin)
+		sel |= by_hash(w, addr);
 	add_page(w, addr | (sel & (SNAPPER_PAGE_F_OWED | SNAP_HASHED |
 				   SNAP_WHOLE)) |
 		 (cow ? 0 : SNAP_NEED_COPY), page);
