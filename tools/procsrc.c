@@ -32,6 +32,9 @@
  * present page that /proc/kpageflags calls KSM is taken too. In a process
  * that holds long-term pins, every present page is (see holds_pins()).
  *
+ * Mappings the module lists but does not read (VM_IO, VM_PFNMAP,
+ * secretmem) are listed and not read here either: see mark_skipped().
+ *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
  * file or shared mapping unmapped and mapped again at the same place
  * between two checkpoints is not marked fresh, and the store may carry the
@@ -51,9 +54,12 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "pagemap.h"
 #include "procsrc.h"
@@ -269,6 +275,8 @@ static int stop_all(uint32_t pid, struct threads *th)
 struct vma {
 	struct snapper_ckpt_vma v;
 	char *path;
+	char perms[5];	/* as maps shows them */
+	uint64_t ino;	/* of its file; 0 for none */
 	bool holes;	/* private anonymous: an empty page reads as zeros */
 	bool file;	/* private file: a page not anonymous reads the file */
 	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
@@ -314,14 +322,16 @@ static bool special(const char *path)
 static int parse_maps_line(const char *line, struct vma *m)
 {
 	char perms[5], path[4096] = "";
-	unsigned long long start, end, off;
+	unsigned long long start, end, off, ino;
 	int n = 0;
 
-	if (sscanf(line, "%llx-%llx %4s %llx %*s %*s %n", &start, &end, perms,
-		   &off, &n) < 4)
+	if (sscanf(line, "%llx-%llx %4s %llx %*s %llu %n", &start, &end, perms,
+		   &off, &ino, &n) < 5)
 		return -EPROTO;
 	sscanf(line + n, "%4095[^\n]", path);
 	memset(m, 0, sizeof(*m));
+	m->ino = ino;
+	memcpy(m->perms, perms, sizeof(perms));
 	m->v.start = start;
 	m->v.end = end;
 	m->v.pgoff = off / PAGE_SIZE;
@@ -387,6 +397,144 @@ static int read_maps(uint32_t pid, struct capture *c)
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+/* --- mappings whose pages are not read ------------------------------------ */
+
+/*
+ * A file mapping as /proc/PID/smaps showed it. Its "VmFlags" line tells
+ * what the module's vma_skipped() reads from vm_flags: VM_IO or VM_PFNMAP
+ * ("io", "pf": device memory, which /proc/PID/mem reads through the
+ * driver where it can, and which a restore must never write). No
+ * interface offers those flags for less than a walk of every page table,
+ * which smaps is: it is read before the target is stopped, and again
+ * while it is only if a file mapping changed in between (see mark_skipped()).
+ */
+struct seen {
+	uint64_t start, end, pgoff, ino;
+	char perms[5];
+	bool io;
+};
+
+struct vmflags {
+	struct seen *s;		/* ascending */
+	size_t n, cap;
+};
+
+static int read_vmflags(uint32_t pid, struct vmflags *vf)
+{
+	unsigned long long start, end, off, ino;
+	char path[64], perms[5], *line = NULL;
+	struct seen *cur = NULL;
+	size_t len = 0;
+	int ret = 0;
+	FILE *f;
+
+	vf->n = 0;
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/smaps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return fail(-errno, "%s", path);
+	while (!ret && getline(&line, &len, f) > 0) {
+		if (sscanf(line, "%llx-%llx %4s %llx %*s %llu", &start, &end,
+			   perms, &off, &ino) == 5) {
+			cur = NULL;
+			if (!ino)
+				continue;	/* no file: no driver */
+			if (vf->n == vf->cap) {
+				size_t cap = vf->cap ? 2 * vf->cap : 64;
+				struct seen *s = realloc(vf->s, cap * sizeof(*s));
+
+				if (!s) {
+					ret = fail(-ENOMEM, "%s", path);
+					break;
+				}
+				vf->s = s;
+				vf->cap = cap;
+			}
+			cur = &vf->s[vf->n++];
+			*cur = (struct seen){ .start = start, .end = end,
+					      .pgoff = off / PAGE_SIZE, .ino = ino };
+			memcpy(cur->perms, perms, sizeof(perms));
+		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
+			/* Each flag is two letters and a space. */
+			cur->io = strstr(line, " io ") || strstr(line, " pf ");
+		}
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+/* smaps' record of the file mapping @m, or NULL if it has none. */
+static const struct seen *seen_as(const struct vmflags *vf,
+				  const struct vma *m)
+{
+	size_t lo = 0, hi = vf->n;
+	const struct seen *s;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (vf->s[mid].start < m->v.start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == vf->n)
+		return NULL;
+	s = &vf->s[lo];
+	return s->start == m->v.start && s->end == m->v.end &&
+	       s->pgoff == m->v.pgoff && s->ino == m->ino &&
+	       !strcmp(s->perms, m->perms) ? s : NULL;
+}
+
+/*
+ * secretmem's pages are out of the kernel's direct map: /proc/PID/mem
+ * cannot read them (the module's kernel_unreadable()). Its file is
+ * "/secretmem (deleted)"; the file system's magic number tells a real file
+ * of that name apart.
+ */
+static bool secretmem(uint32_t pid, const struct vma *m)
+{
+	char path[96];
+	struct statfs fs;
+
+	if (strcmp(m->path, "/secretmem (deleted)"))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
+		 pid, m->v.start, m->v.end);
+	return !statfs(path, &fs) && fs.f_type == SECRETMEM_MAGIC;
+}
+
+/*
+ * Flags the mappings whose pages are not read, as the module's
+ * vma_skipped(), from what @vf saw of them. Return: the number of file
+ * mappings @vf has no record of (mapped or changed since it was read).
+ */
+static size_t mark_skipped(uint32_t pid, struct capture *c,
+			   const struct vmflags *vf)
+{
+	size_t i, unseen = 0;
+
+	for (i = 0; i < c->nvmas; i++) {
+		struct vma *m = &c->vmas[i];
+		const struct seen *s;
+
+		if (!m->ino || (m->v.flags & SNAPPER_VMA_F_SKIPPED))
+			continue;
+		if (secretmem(pid, m)) {
+			m->v.flags |= SNAPPER_VMA_F_SKIPPED |
+				      SNAPPER_VMA_F_UNREADABLE;
+			continue;
+		}
+		s = seen_as(vf, m);
+		if (!s)
+			unseen++;
+		else if (s->io)
+			m->v.flags |= SNAPPER_VMA_F_SKIPPED;
+	}
+	return unseen;
 }
 
 static int add_page(struct capture *c, uint64_t addr)
@@ -691,7 +839,8 @@ static bool holds_pins(uint32_t pid)
 }
 
 /* Everything that happens while the target is stopped. */
-static int capture_stopped(uint32_t pid, struct capture *c, bool full)
+static int capture_stopped(uint32_t pid, struct capture *c,
+			   struct vmflags *vf, bool full)
 {
 	int pm_fd, mem_fd, ret;
 	uint64_t t0 = now_us();
@@ -699,6 +848,12 @@ static int capture_stopped(uint32_t pid, struct capture *c, bool full)
 	ret = read_maps(pid, c);
 	if (ret)
 		return ret;
+	if (mark_skipped(pid, c, vf)) {
+		ret = read_vmflags(pid, vf);
+		if (ret)
+			return ret;
+		mark_skipped(pid, c, vf);
+	}
 	ret = open_proc(pid, "pagemap", &pm_fd);
 	if (ret)
 		return ret;
@@ -766,6 +921,7 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 		    const struct snapper_ckpt_ops *ops)
 {
 	struct capture c = { 0 };
+	struct vmflags vf = { 0 };
 	struct threads th = { 0 };
 	struct state st = { 0 }, old;
 	uint64_t ckpt, t0;
@@ -788,14 +944,16 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	st.store_id = req->store_id;
 	st.acked_gen = full ? 0 : req->base_generation;
 	st.pending = ckpt;
-	ret = save_state(req->pid, &st);
+	ret = read_vmflags(req->pid, &vf);
+	if (!ret)
+		ret = save_state(req->pid, &st);
 	if (ret)
-		return ret;
+		goto out;
 
 	t0 = now_us();
 	ret = stop_all(req->pid, &th);
 	if (!ret)
-		ret = capture_stopped(req->pid, &c, full);
+		ret = capture_stopped(req->pid, &c, &vf, full);
 	c.stats.threads = (uint32_t)th.n;
 	resume_all(&th);
 	c.stats.freeze_us = now_us() - t0;
@@ -803,7 +961,9 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	c.stats.copied = c.npages;
 	if (!ret)
 		ret = feed(&c, ckpt, full, ops);
+out:
 	capture_free(&c);
+	free(vf.s);
 	return ret;
 }
 

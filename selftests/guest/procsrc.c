@@ -16,11 +16,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/snapper.h>
+
 #include "kselftest_harness.h"
 #include "timeouts.h"
+
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
+#endif
 
 #define PAGE 4096UL
 #define NPAGES 256UL
@@ -216,6 +223,149 @@ TEST_F(proc, another_store_in_between_makes_the_next_full)
 			  self->store));
 	expect_export_matches(_metadata, self, 2);
 	tool("rm -rf %s.other", self->store);
+}
+
+/*
+ * Memory whose pages are not the process's to copy: device memory (a
+ * VM_IO|VM_PFNMAP mapping of /dev/mem, here the firmware's ROM below 1 MiB,
+ * which /proc/PID/mem reads through the driver) and secretmem (which it
+ * cannot read). Both backends list such a mapping as skipped and take none
+ * of its pages, as the module's vma_skipped(); a restore then leaves it
+ * alone. Before procsrc read smaps' VmFlags, --backend proc listed the ROM
+ * as ordinary memory and failed the checkpoint on secretmem (6.12: EIO
+ * from /proc/PID/mem).
+ */
+#define ROM_AT 0xf0000UL
+
+static void unread_child(int out)
+{
+	uint64_t at[3] = { 0 };	/* ROM, its first byte nonzero?, secretmem */
+	uint8_t *m;
+	size_t i;
+	int fd;
+
+	fd = open("/dev/mem", O_RDWR);
+	m = fd < 0 ? MAP_FAILED :
+	    mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, ROM_AT);
+	if (m != MAP_FAILED) {
+		at[0] = (uintptr_t)m;
+		for (i = 0; i < 2 * PAGE && !at[1]; i++)
+			at[1] = m[i];
+	}
+	fd = (int)syscall(SYS_memfd_secret, 0);
+	if (fd >= 0 && !ftruncate(fd, 2 * PAGE)) {
+		m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (m != MAP_FAILED) {
+			memset(m, 0x5e, 2 * PAGE);
+			at[2] = (uintptr_t)m;
+		}
+	}
+	if (write(out, at, sizeof(at)) != sizeof(at))
+		_exit(1);
+	pause();
+	_exit(0);
+}
+
+/* The flags generation 1 of @store gives the mapping at @start, or -1. */
+static long vma_flags(const char *store, uint64_t start)
+{
+	char cmd[512], line[512];
+	unsigned long long s, e, flags;
+	unsigned int prot;
+	long got = -1;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "snapper-tool show --store %s --gen 1", store);
+	f = popen(cmd, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " %llx-%llx prot %u flags %llx", &s, &e, &prot,
+			   &flags) == 4 && s == start)
+			got = (long)flags;
+	pclose(f);
+	return got;
+}
+
+/* The generation's bytes at @start, as export writes them: zeros if none. */
+static bool exported_zero(const char *store, uint64_t start)
+{
+	uint8_t buf[2 * PAGE];
+	char path[300];
+	bool zero = false;
+	size_t i;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.raw", store);
+	if (tool("snapper-tool export --store %s --range %#llx-%#llx --format raw -o %s",
+		 store, (unsigned long long)start,
+		 (unsigned long long)(start + sizeof(buf)), path))
+		return false;
+	fd = open(path, O_RDONLY);
+	if (fd >= 0 && read(fd, buf, sizeof(buf)) == (ssize_t)sizeof(buf)) {
+		for (i = 0; i < sizeof(buf) && !buf[i]; i++)
+			;
+		zero = i == sizeof(buf);
+	}
+	if (fd >= 0)
+		close(fd);
+	unlink(path);
+	return zero;
+}
+
+TEST(device_and_secret_memory_are_listed_not_read)
+{
+	const char *backends[] = { "proc", "module" };
+	const char *scratch = getenv("SNAPPER_SCRATCH");
+	uint64_t at[3];
+	char store[256];
+	int p[2], b, n = 0;
+	pid_t pid;
+
+	if (geteuid())
+		SKIP(return, "needs root");
+	ASSERT_EQ(0, pipe(p));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		close(p[0]);
+		unread_child(p[1]);
+	}
+	close(p[1]);
+	ASSERT_EQ((ssize_t)sizeof(at), read(p[0], at, sizeof(at)));
+	close(p[0]);
+	for (b = 0; b < 2; b++) {
+		if (b && access("/sys/module/snapper", F_OK))
+			continue;	/* no module loaded: the proc backend only */
+		snprintf(store, sizeof(store), "%s/unread-%s",
+			 scratch ? scratch : "/tmp", backends[b]);
+		tool("rm -rf %s", store);
+		ASSERT_EQ(0, tool("snapper-tool checkpoint --backend %s --quiet --store %s %d >/dev/null",
+				  backends[b], store, pid));
+		if (at[0]) {
+			TH_LOG("%s: ROM at %#llx", backends[b],
+			       (unsigned long long)at[0]);
+			EXPECT_EQ(SNAPPER_VMA_F_SKIPPED,
+				  vma_flags(store, at[0]) &
+				  (SNAPPER_VMA_F_SKIPPED | SNAPPER_VMA_F_UNREADABLE));
+			/* Not zero in the device: zero in the generation. */
+			EXPECT_TRUE(at[1] && exported_zero(store, at[0]));
+			n++;
+		}
+		if (at[2]) {
+			EXPECT_EQ(SNAPPER_VMA_F_SKIPPED | SNAPPER_VMA_F_UNREADABLE,
+				  vma_flags(store, at[2]) &
+				  (SNAPPER_VMA_F_SKIPPED | SNAPPER_VMA_F_UNREADABLE));
+			EXPECT_TRUE(exported_zero(store, at[2]));
+			n++;
+		}
+		EXPECT_EQ(0, tool("snapper-tool verify --store %s >/dev/null", store));
+		tool("rm -rf %s", store);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	if (!n)
+		SKIP(return, "neither /dev/mem's ROM nor memfd_secret can be mapped here");
 }
 
 TEST(nonexistent_process_is_an_error)
