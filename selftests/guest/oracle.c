@@ -8,16 +8,25 @@
  * oracle_compare() against /proc/PID/mem. With the module and with
  * --backend proc. A swap file is on for the swap-out scenario when the
  * scratch disk allows. The private file scenario maps a file on the scratch
- * disk.
+ * disk. The rings_* variants run the same test on a child with nothing but
+ * an io_uring and an AIO ring (see rings()).
  */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include <linux/aio_abi.h>
+#include <linux/filter.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/io_uring.h>
 
 #include "kselftest_harness.h"
@@ -251,10 +260,6 @@ static int swap_out(uint8_t *b, int step)
 }
 
 /*
- * A private file mapping of a file with known content, every page read,
- * pages 100-199 written (the target's own copies).
- */
-/*
  * A file of N pages filled with @tag, on the scratch disk, unlinked.
  * Return: its descriptor, or -1.
  */
@@ -283,6 +288,10 @@ static int scratch_file(const char *name, uint8_t tag)
 	return -1;
 }
 
+/*
+ * A private file mapping of a file with known content, every page read,
+ * pages 100-199 written (the target's own copies).
+ */
 static int file_region(uint8_t *b)
 {
 	static volatile uint8_t sink;
@@ -459,11 +468,200 @@ static int uring_fixed(uint8_t *b, int step)
 	return uring_read(b, 500, 600, 100);
 }
 
-/* The catalogue: each scenario has its own slot of the target's memory. */
-static const struct {
+/*
+ * Linux AIO's completion ring: io_setup() maps it shared and writable into
+ * the process ("/[aio] (deleted)" in maps, a pseudo file's pages), and the
+ * kernel writes each completion and the ring's head and tail there.
+ */
+#define AIO_EVENTS	512
+#define AIO_READS	300
+
+static aio_context_t aio_ctx;
+static int aio_file = -1;
+
+static int aio_ring(void)
+{
+	static char data[4096];
+
+	if (syscall(__NR_io_setup, AIO_EVENTS, &aio_ctx))
+		return STEP_UNSUPPORTED;
+	aio_file = memfd_create("oracle-aio", 0);
+	memset(data, 0x5a, sizeof(data));
+	return aio_file >= 0 && write(aio_file, data, sizeof(data)) ==
+		(ssize_t)sizeof(data) ? STEP_OK : STEP_FAILED;
+}
+
+/* AIO_READS reads of 64 bytes, their completions reaped. */
+static int aio_reads(void)
+{
+	static struct io_event ev[AIO_READS];
+	static struct iocb cb[AIO_READS];
+	static char buf[AIO_READS][64];
+	struct iocb *cbs[AIO_READS];
+	long n, got = 0;
+	int k;
+
+	for (k = 0; k < AIO_READS; k++) {
+		memset(&cb[k], 0, sizeof(cb[k]));
+		cb[k].aio_lio_opcode = IOCB_CMD_PREAD;
+		cb[k].aio_fildes = (uint32_t)aio_file;
+		cb[k].aio_buf = (uint64_t)(uintptr_t)buf[k];
+		cb[k].aio_nbytes = sizeof(buf[k]);
+		cb[k].aio_offset = k * 8;
+		cbs[k] = &cb[k];
+	}
+	if (syscall(__NR_io_submit, aio_ctx, AIO_READS, cbs) != AIO_READS)
+		return STEP_FAILED;
+	while (got < AIO_READS) {
+		n = syscall(__NR_io_getevents, aio_ctx, 1, AIO_READS - got,
+			    ev, NULL);
+		if (n <= 0)
+			return STEP_FAILED;
+		got += n;
+	}
+	return STEP_OK;
+}
+
+/*
+ * A packet socket's receive ring (PACKET_RX_RING, TPACKET_V2) on the
+ * loopback device: the kernel copies each packet into a frame of the
+ * ring's pages and sets the frame's status; the process hands the frame
+ * back by writing the status. The ring is mapped whole at mmap(), shared
+ * and writable; a filter lets only the process's own datagrams in, so
+ * that nothing writes the ring while the target is parked.
+ */
+#define PKT_BLOCK	16384
+#define PKT_FRAME	2048
+#define PKT_FRAMES	64	/* 8 blocks: the ring wraps every step or two */
+#define PKT_SENDS	40
+
+static struct {
+	int sock, udp;
+	uint8_t *ring;
+	unsigned int next;	/* the next frame the kernel fills */
+	uint32_t sent;
+} pkt = { .sock = -1, .udp = -1 };
+
+static int packet_ring(void)
+{
+	struct tpacket_req req = {
+		.tp_block_size = PKT_BLOCK, .tp_block_nr = PKT_FRAMES * PKT_FRAME / PKT_BLOCK,
+		.tp_frame_size = PKT_FRAME, .tp_frame_nr = PKT_FRAMES,
+	};
+	struct sockaddr_in in = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(in);
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET,
+				  .sll_protocol = htons(ETH_P_IP) };
+	int v2 = TPACKET_V2, one = 1;
+	struct sock_filter code[] = {
+		/* IPv4, UDP (no IP options on loopback), to our port. */
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETH_P_IP, 0, 5),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 3),
+		BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 36),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0xffff),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { .len = ARRAY_SIZE(code), .filter = code };
+
+	pkt.udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	if (pkt.udp < 0 || bind(pkt.udp, (struct sockaddr *)&in, sizeof(in)) ||
+	    getsockname(pkt.udp, (struct sockaddr *)&in, &len) ||
+	    connect(pkt.udp, (struct sockaddr *)&in, sizeof(in)))
+		return STEP_FAILED;
+	code[5].k = ntohs(in.sin_port);
+	/* Protocol 0: nothing comes in before bind(), after the filter. */
+	pkt.sock = socket(AF_PACKET, SOCK_RAW, 0);
+	if (pkt.sock < 0)
+		return STEP_UNSUPPORTED;
+	ll.sll_ifindex = (int)if_nametoindex("lo");
+	if (setsockopt(pkt.sock, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) ||
+	    setsockopt(pkt.sock, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) ||
+	    setsockopt(pkt.sock, SOL_PACKET, PACKET_VERSION, &v2, sizeof(v2)) ||
+	    setsockopt(pkt.sock, SOL_PACKET, PACKET_RX_RING, &req, sizeof(req)))
+		return STEP_FAILED;
+	pkt.ring = mmap(NULL, PKT_FRAMES * PKT_FRAME, PROT_READ | PROT_WRITE,
+			MAP_SHARED, pkt.sock, 0);
+	if (pkt.ring == MAP_FAILED || !ll.sll_ifindex ||
+	    bind(pkt.sock, (struct sockaddr *)&ll, sizeof(ll)))
+		return STEP_FAILED;
+	return STEP_OK;
+}
+
+/* PKT_SENDS datagrams to ourselves; every frame they fill, handed back. */
+static int packets(void)
+{
+	struct pollfd pfd = { .fd = pkt.sock, .events = POLLIN };
+	struct tpacket2_hdr *h;
+	char buf[128];
+	int k;
+
+	if (pkt.sock < 0)
+		return STEP_UNSUPPORTED;
+
+	for (k = 0; k < PKT_SENDS; k++) {
+		memset(buf, 0, sizeof(buf));
+		snprintf(buf, sizeof(buf), "datagram %u", pkt.sent + k);
+		if (send(pkt.udp, buf, sizeof(buf), 0) != sizeof(buf))
+			return STEP_FAILED;
+	}
+	pkt.sent += PKT_SENDS;
+	for (k = 0; k < PKT_SENDS;) {
+		h = (struct tpacket2_hdr *)(pkt.ring + pkt.next * PKT_FRAME);
+		if (!(__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) &
+		      TP_STATUS_USER)) {
+			if (poll(&pfd, 1, 10000) != 1)
+				return STEP_FAILED;
+			continue;
+		}
+		__atomic_store_n(&h->tp_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+		pkt.next = (pkt.next + 1) % PKT_FRAMES;
+		k++;
+	}
+	while (recv(pkt.udp, buf, sizeof(buf), 0) > 0)
+		;
+	return STEP_OK;
+}
+
+/*
+ * An io_uring ring and a Linux AIO ring, and no registered buffers (no
+ * pins, which would make --backend proc take every page and hide how it
+ * reads the rings): the kernel writes the completions into the rings'
+ * pages, shared mappings of its own, which no write fault marks. @b is
+ * not used: the rings are where the kernel maps them.
+ */
+static int rings(uint8_t *b, int step)
+{
+	int r;
+
+	(void)b;
+	if (!step) {
+		r = uring_ring();
+		return r == STEP_OK ? aio_ring() : r;
+	}
+	if (uring.ring < 0 || aio_file < 0)
+		return STEP_UNSUPPORTED;
+	return uring_nops() == STEP_OK && aio_reads() == STEP_OK ? STEP_OK :
+								   STEP_FAILED;
+}
+
+/* The packet ring, as rings() does the others. */
+static int packet_rx(uint8_t *b, int step)
+{
+	(void)b;
+	return step ? packets() : packet_ring();
+}
+
+struct scenario {
 	const char *name;
 	int (*step)(uint8_t *b, int step);
-} scenarios[] = {
+};
+
+/* The catalogue: each scenario has its own slot of the target's memory. */
+static const struct scenario catalogue[] = {
 	{ "MADV_DONTNEED whole", dontneed },
 	{ "MADV_DONTNEED partial", dontneed_partial },
 	{ "MADV_DONTNEED inside a huge page", dontneed_thp },
@@ -478,15 +676,21 @@ static const struct {
 	{ "MADV_DONTNEED in a private file mapping", private_file },
 	{ "io_uring reads into registered buffers", uring_fixed },
 };
-#define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
+
+/* A process of its own: see rings(). */
+static const struct scenario ring_only[] = {
+	{ "io_uring and Linux AIO completion rings, no pins", rings },
+	{ "a packet socket's receive ring", packet_rx },
+};
 
 /*
- * The target: each step of every scenario, then a report (the worst
- * status and the scenario it came from), then parked in read().
+ * The target: each step of every scenario of @scen, then a report (the
+ * worst status, the scenario it came from, how many scenarios this kernel
+ * cannot run), then parked in read().
  */
-static void child(int cmd, int ack)
+static void child(int cmd, int ack, const struct scenario *scen, size_t n)
 {
-	char rep[2], c;
+	char rep[3], c;
 	size_t k;
 	int i, r;
 
@@ -498,14 +702,16 @@ static void child(int cmd, int ack)
 			_exit(0);
 		rep[0] = STEP_OK;
 		rep[1] = 0;
-		for (k = 0; k < NSCEN; k++) {
-			r = scenarios[k].step(SLOT(k), i);
+		rep[2] = 0;
+		for (k = 0; k < n; k++) {
+			r = scen[k].step(SLOT(k), i);
+			rep[2] += r == STEP_UNSUPPORTED;
 			if (r != STEP_OK && rep[0] != STEP_FAILED) {
 				rep[0] = (char)r;
 				rep[1] = (char)k;
 			}
 		}
-		if (write(ack, rep, 2) != 2)
+		if (write(ack, rep, 3) != 3)
 			_exit(1);
 	}
 	while (read(cmd, &c, 1) == 1)
@@ -520,16 +726,27 @@ FIXTURE(oracle) {
 	const char *no_swap;
 };
 
+/* Which backend, and which scenarios the target runs. */
 FIXTURE_VARIANT(oracle) {
 	bool proc;
+	const struct scenario *scen;
+	size_t n;
 };
 
 FIXTURE_VARIANT_ADD(oracle, module) {
-	.proc = false,
+	.proc = false, .scen = catalogue, .n = ARRAY_SIZE(catalogue),
 };
 
 FIXTURE_VARIANT_ADD(oracle, proc) {
-	.proc = true,
+	.proc = true, .scen = catalogue, .n = ARRAY_SIZE(catalogue),
+};
+
+FIXTURE_VARIANT_ADD(oracle, rings_module) {
+	.proc = false, .scen = ring_only, .n = ARRAY_SIZE(ring_only),
+};
+
+FIXTURE_VARIANT_ADD(oracle, rings_proc) {
+	.proc = true, .scen = ring_only, .n = ARRAY_SIZE(ring_only),
 };
 
 FIXTURE_SETUP(oracle)
@@ -551,7 +768,7 @@ FIXTURE_SETUP(oracle)
 	if (!self->pid) {
 		close(to[1]);
 		close(from[0]);
-		child(to[0], from[1]);
+		child(to[0], from[1], variant->scen, variant->n);
 	}
 	close(to[0]);
 	close(from[1]);
@@ -571,30 +788,38 @@ FIXTURE_TEARDOWN(oracle)
 	oracle_swap_off(self->swapfile);
 }
 
-/* Runs step @i in the target and waits until it is parked again. */
-static void step(struct __test_metadata *_metadata,
-		 FIXTURE_DATA(oracle) *self, int i)
+/*
+ * Runs step @i in the target and waits until it is parked again.
+ * Return: how many scenarios met a call this kernel lacks.
+ */
+static size_t step(struct __test_metadata *_metadata,
+		   FIXTURE_DATA(oracle) *self,
+		   const FIXTURE_VARIANT(oracle) *variant, int i)
 {
-	char rep[2] = { 0 };
+	char rep[3] = { 0 };
+	const char *name;
 
 	if (i)
 		ASSERT_EQ(1, write(self->cmd, "s", 1));
-	ASSERT_EQ(2, read(self->ack, rep, 2));
+	ASSERT_EQ(3, read(self->ack, rep, 3));
+	name = variant->scen[(size_t)rep[1] % variant->n].name;
 	ASSERT_NE(STEP_FAILED, rep[0])
-		TH_LOG("step %d of \"%s\" failed in the target", i,
-		       scenarios[(size_t)rep[1] % NSCEN].name);
+		TH_LOG("step %d of \"%s\" failed in the target", i, name);
 	if (rep[0] == STEP_UNSUPPORTED)
-		TH_LOG("note: step %d of \"%s\": an madvise() this kernel does "
-		       "not support; the state it left is compared all the same",
-		       i, scenarios[(size_t)rep[1] % NSCEN].name);
+		TH_LOG("note: step %d of \"%s\": a call this kernel does not "
+		       "support; the state it left is compared all the same",
+		       i, name);
 	ASSERT_EQ(0, oracle_wait_parked(self->pid));
+	return (size_t)rep[2];
 }
 
 /* Return: the generation taken, 0 if none. */
 static uint64_t exact(struct __test_metadata *_metadata,
-		      FIXTURE_DATA(oracle) *self, bool proc, bool full, int i)
+		      FIXTURE_DATA(oracle) *self,
+		      const FIXTURE_VARIANT(oracle) *variant, bool full, int i)
 {
-	uint64_t gen = oracle_checkpoint(self->store, self->pid, proc, full);
+	uint64_t gen = oracle_checkpoint(self->store, self->pid, variant->proc,
+					 full);
 	size_t k;
 	long d;
 
@@ -606,8 +831,8 @@ static uint64_t exact(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, d)
 		TH_LOG("generation %llu (%s, after step %d)",
 		       (unsigned long long)gen, full ? "full" : "incremental", i);
-	for (k = 0; d && k < NSCEN; k++)
-		TH_LOG("  slot %p: %s", SLOT(k), scenarios[k].name);
+	for (k = 0; d && k < variant->n; k++)
+		TH_LOG("  slot %p: %s", SLOT(k), variant->scen[k].name);
 	return gen;
 }
 
@@ -657,11 +882,12 @@ TEST_F_TIMEOUT(oracle, exact, 600)
 		TH_LOG("note: %s: MADV_PAGEOUT leaves anonymous pages in place",
 		       self->no_swap);
 	for (i = 0; i <= STEPS; i++) {
-		step(_metadata, self, i);
-		exact(_metadata, self, variant->proc, i == 0, i);
+		if (step(_metadata, self, variant, i) == variant->n)
+			SKIP(return, "no scenario of this variant runs on this kernel");
+		exact(_metadata, self, variant, i == 0, i);
 	}
 	/* The same instant as the last incremental: a full one must agree. */
-	gen = exact(_metadata, self, variant->proc, true, i);
+	gen = exact(_metadata, self, variant, true, i);
 	if (gen)
 		oracle_sees_a_change(_metadata, self->pid, self->store, gen);
 }
@@ -769,139 +995,6 @@ TEST_F_TIMEOUT(process, leader_exited, 300)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	guest_sh(NULL, 0, "rm -rf '%s'", store);
-}
-
-/*
- * Linux AIO's completion ring: io_setup() maps it shared and writable into
- * the process ("/[aio] (deleted)" in maps, a pseudo file's pages), and the
- * kernel writes each completion and the ring's head and tail there.
- */
-#define AIO_EVENTS	512
-#define AIO_READS	300
-
-static aio_context_t aio_ctx;
-static int aio_file = -1;
-
-static int aio_ring(void)
-{
-	static char data[4096];
-
-	if (syscall(__NR_io_setup, AIO_EVENTS, &aio_ctx))
-		return STEP_UNSUPPORTED;
-	aio_file = memfd_create("oracle-aio", 0);
-	memset(data, 0x5a, sizeof(data));
-	return aio_file >= 0 && write(aio_file, data, sizeof(data)) ==
-		(ssize_t)sizeof(data) ? STEP_OK : STEP_FAILED;
-}
-
-/* AIO_READS reads of 64 bytes, their completions reaped. */
-static int aio_reads(void)
-{
-	static struct io_event ev[AIO_READS];
-	static struct iocb cb[AIO_READS];
-	static char buf[AIO_READS][64];
-	struct iocb *cbs[AIO_READS];
-	long n, got = 0;
-	int k;
-
-	for (k = 0; k < AIO_READS; k++) {
-		memset(&cb[k], 0, sizeof(cb[k]));
-		cb[k].aio_lio_opcode = IOCB_CMD_PREAD;
-		cb[k].aio_fildes = (uint32_t)aio_file;
-		cb[k].aio_buf = (uint64_t)(uintptr_t)buf[k];
-		cb[k].aio_nbytes = sizeof(buf[k]);
-		cb[k].aio_offset = k * 8;
-		cbs[k] = &cb[k];
-	}
-	if (syscall(__NR_io_submit, aio_ctx, AIO_READS, cbs) != AIO_READS)
-		return STEP_FAILED;
-	while (got < AIO_READS) {
-		n = syscall(__NR_io_getevents, aio_ctx, 1, AIO_READS - got,
-			    ev, NULL);
-		if (n <= 0)
-			return STEP_FAILED;
-		got += n;
-	}
-	return STEP_OK;
-}
-
-/* Both rings' work of one step. */
-static int rings_step(void)
-{
-	return uring_nops() == STEP_OK && aio_reads() == STEP_OK ? STEP_OK :
-								   STEP_FAILED;
-}
-
-/*
- * A process with an io_uring ring and a Linux AIO ring, and no
- * registered buffers (no pins): the kernel writes the completions into
- * the rings' pages, shared mappings of its own, which no write fault
- * marks. Each step runs rings_step(); every generation, with the module
- * and with --backend proc, must hold the rings as the process sees them.
- */
-TEST_F_TIMEOUT(process, io_rings, 300)
-{
-	char store[256], c;
-	int to[2], from[2], i, b;
-	uint64_t gen;
-	pid_t pid;
-
-	for (b = 0; b < 2; b++) {
-		const char *why = guest_backend_skip_reason(b);
-
-		if (why) {
-			TH_LOG("%s: %s", b ? "--backend proc" : "module", why);
-			continue;
-		}
-		guest_store_path(store, sizeof(store),
-				 b ? "oracle-ring-proc" : "oracle-ring");
-		ASSERT_EQ(0, pipe(to));
-		ASSERT_EQ(0, pipe(from));
-		pid = fork();
-		ASSERT_LE(0, pid);
-		if (!pid) {
-			oracle_target_init();
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			alarm(TARGET_LIFE);
-			c = (char)uring_ring();
-			if (c == STEP_OK)
-				c = (char)aio_ring();
-			for (;;) {
-				if (write(from[1], &c, 1) != 1)
-					_exit(1);
-				if (read(to[0], &c, 1) != 1)
-					_exit(0);
-				c = (char)rings_step();
-			}
-		}
-		close(to[0]);
-		close(from[1]);
-		ASSERT_EQ(1, read(from[0], &c, 1));
-		if (c == STEP_UNSUPPORTED) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			SKIP(return, "io_uring_setup() or io_setup() fails here (io_uring or AIO disabled?)");
-		}
-		for (i = 0; i <= STEPS; i++) {
-			if (i) {
-				ASSERT_EQ(1, write(to[1], "s", 1));
-				ASSERT_EQ(1, read(from[0], &c, 1));
-			}
-			ASSERT_EQ(STEP_OK, c) TH_LOG("step %d", i);
-			ASSERT_EQ(0, oracle_wait_parked(pid));
-			gen = oracle_checkpoint(store, pid, b, i == 0);
-			ASSERT_NE(0ULL, (unsigned long long)gen);
-			EXPECT_EQ(0, oracle_compare(store, gen, pid))
-				TH_LOG("%s, generation %llu, after step %d",
-				       b ? "--backend proc" : "module",
-				       (unsigned long long)gen, i);
-		}
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-		close(to[1]);
-		close(from[0]);
-		guest_sh(NULL, 0, "rm -rf '%s'", store);
-	}
 }
 
 /* Threads that are born and exit all the time, never waited for. */
