@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -28,6 +29,7 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <linux/io_uring.h>
+#include <linux/userfaultfd.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -257,6 +259,162 @@ static int swap_out(uint8_t *b, int step)
 	}
 	fill(b, 120, 1, 15);
 	return madvise(b, N * PG, MADV_PAGEOUT) ? STEP_UNSUPPORTED : STEP_OK;
+}
+
+/*
+ * Writes the kernel makes for the process through its page tables:
+ * process_vm_writev() into its own memory (5 pages, unaligned), and
+ * /proc/self/mem, which writes where the process may not (FOLL_FORCE
+ * into read-only memory, breaking copy-on-write).
+ */
+static int kernel_writes(uint8_t *b, int step)
+{
+	static uint8_t src[4 * PG];
+	struct iovec l = { src, sizeof(src) }, r;
+	int fd, ret;
+
+	if (!step) {
+		if (region(b, false) != STEP_OK)
+			return STEP_FAILED;
+		return mprotect(b + 200 * PG, 100 * PG, PROT_READ) ?
+		       STEP_FAILED : STEP_OK;
+	}
+	memset(src, 0x30 + step, sizeof(src));
+	r = (struct iovec){ b + (10 + 20 * step) * PG + 100, sizeof(src) };
+	if (process_vm_writev(getpid(), &l, 1, &r, 1, 0) != (ssize_t)sizeof(src))
+		return STEP_FAILED;
+	fd = open("/proc/self/mem", O_RDWR);
+	if (fd < 0)
+		return STEP_FAILED;
+	/* A kernel that refuses FOLL_FORCE (proc_mem.force_override=never). */
+	ret = pwrite(fd, src, sizeof(src),
+		     (off_t)(uintptr_t)(b + (200 + 20 * step) * PG + 7)) ==
+	      (ssize_t)sizeof(src) ? STEP_OK : STEP_UNSUPPORTED;
+	close(fd);
+	return ret;
+}
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+/*
+ * mremap(MREMAP_DONTUNMAP) moves the pages and leaves the old range
+ * mapped and empty: it reads as zeros again.
+ */
+static int mremap_dontunmap(uint8_t *b, int step)
+{
+	void *p;
+
+	switch (step) {
+	case 0: return region(b, false);
+	case 1:
+		p = mremap(b + 100 * PG, 50 * PG, 50 * PG,
+			   MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+			   SPARE(b));
+		return p == SPARE(b) ? STEP_OK : STEP_FAILED;
+	case 2:
+		fill(b, 120, 3, 9);
+		fill(SPARE(b), 0, 2, 10);
+		return STEP_OK;
+	}
+	/* Back where they came from, over the emptied range. */
+	p = mremap(SPARE(b), 50 * PG, 50 * PG, MREMAP_MAYMOVE | MREMAP_FIXED,
+		   b + 100 * PG);
+	return p == b + 100 * PG ? STEP_OK : STEP_FAILED;
+}
+
+/* Debian 12's headers are 6.1's; UFFDIO_MOVE came in 6.8. */
+#ifndef UFFDIO_MOVE
+#define _UFFDIO_MOVE	0x05
+struct uffdio_move {
+	__u64 dst, src, len, mode;
+	__s64 move;
+};
+#define UFFDIO_MOVE	_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif
+
+static int uffd = -1;
+
+/*
+ * The registered range's pages 200-299 of @b, each step: some discarded,
+ * then filled again by userfaultfd with no write of the process. It is
+ * unregistered before the target parks, so that nothing (a reader of
+ * /proc/PID/mem) can wait on a missing page with no one to serve it.
+ */
+static int uffd_range(uint8_t *b, bool on)
+{
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)(b + 200 * PG), 100 * PG },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (!on)
+		return ioctl(uffd, UFFDIO_UNREGISTER, &reg.range) ? -1 : 0;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		return -1;
+	return reg.ioctls & (1ULL << _UFFDIO_MOVE) ? 1 : 0;
+}
+
+static int uffd_copy(uint8_t *dst, const uint8_t *src, size_t npages)
+{
+	struct uffdio_copy c = { .dst = (uintptr_t)dst, .src = (uintptr_t)src,
+				 .len = npages * PG };
+
+	return ioctl(uffd, UFFDIO_COPY, &c) ? -1 : 0;
+}
+
+/*
+ * userfaultfd fills missing pages: UFFDIO_COPY, UFFDIO_ZEROPAGE and (6.8
+ * and later) UFFDIO_MOVE, which takes the process's own pages from one
+ * place to another. MOVE answers EBUSY for a page not the process's alone
+ * (after fork, or while a checkpoint keeps its old content: the module
+ * shares it copy-on-write until the next write); the process copies
+ * instead, as any user of MOVE must.
+ */
+static int uffd_fill(uint8_t *b, int step)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_zeropage z;
+	struct uffdio_move mv;
+	int move;
+
+	if (!step) {
+		uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+			return STEP_UNSUPPORTED;
+		if (!map_at(b, N, MAP_FIXED_NOREPLACE))
+			return STEP_FAILED;
+		madvise(b, N * PG, MADV_NOHUGEPAGE);	/* MOVE splits no THP */
+		fill(b, 0, N, 11);
+		return STEP_OK;
+	}
+	if (uffd < 0)
+		return STEP_UNSUPPORTED;
+	if (zap(b, 200 + 10 * step, 30) != STEP_OK)
+		return STEP_FAILED;
+	move = uffd_range(b, true);
+	if (move < 0)
+		return STEP_FAILED;
+	fill(b, 10, 4, (uint8_t)(12 + step));	/* sources of this step */
+	if (uffd_copy(b + (200 + 10 * step) * PG, b + 10 * PG, 4))
+		return STEP_FAILED;
+	z = (struct uffdio_zeropage){ .range = {
+		(uintptr_t)(b + (204 + 10 * step) * PG), 3 * PG } };
+	if (ioctl(uffd, UFFDIO_ZEROPAGE, &z))
+		return STEP_FAILED;
+	mv = (struct uffdio_move){ (uintptr_t)(b + (207 + 10 * step) * PG),
+				   (uintptr_t)(b + 10 * PG), 4 * PG, 0, 0 };
+	if (!move || ioctl(uffd, UFFDIO_MOVE, &mv)) {
+		if (move && errno != EBUSY)
+			return STEP_FAILED;
+		/* What a user of MOVE does on EBUSY, and before 6.8. */
+		if (uffd_copy((uint8_t *)(uintptr_t)mv.dst, b + 10 * PG, 4))
+			return STEP_FAILED;
+		if (zap(b, 10, 4) != STEP_OK)
+			return STEP_FAILED;
+	}
+	return uffd_range(b, false) ? STEP_FAILED : STEP_OK;
 }
 
 /*
@@ -675,6 +833,9 @@ static const struct scenario catalogue[] = {
 	{ "swap-out (MADV_PAGEOUT)", swap_out },
 	{ "MADV_DONTNEED in a private file mapping", private_file },
 	{ "io_uring reads into registered buffers", uring_fixed },
+	{ "process_vm_writev and /proc/self/mem", kernel_writes },
+	{ "mremap MREMAP_DONTUNMAP", mremap_dontunmap },
+	{ "userfaultfd COPY, ZEROPAGE and MOVE", uffd_fill },
 };
 
 /* A process of its own: see rings(). */
