@@ -13,6 +13,9 @@
  * keys, in one variant), `snapper-tool restore`d and continued, and must
  * serve exactly the data set of the checkpoint's instant; SQLite too, at
  * the instant (sqlite_restore_at_the_instant).
+ *
+ * And Debian's cc1 compiling, stopped at arbitrary instants of its work
+ * rather than between phases (gcc_at_any_instant).
  */
 #include <dirent.h>
 #include <sys/prctl.h>
@@ -566,6 +569,79 @@ TEST_F_TIMEOUT(prog, sqlite_restore_at_the_instant, 600)
 	EXPECT_STREQ("done", reply);
 	exact_at(_metadata, self->store, self->pid, false, "the restore");
 	guest_sh(NULL, 0, "rm -f '%s' '%s-wal' '%s-shm'", db, db, db);
+}
+
+/* ---- GCC's compiler proper, stopped anywhere ---- */
+
+#define GCC_FUNCS	800	/* 2.5 s of cc1 natively, 50 MB, 2500 madvise() */
+#define GCC_INSTANTS	6
+
+/* A C file of GCC_FUNCS small functions calling each other, for -O2. */
+static int gcc_source(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int i;
+
+	if (!f)
+		return -1;
+	for (i = 0; i < GCC_FUNCS; i++)
+		fprintf(f, "static int f%d(int *a, int n) { int s = %d; "
+			"for (int i = 0; i < n; i++) s += a[i] * %d ^ (s >> %d); "
+			"if (s & 1) s += f%d(a, n - 1); return s; }\n",
+			i, i, i % 97 + 1, i % 7 + 1, i ? i - 1 : 0);
+	fprintf(f, "int g(int *a, int n) { return 0");
+	for (i = 0; i < GCC_FUNCS; i += 10)
+		fprintf(f, " + f%d(a, n)", i);
+	fprintf(f, "; }\n");
+	return fclose(f) ? -1 : 0;
+}
+
+/*
+ * Debian's cc1 (GCC's compiler proper) at -O2, its garbage collector made
+ * to run often: it maps pages, frees them (MADV_DONTNEED) and reuses them
+ * all the time (2500 madvise() calls in a run). Unlike
+ * the programs above it is stopped wherever it happens to be, every 0.7 s,
+ * not between phases of its work: checkpointed (full first, then
+ * incremental, full again at the last instant), compared, continued.
+ */
+TEST_F_TIMEOUT(prog, gcc_at_any_instant, 600)
+{
+	char cc1[512], src[300];
+	/* A collection whenever the heap grew by a tenth past 8 MiB. */
+	char *argv[] = { cc1, "-quiet", "-w", "-O2", "--param", "ggc-min-expand=10",
+			 "--param", "ggc-min-heapsize=8192", src, "-o", "/dev/null",
+			 NULL };
+	uint64_t gen;
+	int i, st;
+
+	if (guest_sh(cc1, sizeof(cc1), "gcc -print-prog-name=cc1") ||
+	    cc1[0] != '/')
+		SKIP(return, "gcc is not installed");
+	cc1[strcspn(cc1, "\n")] = '\0';
+	snprintf(src, sizeof(src), "%s-gcc.c", self->store);
+	ASSERT_EQ(0, gcc_source(src));
+	ASSERT_EQ(0, start(self, argv));
+	for (i = 0; i < GCC_INSTANTS; i++) {
+		usleep(700000);
+		ASSERT_EQ(0, kill(self->pid, SIGSTOP));
+		ASSERT_EQ(self->pid, waitpid(self->pid, &st, WUNTRACED));
+		ASSERT_TRUE(WIFSTOPPED(st))
+			TH_LOG("cc1 ended after %d instants: give it more to do", i);
+		gen = oracle_checkpoint(self->store, self->pid, false, i == 0);
+		ASSERT_NE(0ULL, (unsigned long long)gen) TH_LOG("instant %d", i);
+		EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
+			TH_LOG("generation %llu, instant %d",
+			       (unsigned long long)gen, i);
+		if (i == GCC_INSTANTS - 1) {
+			gen = oracle_checkpoint(self->store, self->pid, false, true);
+			ASSERT_NE(0ULL, (unsigned long long)gen);
+			EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
+				TH_LOG("generation %llu, the last, again full",
+				       (unsigned long long)gen);
+		}
+		ASSERT_EQ(0, kill(self->pid, SIGCONT));
+	}
+	unlink(src);
 }
 
 TEST_HARNESS_MAIN
