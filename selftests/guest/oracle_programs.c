@@ -14,8 +14,10 @@
  * serve exactly the data set of the checkpoint's instant; SQLite too, at
  * the instant (sqlite_restore_at_the_instant).
  *
- * And Debian's cc1 compiling, stopped at arbitrary instants of its work
- * rather than between phases (gcc_at_any_instant).
+ * And, stopped at arbitrary instants of their work rather than between
+ * phases: four python3 threads that never rest
+ * (python_threads_at_any_instant) and Debian's cc1 compiling
+ * (gcc_at_any_instant).
  */
 #include <dirent.h>
 #include <sys/prctl.h>
@@ -433,6 +435,42 @@ TEST_F_TIMEOUT(prog, python_threads, 600)
 		exact_at(_metadata, self->store, self->pid, i == 0, what[i]);
 	}
 	exact_at(_metadata, self->store, self->pid, true, "the last, again full");
+}
+
+/*
+ * The same allocator, never at rest: four threads that allocate and free
+ * without pause (glibc's per-thread arenas, mmap()ed and munmap()ed big
+ * blocks), stopped with SIGSTOP wherever they are, every 0.5 s. All four
+ * must be in the generation as of one instant.
+ */
+static const char python_busy[] =
+	"import sys, threading, random\n"
+	"keep = [[] for _ in range(4)]\n"
+	"def work(i):\n"
+	"    r = random.Random(i)\n"
+	"    k = keep[i]\n"
+	"    while True:\n"
+	"        if len(k) > 200: del k[:r.randrange(1, 150)]\n"
+	"        k.append(bytearray(r.choice((64, 1000, 20000, 200000))))\n"
+	"        k[-1][0:8] = b'snapper!'\n"
+	"for i in range(4): threading.Thread(target=work, args=(i,), daemon=True).start()\n"
+	"print('go', flush=True)\n"
+	"sys.stdin.read()\n";
+
+TEST_F_TIMEOUT(prog, python_threads_at_any_instant, 600)
+{
+	char *const argv[] = { "python3", "-c", (char *)python_busy, NULL };
+	char buf[3], what[32];
+	int i;
+
+	ASSERT_EQ(0, start(self, argv));
+	ASSERT_EQ(3, read(self->out, buf, 3));
+	for (i = 0; i < 6; i++) {
+		usleep(500000);
+		snprintf(what, sizeof(what), "instant %d", i);
+		exact_at(_metadata, self->store, self->pid, i == 0, what);
+	}
+	exact_at(_metadata, self->store, self->pid, true, "a last one, full");
 }
 
 /* ---- SQLite, through python3's sqlite3 module ---- */
