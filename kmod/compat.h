@@ -29,6 +29,11 @@
 #error "snapper needs CONFIG_TRANSPARENT_HUGEPAGE=y"
 #endif
 
+/* Hugetlb mappings are walked with helpers that exist only with it. */
+#ifndef CONFIG_HUGETLB_PAGE
+#error "snapper needs CONFIG_HUGETLB_PAGE=y (CONFIG_HUGETLBFS)"
+#endif
+
 /*
  * Huge-page subpage hashes use xxh64 (session.c). XXHASH has no prompt of
  * its own: btrfs, zstd and CRYPTO_XXHASH select it, as every distribution
@@ -74,6 +79,24 @@
 #else
 #define snapper_gup_remote(mm, addr, flags, pagep)			\
 	get_user_pages_remote((mm), (addr), 1, (flags), (pagep), NULL, NULL)
+#endif
+
+/* 6.11 gave huge_ptep_get() the mm and the address (for arm64). */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#define snapper_huge_ptep_get(mm, addr, ptep)	huge_ptep_get(mm, addr, ptep)
+#else
+#define snapper_huge_ptep_get(mm, addr, ptep)	huge_ptep_get(ptep)
+#endif
+
+/*
+ * The page cache of a hugetlbfs file: one entry per huge page at the huge
+ * page's own index on 6.1, a multi-index entry at the base-page index of
+ * its first page from 6.7 (filemap_lock_hugetlb_folio()).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
+#define snapper_hugetlb_index(order, index)	((index) & ~((1UL << (order)) - 1))
+#else
+#define snapper_hugetlb_index(order, index)	((index) >> (order))
 #endif
 
 /* 6.2 moved the parsed attributes of a dump into a struct genl_info. */

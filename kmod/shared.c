@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Shared memory, captured from its object rather than from the target's
- * page table (and Linux AIO's completion ring: see AIO_RING_MAGIC).
+ * page table (and Linux AIO's completion ring: see AIO_RING_MAGIC), and
+ * hugetlb pages, which no soft-dirty bit marks (tracker.c): shared ones
+ * from their hugetlbfs object too, private ones from the pages the walk
+ * referenced, through the same placeholders.
  *
  * The pages of shmem (tmpfs, memfd, SysV shm, MAP_SHARED|MAP_ANONYMOUS)
  * change without a fault in the target's page table when another process
@@ -32,8 +35,11 @@
  * file is their storage, and reading all of it at every checkpoint would
  * cost its size in I/O.
  */
+#include "compat.h"
+
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/hugetlb.h>
 #include <linux/magic.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
@@ -66,6 +72,12 @@ static bool is_shmem(struct address_space *mapping)
 	return mapping->host->i_sb->s_magic == TMPFS_MAGIC;
 }
 
+/* hugetlbfs: MAP_HUGETLB, memfd_create(MFD_HUGETLB), SHM_HUGETLB, files. */
+static bool is_hugetlb(struct address_space *mapping)
+{
+	return mapping->host->i_sb->s_magic == HUGETLBFS_MAGIC;
+}
+
 /**
  * snapper_shared_covers() - is a mapping captured from its object?
  * @vma: a mapping of the target, with the mmap lock held
@@ -84,7 +96,7 @@ bool snapper_shared_covers(struct vm_area_struct *vma)
 	    (VM_SHARED | VM_WRITE) || !vma->vm_file)
 		return false;
 	mapping = vma_object(vma);
-	return mapping->host && (is_shmem(mapping) ||
+	return mapping->host && (is_shmem(mapping) || is_hugetlb(mapping) ||
 				 mapping->host->i_sb->s_magic == AIO_RING_MAGIC);
 }
 
@@ -155,7 +167,10 @@ static struct folio *shmem_folio(struct address_space *mapping,
 
 /*
  * As shmem_folio(), for any covered object. AIO's ring is never swapped
- * out or truncated: its pages stay in its page cache while it exists.
+ * out or truncated: its pages stay in its page cache while it exists, as
+ * do hugetlbfs pages (never swapped; a truncation or hole punch removes
+ * them, and the mapping then reads zeros), whose index in the page cache
+ * is not the base page's on 6.1 (compat.h).
  * filemap_get_folio() finds no page as NULL on 6.1, ERR_PTR(-ENOENT) on
  * 6.12.
  */
@@ -166,16 +181,49 @@ static struct folio *object_folio(struct address_space *mapping,
 
 	if (is_shmem(mapping))
 		return shmem_folio(mapping, index);
+	if (is_hugetlb(mapping))
+		index = snapper_hugetlb_index(huge_page_order(hstate_inode(mapping->host)),
+					      index);
 	folio = filemap_get_folio(mapping, index);
 	return IS_ERR_OR_NULL(folio) ? NULL : folio;
+}
+
+/*
+ * The page at @index of the object, or NULL: HOLE. For hugetlbfs the
+ * folio's base-page index is not folio->index on 6.1, so the subpage is
+ * taken from the offset within the huge page, as folio_file_page() does.
+ */
+static struct page *object_page(struct address_space *mapping, pgoff_t index,
+				struct folio **folio)
+{
+	*folio = object_folio(mapping, index);
+	if (IS_ERR_OR_NULL(*folio))
+		return NULL;
+	return folio_page(*folio, index & (folio_nr_pages(*folio) - 1));
+}
+
+/*
+ * A machine check in the source page (an uncorrectable memory error,
+ * hugetlb's long-lived pages above all) fails the checkpoint instead of
+ * the machine, as tracker.c's copies do.
+ */
+static int copy_page_mc(struct page *to, struct page *from)
+{
+	void *src = kmap_local_page(from);
+	unsigned long left;
+
+	left = copy_mc_to_kernel(page_address(to), src, PAGE_SIZE);
+	kunmap_local(src);
+	return left ? -EIO : 0;
 }
 
 enum { UNCHANGED, SEND, HOLE };
 
 /*
- * Reads the page of @p from the object of @r into *@copy. Return: SEND
- * (*@copy is then @p's), UNCHANGED, HOLE (the object has no page there),
- * or -errno.
+ * Reads the page of @p into *@copy: from the object of @r, or the page the
+ * walk referenced (a private hugetlb page, tracker.c), whose reference it
+ * drops. Return: SEND (*@copy is then @p's), UNCHANGED, HOLE (the object
+ * has no page there), or -errno.
  */
 static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 		     const struct snapper_snap_vma *r,
@@ -183,24 +231,29 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 {
 	unsigned long addr = p->addr & PAGE_MASK;
 	pgoff_t index = r->pgoff + ((addr - r->start) >> PAGE_SHIFT);
-	struct folio *folio;
+	struct folio *folio = NULL;
+	struct page *page = p->page;
 	void *data;
 	u64 hash;
+	int ret;
 
-	folio = object_folio(r->file->f_mapping, index);
-	if (IS_ERR(folio))
-		return PTR_ERR(folio);
-	if (!folio)
-		return HOLE;
+	if (!page) {
+		page = object_page(r->file->f_mapping, index, &folio);
+		if (IS_ERR(folio))
+			return PTR_ERR(folio);
+		if (!page)
+			return HOLE;
+	}
 	if (!*copy)
 		*copy = alloc_page(GFP_KERNEL_ACCOUNT);
-	if (!*copy) {
-		folio_put(folio);
-		return -ENOMEM;
-	}
 	/* Copy first, then hash the copy: others may write the object. */
-	copy_highpage(*copy, folio_file_page(folio, index));
-	folio_put(folio);
+	ret = *copy ? copy_page_mc(*copy, page) : -ENOMEM;
+	if (folio)
+		folio_put(folio);
+	else
+		snapper_snap_page_release(p);
+	if (ret)
+		return ret;
 	snap->stats.scanned++;
 	data = kmap_local_page(*copy);
 	hash = snapper_session_hash(data);
@@ -295,6 +348,8 @@ static void compact(struct snapper_snapshot *snap)
 	for (c = snap->head; c; c = c->next) {
 		for (i = 0; i < c->nr; i++) {
 			if (c->pages[i].addr & SNAP_OBJECT) {
+				/* Still referenced if fill() stopped early. */
+				snapper_snap_page_release(&c->pages[i]);
 				snap->nr_pages--;
 				continue;
 			}

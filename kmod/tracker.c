@@ -59,6 +59,11 @@
  * before the freeze, as many as half the room in the target's memory
  * cgroup allows (prefetch_swapped()); the walk then finds them present.
  *
+ * Hugetlb entries carry no soft-dirty bit: every present hugetlb page of
+ * the target's own is taken at every checkpoint, copied before the thaw
+ * and sent only if changed (walk_hugetlb(); shared ones from their object,
+ * shared.c).
+ *
  * What the snapshot allocates (page lists, copies) is charged to the
  * caller's memory cgroup (__GFP_ACCOUNT): a process may checkpoint itself
  * without privilege, and must not escape its limits that way.
@@ -655,6 +660,120 @@ static int walk_range(struct walk *w, struct vm_area_struct *vma,
 	return 0;
 }
 
+/*
+ * The entry that maps the hugetlb page of @addr in @mm, as huge_pte_offset()
+ * (not exported) finds it: the PUD itself for a PUD-sized page, else the
+ * PMD (check_mm() lets no other size in). NULL where no table leads there.
+ * Private hugetlb mappings never share their page tables (PMD sharing is
+ * for VM_MAYSHARE only), and those of our mm are freed only under its mmap
+ * lock, which the walk holds.
+ */
+static pte_t *hugetlb_entry(struct mm_struct *mm, unsigned long addr,
+			    unsigned long size)
+{
+	pgd_t *pgd = pgd_offset(mm, addr);
+	p4d_t *p4d;
+	pud_t *pud;
+
+	if (!pgd_present(*pgd))
+		return NULL;
+	p4d = p4d_offset(pgd, addr);
+	if (!p4d_present(*p4d))
+		return NULL;
+	pud = pud_offset(p4d, addr);
+	if (size == PUD_SIZE)
+		return (pte_t *)pud;
+	if (!pud_present(*pud))
+		return NULL;
+	return (pte_t *)pmd_offset(pud, addr);
+}
+
+/*
+ * [@addr, @end) within one hugetlb page of a private mapping, at most
+ * PMD_SIZE. Its entry, read under the lock the kernel's hugetlb code takes
+ * (huge_pte_lock()), is one of:
+ *  - none (or a uffd-wp marker, as in walk_ptes()): a hole, zeros where
+ *    the object has no page (always so for MAP_ANONYMOUS), else the
+ *    file's;
+ *  - present: the file's own page (not eligible, as for small pages), or
+ *    the target's: each subpage referenced and left as a placeholder,
+ *    which shared.c copies and hashes before the thaw and keeps only if
+ *    changed. Hugetlb entries have no soft-dirty bit (the kernel's fault
+ *    paths do not set it, pagemap reports only VM_SOFTDIRTY for them),
+ *    and a hugetlb write fault reuses a page mapped once whatever its
+ *    count (hugetlb_wp()), so copy-on-write cannot keep the instant
+ *    either: every present page is read at every checkpoint;
+ *  - a migration entry: read in through the mm before the thaw, as a
+ *    migrating small page is (GUP waits for the migration);
+ *  - anything else (a poisoned page, another marker): no content, as in
+ *    pte_swap_entry().
+ */
+static void hugetlb_step(struct walk *w, struct vm_area_struct *vma,
+			 struct hstate *h, unsigned long addr, unsigned long end)
+{
+	unsigned long haddr = addr & huge_page_mask(h);
+	struct folio *folio;
+	struct page *page;
+	swp_entry_t entry;
+	spinlock_t *ptl;	/* huge_pte_lock(): the PMD's, or the mm's for a PUD */
+	pte_t *ptep, pte;
+
+	ptep = hugetlb_entry(w->mm, haddr, huge_page_size(h));
+	if (!ptep) {
+		add_hole(w, addr, end);
+		return;
+	}
+	ptl = huge_pte_lock(h, w->mm, ptep);
+	pte = snapper_huge_ptep_get(w->mm, haddr, ptep);
+	if (huge_pte_none(pte) || pte_marker_uffd_wp(pte)) {
+		add_hole(w, addr, end);
+	} else if (pte_present(pte)) {
+		page = pte_page(pte);
+		folio = page_folio(page);
+		if (!eligible(vma, folio)) {
+			add_file_hole(w, addr, end);
+		} else {
+			folio_ref_add(folio, (end - addr) >> PAGE_SHIFT);
+			for (; addr < end; addr += PAGE_SIZE)
+				add_page(w, addr | SNAP_OBJECT,
+					 nth_page(page, (addr - haddr) >> PAGE_SHIFT));
+		}
+	} else {
+		entry = pte_to_swp_entry(pte);
+		w->snap->stats.scanned += (end - addr) >> PAGE_SHIFT;
+		if (is_migration_entry(entry)) {
+			w->snap->stats.swap += (end - addr) >> PAGE_SHIFT;
+			for (; addr < end; addr += PAGE_SIZE)
+				add_page(w, addr | SNAPPER_PAGE_F_SWAP |
+					 SNAP_NEED_READ, NULL);
+		}
+	}
+	spin_unlock(ptl);
+}
+
+/*
+ * A private hugetlb mapping, PMD_SIZE at a time (a PUD-sized page too, so
+ * that the room needed stays that of one page table).
+ */
+static int walk_hugetlb(struct walk *w, struct vm_area_struct *vma,
+			unsigned long addr, unsigned long end, unsigned long *at)
+{
+	struct hstate *h = hstate_vma(vma);
+	unsigned long next;
+	int ret;
+
+	for (; addr < end; addr = next) {
+		next = min(end, (addr & PMD_MASK) + PMD_SIZE);
+		*at = addr;
+		ret = ensure_room(w, PTRS_PER_PTE,
+				  GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
+		if (ret)
+			return ret;
+		hugetlb_step(w, vma, h, addr, next);
+	}
+	return 0;
+}
+
 /* Shared memory is read from its object (shared.c): one placeholder a page. */
 static int walk_object(struct walk *w, struct vm_area_struct *vma,
 		       unsigned long addr, unsigned long end, unsigned long *at)
@@ -752,9 +871,12 @@ static int check_mm(struct mm_struct *mm, struct netlink_ext_ack *extack)
 		return -EOPNOTSUPP;
 	}
 	for_each_vma(vmi, vma) {
-		if (is_vm_hugetlb_page(vma)) {
+		/* x86-64's sizes; walk_hugetlb() knows no other. */
+		if (is_vm_hugetlb_page(vma) &&
+		    huge_page_size(hstate_vma(vma)) != PMD_SIZE &&
+		    huge_page_size(hstate_vma(vma)) != PUD_SIZE) {
 			NL_SET_ERR_MSG_MOD(extack,
-					   "target has hugetlb mappings, which are not supported");
+					   "target has hugetlb mappings of a page size not supported");
 			return -EOPNOTSUPP;
 		}
 	}
@@ -851,6 +973,13 @@ static unsigned long hole_kind(const struct walk *w,
 {
 	if (vma_is_anonymous(vma))
 		return SNAP_HOLE;
+	/*
+	 * MAP_ANONYMOUS|MAP_HUGETLB maps a file of its own, which a private
+	 * mapping never adds a page to: no page there reads as zeros.
+	 */
+	if (is_vm_hugetlb_page(vma) && !(vma->vm_flags & VM_SHARED) &&
+	    !vma->vm_file->f_mapping->nrpages)
+		return SNAP_HOLE;
 	if (w->snap->file_holes && !(vma->vm_flags & VM_SHARED))
 		return SNAP_HOLE | SNAP_FILE;
 	return 0;
@@ -873,8 +1002,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 		if (r->flags & SNAPPER_VMA_F_SKIPPED)
 			continue;
 		vma = find_vma(w->mm, max(*at, r->start));
-		if (!vma || vma->vm_start >= r->end || vma_skipped(vma) ||
-		    is_vm_hugetlb_page(vma))
+		if (!vma || vma->vm_start >= r->end || vma_skipped(vma))
 			continue;
 		start = max3(*at, r->start, vma->vm_start);
 		end = min(r->end, vma->vm_end);
@@ -886,8 +1014,12 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 		w->last = NULL;
 		if (snapper_shared_covers(vma))
 			ret = walk_object(w, vma, start, end, at);
-		else
+		else if (!is_vm_hugetlb_page(vma))
 			ret = walk_range(w, vma, start, end, at);
+		else if (!(vma->vm_flags & VM_SHARED))
+			ret = walk_hugetlb(w, vma, start, end, at);
+		else
+			ret = 0;	/* read-only: the target wrote nothing */
 		if (ret)
 			return ret;
 	}

@@ -3,14 +3,14 @@
  * Entries that are not plain present pages: swapped-out pages (a swap file
  * on $SNAPPER_SCRATCH, pages pushed out with MADV_PAGEOUT; pagemap bit 62
  * is the oracle) are read back and sent, dirty or not as soft-dirty says;
- * hugetlb mappings are refused with EOPNOTSUPP rather than missed. Many
+ * a hugetlb page, which no soft-dirty bit marks, is sent when it changed
+ * and only then. Many
  * swapped-out pages of irregular content come byte-exact against
  * /proc/PID/mem of the stopped target.
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
 #include <sys/swap.h>
-#include <sys/utsname.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -24,6 +24,8 @@
 #endif
 
 #define STORE	0x5a0e0004ULL
+#define HUGE_BYTES	(2UL << 20)
+#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
 #define PREFETCH "/sys/module/snapper/parameters/swap_prefetch"
 #define NPAGES	64
 
@@ -322,42 +324,76 @@ TEST(swapped_out_pages_are_byte_exact)
 	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
+/* One private MAP_HUGETLB page of 2 MiB, every subpage filled as fill_page(). */
 static void map_hugetlb(struct target *t, void *arg)
 {
-	void *p = mmap(NULL, 2UL << 20, PROT_READ | PROT_WRITE,
+	void *p = mmap(NULL, HUGE_BYTES, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	size_t i;
 
+	(void)arg;
 	t->base = p == MAP_FAILED ? 0 : (uint64_t)p;
-	if (p != MAP_FAILED)
-		memset(p, 1, 2UL << 20);
+	for (i = 0; p != MAP_FAILED && i < HUGE_BYTES / PG; i++)
+		fill_page(t->base, i, (uint64_t)i << 32 | 0x4711);
 }
 
-TEST(hugetlb_is_refused)
+/*
+ * No soft-dirty bit marks a hugetlb page: every present one is read at
+ * every checkpoint, and a subpage is sent only when its content differs
+ * from the base's (tracker.c, shared.c). A full checkpoint sends all 512
+ * subpages, an incremental one after no write none, after one write that
+ * subpage alone; the references the walk took are all dropped.
+ */
+TEST(hugetlb_sends_what_changed)
 {
 	const char *why = guest_skip_reason();
-	struct utsname u;
+	char pool[32];
 	struct snapper_genl *nl;
 	struct target t = { 0 };
 	struct got g = { 0 };
+	struct got_page *p;
+	size_t i;
 
 	if (why)
 		SKIP(return, "%s", why);
-	if (system("echo 2 > /proc/sys/vm/nr_hugepages 2>/dev/null"))
+	if (guest_read_file(NR_HUGEPAGES, pool, sizeof(pool)) ||
+	    guest_write_file(NR_HUGEPAGES, "2"))
 		SKIP(return, "no hugetlb pages here");
 	ASSERT_EQ(0, target_start(&t, 0, map_hugetlb, NULL, NULL));
 	if (!t.base) {
 		target_stop(&t);
+		guest_write_file(NR_HUGEPAGES, pool);
 		SKIP(return, "could not map a hugetlb page");
 	}
 	ASSERT_EQ(0, snapper_genl_open(&nl));
-	EXPECT_EQ(-EOPNOTSUPP, checkpoint(nl, t.pid, STORE, 0, 0, &g));
-	/* 6.1's genetlink drops the extack message of a dump's start. */
-	if (uname(&u) || strncmp(u.release, "6.1.", 4))
-		EXPECT_NE(NULL, snapper_genl_errmsg(nl));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+	ASSERT_EQ((int)(HUGE_BYTES / PG), got_in(&g, t.base, t.base + HUGE_BYTES));
+	for (i = 0; i < HUGE_BYTES / PG; i++) {
+		p = got_find(&g, t.base + i * PG);
+		ASSERT_NE(NULL, p);
+		ASSERT_TRUE(p->intact);
+		ASSERT_EQ((uint64_t)i << 32 | 0x4711, p->first);
+		ASSERT_TRUE(!!(p->flags & SNAPPER_PAGE_F_COPIED));
+	}
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
+
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 1, 0, &g));
+	ASSERT_FALSE(g.h.full);
+	EXPECT_EQ(0, got_in(&g, t.base, t.base + HUGE_BYTES));
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 2));
+
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 300, 0x31415ULL << 32, 0));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 2, 0, &g));
+	ASSERT_EQ(1, got_in(&g, t.base, t.base + HUGE_BYTES));
+	p = got_find(&g, t.base + 300 * PG);
+	ASSERT_NE(NULL, p);
+	ASSERT_TRUE(p->intact);
+	EXPECT_EQ(0x31415ULL << 32, p->first);
 	target_stop(&t);
 	got_free(&g);
 	snapper_genl_close(nl);
-	EXPECT_EQ(0, system("echo 0 > /proc/sys/vm/nr_hugepages"));
+	EXPECT_EQ(0, guest_write_file(NR_HUGEPAGES, pool));
+	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
 TEST_HARNESS_MAIN

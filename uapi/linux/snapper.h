@@ -202,7 +202,8 @@
  *     -ESRCH      no such process in the caller's pid namespace, or no mm
  *     -EPERM      another process without CAP_SYS_ADMIN
  *     -EOPNOTSUPP unknown flag bits; an mm with MMU notifiers (KVM, RDMA,
- *                 SVA); hugetlb mappings (each with an extack message)
+ *                 SVA); hugetlb mappings of a size other than PMD's or
+ *                 PUD's (each with an extack message)
  *     -EBUSY      a checkpoint of that target is already streaming (and
  *                 the caller may not preempt it, see above), or a thread
  *                 did not leave user mode within five seconds
