@@ -34,6 +34,8 @@
  *
  * Mappings the module lists but does not read (VM_IO, VM_PFNMAP,
  * secretmem) are listed and not read here either: see mark_skipped().
+ * Hugetlb mappings, which no soft-dirty bit tracks, are taken as the
+ * module takes them: see mark_huge().
  *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
  * file or shared mapping unmapped and mapped again at the same place
@@ -280,6 +282,9 @@ struct vma {
 	bool holes;	/* private anonymous: an empty page reads as zeros */
 	bool file;	/* private file: a page not anonymous reads the file */
 	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
+	bool huge;	/* hugetlb: no soft-dirty bit, see mark_skipped() */
+	int obj;	/* shared writable hugetlb: its object, read whole; or -1 */
+	uint64_t obj_end;	/* where the object ends in the mapping */
 };
 
 struct hole {
@@ -304,8 +309,11 @@ static void capture_free(struct capture *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->nvmas; i++)
+	for (i = 0; i < c->nvmas; i++) {
 		free(c->vmas[i].path);
+		if (c->vmas[i].obj >= 0)
+			close(c->vmas[i].obj);
+	}
 	free(c->vmas);
 	free(c->addrs);
 	free(c->data);
@@ -330,6 +338,7 @@ static int parse_maps_line(const char *line, struct vma *m)
 		return -EPROTO;
 	sscanf(line + n, "%4095[^\n]", path);
 	memset(m, 0, sizeof(*m));
+	m->obj = -1;
 	m->ino = ino;
 	memcpy(m->perms, perms, sizeof(perms));
 	m->v.start = start;
@@ -414,6 +423,7 @@ struct seen {
 	uint64_t start, end, pgoff, ino;
 	char perms[5];
 	bool io;
+	bool huge;	/* "ht": hugetlb */
 };
 
 struct vmflags {
@@ -459,6 +469,7 @@ static int read_vmflags(uint32_t pid, struct vmflags *vf)
 		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
 			/* Each flag is two letters and a space. */
 			cur->io = strstr(line, " io ") || strstr(line, " pf ");
+			cur->huge = strstr(line, " ht ");
 		}
 	}
 	free(line);
@@ -508,14 +519,56 @@ static bool secretmem(uint32_t pid, const struct vma *m)
 }
 
 /*
- * Flags the mappings whose pages are not read, as the module's
- * vma_skipped(), from what @vf saw of them. Return: the number of file
- * mappings @vf has no record of (mapped or changed since it was read).
+ * A hugetlb mapping (smaps' "ht"), as the module's walk_hugetlb() and
+ * shared.c take it: no soft-dirty bit ever marks a hugetlb page (pagemap
+ * reports only the mapping's VM_SOFTDIRTY there), so every present page of
+ * the process's own is taken at every checkpoint; a private one made with
+ * MAP_ANONYMOUS reads as zeros where it has no page; a shared writable one
+ * is read whole from its object through map_files, where another process
+ * may have written pages the target never mapped (a hole there reads as
+ * zeros, and a read of the object allocates nothing, where one through
+ * /proc/PID/mem would fault a new page in). Return: 0, or -errno.
  */
-static size_t mark_skipped(uint32_t pid, struct capture *c,
-			   const struct vmflags *vf)
+static int mark_huge(uint32_t pid, struct vma *m)
 {
-	size_t i, unseen = 0;
+	char path[96];
+	struct stat st;
+	uint64_t size;
+
+	m->huge = true;
+	if (m->perms[3] == 'p') {
+		if (!strcmp(m->path, "/anon_hugepage (deleted)")) {
+			m->holes = true;
+			m->file = false;
+		}
+		return 0;
+	}
+	if (m->perms[1] != 'w')
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
+		 pid, m->v.start, m->v.end);
+	m->obj = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->obj < 0 || fstat(m->obj, &st))
+		return fail(-errno, "%s", path);
+	size = (uint64_t)st.st_size / PAGE_SIZE;
+	m->obj_end = size <= m->v.pgoff ? m->v.start :
+		     size - m->v.pgoff >= (m->v.end - m->v.start) / PAGE_SIZE ?
+		     m->v.end : m->v.start + (size - m->v.pgoff) * PAGE_SIZE;
+	return 0;
+}
+
+/*
+ * Flags the mappings whose pages are not read, as the module's
+ * vma_skipped(), and the hugetlb ones (mark_huge()), from what @vf saw of
+ * them. Return: the number of file mappings @vf has no record of (mapped
+ * or changed since it was read), or -errno.
+ */
+static long mark_skipped(uint32_t pid, struct capture *c,
+			 const struct vmflags *vf)
+{
+	size_t i;
+	long unseen = 0;
+	int ret;
 
 	for (i = 0; i < c->nvmas; i++) {
 		struct vma *m = &c->vmas[i];
@@ -529,10 +582,15 @@ static size_t mark_skipped(uint32_t pid, struct capture *c,
 			continue;
 		}
 		s = seen_as(vf, m);
-		if (!s)
+		if (!s) {
 			unseen++;
-		else if (s->io)
+		} else if (s->io) {
 			m->v.flags |= SNAPPER_VMA_F_SKIPPED;
+		} else if (s->huge && !m->huge) {
+			ret = mark_huge(pid, m);
+			if (ret)
+				return ret;
+		}
 	}
 	return unseen;
 }
@@ -658,7 +716,7 @@ static bool wanted(const struct vma *m, uint64_t pm, bool full)
 		return false;
 	if ((pm & PM_FILE) && !shared_rw)
 		return false;
-	return full || (pm & PM_SOFT_DIRTY);
+	return full || m->huge || (pm & PM_SOFT_DIRTY);
 }
 
 /* A present anonymous page that KSM merged (see the top of the file)? */
@@ -685,6 +743,15 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 
 		if (v->flags & SNAPPER_VMA_F_SKIPPED)
 			continue;
+		if (c->vmas[i].obj >= 0) {
+			/* Read whole from its object: see mark_huge(). */
+			for (; addr < c->vmas[i].obj_end; addr += PAGE_SIZE) {
+				c->stats.scanned++;
+				if (add_page(c, addr))
+					return -ENOMEM;
+			}
+			continue;
+		}
 		while (addr < v->end) {
 			size_t n = (v->end - addr) / PAGE_SIZE, k;
 			ssize_t got;
@@ -733,17 +800,27 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
  */
 static int read_pages(uint32_t pid, int mem_fd, struct capture *c)
 {
+	const struct vma *m = c->vmas;
 	size_t i = 0, n, done;
+	int fd;
+	off_t at;
 	ssize_t got;
 
 	while (i < c->npages) {
+		/* Pages ascend, as mappings do: the one holding this run. */
+		while (m + 1 < c->vmas + c->nvmas && m->v.end <= c->addrs[i])
+			m++;
 		for (n = 1; i + n < c->npages && n < 256 &&
-		     c->addrs[i + n] == c->addrs[i] + n * PAGE_SIZE; n++)
+		     c->addrs[i + n] == c->addrs[i] + n * PAGE_SIZE &&
+		     c->addrs[i + n] < m->v.end; n++)
 			;
+		fd = m->obj >= 0 ? m->obj : mem_fd;
+		at = m->obj >= 0 ? (off_t)(m->v.pgoff * PAGE_SIZE +
+					   c->addrs[i] - m->v.start) :
+				   (off_t)c->addrs[i];
 		for (done = 0; done < n * PAGE_SIZE; done += (size_t)got) {
-			got = pread(mem_fd, c->data + i * PAGE_SIZE + done,
-				    n * PAGE_SIZE - done,
-				    (off_t)(c->addrs[i] + done));
+			got = pread(fd, c->data + i * PAGE_SIZE + done,
+				    n * PAGE_SIZE - done, at + (off_t)done);
 			if (got < 0 && errno == EINTR)
 				got = 0;
 			else if (got <= 0)
@@ -844,15 +921,20 @@ static int capture_stopped(uint32_t pid, struct capture *c,
 {
 	int pm_fd, mem_fd, ret;
 	uint64_t t0 = now_us();
+	long unseen;
 
 	ret = read_maps(pid, c);
 	if (ret)
 		return ret;
-	if (mark_skipped(pid, c, vf)) {
+	unseen = mark_skipped(pid, c, vf);
+	if (unseen < 0)
+		return (int)unseen;
+	if (unseen) {
 		ret = read_vmflags(pid, vf);
-		if (ret)
-			return ret;
-		mark_skipped(pid, c, vf);
+		if (!ret)
+			unseen = mark_skipped(pid, c, vf);
+		if (ret || unseen < 0)
+			return ret ? ret : (int)unseen;
 	}
 	ret = open_proc(pid, "pagemap", &pm_fd);
 	if (ret)

@@ -9,7 +9,8 @@
  * --backend proc. A swap file is on for the swap-out scenario when the
  * scratch disk allows. The private file scenario maps a file on the scratch
  * disk. The rings_* variants run the same test on a child with nothing but
- * an io_uring and an AIO ring (see rings()).
+ * an io_uring and an AIO ring (see rings()), the hugetlb_* variants on a
+ * child with hugetlb mappings only (see huge_only[]).
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -20,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -813,6 +815,145 @@ static int packet_rx(uint8_t *b, int step)
 	return step ? packets() : packet_ring();
 }
 
+/*
+ * ---- hugetlb: 2 MiB pages from the pool the fixture reserves ----
+ *
+ * No soft-dirty bit marks a hugetlb page (tracker.c): the module reads each
+ * present one at every checkpoint, and the shared ones from their object,
+ * where another process may have written or punched them.
+ */
+#define HUGE		(HP * PG)
+#define HUGE_PAGES	16	/* the pool: what the scenarios and the oracle's reads need */
+
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB	4U
+#endif
+
+static uint8_t *map_huge(uint8_t *at, size_t n, int flags, int fd)
+{
+	void *p = mmap(at, n * HUGE, PROT_READ | PROT_WRITE,
+		       MAP_FIXED_NOREPLACE | flags | (fd < 0 ? MAP_ANONYMOUS : 0) |
+		       (fd < 0 ? MAP_HUGETLB : 0), fd, 0);
+
+	return p == at ? at : NULL;
+}
+
+/* Another process writes @n pages of @fd from @first, through its own mapping. */
+static int other_writes(int fd, size_t first, size_t n, uint8_t tag)
+{
+	pid_t pid = fork();
+	uint8_t *p;
+
+	if (!pid) {
+		p = mmap(NULL, 2 * HUGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fd, 0);
+		if (p == MAP_FAILED)
+			_exit(1);
+		fill(p, first, n, tag);
+		_exit(0);
+	}
+	return pid > 0 && waitpid(pid, NULL, 0) == pid ? STEP_OK : STEP_FAILED;
+}
+
+/* MAP_PRIVATE|MAP_HUGETLB: written in part, discarded, refaulted, unmapped. */
+static int huge_private(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0:
+		if (!map_huge(b, 3, MAP_PRIVATE, -1))
+			return STEP_FAILED;
+		fill(b, 0, HP + 10, 30);	/* the third page never touched */
+		return STEP_OK;
+	case 1:
+		fill(b, 7, 2, 31);
+		return zap(b, HP, HP);		/* MADV_DONTNEED, whole page */
+	case 2:
+		fill(b, HP + 3, 1, 32);		/* a new page: the rest zeros */
+		fill(b, 2 * HP + 100, 1, 33);
+		return STEP_OK;
+	}
+	return munmap(b + HUGE, HUGE) ? STEP_FAILED : STEP_OK;
+}
+
+/*
+ * MAP_SHARED|MAP_HUGETLB, and a forked child writing it: the same object,
+ * through the child's copy of the mapping.
+ */
+static int huge_shared(uint8_t *b, int step)
+{
+	pid_t pid;
+
+	switch (step) {
+	case 0:
+		if (!map_huge(b, 2, MAP_SHARED, -1))
+			return STEP_FAILED;
+		fill(b, 0, 20, 34);
+		return STEP_OK;
+	case 1:
+		pid = fork();
+		if (!pid) {
+			fill(b, HP + 5, 3, 35);
+			_exit(0);
+		}
+		return pid > 0 && waitpid(pid, NULL, 0) == pid ? STEP_OK :
+								  STEP_FAILED;
+	case 2:	/* MADV_REMOVE punches the object: zeros again */
+		return madvise(b, HUGE, MADV_REMOVE) ? STEP_FAILED : STEP_OK;
+	}
+	fill(b, 2, 1, 36);
+	return STEP_OK;
+}
+
+/*
+ * memfd_create(MFD_HUGETLB) mapped by the target, written by another
+ * process through a mapping of its own (the target's page table never
+ * sees the page), then punched with fallocate().
+ */
+static int huge_memfd(uint8_t *b, int step)
+{
+	static int fd = -1;
+
+	switch (step) {
+	case 0:
+		fd = memfd_create("oracle-huge", MFD_HUGETLB);
+		if (fd < 0)
+			return errno == EINVAL ? STEP_UNSUPPORTED : STEP_FAILED;
+		if (ftruncate(fd, 2 * HUGE) || !map_huge(b, 2, MAP_SHARED, fd))
+			return STEP_FAILED;
+		fill(b, 0, 5, 37);
+		return STEP_OK;
+	case 1:
+		return fd < 0 ? STEP_UNSUPPORTED : other_writes(fd, HP + 1, 4, 38);
+	case 2:
+		if (fd < 0)
+			return STEP_UNSUPPORTED;
+		return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 0, HUGE) ? STEP_FAILED : STEP_OK;
+	}
+	return fd < 0 ? STEP_UNSUPPORTED : other_writes(fd, 9, 1, 39);
+}
+
+/* SysV shared memory with SHM_HUGETLB, removed once attached. */
+static int huge_sysv(uint8_t *b, int step)
+{
+	int id;
+
+	if (!step) {
+		id = shmget(IPC_PRIVATE, 2 * HUGE, IPC_CREAT | SHM_HUGETLB | 0600);
+		if (id < 0)
+			return STEP_FAILED;
+		if (shmat(id, b, 0) != b) {
+			shmctl(id, IPC_RMID, NULL);
+			return STEP_FAILED;
+		}
+		shmctl(id, IPC_RMID, NULL);
+		fill(b, 0, HP + 1, 40);
+		return STEP_OK;
+	}
+	fill(b, (size_t)step * 100, 2, (uint8_t)(40 + step));
+	return STEP_OK;
+}
+
 struct scenario {
 	const char *name;
 	int (*step)(uint8_t *b, int step);
@@ -842,6 +983,14 @@ static const struct scenario catalogue[] = {
 static const struct scenario ring_only[] = {
 	{ "io_uring and Linux AIO completion rings, no pins", rings },
 	{ "a packet socket's receive ring", packet_rx },
+};
+
+/* Hugetlb mappings: a process of their own, with a pool reserved. */
+static const struct scenario huge_only[] = {
+	{ "MAP_PRIVATE|MAP_HUGETLB", huge_private },
+	{ "MAP_SHARED|MAP_HUGETLB written by a child", huge_shared },
+	{ "memfd MFD_HUGETLB written by another process, punched", huge_memfd },
+	{ "SysV SHM_HUGETLB", huge_sysv },
 };
 
 /*
@@ -885,6 +1034,7 @@ FIXTURE(oracle) {
 	int cmd, ack;
 	char store[256], swapfile[256];
 	const char *no_swap;
+	char hugepages[32];	/* vm.nr_hugepages to put back, or "" */
 };
 
 /* Which backend, and which scenarios the target runs. */
@@ -892,6 +1042,7 @@ FIXTURE_VARIANT(oracle) {
 	bool proc;
 	const struct scenario *scen;
 	size_t n;
+	bool huge;		/* reserve HUGE_PAGES hugetlb pages first */
 };
 
 FIXTURE_VARIANT_ADD(oracle, module) {
@@ -910,6 +1061,36 @@ FIXTURE_VARIANT_ADD(oracle, rings_proc) {
 	.proc = true, .scen = ring_only, .n = ARRAY_SIZE(ring_only),
 };
 
+FIXTURE_VARIANT_ADD(oracle, hugetlb_module) {
+	.proc = false, .scen = huge_only, .n = ARRAY_SIZE(huge_only),
+	.huge = true,
+};
+
+FIXTURE_VARIANT_ADD(oracle, hugetlb_proc) {
+	.proc = true, .scen = huge_only, .n = ARRAY_SIZE(huge_only),
+	.huge = true,
+};
+
+#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
+
+/* Return: NULL once HUGE_PAGES free hugetlb pages are there, or why not. */
+static const char *reserve_huge(FIXTURE_DATA(oracle) *self)
+{
+	char want[16], free_pages[64] = "";
+
+	if (guest_read_file(NR_HUGEPAGES, self->hugepages,
+			    sizeof(self->hugepages)))
+		return "no " NR_HUGEPAGES " (CONFIG_HUGETLBFS)";
+	snprintf(want, sizeof(want), "%lu", strtoul(self->hugepages, NULL, 10) +
+		 HUGE_PAGES);
+	if (guest_write_file(NR_HUGEPAGES, want) ||
+	    guest_read_file("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+			    free_pages, sizeof(free_pages)) ||
+	    strtoul(free_pages, NULL, 10) < HUGE_PAGES)
+		return "the kernel could not reserve 16 hugetlb pages of 2 MiB";
+	return NULL;
+}
+
 FIXTURE_SETUP(oracle)
 {
 	int to[2], from[2];
@@ -917,8 +1098,14 @@ FIXTURE_SETUP(oracle)
 
 	self->pid = 0;
 	self->swapfile[0] = '\0';
+	self->hugepages[0] = '\0';
 	if (why)
 		SKIP(return, "%s", why);
+	if (variant->huge) {
+		why = reserve_huge(self);
+		if (why)
+			SKIP(return, "%s", why);
+	}
 	guest_store_path(self->store, sizeof(self->store),
 			 variant->proc ? "oracle-proc" : "oracle");
 	self->no_swap = oracle_swap_on(self->swapfile, sizeof(self->swapfile));
@@ -947,6 +1134,8 @@ FIXTURE_TEARDOWN(oracle)
 		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
 	}
 	oracle_swap_off(self->swapfile);
+	if (self->hugepages[0])
+		guest_write_file(NR_HUGEPAGES, self->hugepages);
 }
 
 /*
