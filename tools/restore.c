@@ -93,8 +93,8 @@ static const char usage[] =
 	"With --range (hex, page aligned), the range must be covered by mappings\n"
 	"of PID that the generation has at the same address and size; without,\n"
 	"every writable private mapping and every writable shared memory mapping\n"
-	"(memfd, SysV, shared anonymous) present in both is restored, except the\n"
-	"main thread's stack. Pages captured or recorded as zero are written; a\n"
+	"(memfd, SysV, shared anonymous, on hugetlb pages too) present in both is\n"
+	"restored, except the main thread's stack. Pages captured or recorded as zero are written; a\n"
 	"private file mapping's page the generation does not hold (it read as the\n"
 	"file) gets the file's bytes back if PID has written it since; other\n"
 	"pages the generation does not hold are left alone. Every stored page is\n"
@@ -420,9 +420,10 @@ static int plan_given(struct restore *r, uint64_t start, uint64_t end)
 }
 
 /*
- * Shared memory (memfd, SysV, shared anonymous, /dev/shm) is the
- * process's state; a shared mapping of a file elsewhere is the file's,
- * which a memory restore does not rewrite.
+ * Shared memory (memfd, SysV, shared anonymous, /dev/shm, and the same on
+ * hugetlb pages: MFD_HUGETLB, SHM_HUGETLB, MAP_HUGETLB, hugetlbfs files)
+ * is the process's state; a shared mapping of a file elsewhere is the
+ * file's, which a memory restore does not rewrite.
  */
 static bool shared_memory(const struct restore *r, const struct live_map *m)
 {
@@ -431,7 +432,8 @@ static bool shared_memory(const struct restore *r, const struct live_map *m)
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 		 r->pid, m->start, m->end);
-	return !statfs(path, &fs) && fs.f_type == TMPFS_MAGIC;
+	return !statfs(path, &fs) && (fs.f_type == TMPFS_MAGIC ||
+				      fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC);
 }
 
 /*

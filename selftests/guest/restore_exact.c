@@ -267,6 +267,38 @@ static void setup_thp(struct target *t, void *arg)
 	t->base = (uint64_t)h;
 }
 
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 4U
+#endif
+
+/*
+ * Hugetlb pages (the test reserves the pool): private MAP_HUGETLB, shared
+ * MAP_HUGETLB and a memfd of MFD_HUGETLB, one 2 MiB page each, written in
+ * part after the checkpoint.
+ */
+static void setup_hugetlb(struct target *t, void *arg)
+{
+	uint8_t *p, *s, *m;
+	int fd;
+
+	p = mmap(NULL, HUGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	add("hugetlb-private", p, HUGE, HUGE, 3, 100);
+	fill(p, HUGE / PG, 13);
+	s = mmap(NULL, HUGE, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	add("hugetlb-shared", s, HUGE, HUGE, 200, 50);
+	fill(s, HUGE / PG, 14);
+	fd = memfd_create("restore-huge", MFD_HUGETLB);
+	if (fd < 0 || ftruncate(fd, HUGE))
+		_exit(2);
+	m = mmap(NULL, HUGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	add("hugetlb-memfd", m, HUGE, HUGE, 0, HUGE / PG);
+	fill(m, HUGE / PG, 15);
+	t->base = (uint64_t)p;
+}
+
 static pthread_barrier_t ready;
 static uint8_t *stack_region;
 
@@ -611,6 +643,20 @@ TEST_F(rx, private_mapping_past_eof)
 TEST_F(rx, shared_memfd_anon_sysv)
 {
 	round_trip(_metadata, self, variant, setup_shared);
+}
+
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+
+TEST_F(rx, hugetlb)
+{
+	char pool[32];
+
+	if (guest_read_file(NR_HUGEPAGES, pool, sizeof(pool)) ||
+	    guest_write_file(NR_HUGEPAGES, "4"))
+		SKIP(return, "no hugetlb pages here");
+	round_trip(_metadata, self, variant, setup_hugetlb);
+	target_stop(&self->t);
+	EXPECT_EQ(0, guest_write_file(NR_HUGEPAGES, pool));
 }
 
 /* AnonHugePages of @pid in kB, or -1. */
