@@ -34,8 +34,10 @@
  *
  * Mappings the module lists but does not read (VM_IO, VM_PFNMAP,
  * secretmem) are listed and not read here either: see mark_skipped().
- * Hugetlb mappings, which no soft-dirty bit tracks, are taken as the
- * module takes them: see mark_huge().
+ * Shared memory, which others write unseen, is read whole from its
+ * object, and private hugetlb pages, which no soft-dirty bit tracks, are
+ * taken at every checkpoint, as the module does both: see open_object()
+ * and mark_huge().
  *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
  * file or shared mapping unmapped and mapped again at the same place
@@ -282,8 +284,8 @@ struct vma {
 	bool holes;	/* private anonymous: an empty page reads as zeros */
 	bool file;	/* private file: a page not anonymous reads the file */
 	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
-	bool huge;	/* hugetlb: no soft-dirty bit, see mark_skipped() */
-	int obj;	/* shared writable hugetlb: its object, read whole; or -1 */
+	bool huge;	/* private hugetlb: no soft-dirty bit, see mark_huge() */
+	int obj;	/* shared memory: its object, read whole; or -1 */
 	uint64_t obj_end;	/* where the object ends in the mapping */
 };
 
@@ -519,37 +521,53 @@ static bool secretmem(uint32_t pid, const struct vma *m)
 }
 
 /*
- * A hugetlb mapping (smaps' "ht"), as the module's walk_hugetlb() and
- * shared.c take it: no soft-dirty bit ever marks a hugetlb page (pagemap
- * reports only the mapping's VM_SOFTDIRTY there), so every present page of
- * the process's own is taken at every checkpoint; a private one made with
- * MAP_ANONYMOUS reads as zeros where it has no page; a shared writable one
- * is read whole from its object through map_files, where another process
- * may have written pages the target never mapped (a hole there reads as
- * zeros, and a read of the object allocates nothing, where one through
- * /proc/PID/mem would fault a new page in). Return: 0, or -errno.
+ * A private hugetlb mapping (smaps' "ht"), as the module's walk_hugetlb()
+ * takes it: no soft-dirty bit ever marks a hugetlb page (pagemap reports
+ * only the mapping's VM_SOFTDIRTY there), so every present page of the
+ * process's own is taken at every checkpoint, and one made with
+ * MAP_ANONYMOUS reads as zeros where it has no page. A shared one is
+ * shared memory: see open_object().
  */
-static int mark_huge(uint32_t pid, struct vma *m)
+static void mark_huge(struct vma *m)
+{
+	m->huge = true;
+	if (!strcmp(m->path, "/anon_hugepage (deleted)")) {
+		m->holes = true;
+		m->file = false;
+	}
+}
+
+/*
+ * A shared writable mapping of shared memory (tmpfs: memfd, SysV, shared
+ * anonymous, /dev/shm; hugetlbfs: the same on hugetlb pages) is read whole
+ * from its object through map_files, as the module's shared.c reads it:
+ * another process, or write(2), writes pages of it through no entry of the
+ * target's page table (no soft-dirty bit; hugetlb entries have none at
+ * all), and a page punched out of the object reads as zeros where the
+ * base still holds it. A read of the object gives zeros for a hole and
+ * allocates nothing, where one through /proc/PID/mem would fault a new
+ * page in. Other shared mappings are left to pagemap. Return: 0, or
+ * -errno (map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).
+ */
+static int open_object(uint32_t pid, struct vma *m)
 {
 	char path[96];
+	struct statfs fs;
 	struct stat st;
 	uint64_t size;
 
-	m->huge = true;
-	if (m->perms[3] == 'p') {
-		if (!strcmp(m->path, "/anon_hugepage (deleted)")) {
-			m->holes = true;
-			m->file = false;
-		}
-		return 0;
-	}
-	if (m->perms[1] != 'w')
-		return 0;
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
 		 pid, m->v.start, m->v.end);
 	m->obj = open(path, O_RDONLY | O_CLOEXEC);
-	if (m->obj < 0 || fstat(m->obj, &st))
-		return fail(-errno, "%s", path);
+	if (m->obj < 0 || fstatfs(m->obj, &fs) || fstat(m->obj, &st))
+		return fail(-errno, "%s (shared memory is read from its object)",
+			    path);
+	if (fs.f_type != TMPFS_MAGIC &&
+	    fs.f_type != (typeof(fs.f_type))HUGETLBFS_MAGIC) {
+		close(m->obj);
+		m->obj = -1;
+		return 0;
+	}
 	size = (uint64_t)st.st_size / PAGE_SIZE;
 	m->obj_end = size <= m->v.pgoff ? m->v.start :
 		     size - m->v.pgoff >= (m->v.end - m->v.start) / PAGE_SIZE ?
@@ -559,9 +577,10 @@ static int mark_huge(uint32_t pid, struct vma *m)
 
 /*
  * Flags the mappings whose pages are not read, as the module's
- * vma_skipped(), and the hugetlb ones (mark_huge()), from what @vf saw of
- * them. Return: the number of file mappings @vf has no record of (mapped
- * or changed since it was read), or -errno.
+ * vma_skipped(), and the private hugetlb ones (mark_huge()), from what @vf
+ * saw of them, and opens the objects of shared memory (open_object()).
+ * Return: the number of file mappings @vf has no record of (mapped or
+ * changed since it was read), or -errno.
  */
 static long mark_skipped(uint32_t pid, struct capture *c,
 			 const struct vmflags *vf)
@@ -584,10 +603,17 @@ static long mark_skipped(uint32_t pid, struct capture *c,
 		s = seen_as(vf, m);
 		if (!s) {
 			unseen++;
-		} else if (s->io) {
+			continue;
+		}
+		if (s->io) {
 			m->v.flags |= SNAPPER_VMA_F_SKIPPED;
-		} else if (s->huge && !m->huge) {
-			ret = mark_huge(pid, m);
+			continue;
+		}
+		if (s->huge && m->perms[3] == 'p')
+			mark_huge(m);
+		if (m->perms[3] == 's' && m->perms[1] == 'w' && !m->kernel &&
+		    m->obj < 0) {
+			ret = open_object(pid, m);
 			if (ret)
 				return ret;
 		}
@@ -744,7 +770,7 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 		if (v->flags & SNAPPER_VMA_F_SKIPPED)
 			continue;
 		if (c->vmas[i].obj >= 0) {
-			/* Read whole from its object: see mark_huge(). */
+			/* Read whole from its object: see open_object(). */
 			for (; addr < c->vmas[i].obj_end; addr += PAGE_SIZE) {
 				c->stats.scanned++;
 				if (add_page(c, addr))

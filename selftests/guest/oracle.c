@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 
@@ -816,6 +817,62 @@ static int packet_rx(uint8_t *b, int step)
 }
 
 /*
+ * Another process writes @n pages of @fd from @first, through a mapping of
+ * its own (of the whole file: @fd is sized to the scenario's region).
+ */
+static int fork_writes(int fd, size_t first, size_t n, uint8_t tag)
+{
+	pid_t pid = fork();
+	struct stat st;
+	uint8_t *p;
+
+	if (!pid) {
+		if (fstat(fd, &st))
+			_exit(1);
+		p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED)
+			_exit(1);
+		fill(p, first, n, tag);
+		_exit(0);
+	}
+	return pid > 0 && waitpid(pid, NULL, 0) == pid ? STEP_OK : STEP_FAILED;
+}
+
+/*
+ * A memfd (shmem) the target maps, written by another process through a
+ * mapping of its own, and by write(2); punched with fallocate(): no entry
+ * of the target's page table sees any of it.
+ */
+static int shmem_others(uint8_t *b, int step)
+{
+	static int fd = -1;
+	uint8_t buf[PG];
+
+	switch (step) {
+	case 0:
+		fd = memfd_create("oracle-shmem", 0);
+		if (fd < 0 || ftruncate(fd, N * PG))
+			return STEP_FAILED;
+		if (mmap(b, N * PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0) != b)
+			return STEP_FAILED;
+		fill(b, 0, 50, 24);
+		return STEP_OK;
+	case 1:
+		if (fork_writes(fd, 600, 4, 25) != STEP_OK)
+			return STEP_FAILED;
+		memset(buf, 0x5c, sizeof(buf));
+		return pwrite(fd, buf, PG, 700 * PG) == PG ? STEP_OK :
+							    STEP_FAILED;
+	case 2:
+		return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 0, 20 * PG) ? STEP_FAILED : STEP_OK;
+	}
+	return fork_writes(fd, 5, 1, 26);
+}
+
+/*
  * ---- hugetlb: 2 MiB pages from the pool the fixture reserves ----
  *
  * No soft-dirty bit marks a hugetlb page (tracker.c): the module reads each
@@ -838,22 +895,6 @@ static uint8_t *map_huge(uint8_t *at, size_t n, int flags, int fd)
 	return p == at ? at : NULL;
 }
 
-/* Another process writes @n pages of @fd from @first, through its own mapping. */
-static int other_writes(int fd, size_t first, size_t n, uint8_t tag)
-{
-	pid_t pid = fork();
-	uint8_t *p;
-
-	if (!pid) {
-		p = mmap(NULL, 2 * HUGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-			 fd, 0);
-		if (p == MAP_FAILED)
-			_exit(1);
-		fill(p, first, n, tag);
-		_exit(0);
-	}
-	return pid > 0 && waitpid(pid, NULL, 0) == pid ? STEP_OK : STEP_FAILED;
-}
 
 /* MAP_PRIVATE|MAP_HUGETLB: written in part, discarded, refaulted, unmapped. */
 static int huge_private(uint8_t *b, int step)
@@ -923,14 +964,14 @@ static int huge_memfd(uint8_t *b, int step)
 		fill(b, 0, 5, 37);
 		return STEP_OK;
 	case 1:
-		return fd < 0 ? STEP_UNSUPPORTED : other_writes(fd, HP + 1, 4, 38);
+		return fd < 0 ? STEP_UNSUPPORTED : fork_writes(fd, HP + 1, 4, 38);
 	case 2:
 		if (fd < 0)
 			return STEP_UNSUPPORTED;
 		return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 				 0, HUGE) ? STEP_FAILED : STEP_OK;
 	}
-	return fd < 0 ? STEP_UNSUPPORTED : other_writes(fd, 9, 1, 39);
+	return fd < 0 ? STEP_UNSUPPORTED : fork_writes(fd, 9, 1, 39);
 }
 
 /* SysV shared memory with SHM_HUGETLB, removed once attached. */
@@ -977,6 +1018,7 @@ static const struct scenario catalogue[] = {
 	{ "process_vm_writev and /proc/self/mem", kernel_writes },
 	{ "mremap MREMAP_DONTUNMAP", mremap_dontunmap },
 	{ "userfaultfd COPY, ZEROPAGE and MOVE", uffd_fill },
+	{ "memfd written by others, punched", shmem_others },
 };
 
 /* A process of its own: see rings(). */
