@@ -665,8 +665,10 @@ static int walk_range(struct walk *w, struct vm_area_struct *vma,
  * (not exported) finds it: the PUD itself for a PUD-sized page, else the
  * PMD (check_mm() lets no other size in). NULL where no table leads there.
  * Private hugetlb mappings never share their page tables (PMD sharing is
- * for VM_MAYSHARE only), and those of our mm are freed only under its mmap
- * lock, which the walk holds.
+ * for VM_MAYSHARE only, which a MAP_SHARED mapping of a file opened
+ * read-only has without VM_SHARED: walk_vmas() leaves those out), and
+ * those of our mm are freed only under its mmap lock, which the walk
+ * holds.
  */
 static pte_t *hugetlb_entry(struct mm_struct *mm, unsigned long addr,
 			    unsigned long size)
@@ -977,7 +979,7 @@ static unsigned long hole_kind(const struct walk *w,
 	 * MAP_ANONYMOUS|MAP_HUGETLB maps a file of its own, which a private
 	 * mapping never adds a page to: no page there reads as zeros.
 	 */
-	if (is_vm_hugetlb_page(vma) && !(vma->vm_flags & VM_SHARED) &&
+	if (is_vm_hugetlb_page(vma) && !(vma->vm_flags & VM_MAYSHARE) &&
 	    !vma->vm_file->f_mapping->nrpages)
 		return SNAP_HOLE;
 	if (w->snap->file_holes && !(vma->vm_flags & VM_SHARED))
@@ -1016,7 +1018,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 			ret = walk_object(w, vma, start, end, at);
 		else if (!is_vm_hugetlb_page(vma))
 			ret = walk_range(w, vma, start, end, at);
-		else if (!(vma->vm_flags & VM_SHARED))
+		else if (!(vma->vm_flags & VM_MAYSHARE))
 			ret = walk_hugetlb(w, vma, start, end, at);
 		else
 			ret = 0;	/* read-only: the target wrote nothing */

@@ -880,7 +880,7 @@ static int shmem_others(uint8_t *b, int step)
  * where another process may have written or punched them.
  */
 #define HUGE		(HP * PG)
-#define HUGE_PAGES	16	/* the pool: what the scenarios and the oracle's reads need */
+#define HUGE_PAGES	24	/* the pool: what the scenarios and the oracle's reads need */
 
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB	4U
@@ -974,6 +974,52 @@ static int huge_memfd(uint8_t *b, int step)
 	return fd < 0 ? STEP_UNSUPPORTED : fork_writes(fd, 9, 1, 39);
 }
 
+/*
+ * A hugetlbfs file (an MFD_HUGETLB memfd) with content, mapped private
+ * (its pages the file's until the target writes one: the copy is then its
+ * own, and MADV_DONTNEED gives the file's back) and, through a read-only
+ * descriptor, shared read-only (VM_MAYSHARE without VM_SHARED, where
+ * hugetlb may share page tables: nothing the target wrote). Another
+ * process writes the file meanwhile.
+ */
+static int huge_file(uint8_t *b, int step)
+{
+	static volatile uint8_t sink;
+	static int fd = -1;
+	char path[64];
+	uint8_t *p;
+	int ro;
+	size_t i;
+
+	switch (step) {
+	case 0:
+		fd = memfd_create("oracle-hfile", MFD_HUGETLB);
+		if (fd < 0 || ftruncate(fd, 2 * HUGE))
+			return STEP_FAILED;
+		if (fork_writes(fd, 0, 2 * HP, 50) != STEP_OK)
+			return STEP_FAILED;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ro = open(path, O_RDONLY);
+		if (ro < 0)
+			return STEP_FAILED;
+		p = mmap(SPARE(b), 2 * HUGE, PROT_READ,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, ro, 0);
+		close(ro);
+		if (p != SPARE(b) || !map_huge(b, 2, MAP_PRIVATE, fd))
+			return STEP_FAILED;
+		for (i = 0; i < 2 * HP; i += 64)
+			sink += b[i * PG] + SPARE(b)[i * PG];
+		fill(b, 3, 1, 51);		/* huge page 0: the target's copy */
+		return STEP_OK;
+	case 1:
+		return fork_writes(fd, HP + 10, 2, 52);	/* seen through page 1 */
+	case 2:
+		return zap(b, 0, HP);			/* the file's page again */
+	}
+	fill(b, HP + 11, 1, 53);
+	return STEP_OK;
+}
+
 /* SysV shared memory with SHM_HUGETLB, removed once attached. */
 static int huge_sysv(uint8_t *b, int step)
 {
@@ -1033,6 +1079,7 @@ static const struct scenario huge_only[] = {
 	{ "MAP_SHARED|MAP_HUGETLB written by a child", huge_shared },
 	{ "memfd MFD_HUGETLB written by another process, punched", huge_memfd },
 	{ "SysV SHM_HUGETLB", huge_sysv },
+	{ "a hugetlbfs file mapped private and shared read-only", huge_file },
 };
 
 /*
@@ -1129,7 +1176,7 @@ static const char *reserve_huge(FIXTURE_DATA(oracle) *self)
 	    guest_read_file("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
 			    free_pages, sizeof(free_pages)) ||
 	    strtoul(free_pages, NULL, 10) < HUGE_PAGES)
-		return "the kernel could not reserve 16 hugetlb pages of 2 MiB";
+		return "the kernel could not reserve 24 hugetlb pages of 2 MiB";
 	return NULL;
 }
 
