@@ -17,7 +17,8 @@
  * And, stopped at arbitrary instants of their work rather than between
  * phases: four python3 threads that never rest
  * (python_threads_at_any_instant) and Debian's cc1 compiling
- * (gcc_at_any_instant).
+ * (gcc_at_any_instant). And PostgreSQL with its shared memory on hugetlb
+ * pages (postgres_huge_pages).
  */
 #include <dirent.h>
 #include <sys/prctl.h>
@@ -57,6 +58,7 @@ FIXTURE(prog) {
 	pid_t pid;
 	int in, out;		/* the program's stdin and stdout, our ends */
 	char store[256];
+	bool group;		/* @pid leads a process group of its own */
 };
 
 FIXTURE_SETUP(prog)
@@ -73,7 +75,8 @@ FIXTURE_TEARDOWN(prog)
 {
 	if (self->pid <= 0)
 		return;
-	kill(self->pid, SIGKILL);
+	/* Stopped or not, every process of a group dies with it. */
+	kill(self->group ? -self->pid : self->pid, SIGKILL);
 	waitpid(self->pid, NULL, 0);
 	close(self->in);
 	close(self->out);
@@ -93,6 +96,8 @@ static int start(FIXTURE_DATA(prog) *self, char *const argv[])
 	if (!self->pid) {
 		/* Gone with the test, even one the harness killed. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (self->group)
+			setpgid(0, 0);
 		dup2(in[0], 0);
 		dup2(out[1], 1);
 		close(in[1]);
@@ -671,6 +676,164 @@ TEST_F_TIMEOUT(prog, gcc_at_any_instant, 600)
 	/* A stop that finds cc1 done fails: give it more to do then. */
 	exact_anywhere(_metadata, self, GCC_INSTANTS, 700000);
 	unlink(src);
+}
+
+/* ---- PostgreSQL: its shared memory on hugetlb pages ---- */
+
+#define PG_BIN		"/usr/lib/postgresql/15/bin"
+#define PG_AS		"setpriv --reuid=postgres --regid=postgres --init-groups "
+#define PG_SQL		PG_BIN "/psql -X -q -h /tmp -U postgres -d postgres -v ON_ERROR_STOP=1"
+#define PG_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
+#define PG_POOL		48	/* 2 MiB pages: its segment needs some 12 */
+
+/* Runs @sql (no double quotes), each statement on its own (VACUUM must). */
+static int pg_sql(const char *sql)
+{
+	return guest_sh(NULL, 0, "echo \"%s\" | timeout 300 " PG_SQL " -f - >/dev/null 2>&1",
+			sql);
+}
+
+/* The pids of @pid's children, at most @max; their number. */
+static int children(pid_t pid, pid_t *kids, int max)
+{
+	char path[64], buf[512], *p;
+	struct dirent *d;
+	int n = 0, ppid;
+	DIR *dir = opendir("/proc");
+
+	while (dir && n < max && (d = readdir(dir))) {
+		if (d->d_name[0] < '1' || d->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", atoi(d->d_name));
+		if (guest_read_file(path, buf, sizeof(buf)))
+			continue;
+		p = strrchr(buf, ')');
+		if (p && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == pid)
+			kids[n++] = atoi(d->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	return n;
+}
+
+/*
+ * Is @pid stopped, or gone (a backend that ended stays a zombie until the
+ * stopped postmaster reaps it)?
+ */
+static bool stopped(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return true;
+	p = strrchr(buf, ')');
+	return p && strchr("TtZX", p[2]);
+}
+
+/*
+ * Every process of the server (the postmaster and its children, which
+ * share its memory) stopped, the postmaster checkpointed and compared,
+ * then all continued.
+ */
+static void pg_exact_at(struct __test_metadata *_metadata,
+			FIXTURE_DATA(prog) *self, bool full, const char *what)
+{
+	pid_t kids[64];
+	int n, i, tries;
+	uint64_t gen;
+
+	ASSERT_EQ(0, stop(self->pid)) TH_LOG("stopping after %s", what);
+	n = children(self->pid, kids, 64);
+	for (i = 0; i < n; i++)
+		kill(kids[i], SIGSTOP);
+	for (i = 0, tries = 0; i < n && tries < 3000; tries++) {
+		if (stopped(kids[i]))
+			i++;
+		else
+			usleep(1000);
+	}
+	ASSERT_EQ(n, i) TH_LOG("a server process did not stop after %s", what);
+	gen = oracle_checkpoint(self->store, self->pid, false, full);
+	EXPECT_NE(0ULL, (unsigned long long)gen) TH_LOG("after %s", what);
+	if (gen)
+		EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
+			TH_LOG("generation %llu, after %s",
+			       (unsigned long long)gen, what);
+	for (i = 0; i < n; i++)
+		kill(kids[i], SIGCONT);
+	ASSERT_EQ(0, kill(self->pid, SIGCONT));
+}
+
+/*
+ * Debian's PostgreSQL 15 with huge_pages=on: its main shared memory
+ * segment is a MAP_SHARED|MAP_ANONYMOUS|MAP_HUGETLB mapping that every
+ * server process writes (shared buffers, the WAL buffers, locks), and its
+ * dynamic shared memory is SysV shm. A table is created, updated in part,
+ * pruned and vacuumed, and checkpointed by the server; after each phase
+ * every server process is stopped and the postmaster's generation must
+ * equal its memory, hugetlb segment included. Before hugetlb support the
+ * module refused such a process, and --backend proc missed every page of
+ * the segment written after its first checkpoint.
+ */
+TEST_F_TIMEOUT(prog, postgres_huge_pages, 900)
+{
+	int rows = guest_debug_kernel() ? 4000 : 20000;
+	char data[300], pool[32], sql[512];
+	char *const argv[] = {
+		"setpriv", "--reuid=postgres", "--regid=postgres",
+		"--init-groups", PG_BIN "/postgres", "-D", data,
+		"-c", "huge_pages=on", "-c", "shared_buffers=16MB",
+		"-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp",
+		"-c", "max_connections=8", "-c", "fsync=off",
+		"-c", "dynamic_shared_memory_type=sysv",
+		"-c", "log_min_messages=fatal", NULL,
+	};
+	const struct {
+		const char *what, *fmt;
+	} phases[] = {
+		{ "the server started", "SELECT %d" },
+		{ "a table of rows written", "CREATE TABLE t AS SELECT g, md5(g::text) || repeat('x', 300) AS v FROM generate_series(1, %d) g" },
+		{ "a third updated, a fifth deleted", "UPDATE t SET v = md5(v) WHERE g %% 3 = 0; DELETE FROM t WHERE g %% 5 = 0 AND g < %d" },
+		{ "VACUUM and CHECKPOINT", "VACUUM t; CHECKPOINT; SELECT %d" },
+	};
+	size_t i;
+	int n;
+
+	if (guest_sh(NULL, 0, "test -x " PG_BIN "/postgres && id postgres"))
+		SKIP(return, "PostgreSQL 15 is not installed (apt-get install postgresql-15)");
+	if (guest_read_file(PG_HUGEPAGES, pool, sizeof(pool)))
+		SKIP(return, "no " PG_HUGEPAGES " (CONFIG_HUGETLBFS)");
+	snprintf(sql, sizeof(sql), "%lu", strtoul(pool, NULL, 10) + PG_POOL);
+	ASSERT_EQ(0, guest_write_file(PG_HUGEPAGES, sql));
+	snprintf(data, sizeof(data), "%s.pg", self->store);
+	ASSERT_EQ(0, guest_sh(NULL, 0, "rm -rf '%s' && mkdir -m 700 '%s' && "
+			      "chown postgres: '%s' && cd / && " PG_AS PG_BIN
+			      "/initdb -D '%s' -A trust -U postgres --no-sync "
+			      "--locale=C -E UTF8 >/dev/null 2>&1",
+			      data, data, data, data)) TH_LOG("initdb");
+	self->group = true;
+	ASSERT_EQ(0, start(self, argv));
+	for (n = 0; n < 3000 && pg_sql("SELECT 1"); n++)
+		usleep(20000);
+	ASSERT_EQ(0, pg_sql("SELECT 1")) TH_LOG("the server did not start");
+	/* What the test is for: the segment on hugetlb pages. */
+	ASSERT_EQ(0, guest_sh(NULL, 0, "grep -q ' rw-s .*anon_hugepage' /proc/%d/maps",
+			      self->pid)) TH_LOG("no hugetlb segment");
+	for (i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		snprintf(sql, sizeof(sql), phases[i].fmt, rows);
+		ASSERT_EQ(0, pg_sql(sql)) TH_LOG("%s", phases[i].what);
+		pg_exact_at(_metadata, self, i == 0, phases[i].what);
+	}
+	pg_exact_at(_metadata, self, true, "the last, again full");
+	/* A fast shutdown, so that the pool can shrink back. */
+	kill(self->pid, SIGINT);
+	waitpid(self->pid, NULL, 0);
+	self->pid = 0;
+	close(self->in);
+	close(self->out);
+	guest_sh(NULL, 0, "rm -rf '%s' '%s'", data, self->store);
+	EXPECT_EQ(0, guest_write_file(PG_HUGEPAGES, pool));
 }
 
 TEST_HARNESS_MAIN
