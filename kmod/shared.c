@@ -202,21 +202,6 @@ static struct page *object_page(struct address_space *mapping, pgoff_t index,
 	return folio_page(*folio, index & (folio_nr_pages(*folio) - 1));
 }
 
-/*
- * A machine check in the source page (an uncorrectable memory error,
- * hugetlb's long-lived pages above all) fails the checkpoint instead of
- * the machine, as tracker.c's copies do.
- */
-static int copy_page_mc(struct page *to, struct page *from)
-{
-	void *src = kmap_local_page(from);
-	unsigned long left;
-
-	left = copy_mc_to_kernel(page_address(to), src, PAGE_SIZE);
-	kunmap_local(src);
-	return left ? -EIO : 0;
-}
-
 enum { UNCHANGED, SEND, HOLE };
 
 /*
@@ -246,8 +231,12 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 	}
 	if (!*copy)
 		*copy = alloc_page(GFP_KERNEL_ACCOUNT);
-	/* Copy first, then hash the copy: others may write the object. */
-	ret = *copy ? copy_page_mc(*copy, page) : -ENOMEM;
+	/*
+	 * Copy first, then hash the copy: others may write the object. A
+	 * memory error in the source (hugetlb's long-lived pages above all)
+	 * fails the checkpoint, not the machine.
+	 */
+	ret = *copy ? snapper_copy_page(*copy, page) : -ENOMEM;
 	if (folio)
 		folio_put(folio);
 	else

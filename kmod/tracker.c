@@ -1093,23 +1093,35 @@ out_flush:
 	return ret;
 }
 
-/*
+/**
+ * snapper_copy_page() - copy a page of the target into a page of ours
+ * @to: the copy, a lowmem page
+ * @from: the target's page
+ *
  * A machine check in the source page (memory with an uncorrectable error)
  * fails the checkpoint instead of the machine: copy_mc_to_kernel() returns
  * what it could not copy.
+ *
+ * Return: 0, or -EIO.
  */
-static int copy_one(struct page *to, struct page *from,
-		    struct netlink_ext_ack *extack)
+int snapper_copy_page(struct page *to, struct page *from)
 {
 	void *src = kmap_local_page(from);
 	unsigned long left;
 
 	left = copy_mc_to_kernel(page_address(to), src, PAGE_SIZE);
 	kunmap_local(src);
-	if (!left)
-		return 0;
-	NL_SET_ERR_MSG_MOD(extack, "a page of the target has a memory error");
-	return -EIO;
+	return left ? -EIO : 0;
+}
+
+static int copy_one(struct page *to, struct page *from,
+		    struct netlink_ext_ack *extack)
+{
+	int ret = snapper_copy_page(to, from);
+
+	if (ret)
+		NL_SET_ERR_MSG_MOD(extack, "a page of the target has a memory error");
+	return ret;
 }
 
 /*

@@ -76,6 +76,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 			    struct snapper_session *s,
 			    struct snapper_snapshot *snap,
 			    struct netlink_ext_ack *extack);
+int snapper_copy_page(struct page *to, struct page *from);
 void snapper_snap_page_release(struct snapper_snap_page *p);
 void snapper_snapshot_release(struct snapper_snapshot *snap);
 
