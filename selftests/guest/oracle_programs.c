@@ -38,19 +38,25 @@ static int stop(pid_t pid)
 	return WIFSTOPPED(st) ? 0 : -1;
 }
 
-/* Checkpoint and compare at a stop; @what names the phase. */
-static void exact_at(struct __test_metadata *_metadata, const char *store,
-		     pid_t pid, bool full, const char *what)
+/* Checkpoint and compare @pid, stopped; @what names the phase. */
+static void compare_at(struct __test_metadata *_metadata, const char *store,
+		       pid_t pid, bool full, const char *what)
 {
-	uint64_t gen;
+	uint64_t gen = oracle_checkpoint(store, pid, false, full);
 
-	ASSERT_EQ(0, stop(pid)) TH_LOG("stopping after %s", what);
-	gen = oracle_checkpoint(store, pid, false, full);
 	EXPECT_NE(0ULL, (unsigned long long)gen) TH_LOG("after %s", what);
 	if (gen)
 		EXPECT_EQ(0, oracle_compare(store, gen, pid))
 			TH_LOG("generation %llu, after %s",
 			       (unsigned long long)gen, what);
+}
+
+/* Stop, checkpoint and compare, continue. */
+static void exact_at(struct __test_metadata *_metadata, const char *store,
+		     pid_t pid, bool full, const char *what)
+{
+	ASSERT_EQ(0, stop(pid)) TH_LOG("stopping after %s", what);
+	compare_at(_metadata, store, pid, full, what);
 	ASSERT_EQ(0, kill(pid, SIGCONT));
 }
 
@@ -693,22 +699,32 @@ static int pg_sql(const char *sql)
 			sql);
 }
 
+/*
+ * The state letter and parent of @pid, from /proc/PID/stat (after the
+ * command name, which may hold anything). Return: 0, or -1 if it is gone.
+ */
+static int proc_state(pid_t pid, char *state, int *ppid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return -1;
+	p = strrchr(buf, ')');
+	return p && sscanf(p + 2, "%c %d", state, ppid) == 2 ? 0 : -1;
+}
+
 /* The pids of @pid's children, at most @max; their number. */
 static int children(pid_t pid, pid_t *kids, int max)
 {
-	char path[64], buf[512], *p;
 	struct dirent *d;
 	int n = 0, ppid;
 	DIR *dir = opendir("/proc");
+	char state;
 
 	while (dir && n < max && (d = readdir(dir))) {
-		if (d->d_name[0] < '1' || d->d_name[0] > '9')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", atoi(d->d_name));
-		if (guest_read_file(path, buf, sizeof(buf)))
-			continue;
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 2, "%*c %d", &ppid) == 1 && ppid == pid)
+		if (d->d_name[0] >= '1' && d->d_name[0] <= '9' &&
+		    !proc_state(atoi(d->d_name), &state, &ppid) && ppid == pid)
 			kids[n++] = atoi(d->d_name);
 	}
 	if (dir)
@@ -722,13 +738,10 @@ static int children(pid_t pid, pid_t *kids, int max)
  */
 static bool stopped(pid_t pid)
 {
-	char path[64], buf[512], *p;
+	int ppid;
+	char state;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	if (guest_read_file(path, buf, sizeof(buf)))
-		return true;
-	p = strrchr(buf, ')');
-	return p && strchr("TtZX", p[2]);
+	return proc_state(pid, &state, &ppid) || strchr("TtZX", state);
 }
 
 /*
@@ -741,7 +754,6 @@ static void pg_exact_at(struct __test_metadata *_metadata,
 {
 	pid_t kids[64];
 	int n, i, tries;
-	uint64_t gen;
 
 	ASSERT_EQ(0, stop(self->pid)) TH_LOG("stopping after %s", what);
 	n = children(self->pid, kids, 64);
@@ -754,12 +766,7 @@ static void pg_exact_at(struct __test_metadata *_metadata,
 			usleep(1000);
 	}
 	ASSERT_EQ(n, i) TH_LOG("a server process did not stop after %s", what);
-	gen = oracle_checkpoint(self->store, self->pid, false, full);
-	EXPECT_NE(0ULL, (unsigned long long)gen) TH_LOG("after %s", what);
-	if (gen)
-		EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
-			TH_LOG("generation %llu, after %s",
-			       (unsigned long long)gen, what);
+	compare_at(_metadata, self->store, self->pid, full, what);
 	for (i = 0; i < n; i++)
 		kill(kids[i], SIGCONT);
 	ASSERT_EQ(0, kill(self->pid, SIGCONT));
