@@ -1,0 +1,731 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Random sequences of memory-management calls, each round checkpointed
+ * and compared with the live memory by oracle_compare(): the combinations
+ * oracle.c's catalogue does not list one by one (a mapping moved by
+ * mremap() after part of it was discarded, made read-only, forked,
+ * swapped out, collapsed into a huge page, and so on).
+ *
+ * A target works in an arena of ARENA_PAGES at a fixed address, mapped
+ * and written whole at first (half of it with THP). Each round it makes
+ * one to OPS_MAX calls chosen by a seeded generator: maps (private
+ * anonymous, with or without THP; a memfd shared; a scratch file
+ * private), unmaps, mprotect()s, writes pages (from user mode, and through
+ * /proc/self/mem and process_vm_writev()), madvise()s (DONTNEED, FREE,
+ * PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE, NOHUGEPAGE, COLLAPSE,
+ * WIPEONFORK, REMOVE), mremap()s (move, grow, shrink, DONTUNMAP),
+ * mlock()s, punches holes in the memfd, writes the file under its private
+ * mapping, uses userfaultfd (see do_uffd()), and forks children that
+ * write their copies (one may stay alive, asleep, sharing pages
+ * copy-on-write, for a few rounds). A write that meets no mapping or a
+ * read-only one faults and is skipped (SIGSEGV, SIGBUS).
+ * Then it parks, is checkpointed (full every FULL_EVERY rounds and first,
+ * incremental otherwise), and compared, with the module and with
+ * --backend proc. Before some checkpoints the test compacts memory or
+ * drops the caches; every fifth round it first restores one arena mapping
+ * from the previous generation (snapper-tool restore --range) and compares
+ * it with that generation. A failure names the seed and the calls of the
+ * last rounds; $SNAPPER_RANDOM_SEED and $SNAPPER_RANDOM_ROUNDS replay or
+ * lengthen a run (the default seed is fixed for a kernel release, so that
+ * CI runs the same calls every time; the kernel's own choices, THP and
+ * swap, still vary).
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+
+#include <linux/userfaultfd.h>
+
+#include "kselftest_harness.h"
+#include "timeouts.h"
+#include "snapper_guest.h"
+#include "oracle.h"
+
+#define ARENA		((uint8_t *)0x7d0000000000ULL)
+#define ARENA_PAGES	8192UL		/* 32 MiB */
+#define HP		512UL		/* pages per huge page */
+#define OBJ_PAGES	2048UL		/* the memfd's and the file's size */
+#define OPS_MAX		4
+#define ROUNDS		40
+#define ROUNDS_DEBUG	15		/* KASAN and lockdep: several times slower */
+#define FULL_EVERY	10
+#define MSG		512		/* a round's report: status, then text */
+#define KEEP		4		/* rounds' reports shown on a failure */
+#define TARGET_LIFE	900
+
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+/* Debian 12's headers are 6.1's; UFFDIO_MOVE came in 6.8. */
+#ifndef UFFDIO_MOVE
+#define _UFFDIO_MOVE	0x05
+struct uffdio_move {
+	__u64 dst, src, len, mode;
+	__s64 move;
+};
+#define UFFDIO_MOVE	_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif
+
+/* ---- the target ---- */
+
+static uint64_t rng;
+static sigjmp_buf fault_jmp;
+static int memfd = -1, filefd = -1, selfmem = -1, uffd = -1;
+static pid_t sleeper;			/* a child kept alive, or 0 */
+static int sleeper_rounds;
+static char text[MSG];
+static size_t text_len;
+
+static uint64_t next(void)
+{
+	/* xorshift64* */
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 0x2545f4914f6cdd1dULL;
+}
+
+static uint64_t below(uint64_t n)
+{
+	return n ? next() % n : 0;
+}
+
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (text_len >= sizeof(text) - 1)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(text + text_len, sizeof(text) - text_len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		text_len += (size_t)n;
+	if (text_len > sizeof(text) - 1)
+		text_len = sizeof(text) - 1;
+}
+
+static void on_fault(int sig)
+{
+	(void)sig;
+	siglongjmp(fault_jmp, 1);
+}
+
+/* A range of the arena: [first, first + n) in pages, huge-aligned at times. */
+static void pick(size_t *first, size_t *n)
+{
+	static const size_t sizes[] = { 1, 3, 16, 100, HP, HP, 2 * HP, 700 };
+
+	*n = sizes[below(sizeof(sizes) / sizeof(sizes[0]))];
+	*first = below(ARENA_PAGES - *n + 1);
+	if (below(2))
+		*first &= ~(HP - 1);
+}
+
+static uint8_t *at(size_t page)
+{
+	return ARENA + page * PG;
+}
+
+/*
+ * Writes @count random pages of [first, first + n), each whole or one
+ * word, skipping those that fault. Return: pages written.
+ */
+static int write_pages(size_t first, size_t n, int count)
+{
+	volatile int done = 0, i;
+
+	for (i = 0; i < count; i++) {
+		volatile uint64_t *p = (volatile uint64_t *)at(first + below(n));
+		uint64_t v = next();
+
+		if (sigsetjmp(fault_jmp, 1))
+			continue;
+		if (below(2)) {
+			for (size_t k = 0; k < PG / 8; k++)
+				p[k] = v + k;
+		} else {
+			p[below(PG / 8)] = v;
+		}
+		done++;
+	}
+	return done;
+}
+
+static int map_anon(size_t first, size_t n)
+{
+	bool thp = below(2);
+
+	if (mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		return -1;
+	if (thp)
+		madvise(at(first), n * PG, MADV_HUGEPAGE);
+	say("anon%s %zu+%zu; ", thp ? "(thp)" : "", first, n);
+	return 0;
+}
+
+static int map_object(size_t first, size_t n, bool shared)
+{
+	int fd = shared ? memfd : filefd;
+	size_t off;
+
+	if (n > OBJ_PAGES)
+		n = OBJ_PAGES;
+	off = below(OBJ_PAGES - n + 1);
+	if (mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
+		 (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd,
+		 (off_t)(off * PG)) == MAP_FAILED)
+		return -1;
+	say("%s %zu+%zu@%zu; ", shared ? "memfd" : "file", first, n, off);
+	return 0;
+}
+
+static int do_madvise(size_t first, size_t n)
+{
+	static const struct { int advice; const char *name; } a[] = {
+		{ MADV_DONTNEED, "dontneed" }, { MADV_FREE, "free" },
+		{ MADV_PAGEOUT, "pageout" }, { MADV_COLD, "cold" },
+		{ MADV_POPULATE_READ, "populate_read" },
+		{ MADV_POPULATE_WRITE, "populate_write" },
+		{ MADV_HUGEPAGE, "hugepage" }, { MADV_NOHUGEPAGE, "nohugepage" },
+		{ MADV_COLLAPSE, "collapse" }, { MADV_WIPEONFORK, "wipeonfork" },
+		{ MADV_REMOVE, "remove" },
+	};
+	size_t k = below(sizeof(a) / sizeof(a[0]));
+	int r = madvise(at(first), n * PG, a[k].advice);
+
+	say("%s %zu+%zu%s; ", a[k].name, first, n, r ? "(failed)" : "");
+	return 0;
+}
+
+static int do_mremap(size_t first, size_t n)
+{
+	size_t to = below(ARENA_PAGES - 2 * n + 1), m;
+	void *p;
+
+	switch (below(4)) {
+	case 0:
+		p = mremap(at(first), n * PG, n * PG,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, at(to));
+		say("mremap move %zu+%zu->%zu%s; ", first, n, to,
+		    p == MAP_FAILED ? "(failed)" : "");
+		return 0;
+	case 1:
+		m = n + below(n) + 1;
+		p = first + m <= ARENA_PAGES ?
+		    mremap(at(first), n * PG, m * PG, 0) : MAP_FAILED;
+		say("mremap grow %zu+%zu->%zu%s; ", first, n, m,
+		    p == MAP_FAILED ? "(failed)" : "");
+		return 0;
+	case 2:
+		m = n > 1 ? 1 + below(n - 1) : 1;
+		p = mremap(at(first), n * PG, m * PG, 0);
+		say("mremap shrink %zu+%zu->%zu%s; ", first, n, m,
+		    p == MAP_FAILED ? "(failed)" : "");
+		return 0;
+	}
+	p = mremap(at(first), n * PG, n * PG,
+		   MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, at(to));
+	say("mremap dontunmap %zu+%zu->%zu%s; ", first, n, to,
+	    p == MAP_FAILED ? "(failed)" : "");
+	return 0;
+}
+
+/* Writes through the kernel: /proc/self/mem (even read-only), process_vm_writev. */
+static int kernel_write(size_t first, size_t n)
+{
+	uint64_t v = next();
+	uint8_t *p = at(first + below(n)) + below(PG / 8) * 8;
+	struct iovec local = { &v, sizeof(v) }, far = { p, sizeof(v) };
+	bool vm = below(2);
+	ssize_t r = vm ? process_vm_writev(getpid(), &local, 1, &far, 1, 0) :
+			 pwrite(selfmem, &v, sizeof(v), (off_t)(uintptr_t)p);
+
+	say("%s %#lx%s; ", vm ? "process_vm_writev" : "/proc/self/mem",
+	    (unsigned long)(uintptr_t)p, r == (ssize_t)sizeof(v) ? "" : "(failed)");
+	return 0;
+}
+
+static void end_sleeper(void)
+{
+	if (!sleeper)
+		return;
+	kill(sleeper, SIGKILL);
+	waitpid(sleeper, NULL, 0);
+	sleeper = 0;
+}
+
+/* A child writes its copies; it exits, or sleeps on for a few rounds. */
+static int do_fork(size_t first, size_t n)
+{
+	bool stay = !sleeper && below(2);
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		write_pages(first, n, 8);
+		if (stay)
+			pause();
+		_exit(0);
+	}
+	if (stay) {
+		sleeper = pid;
+		sleeper_rounds = 1 + (int)below(4);
+	} else {
+		waitpid(pid, NULL, 0);
+	}
+	say("fork%s %zu+%zu; ", stay ? "(stays)" : "", first, n);
+	return 0;
+}
+
+/*
+ * userfaultfd on a range: registered (missing faults, and write-protect
+ * where the kernel allows it) or not, pages filled (COPY, ZEROPAGE, MOVE
+ * from elsewhere in the arena), write-protected or released. The file
+ * descriptor asks for SIGBUS instead of events: a fault in a registered
+ * range is a skipped write, never a wait (nobody reads events here).
+ */
+static int do_uffd(size_t first, size_t n)
+{
+	static uint64_t src[PG / 8];
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)at(first), n * PG },
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+	};
+	struct uffdio_writeprotect wp = { .range = reg.range };
+	struct uffdio_zeropage z = { .range = { (uintptr_t)at(first), PG } };
+	struct uffdio_copy c = { .dst = (uintptr_t)at(first),
+				 .src = (uintptr_t)src, .len = PG };
+	struct uffdio_move mv = { .dst = (uintptr_t)at(first),
+				  .src = (uintptr_t)at(below(ARENA_PAGES)),
+				  .len = PG };
+	const char *what;
+	int r;
+
+	switch (below(6)) {
+	case 0:
+		r = ioctl(uffd, UFFDIO_REGISTER, &reg);
+		if (r) {
+			reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+			r = ioctl(uffd, UFFDIO_REGISTER, &reg);
+		}
+		what = "register";
+		break;
+	case 1:
+		r = ioctl(uffd, UFFDIO_UNREGISTER, &reg.range);
+		what = "unregister";
+		break;
+	case 2:
+		for (size_t k = 0; k < PG / 8; k++)
+			src[k] = next();
+		r = ioctl(uffd, UFFDIO_COPY, &c);
+		what = "copy";
+		break;
+	case 3:
+		r = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
+		what = "zeropage";
+		break;
+	case 4:
+		wp.mode = below(2) ? UFFDIO_WRITEPROTECT_MODE_WP : 0;
+		r = ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+		what = wp.mode ? "writeprotect" : "unprotect";
+		break;
+	default:
+		r = ioctl(uffd, UFFDIO_MOVE, &mv);
+		what = "move";
+		break;
+	}
+	say("uffd %s %zu+%zu%s; ", what, first, n, r ? "(failed)" : "");
+	return 0;
+}
+
+static int one_call(void)
+{
+	size_t first, n;
+	int r = 0, prot;
+
+	pick(&first, &n);
+	switch (below(17)) {
+	case 0: case 1:
+		return map_anon(first, n);
+	case 2:
+		return map_object(first, n, true);
+	case 3:
+		return map_object(first, n, false);
+	case 4:
+		r = munmap(at(first), n * PG);
+		say("munmap %zu+%zu; ", first, n);
+		return r;
+	case 5:
+		prot = (int[]){ PROT_READ, PROT_READ | PROT_WRITE, PROT_NONE }[below(3)];
+		r = mprotect(at(first), n * PG, prot);
+		say("mprotect %zu+%zu %d%s; ", first, n, prot, r ? "(failed)" : "");
+		return 0;
+	case 6: case 7: case 8:
+		say("write %zu+%zu: %d; ", first, n, write_pages(first, n, 1 + (int)below(32)));
+		return 0;
+	case 9: case 10:
+		return do_madvise(first, n);
+	case 11:
+		return do_mremap(first, n);
+	case 12:
+		return do_fork(first, n);
+	case 13:
+		return kernel_write(first, n);
+	case 14:
+		return do_uffd(first, n);
+	case 15:
+		if (below(2)) {
+			r = fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)(below(OBJ_PAGES) * PG),
+				      (off_t)((1 + below(64)) * PG));
+			say("punch memfd%s; ", r ? "(failed)" : "");
+		} else {
+			uint64_t v = next();
+			off_t off = (off_t)(below(OBJ_PAGES) * PG);
+
+			r = pwrite(filefd, &v, sizeof(v), off) != sizeof(v);
+			say("pwrite file %lld%s; ", (long long)off, r ? "(failed)" : "");
+		}
+		return 0;
+	}
+	r = below(2) ? mlock(at(first), n * PG) : munlock(at(first), n * PG);
+	say("m(un)lock %zu+%zu; ", first, n);
+	return 0;
+}
+
+static void target(int cmd, int ack, uint64_t seed, const char *file)
+{
+	struct sigaction sa = { .sa_handler = on_fault };
+	char msg[MSG], c;
+
+	oracle_target_init();
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	alarm(TARGET_LIFE);
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+	rng = seed | 1;
+	memfd = memfd_create("oracle-random", 0);
+	filefd = open(file, O_RDWR);
+	selfmem = open("/proc/self/mem", O_RDWR);
+	uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd >= 0) {
+		struct uffdio_api api = { .api = UFFD_API,
+					  .features = UFFD_FEATURE_SIGBUS };
+
+		if (ioctl(uffd, UFFDIO_API, &api))
+			_exit(1);
+	}
+	if (memfd < 0 || ftruncate(memfd, (off_t)(OBJ_PAGES * PG)) ||
+	    filefd < 0 || selfmem < 0)
+		_exit(1);
+	/* Round 0 starts from the arena mapped and written whole, half THP. */
+	if (mmap(ARENA, ARENA_PAGES * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != ARENA)
+		_exit(1);
+	madvise(ARENA, ARENA_PAGES / 2 * PG, MADV_HUGEPAGE);
+	for (size_t i = 0; i < ARENA_PAGES * PG / 8; i++)
+		((uint64_t *)ARENA)[i] = next();
+	for (;;) {
+		int k, calls = 1 + (int)below(OPS_MAX);
+
+		text_len = 0;
+		text[0] = '\0';
+		msg[0] = 'o';
+		if (sleeper && !--sleeper_rounds) {
+			end_sleeper();
+			say("sleeper ends; ");
+		}
+		for (k = 0; k < calls; k++)
+			if (one_call()) {
+				msg[0] = 'f';
+				say("(failed: %s) ", strerror(errno));
+			}
+		memcpy(msg + 1, text, MSG - 1);
+		msg[MSG - 1] = '\0';
+		if (write(ack, msg, MSG) != MSG)
+			_exit(1);
+		if (read(cmd, &c, 1) != 1) {
+			end_sleeper();
+			_exit(0);
+		}
+	}
+}
+
+/* ---- the test ---- */
+
+FIXTURE(oracle_random) {
+	pid_t pid;
+	int cmd, ack;
+	char store[256], file[256], swapfile[256];
+	const char *no_swap;
+};
+
+FIXTURE_VARIANT(oracle_random) {
+	bool proc;
+};
+
+FIXTURE_VARIANT_ADD(oracle_random, module) { .proc = false };
+FIXTURE_VARIANT_ADD(oracle_random, proc) { .proc = true };
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtoull(v, NULL, 0) : dflt;
+}
+
+/* Fixed for a kernel release, so that each kernel of make check runs its own calls. */
+static uint64_t default_seed(void)
+{
+	struct utsname u;
+	uint64_t h = 0x5eed2026;
+
+	if (!uname(&u))
+		for (const char *c = u.release; *c; c++)
+			h = (h ^ (uint8_t)*c) * 0x100000001b3ULL;
+	return h;
+}
+
+FIXTURE_SETUP(oracle_random)
+{
+	const char *why = guest_backend_skip_reason(variant->proc);
+	int to[2], from[2];
+	uint64_t seed = env_u64("SNAPPER_RANDOM_SEED", default_seed());
+
+	self->pid = 0;
+	self->swapfile[0] = '\0';
+	self->file[0] = '\0';
+	if (why)
+		SKIP(return, "%s", why);
+	if (variant->proc && guest_debug_kernel())
+		SKIP(return, "--backend proc and restore are userspace: run on 6.1 and 6.12");
+	guest_store_path(self->store, sizeof(self->store),
+			 variant->proc ? "oracle-random-proc" : "oracle-random");
+	snprintf(self->file, sizeof(self->file), "%s/oracle-random-%d.file",
+		 getenv("SNAPPER_SCRATCH"), getpid());
+	ASSERT_EQ(0, guest_sh(NULL, 0, "head -c %lu /dev/urandom > '%s'",
+			      OBJ_PAGES * PG, self->file));
+	self->no_swap = oracle_swap_on(self->swapfile, sizeof(self->swapfile));
+	if (self->no_swap)
+		TH_LOG("note: %s: MADV_PAGEOUT leaves anonymous pages in place",
+		       self->no_swap);
+	TH_LOG("seed %#llx (SNAPPER_RANDOM_SEED replays it)",
+	       (unsigned long long)seed);
+	ASSERT_EQ(0, pipe(to));
+	ASSERT_EQ(0, pipe(from));
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (!self->pid) {
+		close(to[1]);
+		close(from[0]);
+		target(to[0], from[1], seed, self->file);
+	}
+	close(to[0]);
+	close(from[1]);
+	self->cmd = to[1];
+	self->ack = from[0];
+}
+
+FIXTURE_TEARDOWN(oracle_random)
+{
+	if (self->pid > 0) {
+		kill(self->pid, SIGKILL);
+		waitpid(self->pid, NULL, 0);
+		close(self->cmd);
+		close(self->ack);
+		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
+	}
+	if (self->file[0])
+		unlink(self->file);
+	oracle_swap_off(self->swapfile);
+}
+
+/*
+ * What the kernel does to a parked target's pages on its own: compaction
+ * migrates them (and may build huge pages), dropped caches take the file's
+ * pages the mappings read through. Said in the round's report (@seen).
+ */
+static void kernel_moves(struct __test_metadata *_metadata, char *seen,
+			 uint64_t r)
+{
+	const char *what = r % 2 ? "/proc/sys/vm/compact_memory" :
+				   "/proc/sys/vm/drop_caches";
+	size_t len = strlen(seen);
+
+	if (guest_write_file(what, r % 2 ? "1" : "3"))
+		TH_LOG("note: could not write %s", what);
+	else if (len < MSG - 64)
+		snprintf(seen + len, MSG - 1 - len, "(test: %s)", what);
+}
+
+/*
+ * Of the target's arena mappings, one that generation @gen has at the same
+ * address and size, private anonymous or shared memfd (a private file
+ * mapping's restored copies read as the file's bytes, which the oracle
+ * does not compare), chosen by @pick. Return: false if there is none.
+ */
+static bool restorable_map(const char *store, uint64_t gen, pid_t pid,
+			   uint64_t pick, struct oracle_map *out)
+{
+	struct oracle_map maps[64], m;
+	struct store_snap *snap = NULL;
+	const struct store_vma *v;
+	struct store *s = NULL;
+	size_t n = 0, nv, i;
+	char path[64], line[512];
+	FILE *f;
+
+	if (store_open(&s, store, NULL, STORE_RDONLY | STORE_NOCREATE) ||
+	    store_snap_open(s, gen, &snap)) {
+		if (s)
+			store_close(s);
+		return false;
+	}
+	nv = store_snap_vmas(snap, &v);
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "r");
+	while (f && n < 64 && fgets(line, sizeof(line), f)) {
+		if (!oracle_parse(line, &m) || m.start < (uintptr_t)ARENA ||
+		    m.end > (uintptr_t)ARENA + ARENA_PAGES * PG ||
+		    (m.path[0] && !strstr(m.path, "memfd:")))
+			continue;
+		for (i = 0; i < nv; i++)
+			if (v[i].start == m.start && v[i].end == m.end)
+				maps[n++] = m;
+	}
+	if (f)
+		fclose(f);
+	store_snap_close(snap);
+	store_close(s);
+	if (!n)
+		return false;
+	*out = maps[pick % n];
+	return true;
+}
+
+/*
+ * Restores mapping @m of the parked target from generation @gen (taken
+ * before the round's calls changed it) with --range, and compares it with
+ * that generation. Return: the pages that differ, -1 on an error.
+ */
+static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
+				const struct oracle_map *m)
+{
+	struct store_snap *snap = NULL;
+	struct store *s = NULL;
+	char out[2048], path[64];
+	long shown = 0, d = -1;
+	int st, mem, pagemap;
+
+	st = guest_sh(out, sizeof(out),
+		      "snapper-tool restore --store '%s' --gen %llu --pid %d --range %#llx-%#llx",
+		      store, (unsigned long long)gen, pid,
+		      (unsigned long long)m->start, (unsigned long long)m->end);
+	if (st) {
+		fprintf(stderr, "# restore of %llx-%llx %s from generation %llu: exit %d: %s",
+			(unsigned long long)m->start, (unsigned long long)m->end,
+			m->perms, (unsigned long long)gen, st, out);
+		return -1;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	mem = open(path, O_RDONLY);
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pagemap = open(path, O_RDONLY);
+	if (mem >= 0 && pagemap >= 0 &&
+	    !store_open(&s, store, NULL, STORE_RDONLY | STORE_NOCREATE) &&
+	    !store_snap_open(s, gen, &snap))
+		d = oracle_map_compare(snap, mem, pagemap, m, &shown);
+	store_snap_close(snap);
+	if (s)
+		store_close(s);
+	if (mem >= 0)
+		close(mem);
+	if (pagemap >= 0)
+		close(pagemap);
+	return d;
+}
+
+static void show_rounds(struct __test_metadata *_metadata, char seen[][MSG],
+			uint64_t r)
+{
+	for (int k = KEEP - 1; k >= 0; k--)
+		if (r >= (uint64_t)k)
+			TH_LOG("round %llu: %s", (unsigned long long)(r - k),
+			       seen[(r - k) % KEEP]);
+}
+
+TEST_F_TIMEOUT(oracle_random, exact, 600)
+{
+	uint64_t rounds = env_u64("SNAPPER_RANDOM_ROUNDS", guest_debug_kernel() ?
+				  ROUNDS_DEBUG : ROUNDS), gen, r;
+	bool verbose = env_u64("SNAPPER_RANDOM_VERBOSE", 0);
+	char msg[MSG], seen[KEEP][MSG];
+	struct oracle_map m;
+	uint64_t prev = 0;
+	long d;
+
+	memset(seen, 0, sizeof(seen));
+	for (r = 0; r <= rounds; r++) {
+		bool full = r % FULL_EVERY == 0 || r == rounds;
+
+		if (r)
+			ASSERT_EQ(1, write(self->cmd, "s", 1));
+		ASSERT_EQ(MSG, read(self->ack, msg, MSG));
+		memcpy(seen[r % KEEP], msg + 1, MSG - 1);
+		if (verbose)
+			TH_LOG("round %llu: %s", (unsigned long long)r, msg + 1);
+		ASSERT_EQ('o', msg[0]) TH_LOG("round %llu: %s",
+					      (unsigned long long)r, msg + 1);
+		ASSERT_EQ(0, oracle_wait_parked(self->pid));
+		if (r % 7 == 3)
+			kernel_moves(_metadata, seen[r % KEEP], r);
+		if (prev && r % 5 == 2 &&
+		    restorable_map(self->store, prev, self->pid, r * 7919, &m)) {
+			d = restore_and_compare(self->store, prev, self->pid, &m);
+			if (verbose || d)
+				TH_LOG("round %llu: restored %llx-%llx %s %s from generation %llu",
+				       (unsigned long long)r,
+				       (unsigned long long)m.start,
+				       (unsigned long long)m.end, m.perms,
+				       m.path[0] ? m.path : "(anonymous)",
+				       (unsigned long long)prev);
+			if (d)
+				show_rounds(_metadata, seen, r);
+			ASSERT_EQ(0, d);
+		}
+		gen = oracle_checkpoint(self->store, self->pid, variant->proc,
+					full);
+		ASSERT_NE(0ULL, (unsigned long long)gen)
+			TH_LOG("checkpoint after round %llu", (unsigned long long)r);
+		d = oracle_compare(self->store, gen, self->pid);
+		if (d)
+			show_rounds(_metadata, seen, r);
+		prev = gen;
+		ASSERT_EQ(0, d) TH_LOG("generation %llu (%s, round %llu)",
+				       (unsigned long long)gen,
+				       full ? "full" : "incremental",
+				       (unsigned long long)r);
+	}
+}
+
+TEST_HARNESS_MAIN
