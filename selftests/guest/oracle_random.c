@@ -24,16 +24,27 @@
  * --backend proc. Before some checkpoints the test compacts memory or
  * drops the caches; every fifth round it first restores one arena mapping
  * from the previous generation (snapper-tool restore --range) and compares
- * it with that generation. A failure names the seed and the calls of the
- * last rounds; $SNAPPER_RANDOM_SEED and $SNAPPER_RANDOM_ROUNDS replay or
- * lengthen a run (the default seed is fixed for a kernel release, so that
- * CI runs the same calls every time; the kernel's own choices, THP and
- * swap, still vary).
+ * it with that generation.
+ *
+ * The storm_* variants make the same calls from STORM_THREADS threads at
+ * once, without pause, through STORM_CKPTS checkpoints; then the threads
+ * park, and the next generation, incremental on top of the storm's, must
+ * equal the memory (see storm_test()).
+ *
+ * A failure names the seed and the calls of the last rounds.
+ * $SNAPPER_RANDOM_SEED, $SNAPPER_RANDOM_ROUNDS and $SNAPPER_RANDOM_STORM
+ * (checkpoints in a storm) replay or lengthen a run. The default seed is
+ * fixed for a kernel release, so that CI makes the same calls every time;
+ * the kernel's own choices (THP, swap, the storm's interleaving) still
+ * vary.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -59,6 +70,8 @@
 #define MSG		512		/* a round's report: status, then text */
 #define KEEP		4		/* rounds' reports shown on a failure */
 #define TARGET_LIFE	900
+#define STORM_THREADS	4
+#define STORM_CKPTS	20		/* checkpoints during a storm */
 
 #ifndef MADV_COLLAPSE
 #define MADV_COLLAPSE 25
@@ -82,13 +95,16 @@ struct uffdio_move {
 
 /* ---- the target ---- */
 
-static uint64_t rng;
-static sigjmp_buf fault_jmp;
+/* Each thread of a storm has its own generator, fault target and report. */
+static __thread uint64_t rng;
+static __thread sigjmp_buf fault_jmp;
 static int memfd = -1, filefd = -1, selfmem = -1, uffd = -1;
 static pid_t sleeper;			/* a child kept alive, or 0 */
 static int sleeper_rounds;
-static char text[MSG];
-static size_t text_len;
+static __thread char text[MSG];
+static __thread size_t text_len;
+static bool storm;			/* threads at once: no child stays */
+static volatile sig_atomic_t calm;	/* SIGUSR1: the storm is to end */
 
 static uint64_t next(void)
 {
@@ -274,7 +290,7 @@ static void end_sleeper(void)
 /* A child writes its copies; it exits, or sleeps on for a few rounds. */
 static int do_fork(size_t first, size_t n)
 {
-	bool stay = !sleeper && below(2);
+	bool stay = !storm && !sleeper && below(2);
 	pid_t pid;
 
 	pid = fork();
@@ -413,7 +429,84 @@ static int one_call(void)
 	return 0;
 }
 
-static void target(int cmd, int ack, uint64_t seed, const char *file)
+static void on_calm(int sig)
+{
+	(void)sig;
+	calm = 1;
+}
+
+/*
+ * A thread of a storm: calls until SIGUSR1, then parks in read() of
+ * @park (nothing is ever written there), where oracle_wait_all_parked()
+ * finds it.
+ */
+struct stormer {
+	pthread_t thread;
+	uint64_t seed;
+	int park;
+};
+
+static atomic_long storm_calls;
+
+static void *stormer(void *arg)
+{
+	struct stormer *t = arg;
+	char c;
+
+	rng = t->seed | 1;
+	while (!calm) {
+		text_len = 0;
+		one_call();
+		atomic_fetch_add(&storm_calls, 1);
+	}
+	while (read(t->park, &c, 1) < 0)
+		;
+	return NULL;
+}
+
+/*
+ * STORM_THREADS threads call at once, without pause, while the test
+ * checkpoints; on SIGUSR1 they park, the main thread reports, and the
+ * target waits in read() for the end.
+ */
+static void storm_on(int cmd, int ack, uint64_t seed)
+{
+	struct sigaction sa = { .sa_handler = on_calm };
+	struct stormer t[STORM_THREADS];
+	char msg[MSG] = "o", c;
+	int park[2], i;
+
+	sigset_t usr1;
+
+	storm = true;
+	sigaction(SIGUSR1, &sa, NULL);
+	/* The threads inherit SIGUSR1 blocked: it wakes the main thread. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	if (pipe(park))
+		_exit(1);
+	for (i = 0; i < STORM_THREADS; i++) {
+		t[i].seed = seed + (uint64_t)(i + 1) * 0x9e3779b97f4a7c15ULL;
+		t[i].park = park[0];
+		if (pthread_create(&t[i].thread, NULL, stormer, &t[i]))
+			_exit(1);
+	}
+	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+	if (write(ack, msg, MSG) != MSG)
+		_exit(1);
+	while (!calm)
+		pause();
+	snprintf(msg, sizeof(msg), "o%ld", atomic_load(&storm_calls));
+	if (write(ack, msg, MSG) != MSG)
+		_exit(1);
+	while (read(cmd, &c, 1) == 1)
+		;
+	_exit(0);
+}
+
+static void target(int cmd, int ack, uint64_t seed, const char *file,
+		   bool with_storm)
 {
 	struct sigaction sa = { .sa_handler = on_fault };
 	char msg[MSG], c;
@@ -445,6 +538,8 @@ static void target(int cmd, int ack, uint64_t seed, const char *file)
 	madvise(ARENA, ARENA_PAGES / 2 * PG, MADV_HUGEPAGE);
 	for (size_t i = 0; i < ARENA_PAGES * PG / 8; i++)
 		((uint64_t *)ARENA)[i] = next();
+	if (with_storm)
+		storm_on(cmd, ack, seed);
 	for (;;) {
 		int k, calls = 1 + (int)below(OPS_MAX);
 
@@ -482,10 +577,13 @@ FIXTURE(oracle_random) {
 
 FIXTURE_VARIANT(oracle_random) {
 	bool proc;
+	bool storm;		/* threads calling during the checkpoints */
 };
 
 FIXTURE_VARIANT_ADD(oracle_random, module) { .proc = false };
 FIXTURE_VARIANT_ADD(oracle_random, proc) { .proc = true };
+FIXTURE_VARIANT_ADD(oracle_random, storm_module) { .proc = false, .storm = true };
+FIXTURE_VARIANT_ADD(oracle_random, storm_proc) { .proc = true, .storm = true };
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {
@@ -538,7 +636,7 @@ FIXTURE_SETUP(oracle_random)
 	if (!self->pid) {
 		close(to[1]);
 		close(from[0]);
-		target(to[0], from[1], seed, self->file);
+		target(to[0], from[1], seed, self->file, variant->storm);
 	}
 	close(to[0]);
 	close(from[1]);
@@ -623,14 +721,38 @@ static bool restorable_map(const char *store, uint64_t gen, pid_t pid,
 	return true;
 }
 
+/* The bytes of [@start, @end) of @pid, in a buffer to free. */
+static uint8_t *live_bytes(pid_t pid, uint64_t start, uint64_t end)
+{
+	uint8_t *buf = malloc(end - start);
+	char path[64];
+	int mem;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	mem = open(path, O_RDONLY);
+	if (buf && (mem < 0 || pread(mem, buf, end - start, (off_t)start) !=
+			       (ssize_t)(end - start))) {
+		free(buf);
+		buf = NULL;
+	}
+	if (mem >= 0)
+		close(mem);
+	return buf;
+}
+
 /*
  * Restores mapping @m of the parked target from generation @gen (taken
  * before the round's calls changed it) with --range, and compares it with
- * that generation. Return: the pages that differ, -1 on an error.
+ * that generation. A shared mapping without write permission cannot be
+ * written, even by a tracer: the restore must refuse it, with the mapping
+ * as it was. Return: the pages that differ (or 1 for a refusal that
+ * changed it), -1 on an error.
  */
 static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 				const struct oracle_map *m)
 {
+	bool refuse = m->perms[3] == 's' && m->perms[1] != 'w';
+	uint8_t *before = refuse ? live_bytes(pid, m->start, m->end) : NULL;
 	struct store_snap *snap = NULL;
 	struct store *s = NULL;
 	char out[2048], path[64];
@@ -641,6 +763,20 @@ static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 		      "snapper-tool restore --store '%s' --gen %llu --pid %d --range %#llx-%#llx",
 		      store, (unsigned long long)gen, pid,
 		      (unsigned long long)m->start, (unsigned long long)m->end);
+	if (refuse) {
+		uint8_t *after = live_bytes(pid, m->start, m->end);
+
+		d = before && after && st == 1 &&
+		    strstr(out, "is shared and read-only: it cannot be written") &&
+		    !memcmp(before, after, m->end - m->start) ? 0 : 1;
+		if (d)
+			fprintf(stderr, "# restore of read-only shared %llx-%llx: exit %d: %s",
+				(unsigned long long)m->start,
+				(unsigned long long)m->end, st, out);
+		free(before);
+		free(after);
+		return d;
+	}
 	if (st) {
 		fprintf(stderr, "# restore of %llx-%llx %s from generation %llu: exit %d: %s",
 			(unsigned long long)m->start, (unsigned long long)m->end,
@@ -665,6 +801,85 @@ static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 	return d;
 }
 
+/* Every thread of @pid in read(), its parking place. Return: 0, or -1 after 60 s. */
+static int wait_all_parked(pid_t pid)
+{
+	char path[320], buf[64];
+	struct dirent *e;
+	bool all;
+	DIR *d;
+	int i, fd;
+	ssize_t n;
+
+	for (i = 0; i < 6000; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task", pid);
+		d = opendir(path);
+		if (!d)
+			return -1;
+		all = true;
+		while (all && (e = readdir(d))) {
+			if (e->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/syscall",
+				 pid, e->d_name);
+			fd = open(path, O_RDONLY);
+			n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+			if (fd >= 0)
+				close(fd);
+			all = n > 2 && !strncmp(buf, "0 ", 2);
+		}
+		closedir(d);
+		if (all)
+			return 0;
+		usleep(10000);
+	}
+	fprintf(stderr, "# oracle: the threads of %d never all parked in read()\n", pid);
+	return -1;
+}
+
+/*
+ * The storm: checkpoints while STORM_THREADS threads call at once. Each
+ * must commit; then the threads park, and an incremental checkpoint on top
+ * of the storm's generations, and a full one, must equal the memory: a
+ * change that a checkpoint during the storm lost (its soft-dirty bit
+ * cleared, its content not taken) would show in the first.
+ */
+static void storm_test(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(oracle_random) *self,
+		       const FIXTURE_VARIANT(oracle_random) *variant)
+{
+	char msg[MSG];
+	uint64_t gen;
+	int ckpts = (int)env_u64("SNAPPER_RANDOM_STORM", STORM_CKPTS), ok = 0, i;
+	long calls;
+
+	ASSERT_EQ(MSG, read(self->ack, msg, MSG));
+	for (i = 0; i < ckpts; i++)
+		ok += oracle_checkpoint(self->store, self->pid, variant->proc,
+					i == 0) != 0;
+	EXPECT_EQ(ckpts, ok)
+		TH_LOG("%d of %d checkpoints during the storm committed", ok,
+		       ckpts);
+	ASSERT_EQ(0, kill(self->pid, SIGUSR1));
+	ASSERT_EQ(MSG, read(self->ack, msg, MSG));
+	/* The storm blew through the checkpoints, not before or after them. */
+	calls = atol(msg + 1);
+	TH_LOG("%ld calls by %d threads during %d checkpoints", calls,
+	       STORM_THREADS, ckpts);
+	ASSERT_LT(ckpts, calls);
+	ASSERT_EQ(0, wait_all_parked(self->pid));
+	gen = oracle_checkpoint(self->store, self->pid, variant->proc, false);
+	ASSERT_NE(0ULL, (unsigned long long)gen);
+	EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
+		TH_LOG("the incremental generation %llu after the storm",
+		       (unsigned long long)gen);
+	gen = oracle_checkpoint(self->store, self->pid, variant->proc, true);
+	ASSERT_NE(0ULL, (unsigned long long)gen);
+	EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
+		TH_LOG("the full generation %llu after the storm",
+		       (unsigned long long)gen);
+}
+
 static void show_rounds(struct __test_metadata *_metadata, char seen[][MSG],
 			uint64_t r)
 {
@@ -684,6 +899,8 @@ TEST_F_TIMEOUT(oracle_random, exact, 600)
 	uint64_t prev = 0;
 	long d;
 
+	if (variant->storm)
+		return storm_test(_metadata, self, variant);
 	memset(seen, 0, sizeof(seen));
 	for (r = 0; r <= rounds; r++) {
 		bool full = r % FULL_EVERY == 0 || r == rounds;
