@@ -25,7 +25,6 @@
 
 #define STORE	0x5a0e0004ULL
 #define HUGE_BYTES	(2UL << 20)
-#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
 #define PREFETCH "/sys/module/snapper/parameters/swap_prefetch"
 #define NPAGES	64
 
@@ -356,13 +355,15 @@ TEST(hugetlb_sends_what_changed)
 
 	if (why)
 		SKIP(return, "%s", why);
-	if (guest_read_file(NR_HUGEPAGES, pool, sizeof(pool)) ||
-	    guest_write_file(NR_HUGEPAGES, "2"))
-		SKIP(return, "no hugetlb pages here");
+	why = guest_reserve_huge(pool, sizeof(pool), 2);
+	if (why) {
+		guest_release_huge(pool);
+		SKIP(return, "%s", why);
+	}
 	ASSERT_EQ(0, target_start(&t, 0, map_hugetlb, NULL, NULL));
 	if (!t.base) {
 		target_stop(&t);
-		guest_write_file(NR_HUGEPAGES, pool);
+		guest_release_huge(pool);
 		SKIP(return, "could not map a hugetlb page");
 	}
 	ASSERT_EQ(0, snapper_genl_open(&nl));
@@ -392,7 +393,7 @@ TEST(hugetlb_sends_what_changed)
 	target_stop(&t);
 	got_free(&g);
 	snapper_genl_close(nl);
-	EXPECT_EQ(0, guest_write_file(NR_HUGEPAGES, pool));
+	guest_release_huge(pool);
 	ASSERT_EQ(0, read_stat("pages_held"));
 }
 

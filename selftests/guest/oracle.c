@@ -1160,26 +1160,6 @@ FIXTURE_VARIANT_ADD(oracle, hugetlb_proc) {
 	.huge = true,
 };
 
-#define NR_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
-
-/* Return: NULL once HUGE_PAGES free hugetlb pages are there, or why not. */
-static const char *reserve_huge(FIXTURE_DATA(oracle) *self)
-{
-	char want[16], free_pages[64] = "";
-
-	if (guest_read_file(NR_HUGEPAGES, self->hugepages,
-			    sizeof(self->hugepages)))
-		return "no " NR_HUGEPAGES " (CONFIG_HUGETLBFS)";
-	snprintf(want, sizeof(want), "%lu", strtoul(self->hugepages, NULL, 10) +
-		 HUGE_PAGES);
-	if (guest_write_file(NR_HUGEPAGES, want) ||
-	    guest_read_file("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
-			    free_pages, sizeof(free_pages)) ||
-	    strtoul(free_pages, NULL, 10) < HUGE_PAGES)
-		return "the kernel could not reserve 24 hugetlb pages of 2 MiB";
-	return NULL;
-}
-
 FIXTURE_SETUP(oracle)
 {
 	int to[2], from[2];
@@ -1191,7 +1171,8 @@ FIXTURE_SETUP(oracle)
 	if (why)
 		SKIP(return, "%s", why);
 	if (variant->huge) {
-		why = reserve_huge(self);
+		why = guest_reserve_huge(self->hugepages,
+					 sizeof(self->hugepages), HUGE_PAGES);
 		if (why)
 			SKIP(return, "%s", why);
 	}
@@ -1223,8 +1204,7 @@ FIXTURE_TEARDOWN(oracle)
 		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
 	}
 	oracle_swap_off(self->swapfile);
-	if (self->hugepages[0])
-		guest_write_file(NR_HUGEPAGES, self->hugepages);
+	guest_release_huge(self->hugepages);
 }
 
 /*

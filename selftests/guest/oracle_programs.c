@@ -689,7 +689,6 @@ TEST_F_TIMEOUT(prog, gcc_at_any_instant, 600)
 #define PG_BIN		"/usr/lib/postgresql/15/bin"
 #define PG_AS		"setpriv --reuid=postgres --regid=postgres --init-groups "
 #define PG_SQL		PG_BIN "/psql -X -q -h /tmp -U postgres -d postgres -v ON_ERROR_STOP=1"
-#define PG_HUGEPAGES	"/proc/sys/vm/nr_hugepages"
 #define PG_POOL		48	/* 2 MiB pages: its segment needs some 12 */
 
 /* Runs @sql (no double quotes), each statement on its own (VACUUM must). */
@@ -787,6 +786,7 @@ TEST_F_TIMEOUT(prog, postgres_huge_pages, 900)
 {
 	int rows = guest_debug_kernel() ? 4000 : 20000;
 	char data[300], pool[32], sql[512];
+	const char *why;
 	char *const argv[] = {
 		"setpriv", "--reuid=postgres", "--regid=postgres",
 		"--init-groups", PG_BIN "/postgres", "-D", data,
@@ -809,10 +809,11 @@ TEST_F_TIMEOUT(prog, postgres_huge_pages, 900)
 
 	if (guest_sh(NULL, 0, "test -x " PG_BIN "/postgres && id postgres"))
 		SKIP(return, "PostgreSQL 15 is not installed (apt-get install postgresql-15)");
-	if (guest_read_file(PG_HUGEPAGES, pool, sizeof(pool)))
-		SKIP(return, "no " PG_HUGEPAGES " (CONFIG_HUGETLBFS)");
-	snprintf(sql, sizeof(sql), "%lu", strtoul(pool, NULL, 10) + PG_POOL);
-	ASSERT_EQ(0, guest_write_file(PG_HUGEPAGES, sql));
+	why = guest_reserve_huge(pool, sizeof(pool), PG_POOL);
+	if (why) {
+		guest_release_huge(pool);
+		SKIP(return, "%s", why);
+	}
 	snprintf(data, sizeof(data), "%s.pg", self->store);
 	ASSERT_EQ(0, guest_sh(NULL, 0, "rm -rf '%s' && mkdir -m 700 '%s' && "
 			      "chown postgres: '%s' && cd / && " PG_AS PG_BIN
@@ -840,7 +841,7 @@ TEST_F_TIMEOUT(prog, postgres_huge_pages, 900)
 	close(self->in);
 	close(self->out);
 	guest_sh(NULL, 0, "rm -rf '%s' '%s'", data, self->store);
-	EXPECT_EQ(0, guest_write_file(PG_HUGEPAGES, pool));
+	guest_release_huge(pool);
 }
 
 TEST_HARNESS_MAIN

@@ -9,8 +9,8 @@
  * A target works in an arena of ARENA_PAGES at a fixed address, mapped
  * and written whole at first (half of it with THP). Each round it makes
  * one to OPS_MAX calls chosen by a seeded generator: maps (private
- * anonymous, with or without THP; a memfd shared; a scratch file
- * private), unmaps, mprotect()s, writes pages (from user mode, and through
+ * anonymous, with or without THP; hugetlb, private or shared; a memfd
+ * shared; a scratch file private), unmaps, mprotect()s, writes pages (from user mode, and through
  * /proc/self/mem and process_vm_writev()), madvise()s (DONTNEED, FREE,
  * PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE, NOHUGEPAGE, COLLAPSE,
  * WIPEONFORK, REMOVE), mremap()s (move, grow, shrink, DONTUNMAP),
@@ -27,7 +27,8 @@
  * it with that generation.
  *
  * The storm_* variants make the same calls from STORM_THREADS threads at
- * once, without pause, through STORM_CKPTS checkpoints; then the threads
+ * once, without pause (and threads that write and end instead of half the
+ * forks), through STORM_CKPTS checkpoints; then the threads
  * park, and the next generation, incremental on top of the storm's, must
  * equal the memory (see storm_test()).
  *
@@ -71,6 +72,7 @@
 #define KEEP		4		/* rounds' reports shown on a failure */
 #define TARGET_LIFE	900
 #define STORM_THREADS	4
+#define HUGE_POOL	16		/* hugetlb pages reserved for the target */
 #define STORM_CKPTS	20		/* checkpoints during a storm */
 
 #ifndef MADV_COLLAPSE
@@ -187,12 +189,33 @@ static int map_anon(size_t first, size_t n)
 {
 	bool thp = below(2);
 
+	say("anon%s %zu+%zu; ", thp ? "(thp)" : "", first, n);
 	if (mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
 		return -1;
 	if (thp)
 		madvise(at(first), n * PG, MADV_HUGEPAGE);
-	say("anon%s %zu+%zu; ", thp ? "(thp)" : "", first, n);
+	return 0;
+}
+
+/*
+ * Hugetlb pages, private or shared (MAP_ANONYMOUS), one or two, at a
+ * huge-aligned place: from the pool the test reserved (HUGE_POOL pages;
+ * when it is empty the mapping fails, and so does a fault on it later:
+ * SIGBUS, a skipped write).
+ */
+static int map_huge(size_t first, size_t n)
+{
+	bool shared = below(2);
+	void *p;
+
+	first &= ~(HP - 1);
+	n = n > HP && first + 2 * HP <= ARENA_PAGES ? 2 * HP : HP;
+	p = mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
+		 (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS |
+		 MAP_HUGETLB | MAP_FIXED, -1, 0);
+	say("hugetlb(%s) %zu+%zu%s; ", shared ? "shared" : "private", first,
+	    n, p == MAP_FAILED ? "(failed)" : "");
 	return 0;
 }
 
@@ -204,11 +227,11 @@ static int map_object(size_t first, size_t n, bool shared)
 	if (n > OBJ_PAGES)
 		n = OBJ_PAGES;
 	off = below(OBJ_PAGES - n + 1);
+	say("%s %zu+%zu@%zu; ", shared ? "memfd" : "file", first, n, off);
 	if (mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
 		 (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd,
 		 (off_t)(off * PG)) == MAP_FAILED)
 		return -1;
-	say("%s %zu+%zu@%zu; ", shared ? "memfd" : "file", first, n, off);
 	return 0;
 }
 
@@ -287,11 +310,46 @@ static void end_sleeper(void)
 	sleeper = 0;
 }
 
-/* A child writes its copies; it exits, or sleeps on for a few rounds. */
+struct spawned {
+	size_t first, n;
+	uint64_t seed;
+};
+
+static void *spawned(void *arg)
+{
+	struct spawned *a = arg;
+
+	rng = a->seed | 1;
+	write_pages(a->first, a->n, 8);
+	return NULL;
+}
+
+/*
+ * In a storm: a thread that writes a few pages and ends, so that threads
+ * come and go while the checkpoints freeze the others.
+ */
+static int do_thread(size_t first, size_t n)
+{
+	struct spawned a = { first, n, next() };
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, spawned, &a))
+		return 0;
+	pthread_join(t, NULL);
+	return 0;
+}
+
+/*
+ * A child writes its copies; it exits, or sleeps on for a few rounds. In
+ * a storm, half the time a thread does instead (do_thread()).
+ */
 static int do_fork(size_t first, size_t n)
 {
 	bool stay = !storm && !sleeper && below(2);
 	pid_t pid;
+
+	if (storm && below(2))
+		return do_thread(first, n);
 
 	pid = fork();
 	if (pid < 0)
@@ -381,16 +439,17 @@ static int one_call(void)
 
 	pick(&first, &n);
 	switch (below(17)) {
-	case 0: case 1:
+	case 0:
 		return map_anon(first, n);
+	case 1:
+		return below(2) ? map_anon(first, n) : map_huge(first, n);
 	case 2:
 		return map_object(first, n, true);
 	case 3:
 		return map_object(first, n, false);
 	case 4:
-		r = munmap(at(first), n * PG);
 		say("munmap %zu+%zu; ", first, n);
-		return r;
+		return munmap(at(first), n * PG);
 	case 5:
 		prot = (int[]){ PROT_READ, PROT_READ | PROT_WRITE, PROT_NONE }[below(3)];
 		r = mprotect(at(first), n * PG, prot);
@@ -550,11 +609,15 @@ static void target(int cmd, int ack, uint64_t seed, const char *file,
 			end_sleeper();
 			say("sleeper ends; ");
 		}
+		/*
+		 * A call the kernel refuses is said, not a failure: many are
+		 * meant to be refused (a range over a hole, a small-page
+		 * split of a hugetlb mapping: ENOMEM from mmap() on 6.1).
+		 * The comparisons judge.
+		 */
 		for (k = 0; k < calls; k++)
-			if (one_call()) {
-				msg[0] = 'f';
+			if (one_call())
 				say("(failed: %s) ", strerror(errno));
-			}
 		memcpy(msg + 1, text, MSG - 1);
 		msg[MSG - 1] = '\0';
 		if (write(ack, msg, MSG) != MSG)
@@ -572,6 +635,7 @@ FIXTURE(oracle_random) {
 	pid_t pid;
 	int cmd, ack;
 	char store[256], file[256], swapfile[256];
+	char hugepages[32];	/* vm.nr_hugepages to put back, or "" */
 	const char *no_swap;
 };
 
@@ -613,6 +677,7 @@ FIXTURE_SETUP(oracle_random)
 	self->pid = 0;
 	self->swapfile[0] = '\0';
 	self->file[0] = '\0';
+	self->hugepages[0] = '\0';
 	if (why)
 		SKIP(return, "%s", why);
 	if (variant->proc && guest_debug_kernel())
@@ -627,6 +692,10 @@ FIXTURE_SETUP(oracle_random)
 	if (self->no_swap)
 		TH_LOG("note: %s: MADV_PAGEOUT leaves anonymous pages in place",
 		       self->no_swap);
+	why = guest_reserve_huge(self->hugepages, sizeof(self->hugepages),
+				 HUGE_POOL);
+	if (why)
+		TH_LOG("note: %s: the hugetlb mappings fail", why);
 	TH_LOG("seed %#llx (SNAPPER_RANDOM_SEED replays it)",
 	       (unsigned long long)seed);
 	ASSERT_EQ(0, pipe(to));
@@ -656,6 +725,7 @@ FIXTURE_TEARDOWN(oracle_random)
 	if (self->file[0])
 		unlink(self->file);
 	oracle_swap_off(self->swapfile);
+	guest_release_huge(self->hugepages);
 }
 
 /*

@@ -645,18 +645,19 @@ TEST_F(rx, shared_memfd_anon_sysv)
 	round_trip(_metadata, self, variant, setup_shared);
 }
 
-#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
-
 TEST_F(rx, hugetlb)
 {
+	const char *why;
 	char pool[32];
 
-	if (guest_read_file(NR_HUGEPAGES, pool, sizeof(pool)) ||
-	    guest_write_file(NR_HUGEPAGES, "4"))
-		SKIP(return, "no hugetlb pages here");
+	why = guest_reserve_huge(pool, sizeof(pool), 4);
+	if (why) {
+		guest_release_huge(pool);
+		SKIP(return, "%s", why);
+	}
 	round_trip(_metadata, self, variant, setup_hugetlb);
 	target_stop(&self->t);
-	EXPECT_EQ(0, guest_write_file(NR_HUGEPAGES, pool));
+	guest_release_huge(pool);
 }
 
 /* AnonHugePages of @pid in kB, or -1. */

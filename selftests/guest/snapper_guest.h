@@ -557,6 +557,37 @@ static inline int guest_write_file(const char *path, const char *val)
 	return ret;
 }
 
+#define GUEST_NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+
+/*
+ * @n more hugetlb pages of 2 MiB in the pool, free; what vm.nr_hugepages
+ * was goes into @saved, for guest_release_huge(). Return: NULL once they
+ * are there, or why not.
+ */
+static inline const char *guest_reserve_huge(char *saved, size_t len,
+					     unsigned long n)
+{
+	char want[32], free_pages[64] = "";
+
+	saved[0] = '\0';
+	if (guest_read_file(GUEST_NR_HUGEPAGES, saved, len))
+		return "no " GUEST_NR_HUGEPAGES " (CONFIG_HUGETLBFS)";
+	snprintf(want, sizeof(want), "%lu", strtoul(saved, NULL, 10) + n);
+	if (guest_write_file(GUEST_NR_HUGEPAGES, want) ||
+	    guest_read_file("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages",
+			    free_pages, sizeof(free_pages)) ||
+	    strtoul(free_pages, NULL, 10) < n)
+		return "the kernel could not reserve the hugetlb pages of 2 MiB asked for";
+	return NULL;
+}
+
+/* vm.nr_hugepages back to what guest_reserve_huge() found (if it ran). */
+static inline void guest_release_huge(const char *saved)
+{
+	if (saved[0])
+		guest_write_file(GUEST_NR_HUGEPAGES, saved);
+}
+
 #define GUEST_STREAM_TIMEOUT "/sys/module/snapper/parameters/stream_timeout_ms"
 
 /* ---- privilege ---- */
