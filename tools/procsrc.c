@@ -738,7 +738,12 @@ static bool wanted(const struct vma *m, uint64_t pm, bool full)
 
 	if (m->kernel)
 		return true;	/* read through the mapping, mapped or not */
-	if (!(pm & (PM_PRESENT | PM_SWAP)))
+	/*
+	 * A userfaultfd marker is no page either (pagemap shows it swapped):
+	 * a read would fault there, and fail where userfaultfd answers
+	 * missing pages with SIGBUS (a hole of shared memory).
+	 */
+	if (pm_no_entry(pm))
 		return false;
 	if ((pm & PM_FILE) && !shared_rw)
 		return false;
@@ -791,7 +796,7 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 			for (k = 0; k < n; k++, addr += PAGE_SIZE) {
 				if (ent[k] & (PM_PRESENT | PM_SWAP))
 					c->stats.scanned++;
-				if (ent[k] & PM_SWAP)
+				if ((ent[k] & PM_SWAP) && !pm_no_entry(ent[k]))
 					c->stats.swap++;
 				/* Holes stay within their mapping, as the module's. */
 				if (is_hole(&c->vmas[i], ent[k])) {

@@ -1038,7 +1038,7 @@ static enum page_kind pm_kind(uint64_t pm, bool anon, bool direct)
 	if ((pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE))
 		return direct && (pm & (PM_SOFT_DIRTY | PM_FILE)) == PM_SOFT_DIRTY ?
 		       PAGE_CHANGED : PAGE_OURS;
-	if (anon && !(pm & (PM_PRESENT | PM_SWAP)))
+	if (anon && pm_no_entry(pm))
 		return PAGE_NONE;
 	return PAGE_OTHER;
 }

@@ -6,31 +6,33 @@
  * mremap() after part of it was discarded, made read-only, forked,
  * swapped out, collapsed into a huge page, and so on).
  *
- * A target works in an arena of ARENA_PAGES at a fixed address, mapped
- * and written whole at first (half of it with THP). Each round it makes
- * one to OPS_MAX calls chosen by a seeded generator: maps (private
- * anonymous, with or without THP; hugetlb, private or shared; a memfd
- * shared; a scratch file private), unmaps, mprotect()s, writes pages (from user mode, and through
- * /proc/self/mem and process_vm_writev()), madvise()s (DONTNEED, FREE,
- * PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE, NOHUGEPAGE, COLLAPSE,
- * WIPEONFORK, REMOVE), mremap()s (move, grow, shrink, DONTUNMAP),
- * mlock()s, punches holes in the memfd, writes the file under its private
- * mapping, uses userfaultfd (see do_uffd()), and forks children that
- * write their copies (one may stay alive, asleep, sharing pages
- * copy-on-write, for a few rounds). A write that meets no mapping or a
- * read-only one faults and is skipped (SIGSEGV, SIGBUS).
- * Then it parks, is checkpointed (full every FULL_EVERY rounds and first,
- * incremental otherwise), and compared, with the module and with
- * --backend proc. Before some checkpoints the test compacts memory or
- * drops the caches; every fifth round it first restores one arena mapping
+ * A target works in an arena of ARENA_PAGES at a fixed address, mapped and
+ * written whole at first (half of it with THP). Each round it makes one to
+ * OPS_MAX calls chosen by a seeded generator: maps (private anonymous,
+ * with or without THP; hugetlb, private or shared; a memfd shared; a
+ * scratch file private), unmaps, mprotect()s, writes pages (from user
+ * mode, and through /proc/self/mem and process_vm_writev()), madvise()s
+ * (DONTNEED, FREE, PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE,
+ * NOHUGEPAGE, COLLAPSE, WIPEONFORK, REMOVE, MERGEABLE with ksmd running,
+ * UNMERGEABLE), mremap()s (move, grow, shrink, DONTUNMAP), mlock()s,
+ * munlock()s, mseal()s (6.10 and later), punches holes in the memfd,
+ * writes the file under its private mapping, uses userfaultfd (see
+ * do_uffd()), and forks children that write their copies (one may stay
+ * alive, asleep, sharing pages copy-on-write, for a few rounds). A write
+ * that meets no mapping or a read-only one faults and is skipped (SIGSEGV,
+ * SIGBUS). Then it parks, is checkpointed (full every FULL_EVERY rounds
+ * and first, incremental otherwise), and compared, with the module and
+ * with --backend proc. Before some checkpoints the test compacts memory,
+ * drops the caches, or pages out or collapses the arena with
+ * process_madvise(); every fifth round it first restores one arena mapping
  * from the previous generation (snapper-tool restore --range) and compares
  * it with that generation.
  *
  * The storm_* variants make the same calls from STORM_THREADS threads at
  * once, without pause (and threads that write and end instead of half the
- * forks), through STORM_CKPTS checkpoints; then the threads
- * park, and the next generation, incremental on top of the storm's, must
- * equal the memory (see storm_test()).
+ * forks), through STORM_CKPTS checkpoints; then the threads park, and the
+ * next generation, incremental on top of the storm's, must equal the
+ * memory (see storm_test()).
  *
  * A failure names the seed and the calls of the last rounds.
  * $SNAPPER_RANDOM_SEED, $SNAPPER_RANDOM_ROUNDS and $SNAPPER_RANDOM_STORM
@@ -174,7 +176,12 @@ static int write_pages(size_t first, size_t n, int count)
 
 		if (sigsetjmp(fault_jmp, 1))
 			continue;
-		if (below(2)) {
+		if (below(4) == 0) {
+			/* One of four contents: pages KSM can merge. */
+			v = 0x1111111111111111ULL * (1 + below(4));
+			for (size_t k = 0; k < PG / 8; k++)
+				p[k] = v;
+		} else if (below(2)) {
 			for (size_t k = 0; k < PG / 8; k++)
 				p[k] = v + k;
 		} else {
@@ -244,7 +251,8 @@ static int do_madvise(size_t first, size_t n)
 		{ MADV_POPULATE_WRITE, "populate_write" },
 		{ MADV_HUGEPAGE, "hugepage" }, { MADV_NOHUGEPAGE, "nohugepage" },
 		{ MADV_COLLAPSE, "collapse" }, { MADV_WIPEONFORK, "wipeonfork" },
-		{ MADV_REMOVE, "remove" },
+		{ MADV_REMOVE, "remove" }, { MADV_MERGEABLE, "mergeable" },
+		{ MADV_UNMERGEABLE, "unmergeable" },
 	};
 	size_t k = below(sizeof(a) / sizeof(a[0]));
 	int r = madvise(at(first), n * PG, a[k].advice);
@@ -483,8 +491,19 @@ static int one_call(void)
 		}
 		return 0;
 	}
-	r = below(2) ? mlock(at(first), n * PG) : munlock(at(first), n * PG);
-	say("m(un)lock %zu+%zu; ", first, n);
+	switch (below(5)) {
+	case 0: case 1:
+		r = mlock(at(first), n * PG);
+		say("mlock %zu+%zu%s; ", first, n, r ? "(failed)" : "");
+		return 0;
+	case 2: case 3:
+		r = munlock(at(first), n * PG);
+		say("munlock %zu+%zu%s; ", first, n, r ? "(failed)" : "");
+		return 0;
+	}
+	/* mseal(), 6.10 and later: the range can no longer be unmapped, moved or reprotected. */
+	r = (int)syscall(462, at(first), n * PG, 0);
+	say("mseal %zu+%zu%s; ", first, n, r ? "(failed)" : "");
 	return 0;
 }
 
@@ -636,6 +655,7 @@ FIXTURE(oracle_random) {
 	int cmd, ack;
 	char store[256], file[256], swapfile[256];
 	char hugepages[32];	/* vm.nr_hugepages to put back, or "" */
+	struct guest_ksm ksm;
 	const char *no_swap;
 };
 
@@ -678,6 +698,7 @@ FIXTURE_SETUP(oracle_random)
 	self->swapfile[0] = '\0';
 	self->file[0] = '\0';
 	self->hugepages[0] = '\0';
+	memset(&self->ksm, 0, sizeof(self->ksm));
 	if (why)
 		SKIP(return, "%s", why);
 	if (variant->proc && guest_debug_kernel())
@@ -696,6 +717,9 @@ FIXTURE_SETUP(oracle_random)
 				 HUGE_POOL);
 	if (why)
 		TH_LOG("note: %s: the hugetlb mappings fail", why);
+	why = guest_ksm_start(&self->ksm);
+	if (why)
+		TH_LOG("note: %s: MADV_MERGEABLE merges nothing", why);
 	TH_LOG("seed %#llx (SNAPPER_RANDOM_SEED replays it)",
 	       (unsigned long long)seed);
 	ASSERT_EQ(0, pipe(to));
@@ -726,22 +750,47 @@ FIXTURE_TEARDOWN(oracle_random)
 		unlink(self->file);
 	oracle_swap_off(self->swapfile);
 	guest_release_huge(self->hugepages);
+	guest_ksm_stop(&self->ksm);
 }
 
 /*
- * What the kernel does to a parked target's pages on its own: compaction
+ * What the kernel does to a parked target's pages without it: compaction
  * migrates them (and may build huge pages), dropped caches take the file's
- * pages the mappings read through. Said in the round's report (@seen).
+ * pages its mappings read through, and another process's
+ * process_madvise() pages its arena out or collapses it into huge pages.
+ * Said in the round's report (@seen).
  */
 static void kernel_moves(struct __test_metadata *_metadata, char *seen,
-			 uint64_t r)
+			 pid_t pid, uint64_t r)
 {
-	const char *what = r % 2 ? "/proc/sys/vm/compact_memory" :
-				   "/proc/sys/vm/drop_caches";
+	struct iovec arena = { ARENA, ARENA_PAGES * PG };
 	size_t len = strlen(seen);
+	char what[64];
+	int ret, fd;
 
-	if (guest_write_file(what, r % 2 ? "1" : "3"))
-		TH_LOG("note: could not write %s", what);
+	switch (r % 3) {
+	case 0:
+		ret = guest_write_file("/proc/sys/vm/compact_memory", "1");
+		snprintf(what, sizeof(what), "compact_memory");
+		break;
+	case 1:
+		ret = guest_write_file("/proc/sys/vm/drop_caches", "3");
+		snprintf(what, sizeof(what), "drop_caches");
+		break;
+	default:
+		fd = (int)syscall(SYS_pidfd_open, pid, 0);
+		ret = fd < 0 ? -1 : (int)syscall(SYS_process_madvise, fd, &arena,
+						 1, r % 2 ? MADV_PAGEOUT :
+						 MADV_COLLAPSE, 0);
+		snprintf(what, sizeof(what), "process_madvise %s%s",
+			 r % 2 ? "PAGEOUT" : "COLLAPSE", ret < 0 ? "(failed)" : "");
+		if (fd >= 0)
+			close(fd);
+		ret = 0;
+		break;
+	}
+	if (ret)
+		TH_LOG("note: %s failed", what);
 	else if (len < MSG - 64)
 		snprintf(seen + len, MSG - 1 - len, "(test: %s)", what);
 }
@@ -924,9 +973,14 @@ static void storm_test(struct __test_metadata *_metadata,
 	long calls;
 
 	ASSERT_EQ(MSG, read(self->ack, msg, MSG));
-	for (i = 0; i < ckpts; i++)
+	for (i = 0; i < ckpts; i++) {
 		ok += oracle_checkpoint(self->store, self->pid, variant->proc,
 					i == 0) != 0;
+		/* What a storm writes would fill the scratch disk: retention. */
+		if (i % 10 == 9)
+			EXPECT_EQ(0, guest_sh(NULL, 0, "snapper-tool purge --store '%s' --max-snapshots 3",
+					      self->store));
+	}
 	EXPECT_EQ(ckpts, ok)
 		TH_LOG("%d of %d checkpoints during the storm committed", ok,
 		       ckpts);
@@ -984,8 +1038,8 @@ TEST_F_TIMEOUT(oracle_random, exact, 600)
 		ASSERT_EQ('o', msg[0]) TH_LOG("round %llu: %s",
 					      (unsigned long long)r, msg + 1);
 		ASSERT_EQ(0, oracle_wait_parked(self->pid));
-		if (r % 7 == 3)
-			kernel_moves(_metadata, seen[r % KEEP], r);
+		if (r % 4 == 3)
+			kernel_moves(_metadata, seen[r % KEEP], self->pid, r / 4);
 		if (prev && r % 5 == 2 &&
 		    restorable_map(self->store, prev, self->pid, r * 7919, &m)) {
 			d = restore_and_compare(self->store, prev, self->pid, &m);
