@@ -193,8 +193,7 @@ static void __attribute__((noreturn)) child(const struct scenario *sc,
 }
 
 FIXTURE(edits) {
-	pid_t pid;
-	int cmd, ack;
+	struct oracle_link t;
 	char store[256];
 	struct guest_ksm ksm;
 };
@@ -210,7 +209,7 @@ FIXTURE_SETUP(edits)
 {
 	const char *why = guest_backend_skip_reason(variant->proc);
 
-	self->pid = 0;
+	self->t.pid = 0;
 	self->ksm.started = false;
 	if (why)
 		SKIP(return, "%s", why);
@@ -220,12 +219,7 @@ FIXTURE_SETUP(edits)
 
 FIXTURE_TEARDOWN(edits)
 {
-	if (self->pid > 0) {
-		kill(self->pid, SIGKILL);
-		waitpid(self->pid, NULL, 0);
-		close(self->cmd);
-		close(self->ack);
-	}
+	oracle_kill(&self->t);
 	guest_sh(NULL, 0, "rm -rf '%s'", self->store);
 	guest_ksm_stop(&self->ksm);
 }
@@ -234,22 +228,12 @@ FIXTURE_TEARDOWN(edits)
 static int start(struct __test_metadata *_metadata,
 		 FIXTURE_DATA(edits) *self, const struct scenario *sc)
 {
-	int to[2], from[2], r = SETUP_FAILED;
+	int r = SETUP_FAILED;
 
-	ASSERT_EQ(0, pipe(to));
-	ASSERT_EQ(0, pipe(from));
-	self->pid = fork();
-	ASSERT_LE(0, self->pid);
-	if (!self->pid) {
-		close(to[1]);
-		close(from[0]);
-		child(sc, to[0], from[1]);
-	}
-	close(to[0]);
-	close(from[1]);
-	self->cmd = to[1];
-	self->ack = from[0];
-	EXPECT_EQ((ssize_t)sizeof(r), read(self->ack, &r, sizeof(r)));
+	ASSERT_LE(0, oracle_fork(&self->t));
+	if (!self->t.pid)
+		child(sc, self->t.cmd, self->t.ack);
+	EXPECT_EQ((ssize_t)sizeof(r), read(self->t.ack, &r, sizeof(r)));
 	return r;
 }
 
@@ -257,8 +241,8 @@ static void step(struct __test_metadata *_metadata, FIXTURE_DATA(edits) *self)
 {
 	int r = -1;
 
-	ASSERT_EQ(1, write(self->cmd, "s", 1));
-	ASSERT_EQ((ssize_t)sizeof(r), read(self->ack, &r, sizeof(r)));
+	ASSERT_EQ(1, write(self->t.cmd, "s", 1));
+	ASSERT_EQ((ssize_t)sizeof(r), read(self->t.ack, &r, sizeof(r)));
 	ASSERT_EQ(0, r);
 }
 
@@ -268,11 +252,11 @@ static uint64_t check(struct __test_metadata *_metadata,
 {
 	uint64_t gen;
 
-	EXPECT_EQ(0, oracle_wait_parked(self->pid));
-	gen = oracle_checkpoint(self->store, self->pid, proc, full);
+	EXPECT_EQ(0, oracle_wait_parked(self->t.pid));
+	gen = oracle_checkpoint(self->store, self->t.pid, proc, full);
 	EXPECT_NE(0ULL, gen);
 	if (gen)
-		EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid));
+		EXPECT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
 	return gen;
 }
 
@@ -284,14 +268,14 @@ TEST_F_TIMEOUT(edits, ksm_merges_written_pages, 300)
 		SKIP(return, "%s", why);
 	ASSERT_TRUE(!why) TH_LOG("%s", why);
 	ASSERT_EQ(READY, start(_metadata, self, &ksm_merge));
-	if (guest_ksm_merged(self->pid) < 0)
+	if (guest_ksm_merged(self->t.pid) < 0)
 		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
-	ASSERT_TRUE(guest_ksm_wait(self->pid, 16, 120));
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 16, 120));
 	check(_metadata, self, variant->proc, true);
 	step(_metadata, self);
-	ASSERT_TRUE(guest_ksm_wait(self->pid, 48, 120))
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 48, 120))
 		TH_LOG("KSM merged %ld pages in 120 s, 48 expected",
-		       guest_ksm_merged(self->pid));
+		       guest_ksm_merged(self->t.pid));
 	check(_metadata, self, variant->proc, false);
 	/* Nothing changed since: the same again. */
 	check(_metadata, self, variant->proc, false);

@@ -40,11 +40,7 @@ static uint64_t rng;
 
 static uint64_t rnd(void)
 {
-	/* xorshift64* */
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 2685821657736338717ULL;
+	return guest_rand(&rng);
 }
 
 static uint32_t below(uint32_t n)

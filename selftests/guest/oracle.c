@@ -1119,8 +1119,7 @@ static void child(int cmd, int ack, const struct scenario *scen, size_t n)
 }
 
 FIXTURE(oracle) {
-	pid_t pid;
-	int cmd, ack;
+	struct oracle_link t;
 	char store[256], swapfile[256];
 	const char *no_swap;
 	char hugepages[32];	/* vm.nr_hugepages to put back, or "" */
@@ -1162,10 +1161,9 @@ FIXTURE_VARIANT_ADD(oracle, hugetlb_proc) {
 
 FIXTURE_SETUP(oracle)
 {
-	int to[2], from[2];
 	const char *why = guest_backend_skip_reason(variant->proc);
 
-	self->pid = 0;
+	self->t.pid = 0;
 	self->swapfile[0] = '\0';
 	self->hugepages[0] = '\0';
 	if (why)
@@ -1179,28 +1177,15 @@ FIXTURE_SETUP(oracle)
 	guest_store_path(self->store, sizeof(self->store),
 			 variant->proc ? "oracle-proc" : "oracle");
 	self->no_swap = oracle_swap_on(self->swapfile, sizeof(self->swapfile));
-	ASSERT_EQ(0, pipe(to));
-	ASSERT_EQ(0, pipe(from));
-	self->pid = fork();
-	ASSERT_LE(0, self->pid);
-	if (!self->pid) {
-		close(to[1]);
-		close(from[0]);
-		child(to[0], from[1], variant->scen, variant->n);
-	}
-	close(to[0]);
-	close(from[1]);
-	self->cmd = to[1];
-	self->ack = from[0];
+	ASSERT_LE(0, oracle_fork(&self->t));
+	if (!self->t.pid)
+		child(self->t.cmd, self->t.ack, variant->scen, variant->n);
 }
 
 FIXTURE_TEARDOWN(oracle)
 {
-	if (self->pid > 0) {
-		kill(self->pid, SIGKILL);
-		waitpid(self->pid, NULL, 0);
-		close(self->cmd);
-		close(self->ack);
+	if (self->t.pid > 0) {
+		oracle_kill(&self->t);
 		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
 	}
 	oracle_swap_off(self->swapfile);
@@ -1219,8 +1204,8 @@ static size_t step(struct __test_metadata *_metadata,
 	const char *name;
 
 	if (i)
-		ASSERT_EQ(1, write(self->cmd, "s", 1));
-	ASSERT_EQ(3, read(self->ack, rep, 3));
+		ASSERT_EQ(1, write(self->t.cmd, "s", 1));
+	ASSERT_EQ(3, read(self->t.ack, rep, 3));
 	name = variant->scen[(size_t)rep[1] % variant->n].name;
 	ASSERT_NE(STEP_FAILED, rep[0])
 		TH_LOG("step %d of \"%s\" failed in the target", i, name);
@@ -1228,7 +1213,7 @@ static size_t step(struct __test_metadata *_metadata,
 		TH_LOG("note: step %d of \"%s\": a call this kernel does not "
 		       "support; the state it left is compared all the same",
 		       i, name);
-	ASSERT_EQ(0, oracle_wait_parked(self->pid));
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 	return (size_t)rep[2];
 }
 
@@ -1237,7 +1222,7 @@ static uint64_t exact(struct __test_metadata *_metadata,
 		      FIXTURE_DATA(oracle) *self,
 		      const FIXTURE_VARIANT(oracle) *variant, bool full, int i)
 {
-	uint64_t gen = oracle_checkpoint(self->store, self->pid, variant->proc,
+	uint64_t gen = oracle_checkpoint(self->store, self->t.pid, variant->proc,
 					 full);
 	size_t k;
 	long d;
@@ -1246,7 +1231,7 @@ static uint64_t exact(struct __test_metadata *_metadata,
 		TH_LOG("checkpoint after step %d", i);
 	if (!gen)
 		return 0;
-	d = oracle_compare(self->store, gen, self->pid);
+	d = oracle_compare(self->store, gen, self->t.pid);
 	EXPECT_EQ(0, d)
 		TH_LOG("generation %llu (%s, after step %d)",
 		       (unsigned long long)gen, full ? "full" : "incremental", i);
@@ -1308,7 +1293,7 @@ TEST_F_TIMEOUT(oracle, exact, 600)
 	/* The same instant as the last incremental: a full one must agree. */
 	gen = exact(_metadata, self, variant, true, i);
 	if (gen)
-		oracle_sees_a_change(_metadata, self->pid, self->store, gen);
+		oracle_sees_a_change(_metadata, self->t.pid, self->store, gen);
 }
 
 /* ---- the process, not its main thread ---- */

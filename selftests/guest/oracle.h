@@ -33,6 +33,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -335,6 +336,59 @@ static inline void oracle_target_init(void)
 		if (oracle_parse(line, &m) && m.perms[3] == 's')
 			munmap((void *)(uintptr_t)m.start, m.end - m.start);
 	fclose(f);
+}
+
+/*
+ * A parked target and its two pipes: the test writes commands to @cmd,
+ * the target answers on @ack.
+ */
+struct oracle_link {
+	pid_t pid;
+	int cmd, ack;
+};
+
+/*
+ * Forks a target. In the child: returns 0 with @l->cmd and @l->ack the
+ * ends it reads commands from and answers on. In the parent: returns the
+ * child's pid, @l holding the other ends; -1 if a pipe or the fork failed.
+ */
+static inline pid_t oracle_fork(struct oracle_link *l)
+{
+	int to[2], from[2];
+
+	l->pid = -1;
+	if (pipe(to))
+		return -1;
+	if (pipe(from)) {
+		close(to[0]);
+		close(to[1]);
+		return -1;
+	}
+	l->pid = fork();
+	if (l->pid < 0) {
+		close(to[0]);
+		close(to[1]);
+		close(from[0]);
+		close(from[1]);
+		return -1;
+	}
+	close(l->pid ? to[0] : to[1]);
+	close(l->pid ? from[1] : from[0]);
+	l->cmd = l->pid ? to[1] : to[0];
+	l->ack = l->pid ? from[0] : from[1];
+	return l->pid;
+}
+
+/* Kills and reaps a target oracle_fork() started, if it did. */
+static inline void oracle_kill(struct oracle_link *l)
+{
+	if (l->pid <= 0)
+		return;
+	kill(l->pid, SIGKILL);
+	waitpid(l->pid, NULL, 0);
+	close(l->cmd);
+	close(l->ack);
+	l->pid = 0;
 }
 
 /*

@@ -112,11 +112,7 @@ static volatile sig_atomic_t calm;	/* SIGUSR1: the storm is to end */
 
 static uint64_t next(void)
 {
-	/* xorshift64* */
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dULL;
+	return guest_rand(&rng);
 }
 
 static uint64_t below(uint64_t n)
@@ -651,8 +647,7 @@ static void target(int cmd, int ack, uint64_t seed, const char *file,
 /* ---- the test ---- */
 
 FIXTURE(oracle_random) {
-	pid_t pid;
-	int cmd, ack;
+	struct oracle_link t;
 	char store[256], file[256], swapfile[256];
 	char hugepages[32];	/* vm.nr_hugepages to put back, or "" */
 	struct guest_ksm ksm;
@@ -691,10 +686,9 @@ static uint64_t default_seed(void)
 FIXTURE_SETUP(oracle_random)
 {
 	const char *why = guest_backend_skip_reason(variant->proc);
-	int to[2], from[2];
 	uint64_t seed = env_u64("SNAPPER_RANDOM_SEED", default_seed());
 
-	self->pid = 0;
+	self->t.pid = 0;
 	self->swapfile[0] = '\0';
 	self->file[0] = '\0';
 	self->hugepages[0] = '\0';
@@ -722,28 +716,15 @@ FIXTURE_SETUP(oracle_random)
 		TH_LOG("note: %s: MADV_MERGEABLE merges nothing", why);
 	TH_LOG("seed %#llx (SNAPPER_RANDOM_SEED replays it)",
 	       (unsigned long long)seed);
-	ASSERT_EQ(0, pipe(to));
-	ASSERT_EQ(0, pipe(from));
-	self->pid = fork();
-	ASSERT_LE(0, self->pid);
-	if (!self->pid) {
-		close(to[1]);
-		close(from[0]);
-		target(to[0], from[1], seed, self->file, variant->storm);
-	}
-	close(to[0]);
-	close(from[1]);
-	self->cmd = to[1];
-	self->ack = from[0];
+	ASSERT_LE(0, oracle_fork(&self->t));
+	if (!self->t.pid)
+		target(self->t.cmd, self->t.ack, seed, self->file, variant->storm);
 }
 
 FIXTURE_TEARDOWN(oracle_random)
 {
-	if (self->pid > 0) {
-		kill(self->pid, SIGKILL);
-		waitpid(self->pid, NULL, 0);
-		close(self->cmd);
-		close(self->ack);
+	if (self->t.pid > 0) {
+		oracle_kill(&self->t);
 		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
 	}
 	if (self->file[0])
@@ -972,9 +953,9 @@ static void storm_test(struct __test_metadata *_metadata,
 	int ckpts = (int)env_u64("SNAPPER_RANDOM_STORM", STORM_CKPTS), ok = 0, i;
 	long calls;
 
-	ASSERT_EQ(MSG, read(self->ack, msg, MSG));
+	ASSERT_EQ(MSG, read(self->t.ack, msg, MSG));
 	for (i = 0; i < ckpts; i++) {
-		ok += oracle_checkpoint(self->store, self->pid, variant->proc,
+		ok += oracle_checkpoint(self->store, self->t.pid, variant->proc,
 					i == 0) != 0;
 		/* What a storm writes would fill the scratch disk: retention. */
 		if (i % 10 == 9)
@@ -984,22 +965,22 @@ static void storm_test(struct __test_metadata *_metadata,
 	EXPECT_EQ(ckpts, ok)
 		TH_LOG("%d of %d checkpoints during the storm committed", ok,
 		       ckpts);
-	ASSERT_EQ(0, kill(self->pid, SIGUSR1));
-	ASSERT_EQ(MSG, read(self->ack, msg, MSG));
+	ASSERT_EQ(0, kill(self->t.pid, SIGUSR1));
+	ASSERT_EQ(MSG, read(self->t.ack, msg, MSG));
 	/* The storm blew through the checkpoints, not before or after them. */
 	calls = atol(msg + 1);
 	TH_LOG("%ld calls by %d threads during %d checkpoints", calls,
 	       STORM_THREADS, ckpts);
 	ASSERT_LT(ckpts, calls);
-	ASSERT_EQ(0, wait_all_parked(self->pid));
-	gen = oracle_checkpoint(self->store, self->pid, variant->proc, false);
+	ASSERT_EQ(0, wait_all_parked(self->t.pid));
+	gen = oracle_checkpoint(self->store, self->t.pid, variant->proc, false);
 	ASSERT_NE(0ULL, (unsigned long long)gen);
-	EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
+	EXPECT_EQ(0, oracle_compare(self->store, gen, self->t.pid))
 		TH_LOG("the incremental generation %llu after the storm",
 		       (unsigned long long)gen);
-	gen = oracle_checkpoint(self->store, self->pid, variant->proc, true);
+	gen = oracle_checkpoint(self->store, self->t.pid, variant->proc, true);
 	ASSERT_NE(0ULL, (unsigned long long)gen);
-	EXPECT_EQ(0, oracle_compare(self->store, gen, self->pid))
+	EXPECT_EQ(0, oracle_compare(self->store, gen, self->t.pid))
 		TH_LOG("the full generation %llu after the storm",
 		       (unsigned long long)gen);
 }
@@ -1030,19 +1011,19 @@ TEST_F_TIMEOUT(oracle_random, exact, 600)
 		bool full = r % FULL_EVERY == 0 || r == rounds;
 
 		if (r)
-			ASSERT_EQ(1, write(self->cmd, "s", 1));
-		ASSERT_EQ(MSG, read(self->ack, msg, MSG));
+			ASSERT_EQ(1, write(self->t.cmd, "s", 1));
+		ASSERT_EQ(MSG, read(self->t.ack, msg, MSG));
 		memcpy(seen[r % KEEP], msg + 1, MSG - 1);
 		if (verbose)
 			TH_LOG("round %llu: %s", (unsigned long long)r, msg + 1);
 		ASSERT_EQ('o', msg[0]) TH_LOG("round %llu: %s",
 					      (unsigned long long)r, msg + 1);
-		ASSERT_EQ(0, oracle_wait_parked(self->pid));
+		ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 		if (r % 4 == 3)
-			kernel_moves(_metadata, seen[r % KEEP], self->pid, r / 4);
+			kernel_moves(_metadata, seen[r % KEEP], self->t.pid, r / 4);
 		if (prev && r % 5 == 2 &&
-		    restorable_map(self->store, prev, self->pid, r * 7919, &m)) {
-			d = restore_and_compare(self->store, prev, self->pid, &m);
+		    restorable_map(self->store, prev, self->t.pid, r * 7919, &m)) {
+			d = restore_and_compare(self->store, prev, self->t.pid, &m);
 			if (verbose || d)
 				TH_LOG("round %llu: restored %llx-%llx %s %s from generation %llu",
 				       (unsigned long long)r,
@@ -1054,11 +1035,11 @@ TEST_F_TIMEOUT(oracle_random, exact, 600)
 				show_rounds(_metadata, seen, r);
 			ASSERT_EQ(0, d);
 		}
-		gen = oracle_checkpoint(self->store, self->pid, variant->proc,
+		gen = oracle_checkpoint(self->store, self->t.pid, variant->proc,
 					full);
 		ASSERT_NE(0ULL, (unsigned long long)gen)
 			TH_LOG("checkpoint after round %llu", (unsigned long long)r);
-		d = oracle_compare(self->store, gen, self->pid);
+		d = oracle_compare(self->store, gen, self->t.pid);
 		if (d)
 			show_rounds(_metadata, seen, r);
 		prev = gen;

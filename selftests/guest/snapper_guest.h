@@ -557,6 +557,15 @@ static inline int guest_write_file(const char *path, const char *val)
 	return ret;
 }
 
+/* The next number of a seeded test's generator (xorshift64*); @s not 0. */
+static inline uint64_t guest_rand(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 0x2545f4914f6cdd1dULL;
+}
+
 #define GUEST_NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 
 /*
