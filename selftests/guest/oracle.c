@@ -327,16 +327,6 @@ static int mremap_dontunmap(uint8_t *b, int step)
 	return p == b + 100 * PG ? STEP_OK : STEP_FAILED;
 }
 
-/* Debian 12's headers are 6.1's; UFFDIO_MOVE came in 6.8. */
-#ifndef UFFDIO_MOVE
-#define _UFFDIO_MOVE	0x05
-struct uffdio_move {
-	__u64 dst, src, len, mode;
-	__s64 move;
-};
-#define UFFDIO_MOVE	_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
-#endif
-
 static int uffd = -1;
 
 /*

@@ -87,16 +87,6 @@
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
-/* Debian 12's headers are 6.1's; UFFDIO_MOVE came in 6.8. */
-#ifndef UFFDIO_MOVE
-#define _UFFDIO_MOVE	0x05
-struct uffdio_move {
-	__u64 dst, src, len, mode;
-	__s64 move;
-};
-#define UFFDIO_MOVE	_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
-#endif
-
 /* ---- the target ---- */
 
 /* Each thread of a storm has its own generator, fault target and report. */
