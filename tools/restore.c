@@ -101,6 +101,8 @@ static const char usage[] =
 	"hash-checked before PID is touched: a damaged one fails the command\n"
 	"(exit 3) with PID untouched. With --salvage, a page with no good stored\n"
 	"copy is left as PID has it, listed, and the rest restored (exit 3).\n"
+	"A mapping PID registered with userfaultfd is refused (its handler would\n"
+	"be stopped too).\n"
 	"PID's threads are kept out of user mode meanwhile and resume unharmed.\n"
 	"Another process needs root, as for checkpoint.\n";
 
@@ -1573,6 +1575,52 @@ static void close_objects(struct restore *r)
 }
 
 /*
+ * A mapping registered with userfaultfd (smaps' VmFlags "um", "uw", "ui":
+ * missing, write-protect, minor faults) is refused before anything is
+ * written: a write there may fault into userfaultfd, and a fault taken
+ * for another process (process_vm_writev's, /proc/PID/mem's) waits for
+ * the handler, a thread of the target that the stop keeps from running:
+ * the restore would hang with the target stopped (or, where userfaultfd
+ * answers with SIGBUS, fail half-way). smaps walks the page tables, so it
+ * is read once, here, with the target running; both lists are ascending.
+ */
+static int refuse_userfaultfd(const struct restore *r)
+{
+	unsigned long long start = 0, end = 0, s, e;
+	char path[64], *line = NULL;
+	size_t len = 0, k = 0;
+	int ret = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", r->pid);
+	f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "%s: %s: %m\n", prog, path);
+		return -errno;
+	}
+	while (!ret && getline(&line, &len, f) > 0) {
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2) {
+			start = s;
+			end = e;
+			continue;
+		}
+		if (strncmp(line, "VmFlags:", 8) || (!strstr(line, " um ") &&
+		    !strstr(line, " uw ") && !strstr(line, " ui ")))
+			continue;
+		while (k < r->nsegs && r->segs[k].end <= start)
+			k++;
+		if (k < r->nsegs && r->segs[k].start < end) {
+			fprintf(stderr, "%s: %d: mapping %#llx-%#llx is registered with userfaultfd: a write there would wait for its handler, stopped with the process; nothing written\n",
+				prog, r->pid, start, end);
+			ret = -EBUSY;
+		}
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+/*
  * The plan, with the target running: a failure here leaves it untouched.
  * The page map is read here already, for the file runs (see check_runs()).
  */
@@ -1593,6 +1641,8 @@ static int plan(struct restore *r, const struct args *a)
 		return -errno;
 	}
 	ret = a->range ? plan_given(r, a->start, a->end) : plan_all(r);
+	if (!ret)
+		ret = refuse_userfaultfd(r);
 	if (!ret)
 		ret = open_objects(r);
 	if (!ret)

@@ -811,6 +811,28 @@ static bool restorable_map(const char *store, uint64_t gen, pid_t pid,
 	return true;
 }
 
+/* Is @pid's mapping at @start registered with userfaultfd (smaps' VmFlags)? */
+static bool uffd_registered(pid_t pid, uint64_t start)
+{
+	unsigned long long s;
+	char path[64], line[512];
+	bool here = false, reg = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-", &s) == 1 && strchr(line, '-'))
+			here = s == start;
+		else if (here && !strncmp(line, "VmFlags:", 8))
+			reg = strstr(line, " um ") || strstr(line, " uw ") ||
+			      strstr(line, " ui ");
+	}
+	if (f)
+		fclose(f);
+	return reg;
+}
+
 /* The bytes of [@start, @end) of @pid, in a buffer to free. */
 static uint8_t *live_bytes(pid_t pid, uint64_t start, uint64_t end)
 {
@@ -834,14 +856,18 @@ static uint8_t *live_bytes(pid_t pid, uint64_t start, uint64_t end)
  * Restores mapping @m of the parked target from generation @gen (taken
  * before the round's calls changed it) with --range, and compares it with
  * that generation. A shared mapping without write permission cannot be
- * written, even by a tracer: the restore must refuse it, with the mapping
- * as it was. Return: the pages that differ (or 1 for a refusal that
+ * written, even by a tracer, and one registered with userfaultfd could
+ * wait for a handler the restore has stopped: the restore must refuse
+ * either, with the mapping as it was. Return: the pages that differ (or 1 for a refusal that
  * changed it), -1 on an error.
  */
 static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 				const struct oracle_map *m)
 {
-	bool refuse = m->perms[3] == 's' && m->perms[1] != 'w';
+	const char *refuse = m->perms[3] == 's' && m->perms[1] != 'w' ?
+			     "is shared and read-only: it cannot be written" :
+			     uffd_registered(pid, m->start) ?
+			     "is registered with userfaultfd" : NULL;
 	uint8_t *before = refuse ? live_bytes(pid, m->start, m->end) : NULL;
 	struct store_snap *snap = NULL;
 	struct store *s = NULL;
@@ -856,11 +882,10 @@ static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 	if (refuse) {
 		uint8_t *after = live_bytes(pid, m->start, m->end);
 
-		d = before && after && st == 1 &&
-		    strstr(out, "is shared and read-only: it cannot be written") &&
+		d = before && after && st == 1 && strstr(out, refuse) &&
 		    !memcmp(before, after, m->end - m->start) ? 0 : 1;
 		if (d)
-			fprintf(stderr, "# restore of read-only shared %llx-%llx: exit %d: %s",
+			fprintf(stderr, "# restore of %llx-%llx, to be refused: exit %d: %s",
 				(unsigned long long)m->start,
 				(unsigned long long)m->end, st, out);
 		free(before);

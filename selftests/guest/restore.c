@@ -6,21 +6,26 @@
  * that the target wrote since the checkpoint; a layout that changed is
  * refused with the mapping named and nothing written; a target with a
  * running thread goes on unharmed (no EINTR, no stop its parent can
- * see); a whole-process restore of a quiescent target; and the time for
+ * see); a whole-process restore of a quiescent target; a mapping
+ * registered with userfaultfd refused, nothing written; and the time for
  * 64 MiB against process_vm_writev of the same bytes.
  *
  * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
  * selftests/qemu/run.
  */
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
+
+#include <linux/userfaultfd.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
 #include "snapper_guest.h"
 
-enum { T_ZERO = T_USER, T_FILL };
+enum { T_ZERO = T_USER, T_FILL, T_ZAP };
 
 static int target_cmd(struct target *t, struct tcmd *c, void *arg)
 {
@@ -28,6 +33,9 @@ static int target_cmd(struct target *t, struct tcmd *c, void *arg)
 		memset((void *)(t->base + c->a * PG), 0, c->b * PG);
 	else if (c->op == T_FILL)
 		memset((void *)(t->base + c->a * PG), (int)c->c, c->b * PG);
+	else if (c->op == T_ZAP)
+		return madvise((void *)(t->base + c->a * PG), c->b * PG,
+			       MADV_DONTNEED);
 	else
 		return -1;
 	return 0;
@@ -268,6 +276,80 @@ TEST(time_64mib)
 	       t_restore / 1000, t_write / 1000, t_copy / 1000);
 	free(buf);
 	free(dst);
+	target_stop(&t);
+}
+
+/* The target's userfaultfd handler: every missing page becomes zeros. */
+static void *uffd_handler(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct uffd_msg m;
+
+	while (read(fd, &m, sizeof(m)) == sizeof(m)) {
+		struct uffdio_zeropage z = { .range = {
+			m.arg.pagefault.address & ~(PG - 1), PG } };
+
+		if (m.event == UFFD_EVENT_PAGEFAULT)
+			ioctl(fd, UFFDIO_ZEROPAGE, &z);
+	}
+	return NULL;
+}
+
+/* 16 pages written, then registered for missing faults, served by a thread. */
+static void uffd_setup(struct target *t, void *arg)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	void *p = mmap(NULL, t->npages * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	pthread_t th;
+	int fd;
+
+	(void)arg;
+	if (p == MAP_FAILED)
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (size_t i = 0; i < t->npages; i++)
+		fill_page(t->base, i, i << 32);
+	reg.range = (struct uffdio_range){ t->base, t->npages * PG };
+	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC);
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api) ||
+	    ioctl(fd, UFFDIO_REGISTER, &reg) ||
+	    pthread_create(&th, NULL, uffd_handler, (void *)(intptr_t)fd))
+		_exit(1);
+}
+
+/*
+ * A mapping registered with userfaultfd is refused, nothing written: a
+ * write into a page it has not got would wait for the handler thread,
+ * which the restore keeps stopped with the rest of the process (before
+ * the refusal, the restore hung there until the harness killed it).
+ */
+TEST(userfaultfd_mapping_is_refused)
+{
+	const char *why = guest_tool_skip_reason();
+	char dir[256], out[4096], page[PG];
+	struct target t = { 0 };
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, target_start(&t, 16, uffd_setup, target_cmd, NULL));
+	guest_store_path(dir, sizeof(dir), "restore-uffd");
+	ASSERT_EQ(0, guest_checkpoint(out, sizeof(out), dir, t.pid));
+	/* Pages 0..7 go: the restore would have to write them back. */
+	ASSERT_EQ(0, target_do(&t, T_ZAP, 0, 8, 0));
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 9, 99, 0));
+	ASSERT_EQ(1, restore_range(out, sizeof(out), dir, t.pid, t.base,
+				   t.base + 16 * PG));
+	TH_LOG("%s", out);
+	ASSERT_NE(NULL, strstr(out, "is registered with userfaultfd"));
+	/* Nothing written: page 9 as the target left it, page 0 its handler's zeros. */
+	ASSERT_EQ(0, peek(t.pid, t.base + 9 * PG, page, PG));
+	ASSERT_TRUE(page_is(page, 99));
+	ASSERT_EQ(0, peek(t.pid, t.base, page, PG));
+	ASSERT_EQ(0, memcmp(page, (char[PG]){ 0 }, PG));
+	/* Alive and serving. */
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 1, 5, 0));
 	target_stop(&t);
 }
 
