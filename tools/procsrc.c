@@ -67,6 +67,7 @@
 
 #include "pagemap.h"
 #include "procsrc.h"
+#include "threads.h"
 
 #define PAGE_SIZE 4096UL
 #define KPF_KSM (1ULL << 21)	/* /proc/kpageflags */
@@ -198,12 +199,12 @@ static bool seized(const struct threads *th, pid_t tid)
 }
 
 /* Seizes and stops one thread. Returns 1 if done, 0 if it vanished. */
-static int stop_thread(struct threads *th, pid_t tid)
+static int stop_thread(uint32_t pid, struct threads *th, pid_t tid)
 {
 	int status;
 
 	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL)) {
-		if (errno == ESRCH)
+		if (errno == ESRCH || thread_gone((pid_t)pid, tid))
 			return 0;
 		return fail(-errno, "ptrace(SEIZE) of thread %d", tid);
 	}
@@ -263,7 +264,7 @@ static int stop_all(uint32_t pid, struct threads *th)
 			if (th->n >= MAX_THREADS)
 				ret = fail(-E2BIG, "process %" PRIu32, pid);
 			else
-				ret = stop_thread(th, tid);
+				ret = stop_thread(pid, th, tid);
 			grew |= ret > 0;
 		}
 		closedir(dir);

@@ -66,6 +66,7 @@
 #include <linux/snapper.h>
 
 #include "pagemap.h"
+#include "threads.h"
 #include "store-cli.h"
 #include "subcommands.h"
 
@@ -216,7 +217,7 @@ static int seize(struct restore *r, pid_t tid)
 		return -ENOMEM;
 	r->threads = t;
 	if (ptrace(PTRACE_SEIZE, tid, 0, 0))
-		return errno == ESRCH ? 0 : -errno;	/* ESRCH: gone */
+		return errno == ESRCH || thread_gone(r->pid, tid) ? 0 : -errno;
 	t = &r->threads[r->nthreads++];
 	*t = (struct tracee){ .tid = tid };
 	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) && errno != ESRCH)
@@ -227,27 +228,6 @@ static int seize(struct restore *r, pid_t tid)
 		return 0;
 	}
 	return ret;
-}
-
-/*
- * A leader that exited before its threads stays listed as a zombie: it
- * never reaches a ptrace stop, and has no user mode to keep it from.
- */
-static bool is_zombie(pid_t pid, pid_t tid)
-{
-	char path[64], buf[256], *paren;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = '\0';
-	paren = strrchr(buf, ')');
-	return paren && (paren[2] == 'Z' || paren[2] == 'X');
 }
 
 /* Rescans until no thread is new: a thread not yet seized may clone. */
@@ -268,7 +248,7 @@ static int stop_threads(struct restore *r)
 		while (!ret && (de = readdir(d))) {
 			pid_t tid = atoi(de->d_name);
 
-			if (tid <= 0 || is_known(r, tid) || is_zombie(r->pid, tid))
+			if (tid <= 0 || is_known(r, tid) || thread_gone(r->pid, tid))
 				continue;
 			ret = seize(r, tid);
 			more = true;
