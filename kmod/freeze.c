@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Keeps every thread of a process out of user mode for the length of a
- * page walk, without the process noticing.
+ * Keeps every thread that runs on a process's mm out of user mode for the
+ * length of a page walk, without the process noticing: the threads of the
+ * process, and those of any other process that shares the mm without
+ * sharing the thread group (clone(CLONE_VM) without CLONE_THREAD: vfork()
+ * and posix_spawn() children before their exec), which would otherwise
+ * write the memory while it is walked.
  *
  * Each thread gets a task work queued with TWA_RESUME and a kick_process():
  * a thread running user code is interrupted and, on its way back to user
@@ -23,8 +27,11 @@
  *  - a clone() that slept at the freeze and completes during the walk gives
  *    a thread that the freeze did not cover; threads found before the walk
  *    are covered by rescanning until no new one appears.
- *  - processes sharing the mm without sharing the thread group (vfork()
- *    children before exec, CLONE_VM) are not frozen.
+ *  - a process that shares the mm is found only if the mm has more users
+ *    than the target's threads account for (each task on the mm holds
+ *    one), and then by a scan of every process. A kernel thread that
+ *    borrows the mm (kthread_use_mm(): vhost, USB gadget AIO) writes it
+ *    from the kernel, as a system call does, and is not frozen.
  *  - task_work_cancel() is not exported: a work queued on a thread that
  *    slept through the checkpoint runs when that thread next returns to
  *    user mode (or exits), sees the thaw and returns at once. Each queued
@@ -51,6 +58,7 @@
 #include <linux/bsearch.h>
 #include <linux/hashtable.h>
 #include <linux/kref.h>
+#include <linux/mm_types.h>
 #include <linux/module.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
@@ -106,6 +114,8 @@ struct frozen {
 };
 
 struct snapper_freeze {
+	struct task_struct *leader;	/* a thread of the target */
+	struct mm_struct *mm;		/* its mm */
 	struct freeze_state *st;
 	struct frozen *known;		/* sorted by task */
 	unsigned int nr_known;
@@ -182,49 +192,111 @@ static bool wants_slot(struct snapper_freeze *f, struct task_struct *t)
 	return t != current && !(t->flags & PF_EXITING) && !is_known(f, t);
 }
 
-/* Threads of @leader's group not yet frozen. */
-static unsigned int count_new(struct snapper_freeze *f,
-			      struct task_struct *leader, u32 *total)
+/*
+ * Whether @p, another process than the target, runs on @mm. Its threads
+ * share one mm: the first that still has one (an exiting thread drops it)
+ * answers for all.
+ */
+static bool runs_on(struct task_struct *p, struct mm_struct *mm)
 {
 	struct task_struct *t;
-	unsigned int n = 0;
 
-	*total = 0;
-	rcu_read_lock();
-	for_each_thread(leader, t) {
-		(*total)++;
-		if (wants_slot(f, t))
-			n++;
+	for_each_thread(p, t) {
+		struct mm_struct *tm = READ_ONCE(t->mm);
+
+		if (tm)
+			return tm == mm;
 	}
+	return false;
+}
+
+/*
+ * One pass over the threads that run on the target's mm: counts them in
+ * @total and those not yet frozen in @n; with @add, also appends up to
+ * @cap of the latter to @f->known (referenced, slots not yet).
+ */
+struct scan {
+	bool add;
+	unsigned int cap;
+	unsigned int n;
+	u32 total;
+};
+
+static bool scan_one(struct snapper_freeze *f, struct scan *sc,
+		     struct task_struct *t)
+{
+	sc->total++;
+	if (!wants_slot(f, t))
+		return true;
+	if (sc->add) {
+		if (sc->n == sc->cap)
+			return false;
+		get_task_struct(t);
+		f->known[f->nr_known + sc->n].task = t;
+		f->known[f->nr_known + sc->n].slot = NULL;
+	}
+	sc->n++;
+	return true;
+}
+
+/*
+ * The target's group first. Every task on the mm holds a user reference
+ * (mmget() in copy_mm(), mmput() after exit_mm() clears its ->mm), and so
+ * does the caller: more users than that means another process may share
+ * the mm, or someone holds it for a moment (a /proc reader); only then
+ * are all processes looked at. A kernel thread is left out: it never
+ * returns to user mode, where the freeze parks threads.
+ */
+static void scan(struct snapper_freeze *f, struct scan *sc)
+{
+	struct task_struct *p, *t;
+	int on_mm = 0;
+
+	rcu_read_lock();
+	for_each_thread(f->leader, t) {
+		on_mm += READ_ONCE(t->mm) == f->mm;
+		if (!scan_one(f, sc, t))
+			goto out;
+	}
+	if (atomic_read(&f->mm->mm_users) <= on_mm + 1)
+		goto out;
+	for_each_process(p) {
+		if (same_thread_group(p, f->leader) || (p->flags & PF_KTHREAD) ||
+		    !runs_on(p, f->mm))
+			continue;
+		for_each_thread(p, t)
+			if (!scan_one(f, sc, t))
+				goto out;
+	}
+out:
 	rcu_read_unlock();
-	return n;
+}
+
+/* Threads on the mm not yet frozen; all of them in @total. */
+static unsigned int count_new(struct snapper_freeze *f, u32 *total)
+{
+	struct scan sc = { };
+
+	scan(f, &sc);
+	*total = sc.total;
+	return sc.n;
 }
 
 /* Adds up to @cap new threads to @f->known, referenced, slots not yet. */
-static int add_new(struct snapper_freeze *f, struct task_struct *leader,
-		   unsigned int cap, unsigned int *first)
+static int add_new(struct snapper_freeze *f, unsigned int cap,
+		   unsigned int *first)
 {
+	struct scan sc = { .add = true, .cap = cap };
 	struct frozen *known;
-	struct task_struct *t;
-	unsigned int n = f->nr_known;
 
-	known = krealloc_array(f->known, n + cap, sizeof(*known), GFP_KERNEL);
+	known = krealloc_array(f->known, f->nr_known + cap, sizeof(*known),
+			       GFP_KERNEL);
 	if (!known)
 		return -ENOMEM;
 	f->known = known;
-	*first = n;
-	rcu_read_lock();
-	for_each_thread(leader, t) {
-		if (n == f->nr_known + cap)
-			break;
-		if (!wants_slot(f, t))
-			continue;
-		get_task_struct(t);
-		known[n].task = t;
-		known[n++].slot = NULL;
-	}
-	rcu_read_unlock();
-	f->nr_known = n;
+	*first = f->nr_known;
+	scan(f, &sc);
+	f->nr_known += sc.n;
 	return 0;
 }
 
@@ -341,9 +413,11 @@ static struct snapper_freeze *freeze_alloc(void)
 }
 
 /**
- * snapper_freeze_start() - keep every thread of a process out of user mode
+ * snapper_freeze_start() - keep every thread on a process's mm out of user mode
  * @leader: any thread of the process
- * @nr_threads: set to the number of threads in the group
+ * @mm: its mm, with a user reference (mmget()) held by the caller
+ * @nr_threads: set to the number of threads frozen or asleep: the
+ *	group's, and those of other processes sharing @mm
  *
  * The calling thread is never frozen, so a process may freeze itself. Sleeps
  * until each thread is parked or asleep in the kernel; the caller must
@@ -355,6 +429,7 @@ static struct snapper_freeze *freeze_alloc(void)
  * kernel for FREEZE_TIMEOUT or another freeze holds one of the threads.
  */
 struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
+					    struct mm_struct *mm,
 					    u32 *nr_threads)
 {
 	struct snapper_freeze *f;
@@ -364,9 +439,11 @@ struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
 	f = freeze_alloc();
 	if (!f)
 		return ERR_PTR(-ENOMEM);
+	f->leader = leader;
+	f->mm = mm;
 	/* Rescan until no thread is new: clone() may run in a parking thread. */
-	while ((n = count_new(f, leader, nr_threads))) {
-		ret = add_new(f, leader, n + FREEZE_SLACK, &first);
+	while ((n = count_new(f, nr_threads))) {
+		ret = add_new(f, n + FREEZE_SLACK, &first);
 		if (ret)
 			goto err_thaw;
 		ret = claim_new(f, first);

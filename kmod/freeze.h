@@ -4,10 +4,12 @@
 
 #include <linux/types.h>
 
+struct mm_struct;
 struct task_struct;
 struct snapper_freeze;
 
 struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
+					    struct mm_struct *mm,
 					    u32 *nr_threads);
 void snapper_freeze_thaw(struct snapper_freeze *f);
 void snapper_freeze_uninit(void);

@@ -1534,7 +1534,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 		return ret;
 
 	t0 = ktime_get();
-	freeze = snapper_freeze_start(task, &snap->stats.threads);
+	freeze = snapper_freeze_start(task, mm, &snap->stats.threads);
 	if (IS_ERR(freeze)) {
 		if (PTR_ERR(freeze) == -EBUSY)
 			NL_SET_ERR_MSG_MOD(extack,

@@ -10,7 +10,10 @@
  * words read (c, c, c, c), or a prefix of them is one ahead. A snapshot that
  * mixes instants shows B ahead of A, or A more than one ahead of B. Half
  * of the pairs are in a private mapping (kept by copy-on-write), half in a
- * MAP_SHARED one (copied during the freeze).
+ * MAP_SHARED one (copied during the freeze). The writers are threads, or
+ * processes that share the target's mm without sharing its thread group
+ * (clone(CLONE_VM), as vfork() and posix_spawn() make): the freeze must
+ * hold those as well, or they write the memory while it is walked.
  *
  * Also: 64 threads; a target that forks, exits or execs while checkpoints
  * run (each checkpoint succeeds or fails cleanly with ESRCH; after exec the
@@ -21,6 +24,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -33,6 +38,7 @@
 
 struct writers {
 	int nthreads;
+	bool procs;			/* processes on the mm, not threads */
 	uint64_t priv, shared;		/* the two regions */
 };
 
@@ -60,6 +66,34 @@ static void *writer(void *arg)
 	return NULL;
 }
 
+/*
+ * A writer process on the target's mm. It shares the calling thread's
+ * TLS, so it calls nothing that might touch it (syscall() sets errno only
+ * on failure); it dies with the thread that made it.
+ */
+static int writer_process(void *arg)
+{
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	writer(arg);
+	return 0;
+}
+
+static void start_writer(struct writers *w, struct writer_arg *a)
+{
+	const size_t stack = 64 * 1024;
+	pthread_t th;
+	char *sp;
+
+	if (!w->procs) {
+		if (pthread_create(&th, NULL, writer, a))
+			_exit(1);
+		return;
+	}
+	sp = malloc(stack);
+	if (!sp || clone(writer_process, sp + stack, CLONE_VM | SIGCHLD, a) < 0)
+		_exit(1);
+}
+
 static void *region(bool shared)
 {
 	void *p = mmap(NULL, REGION_PAGES * PG, PROT_READ | PROT_WRITE,
@@ -77,7 +111,6 @@ static void *region(bool shared)
 static void setup_writers(struct target *t, void *arg)
 {
 	struct writers *w = arg;
-	pthread_t th;
 	int i;
 
 	w->priv = (uint64_t)region(false);
@@ -90,8 +123,7 @@ static void setup_writers(struct target *t, void *arg)
 			_exit(1);
 		a->w = w;
 		a->t = i;
-		if (pthread_create(&th, NULL, writer, a))
-			_exit(1);
+		start_writer(w, a);
 	}
 }
 
@@ -149,9 +181,9 @@ static void check_pairs(struct __test_metadata *_metadata, struct got *g,
 }
 
 static void run_consistency(struct __test_metadata *_metadata, int nthreads,
-			    int rounds)
+			    bool procs, int rounds)
 {
-	struct writers w = { .nthreads = nthreads };
+	struct writers w = { .nthreads = nthreads, .procs = procs };
 	struct snapper_genl *nl;
 	struct target t = { 0 };
 	struct got g = { 0 };
@@ -166,6 +198,7 @@ static void run_consistency(struct __test_metadata *_metadata, int nthreads,
 	for (r = 0; r < rounds; r++) {
 		/* FULL or incremental on the last ack: both must hold. */
 		ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, r ? r : 0, 0, &g));
+		/* The freeze counts every thread it held, on the mm. */
 		ASSERT_EQ((uint32_t)nthreads + 1, g.st.threads);
 		ASSERT_EQ(r == 0, g.h.full);
 		check_pairs(_metadata, &g, t.base, shared, nthreads, img);
@@ -179,8 +212,8 @@ static void run_consistency(struct __test_metadata *_metadata, int nthreads,
 					      g.h.checkpoint_id, r + 1));
 		usleep(20000);
 	}
-	TH_LOG("%d threads, %d checkpoints, last freeze %lu us walk %lu us, %lu copied",
-	       nthreads, rounds, (unsigned long)g.st.freeze_us,
+	TH_LOG("%d %s, %d checkpoints, last freeze %lu us walk %lu us, %lu copied",
+	       nthreads, procs ? "processes" : "threads", rounds, (unsigned long)g.st.freeze_us,
 	       (unsigned long)g.st.walk_us, (unsigned long)g.st.copied);
 	ASSERT_NE(0ULL, progress);		/* the writers did run */
 	free(img);
@@ -196,7 +229,21 @@ TEST(every_snapshot_is_one_instant)
 
 	if (why)
 		SKIP(return, "%s", why);
-	run_consistency(_metadata, 6, ROUNDS);
+	run_consistency(_metadata, 6, false, ROUNDS);
+}
+
+/*
+ * Writers that are processes on the target's mm (clone(CLONE_VM) without
+ * CLONE_THREAD): the freeze finds them by the mm's users and holds them
+ * too. Without that, the walk reads B after they wrote it again.
+ */
+TEST(processes_sharing_the_mm_are_frozen_too)
+{
+	const char *why = guest_skip_reason();
+
+	if (why)
+		SKIP(return, "%s", why);
+	run_consistency(_metadata, 6, true, ROUNDS);
 }
 
 /*
@@ -217,7 +264,7 @@ TEST_F_TIMEOUT(many, sixty_four_threads, 300)
 
 	if (why)
 		SKIP(return, "%s", why);
-	run_consistency(_metadata, 64, 4);
+	run_consistency(_metadata, 64, false, 4);
 }
 
 /* A target that forks and reaps children in a loop, in two threads. */

@@ -80,8 +80,10 @@
  *   sent. A read-only shared mapping contributes no pages: its content is
  *   the object's, which others write. A private file mapping contributes
  *   the pages the target wrote (anonymous copies), not the file's.
- *   The target's threads are kept out of user mode while its page tables
- *   are walked (the "freeze"); the stream carries the content of that
+ *   The target's threads, and those of any other process sharing its mm
+ *   (vfork() and posix_spawn() children before their exec, other
+ *   clone(CLONE_VM) children), are kept out of user mode while its page
+ *   tables are walked (the "freeze"); the stream carries the content of that
  *   instant even for pages the target writes while it is being read.
  *   Shared memory is read during the freeze, but freezing the target does
  *   not stop others writing it: a shared page holds its content at some
@@ -182,7 +184,9 @@
  *       SNAPPER_A_STATS_COPIED        u64, pages copied during the freeze
  *                                     (shared, pinned and swapped pages;
  *                                     of shmem, only those sent)
- *       SNAPPER_A_STATS_THREADS       u32, threads of the target
+ *       SNAPPER_A_STATS_THREADS       u32, threads the freeze held: the
+ *                                     target's, and those of processes
+ *                                     sharing its mm
  *       SNAPPER_A_STATS_THP_UNCHANGED u64, subpages of dirty huge pages,
  *                                     KSM, pinned and kernel-written
  *                                     pages not sent: same content
