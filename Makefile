@@ -110,7 +110,8 @@ $(STORE_LIB): $(STORE_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(LIBSNAPPER): $(LIBSNAPPER_OBJS) $(BUILD)/tools/genl.o $(BUILD)/tools/ckpt.o \
-		$(BUILD)/tools/pageq.o $(BUILD)/tools/procsrc.o $(STORE_OBJS)
+		$(BUILD)/tools/pageq.o $(BUILD)/tools/procsrc.o $(BUILD)/tools/threads.o \
+		$(STORE_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
 

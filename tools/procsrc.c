@@ -7,7 +7,8 @@
  *
  * The price is the freeze: userspace cannot keep a page's old content by
  * copy-on-write, so every page is copied out while the target is stopped,
- * and the stop lasts the whole read. The threads are stopped with
+ * and the stop lasts the whole read. The threads, and those of any process
+ * sharing the target's mm (threads.c), are stopped with
  * PTRACE_SEIZE + PTRACE_INTERRUPT, which the target's parent does not see
  * (no SIGCHLD, no WSTOPPED), and a signal that arrives meanwhile is handed
  * back on detach.
@@ -46,7 +47,6 @@
  * anonymous one reports its empty pages as holes). Use the module where
  * that matters.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -54,12 +54,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,7 +70,6 @@
 #define PAGE_SIZE 4096UL
 #define KPF_KSM (1ULL << 21)	/* /proc/kpageflags */
 #define STATE_DIR "/run/snapper"
-#define MAX_THREADS 65536
 
 static char errbuf[512];
 
@@ -174,105 +171,6 @@ static int read_starttime(uint32_t pid, uint64_t *out)
 	if (!p || sscanf(p + 1, "%" SCNu64, out) != 1)
 		return fail(-EPROTO, "%s", path);
 	return 0;
-}
-
-/* --- stopping the threads --------------------------------------------------- */
-
-struct tracee {
-	pid_t tid;
-	int sig;	/* a signal caught at our stop, handed back on detach */
-};
-
-struct threads {
-	struct tracee *t;
-	size_t n, cap;
-};
-
-static bool seized(const struct threads *th, pid_t tid)
-{
-	size_t i;
-
-	for (i = 0; i < th->n; i++)
-		if (th->t[i].tid == tid)
-			return true;
-	return false;
-}
-
-/* Seizes and stops one thread. Returns 1 if done, 0 if it vanished. */
-static int stop_thread(uint32_t pid, struct threads *th, pid_t tid)
-{
-	int status;
-
-	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL)) {
-		if (errno == ESRCH || thread_gone((pid_t)pid, tid))
-			return 0;
-		return fail(-errno, "ptrace(SEIZE) of thread %d", tid);
-	}
-	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) && errno != ESRCH)
-		return fail(-errno, "ptrace(INTERRUPT) of thread %d", tid);
-	if (waitpid(tid, &status, __WALL) != tid)
-		return fail(-errno, "waiting for thread %d", tid);
-	if (!WIFSTOPPED(status))
-		return 0;	/* it exited meanwhile */
-	if (th->n == th->cap) {
-		size_t cap = th->cap ? th->cap * 2 : 64;
-		struct tracee *t = realloc(th->t, cap * sizeof(*t));
-
-		if (!t)
-			return fail(-ENOMEM, "thread list");
-		th->t = t;
-		th->cap = cap;
-	}
-	/* Our own stop is PTRACE_EVENT_STOP; anything else is a real signal. */
-	th->t[th->n].tid = tid;
-	th->t[th->n].sig = (status >> 16) == PTRACE_EVENT_STOP ? 0 : WSTOPSIG(status);
-	th->n++;
-	return 1;
-}
-
-static void resume_all(struct threads *th)
-{
-	size_t i;
-
-	for (i = 0; i < th->n; i++)
-		ptrace(PTRACE_DETACH, th->t[i].tid, NULL,
-		       (void *)(uintptr_t)th->t[i].sig);
-	free(th->t);
-	memset(th, 0, sizeof(*th));
-}
-
-/* Stops every thread; threads born meanwhile are caught by the next pass. */
-static int stop_all(uint32_t pid, struct threads *th)
-{
-	char path[64];
-	bool grew = true;
-	struct dirent *d;
-	DIR *dir;
-	int ret = 0;
-
-	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/task", pid);
-	while (grew && !ret) {
-		grew = false;
-		dir = opendir(path);
-		if (!dir)
-			return fail(-errno, "%s", path);
-		while ((d = readdir(dir)) && ret >= 0) {
-			pid_t tid = (pid_t)strtol(d->d_name, NULL, 10);
-
-			if (tid <= 0 || seized(th, tid))
-				continue;
-			if (th->n >= MAX_THREADS)
-				ret = fail(-E2BIG, "process %" PRIu32, pid);
-			else
-				ret = stop_thread(pid, th, tid);
-			grew |= ret > 0;
-		}
-		closedir(dir);
-		ret = ret < 0 ? ret : 0;
-	}
-	if (!ret && !th->n)
-		ret = fail(-ESRCH, "process %" PRIu32, pid);
-	return ret;
 }
 
 /* --- what is read while stopped --------------------------------------------- */
@@ -1036,7 +934,7 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 {
 	struct capture c = { 0 };
 	struct vmflags vf = { 0 };
-	struct threads th = { 0 };
+	struct held th = { 0 };
 	struct state st = { 0 }, old;
 	uint64_t ckpt, t0;
 	bool full;
@@ -1065,11 +963,13 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 		goto out;
 
 	t0 = now_us();
-	ret = stop_all(req->pid, &th);
-	if (!ret)
+	ret = threads_hold((pid_t)req->pid, &th, MAX_THREADS);
+	if (ret)
+		fail(ret, "%s of %d", th.what, th.tid);
+	else
 		ret = capture_stopped(req->pid, &c, &vf, full);
 	c.stats.threads = (uint32_t)th.n;
-	resume_all(&th);
+	threads_release(&th);
 	c.stats.freeze_us = now_us() - t0;
 	c.stats.sent = c.npages;
 	c.stats.copied = c.npages;

@@ -17,8 +17,9 @@
  * reads go around the page cache (see READ_PAGES), so the second comes
  * from the disk again, as one from the cache could have at any time
  * (reclaim). Then every
- * thread of the target is seized and interrupted with
- * ptrace, as CRIU does: that keeps it out of user mode, its parent sees no
+ * thread of the target, and of any process sharing its mm, is seized and
+ * interrupted with ptrace (threads.c), as CRIU does with the threads of a
+ * tree: that keeps it out of user mode, its parent sees no
  * stop (PTRACE_INTERRUPT is not a group stop), and a detach lets it run on
  * with its signals and interrupted system calls restarted, none lost.
  *
@@ -43,7 +44,6 @@
  * listed, and the rest restored.
  */
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -53,12 +53,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,7 +102,9 @@ static const char usage[] =
 	"copy is left as PID has it, listed, and the rest restored (exit 3).\n"
 	"A mapping PID registered with userfaultfd is refused (its handler would\n"
 	"be stopped too).\n"
-	"PID's threads are kept out of user mode meanwhile and resume unharmed.\n"
+	"PID's threads, and those of processes sharing its memory (vfork\n"
+	"children before their exec), are kept out of user mode meanwhile and\n"
+	"resume unharmed.\n"
 	"Another process needs root, as for checkpoint.\n";
 
 /* One line of /proc/PID/maps. */
@@ -146,19 +146,13 @@ struct run {
 	size_t seg;		/* in restore.segs */
 };
 
-struct tracee {
-	pid_t tid;
-	int sig;		/* signal to deliver at detach, or 0 */
-};
-
 struct restore {
 	pid_t pid;
 	int mem;		/* /proc/PID/mem */
 	int pagemap;		/* /proc/PID/pagemap */
 	struct store_snap *snap;
 	uint64_t gen;
-	struct tracee *threads;
-	size_t nthreads;
+	struct held threads;	/* while stopped */
 	struct live_map *maps;	/* before the stop */
 	size_t nmaps;
 	struct segment *segs;
@@ -177,93 +171,6 @@ struct restore {
 	uint64_t pages, written, skipped;
 	uint64_t refiled;	/* of written: the file's bytes again */
 };
-
-/* ---- keeping the target out of user mode ---- */
-
-static bool is_known(const struct restore *r, pid_t tid)
-{
-	for (size_t i = 0; i < r->nthreads; i++)
-		if (r->threads[i].tid == tid)
-			return true;
-	return false;
-}
-
-/*
- * Waits until @t is in a ptrace stop. A signal-delivery stop may come
- * before the interrupt's: it stops the thread just as well, and the signal
- * is handed back at detach. Returns 1 if the thread exited meanwhile.
- */
-static int wait_stop(struct tracee *t)
-{
-	int status;
-
-	while (waitpid(t->tid, &status, __WALL) < 0)
-		if (errno != EINTR)
-			return -errno;
-	if (WIFEXITED(status) || WIFSIGNALED(status))
-		return 1;
-	if (status >> 16 != PTRACE_EVENT_STOP)
-		t->sig = WSTOPSIG(status);
-	return 0;
-}
-
-static int seize(struct restore *r, pid_t tid)
-{
-	struct tracee *t;
-	int ret;
-
-	t = realloc(r->threads, (r->nthreads + 1) * sizeof(*t));
-	if (!t)
-		return -ENOMEM;
-	r->threads = t;
-	if (ptrace(PTRACE_SEIZE, tid, 0, 0))
-		return errno == ESRCH || thread_gone(r->pid, tid) ? 0 : -errno;
-	t = &r->threads[r->nthreads++];
-	*t = (struct tracee){ .tid = tid };
-	if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) && errno != ESRCH)
-		return -errno;
-	ret = wait_stop(t);
-	if (ret == 1) {
-		r->nthreads--;
-		return 0;
-	}
-	return ret;
-}
-
-/* Rescans until no thread is new: a thread not yet seized may clone. */
-static int stop_threads(struct restore *r)
-{
-	char path[64];
-	struct dirent *de;
-	bool more = true;
-	DIR *d;
-	int ret = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", r->pid);
-	while (more && !ret) {
-		more = false;
-		d = opendir(path);
-		if (!d)
-			return -errno;
-		while (!ret && (de = readdir(d))) {
-			pid_t tid = atoi(de->d_name);
-
-			if (tid <= 0 || is_known(r, tid) || thread_gone(r->pid, tid))
-				continue;
-			ret = seize(r, tid);
-			more = true;
-		}
-		closedir(d);
-	}
-	return ret ? ret : r->nthreads ? 0 : -ESRCH;
-}
-
-static void resume_threads(struct restore *r)
-{
-	for (size_t i = 0; i < r->nthreads; i++)
-		ptrace(PTRACE_DETACH, r->threads[i].tid, 0, r->threads[i].sig);
-	r->nthreads = 0;
-}
 
 /* ---- the layout ---- */
 
@@ -1666,14 +1573,15 @@ static int run(struct restore *r, const struct args *a)
 	if (ret)
 		return ret;
 	t0 = now_ms();
-	ret = stop_threads(r);
+	ret = threads_hold(r->pid, &r->threads, MAX_THREADS);
 	if (ret) {
-		fprintf(stderr, "%s: %d: stopping its threads: %s\n", prog,
-			r->pid, strerror(-ret));
+		fprintf(stderr, "%s: %d: stopping its threads: %s of %d: %s\n",
+			prog, r->pid, r->threads.what, r->threads.tid,
+			strerror(-ret));
 	} else {
 		ret = restore_stopped(r);
 	}
-	resume_threads(r);
+	threads_release(&r->threads);
 	t1 = now_ms();
 	if (r->skipped)
 		snprintf(skipped, sizeof(skipped), ", %" PRIu64
@@ -1745,7 +1653,6 @@ int restore_main(int argc, char **argv)
 	free(r.runs);
 	free(r.segs);
 	free(r.maps);
-	free(r.threads);
 	free(r.want);
 	free(r.have);
 	store_close(s);

@@ -1,44 +1,42 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What restore and the /proc backend both ask of a thread they are about
- * to seize with ptrace.
+ * Holding a process out of user mode with ptrace, for restore and the
+ * /proc backend (threads.c).
  */
 #ifndef SNAPPER_THREADS_H
 #define SNAPPER_THREADS_H
 
-#include <fcntl.h>
 #include <stdbool.h>
-#include <stdio.h>
-#include <string.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
-#include <unistd.h>
+
+/* Threads held at most: more fails with E2BIG rather than grow unbounded. */
+#define MAX_THREADS 65536
+
+struct tracee {
+	pid_t tid;
+	int sig;	/* a signal caught at our stop, handed back on detach */
+};
+
+struct held {
+	struct tracee *t;
+	size_t n, cap;
+	const char *what;	/* on failure: what failed, */
+	pid_t tid;		/* and for which thread or process */
+};
 
 /*
- * Is thread @tid of @pid gone or on its way out: no longer listed, or a
- * zombie ("Z") or dead ("X")? Such a thread has no user mode left to keep
- * it from, and PTRACE_SEIZE refuses it with EPERM (ptrace_attach() checks
- * exit_state): a thread that exits between the listing of
- * /proc/PID/task and the seize must not fail the command. A leader that
- * exited before its threads stays listed as a zombie for as long as they
- * run.
+ * Seizes and stops every thread of @pid and of the processes that share
+ * its mm, into @h (zeroed, or released), at most @max threads. Threads
+ * that exit meanwhile are left out. Return: 0, or -errno with h->what and
+ * h->tid saying what failed (-ESRCH: no thread of @pid left; -E2BIG: more
+ * than @max). Whatever was held is held until threads_release(), failure
+ * or not.
  */
-static inline bool thread_gone(pid_t pid, pid_t tid)
-{
-	char path[64], buf[256], *paren;
-	ssize_t n;
-	int fd;
+int threads_hold(pid_t pid, struct held *h, size_t max);
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return true;
-	buf[n] = '\0';
-	paren = strrchr(buf, ')');
-	return paren && (paren[2] == 'Z' || paren[2] == 'X');
-}
+/* Lets every held thread go, with the signal it was stopped by, if any. */
+void threads_release(struct held *h);
 
 #endif /* SNAPPER_THREADS_H */

@@ -24,8 +24,6 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -66,31 +64,19 @@ static void *writer(void *arg)
 	return NULL;
 }
 
-/*
- * A writer process on the target's mm. It shares the calling thread's
- * TLS, so it calls nothing that might touch it (syscall() sets errno only
- * on failure); it dies with the thread that made it.
- */
+/* A writer process on the target's mm: writer() touches no TLS. */
 static int writer_process(void *arg)
 {
-	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	writer(arg);
 	return 0;
 }
 
 static void start_writer(struct writers *w, struct writer_arg *a)
 {
-	const size_t stack = 64 * 1024;
 	pthread_t th;
-	char *sp;
 
-	if (!w->procs) {
-		if (pthread_create(&th, NULL, writer, a))
-			_exit(1);
-		return;
-	}
-	sp = malloc(stack);
-	if (!sp || clone(writer_process, sp + stack, CLONE_VM | SIGCHLD, a) < 0)
+	if (w->procs ? guest_clone_vm(writer_process, a) < 0 :
+		       pthread_create(&th, NULL, writer, a) != 0)
 		_exit(1);
 }
 

@@ -233,6 +233,100 @@ TEST(whole_process_of_a_quiescent_target)
 	target_stop(&t);
 }
 
+/*
+ * A process on the target's mm (clone(CLONE_VM) without CLONE_THREAD, as
+ * vfork() and posix_spawn() make) counts c = 1, 2, ... into the first
+ * word of the region's first page, then of its last: at any instant the
+ * first equals the last or is one ahead. The region is 1 MiB, so the
+ * /proc backend reads the two in different chunks.
+ */
+#define SHARER_PAGES 256
+
+static int count_pairs(void *arg)
+{
+	volatile uint64_t *first = arg;
+	volatile uint64_t *last = first + (SHARER_PAGES - 1) * PG / 8;
+
+	for (uint64_t c = 1;; c++) {
+		*first = c;
+		*last = c;
+	}
+	return 0;
+}
+
+static void sharer_setup(struct target *t, void *arg)
+{
+	void *p = mmap(NULL, SHARER_PAGES * PG, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (size_t i = 0; i < SHARER_PAGES; i++)
+		fill_page(t->base, i, i << 32);
+	if (guest_clone_vm(count_pairs, p) < 0)
+		_exit(1);
+}
+
+/* The two counters as the newest generation holds them. */
+static int stored_pair(const char *dir, uint64_t base, uint64_t *first,
+		       uint64_t *last)
+{
+	static uint64_t words[SHARER_PAGES * PG / 8];
+	char raw[300];
+	ssize_t n;
+	int fd;
+
+	snprintf(raw, sizeof(raw), "%s.raw", dir);
+	if (guest_sh(NULL, 0, "snapper-tool export --store %s --range %#lx-%#lx --format raw -o %s",
+		     dir, base, base + SHARER_PAGES * PG, raw))
+		return -1;
+	fd = open(raw, O_RDONLY);
+	n = fd < 0 ? -1 : read(fd, words, sizeof(words));
+	if (fd >= 0)
+		close(fd);
+	unlink(raw);
+	*first = words[0];
+	*last = words[(SHARER_PAGES - 1) * PG / 8];
+	return n == (ssize_t)sizeof(words) ? 0 : -1;
+}
+
+/*
+ * Such a process writes the memory as the target's threads do: the /proc
+ * backend and restore must hold it too (tools/threads.c), or a generation
+ * mixes instants and a restore's read-back finds its pages changed.
+ */
+TEST(processes_sharing_the_mm_are_stopped_too)
+{
+	const char *why = guest_tool_skip_reason();
+	char dir[256], out[4096];
+	struct target t = { 0 };
+	uint64_t first, last;
+	int i;
+
+	if (why)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(0, target_start(&t, SHARER_PAGES, sharer_setup, NULL, NULL));
+	guest_store_path(dir, sizeof(dir), "restore-sharer");
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, guest_sh(out, sizeof(out),
+				      "snapper-tool checkpoint --backend proc --store %s %d",
+				      dir, t.pid))
+			TH_LOG("%s", out);
+		ASSERT_EQ(0, stored_pair(dir, t.base, &first, &last));
+		EXPECT_TRUE(last && (first == last || first == last + 1))
+			TH_LOG("generation %d: first %lu last %lu: not one instant",
+			       i + 1, first, last);
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, restore_range(out, sizeof(out), dir, t.pid, t.base,
+					   t.base + SHARER_PAGES * PG))
+			TH_LOG("restore %d: %s", i + 1, out);
+	}
+	TH_LOG("%s", out);
+	target_stop(&t);
+}
+
 #define BIG_PAGES (64 * 256)	/* 64 MiB */
 
 /* The figure for Documentation/persistence.rst, with its baseline. */

@@ -18,8 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/swap.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -650,6 +653,42 @@ static inline int guest_as_nobody(int (*fn)(void *), void *arg)
 		_exit(fn(arg));
 	}
 	return guest_exit_code(p, 251);
+}
+
+struct guest_vm_child {
+	int (*fn)(void *);
+	void *arg;
+};
+
+static inline int guest_vm_child_run(void *arg)
+{
+	struct guest_vm_child *c = arg;
+
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	return c->fn(c->arg);
+}
+
+/*
+ * Starts @fn(@arg) in a process that shares the caller's mm without
+ * sharing its thread group (clone(CLONE_VM), as vfork() and posix_spawn()
+ * make), and dies with the calling thread. It runs on the caller's TLS:
+ * @fn must call nothing that touches it (syscall() sets errno only on
+ * failure). Returns its pid, or -1.
+ */
+static inline pid_t guest_clone_vm(int (*fn)(void *), void *arg)
+{
+	const size_t stack = 64 * 1024;
+	struct guest_vm_child *c = malloc(sizeof(*c));
+	char *sp = malloc(stack);	/* the child's for its whole life */
+
+	if (!c || !sp) {
+		free(c);
+		free(sp);
+		return -1;
+	}
+	c->fn = fn;
+	c->arg = arg;
+	return clone(guest_vm_child_run, sp + stack, CLONE_VM | SIGCHLD, c);
 }
 
 /* ---- KSM: ksmd started fast for a test, its settings put back ---- */
