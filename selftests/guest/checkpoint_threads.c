@@ -15,14 +15,15 @@
  * (clone(CLONE_VM), as vfork() and posix_spawn() make): the freeze must
  * hold those as well, or they write the memory while it is walked.
  *
- * Also: 64 threads; a target that forks, exits or execs while checkpoints
- * run (each checkpoint succeeds or fails cleanly with ESRCH; after exec the
- * target is new: FULL).
+ * Also: 64 threads; a target that forks, vforks and posix_spawn()s, exits
+ * or execs while checkpoints run (each checkpoint succeeds or fails
+ * cleanly with ESRCH; after exec the target is new: FULL).
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
 #include <pthread.h>
 #include <sched.h>
+#include <spawn.h>
 #include <stdatomic.h>
 
 #include "kselftest_harness.h"
@@ -253,14 +254,31 @@ TEST_F_TIMEOUT(many, sixty_four_threads, 300)
 	run_consistency(_metadata, 64, false, 4);
 }
 
-/* A target that forks and reaps children in a loop, in two threads. */
+/*
+ * A target that makes and reaps children in a loop, in two threads: by
+ * fork(), or (@arg not NULL) by vfork() and posix_spawn(), whose children
+ * run on the target's mm until they exit or exec, so that the freeze
+ * finds processes on the mm that come and go under it.
+ */
 static void *forker(void *arg)
 {
-	for (;;) {
-		pid_t c = fork();
+	char *const argv[] = { "true", NULL };
+	unsigned int n = 0;
 
-		if (!c)
-			_exit(0);
+	for (;;) {
+		pid_t c = -1;
+
+		if (!arg) {
+			c = fork();
+			if (!c)
+				_exit(0);
+		} else if (n++ & 1) {
+			c = vfork();
+			if (!c)
+				_exit(0);
+		} else if (posix_spawn(&c, "/bin/true", NULL, NULL, argv, environ)) {
+			c = -1;
+		}
 		if (c > 0)
 			waitpid(c, NULL, 0);
 	}
@@ -276,24 +294,24 @@ static void setup_forker(struct target *t, void *arg)
 				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	for (i = 0; i < 16; i++)
 		fill_page(t->base, i, i << 32);
-	pthread_create(&th, NULL, forker, NULL);
-	pthread_create(&th, NULL, forker, NULL);
+	pthread_create(&th, NULL, forker, arg);
+	pthread_create(&th, NULL, forker, arg);
 }
 
-TEST(target_forking_during_checkpoints)
+/* Eight checkpoints of a forking target: each must hold its 16 pages. */
+static void run_forking(struct __test_metadata *_metadata, bool vm)
 {
-	const char *why = guest_skip_reason();
 	struct snapper_genl *nl;
 	struct target t = { 0 };
 	struct got g = { 0 };
+	uint32_t most = 0;
 	int r, i;
 
-	if (why)
-		SKIP(return, "%s", why);
 	ASSERT_EQ(0, snapper_genl_open(&nl));
-	ASSERT_EQ(0, target_start(&t, 16, setup_forker, NULL, NULL));
+	ASSERT_EQ(0, target_start(&t, 16, setup_forker, NULL, vm ? &t : NULL));
 	for (r = 0; r < 8; r++) {
 		ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+		most = g.st.threads > most ? g.st.threads : most;
 		for (i = 0; i < 16; i++) {
 			struct got_page *p = got_find(&g, t.base + i * PG);
 
@@ -302,9 +320,30 @@ TEST(target_forking_during_checkpoints)
 			ASSERT_EQ((uint64_t)i << 32, p->first);
 		}
 	}
+	/* Three threads, and the children on the mm that a freeze caught. */
+	TH_LOG("at most %u threads held", most);
 	target_stop(&t);
 	got_free(&g);
 	snapper_genl_close(nl);
+	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+TEST(target_forking_during_checkpoints)
+{
+	const char *why = guest_skip_reason();
+
+	if (why)
+		SKIP(return, "%s", why);
+	run_forking(_metadata, false);
+}
+
+TEST(target_spawning_during_checkpoints)
+{
+	const char *why = guest_skip_reason();
+
+	if (why)
+		SKIP(return, "%s", why);
+	run_forking(_metadata, true);
 }
 
 TEST(target_exiting_during_checkpoints)
