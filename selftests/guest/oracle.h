@@ -48,6 +48,7 @@
 
 #include <linux/userfaultfd.h>
 
+#include "snapper_guest.h"
 #include "store/store.h"
 
 /*
@@ -397,13 +398,7 @@ static inline pid_t oracle_fork(struct oracle_link *l)
 /* Kills and reaps a target oracle_fork() started, if it did. */
 static inline void oracle_kill(struct oracle_link *l)
 {
-	if (l->pid <= 0)
-		return;
-	kill(l->pid, SIGKILL);
-	waitpid(l->pid, NULL, 0);
-	close(l->cmd);
-	close(l->ack);
-	l->pid = 0;
+	guest_kill_child(&l->pid, l->cmd, l->ack);
 }
 
 /*

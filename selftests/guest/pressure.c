@@ -326,13 +326,7 @@ static bool pt_alive(struct ptarget *t)
 
 static void pt_stop(struct ptarget *t)
 {
-	if (t->pid <= 0)
-		return;
-	kill(t->pid, SIGKILL);
-	waitpid(t->pid, NULL, 0);
-	close(t->cmd);
-	close(t->reply);
-	t->pid = 0;
+	guest_kill_child(&t->pid, t->cmd, t->reply);
 }
 
 /* ---- snapper-tool ---- */

@@ -407,15 +407,24 @@ static inline int target_do(struct target *t, uint32_t op, uint64_t a,
 	return ret;
 }
 
+/*
+ * Kills and reaps the child *@pid, if there is one, closes our two pipe
+ * ends @a and @b to it, and sets *@pid to 0: every kind of target ends so.
+ */
+static inline void guest_kill_child(pid_t *pid, int a, int b)
+{
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGKILL);
+	waitpid(*pid, NULL, 0);
+	close(a);
+	close(b);
+	*pid = 0;
+}
+
 static inline void target_stop(struct target *t)
 {
-	if (t->pid <= 0)
-		return;
-	kill(t->pid, SIGKILL);
-	waitpid(t->pid, NULL, 0);
-	close(t->cmd);
-	close(t->reply);
-	t->pid = 0;
+	guest_kill_child(&t->pid, t->cmd, t->reply);
 }
 
 /* ---- one checkpoint, collected ---- */
