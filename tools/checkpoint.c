@@ -112,8 +112,13 @@ int checkpoint_main(int argc, char **argv)
 	snapper_genl_close(g);
 	if (ret)
 		fprintf(stderr, "%s: %s\n", prog, err);
+	if (res.retries)
+		fprintf(stderr, "%s: note: a clone() completed during the "
+			"module's walk of %" PRIu32 ": checkpointed again, in "
+			"full (%u %s)\n", prog, a.pid, res.retries,
+			res.retries == 1 ? "retry" : "retries");
 	/* Not acknowledged, but committed: the generation stands. */
-	if (!ret || ret == -EAGAIN)
+	if (!ret || res.generation)
 		report(&a, &res);
 	if (!ret && res.target_gone)
 		fprintf(stderr, "%s: note: process %" PRIu32 " exited or exec'd "

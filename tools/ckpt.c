@@ -338,8 +338,9 @@ static int ack(struct ckpt *c, struct snapper_genl *g,
 			 proc_strerror()) : 0;
 }
 
-int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
-	     uint32_t flags, struct ckpt_result *res, char *err, size_t errlen)
+static int ckpt_once(struct snapper_genl *g, const char *dir, uint32_t pid,
+		     uint32_t flags, struct ckpt_result *res, char *err,
+		     size_t errlen)
 {
 	struct snapper_ckpt_request req = { .pid = pid,
 					    .flags = flags & ~CKPT_F_LZ4 };
@@ -380,5 +381,26 @@ int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
 		free((char *)c.vmas[i].path);
 	free(c.vmas);
 	free(c.holes);
+	return ret;
+}
+
+int ckpt_run(struct snapper_genl *g, const char *dir, uint32_t pid,
+	     uint32_t flags, struct ckpt_result *res, char *err, size_t errlen)
+{
+	unsigned int tries = 0;
+	int ret;
+
+	/*
+	 * -EAGAIN from the module itself (nothing committed): a task it could
+	 * not freeze may have written the memory during its walk. Its soft-dirty
+	 * bits are spent, so the next checkpoint is FULL.
+	 */
+	for (;; tries++) {
+		ret = ckpt_once(g, dir, pid, flags, res, err, errlen);
+		if (ret != -EAGAIN || !g || res->generation ||
+		    tries + 1 == CKPT_TRIES)
+			break;
+	}
+	res->retries = tries;
 	return ret;
 }

@@ -20,6 +20,11 @@ struct ckpt_result {
 	 * acknowledgement: the module kept nothing of it to acknowledge.
 	 */
 	bool target_gone;
+	/*
+	 * Times the module asked for the checkpoint again (a clone() it did
+	 * not freeze completed during its walk); each retry is FULL.
+	 */
+	unsigned int retries;
 	struct snapper_ckpt_stats stats;
 };
 
@@ -32,13 +37,17 @@ struct ckpt_result {
  *
  * The generation is committed before it is acknowledged: if the
  * acknowledgement fails, the generation stands, the source owes the pages
- * again, and -EAGAIN is returned with @res filled. If the module answers
+ * again, and -EAGAIN is returned with @res filled: @res->generation is not
+ * 0 exactly when a generation was committed. If the module answers
  * that the process has no session (ESRCH: it exited or exec'd since the
  * freeze, and what it owed went with its memory), that is success with
- * @res->target_gone set.
+ * @res->target_gone set. If the module answers the checkpoint itself with
+ * -EAGAIN, the checkpoint is taken again, up to CKPT_TRIES times in all.
  *
  * Return: 0, or a negative errno with one line in @err naming what failed.
  */
+#define CKPT_TRIES	3
+
 /* Not a module flag: never sent, outside __SNAPPER_CKPT_F_ALL. */
 #define CKPT_F_LZ4	(1U << 31)
 

@@ -29,7 +29,7 @@ int snapper_persist_checkpoint(struct snapper_persist *p, uint64_t *generation)
 			       sizeof(err));
 		snapper_genl_close(g);
 		/* Committed: a failed acknowledgement only makes the next resend. */
-		if (ret == -EAGAIN)
+		if (res.generation)
 			ret = 0;
 		if (ret)
 			persist_err(ret, "%s", err);
