@@ -12,7 +12,7 @@
  * mode, runs the work, which sleeps (killable) until the thaw. A thread that
  * is asleep in the kernel keeps sleeping; it cannot run user code without
  * passing the exit-to-user path, which runs the work first. The freeze is
- * complete when every thread is parked in the work or not running.
+ * complete when every thread is parked in the work, or asleep off its CPU.
  *
  * Why not the alternatives: SIGSTOP is visible to the parent (waitpid
  * WUNTRACED, SIGCHLD) and to the process; TWA_SIGNAL sets TIF_NOTIFY_SIGNAL,
@@ -24,9 +24,14 @@
  *    walk and write user memory from the kernel (read() filling a buffer):
  *    such a write may be seen by the snapshot in part. Its user code sees
  *    the result only after the thaw.
- *  - a clone() that slept at the freeze and completes during the walk gives
- *    a thread that the freeze did not cover; threads found before the walk
- *    are covered by rescanning until no new one appears.
+ *  - a clone() that slept at the freeze (in copy_process(), a seccomp or
+ *    ptrace stop) and completes during the walk gives a task on the mm
+ *    that has no work queued and runs user code at once. It cannot be
+ *    stopped (no hook on a new task is exported), so it is detected: the
+ *    freeze notes each thread asleep in a clone() that may share the mm
+ *    and how often it had been switched out, and snapper_freeze_check()
+ *    fails the checkpoint if one has run since. Threads created before
+ *    the freeze completes are found by rescanning until none is new.
  *  - a process that shares the mm is found only if the mm has more users
  *    than the target's threads account for (each task on the mm holds
  *    one), and then by a scan of every process. A kernel thread that
@@ -63,12 +68,16 @@
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/task_stack.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 #include <linux/spinlock.h>
 #include <linux/task_work.h>
 #include <linux/wait.h>
+#include <asm/syscall.h>
+#include <asm/unistd.h>
+#include <uapi/linux/audit.h>
 
 #include "freeze.h"
 
@@ -111,6 +120,8 @@ struct park_slot {
 struct frozen {
 	struct task_struct *task;	/* referenced until the thaw */
 	struct park_slot *slot;		/* referenced, or NULL: exiting */
+	bool cloning;			/* asleep in clone() at the freeze */
+	unsigned long switches;		/* then: times switched out */
 };
 
 struct snapper_freeze {
@@ -365,15 +376,37 @@ static int claim_new(struct snapper_freeze *f, unsigned int first)
 	return ret;
 }
 
+/*
+ * Whether @t is off every CPU and asleep; if so, *@switches is how often it
+ * has been switched out. A thread that runs is switched out before it
+ * leaves the CPU, and ->on_cpu is cleared (with release) only after the
+ * count went up: reading it first with acquire, a thread seen off the CPU
+ * with an unchanged count has not run in between.
+ */
+static bool asleep(struct task_struct *t, unsigned long *switches)
+{
+	if (task_is_running(t))
+		return false;
+#ifdef CONFIG_SMP
+	/* Pairs with the release in finish_task(), after the switch out. */
+	if (smp_load_acquire(&t->on_cpu))
+		return false;
+#endif
+	*switches = READ_ONCE(t->nvcsw) + READ_ONCE(t->nivcsw);
+	return !task_is_running(t);
+}
+
+/* Whether every thread is parked, or asleep and off its CPU. */
 static bool all_quiet(struct snapper_freeze *f)
 {
+	unsigned long switches;
 	unsigned int i;
 
 	for (i = 0; i < f->nr_known; i++) {
 		struct frozen *fz = &f->known[i];
 
 		if (fz->slot && !READ_ONCE(fz->slot->parked) &&
-		    task_is_running(fz->task))
+		    !asleep(fz->task, &switches))
 			return false;
 	}
 	return true;
@@ -392,6 +425,97 @@ static int wait_quiet(struct snapper_freeze *f)
 		wait_event_killable_timeout(f->st->park_wq, all_quiet(f), 1);
 	}
 	return 0;
+}
+
+/*
+ * Whether the system call @t entered the kernel with (@regs) creates a task
+ * that may share its mm: clone() with CLONE_VM, vfork(), or clone3(), whose
+ * flags are in user memory (counted in). Not fork(): its child has an mm of
+ * its own.
+ */
+static bool clone_vm_call(struct task_struct *t, struct pt_regs *regs)
+{
+	unsigned long args[6];
+	long nr = syscall_get_nr(t, regs);
+
+#if defined(CONFIG_X86_64) && defined(CONFIG_IA32_EMULATION)
+	if (syscall_get_arch(t) == AUDIT_ARCH_I386) {
+		syscall_get_arguments(t, regs, args);
+		return nr == __NR_ia32_clone3 || nr == __NR_ia32_vfork ||
+		       (nr == __NR_ia32_clone && (args[0] & CLONE_VM));
+	}
+#endif
+#ifdef __X32_SYSCALL_BIT
+	nr &= ~__X32_SYSCALL_BIT;
+#endif
+#ifdef __NR_vfork
+	if (nr == __NR_vfork)
+		return true;
+#endif
+	if (nr != __NR_clone)
+		return nr == __NR_clone3;
+	syscall_get_arguments(t, regs, args);
+	return args[0] & CLONE_VM;
+}
+
+/*
+ * Whether @t, asleep in the kernel, is in such a system call. Its registers
+ * are on its stack, which is freed once it is dead, after an RCU grace
+ * period (put_task_stack(), which would pin it, is not exported): read
+ * under RCU, once it is seen not exiting, which it is well before it dies.
+ */
+static bool in_clone_vm(struct task_struct *t)
+{
+	bool ret = false;
+
+	rcu_read_lock();
+	if (!(READ_ONCE(t->flags) & PF_EXITING))
+		ret = clone_vm_call(t, task_pt_regs(t));
+	rcu_read_unlock();
+	return ret;
+}
+
+/*
+ * Whether @t is past copy_process() in a vfork(), waiting for its child to
+ * exec or exit: the child, on the mm and frozen like any other, points back
+ * to it (->vfork_done is set before the child first runs). Its waking
+ * creates nothing.
+ */
+static bool waits_for_vfork(struct snapper_freeze *f, struct task_struct *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < f->nr_known; i++) {
+		struct task_struct *c = f->known[i].task;
+
+		if (READ_ONCE(c->vfork_done) &&
+		    rcu_access_pointer(c->real_parent) == t)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Notes the threads asleep in a clone() that may share the mm, for
+ * snapper_freeze_check(). Return: false if one is not asleep after all
+ * (still on a CPU, or woken): wait for it again. A thread seen asleep
+ * after a clone() listed its new task had listed it before (the release
+ * and acquire of ->on_cpu in asleep()), so the scan after this finds it.
+ */
+static bool note_cloning(struct snapper_freeze *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < f->nr_known; i++) {
+		struct frozen *fz = &f->known[i];
+
+		fz->cloning = fz->slot && !READ_ONCE(fz->slot->parked) &&
+			      in_clone_vm(fz->task) &&
+			      !waits_for_vfork(f, fz->task);
+		if (fz->cloning && !asleep(fz->task, &fz->switches))
+			return false;
+	}
+	return true;
 }
 
 static struct snapper_freeze *freeze_alloc(void)
@@ -434,6 +558,7 @@ struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
 {
 	struct snapper_freeze *f;
 	unsigned int n, first;
+	bool noted;
 	int ret;
 
 	f = freeze_alloc();
@@ -441,24 +566,62 @@ struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
 		return ERR_PTR(-ENOMEM);
 	f->leader = leader;
 	f->mm = mm;
-	/* Rescan until no thread is new: clone() may run in a parking thread. */
-	while ((n = count_new(f, nr_threads))) {
-		ret = add_new(f, n + FREEZE_SLACK, &first);
-		if (ret)
-			goto err_thaw;
-		ret = claim_new(f, first);
-		sort(f->known, f->nr_known, sizeof(*f->known), cmp_task, NULL);
-		if (ret)
-			goto err_thaw;
+	/*
+	 * Rescan until no thread is new: clone() may run in a parking thread.
+	 * The threads asleep in clone() are noted before each scan, so that
+	 * a task it lists after the scan is one snapper_freeze_check() sees.
+	 */
+	for (;;) {
+		noted = note_cloning(f);
+		n = count_new(f, nr_threads);
+		if (!n && noted)
+			return f;
+		if (n) {
+			ret = add_new(f, n + FREEZE_SLACK, &first);
+			if (ret)
+				goto err_thaw;
+			ret = claim_new(f, first);
+			sort(f->known, f->nr_known, sizeof(*f->known),
+			     cmp_task, NULL);
+			if (ret)
+				goto err_thaw;
+		}
 		ret = wait_quiet(f);
 		if (ret)
 			goto err_thaw;
 	}
-	return f;
 
 err_thaw:
 	snapper_freeze_thaw(f);
 	return ERR_PTR(ret);
+}
+
+/**
+ * snapper_freeze_check() - whether the freeze held every task on the mm
+ * @f: from snapper_freeze_start(), not thawed
+ *
+ * Called once what the snapshot keeps of the memory is taken, before the
+ * thaw. A thread asleep in a clone() at the freeze that has run since may
+ * have completed it: its new task runs user code on the mm from the start,
+ * and may have written the memory while it was read. Whether it did cannot
+ * be told (it may have exited already), so it is counted as having done so.
+ *
+ * Return: 0, or -EAGAIN if such a thread has run since the freeze.
+ */
+int snapper_freeze_check(struct snapper_freeze *f)
+{
+	unsigned long switches;
+	unsigned int i;
+
+	for (i = 0; i < f->nr_known; i++) {
+		struct frozen *fz = &f->known[i];
+
+		if (fz->cloning && (READ_ONCE(fz->slot->parked) ||
+				    !asleep(fz->task, &switches) ||
+				    switches != fz->switches))
+			return -EAGAIN;
+	}
+	return 0;
 }
 
 /**

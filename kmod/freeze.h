@@ -11,6 +11,7 @@ struct snapper_freeze;
 struct snapper_freeze *snapper_freeze_start(struct task_struct *leader,
 					    struct mm_struct *mm,
 					    u32 *nr_threads);
+int snapper_freeze_check(struct snapper_freeze *f);
 void snapper_freeze_thaw(struct snapper_freeze *f);
 void snapper_freeze_uninit(void);
 

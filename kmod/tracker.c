@@ -1546,6 +1546,12 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 		ret = copy_pages(mm, snap, extack);
 	if (!ret)
 		ret = snapper_shared_read(s, snap);
+	if (!ret) {
+		ret = snapper_freeze_check(freeze);
+		if (ret)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "a clone() completed during the walk: ask again, for a FULL checkpoint");
+	}
 	snapper_freeze_thaw(freeze);
 	snap->stats.freeze_us = ktime_us_delta(ktime_get(), t0);
 	if (!ret)

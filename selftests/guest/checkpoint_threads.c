@@ -15,16 +15,23 @@
  * (clone(CLONE_VM), as vfork() and posix_spawn() make): the freeze must
  * hold those as well, or they write the memory while it is walked.
  *
- * Also: 64 threads; a target that forks, vforks and posix_spawn()s, exits
- * or execs while checkpoints run (each checkpoint succeeds or fails
+ * Also: a clone() asleep at the freeze that completes during the walk
+ * (the module fails that checkpoint, the tool takes it again); 64 threads;
+ * a target that forks, vforks and posix_spawn()s, exits or execs while
+ * checkpoints run (each checkpoint succeeds or fails
  * cleanly with ESRCH; after exec the target is new: FULL).
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -305,12 +312,19 @@ static void run_forking(struct __test_metadata *_metadata, bool vm)
 	struct target t = { 0 };
 	struct got g = { 0 };
 	uint32_t most = 0;
-	int r, i;
+	int r, i, ret, again = 0;
 
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	ASSERT_EQ(0, target_start(&t, 16, setup_forker, NULL, vm ? &t : NULL));
 	for (r = 0; r < 8; r++) {
-		ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+		/*
+		 * A clone() asleep at the freeze that wakes during the walk
+		 * fails the checkpoint (-EAGAIN): ask again, as the tool does.
+		 */
+		while ((ret = checkpoint(nl, t.pid, STORE, 0, 0, &g)) == -EAGAIN &&
+		       again < 8)
+			again++;
+		ASSERT_EQ(0, ret);
 		most = g.st.threads > most ? g.st.threads : most;
 		for (i = 0; i < 16; i++) {
 			struct got_page *p = got_find(&g, t.base + i * PG);
@@ -321,7 +335,8 @@ static void run_forking(struct __test_metadata *_metadata, bool vm)
 		}
 	}
 	/* Three threads, and the children on the mm that a freeze caught. */
-	TH_LOG("at most %u threads held", most);
+	TH_LOG("at most %u threads held, %d checkpoints asked again", most,
+	       again);
 	target_stop(&t);
 	got_free(&g);
 	snapper_genl_close(nl);
@@ -382,6 +397,261 @@ TEST(target_exiting_during_checkpoints)
 	got_free(&g);
 	snapper_genl_close(nl);
 	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+/*
+ * A clone() that is asleep in the kernel when the freeze completes, and
+ * completes while the module reads the memory. The target's main thread
+ * calls clone(CLONE_VM | CLONE_THREAD) under a seccomp filter that hands
+ * the call to us (SECCOMP_RET_USER_NOTIF): it sleeps at the system call's
+ * entry until we let it go on. We start a full checkpoint and let the
+ * clone go on once the module, the target frozen, has copied the first
+ * 256 pages of the 64 MiB of shared memory between the new thread's two
+ * words: A at the first page, B at the last. The new
+ * thread, with no park work queued, counts into A then B from its first
+ * instruction, so a snapshot taken across it has B ahead of A. The module
+ * must fail such a checkpoint (-EAGAIN; the next one is FULL) rather than
+ * send it.
+ */
+#define CLONE_PAGES	16384		/* 64 MiB: copied during the freeze */
+
+struct cloner {
+	volatile uint64_t *mem;
+	int listener;			/* the seccomp notification fd */
+};
+
+static int cloned_writer(void *arg)
+{
+	volatile uint64_t *mem = arg;
+	uint64_t c;
+
+	/* No TLS here: the thread has none of its own. */
+	for (c = 1;; c++) {
+		mem[0] = c;
+		mem[(CLONE_PAGES - 1) * (PG / 8)] = c;
+		atomic_signal_fence(memory_order_seq_cst);
+	}
+	return 0;
+}
+
+static void setup_cloner(struct target *t, void *arg)
+{
+	struct cloner *cl = arg;
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CLONE_VM, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {
+		.len = sizeof(filter) / sizeof(filter[0]), .filter = filter,
+	};
+
+	cl->mem = mmap(NULL, CLONE_PAGES * PG, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (cl->mem == MAP_FAILED)
+		_exit(1);
+	memset((void *)cl->mem, 0, CLONE_PAGES * PG);
+	t->base = (uint64_t)cl->mem;
+	/* This thread's clone()s with CLONE_VM wait for our test. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		_exit(1);
+	cl->listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			       SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (cl->listener < 0)
+		_exit(1);
+}
+
+/* T_USER 0: the listener's fd number; 1: clone the writer thread. */
+static int cloner_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	struct cloner *cl = arg;
+	const size_t stack = 64 * 1024;
+	char *sp;
+
+	if (!c->a)
+		return cl->listener;
+	sp = malloc(stack);
+	if (!sp)
+		return -1;
+	return clone(cloned_writer, sp + stack,
+		     CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+		     CLONE_THREAD | CLONE_SYSVSEM, (void *)cl->mem) < 0 ? -1 : 0;
+}
+
+struct async_ckpt {
+	struct snapper_genl *nl;
+	pid_t pid;
+	struct got *g;
+	int ret;
+};
+
+static void *async_checkpoint(void *arg)
+{
+	struct async_ckpt *a = arg;
+
+	a->ret = checkpoint(a->nl, a->pid, STORE, 0, 0, a->g);
+	return NULL;
+}
+
+/* The first words of A and B in generation 1 of @store. */
+static int exported_pair(const char *store, uint64_t base, uint64_t *a,
+			 uint64_t *b)
+{
+	char path[300];
+	int fd, ret;
+
+	snprintf(path, sizeof(path), "%s.raw", store);
+	if (guest_sh(NULL, 0, "snapper-tool export --store %s --gen 1 --range %#lx-%#lx --format raw -o %s",
+		     store, (unsigned long)base,
+		     (unsigned long)(base + CLONE_PAGES * PG), path))
+		return -1;
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ret = pread(fd, a, 8, 0) == 8 &&
+	      pread(fd, b, 8, (CLONE_PAGES - 1) * PG) == 8 ? 0 : -1;
+	close(fd);
+	unlink(path);
+	return ret;
+}
+
+/*
+ * With @tool, snapper-tool checkpoint takes the checkpoint: it must take
+ * it again by itself, in full, and commit one consistent generation.
+ */
+static void run_clone_during_walk(struct __test_metadata *_metadata,
+				  bool tool)
+{
+	struct seccomp_notif_resp resp = { 0 };
+	struct seccomp_notif req = { 0 };
+	struct tcmd c = { .op = T_USER, .a = 1 };
+	struct cloner cl = { 0 };
+	struct target t = { 0 };
+	struct got g = { 0 };
+	struct async_ckpt a = { .g = &g };
+	struct guest_child child;
+	struct got_page *pa, *pb;
+	int fd, pidfd, listener, reply, i;
+	char store[256], pid[16];
+	uint64_t first, last;
+	long long held;
+	pthread_t th;
+
+	ASSERT_EQ(0, snapper_genl_open(&a.nl));
+	ASSERT_EQ(0, target_start(&t, 0, setup_cloner, cloner_cmd, &cl));
+	a.pid = t.pid;
+	fd = target_do(&t, T_USER, 0, 0, 0);
+	ASSERT_LE(0, fd);
+	pidfd = syscall(SYS_pidfd_open, t.pid, 0);
+	ASSERT_LE(0, pidfd);
+	listener = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	ASSERT_LE(0, listener);
+	held = read_stat("pages_held");
+
+	/* The target's clone() sleeps at its entry, before the freeze. */
+	ASSERT_EQ((ssize_t)sizeof(c), write(t.cmd, &c, sizeof(c)));
+	ASSERT_EQ(0, ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req));
+	ASSERT_EQ(__NR_clone, req.data.nr);
+	if (tool) {
+		char *argv[] = { "snapper-tool", "checkpoint", "--store", store,
+				 pid, NULL };
+
+		guest_store_path(store, sizeof(store), "clone-walk");
+		snprintf(pid, sizeof(pid), "%d", t.pid);
+		ASSERT_EQ(0, guest_child_start(&child, argv));
+	} else {
+		ASSERT_EQ(0, pthread_create(&th, NULL, async_checkpoint, &a));
+	}
+	/* Copying the shared pages (with A): the freeze is complete. */
+	for (i = 0; i < 200000 && read_stat("pages_held") < held + 256; i++)
+		usleep(100);
+	ASSERT_LE(held + 256, read_stat("pages_held"));
+	resp.id = req.id;
+	resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	ASSERT_EQ(0, ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp));
+	if (tool) {
+		ASSERT_EQ(0, guest_child_end(&child))
+			TH_LOG("%s", child.text);
+		ASSERT_NE(NULL, strstr(child.text, "checkpointed again, in full"))
+			TH_LOG("%s", child.text);
+		ASSERT_NE(NULL, strstr(child.text, "generation 1"));
+	} else {
+		ASSERT_EQ(0, pthread_join(th, NULL));
+	}
+	ASSERT_EQ((ssize_t)sizeof(reply), read(t.reply, &reply, sizeof(reply)));
+	ASSERT_EQ(0, reply);		/* the clone() succeeded */
+	if (tool) {
+		ASSERT_EQ(0, exported_pair(store, t.base, &first, &last));
+	} else {
+		if (!a.ret) {
+			pa = got_find(&g, t.base);
+			pb = got_find(&g, t.base + (CLONE_PAGES - 1) * PG);
+			TH_LOG("sent: A %lu, B %lu (the new thread wrote B after A), freeze %lu us",
+			       pa ? (unsigned long)pa->first : 0,
+			       pb ? (unsigned long)pb->first : 0,
+			       (unsigned long)g.st.freeze_us);
+		}
+		ASSERT_EQ(-EAGAIN, a.ret);
+		TH_LOG("the checkpoint failed: %s", snapper_genl_errmsg(a.nl));
+
+		/* The next checkpoint is FULL and holds both threads. */
+		ASSERT_EQ(0, checkpoint(a.nl, t.pid, STORE, 0, 0, &g));
+		ASSERT_TRUE(g.h.full);
+		ASSERT_EQ(2U, g.st.threads);
+		pa = got_find(&g, t.base);
+		pb = got_find(&g, t.base + (CLONE_PAGES - 1) * PG);
+		ASSERT_NE(NULL, pa);
+		ASSERT_NE(NULL, pb);
+		first = pa->first;
+		last = pb->first;
+		ASSERT_LT(0UL, first);	/* the writer ran */
+	}
+	EXPECT_TRUE(first == last || first == last + 1)
+		TH_LOG("A %lu, B %lu: not one instant", (unsigned long)first,
+		       (unsigned long)last);
+	close(listener);
+	close(pidfd);
+	target_stop(&t);
+	got_free(&g);
+	snapper_genl_close(a.nl);
+	ASSERT_EQ(0, read_stat("pages_held"));
+}
+
+/* Why this kernel cannot hold a clone() for us, or NULL. */
+static const char *clone_hold_skip(void)
+{
+	uint32_t action = SECCOMP_RET_USER_NOTIF;
+
+	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action))
+		return "no seccomp user notification in this kernel (CONFIG_SECCOMP_FILTER)";
+	return guest_skip_reason();
+}
+
+TEST(a_clone_completed_during_the_walk_fails_the_checkpoint)
+{
+	const char *why = clone_hold_skip();
+
+	if (why)
+		SKIP(return, "%s", why);
+	run_clone_during_walk(_metadata, false);
+}
+
+TEST(the_tool_checkpoints_again_after_such_a_clone)
+{
+	const char *why = clone_hold_skip();
+
+	if (why)
+		SKIP(return, "%s", why);
+	run_clone_during_walk(_metadata, true);
 }
 
 static bool is_sleep(pid_t pid)

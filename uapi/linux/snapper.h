@@ -211,6 +211,11 @@
  *     -EBUSY      a checkpoint of that target is already streaming (and
  *                 the caller may not preempt it, see above), or a thread
  *                 did not leave user mode within five seconds
+ *     -EAGAIN     a clone() that was asleep at the freeze completed during
+ *                 the walk: its new task was not frozen and may have
+ *                 written the memory. Nothing was sent; the soft-dirty
+ *                 bits are spent, so the next checkpoint is FULL: ask
+ *                 again (with an extack message)
  *     -ENOMEM, -EINTR (the caller got a fatal signal)
  *
  * SNAPPER_CMD_ACK (doit; same privilege rule as CHECKPOINT)
