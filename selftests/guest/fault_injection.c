@@ -602,7 +602,7 @@ TEST_F_TIMEOUT(fi, error_after_walk_flushes, 300)
 	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
 				      self->g.h.checkpoint_id, 1));
 	ASSERT_EQ(0, target_do(&self->t, T_DIRTY, 1, 0, 0));
-	refcnt = fi_read("/sys/module/snapper/refcnt");
+	refcnt = guest_module_refcnt();
 
 	ASSERT_EQ(0, fi_arm(false, 0));
 	ASSERT_EQ(0, guest_write_file("/proc/self/make-it-fail", "1"));
@@ -629,7 +629,7 @@ TEST_F_TIMEOUT(fi, error_after_walk_flushes, 300)
 	 * failure forgot the base.
 	 */
 	ASSERT_EQ(0, target_do(&self->t, T_WORKER_STOP, 0, 0, 0));
-	ASSERT_EQ(refcnt, fi_read("/sys/module/snapper/refcnt"));
+	ASSERT_EQ(refcnt, guest_module_refcnt());
 	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
 	ASSERT_TRUE(self->g.h.full);
 	for (i = 0; i < W_PAGES; i++)

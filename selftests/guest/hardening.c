@@ -61,15 +61,6 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static long long module_refcnt(void)
-{
-	char buf[32];
-
-	if (guest_read_file("/sys/module/snapper/refcnt", buf, sizeof(buf)))
-		return -1;
-	return atoll(buf);
-}
-
 /* A line of /proc/meminfo, in KiB. */
 static long long meminfo_kb(const char *key)
 {
@@ -198,7 +189,7 @@ TEST_F_TIMEOUT(long_run, freeze_work_stays_bounded, 300)
 	SKIP_UNLESS_MODULE();
 	ASSERT_EQ(0, target_start(&t, 1, NULL, NULL, NULL));
 	ASSERT_EQ(0, snapper_genl_open(&nl));
-	ref0 = module_refcnt();
+	ref0 = guest_module_refcnt();
 	slab0 = settled_slab_kb();
 	ASSERT_LE(0, ref0);
 	t0 = now_ms();
@@ -210,15 +201,15 @@ TEST_F_TIMEOUT(long_run, freeze_work_stays_bounded, 300)
 		if (i % 250)
 			continue;
 		/* One pending work for the one thread, whatever i is. */
-		ref = module_refcnt();
+		ref = guest_module_refcnt();
 		ASSERT_GE(ref0 + 1, ref)
 			TH_LOG("after %ld checkpoints: refcnt %lld, was %lld",
 			       i + 1, ref, ref0);
 	}
 	slab = settled_slab_kb();
 	TH_LOG("%ld checkpoints in %.1f s; refcnt %lld -> %lld, SUnreclaim %lld -> %lld KiB",
-	       i, (now_ms() - t0) / 1e3, ref0, module_refcnt(), slab0, slab);
-	EXPECT_GE(ref0 + 1, module_refcnt());
+	       i, (now_ms() - t0) / 1e3, ref0, guest_module_refcnt(), slab0, slab);
+	EXPECT_GE(ref0 + 1, guest_module_refcnt());
 	/* A leak of one round per checkpoint is a KiB or more each. */
 	EXPECT_GT(slab0 + 2048 + i / 8, slab);
 	got_free(&g);
@@ -226,7 +217,7 @@ TEST_F_TIMEOUT(long_run, freeze_work_stays_bounded, 300)
 	target_stop(&t);
 	/* Its pending work ran at its exit: no reference is left. */
 	usleep(100 * 1000);
-	EXPECT_EQ(ref0, module_refcnt());
+	EXPECT_EQ(ref0, guest_module_refcnt());
 }
 
 /* ---- 3. genetlink stays available during a slow checkpoint ---- */

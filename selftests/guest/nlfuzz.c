@@ -637,21 +637,14 @@ FIXTURE_TEARDOWN(nlfuzz)
  */
 static bool module_idle(FIXTURE_DATA(nlfuzz) *self)
 {
-	char buf[32];
-	int i, fd;
-	ssize_t n;
+	int i;
 
 	target_stop(&self->t);
 	kill(self->sleeper, SIGKILL);
 	waitpid(self->sleeper, NULL, 0);
 	self->sleeper = 0;
 	for (i = 0; i < 50; i++) {
-		fd = open("/sys/module/snapper/refcnt", O_RDONLY);
-		if (fd < 0)
-			return false;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0 && atoi(buf) == 0)
+		if (!guest_module_refcnt())
 			return true;
 		usleep(100000);
 	}

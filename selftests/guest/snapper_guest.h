@@ -57,6 +57,16 @@ static inline int guest_read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/* The module's reference count (/sys/module/snapper/refcnt), or -1. */
+static inline long long guest_module_refcnt(void)
+{
+	char buf[32];
+
+	if (guest_read_file("/sys/module/snapper/refcnt", buf, sizeof(buf)))
+		return -1;
+	return atoll(buf);
+}
+
 static inline long long read_stat(const char *name)
 {
 	char path[128], buf[64];
