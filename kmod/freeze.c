@@ -35,8 +35,9 @@
  *  - a process that shares the mm is found only if the mm has more users
  *    than the target's threads account for (each task on the mm holds
  *    one), and then by a scan of every process. A kernel thread that
- *    borrows the mm (kthread_use_mm(): vhost, USB gadget AIO) writes it
- *    from the kernel, as a system call does, and is not frozen.
+ *    borrows the mm (kthread_use_mm(): vhost on 6.1, USB gadget AIO), and
+ *    a vhost worker in the target's group (6.4 and later), write it from
+ *    the kernel, as a system call does, and are not frozen.
  *  - task_work_cancel() is not exported: a work queued on a thread that
  *    slept through the checkpoint runs when that thread next returns to
  *    user mode (or exits), sees the thaw and returns at once. Each queued
@@ -198,6 +199,23 @@ static bool is_known(struct snapper_freeze *f, struct task_struct *t)
 				      sizeof(key), cmp_task);
 }
 
+/*
+ * Whether @t never returns to user mode and runs task work only when a
+ * signal is pending: a vhost worker (6.4 and later: PF_USER_WORKER, and
+ * not PF_IO_WORKER, whose loop runs task work). A work queued on it would
+ * run only at its exit, and a busy one would never count as quiet. It
+ * writes the memory from the kernel, as a system call does.
+ */
+static bool never_parks(struct task_struct *t)
+{
+#ifdef PF_USER_WORKER
+	return (READ_ONCE(t->flags) & (PF_USER_WORKER | PF_IO_WORKER)) ==
+	       PF_USER_WORKER;
+#else
+	return false;
+#endif
+}
+
 static bool wants_slot(struct snapper_freeze *f, struct task_struct *t)
 {
 	return t != current && !(t->flags & PF_EXITING) && !is_known(f, t);
@@ -236,6 +254,8 @@ struct scan {
 static bool scan_one(struct snapper_freeze *f, struct scan *sc,
 		     struct task_struct *t)
 {
+	if (never_parks(t))
+		return true;
 	sc->total++;
 	if (!wants_slot(f, t))
 		return true;

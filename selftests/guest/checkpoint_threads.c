@@ -16,16 +16,19 @@
  * hold those as well, or they write the memory while it is walked.
  *
  * Also: a clone() asleep at the freeze that completes during the walk
- * (the module fails that checkpoint, the tool takes it again); 64 threads;
+ * (the module fails that checkpoint, the tool takes it again); a vhost
+ * worker among the target's threads, left running; 64 threads;
  * a target that forks, vforks and posix_spawn()s, exits or execs while
  * checkpoints run (each checkpoint succeeds or fails
  * cleanly with ESRCH; after exec the target is new: FULL).
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
+#include <dirent.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/vhost.h>
 #include <pthread.h>
 #include <sched.h>
 #include <spawn.h>
@@ -652,6 +655,82 @@ TEST(the_tool_checkpoints_again_after_such_a_clone)
 	if (why)
 		SKIP(return, "%s", why);
 	run_clone_during_walk(_metadata, true);
+}
+
+/*
+ * A vhost worker: on 6.4 and later a thread of its owner (PF_USER_WORKER)
+ * that never returns to user mode and runs task work only for a signal.
+ * The freeze leaves it alone (it writes the memory from the kernel, as a
+ * system call does): a park work queued on it would stay pending, with
+ * its module reference, until the worker exits, and a busy worker would
+ * keep the freeze from completing.
+ */
+static void setup_vhost(struct target *t, void *arg)
+{
+	int *fd = arg;
+
+	t->base = (uint64_t)mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fill_page(t->base, 0, 1);
+	if (ioctl(*fd, VHOST_SET_OWNER, NULL))
+		_exit(1);
+}
+
+static int count_threads(pid_t pid)
+{
+	char path[64];
+	struct dirent *d;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)))
+		n += d->d_name[0] != '.';
+	closedir(dir);
+	return n;
+}
+
+TEST(a_vhost_worker_is_left_running)
+{
+	const char *why = guest_skip_reason();
+	struct snapper_genl *nl;
+	struct target t = { 0 };
+	struct got g = { 0 };
+	long long ref;
+	int fd, r;
+
+	if (why)
+		SKIP(return, "%s", why);
+	/* Built in, or absent: the open tells. */
+	guest_sh(NULL, 0, "modprobe -q vhost_net");
+	fd = open("/dev/vhost-net", O_RDWR);
+	if (fd < 0)
+		SKIP(return, "no /dev/vhost-net in this kernel (vhost_net)");
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, target_start(&t, 0, setup_vhost, NULL, &fd));
+	close(fd);
+	TH_LOG("the target has %d threads (a vhost worker among them from 6.4 on)",
+	       count_threads(t.pid));
+	ref = guest_module_refcnt();
+	for (r = 0; r < 3; r++) {
+		ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
+		ASSERT_EQ(1U, g.st.threads);	/* the main thread alone */
+		ASSERT_EQ(1ULL, got_find(&g, t.base)->first);
+	}
+	/*
+	 * The main thread slept in read() through the freezes: a command
+	 * takes it through user mode, where its pending work runs. Then no
+	 * work is left pending, holding the module, on the worker either.
+	 */
+	ASSERT_EQ(0, target_do(&t, T_WRITE, 1, 2, 0));
+	ASSERT_EQ(ref, guest_module_refcnt());
+	target_stop(&t);
+	got_free(&g);
+	snapper_genl_close(nl);
+	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
 static bool is_sleep(pid_t pid)
