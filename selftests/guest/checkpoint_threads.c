@@ -202,6 +202,22 @@ static void check_pairs(struct __test_metadata *_metadata, struct got *g,
 	}
 }
 
+/*
+ * checkpoint() on @base, asked again while it fails with -EAGAIN (a clone()
+ * asleep at the freeze ran during the walk; the next one is FULL), as the
+ * tool does. *@again counts the retries, and no more are made once it is 8.
+ */
+static int checkpoint_again(struct snapper_genl *nl, pid_t pid, uint64_t base,
+			    struct got *g, int *again)
+{
+	int ret;
+
+	while ((ret = checkpoint(nl, pid, STORE, base, 0, g)) == -EAGAIN &&
+	       *again < 8)
+		(*again)++;
+	return ret;
+}
+
 static void run_consistency(struct __test_metadata *_metadata, int nthreads,
 			    bool procs, bool respawn, int rounds)
 {
@@ -212,24 +228,16 @@ static void run_consistency(struct __test_metadata *_metadata, int nthreads,
 	struct got g = { 0 };
 	uint64_t shared, progress = 0;
 	struct pair *img = calloc(nthreads, sizeof(*img));
-	int r, i, off, ret, again, agains = 0;
+	int r, i, off, again, agains = 0;
 
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	ASSERT_EQ(0, target_start(&t, 0, setup_writers, tell_shared, &w));
 	off = target_do(&t, T_USER, 0, 0, 0);
 	shared = t.base + (int64_t)off * PG;
 	for (r = 0; r < rounds; r++) {
-		/*
-		 * FULL or incremental on the last ack: both must hold. A
-		 * clone() asleep at the freeze that ran during the walk fails
-		 * the checkpoint (-EAGAIN): ask again, as the tool does; that
-		 * one is FULL.
-		 */
+		/* FULL or incremental on the last ack: both must hold. */
 		again = 0;
-		while ((ret = checkpoint(nl, t.pid, STORE, r, 0, &g)) == -EAGAIN &&
-		       again < 8)
-			again++;
-		ASSERT_EQ(0, ret);
+		ASSERT_EQ(0, checkpoint_again(nl, t.pid, r, &g, &again));
 		agains += again;
 		/* The freeze counts every thread it held, on the mm. */
 		if (respawn) {
@@ -380,19 +388,12 @@ static void run_forking(struct __test_metadata *_metadata, bool vm)
 	struct target t = { 0 };
 	struct got g = { 0 };
 	uint32_t most = 0;
-	int r, i, ret, again = 0;
+	int r, i, again = 0;
 
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	ASSERT_EQ(0, target_start(&t, 16, setup_forker, NULL, vm ? &t : NULL));
 	for (r = 0; r < 8; r++) {
-		/*
-		 * A clone() asleep at the freeze that wakes during the walk
-		 * fails the checkpoint (-EAGAIN): ask again, as the tool does.
-		 */
-		while ((ret = checkpoint(nl, t.pid, STORE, 0, 0, &g)) == -EAGAIN &&
-		       again < 8)
-			again++;
-		ASSERT_EQ(0, ret);
+		ASSERT_EQ(0, checkpoint_again(nl, t.pid, 0, &g, &again));
 		most = g.st.threads > most ? g.st.threads : most;
 		for (i = 0; i < 16; i++) {
 			struct got_page *p = got_find(&g, t.base + i * PG);
