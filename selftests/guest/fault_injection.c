@@ -228,30 +228,6 @@ static int fi_arm(bool nowait_only, long times)
 	return ret ?: fi_write(FAILSLAB "times", "%ld", times);
 }
 
-/* Kilobytes of @key in the /proc/PID/smaps entry of the mapping at @start. */
-static long smaps_kb(pid_t pid, uint64_t start, const char *key)
-{
-	unsigned long long s, e;
-	char path[64], line[512];
-	bool in = false;
-	long kb = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	while (kb < 0 && fgets(line, sizeof(line), f)) {
-		/* "AnonHugePages:" starts with a hex digit, but has no '-'. */
-		if (sscanf(line, "%llx-%llx ", &s, &e) == 2)
-			in = s == start;
-		else if (in && !strncmp(line, key, strlen(key)))
-			kb = atol(line + strlen(key));
-	}
-	fclose(f);
-	return kb;
-}
-
 FIXTURE(fi) {
 	struct fi_saved saved;
 	struct snapper_genl *nl;
@@ -394,7 +370,7 @@ TEST_F_TIMEOUT(fi, resume_with_huge_pages, 300)
 	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 	thp = self->t.base + ORD_PAGES * PG;
 	ASSERT_EQ((long)(THP_PAGES * PG / 1024),
-		  smaps_kb(self->t.pid, thp, "AnonHugePages:"))
+		  guest_smaps_kb(self->t.pid, thp, "AnonHugePages:"))
 		TH_LOG("the region at %#llx is not all huge pages",
 		       (unsigned long long)thp);
 

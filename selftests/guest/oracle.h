@@ -51,19 +51,6 @@
 #include "snapper_guest.h"
 #include "store/store.h"
 
-/*
- * The catalogue and the random calls move pages with userfaultfd; Debian
- * 12's headers are 6.1's, and UFFDIO_MOVE came in 6.8.
- */
-#ifndef UFFDIO_MOVE
-#define _UFFDIO_MOVE	0x05
-struct uffdio_move {
-	__u64 dst, src, len, mode;
-	__s64 move;
-};
-#define UFFDIO_MOVE	_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
-#endif
-
 #define ORACLE_PAGE	4096UL
 #define ORACLE_CHUNK	64UL		/* pages read at once */
 #define ORACLE_SHOW	16		/* differing pages printed per call */

@@ -30,12 +30,9 @@
  * kernel's config asks for CONFIG_MEMCG for this test). Needs root and the
  * loaded module: run it in the guest.
  */
-#include <linux/magic.h>
 #include <pthread.h>
-#include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/swap.h>
 #include <time.h>
 
@@ -46,7 +43,6 @@
 #define MAX_PAGES	8192
 #define SWAP_MB		96
 #define GENS		3
-#define CG_ROOT		"/sys/fs/cgroup"
 #define PREFETCH	"/sys/module/snapper/parameters/swap_prefetch"
 #define MARK		0x7072000000000000ULL	/* "pr" */
 #define RESIDUE		(256 << 10)	/* the most an idle target's pages may hold */
@@ -155,18 +151,6 @@ static long long file_number(const char *path)
 }
 
 /* Whether the space-separated list @list has @word. */
-static bool has_word(const char *list, const char *word)
-{
-	size_t n = strlen(word);
-	const char *p;
-
-	for (p = list; (p = strstr(p, word)); p += n)
-		if ((p == list || p[-1] == ' ') &&
-		    (p[n] == ' ' || p[n] == '\n' || p[n] == '\0'))
-			return true;
-	return false;
-}
-
 /* How many pages of [@base, +@n pages) of @pid are in swap (pagemap bit 62). */
 static long pt_swapped(pid_t pid, uint64_t base, size_t n)
 {
@@ -425,9 +409,10 @@ static void random_ready(void)
 
 FIXTURE(pressure) {
 	struct ptarget t;
-	char swapfile[256], cg[256], store[256];
+	struct guest_memcg cg;
+	char swapfile[256], store[256];
 	char prefetch[8];		/* swap_prefetch to put back, or "" */
-	bool swap_on, cg_made, cg_mounted, cg_enabled;
+	bool swap_on;
 };
 
 FIXTURE_SETUP(pressure)
@@ -446,18 +431,11 @@ FIXTURE_SETUP(pressure)
 FIXTURE_TEARDOWN(pressure)
 {
 	char cmd[300];
-	int i;
 
 	pt_stop(&self->t);
 	if (self->prefetch[0])
 		guest_write_file(PREFETCH, self->prefetch);
-	/* The cgroup goes once its last process is reaped: that can lag. */
-	for (i = 0; self->cg_made && i < 50 && rmdir(self->cg); i++)
-		usleep(20000);
-	if (self->cg_enabled)
-		guest_write_file(CG_ROOT "/cgroup.subtree_control", "-memory");
-	if (self->cg_mounted)
-		umount(CG_ROOT);
+	guest_memcg_remove(&self->cg);
 	if (self->swap_on)
 		swapoff(self->swapfile);
 	if (self->swapfile[0])
@@ -476,41 +454,12 @@ FIXTURE_TEARDOWN(pressure)
 static const char *make_memcg(struct __test_metadata *_metadata,
 			      FIXTURE_DATA(pressure) *self, long limit)
 {
-	char path[300], buf[256];
-	struct statfs sf;
+	int err;
+	const char *why = guest_memcg_make(&self->cg, "snapper-pressure", limit,
+					   &err);
 
-	if (statfs(CG_ROOT, &sf))
-		return "no " CG_ROOT ": this kernel has no cgroups (CONFIG_CGROUPS unset), "
-		       "so nothing can hold the target below its working set";
-	if (sf.f_type != CGROUP2_SUPER_MAGIC) {
-		if (mount("cgroup2", CG_ROOT, "cgroup2", 0, NULL)) {
-			if (errno == ENODEV)
-				return "no cgroup v2 file system in this kernel";
-			EXPECT_EQ(0, -errno) TH_LOG("mount cgroup2: %s", strerror(errno));
-			return NULL;
-		}
-		self->cg_mounted = true;
-	}
-	if (guest_read_file(CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) ||
-	    !has_word(buf, "memory"))
-		return "cgroup v2 has no memory controller here (CONFIG_MEMCG unset, "
-		       "or cgroup_disable=memory)";
-	if (!guest_read_file(CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)) &&
-	    !has_word(buf, "memory")) {
-		EXPECT_EQ(0, guest_write_file(CG_ROOT "/cgroup.subtree_control", "+memory"));
-		self->cg_enabled = true;
-	}
-	snprintf(self->cg, sizeof(self->cg), CG_ROOT "/snapper-pressure-%d", getpid());
-	EXPECT_EQ(0, mkdir(self->cg, 0755)) TH_LOG("%s: %s", self->cg, strerror(errno));
-	self->cg_made = !_metadata->exit_code;
-	snprintf(path, sizeof(path), "%s/memory.max", self->cg);
-	snprintf(buf, sizeof(buf), "%ld", limit);
-	EXPECT_EQ(0, guest_write_file(path, buf)) TH_LOG("%s", path);
-	/* Missing when swap is not accounted; then memory.max alone limits. */
-	snprintf(path, sizeof(path), "%s/memory.swap.max", self->cg);
-	if (!access(path, F_OK))
-		EXPECT_EQ(0, guest_write_file(path, "max")) TH_LOG("%s", path);
-	return NULL;
+	EXPECT_EQ(0, err) TH_LOG("%s: %s", self->cg.path, strerror(err));
+	return why;
 }
 
 /* A swap file on the scratch disk, on: NULL, or why this kernel cannot swap. */
@@ -585,13 +534,13 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 
 	random_ready();
 	t1 = mono_now();
-	ASSERT_EQ(0, pt_start(t, self->cg, true));
+	ASSERT_EQ(0, pt_start(t, self->cg.path, true));
 	memset(cur, 1, sizeof(cur));
 	/* Four times its limit: most of its pages had to go to swap already. */
 	in_swap = pt_swapped(t->pid, t->base, npages);
 	snprintf(path, sizeof(path), "/proc/%d/status", t->pid);
 	swap_kb = file_keyed(path, "VmSwap:");
-	snprintf(path, sizeof(path), "%s/memory.swap.current", self->cg);
+	snprintf(path, sizeof(path), "%s/memory.swap.current", self->cg.path);
 	swap_cur = file_number(path);
 	TH_LOG("filled %zu pages in %.1f s under memory.max %ld MiB: %ld in swap, "
 	       "VmSwap %lld kB, memory.swap.current %lld", npages, mono_now() - t1,
@@ -654,7 +603,7 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 	       (unsigned long long)(*t->pages_read - read0), npages);
 	EXPECT_LT(read0, *t->pages_read);
 	EXPECT_TRUE(pt_alive(t));
-	snprintf(path, sizeof(path), "%s/memory.events", self->cg);
+	snprintf(path, sizeof(path), "%s/memory.events", self->cg.path);
 	EXPECT_EQ(0, file_keyed(path, "oom_kill"));
 	/* The kernel's own swap traffic meanwhile (the guest runs nothing else). */
 	if (swpin >= 0)
@@ -722,7 +671,7 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 	snprintf(log, sizeof(log), "/tmp/swapped-%d.log", getpid());
 
 	random_ready();
-	ASSERT_EQ(0, pt_start(t, self->cg, false));
+	ASSERT_EQ(0, pt_start(t, self->cg.path, false));
 	memset(want, 1, sizeof(want));
 	ASSERT_EQ((ssize_t)sizeof(pageout), write(t->cmd, &pageout, sizeof(pageout)));
 	ASSERT_EQ((ssize_t)sizeof(ret), read(t->reply, &ret, sizeof(ret)));
@@ -739,9 +688,9 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 	 * can take; the bounds below still use memory.current, the larger.
 	 * EAGAIN: less than asked was there.
 	 */
-	snprintf(path, sizeof(path), "%s/memory.current", self->cg);
-	snprintf(rpath, sizeof(rpath), "%s/memory.reclaim", self->cg);
-	snprintf(stat, sizeof(stat), "%s/memory.stat", self->cg);
+	snprintf(path, sizeof(path), "%s/memory.current", self->cg.path);
+	snprintf(rpath, sizeof(rpath), "%s/memory.reclaim", self->cg.path);
+	snprintf(stat, sizeof(stat), "%s/memory.stat", self->cg.path);
 	for (i = 0; (left = cg_reclaimable(stat, &kernel)) > RESIDUE && i < 200; i++) {
 		snprintf(out, sizeof(out), "%lld", left);
 		ret = guest_write_file(rpath, out);
@@ -759,7 +708,7 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 	ASSERT_LT((long)npages * 3 / 4, in_swap);
 	ASSERT_LE(0, left) TH_LOG("%s: no anon, file or swapcached line", stat);
 	ASSERT_GE(RESIDUE, left) TH_LOG("the swap cache stays charged");
-	snprintf(ev, sizeof(ev), "%s/memory.events", self->cg);
+	snprintf(ev, sizeof(ev), "%s/memory.events", self->cg.path);
 	oom0 = file_keyed(ev, "oom");
 	kill0 = file_keyed(ev, "oom_kill");
 	max0 = file_keyed(ev, "max");

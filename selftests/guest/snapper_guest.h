@@ -20,13 +20,29 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
+#include <linux/userfaultfd.h>
+
 #include "genl.h"
+
+/* Debian 12's headers are 6.1's, and UFFDIO_MOVE came in 6.8. */
+#ifndef UFFDIO_MOVE
+#define _UFFDIO_MOVE	0x05
+struct uffdio_move {
+	__u64 dst, src, len, mode;
+	__s64 move;
+};
+#define UFFDIO_MOVE	_IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif
 
 #define PG 4096UL
 #define STATS_DIR "/sys/kernel/snapper/"
@@ -262,6 +278,30 @@ static inline const char *guest_swap_on(const char *path, int mb)
 	if (swapon(path, 0))
 		return errno == ENOSYS ? "this kernel has no swap" : "swapon failed";
 	return NULL;
+}
+
+/* Kilobytes of @key in the /proc/PID/smaps entry of the mapping at @start. */
+static inline long guest_smaps_kb(pid_t pid, uint64_t start, const char *key)
+{
+	unsigned long long s, e;
+	char path[64], line[512];
+	bool in = false;
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (kb < 0 && fgets(line, sizeof(line), f)) {
+		/* "AnonHugePages:" starts with a hex digit, but has no '-'. */
+		if (sscanf(line, "%llx-%llx ", &s, &e) == 2)
+			in = s == start;
+		else if (in && !strncmp(line, key, strlen(key)))
+			kb = atol(line + strlen(key));
+	}
+	fclose(f);
+	return kb;
 }
 
 /* pagemap: bit 63 present, 62 swapped, 55 soft-dirty. */
@@ -789,6 +829,97 @@ static inline bool guest_ksm_wait(pid_t pid, long n, int seconds)
 		usleep(100 * 1000);
 	}
 	return false;
+}
+
+/* ---- a memory cgroup ---- */
+
+#define GUEST_CG_ROOT	"/sys/fs/cgroup"
+
+struct guest_memcg {
+	char path[256];
+	bool made, mounted, enabled;	/* what guest_memcg_remove() undoes */
+};
+
+/* Whether the list of words @list (cgroup.controllers) holds @word. */
+static inline bool guest_has_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	const char *p;
+
+	for (p = list; (p = strstr(p, word)); p += n)
+		if ((p == list || p[-1] == ' ') &&
+		    (p[n] == ' ' || p[n] == '\n' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+/*
+ * A cgroup v2 @name-PID with memory.max = @limit bytes and swap allowed,
+ * cgroup2 mounted and its memory controller enabled first where they are
+ * not. Return: why this kernel cannot have one (the caller skips), or
+ * NULL with *@err 0, or the errno of the step that failed.
+ */
+static inline const char *guest_memcg_make(struct guest_memcg *g,
+					   const char *name, long limit,
+					   int *err)
+{
+	char path[300], buf[256];
+	struct statfs sf;
+
+	memset(g, 0, sizeof(*g));
+	*err = 0;
+	if (statfs(GUEST_CG_ROOT, &sf))
+		return "no " GUEST_CG_ROOT ": this kernel has no cgroups (CONFIG_CGROUPS unset)";
+	if (sf.f_type != CGROUP2_SUPER_MAGIC) {
+		if (mount("cgroup2", GUEST_CG_ROOT, "cgroup2", 0, NULL)) {
+			if (errno == ENODEV)
+				return "no cgroup v2 file system in this kernel";
+			*err = errno;
+			return NULL;
+		}
+		g->mounted = true;
+	}
+	if (guest_read_file(GUEST_CG_ROOT "/cgroup.controllers", buf, sizeof(buf)) ||
+	    !guest_has_word(buf, "memory"))
+		return "cgroup v2 has no memory controller here (CONFIG_MEMCG unset, "
+		       "or cgroup_disable=memory)";
+	if (!guest_read_file(GUEST_CG_ROOT "/cgroup.subtree_control", buf, sizeof(buf)) &&
+	    !guest_has_word(buf, "memory")) {
+		*err = -guest_write_file(GUEST_CG_ROOT "/cgroup.subtree_control",
+					 "+memory");
+		if (*err)
+			return NULL;
+		g->enabled = true;
+	}
+	snprintf(g->path, sizeof(g->path), GUEST_CG_ROOT "/%s-%d", name, getpid());
+	if (mkdir(g->path, 0755)) {
+		*err = errno;
+		return NULL;
+	}
+	g->made = true;
+	snprintf(path, sizeof(path), "%s/memory.max", g->path);
+	snprintf(buf, sizeof(buf), "%ld", limit);
+	*err = -guest_write_file(path, buf);
+	/* Missing when swap is not accounted; then memory.max alone limits. */
+	snprintf(path, sizeof(path), "%s/memory.swap.max", g->path);
+	if (!*err && !access(path, F_OK))
+		*err = -guest_write_file(path, "max");
+	return NULL;
+}
+
+/* Undoes guest_memcg_make(), once the processes in the cgroup are reaped. */
+static inline void guest_memcg_remove(struct guest_memcg *g)
+{
+	int i;
+
+	/* The cgroup goes once its last process is reaped: that can lag. */
+	for (i = 0; g->made && i < 50 && rmdir(g->path); i++)
+		usleep(20000);
+	if (g->enabled)
+		guest_write_file(GUEST_CG_ROOT "/cgroup.subtree_control", "-memory");
+	if (g->mounted)
+		umount(GUEST_CG_ROOT);
+	memset(g, 0, sizeof(*g));
 }
 
 #endif /* SNAPPER_GUEST_H */
