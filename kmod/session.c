@@ -15,7 +15,8 @@
  * selects, so from then on only the session remembers that they changed.
  * Each selected page is recorded as owed with the checkpoint's id before the
  * stream starts. SNAPPER_CMD_ACK for checkpoint C forgets every page owed by
- * C or earlier, and records (store, generation) as the base that makes the
+ * C or earlier (first marking those the target alone still maps exclusive
+ * again: give_back() in tracker.c), and records (store, generation) as the base that makes the
  * next checkpoint of that store incremental. A writer that dies, a disk
  * that fills, a stream cut short: no ack, so the pages stay owed and the
  * next checkpoint sends them again. When the module cannot remember
@@ -55,6 +56,7 @@
 
 #include "session.h"
 #include "stats.h"
+#include "tracker.h"
 
 #define SWEEP_INTERVAL		(5 * HZ)
 
@@ -572,6 +574,8 @@ int snapper_session_ack(struct snapper_session *s, u64 store, u64 ckpt,
 	    s->recent[ckpt % SNAPPER_SESSION_RECENT].ckpt != ckpt ||
 	    s->recent[ckpt % SNAPPER_SESSION_RECENT].store != store)
 		return -ESTALE;
+	/* Before they are forgotten: see give_back() in tracker.c. */
+	snapper_tracker_give_back(s->mm, &s->owed, ckpt);
 	if (ckpt == s->last_ckpt) {
 		/*
 		 * The newest checkpoint, the usual case: every page owed was

@@ -1399,12 +1399,13 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 /*
  * The PMD entry of @addr, or NULL; *@next: where the next range starts.
  * A fresh descent for every PMD range, apart from walk_range()'s: the
- * prefetch may drop the mmap lock between ranges, after which no upper
- * table it walked may still exist (munmap() frees them), and it reads,
- * allocates and records nothing of what the walk does at those levels.
+ * prefetch and the give-back may drop the mmap lock between ranges, after
+ * which no upper table they walked may still exist (munmap() frees them),
+ * and they read, allocate and record nothing of what the walk does at
+ * those levels.
  */
-static pmd_t *prefetch_pmd(struct mm_struct *mm, unsigned long addr,
-			   unsigned long end, unsigned long *next)
+static pmd_t *find_pmd(struct mm_struct *mm, unsigned long addr,
+		       unsigned long end, unsigned long *next)
 {
 	pgd_t *pgd = pgd_offset(mm, addr);
 	p4d_t *p4d;
@@ -1463,7 +1464,7 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 		    snapper_shared_covers(vma))
 			continue;
 		pf->all = full || (vma->vm_flags & VM_SOFTDIRTY);
-		pmdp = prefetch_pmd(mm, addr, vma->vm_end, &next);
+		pmdp = find_pmd(mm, addr, vma->vm_end, &next);
 		if (!pmdp)
 			continue;
 		if (!prefetch_ptes(pf, pmdp, addr, next))
@@ -1479,6 +1480,141 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 out:
 	mem_cgroup_put(pf->memcg);
 	kfree(pf);
+}
+
+/*
+ * Giving pages back. A private anonymous page that a checkpoint shared
+ * with its snapshot (share_anon()) stays shared once the snapshot lets it
+ * go, until the target writes it: the write fault then reuses it and marks
+ * it exclusive again (do_wp_page(), do_huge_pmd_wp_page()). Until then the
+ * kernel treats it as after fork(): UFFDIO_MOVE (6.8+) answers EBUSY for
+ * it, and a read-only pin (FOLL_PIN) first takes an unsharing fault. So
+ * when a checkpoint is acknowledged, and so read out whole, each page it
+ * took that the target still maps is marked exclusive again where that
+ * fault would reuse it, under the same locks (the page-table lock, the
+ * folio lock): a folio of the VMA's own anon_vma (reuse moves it there
+ * with folio_move_anon_rmap(), not exported; this also rules out KSM),
+ * not in the swap cache, whose only reference is that mapping's. Any other
+ * (a stream, the hasher or an unread skb that still holds the page, GUP, a
+ * forked child that maps it) leaves it shared, as the fault would copy it.
+ * Small folios and PMD-mapped huge pages only: 6.12 reuses no page of a
+ * large folio mapped by PTEs. A reference GUP-fast takes after the check
+ * is the race do_wp_page() has too: a plain reference promises nothing of
+ * later writes, and a read-only pin looks at the flag after it took its
+ * reference (gup_must_unshare()).
+ */
+static void give_back(struct vm_area_struct *vma, struct folio *folio,
+		      struct page *page)
+{
+	void *own = (void *)vma->anon_vma + PAGE_MAPPING_ANON;
+
+	if (READ_ONCE(folio->mapping) != own || PageAnonExclusive(page) ||
+	    folio_ref_count(folio) != 1 || !folio_trylock(folio))
+		return;
+	/* Adding to the swap cache holds the folio lock. */
+	if (!folio_test_swapcache(folio) && folio_ref_count(folio) == 1)
+		SetPageAnonExclusive(page);
+	folio_unlock(folio);
+}
+
+/* The pages of @owed (see snapper_tracker_give_back()) in [@addr, @end). */
+static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
+			  pmd_t *pmdp, struct xarray *owed, u64 ckpt,
+			  unsigned long addr, unsigned long end)
+{
+	pmd_t pmdval = READ_ONCE(*pmdp);
+	unsigned long idx;
+	spinlock_t *ptl;	/* the PMD's or the PTE table's */
+	pte_t *table, pte;
+	void *entry;
+
+	/* A migration entry first: see walk_huge_pmd(). */
+	if (pmd_none(pmdval) || !pmd_present(pmdval) || pmd_devmap(pmdval))
+		return;
+	if (pmd_trans_huge(pmdval)) {
+		ptl = pmd_lock(mm, pmdp);
+		pmdval = *pmdp;
+		if (pmd_present(pmdval) && pmd_trans_huge(pmdval) &&
+		    !pmd_devmap(pmdval))
+			give_back(vma, page_folio(pmd_page(pmdval)),
+				  pmd_page(pmdval));
+		spin_unlock(ptl);
+		return;
+	}
+	if (pmd_bad(pmdval))
+		return;
+	/* As walk_ptes(): the table stays while its PMD is unchanged. */
+	rcu_read_lock();
+	table = pte_offset_kernel(&pmdval, addr & PMD_MASK);
+	ptl = pte_lockptr(mm, &pmdval);
+	spin_lock(ptl);
+	if (pmd_same(pmdval, READ_ONCE(*pmdp))) {
+		xa_for_each_range(owed, idx, entry, addr >> PAGE_SHIFT,
+				  (end - 1) >> PAGE_SHIFT) {
+			if (xa_to_value(entry) > (ckpt & LONG_MAX))
+				continue;
+			pte = ptep_get(table + pte_index(idx << PAGE_SHIFT));
+			if (pte_present(pte) && !pte_special(pte) &&
+			    !pte_devmap(pte) &&
+			    !folio_test_large(page_folio(pte_page(pte))))
+				give_back(vma, page_folio(pte_page(pte)),
+					  pte_page(pte));
+		}
+	}
+	spin_unlock(ptl);
+	rcu_read_unlock();
+}
+
+/**
+ * snapper_tracker_give_back() - mark acknowledged pages exclusive again
+ * @mm: the target's mm, mmgrab()ed (NULL: nothing to do)
+ * @owed: the session's owed pages, page index -> checkpoint id
+ * @ckpt: the acknowledged checkpoint: its pages and earlier ones'
+ *
+ * See give_back(). Called before the pages are forgotten; takes the mmap
+ * lock for reading, a page table at a time (the target runs). A page it
+ * cannot give back stays shared, as before: nothing depends on it.
+ */
+void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
+			       u64 ckpt)
+{
+	struct vm_area_struct *vma;
+	unsigned long idx = 0, addr, next;
+	pmd_t *pmdp;
+
+	if (!mm || !mmget_not_zero(mm))
+		return;
+	if (mmap_read_lock_killable(mm))
+		goto out;
+	while (xa_find(owed, &idx, ULONG_MAX, XA_PRESENT)) {
+		addr = idx << PAGE_SHIFT;
+		vma = find_vma(mm, addr);
+		if (!vma)
+			break;
+		next = vma->vm_end;
+		if (vma->vm_start <= addr && vma->anon_vma &&
+		    !(vma->vm_flags & VM_SHARED) && !is_vm_hugetlb_page(vma) &&
+		    !vma_skipped(vma)) {
+			pmdp = find_pmd(mm, addr, vma->vm_end, &next);
+			if (pmdp)
+				give_back_pmd(mm, vma, pmdp, owed, ckpt, addr,
+					      next);
+		} else if (vma->vm_start > addr) {
+			next = vma->vm_start;
+		}
+		idx = next >> PAGE_SHIFT;
+		if (!idx)	/* the top of the address space */
+			break;
+		if (need_resched() || mmap_lock_is_contended(mm)) {
+			mmap_read_unlock(mm);
+			cond_resched();
+			if (mmap_read_lock_killable(mm))
+				goto out;
+		}
+	}
+	mmap_read_unlock(mm);
+out:
+	mmput(mm);
 }
 
 static unsigned long estimate_pages(struct mm_struct *mm, bool full)

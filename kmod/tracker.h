@@ -9,6 +9,7 @@
 struct netlink_ext_ack;
 struct snapper_session;
 struct task_struct;
+struct xarray;
 
 /*
  * One page of a snapshot, or one hole. @addr carries SNAPPER_PAGE_F_* and
@@ -77,6 +78,8 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 			    struct snapper_snapshot *snap,
 			    struct netlink_ext_ack *extack);
 int snapper_copy_page(struct page *to, struct page *from);
+void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
+			       u64 ckpt);
 void snapper_snap_page_release(struct snapper_snap_page *p);
 void snapper_snapshot_release(struct snapper_snapshot *snap);
 

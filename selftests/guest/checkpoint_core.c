@@ -13,6 +13,7 @@
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 
 #include "kselftest_harness.h"
@@ -409,6 +410,220 @@ TEST(bad_requests_are_refused)
 	EXPECT_EQ(-ESRCH, snapper_genl_ack(nl, 2, STORE, 1, 1));
 	got_free(&g);
 	snapper_genl_close(nl);
+}
+
+/*
+ * A checkpoint shares each private anonymous page it takes copy-on-write
+ * with its snapshot. Once it is acknowledged, a page the target did not
+ * write since is the target's alone again (tracker.c, give_back()), as
+ * after CRIU's pre-dump, which never shares it: UFFDIO_MOVE (6.8+), which
+ * moves only such pages, moves every one, small and huge, where before
+ * the module gave them back it answered EBUSY for each. A page the target
+ * shares with a child it forked stays shared: its write copies, and the
+ * child keeps what it had.
+ */
+#define MOVE_PAGES	64
+#define MOVE_HUGE	(2UL << 20)
+
+/* Where the target mapped what: shared with the test (MAP_SHARED). */
+struct moves {
+	uint64_t dst;			/* MOVE_PAGES after t->base's */
+	uint64_t huge, huge_dst;	/* MOVE_HUGE each, aligned */
+	int offered;			/* 1, 0: not offered, -1: no userfaultfd */
+	pid_t child;			/* forked by T_USER + 1 */
+};
+
+static int move_uffd = -1;
+
+static uint8_t *map_aligned(size_t len, size_t align)
+{
+	uint8_t *p = mmap(NULL, len + align, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	return (uint8_t *)(((uintptr_t)p + align - 1) & ~(align - 1));
+}
+
+static void moves_setup(struct target *t, void *arg)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	uint8_t *small = map_aligned(2 * MOVE_PAGES * PG, PG);
+	uint8_t *huge = map_aligned(2 * MOVE_HUGE, MOVE_HUGE);
+	struct moves *m = arg;
+	size_t i;
+
+	if (!small || !huge)
+		_exit(1);
+	madvise(small, 2 * MOVE_PAGES * PG, MADV_NOHUGEPAGE);
+	madvise(huge, 2 * MOVE_HUGE, MADV_HUGEPAGE);
+	t->base = (uint64_t)small;
+	m->dst = t->base + MOVE_PAGES * PG;
+	m->huge = (uint64_t)huge;
+	m->huge_dst = m->huge + MOVE_HUGE;
+	for (i = 0; i < MOVE_PAGES; i++)
+		fill_page(t->base, i, i << 32);
+	for (i = 0; i < MOVE_HUGE / PG; i++)
+		fill_page(m->huge, i, 1ULL << 48 | i << 32);
+	m->offered = -1;
+	move_uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (move_uffd < 0 || ioctl(move_uffd, UFFDIO_API, &api))
+		return;
+	reg.range = (struct uffdio_range){ m->dst, MOVE_PAGES * PG };
+	if (ioctl(move_uffd, UFFDIO_REGISTER, &reg))
+		return;
+	m->offered = !!(reg.ioctls & (1ULL << _UFFDIO_MOVE));
+	reg.range = (struct uffdio_range){ m->huge_dst, MOVE_HUGE };
+	if (ioctl(move_uffd, UFFDIO_REGISTER, &reg))
+		m->offered = -1;
+}
+
+/* T_USER: moves @a to @b, @c bytes (0 or errno); T_USER + 1: forks. */
+static int moves_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	struct uffdio_move mv = { .dst = c->b, .src = c->a, .len = c->c };
+	struct moves *m = arg;
+
+	(void)t;
+	if (c->op == T_USER + 1) {
+		pid_t child = fork();
+
+		if (!child) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			pause();
+			_exit(0);
+		}
+		m->child = child;	/* not in the child: the page is shared */
+		return child < 0 ? -1 : 0;
+	}
+	if (c->op != T_USER)
+		return -1;
+	return ioctl(move_uffd, UFFDIO_MOVE, &mv) ? errno : 0;
+}
+
+/* Starts the target; Return: why to skip, or NULL. */
+static const char *moves_start(struct __test_metadata *_metadata,
+			       struct target *t, struct moves **m)
+{
+	const char *why = guest_skip_reason();
+
+	if (why)
+		return why;
+	*m = mmap(NULL, sizeof(**m), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, *m);
+	ASSERT_EQ(0, target_start(t, MOVE_PAGES, moves_setup, moves_cmd, *m));
+	if ((*m)->offered < 0)
+		return "no userfaultfd";
+	if (!(*m)->offered)
+		return "no UFFDIO_MOVE before 6.8";
+	return NULL;
+}
+
+/* A FULL checkpoint of @t for generation 1, acknowledged. */
+static void full_acked(struct __test_metadata *_metadata,
+		       struct snapper_genl *nl, struct target *t,
+		       const struct moves *m, struct got *g)
+{
+	ASSERT_EQ(0, checkpoint(nl, t->pid, STORE, 0, SNAPPER_CKPT_F_FULL, g));
+	ASSERT_TRUE(g->h.full);
+	ASSERT_EQ(MOVE_PAGES, got_in(g, t->base, t->base + MOVE_PAGES * PG) +
+			      got_in(g, m->dst, m->dst + MOVE_PAGES * PG));
+	ASSERT_EQ(0, snapper_genl_ack(nl, t->pid, STORE, g->h.checkpoint_id, 1));
+}
+
+TEST(uffdio_move_takes_pages_of_an_acknowledged_checkpoint)
+{
+	struct snapper_genl *nl = NULL;
+	struct target t = { 0 };
+	struct got g = { 0 };
+	struct moves *m = NULL;
+	const char *why = moves_start(_metadata, &t, &m);
+	struct got_page *p;
+	size_t i, busy = 0;
+	long huge_kb;
+	int ret;
+
+	if (why) {
+		target_stop(&t);
+		SKIP(return, "%s", why);
+	}
+	huge_kb = guest_smaps_kb(t.pid, m->huge, "AnonHugePages:");
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	/* Before any checkpoint: the target's pages move. */
+	ASSERT_EQ(0, target_do(&t, T_USER, t.base, m->dst, PG));
+	full_acked(_metadata, nl, &t, m, &g);
+	for (i = 1; i < MOVE_PAGES; i++) {
+		ret = target_do(&t, T_USER, t.base + i * PG, m->dst + i * PG, PG);
+		if (ret != EBUSY)
+			ASSERT_EQ(0, ret);
+		busy += ret == EBUSY;
+	}
+	EXPECT_EQ(0, (int)busy);
+	if (huge_kb >= (long)(MOVE_HUGE >> 10)) {
+		EXPECT_EQ(0, target_do(&t, T_USER, m->huge, m->huge_dst,
+				       MOVE_HUGE));
+	} else {
+		TH_LOG("no huge page to move (AnonHugePages %ld kB)", huge_kb);
+	}
+	/* Where they went, with what they held, in the next generation. */
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 1, 0, &g));
+	ASSERT_FALSE(g.h.full);
+	for (i = 1; i < MOVE_PAGES; i++) {
+		p = got_find(&g, m->dst + i * PG);
+		ASSERT_NE(NULL, p);
+		ASSERT_TRUE(p->intact);
+		ASSERT_EQ(i << 32, p->first);
+	}
+	for (i = 0; huge_kb >= (long)(MOVE_HUGE >> 10) &&
+	     i < MOVE_HUGE / PG; i++) {
+		p = got_find(&g, m->huge_dst + i * PG);
+		ASSERT_NE(NULL, p);
+		ASSERT_TRUE(p->intact);
+		ASSERT_EQ(1ULL << 48 | i << 32, p->first);
+	}
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+}
+
+TEST(a_page_shared_with_a_child_stays_shared_after_the_ack)
+{
+	struct snapper_genl *nl = NULL;
+	struct target t = { 0 };
+	struct got g = { 0 };
+	struct moves *m = NULL;
+	const char *why = moves_start(_metadata, &t, &m);
+	uint64_t have[PG / 8];
+	char path[64];
+	size_t i;
+	int fd;
+
+	if (why) {
+		target_stop(&t);
+		SKIP(return, "%s", why);
+	}
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, target_do(&t, T_USER + 1, 0, 0, 0));
+	full_acked(_metadata, nl, &t, m, &g);
+	/* The kernel's rule: a page the child maps too does not move. */
+	EXPECT_EQ(EBUSY, target_do(&t, T_USER, t.base, m->dst, PG));
+	snprintf(path, sizeof(path), "/proc/%d/mem", m->child);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < MOVE_PAGES; i++) {
+		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 7ULL << 56, 0));
+		ASSERT_EQ((ssize_t)PG, pread(fd, have, PG,
+					     (off_t)(t.base + i * PG)));
+		ASSERT_TRUE(page_is(have, i << 32))
+			TH_LOG("page %zu: the child sees its parent's write", i);
+	}
+	close(fd);
+	kill(m->child, SIGKILL);
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
 }
 
 TEST_HARNESS_MAIN

@@ -362,8 +362,8 @@ static int uffd_copy(uint8_t *dst, const uint8_t *src, size_t npages)
  * and later) UFFDIO_MOVE, which takes the process's own pages from one
  * place to another. MOVE answers EBUSY for a page not the process's alone
  * (after fork, or while a checkpoint keeps its old content: the module
- * shares it copy-on-write until the next write); the process copies
- * instead, as any user of MOVE must.
+ * shares it copy-on-write until the ack or the next write); the process
+ * copies instead, as any user of MOVE must.
  */
 static int uffd_fill(uint8_t *b, int step)
 {

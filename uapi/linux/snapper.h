@@ -222,7 +222,10 @@
  *   Tells the module that a checkpoint is durable in the store as
  *   generation GENERATION. Pages sent by that checkpoint and by earlier
  *   ones are no longer owed; the next checkpoint quoting (STORE_ID,
- *   GENERATION) as its base is incremental.
+ *   GENERATION) as its base is incremental. The pages those checkpoints
+ *   shared copy-on-write that the target alone still maps are its own
+ *   again (Documentation/tracking.rst, "Giving pages back"): send the ACK
+ *   after the whole stream was read.
  *   Request:
  *     SNAPPER_A_PID              u32, required, 1..4194304
  *     SNAPPER_A_STORE_ID         u64, required
