@@ -107,6 +107,7 @@ static void session_release(struct kref *ref)
 		kvfree(e);
 	xa_destroy(&s->thp);
 	xa_destroy(&s->owed);
+	kvfree(s->layout);
 	if (s->mm)
 		mmdrop(s->mm);
 	mutex_destroy(&s->lock);
@@ -355,6 +356,10 @@ void snapper_session_forget(struct snapper_session *s)
 	lockdep_assert_held(&s->lock);
 	s->acked_gen = 0;
 	s->acked_store = 0;
+	/* The next walk is FULL, and records its own. */
+	kvfree(s->layout);
+	s->layout = NULL;
+	s->nr_layout = 0;
 }
 
 /**

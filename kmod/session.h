@@ -30,6 +30,11 @@ struct snapper_thp_hashes {
 	u64 pending[SNAPPER_THP_PAGES];
 };
 
+/* A mapping as the last walk saw it: its range, and start - pgoff pages. */
+struct snapper_span {
+	unsigned long start, end, origin;
+};
+
 /*
  * What the module remembers about one target between checkpoints: which
  * (store, generation) a writer last declared durable, and which pages were
@@ -62,6 +67,8 @@ struct snapper_session {
 	struct xarray owed;		/* page index -> xa_mk_value(ckpt id) */
 	unsigned long nr_owed;
 	struct xarray thp;		/* haddr >> PMD_SHIFT -> thp_hashes */
+	struct snapper_span *layout;	/* the last walk's, by address */
+	unsigned int nr_layout;
 };
 
 struct snapper_session *snapper_session_get(struct mm_struct *mm,

@@ -886,8 +886,73 @@ static int check_mm(struct mm_struct *mm, struct netlink_ext_ack *extack)
 }
 
 /* Records the layout and starts tracking new VMAs: the first change made. */
-static int collect_vmas(struct mm_struct *mm, struct snapper_snapshot *snap)
+/* Where a mapping's page offsets start: it stays while its memory stays put. */
+static unsigned long origin(unsigned long start, unsigned long pgoff)
 {
+	return start - (pgoff << PAGE_SHIFT);
+}
+
+/*
+ * Moved memory. mremap() of a whole page table (2 MiB, with source and
+ * destination 2 MiB-aligned alike: move_normal_pmd(); 1 GiB alike:
+ * move_normal_pud()) moves the table itself, its entries untouched, so
+ * pages the last walk cleared stay soft-clean at their new place, in a
+ * mapping without VM_SOFTDIRTY (copy_vma() copies the flags): soft-dirty
+ * alone would never send them. (move_ptes() and move_huge_pmd() mark each
+ * entry they move.) A move keeps vm_pgoff and changes vm_start, for
+ * anonymous and file mappings alike, while splits, merges and a stack's
+ * growth keep start - pgoff. So a mapping that the last walk did not see
+ * whole at its place with its origin is taken whole, as a new one
+ * (SNAPPER_VMA_F_SOFTDIRTY): moved there, or new without VM_SOFTDIRTY.
+ * Called under the session's lock, which keeps its layout.
+ */
+static bool moved(const struct snapper_session *s,
+		  const struct snapper_snap_vma *r)
+{
+	unsigned long at = r->start, o = origin(r->start, r->pgoff);
+	unsigned int lo = 0, hi = s->nr_layout, mid;
+
+	while (lo < hi) {	/* the first span that ends after @at */
+		mid = lo + (hi - lo) / 2;
+		if (s->layout[mid].end <= at)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < s->nr_layout && at < r->end; lo++) {
+		if (s->layout[lo].start > at || s->layout[lo].origin != o)
+			return true;
+		at = s->layout[lo].end;
+	}
+	return at < r->end;
+}
+
+/* Keeps @snap's layout for the next walk (moved()). Return: 0 or -ENOMEM. */
+static int keep_layout(struct snapper_session *s,
+		       const struct snapper_snapshot *snap)
+{
+	struct snapper_span *l;
+	unsigned int i;
+
+	l = kvmalloc_array(max(snap->nr_vmas, 1U), sizeof(*l),
+			   GFP_KERNEL_ACCOUNT);
+	if (!l)
+		return -ENOMEM;
+	for (i = 0; i < snap->nr_vmas; i++) {
+		l[i].start = snap->vmas[i].start;
+		l[i].end = snap->vmas[i].end;
+		l[i].origin = origin(snap->vmas[i].start, snap->vmas[i].pgoff);
+	}
+	kvfree(s->layout);
+	s->layout = l;
+	s->nr_layout = snap->nr_vmas;
+	return 0;
+}
+
+static int collect_vmas(struct walk *w)
+{
+	struct snapper_snapshot *snap = w->snap;
+	struct mm_struct *mm = w->mm;
 	VMA_ITERATOR(vmi, mm, 0);
 	struct snapper_snap_vma *r;
 	struct vm_area_struct *vma;
@@ -923,6 +988,9 @@ static int collect_vmas(struct mm_struct *mm, struct snapper_snapshot *snap)
 			r->flags |= SNAPPER_VMA_F_SOFTDIRTY;
 			snap->stats.vma_softdirty++;
 			vma_start_tracking(vma);
+		} else if (!snap->full && moved(w->s, r)) {
+			r->flags |= SNAPPER_VMA_F_SOFTDIRTY;
+			snap->stats.vma_softdirty++;
 		}
 	}
 	return 0;
@@ -1051,7 +1119,7 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 		if (ret)
 			goto out_unlock;
 		if (!w->snap->nr_vmas) {
-			ret = collect_vmas(mm, w->snap);
+			ret = collect_vmas(w);
 			if (ret == -EAGAIN) {
 				/* Only now is the count stable: retry larger. */
 				unsigned int cap = mm->map_count + 16;
@@ -1693,8 +1761,11 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	if (!ret)
 		snapper_session_thp_sweep(s, snap->ckpt);
 
-	/* Whatever was cleared is owed now, even if this stream fails. */
-	if (snap->nr_vmas && (ret || owe_pages(s, snap)))
+	/*
+	 * Whatever was cleared is owed now, even if this stream fails, and
+	 * the next walk compares its layout with this one's.
+	 */
+	if (snap->nr_vmas && (ret || owe_pages(s, snap) || keep_layout(s, snap)))
 		snapper_session_forget(s);
 	resolve_paths(snap);
 	return ret;

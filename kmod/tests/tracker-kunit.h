@@ -103,11 +103,57 @@ static void tracker_test_vma_prot(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vma_prot(VM_EXEC | VM_MAYWRITE), (u32)PROT_EXEC);
 }
 
+/* moved(): a mapping the last walk saw whole at its place with its origin. */
+static void tracker_test_moved(struct kunit *test)
+{
+	struct snapper_snapshot last = { .nr_vmas = 3 };
+	struct snapper_snap_vma v[3] = {
+		{ .start = 0x100000, .end = 0x200000, .pgoff = 0x100 },
+		{ .start = 0x200000, .end = 0x300000, .pgoff = 0x500 },
+		{ .start = 0x400000, .end = 0x600000, .pgoff = 0x400 },
+	};
+	struct snapper_session *s = kunit_kzalloc(test, sizeof(*s), GFP_KERNEL);
+	struct snapper_snap_vma r;
+
+	KUNIT_ASSERT_NOT_NULL(test, s);
+	last.vmas = v;
+	/* No layout: everything is new. */
+	KUNIT_EXPECT_TRUE(test, moved(s, &v[0]));
+	KUNIT_ASSERT_EQ(test, keep_layout(s, &last), 0);
+	KUNIT_EXPECT_FALSE(test, moved(s, &v[0]));
+	KUNIT_EXPECT_FALSE(test, moved(s, &v[2]));
+	/* A piece of one, split off by mprotect(): same origin. */
+	r = (struct snapper_snap_vma){ .start = 0x480000, .end = 0x500000,
+				       .pgoff = 0x480 };
+	KUNIT_EXPECT_FALSE(test, moved(s, &r));
+	/* Moved by mremap(): pgoff kept, start changed. */
+	r = (struct snapper_snap_vma){ .start = 0x400000, .end = 0x500000,
+				       .pgoff = 0x100 };
+	KUNIT_EXPECT_TRUE(test, moved(s, &r));
+	/* Two merged whose origins differ, or that cover a gap. */
+	r = (struct snapper_snap_vma){ .start = 0x100000, .end = 0x300000,
+				       .pgoff = 0x100 };
+	KUNIT_EXPECT_TRUE(test, moved(s, &r));
+	r = (struct snapper_snap_vma){ .start = 0x200000, .end = 0x500000,
+				       .pgoff = 0x500 };
+	KUNIT_EXPECT_TRUE(test, moved(s, &r));
+	/* Grown below (a stack): start and pgoff down together, but new there. */
+	r = (struct snapper_snap_vma){ .start = 0x380000, .end = 0x600000,
+				       .pgoff = 0x380 };
+	KUNIT_EXPECT_TRUE(test, moved(s, &r));
+	/* Beyond everything. */
+	r = (struct snapper_snap_vma){ .start = 0x700000, .end = 0x800000,
+				       .pgoff = 0x700 };
+	KUNIT_EXPECT_TRUE(test, moved(s, &r));
+	kvfree(s->layout);
+}
+
 static struct kunit_case tracker_test_cases[] = {
 	KUNIT_CASE(tracker_test_batching),
 	KUNIT_CASE(tracker_test_chunk_fits_a_page),
 	KUNIT_CASE(tracker_test_holes),
 	KUNIT_CASE(tracker_test_vma_prot),
+	KUNIT_CASE(tracker_test_moved),
 	{}
 };
 

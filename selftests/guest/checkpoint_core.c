@@ -626,4 +626,70 @@ TEST(a_page_shared_with_a_child_stays_shared_after_the_ack)
 	target_stop(&t);
 }
 
+/*
+ * mremap() of whole page tables (2 MiB, source and destination aligned
+ * alike) moves the tables, not their entries: the pages the last
+ * checkpoint cleared arrive soft-clean at their new place (pagemap bit 55
+ * is 0 there on 6.1 and 6.12). The module takes a mapping it finds moved
+ * whole, so the incremental checkpoint after such a move holds every page
+ * at its new place, with its content; the module before sent none of
+ * them, and the generation read zeros there.
+ */
+#define MOVED_LEN	(4UL << 20)
+
+static void map_for_moving(struct target *t, void *arg)
+{
+	uint8_t *src = map_aligned(MOVED_LEN, 2UL << 20);
+	uint8_t *dst = mmap(NULL, MOVED_LEN + (2UL << 20), PROT_NONE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uint64_t *to = arg;
+	size_t i;
+
+	if (!src || dst == MAP_FAILED)
+		_exit(1);
+	madvise(src, MOVED_LEN, MADV_NOHUGEPAGE);
+	t->base = (uint64_t)src;
+	for (i = 0; i < MOVED_LEN / PG; i++)
+		fill_page(t->base, i, i << 32);
+	*to = ((uint64_t)dst + (2UL << 20) - 1) & ~((2UL << 20) - 1);
+}
+
+TEST(pages_moved_with_their_page_tables_are_sent)
+{
+	const char *why = guest_skip_reason();
+	size_t i, clean = 0, n = MOVED_LEN / PG;
+	struct snapper_genl *nl = NULL;
+	struct target t = { 0 };
+	struct got g = { 0 };
+	struct got_page *p;
+	uint64_t *to;
+
+	if (why)
+		SKIP(return, "%s", why);
+	to = mmap(NULL, sizeof(*to), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, to);
+	ASSERT_EQ(0, target_start(&t, n, map_for_moving, NULL, to));
+	ASSERT_EQ(0, snapper_genl_open(&nl));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, SNAPPER_CKPT_F_FULL, &g));
+	ASSERT_EQ((int)n, got_in(&g, t.base, t.base + MOVED_LEN));
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
+	ASSERT_EQ(0, target_do(&t, T_MREMAP, t.base, MOVED_LEN, *to));
+	for (i = 0; i < n; i++)
+		clean += !pagemap_soft_dirty(t.pid, *to + i * PG);
+	TH_LOG("%zu of %zu pages soft-clean after the move", clean, n);
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 1, 0, &g));
+	ASSERT_FALSE(g.h.full);
+	ASSERT_EQ((int)n, got_in(&g, *to, *to + MOVED_LEN));
+	for (i = 0; i < n; i++) {
+		p = got_find(&g, *to + i * PG);
+		ASSERT_NE(NULL, p);
+		ASSERT_TRUE(p->intact);
+		ASSERT_EQ(i << 32, p->first);
+	}
+	got_free(&g);
+	snapper_genl_close(nl);
+	target_stop(&t);
+}
+
 TEST_HARNESS_MAIN
