@@ -119,6 +119,47 @@ unsigned long snapper_shared_end(struct vm_area_struct *vma)
 	return vma->vm_start + ((pages - vma->vm_pgoff) << PAGE_SHIFT);
 }
 
+/**
+ * snapper_shared_next() - where a covered mapping's object next holds pages
+ * @vma: a mapping for which snapper_shared_covers() is true
+ * @index: the first page offset in the object to look at
+ * @last: the last one
+ * @end: set to the page offset past the entry found
+ *
+ * A lockless look at the object's page cache, through the exported
+ * xa_find() and xa_get_order(): an entry there is a folio, or a shmem page
+ * in swap, and may span many pages (a huge page, a large folio, a large
+ * swap entry). The walk leaves a placeholder for each page of what is
+ * found, read later (snapper_shared_read()), and a hole for the rest: the
+ * object held no page there when looked at, a moment between the freeze
+ * and the thaw, as every shared page is read at one (see the top of this
+ * file). So the work and the memory of a checkpoint go with the pages the
+ * object holds, not with the size of the mapping (a memfd may be sized a
+ * terabyte and hold a few pages). xa_find() from an index inside a
+ * multi-index entry finds that entry, and an entry that changes size
+ * between the two calls gives an @end too far (those pages then read as
+ * holes) or too near (the next look starts there): no page is passed over.
+ *
+ * Return: the page offset of the first page at or after @index that the
+ * object holds, or @last + 1 when it holds none up to @last.
+ */
+pgoff_t snapper_shared_next(struct vm_area_struct *vma, pgoff_t index,
+			    pgoff_t last, pgoff_t *end)
+{
+	struct address_space *mapping = vma_object(vma);
+	unsigned int shift = 0;
+	unsigned long i;
+
+	if (is_hugetlb(mapping))
+		shift = snapper_hugetlb_shift(huge_page_order(hstate_inode(mapping->host)));
+	i = index >> shift;
+	if (!xa_find(&mapping->i_pages, &i, last >> shift, XA_PRESENT))
+		return last + 1;
+	*end = ((i | ((1UL << xa_get_order(&mapping->i_pages, i)) - 1)) + 1)
+	       << shift;
+	return max_t(pgoff_t, i << shift, index);
+}
+
 /*
  * The shmem object's folio at @index, referenced; NULL for a hole (no
  * page, no swap entry, or a page fallocate() reserved and nobody wrote),

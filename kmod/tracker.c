@@ -776,19 +776,57 @@ static int walk_hugetlb(struct walk *w, struct vm_area_struct *vma,
 	return 0;
 }
 
-/* Shared memory is read from its object (shared.c): one placeholder a page. */
+/* Page offsets in @vma's object, and back (hugetlb's too: in base pages). */
+static pgoff_t object_index(struct vm_area_struct *vma, unsigned long addr)
+{
+	return vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+}
+
+static unsigned long object_addr(struct vm_area_struct *vma, pgoff_t index)
+{
+	return vma->vm_start + ((index - vma->vm_pgoff) << PAGE_SHIFT);
+}
+
+/*
+ * Shared memory is read from its object (shared.c): one placeholder for
+ * each page the object holds (snapper_shared_next()), and a hole, zeros
+ * through the mapping, for each range where it holds none.
+ */
 static int walk_object(struct walk *w, struct vm_area_struct *vma,
 		       unsigned long addr, unsigned long end, unsigned long *at)
 {
+	pgoff_t index, last, next;
 	int ret;
 
 	end = min(end, snapper_shared_end(vma));
-	for (; addr < end; addr += PAGE_SIZE) {
+	if (addr >= end)
+		return 0;
+	last = object_index(vma, end - PAGE_SIZE);
+	w->holes = SNAP_HOLE;
+	while (addr < end) {
 		*at = addr;
-		ret = ensure_room(w, 1, GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
+		ret = ensure_room(w, 2, GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
 		if (ret)
 			return ret;
-		add_page(w, addr | SNAP_OBJECT, NULL);
+		index = snapper_shared_next(vma, object_index(vma, addr), last,
+					    &next);
+		if (index > last) {
+			add_hole(w, addr, end);
+			break;
+		}
+		if (object_addr(vma, index) > addr)
+			add_hole(w, addr, object_addr(vma, index));
+		for (addr = object_addr(vma, index); index < next &&
+		     index <= last; index++, addr += PAGE_SIZE) {
+			*at = addr;
+			ret = ensure_room(w, 1, GFP_NOWAIT | __GFP_NOWARN |
+						__GFP_ACCOUNT);
+			if (ret)
+				return ret;
+			add_page(w, addr | SNAP_OBJECT, NULL);
+		}
+		if (fatal_signal_pending(current))
+			return -EINTR;
 	}
 	return 0;
 }

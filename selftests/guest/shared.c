@@ -397,4 +397,99 @@ TEST(read_only_shared_mapping_is_not_sent)
 	snapper_genl_close(nl);
 }
 
+/*
+ * A memfd sized a terabyte and mapped whole holds three pages: a FULL
+ * checkpoint finds them in the object's page cache and reports the rest
+ * as holes, at the cost of what the object holds. A module that left a
+ * placeholder for each page of the mapping needed 4 GiB of kernel memory
+ * for it, charged to the caller (in a memory cgroup of 64 MiB here: the
+ * caller is killed), and without a limit the machine's.
+ */
+#define SPARSE		(1ULL << 40)
+#define SPARSE_LIMIT	(64L << 20)
+
+static const uint64_t sparse_at[] = { 0, SPARSE / 2 + 5 * PG, SPARSE - PG };
+
+static void map_sparse(struct target *t, void *arg)
+{
+	int fd = (int)syscall(SYS_memfd_create, "snapper-sparse", 0);
+	size_t i;
+	void *p;
+
+	(void)arg;
+	if (fd < 0 || ftruncate(fd, SPARSE))
+		_exit(1);
+	p = mmap(NULL, SPARSE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (i = 0; i < ARRAY_SIZE(sparse_at); i++)
+		fill_page(t->base + sparse_at[i], 0, TAG | i << 32);
+}
+
+/* In a child in the cgroup @cg: Return: 0 if the checkpoint holds what it should. */
+static int sparse_checkpoint(const char *cg, const struct target *t)
+{
+	struct snapper_genl *nl;
+	struct got g = { 0 };
+	char path[300];
+	struct got_page *p;
+	size_t i;
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	if (cg[0] && guest_write_file(path, "0"))
+		return 10;
+	if (snapper_genl_open(&nl))
+		return 11;
+	ret = checkpoint(nl, t->pid, STORE, 0, SNAPPER_CKPT_F_FULL, &g);
+	if (ret) {
+		fprintf(stderr, "checkpoint: %s\n", strerror(-ret));
+		return 12;
+	}
+	if (got_in(&g, t->base, t->base + SPARSE) != ARRAY_SIZE(sparse_at))
+		return 13;
+	for (i = 0; i < ARRAY_SIZE(sparse_at); i++) {
+		p = got_find(&g, t->base + sparse_at[i]);
+		if (!p || !p->intact || p->first != (TAG | i << 32))
+			return 14;
+	}
+	if (g.st.hole_pages < SPARSE / PG - ARRAY_SIZE(sparse_at))
+		return 15;
+	got_free(&g);
+	snapper_genl_close(nl);
+	return 0;
+}
+
+TEST(a_sparse_object_costs_the_pages_it_holds)
+{
+	const char *why = guest_skip_reason();
+	struct guest_memcg cg = { 0 };
+	struct target t = { 0 };
+	int err, status;
+	pid_t c;
+
+	if (why)
+		SKIP(return, "%s", why);
+	why = guest_memcg_make(&cg, "snapper-sparse", SPARSE_LIMIT, &err);
+	ASSERT_EQ(0, err) TH_LOG("%s: %s", cg.path, strerror(err));
+	if (why)
+		TH_LOG("no memory limit for the caller: %s", why);
+	ASSERT_EQ(0, target_start(&t, ARRAY_SIZE(sparse_at), map_sparse, NULL,
+				  NULL));
+	c = fork();
+	ASSERT_LE(0, c);
+	if (!c)
+		_exit(sparse_checkpoint(cg.path, &t));
+	ASSERT_EQ(c, waitpid(c, &status, 0));
+	target_stop(&t);
+	guest_memcg_remove(&cg);
+	ASSERT_TRUE(WIFEXITED(status))
+		TH_LOG("the caller was killed by signal %d (the cgroup's OOM?)",
+		       WTERMSIG(status));
+	EXPECT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("10: cgroup, 11: netlink, 12: checkpoint, 13: pages sent, "
+		       "14: content, 15: holes");
+}
+
 TEST_HARNESS_MAIN
