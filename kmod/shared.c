@@ -165,7 +165,10 @@ pgoff_t snapper_shared_next(struct vm_area_struct *vma, pgoff_t index,
  * page, no swap entry, or a page fallocate() reserved and nobody wrote),
  * or ERR_PTR. Never allocates into the object. FGP_ENTRY (6.1) returns the
  * swap entry of a page in swap; later kernels dropped it and export
- * shmem_get_folio(), whose SGP_READ swaps in and never allocates.
+ * shmem_get_folio(), whose SGP_READ swaps in and never allocates. A folio
+ * is looked at locked, as SGP_READ does: khugepaged's collapse_file()
+ * puts the new huge page in the page cache locked and not yet up to date
+ * while it copies the small ones into it, and that is no hole.
  */
 #ifdef FGP_ENTRY
 static struct folio *shmem_folio(struct address_space *mapping,
@@ -174,13 +177,15 @@ static struct folio *shmem_folio(struct address_space *mapping,
 	struct folio *folio;
 	struct page *page;
 
-	folio = __filemap_get_folio(mapping, index, FGP_ENTRY, 0);
+	folio = __filemap_get_folio(mapping, index, FGP_ENTRY | FGP_LOCK, 0);
 	if (xa_is_value(folio)) {
 		page = shmem_read_mapping_page_gfp(mapping, index,
 						   mapping_gfp_mask(mapping));
 		if (IS_ERR(page))
 			return PTR_ERR(page) == -EINVAL ? NULL : ERR_CAST(page);
 		folio = page_folio(page);
+	} else if (folio) {
+		folio_unlock(folio);
 	}
 	if (folio && !folio_test_uptodate(folio)) {
 		folio_put(folio);
