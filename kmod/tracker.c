@@ -1109,27 +1109,36 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 
 		if (r->flags & SNAPPER_VMA_F_SKIPPED)
 			continue;
-		vma = find_vma(w->mm, max(*at, r->start));
-		if (!vma || vma->vm_start >= r->end || vma_skipped(vma))
-			continue;
-		start = max3(*at, r->start, vma->vm_start);
-		end = min(r->end, vma->vm_end);
-		/* Changed while the lock was dropped: take all of it. */
-		w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
-			       vma->vm_start != r->start || vma->vm_end != r->end;
-		w->kernel_writes = kernel_written(vma);
-		w->holes = hole_kind(w, vma);
-		w->last = NULL;
-		if (snapper_shared_covers(vma))
-			ret = walk_object(w, vma, start, end, at);
-		else if (!is_vm_hugetlb_page(vma))
-			ret = walk_range(w, vma, start, end, at);
-		else if (!(vma->vm_flags & VM_MAYSHARE))
-			ret = walk_hugetlb(w, vma, start, end, at);
-		else
-			ret = 0;	/* read-only: the target wrote nothing */
-		if (ret)
-			return ret;
+		/*
+		 * Each mapping now in the record's range: one, unless the
+		 * range was split (a monitor's UFFDIO_REGISTER, say) while a
+		 * resume had the lock dropped.
+		 */
+		while ((vma = find_vma(w->mm, max(*at, r->start))) &&
+		       vma->vm_start < r->end) {
+			start = max3(*at, r->start, vma->vm_start);
+			end = min(r->end, vma->vm_end);
+			/* Changed while the lock was dropped: take all of it. */
+			w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
+				       vma->vm_start != r->start ||
+				       vma->vm_end != r->end;
+			w->kernel_writes = kernel_written(vma);
+			w->holes = hole_kind(w, vma);
+			w->last = NULL;
+			if (vma_skipped(vma))
+				ret = 0;
+			else if (snapper_shared_covers(vma))
+				ret = walk_object(w, vma, start, end, at);
+			else if (!is_vm_hugetlb_page(vma))
+				ret = walk_range(w, vma, start, end, at);
+			else if (!(vma->vm_flags & VM_MAYSHARE))
+				ret = walk_hugetlb(w, vma, start, end, at);
+			else
+				ret = 0;	/* read-only: the target wrote nothing */
+			if (ret)
+				return ret;
+			*at = end;
+		}
 	}
 	return 0;
 }
