@@ -316,7 +316,7 @@ static bool hash_later(struct ckpt_stream *cs, struct snapper_snap_page *p)
 	if (cs->drained || atomic_read(&cs->hashing) > HASH_INFLIGHT)
 		return false;
 	if (!b) {
-		b = kmalloc(sizeof(*b), GFP_KERNEL);
+		b = kmalloc(sizeof(*b), GFP_KERNEL_ACCOUNT);
 		if (!b)
 			return false;
 		kthread_init_work(&b->work, hash_work);

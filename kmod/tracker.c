@@ -1172,10 +1172,10 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 				unsigned int cap = mm->map_count + 16;
 
 				mmap_write_unlock(mm);
-				kfree(w->snap->vmas);
+				kvfree(w->snap->vmas);
 				w->snap->nr_vmas = 0;
-				w->snap->vmas = kcalloc(cap, sizeof(*w->snap->vmas),
-							GFP_KERNEL);
+				w->snap->vmas = kvcalloc(cap, sizeof(*w->snap->vmas),
+							 GFP_KERNEL_ACCOUNT);
 				if (!w->snap->vmas) {
 					ret = -ENOMEM;
 					goto out_flush;
@@ -1369,7 +1369,7 @@ static void resolve_paths(struct snapper_snapshot *snap)
 			continue;
 		path = buf ? file_path(r->file, buf, SNAPPER_PATH_MAX) : NULL;
 		if (!IS_ERR_OR_NULL(path))
-			r->path = kstrdup(path, GFP_KERNEL);
+			r->path = kstrdup(path, GFP_KERNEL_ACCOUNT);
 		fput(r->file);
 		r->file = NULL;
 	}
@@ -1776,7 +1776,8 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	mmap_read_unlock(mm);
 	if (ret)
 		return ret;
-	snap->vmas = kcalloc(snap->cap_vmas, sizeof(*snap->vmas), GFP_KERNEL);
+	snap->vmas = kvcalloc(snap->cap_vmas, sizeof(*snap->vmas),
+			      GFP_KERNEL_ACCOUNT);
 	if (!snap->vmas)
 		return -ENOMEM;
 	prefetch_swapped(mm, s, snap->full);
@@ -1853,7 +1854,7 @@ void snapper_snapshot_release(struct snapper_snapshot *snap)
 			fput(snap->vmas[i].file);
 		kfree(snap->vmas[i].path);
 	}
-	kfree(snap->vmas);
+	kvfree(snap->vmas);
 	snap->vmas = NULL;
 	snap->nr_vmas = 0;
 }
