@@ -275,13 +275,16 @@ static bool scan_one(struct snapper_freeze *f, struct scan *sc,
  * (mmget() in copy_mm(), mmput() after exit_mm() clears its ->mm), and so
  * does the caller: more users than that means another process may share
  * the mm, or someone holds it for a moment (a /proc reader); only then
- * are all processes looked at. A kernel thread is left out: it never
- * returns to user mode, where the freeze parks threads.
+ * are all processes looked at. The users are read before the group's
+ * threads are counted and after: a thread counted that exits before the
+ * second read, or one made after the first, makes one read alone too low.
+ * A kernel thread is left out: it never returns to user mode, where the
+ * freeze parks threads.
  */
 static void scan(struct snapper_freeze *f, struct scan *sc)
 {
+	int on_mm = 0, users = atomic_read(&f->mm->mm_users);
 	struct task_struct *p, *t;
-	int on_mm = 0;
 
 	rcu_read_lock();
 	for_each_thread(f->leader, t) {
@@ -289,7 +292,8 @@ static void scan(struct snapper_freeze *f, struct scan *sc)
 		if (!scan_one(f, sc, t))
 			goto out;
 	}
-	if (atomic_read(&f->mm->mm_users) <= on_mm + 1)
+	users = max(users, atomic_read(&f->mm->mm_users));
+	if (users <= on_mm + 1)
 		goto out;
 	for_each_process(p) {
 		if (same_thread_group(p, f->leader) || (p->flags & PF_KTHREAD) ||
@@ -480,17 +484,28 @@ static bool clone_vm_call(struct task_struct *t, struct pt_regs *regs)
 
 /*
  * Whether @t, asleep in the kernel, is in such a system call. Its registers
- * are on its stack, which is freed once it is dead, after an RCU grace
- * period (put_task_stack(), which would pin it, is not exported): read
- * under RCU, once it is seen not exiting, which it is well before it dies.
+ * are on its stack (try_get_task_stack() would pin it, but its
+ * put_task_stack() is not exported). Once @t is seen not exiting, which it
+ * is well before it dies, the stack is read through the pointer read once:
+ * free_thread_stack() clears ->stack at once, and the stack stays mapped
+ * (a vmap'ed stack goes back to the per-CPU cache or is freed after an RCU
+ * grace period), though a dead task's may meanwhile serve another, whose
+ * registers then say nothing of @t; nothing depends on that, as @t is
+ * exiting. The address is task_pt_regs()'s on x86-64, from that pointer.
  */
 static bool in_clone_vm(struct task_struct *t)
 {
+	struct pt_regs *regs;
 	bool ret = false;
+	void *stack;
 
 	rcu_read_lock();
-	if (!(READ_ONCE(t->flags) & PF_EXITING))
-		ret = clone_vm_call(t, task_pt_regs(t));
+	stack = READ_ONCE(t->stack);
+	if (!(READ_ONCE(t->flags) & PF_EXITING) && stack) {
+		regs = (struct pt_regs *)((unsigned long)stack + THREAD_SIZE -
+					  TOP_OF_KERNEL_STACK_PADDING) - 1;
+		ret = clone_vm_call(t, regs);
+	}
 	rcu_read_unlock();
 	return ret;
 }
