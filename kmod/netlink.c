@@ -204,13 +204,14 @@ static struct mm_struct *process_mm(struct task_struct *task)
 	return mm;
 }
 
+/* A missing attribute is named in the reply (NLMSGERR_ATTR_MISS_TYPE). */
 static bool require(struct nlattr **attrs, int type,
 		    struct netlink_ext_ack *extack)
 {
 	if (attrs[type])
 		return true;
 	NL_SET_ERR_MSG_MOD(extack, "a required attribute is missing");
-	NL_SET_BAD_ATTR(extack, NULL);
+	NL_SET_ERR_ATTR_MISS(extack, NULL, type);
 	return false;
 }
 
@@ -884,7 +885,7 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 				  ckpt, nla_get_u64(attrs[SNAPPER_A_GENERATION]));
 	if (ret)
 		NL_SET_ERR_MSG_MOD(info->extack,
-				   "not the newest checkpoint of this store and process");
+				   "not a recent unacknowledged checkpoint of this store and process");
 out_unlock:
 	mutex_unlock(&s->lock);
 	snapper_session_put(s);

@@ -235,8 +235,10 @@
  *   netlink port id), and a checkpoint read with CAP_SYS_ADMIN only with
  *   CAP_SYS_ADMIN.
  *   Errors: -ESRCH (no such process, or it has never been checkpointed or
- *   has exec'ed since), -ESTALE (not the newest checkpoint of the target,
- *   or older than one already acknowledged, or asked by another store),
+ *   has exec'ed since), -ESTALE (not one of the target's 8 most recent
+ *   checkpoints, not newer than one already acknowledged, or asked by
+ *   another store; an older one than the newest may be acknowledged, and
+ *   the pages of newer ones stay owed),
  *   -EPERM (another process without CAP_SYS_ADMIN, or not the reader).
  *
  * Running totals are in /sys/kernel/snapper/ (read-only): checkpoints,
