@@ -139,7 +139,9 @@ struct ckpt_stream {
 	int cancelled;			/* 0, or the error the reader gets */
 	bool preempted;			/* under s->lock */
 	struct snapper_snapshot snap;
-	enum { ST_HEADER, ST_VMAS, ST_PAGES, ST_STATS, ST_DONE } state;
+	struct task_struct *task;	/* the target, until the collection */
+	enum { ST_OPEN, ST_HEADER, ST_COLLECT, ST_VMAS, ST_PAGES, ST_STATS,
+	       ST_DONE } state;
 	unsigned int vma;		/* next layout record */
 	struct snapper_snap_chunk *chunk; /* next page message */
 	unsigned long page;
@@ -399,15 +401,16 @@ static int wait_idle(struct ckpt_stream *cs, struct netlink_ext_ack *extack)
 	return 0;
 }
 
-static int collect(struct ckpt_stream *cs, struct task_struct *task,
-		   struct mm_struct *mm, struct nlattr **attrs,
-		   struct netlink_ext_ack *extack)
+/*
+ * Takes the target's session for @cs (with s->lock: see wait_idle()) and
+ * fixes what the header says: FULL or INCREMENTAL, and the checkpoint's id.
+ */
+static int claim(struct ckpt_stream *cs, struct nlattr **attrs, u32 flags,
+		 struct netlink_ext_ack *extack)
 {
 	u64 store = nla_get_u64(attrs[SNAPPER_A_STORE_ID]);
 	u64 base = attrs[SNAPPER_A_BASE_GENERATION] ?
 		   nla_get_u64(attrs[SNAPPER_A_BASE_GENERATION]) : 0;
-	u32 flags = attrs[SNAPPER_A_CHECKPOINT_FLAGS] ?
-		    nla_get_u32(attrs[SNAPPER_A_CHECKPOINT_FLAGS]) : 0;
 	struct snapper_session *s = cs->s;
 	int ret;
 
@@ -425,27 +428,31 @@ static int collect(struct ckpt_stream *cs, struct task_struct *task,
 	cs->snap.ckpt = snapper_session_next_ckpt(s, store, cs->snap.full);
 	snapper_session_set_opener(s, cs->snap.ckpt, cs->portid,
 				   cs->privileged);
-	ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
-	if (!ret)
-		s->stream = cs;
+	s->stream = cs;
 	mutex_unlock(&s->lock);
-	return ret;
+	return 0;
 }
 
-static int checkpoint_start(struct netlink_callback *cb)
+/*
+ * The first part of the stream, in the requester's context (the first
+ * dumpit call, from the request itself): the checks, the target, its
+ * session, the header. Return: 0, or -errno with an extack message.
+ */
+static int open_stream(struct netlink_callback *cb, struct ckpt_stream *cs)
 {
 	struct nlattr **attrs = snapper_dump_attrs(cb);
 	struct netlink_ext_ack *extack = cb->extack;
 	struct task_struct *task;
-	struct ckpt_stream *cs;
 	struct mm_struct *mm;
+	u32 flags;
 	int ret;
 
 	if (!require(attrs, SNAPPER_A_PID, extack) ||
 	    !require(attrs, SNAPPER_A_STORE_ID, extack))
 		return -EINVAL;
-	if (attrs[SNAPPER_A_CHECKPOINT_FLAGS] &&
-	    nla_get_u32(attrs[SNAPPER_A_CHECKPOINT_FLAGS]) & ~__SNAPPER_CKPT_F_ALL) {
+	flags = attrs[SNAPPER_A_CHECKPOINT_FLAGS] ?
+		nla_get_u32(attrs[SNAPPER_A_CHECKPOINT_FLAGS]) : 0;
+	if (flags & ~__SNAPPER_CKPT_F_ALL) {
 		NL_SET_ERR_MSG_ATTR(extack, attrs[SNAPPER_A_CHECKPOINT_FLAGS],
 				    "unknown checkpoint flags");
 		return -EOPNOTSUPP;
@@ -453,51 +460,83 @@ static int checkpoint_start(struct netlink_callback *cb)
 	task = find_target(attrs, cb->skb, extack);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
-	ret = -ESRCH;
 	mm = process_mm(task);
 	if (!mm) {
+		put_task_struct(task);
 		NL_SET_ERR_MSG_MOD(extack, "the process has no memory");
-		goto out_task;
+		return -ESRCH;
 	}
-	ret = -ENOMEM;
-	cs = kzalloc(sizeof(*cs), GFP_KERNEL);
+	cs->portid = NETLINK_CB(cb->skb).portid;
+	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
+	cs->batch = flags & SNAPPER_CKPT_F_PAGE_BATCH;
+	cs->s = snapper_session_get(mm, true);
+	mmput(mm);
+	if (IS_ERR(cs->s)) {
+		ret = PTR_ERR(cs->s);
+		cs->s = NULL;
+		put_task_struct(task);
+		return ret;
+	}
+	ret = claim(cs, attrs, flags, extack);
+	if (ret) {
+		put_task_struct(task);
+		return ret;
+	}
+	cs->task = task;
+	schedule_delayed_work(&cs->expire,
+			      msecs_to_jiffies(snapper_params_stream_timeout_ms()));
+	return 0;
+}
+
+/*
+ * The collection (freeze, walk, copies: snapper_tracker_collect()), in the
+ * second dumpit call, from the reader's recvmsg(): not under genetlink's
+ * cb_lock, which the request and the first call hold (genl_rcv()), and
+ * which a registering family waits for, with every other genetlink request
+ * behind it. Return: 0, or -errno with an extack message.
+ */
+static int collect(struct ckpt_stream *cs, struct netlink_ext_ack *extack)
+{
+	struct snapper_session *s = cs->s;
+	struct task_struct *task = cs->task;
+	struct mm_struct *mm = process_mm(task);
+	int ret = -ESRCH;
+
+	cs->task = NULL;
+	if (mm != s->mm) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "the process exited or exec'ed since the request");
+		goto out;
+	}
+	ret = mutex_lock_killable(&s->lock);
+	if (!ret) {
+		ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
+		mutex_unlock(&s->lock);
+	}
+out:
+	if (mm)
+		mmput(mm);
+	put_task_struct(task);
+	if (!ret) {
+		account(&cs->snap.stats);
+		cs->chunk = cs->snap.head;
+	}
+	return ret;
+}
+
+static int checkpoint_start(struct netlink_callback *cb)
+{
+	struct ckpt_stream *cs = kzalloc(sizeof(*cs), GFP_KERNEL_ACCOUNT);
+
 	if (!cs)
-		goto out_mm;
+		return -ENOMEM;
 	mutex_init(&cs->lock);
 	INIT_DELAYED_WORK(&cs->expire, expire);
 	atomic_set(&cs->hashing, 1);
 	init_completion(&cs->hashed);
-	cs->portid = NETLINK_CB(cb->skb).portid;
-	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
-	cs->batch = attrs[SNAPPER_A_CHECKPOINT_FLAGS] &&
-		    (nla_get_u32(attrs[SNAPPER_A_CHECKPOINT_FLAGS]) &
-		     SNAPPER_CKPT_F_PAGE_BATCH);
-	cs->s = snapper_session_get(mm, true);
-	if (IS_ERR(cs->s)) {
-		ret = PTR_ERR(cs->s);
-		goto err_stream;
-	}
-	ret = collect(cs, task, mm, attrs, extack);
-	if (ret)
-		goto err_session;
-	account(&cs->snap.stats);
-	schedule_delayed_work(&cs->expire,
-			      msecs_to_jiffies(snapper_params_stream_timeout_ms()));
-	cs->chunk = cs->snap.head;
 	cb->args[0] = (long)cs;
 	cb->min_dump_alloc = CKPT_MIN_DUMP_ALLOC;
-	goto out_mm;
-
-err_session:
-	snapper_snapshot_release(&cs->snap);
-	snapper_session_put(cs->s);
-err_stream:
-	kfree(cs);
-out_mm:
-	mmput(mm);
-out_task:
-	put_task_struct(task);
-	return ret;
+	return 0;
 }
 
 static int put_header(struct sk_buff *skb, struct ckpt_stream *cs)
@@ -786,7 +825,7 @@ static int put_one(struct sk_buff *skb, struct netlink_callback *cb,
 	}
 	genlmsg_end(skb, hdr);
 	if (cs->state == ST_HEADER) {
-		cs->state = ST_VMAS;
+		cs->state = ST_COLLECT;
 	} else if (cs->state == ST_VMAS && cs->vma == cs->snap.nr_vmas) {
 		cs->state = ST_PAGES;
 	} else if (cs->state == ST_PAGES && (p->addr & SNAP_HOLE)) {
@@ -812,7 +851,15 @@ static int checkpoint_dumpit(struct sk_buff *skb, struct netlink_callback *cb)
 	ret = cs->cancelled;
 	if (ret)
 		goto out;
-	while (cs->state != ST_DONE) {
+	if (cs->state == ST_OPEN || cs->state == ST_COLLECT) {
+		ret = cs->state == ST_OPEN ? open_stream(cb, cs) :
+					     collect(cs, cb->extack);
+		if (ret)
+			goto out;
+		cs->state++;
+	}
+	/* The header alone in the first skb: see collect(). */
+	while (cs->state != ST_DONE && cs->state != ST_COLLECT) {
 		if (put_one(skb, cb, cs))
 			break;
 	}
@@ -834,10 +881,14 @@ static int checkpoint_done(struct netlink_callback *cb)
 	hash_drain(cs);
 	mutex_unlock(&cs->lock);
 	/* Detached first, so that no preempting checkpoint queues it again. */
-	detach(cs);
+	if (cs->s)
+		detach(cs);
 	cancel_delayed_work_sync(&cs->expire);
 	snapper_snapshot_release(&cs->snap);
-	snapper_session_put(cs->s);
+	if (cs->s)
+		snapper_session_put(cs->s);
+	if (cs->task)
+		put_task_struct(cs->task);
 	kfree(cs);
 	/* The target may have died meanwhile: free what it left. */
 	snapper_session_sweep();

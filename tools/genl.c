@@ -208,15 +208,28 @@ static void on_error(struct transaction *t, const struct nlmsghdr *nlh)
 		nla_strlcpy(t->msg, tb[NLMSGERR_ATTR_MSG], sizeof(t->msg));
 }
 
-/* The end of a dump; one that fails midway says so in its NLMSG_DONE. */
+/*
+ * The end of a dump; one that fails says so in its NLMSG_DONE: the errno,
+ * then, with NLM_F_ACK_TLVS, the extack attributes (a checkpoint's errors
+ * all come so: uapi/linux/snapper.h).
+ */
 static void on_done(struct transaction *t, const struct nlmsghdr *nlh)
 {
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	unsigned int hlen = NLMSG_ALIGN(sizeof(int));
 	int err;
 
 	if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) {
 		memcpy(&err, nlmsg_data(nlh), sizeof(err));
 		if (err < 0 && !t->err)
 			t->err = err;
+		if (err < 0 && (nlh->nlmsg_flags & NLM_F_ACK_TLVS) &&
+		    nlh->nlmsg_len > NLMSG_HDRLEN + hlen &&
+		    nla_parse(tb, NLMSGERR_ATTR_MAX,
+			      (struct nlattr *)((char *)nlmsg_data(nlh) + hlen),
+			      nlh->nlmsg_len - NLMSG_HDRLEN - hlen, NULL) == 0 &&
+		    tb[NLMSGERR_ATTR_MSG])
+			nla_strlcpy(t->msg, tb[NLMSGERR_ATTR_MSG], sizeof(t->msg));
 	}
 	t->done = true;
 }

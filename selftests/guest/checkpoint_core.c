@@ -403,8 +403,14 @@ TEST(bad_requests_are_refused)
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, snapper_genl_open(&nl));
+	/* Each with its extack message, on 6.1 too (tracking.rst). */
 	EXPECT_EQ(-EOPNOTSUPP, checkpoint(nl, getpid(), STORE, 0, 1U << 31, &g));
+	EXPECT_NE(NULL, strstr(snapper_genl_errmsg(nl) ?: "",
+			       "unknown checkpoint flags"))
+		TH_LOG("message: %s", snapper_genl_errmsg(nl) ?: "none");
 	EXPECT_EQ(-ESRCH, checkpoint(nl, 4194000, STORE, 0, 0, &g));
+	EXPECT_NE(NULL, strstr(snapper_genl_errmsg(nl) ?: "", "no such process"))
+		TH_LOG("message: %s", snapper_genl_errmsg(nl) ?: "none");
 	/* Kernel threads have no memory. */
 	EXPECT_EQ(-ESRCH, checkpoint(nl, 2, STORE, 0, 0, &g));
 	EXPECT_EQ(-ESRCH, snapper_genl_ack(nl, 2, STORE, 1, 1));

@@ -618,13 +618,21 @@ static struct {
 	struct got g;
 } stall;
 
-/* Sleeps past the stream's life, then checkpoints again on another socket. */
-static int stall_header(void *arg, const struct snapper_ckpt_header *h)
+/*
+ * At the first page (the target was walked: the header comes before),
+ * sleeps past the stream's life, then checkpoints again on another socket.
+ */
+static int stall_page(void *arg, uint64_t addr, const void *data,
+		      uint32_t flags)
 {
 	struct snapper_genl *nl;
 
 	(void)arg;
-	(void)h;
+	(void)addr;
+	(void)data;
+	(void)flags;
+	if (stall.g.h.checkpoint_id || stall.ret)
+		return 0;
 	usleep(1500 * 1000);
 	stall.held = read_stat("pages_held");
 	stall.ret = snapper_genl_open(&nl);
@@ -650,7 +658,7 @@ TEST(stalled_reader_is_cancelled_and_its_pages_owed)
 {
 	struct snapper_ckpt_request req = { .store_id = STORE,
 					    .base_generation = 1 };
-	struct snapper_ckpt_ops ops = { .header = stall_header };
+	struct snapper_ckpt_ops ops = { .page = stall_page };
 	struct target t = { 0 };
 	struct snapper_genl *nl;
 	struct got g = { 0 };

@@ -202,7 +202,14 @@
  *   or at once when a caller with CAP_SYS_ADMIN checkpoints a target whose
  *   open stream was asked for without it; the reader then gets -ETIMEDOUT
  *   or -ECANCELED.
- *   Errors (in the dump's NLMSG_DONE or as an error acknowledgement):
+ *   The header is sent before the target is frozen and walked: that work
+ *   is done for the reader's next recvmsg(), not under the lock every
+ *   generic netlink request takes (the request's own handling holds it).
+ *   Errors come in the dump's NLMSG_DONE, with an extack message (a dump
+ *   fails at its start only with -ENOMEM); those of the freeze and the
+ *   walk (-EBUSY for a thread, -EAGAIN, -EOPNOTSUPP for the mm, -EINTR,
+ *   -ESRCH when the target exited or exec'ed meanwhile) come after the
+ *   header, and end that checkpoint:
  *     -ESRCH      no such process in the caller's pid namespace, or no mm
  *     -EPERM      another process without CAP_SYS_ADMIN
  *     -EOPNOTSUPP unknown flag bits; an mm with MMU notifiers (KVM, RDMA,
@@ -213,9 +220,9 @@
  *                 did not leave user mode within five seconds
  *     -EAGAIN     a clone() that was asleep at the freeze completed during
  *                 the walk: its new task was not frozen and may have
- *                 written the memory. Nothing was sent; the soft-dirty
- *                 bits are spent, so the next checkpoint is FULL: ask
- *                 again (with an extack message)
+ *                 written the memory. Nothing but the header was sent;
+ *                 the soft-dirty bits are spent, so the next checkpoint
+ *                 is FULL: ask again (with an extack message)
  *     -ENOMEM, -EINTR (the caller got a fatal signal)
  *
  * SNAPPER_CMD_ACK (doit; same privilege rule as CHECKPOINT)
