@@ -95,15 +95,18 @@
  */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0)
 #define snapper_hugetlb_index(order, index)	((index) & ~((1UL << (order)) - 1))
-#else
-#define snapper_hugetlb_index(order, index)	((index) >> (order))
-#endif
-
 /* From a base-page index to that page cache's, as a shift. */
 static inline unsigned int snapper_hugetlb_shift(unsigned int order)
 {
-	return LINUX_VERSION_CODE >= KERNEL_VERSION(6, 7, 0) ? 0 : order;
+	return 0;
 }
+#else
+#define snapper_hugetlb_index(order, index)	((index) >> (order))
+static inline unsigned int snapper_hugetlb_shift(unsigned int order)
+{
+	return order;
+}
+#endif
 
 /* 6.2 moved the parsed attributes of a dump into a struct genl_info. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)

@@ -140,6 +140,7 @@ struct ckpt_stream {
 	bool preempted;			/* under s->lock */
 	struct snapper_snapshot snap;
 	struct task_struct *task;	/* the target, until the collection */
+	struct pid *target, *sender;	/* as the request named them */
 	enum { ST_OPEN, ST_HEADER, ST_COLLECT, ST_VMAS, ST_PAGES, ST_STATS,
 	       ST_DONE } state;
 	unsigned int vma;		/* next layout record */
@@ -157,28 +158,24 @@ struct ckpt_stream {
 };
 
 /*
- * Finds the target in the caller's pid namespace. Another process needs
- * CAP_SYS_ADMIN in the initial user namespace, for both the socket's
- * opener and the caller (netlink_capable()); ptrace_may_access() is not
- * exported, so there is no finer rule.
+ * The target, @pid as found in the caller's pid namespace, if @sender (the
+ * caller's process) may take it. Another process needs CAP_SYS_ADMIN in the
+ * initial user namespace, for both the socket's opener and the caller
+ * (netlink_capable(): @privileged); ptrace_may_access() is not exported,
+ * so there is no finer rule.
  */
-static struct task_struct *find_target(struct nlattr **attrs,
-				       struct sk_buff *skb,
+static struct task_struct *find_target(struct nlattr **attrs, struct pid *pid,
+				       struct pid *sender, bool privileged,
 				       struct netlink_ext_ack *extack)
 {
-	struct task_struct *task;
-	struct pid *pid;
+	struct task_struct *task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
 
-	pid = find_get_pid(nla_get_u32(attrs[SNAPPER_A_PID]));
-	task = pid ? get_pid_task(pid, PIDTYPE_PID) : NULL;
-	put_pid(pid);
 	if (!task) {
 		NL_SET_ERR_MSG_ATTR(extack, attrs[SNAPPER_A_PID],
 				    "no such process");
 		return ERR_PTR(-ESRCH);
 	}
-	if (!same_thread_group(task, current) &&
-	    !netlink_capable(skb, CAP_SYS_ADMIN)) {
+	if (task_tgid(task) != sender && !privileged) {
 		put_task_struct(task);
 		NL_SET_ERR_MSG_MOD(extack,
 				   "checkpointing another process needs CAP_SYS_ADMIN");
@@ -434,9 +431,10 @@ static int claim(struct ckpt_stream *cs, struct nlattr **attrs, u32 flags,
 }
 
 /*
- * The first part of the stream, in the requester's context (the first
- * dumpit call, from the request itself): the checks, the target, its
- * session, the header. Return: 0, or -errno with an extack message.
+ * The first part of the stream, at the first dumpit call (from the request
+ * itself, or from the reader's recvmsg() when the socket was full): the
+ * checks, the target, its session, the header. Return: 0, or -errno with
+ * an extack message.
  */
 static int open_stream(struct netlink_callback *cb, struct ckpt_stream *cs)
 {
@@ -457,7 +455,8 @@ static int open_stream(struct netlink_callback *cb, struct ckpt_stream *cs)
 				    "unknown checkpoint flags");
 		return -EOPNOTSUPP;
 	}
-	task = find_target(attrs, cb->skb, extack);
+	task = find_target(attrs, cs->target, cs->sender, cs->privileged,
+			   extack);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 	mm = process_mm(task);
@@ -466,8 +465,6 @@ static int open_stream(struct netlink_callback *cb, struct ckpt_stream *cs)
 		NL_SET_ERR_MSG_MOD(extack, "the process has no memory");
 		return -ESRCH;
 	}
-	cs->portid = NETLINK_CB(cb->skb).portid;
-	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
 	cs->batch = flags & SNAPPER_CKPT_F_PAGE_BATCH;
 	cs->s = snapper_session_get(mm, true);
 	mmput(mm);
@@ -524,12 +521,25 @@ out:
 	return ret;
 }
 
+/*
+ * Only what must be taken in the sender's context, which start runs in
+ * (a dumpit call may run in whoever reads the socket): whom the request
+ * names, in the sender's pid namespace, who sends it, and with what
+ * privilege. The rest waits for the first dumpit, which has an extack on
+ * 6.1 too.
+ */
 static int checkpoint_start(struct netlink_callback *cb)
 {
 	struct ckpt_stream *cs = kzalloc(sizeof(*cs), GFP_KERNEL_ACCOUNT);
+	struct nlattr **attrs = snapper_dump_attrs(cb);
 
 	if (!cs)
 		return -ENOMEM;
+	if (attrs[SNAPPER_A_PID])
+		cs->target = find_get_pid(nla_get_u32(attrs[SNAPPER_A_PID]));
+	cs->sender = get_pid(task_tgid(current));
+	cs->privileged = netlink_capable(cb->skb, CAP_SYS_ADMIN);
+	cs->portid = NETLINK_CB(cb->skb).portid;
 	mutex_init(&cs->lock);
 	INIT_DELAYED_WORK(&cs->expire, expire);
 	atomic_set(&cs->hashing, 1);
@@ -889,6 +899,8 @@ static int checkpoint_done(struct netlink_callback *cb)
 		snapper_session_put(cs->s);
 	if (cs->task)
 		put_task_struct(cs->task);
+	put_pid(cs->target);
+	put_pid(cs->sender);
 	kfree(cs);
 	/* The target may have died meanwhile: free what it left. */
 	snapper_session_sweep();
@@ -900,6 +912,7 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 	struct nlattr **attrs = info->attrs;
 	struct snapper_session *s = NULL;
 	struct task_struct *task;
+	struct pid *pid;
 	struct mm_struct *mm;
 	u64 ckpt;
 	int ret;
@@ -909,7 +922,10 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 	    !require(attrs, SNAPPER_A_CHECKPOINT_ID, info->extack) ||
 	    !require(attrs, SNAPPER_A_GENERATION, info->extack))
 		return -EINVAL;
-	task = find_target(attrs, skb, info->extack);
+	pid = find_get_pid(nla_get_u32(attrs[SNAPPER_A_PID]));
+	task = find_target(attrs, pid, task_tgid(current),
+			   netlink_capable(skb, CAP_SYS_ADMIN), info->extack);
+	put_pid(pid);
 	if (IS_ERR(task))
 		return PTR_ERR(task);
 	mm = process_mm(task);
