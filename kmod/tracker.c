@@ -1512,6 +1512,21 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 }
 
 /*
+ * Between two page tables of a walk that holds the mmap lock for reading
+ * while the target runs (the prefetch, the give-back): lets a writer that
+ * waits (the target's mmap()) and the scheduler in. Return: false if the
+ * lock could not be taken again (a fatal signal), unlocked then.
+ */
+static bool mmap_read_yield(struct mm_struct *mm)
+{
+	if (!need_resched() && !mmap_lock_is_contended(mm))
+		return true;
+	mmap_read_unlock(mm);
+	cond_resched();
+	return !mmap_read_lock_killable(mm);
+}
+
+/*
  * The PMD entry of @addr, or NULL; *@next: where the next range starts.
  * A fresh descent for every PMD range, apart from walk_range()'s: the
  * prefetch and the give-back may drop the mmap lock between ranges, after
@@ -1584,12 +1599,8 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 			continue;
 		if (!prefetch_ptes(pf, pmdp, addr, next))
 			break;
-		if (mmap_lock_is_contended(mm)) {
-			mmap_read_unlock(mm);
-			cond_resched();
-			if (mmap_read_lock_killable(mm))
-				goto out;
-		}
+		if (!mmap_read_yield(mm))
+			goto out;
 	}
 	mmap_read_unlock(mm);
 out:
@@ -1720,12 +1731,8 @@ void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 		idx = next >> PAGE_SHIFT;
 		if (!idx)	/* the top of the address space */
 			break;
-		if (need_resched() || mmap_lock_is_contended(mm)) {
-			mmap_read_unlock(mm);
-			cond_resched();
-			if (mmap_read_lock_killable(mm))
-				goto out;
-		}
+		if (!mmap_read_yield(mm))
+			goto out;
 	}
 	mmap_read_unlock(mm);
 out:
