@@ -16,12 +16,13 @@
  * Each selected page is recorded as owed with the checkpoint's id before the
  * stream starts. SNAPPER_CMD_ACK for checkpoint C forgets every page owed by
  * C or earlier (first marking those the target alone still maps exclusive
- * again: give_back() in tracker.c), and records (store, generation) as the base that makes the
- * next checkpoint of that store incremental. A writer that dies, a disk
- * that fills, a stream cut short: no ack, so the pages stay owed and the
- * next checkpoint sends them again. When the module cannot remember
- * (allocation failure), it forgets the acknowledged base instead, so that
- * the next checkpoint is FULL: no change is ever lost, at worst resent.
+ * again: give_back() in tracker.c), and records (store, generation) as the
+ * base that makes the next checkpoint of that store incremental. A writer
+ * that dies, a disk that fills, a stream cut short: no ack, so the pages
+ * stay owed and the next checkpoint sends them again. When the module
+ * cannot remember (allocation failure), it forgets the acknowledged base
+ * instead, so that the next checkpoint is FULL: no change is ever lost, at
+ * worst resent.
  *
  * Content hashes: soft-dirty is per PMD, so one write makes all 512
  * subpages of a THP dirty; shared memory (shared.c) changes without
