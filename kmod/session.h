@@ -30,9 +30,13 @@ struct snapper_thp_hashes {
 	u64 pending[SNAPPER_THP_PAGES];
 };
 
-/* A mapping as the last walk saw it: its range, and start - pgoff pages. */
+/*
+ * A mapping as the last walk saw it: its range, start - pgoff pages, and
+ * what it maps (its file and anon_vma, as identities only: never followed).
+ */
 struct snapper_span {
 	unsigned long start, end, origin;
+	const void *file, *anon;
 };
 
 /*

@@ -939,9 +939,15 @@ static unsigned long origin(unsigned long start, unsigned long pgoff)
  * alone would never send them. (move_ptes() and move_huge_pmd() mark each
  * entry they move.) A move keeps vm_pgoff and changes vm_start, for
  * anonymous and file mappings alike, while splits, merges and a stack's
- * growth keep start - pgoff. So a mapping that the last walk did not see
- * whole at its place with its origin is taken whole, as a new one
- * (SNAPPER_VMA_F_SOFTDIRTY): moved there, or new without VM_SOFTDIRTY.
+ * growth keep start - pgoff. That origin alone does not tell two mappings
+ * apart (a fresh anonymous mapping's is 0; two made at the same address
+ * and moved to the same place share theirs), so what a mapping maps goes
+ * with it: its file and its anon_vma, which a move, a split and a merge
+ * keep, and which two mappings alive at the last walk never share (an
+ * anon_vma is set once; one set since is taken as another mapping: its
+ * pages are new). So a mapping that the last walk did not see whole at
+ * its place, with its origin, file and anon_vma, is taken whole, as a new
+ * one (SNAPPER_VMA_F_SOFTDIRTY): moved there, or new without VM_SOFTDIRTY.
  * Called under the session's lock, which keeps its layout.
  */
 static bool moved(const struct snapper_session *s,
@@ -949,6 +955,7 @@ static bool moved(const struct snapper_session *s,
 {
 	unsigned long at = r->start, o = origin(r->start, r->pgoff);
 	unsigned int lo = 0, hi = s->nr_layout, mid;
+	const struct snapper_span *p;
 
 	while (lo < hi) {	/* the first span that ends after @at */
 		mid = lo + (hi - lo) / 2;
@@ -958,9 +965,11 @@ static bool moved(const struct snapper_session *s,
 			hi = mid;
 	}
 	for (; lo < s->nr_layout && at < r->end; lo++) {
-		if (s->layout[lo].start > at || s->layout[lo].origin != o)
+		p = &s->layout[lo];
+		if (p->start > at || p->origin != o || p->file != r->file ||
+		    p->anon != r->anon)
 			return true;
-		at = s->layout[lo].end;
+		at = p->end;
 	}
 	return at < r->end;
 }
@@ -980,6 +989,8 @@ static int keep_layout(struct snapper_session *s,
 		l[i].start = snap->vmas[i].start;
 		l[i].end = snap->vmas[i].end;
 		l[i].origin = origin(snap->vmas[i].start, snap->vmas[i].pgoff);
+		l[i].file = snap->vmas[i].file;
+		l[i].anon = snap->vmas[i].anon;
 	}
 	kvfree(s->layout);
 	s->layout = l;
@@ -1018,6 +1029,7 @@ static int collect_vmas(struct walk *w)
 			r->flags |= SNAPPER_VMA_F_FILE;
 			r->file = get_file(vma->vm_file);
 		}
+		r->anon = vma->anon_vma;
 		if (vma_skipped(vma)) {
 			r->flags |= vma_skipped(vma);
 			continue;

@@ -50,6 +50,7 @@ struct snapper_snap_vma {
 	unsigned long start, end, pgoff;
 	u32 prot, flags;
 	struct file *file;	/* referenced until the path is resolved */
+	const void *anon;	/* the VMA's anon_vma: see moved() */
 	char *path;		/* kmalloc()ed, or NULL */
 };
 

@@ -141,6 +141,10 @@ static void tracker_test_moved(struct kunit *test)
 	r = (struct snapper_snap_vma){ .start = 0x380000, .end = 0x600000,
 				       .pgoff = 0x380 };
 	KUNIT_EXPECT_TRUE(test, moved(s, &r));
+	/* Same place and origin, but another mapping's memory. */
+	r = v[2];
+	r.anon = &r;
+	KUNIT_EXPECT_TRUE(test, moved(s, &r));
 	/* Beyond everything. */
 	r = (struct snapper_snap_vma){ .start = 0x700000, .end = 0x800000,
 				       .pgoff = 0x700 };
