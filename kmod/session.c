@@ -108,7 +108,7 @@ static void session_release(struct kref *ref)
 		kvfree(e);
 	xa_destroy(&s->thp);
 	xa_destroy(&s->owed);
-	kvfree(s->layout);
+	kvfree(s->tables);
 	if (s->mm)
 		mmdrop(s->mm);
 	mutex_destroy(&s->lock);
@@ -358,9 +358,9 @@ void snapper_session_forget(struct snapper_session *s)
 	s->acked_gen = 0;
 	s->acked_store = 0;
 	/* The next walk is FULL, and records its own. */
-	kvfree(s->layout);
-	s->layout = NULL;
-	s->nr_layout = 0;
+	kvfree(s->tables);
+	s->tables = NULL;
+	s->nr_tables = 0;
 }
 
 /**

@@ -9,6 +9,8 @@
 #include <linux/wait.h>
 #include <linux/xarray.h>
 
+struct snapper_table;
+
 struct mm_struct;
 
 #define SNAPPER_SESSION_RECENT	8
@@ -28,15 +30,6 @@ struct snapper_thp_hashes {
 	u64 pending_ckpt;		/* @pending is that checkpoint's */
 	u64 acked[SNAPPER_THP_PAGES];
 	u64 pending[SNAPPER_THP_PAGES];
-};
-
-/*
- * A mapping as the last walk saw it: its range, start - pgoff pages, and
- * what it maps (its file and anon_vma, as identities only: never followed).
- */
-struct snapper_span {
-	unsigned long start, end, origin;
-	const void *file, *anon;
 };
 
 /*
@@ -71,8 +64,8 @@ struct snapper_session {
 	struct xarray owed;		/* page index -> xa_mk_value(ckpt id) */
 	unsigned long nr_owed;
 	struct xarray thp;		/* haddr >> PMD_SHIFT -> thp_hashes */
-	struct snapper_span *layout;	/* the last walk's, by address */
-	unsigned int nr_layout;
+	struct snapper_table *tables;	/* the last walk's, by slot */
+	unsigned int nr_tables;
 };
 
 struct snapper_session *snapper_session_get(struct mm_struct *mm,

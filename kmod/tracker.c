@@ -110,6 +110,7 @@ struct walk {
 	unsigned long room;			/* free slots from @fill on */
 	struct snapper_snap_page *last;		/* last slot filled in this VMA */
 	bool vma_dirty;				/* the VMA had VM_SOFTDIRTY */
+	bool dirty;				/* the PMD slot's: see note_table() */
 	bool kernel_writes;			/* see kernel_written() */
 	unsigned long holes;			/* 0, SNAP_HOLE [| SNAP_FILE] */
 };
@@ -281,10 +282,88 @@ static void share_anon(struct page *page)
 		ClearPageAnonExclusive(page);
 }
 
+/*
+ * Moved memory. mremap() of a whole page table (2 MiB, source and
+ * destination 2 MiB-aligned alike: move_normal_pmd(); 1 GiB alike:
+ * move_normal_pud(), which moves a PMD table with the tables and huge
+ * entries under it) moves the table itself, its entries untouched, so
+ * pages the last walk cleared stay soft-clean at their new place, in a
+ * mapping without VM_SOFTDIRTY (copy_vma() copies the flags): soft-dirty
+ * alone would never send them. Every other way an entry comes to be marks
+ * it soft-dirty (faults, move_ptes(), move_huge_pmd(), UFFDIO_COPY and
+ * UFFDIO_MOVE, khugepaged's collapse, 6.1 and 6.12 alike), and nothing but
+ * a walk clears the bit. So a soft-clean entry is one the last walk cleared,
+ * carried since only inside its own table, at its own index: it still maps
+ * the address it did then if and only if its table sits where it sat then.
+ *
+ * A slot's identity is therefore the table its entries live in: the PTE
+ * table's page for a PMD entry that points to one, the PMD table's page
+ * for a huge entry (a huge entry moves alone only through move_huge_pmd(),
+ * which marks it, and inside its PMD table otherwise). Two tables alive at
+ * one walk are two pages, and a table freed since carries no entry the
+ * last walk cleared, so a page reused for another table is harmless. The
+ * low bit tells the two kinds apart; no table is at pfn 0.
+ */
+static unsigned long table_id(pmd_t *pmdp, pmd_t pmdval)
+{
+	if (pmd_present(pmdval) && !pmd_trans_huge(pmdval) &&
+	    !pmd_devmap(pmdval))
+		return pmd_pfn(pmdval) << 1;
+	return virt_to_phys(pmdp) >> PAGE_SHIFT << 1 | 1;
+}
+
+/* What the last walk found at @slot, or NULL. */
+static const struct snapper_table *last_table(const struct snapper_session *s,
+					      unsigned long slot)
+{
+	unsigned int lo = 0, hi = s->nr_tables, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (s->tables[mid].slot == slot)
+			return &s->tables[mid];
+		if (s->tables[mid].slot < slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * Records what sits at @addr's PMD slot, for the next walk. Return: whether
+ * every entry of the slot is to be taken, as in a new mapping: the last
+ * walk found another table there, or none (only a moved table can hold
+ * entries the soft-dirty bits would leave out; a table made since holds
+ * none). A huge page split in place leaves a PTE table where the last walk
+ * found a huge entry, and is taken too; it costs nothing more, since the
+ * split marks every entry soft-dirty where the huge entry was dirty, as
+ * it nearly always is (__split_huge_pmd_locked() applies pte_mkdirty(),
+ * which sets _PAGE_SOFT_DIRTY on x86, 6.1 and 6.12 alike). Called with
+ * room for one more record; the walk goes up the address space, so a slot
+ * seen again (a second mapping in it, or a retry) is the last one recorded.
+ */
+static bool note_table(struct walk *w, pmd_t *pmdp, pmd_t pmdval,
+		       unsigned long addr)
+{
+	struct snapper_snapshot *snap = w->snap;
+	unsigned long slot = addr >> PMD_SHIFT, id = table_id(pmdp, pmdval);
+	struct snapper_table *t = &snap->tables[snap->nr_tables];
+	const struct snapper_table *last = last_table(w->s, slot);
+
+	if (snap->nr_tables && t[-1].slot == slot)
+		t--;
+	else
+		snap->nr_tables++;
+	t->slot = slot;
+	t->id = id;
+	return !last || last->id != id;
+}
+
 static unsigned long selected(struct walk *w, unsigned long addr,
 			      bool soft_dirty)
 {
-	if (w->snap->full || w->vma_dirty || soft_dirty)
+	if (w->snap->full || w->dirty || soft_dirty)
 		return 1;
 	if (snapper_session_owes(w->s, addr))
 		return 1 | SNAPPER_PAGE_F_OWED;
@@ -458,7 +537,7 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
 		return;		/* an untouched file */
 	}
-	if (!w->snap->full && !w->vma_dirty && !w->kernel_writes &&
+	if (!w->snap->full && !w->dirty && !w->kernel_writes &&
 	    !pmd_soft_dirty(pmdval)) {
 		if (!snapper_session_owes_range(w->s, addr,
 						addr + HPAGE_PMD_SIZE))
@@ -504,7 +583,7 @@ static void pmd_migration(struct walk *w, struct vm_area_struct *vma,
 		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
 		return;
 	}
-	if (!w->snap->full && !w->vma_dirty && !pmd_swp_soft_dirty(pmdval)) {
+	if (!w->snap->full && !w->dirty && !pmd_swp_soft_dirty(pmdval)) {
 		if (!snapper_session_owes_range(w->s, addr,
 						addr + HPAGE_PMD_SIZE))
 			return;
@@ -560,12 +639,15 @@ static int walk_pmd(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 			  GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
 	if (ret)
 		return ret;
+	if (w->snap->nr_tables == w->snap->cap_tables)
+		return -EAGAIN;		/* walk_locked() makes room */
 	do {
 		pmdval = READ_ONCE(*pmdp);
 		if (pmd_none(pmdval)) {
 			add_hole(w, addr, end);
 			return 0;
 		}
+		w->dirty = note_table(w, pmdp, pmdval, addr) || w->vma_dirty;
 		if (!pmd_present(pmdval) || pmd_trans_huge(pmdval) ||
 		    pmd_devmap(pmdval))
 			ret = walk_huge_pmd(w, vma, pmdp, addr);
@@ -924,80 +1006,6 @@ static int check_mm(struct mm_struct *mm, struct netlink_ext_ack *extack)
 }
 
 /* Records the layout and starts tracking new VMAs: the first change made. */
-/* Where a mapping's page offsets start: it stays while its memory stays put. */
-static unsigned long origin(unsigned long start, unsigned long pgoff)
-{
-	return start - (pgoff << PAGE_SHIFT);
-}
-
-/*
- * Moved memory. mremap() of a whole page table (2 MiB, with source and
- * destination 2 MiB-aligned alike: move_normal_pmd(); 1 GiB alike:
- * move_normal_pud()) moves the table itself, its entries untouched, so
- * pages the last walk cleared stay soft-clean at their new place, in a
- * mapping without VM_SOFTDIRTY (copy_vma() copies the flags): soft-dirty
- * alone would never send them. (move_ptes() and move_huge_pmd() mark each
- * entry they move.) A move keeps vm_pgoff and changes vm_start, for
- * anonymous and file mappings alike, while splits, merges and a stack's
- * growth keep start - pgoff. That origin alone does not tell two mappings
- * apart (a fresh anonymous mapping's is 0; two made at the same address
- * and moved to the same place share theirs), so what a mapping maps goes
- * with it: its file and its anon_vma, which a move, a split and a merge
- * keep, and which two mappings alive at the last walk never share (an
- * anon_vma is set once; one set since is taken as another mapping: its
- * pages are new). So a mapping that the last walk did not see whole at
- * its place, with its origin, file and anon_vma, is taken whole, as a new
- * one (SNAPPER_VMA_F_SOFTDIRTY): moved there, or new without VM_SOFTDIRTY.
- * Called under the session's lock, which keeps its layout.
- */
-static bool moved(const struct snapper_session *s,
-		  const struct snapper_snap_vma *r)
-{
-	unsigned long at = r->start, o = origin(r->start, r->pgoff);
-	unsigned int lo = 0, hi = s->nr_layout, mid;
-	const struct snapper_span *p;
-
-	while (lo < hi) {	/* the first span that ends after @at */
-		mid = lo + (hi - lo) / 2;
-		if (s->layout[mid].end <= at)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < s->nr_layout && at < r->end; lo++) {
-		p = &s->layout[lo];
-		if (p->start > at || p->origin != o || p->file != r->file ||
-		    p->anon != r->anon)
-			return true;
-		at = p->end;
-	}
-	return at < r->end;
-}
-
-/* Keeps @snap's layout for the next walk (moved()). Return: 0 or -ENOMEM. */
-static int keep_layout(struct snapper_session *s,
-		       const struct snapper_snapshot *snap)
-{
-	struct snapper_span *l;
-	unsigned int i;
-
-	l = kvmalloc_array(max(snap->nr_vmas, 1U), sizeof(*l),
-			   GFP_KERNEL_ACCOUNT);
-	if (!l)
-		return -ENOMEM;
-	for (i = 0; i < snap->nr_vmas; i++) {
-		l[i].start = snap->vmas[i].start;
-		l[i].end = snap->vmas[i].end;
-		l[i].origin = origin(snap->vmas[i].start, snap->vmas[i].pgoff);
-		l[i].file = snap->vmas[i].file;
-		l[i].anon = snap->vmas[i].anon;
-	}
-	kvfree(s->layout);
-	s->layout = l;
-	s->nr_layout = snap->nr_vmas;
-	return 0;
-}
-
 static int collect_vmas(struct walk *w)
 {
 	struct snapper_snapshot *snap = w->snap;
@@ -1029,7 +1037,6 @@ static int collect_vmas(struct walk *w)
 			r->flags |= SNAPPER_VMA_F_FILE;
 			r->file = get_file(vma->vm_file);
 		}
-		r->anon = vma->anon_vma;
 		if (vma_skipped(vma)) {
 			r->flags |= vma_skipped(vma);
 			continue;
@@ -1038,9 +1045,6 @@ static int collect_vmas(struct walk *w)
 			r->flags |= SNAPPER_VMA_F_SOFTDIRTY;
 			snap->stats.vma_softdirty++;
 			vma_start_tracking(vma);
-		} else if (!snap->full && moved(w->s, r)) {
-			r->flags |= SNAPPER_VMA_F_SOFTDIRTY;
-			snap->stats.vma_softdirty++;
 		}
 	}
 	return 0;
@@ -1134,6 +1138,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 			w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
 				       vma->vm_start != r->start ||
 				       vma->vm_end != r->end;
+			w->dirty = w->vma_dirty;
 			w->kernel_writes = kernel_written(vma);
 			w->holes = hole_kind(w, vma);
 			w->last = NULL;
@@ -1159,6 +1164,22 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
  * Every exit after walk_vmas() ran, error or not, flushes: it may have
  * write-protected entries (and the target stays frozen until then).
  */
+/* Room for @cap records of what the walk finds at each PMD slot. */
+static int grow_tables(struct snapper_snapshot *snap, unsigned int cap)
+{
+	struct snapper_table *t;
+
+	t = kvmalloc_array(cap, sizeof(*t), GFP_KERNEL_ACCOUNT);
+	if (!t)
+		return -ENOMEM;
+	if (snap->nr_tables)
+		memcpy(t, snap->tables, snap->nr_tables * sizeof(*t));
+	kvfree(snap->tables);
+	snap->tables = t;
+	snap->cap_tables = cap;
+	return 0;
+}
+
 static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 {
 	struct mm_struct *mm = w->mm;
@@ -1202,8 +1223,12 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 			break;
 		mmap_write_unlock(mm);
 		w->snap->stats.walk_us += ktime_us_delta(ktime_get(), t0);
-		ret = ensure_room(w, w->room + SNAP_GROW_CHUNKS * SNAP_CHUNK_PAGES,
-				  GFP_KERNEL_ACCOUNT);
+		if (w->snap->nr_tables == w->snap->cap_tables)
+			ret = grow_tables(w->snap, 2 * w->snap->cap_tables);
+		else
+			ret = ensure_room(w, w->room + SNAP_GROW_CHUNKS *
+						  SNAP_CHUNK_PAGES,
+					  GFP_KERNEL_ACCOUNT);
 		if (ret)
 			goto out_flush;
 	}
@@ -1498,11 +1523,16 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 {
 	pmd_t pmdval = READ_ONCE(*pmdp);
 	spinlock_t *ptl;	/* the PTE table's, as in walk_ptes() */
+	const struct snapper_table *last;
 	pte_t *ptep, pte;
+	bool all;
 
 	if (pmd_none(pmdval) || !pmd_present(pmdval) ||
 	    pmd_trans_huge(pmdval) || pmd_devmap(pmdval) || pmd_bad(pmdval))
 		return true;
+	/* A table note_table() will not trust: every entry taken. */
+	last = last_table(pf->s, addr >> PMD_SHIFT);
+	all = pf->all || !last || last->id != table_id(pmdp, pmdval);
 	rcu_read_lock();
 	ptep = pte_offset_kernel(&pmdval, addr);
 	ptl = pte_lockptr(pf->mm, &pmdval);
@@ -1513,7 +1543,7 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 			if (pte_none(pte) || pte_present(pte) ||
 			    non_swap_entry(pte_to_swp_entry(pte)))
 				continue;
-			if (pf->all || pte_swp_soft_dirty(pte) ||
+			if (all || pte_swp_soft_dirty(pte) ||
 			    snapper_session_owes(pf->s, addr))
 				pf->addr[pf->nr++] = addr;
 		}
@@ -1761,6 +1791,18 @@ static unsigned long estimate_pages(struct mm_struct *mm, bool full)
 	return full ? n + PTRS_PER_PTE : n / 8 + PTRS_PER_PTE;
 }
 
+/* Hands @snap's record of the page tables to @s, for the next walk. */
+static void keep_tables(struct snapper_session *s,
+			struct snapper_snapshot *snap)
+{
+	kvfree(s->tables);
+	s->tables = snap->tables;
+	s->nr_tables = snap->nr_tables;
+	snap->tables = NULL;
+	snap->nr_tables = 0;
+	snap->cap_tables = 0;
+}
+
 /**
  * snapper_tracker_collect() - take a snapshot of a process's changed pages
  * @task: a thread of the target, referenced
@@ -1785,6 +1827,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 {
 	struct walk w = { .mm = mm, .s = s, .snap = snap };
 	struct snapper_freeze *freeze;
+	unsigned long tables;
 	ktime_t t0;
 	int ret;
 
@@ -1792,6 +1835,8 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	mmap_read_lock(mm);
 	ret = check_mm(mm, extack);
 	snap->cap_vmas = mm->map_count + 16;
+	/* A PTE table per slot, or the one a huge page deposited: an estimate. */
+	tables = mm_pgtables_bytes(mm) / PAGE_SIZE + 64;
 	mmap_read_unlock(mm);
 	if (ret)
 		return ret;
@@ -1799,6 +1844,9 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 			      GFP_KERNEL_ACCOUNT);
 	if (!snap->vmas)
 		return -ENOMEM;
+	ret = grow_tables(snap, min_t(unsigned long, tables, UINT_MAX / 2));
+	if (ret)
+		return ret;
 	prefetch_swapped(mm, s, snap->full);
 	ret = ensure_room(&w, estimate_pages(mm, snap->full), GFP_KERNEL_ACCOUNT);
 	if (ret)
@@ -1830,10 +1878,12 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 
 	/*
 	 * Whatever was cleared is owed now, even if this stream fails, and
-	 * the next walk compares its layout with this one's.
+	 * the next walk compares its page tables with this one's.
 	 */
-	if (snap->nr_vmas && (ret || owe_pages(s, snap) || keep_layout(s, snap)))
+	if (snap->nr_vmas && (ret || owe_pages(s, snap)))
 		snapper_session_forget(s);
+	else if (snap->nr_vmas)
+		keep_tables(s, snap);
 	resolve_paths(snap);
 	return ret;
 }
@@ -1876,6 +1926,10 @@ void snapper_snapshot_release(struct snapper_snapshot *snap)
 	kvfree(snap->vmas);
 	snap->vmas = NULL;
 	snap->nr_vmas = 0;
+	kvfree(snap->tables);
+	snap->tables = NULL;
+	snap->nr_tables = 0;
+	snap->cap_tables = 0;
 }
 
 #ifdef SNAPPER_KUNIT

@@ -50,7 +50,6 @@ struct snapper_snap_vma {
 	unsigned long start, end, pgoff;
 	u32 prot, flags;
 	struct file *file;	/* referenced until the path is resolved */
-	const void *anon;	/* the VMA's anon_vma: see moved() */
 	char *path;		/* kmalloc()ed, or NULL */
 };
 
@@ -61,6 +60,14 @@ struct snapper_snap_stats {
 	u32 threads;
 };
 
+/*
+ * What a walk found at one PMD slot of the target's page tables (@slot:
+ * its address >> PMD_SHIFT): which table (see table_id() in tracker.c).
+ */
+struct snapper_table {
+	unsigned long slot, id;
+};
+
 /* Everything a checkpoint streams, built by snapper_tracker_collect(). */
 struct snapper_snapshot {
 	bool full;
@@ -69,6 +76,8 @@ struct snapper_snapshot {
 	u64 base_ckpt;		/* the acknowledged checkpoint built on */
 	struct snapper_snap_vma *vmas;
 	unsigned int nr_vmas, cap_vmas;
+	struct snapper_table *tables;	/* this walk's, by slot */
+	unsigned int nr_tables, cap_tables;
 	struct snapper_snap_chunk *head, *tail;
 	unsigned long nr_pages;
 	struct snapper_snap_stats stats;

@@ -2,7 +2,8 @@
 /*
  * KUnit tests of the tracker's pure parts: batching of snapshot pages into
  * chunks (room accounting, order, growth without sleeping), merging of
- * holes, and the translation of VMA flags. Included at the end of tracker.c.
+ * holes, the translation of VMA flags, and the record of page tables that
+ * tells moved ones. Included at the end of tracker.c.
  */
 #include <kunit/test.h>
 
@@ -103,53 +104,66 @@ static void tracker_test_vma_prot(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, vma_prot(VM_EXEC | VM_MAYWRITE), (u32)PROT_EXEC);
 }
 
-/* moved(): a mapping the last walk saw whole at its place with its origin. */
-static void tracker_test_moved(struct kunit *test)
+/* A PMD entry pointing to a PTE table at @pfn, or a huge one. */
+static pmd_t test_pmd(unsigned long pfn, bool huge)
 {
-	struct snapper_snapshot last = { .nr_vmas = 3 };
-	struct snapper_snap_vma v[3] = {
-		{ .start = 0x100000, .end = 0x200000, .pgoff = 0x100 },
-		{ .start = 0x200000, .end = 0x300000, .pgoff = 0x500 },
-		{ .start = 0x400000, .end = 0x600000, .pgoff = 0x400 },
-	};
+	return __pmd(pfn << PAGE_SHIFT | _PAGE_TABLE | (huge ? _PAGE_PSE : 0));
+}
+
+/*
+ * note_table(): a slot whose table the last walk found there is not taken
+ * whole; one it found another table at, or none, is.
+ */
+static void tracker_test_tables(struct kunit *test)
+{
 	struct snapper_session *s = kunit_kzalloc(test, sizeof(*s), GFP_KERNEL);
-	struct snapper_snap_vma r;
+	pmd_t *pmds = kunit_kzalloc(test, 2 * PAGE_SIZE, GFP_KERNEL);
+	struct snapper_snapshot snap = {};
+	struct walk w = { .s = s, .snap = &snap };
+	unsigned long a = 0x7f0000000000UL, b = a + PMD_SIZE;
 
 	KUNIT_ASSERT_NOT_NULL(test, s);
-	last.vmas = v;
-	/* No layout: everything is new. */
-	KUNIT_EXPECT_TRUE(test, moved(s, &v[0]));
-	KUNIT_ASSERT_EQ(test, keep_layout(s, &last), 0);
-	KUNIT_EXPECT_FALSE(test, moved(s, &v[0]));
-	KUNIT_EXPECT_FALSE(test, moved(s, &v[2]));
-	/* A piece of one, split off by mprotect(): same origin. */
-	r = (struct snapper_snap_vma){ .start = 0x480000, .end = 0x500000,
-				       .pgoff = 0x480 };
-	KUNIT_EXPECT_FALSE(test, moved(s, &r));
-	/* Moved by mremap(): pgoff kept, start changed. */
-	r = (struct snapper_snap_vma){ .start = 0x400000, .end = 0x500000,
-				       .pgoff = 0x100 };
-	KUNIT_EXPECT_TRUE(test, moved(s, &r));
-	/* Two merged whose origins differ, or that cover a gap. */
-	r = (struct snapper_snap_vma){ .start = 0x100000, .end = 0x300000,
-				       .pgoff = 0x100 };
-	KUNIT_EXPECT_TRUE(test, moved(s, &r));
-	r = (struct snapper_snap_vma){ .start = 0x200000, .end = 0x500000,
-				       .pgoff = 0x500 };
-	KUNIT_EXPECT_TRUE(test, moved(s, &r));
-	/* Grown below (a stack): start and pgoff down together, but new there. */
-	r = (struct snapper_snap_vma){ .start = 0x380000, .end = 0x600000,
-				       .pgoff = 0x380 };
-	KUNIT_EXPECT_TRUE(test, moved(s, &r));
-	/* Same place and origin, but another mapping's memory. */
-	r = v[2];
-	r.anon = &r;
-	KUNIT_EXPECT_TRUE(test, moved(s, &r));
-	/* Beyond everything. */
-	r = (struct snapper_snap_vma){ .start = 0x700000, .end = 0x800000,
-				       .pgoff = 0x700 };
-	KUNIT_EXPECT_TRUE(test, moved(s, &r));
-	kvfree(s->layout);
+	KUNIT_ASSERT_NOT_NULL(test, pmds);
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	/* No record: every table is new. */
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[0], test_pmd(10, false), a));
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[1], test_pmd(11, false), b));
+	/* A second mapping in the same slot: one record. */
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[1], test_pmd(11, false), b));
+	KUNIT_EXPECT_EQ(test, snap.nr_tables, 2U);
+	keep_tables(s, &snap);
+	KUNIT_EXPECT_NULL(test, snap.tables);
+	KUNIT_EXPECT_EQ(test, s->nr_tables, 2U);
+
+	/* The two traded places (mremap() of each onto the other's). */
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 1), 0);
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[0], test_pmd(11, false), a));
+	/* Out of room: the walk stops (-EAGAIN) and grows the record. */
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 2 * snap.cap_tables), 0);
+	KUNIT_EXPECT_EQ(test, snap.tables[0].slot, a >> PMD_SHIFT);
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[1], test_pmd(10, false), b));
+	keep_tables(s, &snap);
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	KUNIT_EXPECT_FALSE(test, note_table(&w, &pmds[0], test_pmd(11, false), a));
+	/* Split or collapsed: another kind of entry, taken whole. */
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[1], test_pmd(12, true), b));
+	keep_tables(s, &snap);
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	/* Another huge page in the same PMD table, at the same slot. */
+	KUNIT_EXPECT_FALSE(test, note_table(&w, &pmds[1], test_pmd(13, true), b));
+	keep_tables(s, &snap);
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	/* Its PMD table replaced by one moved there (mremap() of 1 GiB). */
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[PTRS_PER_PMD + 1],
+					   test_pmd(13, true), b));
+	/* Split in place: taken whole (its entries are soft-dirty anyway). */
+	keep_tables(s, &snap);
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[PTRS_PER_PMD + 1],
+					   test_pmd(14, false), b));
+	KUNIT_EXPECT_EQ(test, snap.nr_tables, 1U);
+	snapper_snapshot_release(&snap);
+	kvfree(s->tables);
 }
 
 static struct kunit_case tracker_test_cases[] = {
@@ -157,7 +171,7 @@ static struct kunit_case tracker_test_cases[] = {
 	KUNIT_CASE(tracker_test_chunk_fits_a_page),
 	KUNIT_CASE(tracker_test_holes),
 	KUNIT_CASE(tracker_test_vma_prot),
-	KUNIT_CASE(tracker_test_moved),
+	KUNIT_CASE(tracker_test_tables),
 	{}
 };
 
