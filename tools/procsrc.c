@@ -17,7 +17,9 @@
  * are cleared before the generation is durable, so a checkpoint that never
  * gets acknowledged leaves a "pending" mark there, and the next checkpoint
  * of that process is full. Changes are never lost; only incrementality is,
- * after a failure.
+ * after a failure. Next to it, proc-PID.frames records what each page held
+ * at the last checkpoint, for pages moved with their page tables (see
+ * load_frames()); both go once the process is gone (sweep_state()).
  *
  * Holes, as the module reports them: in a private anonymous mapping a
  * page that pagemap shows neither present nor swapped, or mapping the zero
@@ -47,9 +49,11 @@
  * anonymous one reports its empty pages as holes). Use the module where
  * that matters.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +153,33 @@ static int save_state(uint32_t pid, const struct state *st)
 	return 0;
 }
 
+/*
+ * Removes the state of processes that are gone: a record of frames is
+ * 16 bytes per page, in memory (/run is a tmpfs). A pid reused meanwhile
+ * keeps its files until its next checkpoint (full: another starttime)
+ * replaces them.
+ */
+static void sweep_state(void)
+{
+	DIR *d = opendir(STATE_DIR);
+	struct dirent *e;
+	char path[300];
+	unsigned int pid;
+	int n;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (sscanf(e->d_name, "proc-%u%n", &pid, &n) != 1 ||
+		    (e->d_name[n] && strcmp(e->d_name + n, ".frames")) ||
+		    !pid || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof(path), STATE_DIR "/%s", e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+}
+
 static int read_starttime(uint32_t pid, uint64_t *out)
 {
 	char path[64], buf[1024], *p;
@@ -193,6 +224,11 @@ struct hole {
 	bool file;	/* reads as the file: not in the generation */
 };
 
+/* An entry's page frame, or swap type and offset, at an address. */
+struct frame {
+	uint64_t addr, frame;
+};
+
 struct capture {
 	struct vma *vmas;
 	size_t nvmas;
@@ -204,6 +240,10 @@ struct capture {
 	struct snapper_ckpt_stats stats;
 	int kpageflags;		/* open when the process has KSM pages */
 	bool pinned;		/* it holds long-term pins (VmPin) */
+	struct frame *frames;	/* this scan's, ascending: see load_frames() */
+	size_t nframes, cap_frames;
+	struct frame *last;	/* the last checkpoint's, or NULL */
+	size_t nlast, at_last;
 };
 
 static void capture_free(struct capture *c)
@@ -219,6 +259,98 @@ static void capture_free(struct capture *c)
 	free(c->addrs);
 	free(c->data);
 	free(c->holes);
+	free(c->frames);
+	free(c->last);
+}
+
+/*
+ * Pages moved with their page tables. mremap() of a whole PTE table (a
+ * 2 MiB range, source and destination 2 MiB-aligned alike) moves the
+ * table, its entries untouched: the pages the last checkpoint cleared
+ * arrive soft-clean at their new place, and pagemap cannot tell (nor
+ * can it when two pieces of a mapping trade places, which leaves maps as
+ * it was). So each checkpoint records what every entry it scanned held
+ * (its page frame, or swap type and offset, as pagemap shows them), and
+ * an incremental one also takes each soft-clean entry that does not hold
+ * what was recorded at its address: a page that was elsewhere at the last
+ * checkpoint, or one migrated or swapped out or in since, taken again
+ * for nothing. Frames are shown to CAP_SYS_ADMIN alone (as root runs this
+ * backend); without it every frame reads 0 and such moves go unseen. A
+ * frame freed and reused since by another page that then moved here,
+ * with its table, to the very address: unseen too; the module tells
+ * tables apart instead (kmod/tracker.c, note_table()).
+ */
+static void frames_path(uint32_t pid, char *buf, size_t len)
+{
+	snprintf(buf, len, STATE_DIR "/proc-%" PRIu32 ".frames", pid);
+}
+
+/* The last checkpoint's record into c->last. Return: false if none. */
+static bool load_frames(uint32_t pid, struct capture *c)
+{
+	char path[64];
+	struct stat sb;
+	bool ok = false;
+	FILE *f;
+
+	frames_path(pid, path, sizeof(path));
+	f = fopen(path, "rb");
+	if (!f)
+		return false;
+	if (!fstat(fileno(f), &sb) && sb.st_size % sizeof(struct frame) == 0) {
+		c->nlast = (size_t)sb.st_size / sizeof(struct frame);
+		c->last = malloc(c->nlast ? (size_t)sb.st_size : 1);
+		ok = c->last && fread(c->last, sizeof(struct frame), c->nlast,
+				      f) == c->nlast;
+	}
+	fclose(f);
+	return ok;
+}
+
+static int save_frames(uint32_t pid, const struct capture *c)
+{
+	char path[64], tmp[80];
+	FILE *f;
+
+	frames_path(pid, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "wb");
+	if (!f)
+		return fail(-errno, "%s", tmp);
+	if (fwrite(c->frames, sizeof(*c->frames), c->nframes, f) != c->nframes) {
+		fclose(f);
+		return fail(-EIO, "%s", tmp);
+	}
+	if (fclose(f) || rename(tmp, path))
+		return fail(-errno, "%s", path);
+	return 0;
+}
+
+/* Records what @pm holds at @addr. Return: 0 or -ENOMEM. */
+static int note_frame(struct capture *c, uint64_t addr, uint64_t pm)
+{
+	if (c->nframes == c->cap_frames) {
+		size_t cap = c->cap_frames ? c->cap_frames * 2 : 4096;
+		struct frame *f = realloc(c->frames, cap * sizeof(*f));
+
+		if (!f)
+			return fail(-ENOMEM, "frame list");
+		c->frames = f;
+		c->cap_frames = cap;
+	}
+	c->frames[c->nframes++] = (struct frame){
+		addr, pm & (PM_SWAP | PM_PFN_MASK),
+	};
+	return 0;
+}
+
+/* Whether @pm at @addr holds what the last checkpoint saw there. */
+static bool same_frame(struct capture *c, uint64_t addr, uint64_t pm)
+{
+	while (c->at_last < c->nlast && c->last[c->at_last].addr < addr)
+		c->at_last++;
+	return c->at_last < c->nlast && c->last[c->at_last].addr == addr &&
+	       c->last[c->at_last].frame == (pm & (PM_SWAP | PM_PFN_MASK));
 }
 
 /* Special mappings that hold no memory of the process's own. */
@@ -631,7 +763,8 @@ static int add_hole(struct capture *c, uint64_t addr, bool merge, bool file)
  * taken, every page (AIO's ring maps a page only once the process reads
  * it; /proc/PID/mem reads the kernel's page either way).
  */
-static bool wanted(const struct vma *m, uint64_t pm, bool full)
+static bool wanted(struct capture *c, const struct vma *m, uint64_t addr,
+		   uint64_t pm, bool full)
 {
 	bool shared_rw = (m->v.flags & SNAPPER_VMA_F_SHARED) && (m->v.prot & 2);
 
@@ -646,7 +779,8 @@ static bool wanted(const struct vma *m, uint64_t pm, bool full)
 		return false;
 	if ((pm & PM_FILE) && !shared_rw)
 		return false;
-	return full || m->huge || (pm & PM_SOFT_DIRTY);
+	return full || m->huge || (pm & PM_SOFT_DIRTY) ||
+	       !same_frame(c, addr, pm);
 }
 
 /* A present anonymous page that KSM merged (see the top of the file)? */
@@ -667,6 +801,8 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 	static uint64_t ent[8192];
 	size_t i;
 
+	c->nframes = 0;
+	c->at_last = 0;
 	for (i = 0; i < c->nvmas; i++) {
 		const struct snapper_ckpt_vma *v = &c->vmas[i].v;
 		uint64_t addr = v->start;
@@ -695,6 +831,10 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 			for (k = 0; k < n; k++, addr += PAGE_SIZE) {
 				if (ent[k] & (PM_PRESENT | PM_SWAP))
 					c->stats.scanned++;
+				if ((ent[k] & (PM_PRESENT | PM_SWAP)) &&
+				    !pm_no_entry(ent[k]) &&
+				    note_frame(c, addr, ent[k]))
+					return -ENOMEM;
 				if ((ent[k] & PM_SWAP) && !pm_no_entry(ent[k]))
 					c->stats.swap++;
 				/* Holes stay within their mapping, as the module's. */
@@ -708,7 +848,7 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 					if (add_hole(c, addr, addr != v->start,
 						     true))
 						return -ENOMEM;
-				} else if ((wanted(&c->vmas[i], ent[k],
+				} else if ((wanted(c, &c->vmas[i], addr, ent[k],
 						   full || c->pinned) ||
 					    ksm_page(c, ent[k])) &&
 					   add_page(c, addr)) {
@@ -937,11 +1077,13 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	struct held th = { 0 };
 	struct state st = { 0 }, old;
 	uint64_t ckpt, t0;
+	char path[64];
 	bool full;
 	int ret;
 
 	if (req->pid == (uint32_t)getpid())
 		return fail(-EINVAL, "--backend=proc cannot checkpoint its own process");
+	sweep_state();
 	ret = read_starttime(req->pid, &st.starttime);
 	if (ret)
 		return ret;
@@ -950,6 +1092,9 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	       !load_state(req->pid, &old) || old.starttime != st.starttime ||
 	       old.store_id != req->store_id || old.pending ||
 	       old.acked_gen != req->base_generation;
+	/* Without the last record, a moved page could go unseen. */
+	if (!full && !load_frames(req->pid, &c))
+		full = true;
 	if (getrandom(&ckpt, sizeof(ckpt), 0) != sizeof(ckpt))
 		return fail(-errno, "getrandom");
 	ckpt |= 1;	/* never 0, which means "none" */
@@ -961,6 +1106,12 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 		ret = save_state(req->pid, &st);
 	if (ret)
 		goto out;
+	/* A record older than this checkpoint's must never be read. */
+	frames_path(req->pid, path, sizeof(path));
+	if (unlink(path) && errno != ENOENT) {
+		ret = fail(-errno, "%s", path);
+		goto out;
+	}
 
 	t0 = now_us();
 	ret = threads_hold((pid_t)req->pid, &th, MAX_THREADS);
@@ -970,6 +1121,8 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 		ret = capture_stopped(req->pid, &c, &vf, full);
 	c.stats.threads = (uint32_t)th.n;
 	threads_release(&th);
+	if (!ret)
+		ret = save_frames(req->pid, &c);
 	c.stats.freeze_us = now_us() - t0;
 	c.stats.sent = c.npages;
 	c.stats.copied = c.npages;

@@ -226,6 +226,55 @@ TEST_F(proc, another_store_in_between_makes_the_next_full)
 }
 
 /*
+ * Each checkpoint records the frame of every page it scanned, and the next
+ * incremental one takes a soft-clean page whose frame changed (a page moved
+ * with its page table: see oracle.c, tables_proc). Without that record it
+ * cannot tell, and must be full.
+ */
+TEST_F(proc, a_lost_record_of_frames_makes_the_next_full)
+{
+	char frames[64];
+
+	ASSERT_EQ(0, checkpoint(self));
+	snprintf(frames, sizeof(frames), "/run/snapper/proc-%d.frames",
+		 self->pid);
+	ASSERT_EQ(0, unlink(frames));
+	rewrite(_metadata, self, 9);
+	ASSERT_EQ(0, checkpoint(self));
+	EXPECT_EQ(0, tool("snapper-tool show --store %s --json | grep -q '\"kind\": \"full\"'",
+			  self->store));
+	expect_export_matches(_metadata, self, 2);
+	/* Recorded again: the one after is incremental. */
+	ASSERT_EQ(0, access(frames, F_OK));
+	rewrite(_metadata, self, 11);
+	ASSERT_EQ(0, checkpoint(self));
+	EXPECT_EQ(0, tool("snapper-tool show --store %s --json | grep -q '\"kind\": \"incremental\"'",
+			  self->store));
+	expect_export_matches(_metadata, self, 3);
+}
+
+/* The state of a process that is gone goes with the next checkpoint. */
+TEST_F(proc, the_state_of_a_gone_process_is_removed)
+{
+	char state[64], frames[80];
+	pid_t gone = fork();
+
+	ASSERT_LE(0, gone);
+	if (!gone)
+		_exit(0);
+	ASSERT_EQ(gone, waitpid(gone, NULL, 0));
+	snprintf(state, sizeof(state), "/run/snapper/proc-%d", gone);
+	snprintf(frames, sizeof(frames), "%s.frames", state);
+	ASSERT_EQ(0, tool("mkdir -p /run/snapper && echo 1 0 0 0 > %s && head -c 4096 /dev/zero > %s",
+			  state, frames));
+	ASSERT_EQ(0, checkpoint(self));
+	EXPECT_NE(0, access(state, F_OK));
+	EXPECT_NE(0, access(frames, F_OK));
+	snprintf(state, sizeof(state), "/run/snapper/proc-%d", self->pid);
+	EXPECT_EQ(0, access(state, F_OK));
+}
+
+/*
  * Memory whose pages are not the process's to copy: device memory (a
  * VM_IO|VM_PFNMAP mapping of /dev/mem, here the firmware's ROM below 1 MiB,
  * which /proc/PID/mem reads through the driver) and secretmem (which it
