@@ -660,42 +660,73 @@ static void map_for_moving(struct target *t, void *arg)
 	*to = ((uint64_t)dst + (2UL << 20) - 1) & ~((2UL << 20) - 1);
 }
 
-TEST(pages_moved_with_their_page_tables_are_sent)
+/* A target whose setup says where memory will move to in *away. */
+FIXTURE(moved) {
+	struct snapper_genl *nl;
+	struct target t;
+	struct got g;
+	uint64_t *away;
+};
+
+FIXTURE_SETUP(moved)
 {
 	const char *why = guest_skip_reason();
-	size_t i, clean = 0, n = MOVED_LEN / PG;
-	struct snapper_genl *nl = NULL;
-	struct target t = { 0 };
-	struct got g = { 0 };
-	struct got_page *p;
-	uint64_t *to;
 
+	memset(self, 0, sizeof(*self));
 	if (why)
 		SKIP(return, "%s", why);
-	to = mmap(NULL, sizeof(*to), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, to);
-	ASSERT_EQ(0, target_start(&t, n, map_for_moving, NULL, to));
-	ASSERT_EQ(0, snapper_genl_open(&nl));
-	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, SNAPPER_CKPT_F_FULL, &g));
-	ASSERT_EQ((int)n, got_in(&g, t.base, t.base + MOVED_LEN));
-	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
-	ASSERT_EQ(0, target_do(&t, T_MREMAP, t.base, MOVED_LEN, *to));
+	self->away = mmap(NULL, sizeof(*self->away), PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, self->away);
+	ASSERT_EQ(0, snapper_genl_open(&self->nl));
+}
+
+FIXTURE_TEARDOWN(moved)
+{
+	got_free(&self->g);
+	if (self->nl)
+		snapper_genl_close(self->nl);
+	if (self->t.pid > 0)
+		target_stop(&self->t);
+}
+
+/*
+ * After a move: the next checkpoint is incremental and holds the @n pages
+ * from @at, page i with the content setup gave it (i << 32).
+ */
+static void expect_moved_sent(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(moved) *self, uint64_t at, size_t n)
+{
+	size_t i, clean = 0;
+	struct got_page *p;
+
 	for (i = 0; i < n; i++)
-		clean += !pagemap_soft_dirty(t.pid, *to + i * PG);
+		clean += !pagemap_soft_dirty(self->t.pid, at + i * PG);
 	TH_LOG("%zu of %zu pages soft-clean after the move", clean, n);
-	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 1, 0, &g));
-	ASSERT_FALSE(g.h.full);
-	ASSERT_EQ((int)n, got_in(&g, *to, *to + MOVED_LEN));
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	ASSERT_EQ((int)n, got_in(&self->g, at, at + n * PG));
 	for (i = 0; i < n; i++) {
-		p = got_find(&g, *to + i * PG);
+		p = got_find(&self->g, at + i * PG);
 		ASSERT_NE(NULL, p);
 		ASSERT_TRUE(p->intact);
 		ASSERT_EQ(i << 32, p->first);
 	}
-	got_free(&g);
-	snapper_genl_close(nl);
-	target_stop(&t);
+}
+
+TEST_F(moved, pages_moved_with_their_page_tables_are_sent)
+{
+	size_t n = MOVED_LEN / PG;
+	struct target *t = &self->t;
+
+	ASSERT_EQ(0, target_start(t, n, map_for_moving, NULL, self->away));
+	ASSERT_EQ(0, checkpoint(self->nl, t->pid, STORE, 0,
+				SNAPPER_CKPT_F_FULL, &self->g));
+	ASSERT_EQ((int)n, got_in(&self->g, t->base, t->base + MOVED_LEN));
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, t->pid, STORE,
+				      self->g.h.checkpoint_id, 1));
+	ASSERT_EQ(0, target_do(t, T_MREMAP, t->base, MOVED_LEN, *self->away));
+	expect_moved_sent(_metadata, self, *self->away, n);
 }
 
 /*
@@ -737,48 +768,25 @@ static void map_for_trading(struct target *t, void *arg)
 	*away = (uint64_t)x;
 }
 
-TEST(pieces_trading_places_are_sent)
+TEST_F(moved, pieces_trading_places_are_sent)
 {
-	const char *why = guest_skip_reason();
-	size_t i, clean = 0, n = TRADE_PIECE / PG;
-	struct snapper_genl *nl = NULL;
-	struct target t = { 0 };
-	struct got g = { 0 };
+	struct target *t = &self->t;
 	struct got_page *p;
-	uint64_t *away;
 
-	if (why)
-		SKIP(return, "%s", why);
-	away = mmap(NULL, sizeof(*away), PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, away);
-	ASSERT_EQ(0, target_start(&t, TRADE_LEN / PG, map_for_trading, NULL,
-				  away));
-	ASSERT_EQ(0, snapper_genl_open(&nl));
-	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, SNAPPER_CKPT_F_FULL, &g));
-	p = got_find(&g, t.base);
+	ASSERT_EQ(0, target_start(t, TRADE_LEN / PG, map_for_trading, NULL,
+				  self->away));
+	ASSERT_EQ(0, checkpoint(self->nl, t->pid, STORE, 0,
+				SNAPPER_CKPT_F_FULL, &self->g));
+	p = got_find(&self->g, t->base);
 	ASSERT_NE(NULL, p);
 	ASSERT_EQ(TRADE_NEW, p->first);
-	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
-	ASSERT_EQ(0, target_do(&t, T_MUNMAP, t.base, TRADE_PIECE, 0));
-	ASSERT_EQ(0, target_do(&t, T_MREMAP, *away, TRADE_PIECE, t.base));
-	for (i = 0; i < n; i++)
-		clean += !pagemap_soft_dirty(t.pid, t.base + i * PG);
-	TH_LOG("%zu of %zu pages soft-clean after the trade", clean, n);
-	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 1, 0, &g));
-	ASSERT_FALSE(g.h.full);
-	ASSERT_EQ((int)n, got_in(&g, t.base, t.base + TRADE_PIECE));
-	for (i = 0; i < n; i++) {
-		p = got_find(&g, t.base + i * PG);
-		ASSERT_NE(NULL, p);
-		ASSERT_TRUE(p->intact);
-		ASSERT_EQ(i << 32, p->first);
-	}
+	ASSERT_EQ(0, snapper_genl_ack(self->nl, t->pid, STORE,
+				      self->g.h.checkpoint_id, 1));
+	ASSERT_EQ(0, target_do(t, T_MUNMAP, t->base, TRADE_PIECE, 0));
+	ASSERT_EQ(0, target_do(t, T_MREMAP, *self->away, TRADE_PIECE, t->base));
+	expect_moved_sent(_metadata, self, t->base, TRADE_PIECE / PG);
 	/* The rest of the mapping stayed put: nothing of it is sent. */
-	ASSERT_EQ(0, got_in(&g, t.base + TRADE_PIECE, t.base + TRADE_LEN));
-	got_free(&g);
-	snapper_genl_close(nl);
-	target_stop(&t);
+	ASSERT_EQ(0, got_in(&self->g, t->base + TRADE_PIECE, t->base + TRADE_LEN));
 }
 
 TEST_HARNESS_MAIN
