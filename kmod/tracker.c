@@ -1160,10 +1160,6 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 	return 0;
 }
 
-/*
- * Every exit after walk_vmas() ran, error or not, flushes: it may have
- * write-protected entries (and the target stays frozen until then).
- */
 /* Room for @cap records of what the walk finds at each PMD slot. */
 static int grow_tables(struct snapper_snapshot *snap, unsigned int cap)
 {
@@ -1180,6 +1176,10 @@ static int grow_tables(struct snapper_snapshot *snap, unsigned int cap)
 	return 0;
 }
 
+/*
+ * Every exit after walk_vmas() ran, error or not, flushes: it may have
+ * write-protected entries (and the target stays frozen until then).
+ */
 static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 {
 	struct mm_struct *mm = w->mm;
