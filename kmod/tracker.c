@@ -647,7 +647,9 @@ static int walk_pmd(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 			add_hole(w, addr, end);
 			return 0;
 		}
-		w->dirty = note_table(w, pmdp, pmdval, addr) || w->vma_dirty;
+		w->dirty = w->vma_dirty;
+		if (note_table(w, pmdp, pmdval, addr))
+			w->dirty = true;
 		if (!pmd_present(pmdval) || pmd_trans_huge(pmdval) ||
 		    pmd_devmap(pmdval))
 			ret = walk_huge_pmd(w, vma, pmdp, addr);
