@@ -1129,12 +1129,16 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 			continue;
 		/*
 		 * Each mapping now in the record's range: one, unless the
-		 * range was split (a monitor's UFFDIO_REGISTER, say) while a
-		 * resume had the lock dropped.
+		 * range was split (a monitor's UFFDIO_REGISTER, say) or
+		 * merged with a neighbour (an mprotect() that waited for the
+		 * lock) while a resume had the lock dropped. A mapping that
+		 * now goes on past the record's end is left at its end: the
+		 * next record, or none, covers the rest.
 		 */
-		while ((vma = find_vma(w->mm, max(*at, r->start))) &&
+		while ((start = max(*at, r->start)) < r->end &&
+		       (vma = find_vma(w->mm, start)) &&
 		       vma->vm_start < r->end) {
-			start = max3(*at, r->start, vma->vm_start);
+			start = max(start, vma->vm_start);
 			end = min(r->end, vma->vm_end);
 			/* Changed while the lock was dropped: take all of it. */
 			w->vma_dirty = (r->flags & SNAPPER_VMA_F_SOFTDIRTY) ||
