@@ -109,6 +109,7 @@ static void session_release(struct kref *ref)
 	xa_destroy(&s->thp);
 	xa_destroy(&s->owed);
 	kvfree(s->tables);
+	kvfree(s->frames);
 	if (s->mm)
 		mmdrop(s->mm);
 	mutex_destroy(&s->lock);
@@ -359,7 +360,9 @@ void snapper_session_forget(struct snapper_session *s)
 	s->acked_store = 0;
 	/* The next walk is FULL, and records its own. */
 	kvfree(s->tables);
+	kvfree(s->frames);
 	s->tables = NULL;
+	s->frames = NULL;
 	s->nr_tables = 0;
 }
 

@@ -10,6 +10,7 @@
 #include <linux/xarray.h>
 
 struct snapper_table;
+struct snapper_frame;
 
 struct mm_struct;
 
@@ -66,6 +67,8 @@ struct snapper_session {
 	struct xarray thp;		/* haddr >> PMD_SHIFT -> thp_hashes */
 	struct snapper_table *tables;	/* the last walk's, by slot */
 	unsigned int nr_tables;
+	struct snapper_frame *frames;	/* the last walk's, by address */
+	bool ksm;			/* the mm was seen registered with KSM */
 };
 
 struct snapper_session *snapper_session_get(struct mm_struct *mm,

@@ -112,7 +112,10 @@ struct walk {
 	bool vma_dirty;				/* the VMA had VM_SOFTDIRTY */
 	bool dirty;				/* the PMD slot's: see note_table() */
 	bool kernel_writes;			/* see kernel_written() */
+	bool frames;				/* see same_frame() */
 	unsigned long holes;			/* 0, SNAP_HOLE [| SNAP_FILE] */
+	/* The last walk's frames of the PMD slot, from the next to look at. */
+	const struct snapper_frame *last_frame, *last_frames_end;
 };
 
 static struct snapper_snap_chunk *chunk_alloc(gfp_t gfp)
@@ -351,13 +354,73 @@ static bool note_table(struct walk *w, pmd_t *pmdp, pmd_t pmdval,
 	struct snapper_table *t = &snap->tables[snap->nr_tables];
 	const struct snapper_table *last = last_table(w->s, slot);
 
-	if (snap->nr_tables && t[-1].slot == slot)
+	if (snap->nr_tables && t[-1].slot == slot) {
 		t--;
-	else
+	} else {
 		snap->nr_tables++;
+		t->frames = snap->nr_frames;
+		t->nr_frames = 0;
+	}
 	t->slot = slot;
 	t->id = id;
+	w->last_frame = NULL;
+	w->last_frames_end = NULL;
+	if (last && last->id == id && w->s->frames) {
+		w->last_frame = w->s->frames + last->frames;
+		w->last_frames_end = w->last_frame + last->nr_frames;
+	}
 	return !last || last->id != id;
+}
+
+/*
+ * Whether the record [*@next, @end) of one slot, gone through in address
+ * order, has @frame at @addr; *@next moves past the records below @addr.
+ */
+static bool had_frame(const struct snapper_frame **next,
+		      const struct snapper_frame *end, unsigned long addr,
+		      unsigned long frame)
+{
+	const struct snapper_frame *f = *next;
+
+	while (f < end && f->addr < addr)
+		f++;
+	*next = f;
+	return f < end && f->addr == addr && f->frame == frame;
+}
+
+/*
+ * KSM on 6.1 replaces the entry of a page it merges with one built from
+ * the mapping's protection bits (replace_page()): the soft-dirty bit of a
+ * write made since the last walk is lost. The walk takes every KSM page
+ * for that reason, but a merged page can stop being one before the next
+ * walk with its entry still soft-clean: a read-only pin unshares it
+ * (process_vm_readv(), O_DIRECT writes, vmsplice(): FAULT_FLAG_UNSHARE),
+ * and wp_page_copy() gives the private copy the old entry's soft-dirty
+ * bit, none (MADV_UNMERGEABLE unshares too where it breaks merges with
+ * FAULT_FLAG_UNSHARE, as 6.12 does; 6.1's write fault marks the entry);
+ * a swapped-out KSM page comes back as an ordinary one. (6.12's replace_page() keeps the bit,
+ * which makes all of this moot there; the record is kept on every kernel
+ * all the same, so that the code is tested where it runs.) Each such page
+ * is a new one: its entry maps another frame than at the last walk. So in
+ * a process KSM has been seen merging in (MMF_VM_MERGEABLE at a walk,
+ * sticky in the session), every private mapping's entries are recorded
+ * by their frame (pfn, or swap entry, low bit set), and a soft-clean
+ * entry whose frame differs from the one the last walk recorded at that
+ * address, or that the last walk did not record, is taken. A page that
+ * only migrated (compaction, NUMA) is taken too, as if written.
+ *
+ * Records @frame at @addr for the next walk (the caller checked the
+ * room). Return: whether the last walk recorded the same frame there.
+ */
+static bool same_frame(struct walk *w, unsigned long addr, unsigned long frame)
+{
+	struct snapper_snapshot *snap = w->snap;
+
+	snap->frames[snap->nr_frames].addr = addr;
+	snap->frames[snap->nr_frames].frame = frame;
+	snap->nr_frames++;
+	snap->tables[snap->nr_tables - 1].nr_frames++;
+	return had_frame(&w->last_frame, w->last_frames_end, addr, frame);
 }
 
 static unsigned long selected(struct walk *w, unsigned long addr,
@@ -387,7 +450,7 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	unsigned long sel;
 	struct folio *folio;
 	struct page *page;
-	bool cow, pin;
+	bool cow, pin, dirty;
 	pte_t old;
 
 	w->snap->stats.scanned++;
@@ -405,7 +468,10 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 		add_file_hole(w, addr, addr + PAGE_SIZE);
 		return;
 	}
-	sel = selected(w, addr, pte_soft_dirty(pte));
+	dirty = pte_soft_dirty(pte);
+	if (w->frames && !same_frame(w, addr, pte_pfn(pte) << 1))
+		dirty = true;
+	sel = selected(w, addr, dirty);
 	/*
 	 * KSM merges a page into an identical KSM page by installing an entry
 	 * built from vm_page_prot (replace_page()), without the soft-dirty bit
@@ -448,11 +514,20 @@ static swp_entry_t migration_readable(swp_entry_t entry)
 	return make_readable_migration_entry(swp_offset(entry));
 }
 
+/* For same_frame(): a migrating page's pfn, as if present, or the swap slot. */
+static unsigned long swap_frame(swp_entry_t entry)
+{
+	if (is_migration_entry(entry))
+		return page_to_pfn(pfn_swap_entry_to_page(entry)) << 1;
+	return entry.val << 1 | 1;
+}
+
 static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 			   pte_t *ptep, pte_t pte, unsigned long addr)
 {
 	swp_entry_t entry = pte_to_swp_entry(pte);
 	unsigned long sel;
+	bool dirty;
 
 	/* Markers, device-private and poisoned entries have no content. */
 	if (non_swap_entry(entry) && !is_migration_entry(entry))
@@ -463,7 +538,10 @@ static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 		add_file_hole(w, addr, addr + PAGE_SIZE);
 		return;
 	}
-	sel = selected(w, addr, pte_swp_soft_dirty(pte));
+	dirty = pte_swp_soft_dirty(pte);
+	if (w->frames && !same_frame(w, addr, swap_frame(entry)))
+		dirty = true;
+	sel = selected(w, addr, dirty);
 	if (!sel)
 		return;
 	if (is_writable_migration_entry(entry))
@@ -639,7 +717,9 @@ static int walk_pmd(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 			  GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
 	if (ret)
 		return ret;
-	if (w->snap->nr_tables == w->snap->cap_tables)
+	if (w->snap->nr_tables == w->snap->cap_tables ||
+	    (w->frames &&
+	     w->snap->cap_frames - w->snap->nr_frames < PTRS_PER_PTE))
 		return -EAGAIN;		/* walk_locked() makes room */
 	do {
 		pmdval = READ_ONCE(*pmdp);
@@ -1146,6 +1226,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 				       vma->vm_end != r->end;
 			w->dirty = w->vma_dirty;
 			w->kernel_writes = kernel_written(vma);
+			w->frames = snap->ksm && !(vma->vm_flags & VM_SHARED);
 			w->holes = hole_kind(w, vma);
 			w->last = NULL;
 			if (vma_skipped(vma))
@@ -1182,6 +1263,41 @@ static int grow_tables(struct snapper_snapshot *snap, unsigned int cap)
 	return 0;
 }
 
+/* Room for @cap frame records (see same_frame()). */
+static int grow_frames(struct snapper_snapshot *snap, unsigned long cap)
+{
+	struct snapper_frame *f;
+
+	if (cap > UINT_MAX / 2)
+		return -ENOMEM;
+	f = kvmalloc_array(cap, sizeof(*f), GFP_KERNEL_ACCOUNT);
+	if (!f)
+		return -ENOMEM;
+	if (snap->nr_frames)
+		memcpy(f, snap->frames, snap->nr_frames * sizeof(*f));
+	kvfree(snap->frames);
+	snap->frames = f;
+	snap->cap_frames = cap;
+	return 0;
+}
+
+/* What walk_pmd() ran out of, made room for. */
+static int make_room(struct walk *w)
+{
+	struct snapper_snapshot *snap = w->snap;
+
+	if (snap->nr_tables == snap->cap_tables)
+		return grow_tables(snap, 2 * snap->cap_tables);
+	if (w->frames && snap->cap_frames - snap->nr_frames < PTRS_PER_PTE)
+		return grow_frames(snap, max_t(unsigned long,
+					       2 * snap->cap_frames,
+					       get_mm_rss(w->mm) +
+					       get_mm_counter(w->mm, MM_SWAPENTS) +
+					       PTRS_PER_PTE));
+	return ensure_room(w, w->room + SNAP_GROW_CHUNKS * SNAP_CHUNK_PAGES,
+			   GFP_KERNEL_ACCOUNT);
+}
+
 /*
  * Every exit after walk_vmas() ran, error or not, flushes: it may have
  * write-protected entries (and the target stays frozen until then).
@@ -1204,6 +1320,10 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 		ret = check_mm(mm, extack);
 		if (ret)
 			goto out_unlock;
+		/* Decided once, under the lock madvise() and prctl() take. */
+		if (!walked && test_bit(MMF_VM_MERGEABLE, &mm->flags))
+			w->s->ksm = true;
+		w->snap->ksm = w->s->ksm;
 		if (!w->snap->nr_vmas) {
 			ret = collect_vmas(w);
 			if (ret == -EAGAIN) {
@@ -1229,12 +1349,7 @@ static int walk_locked(struct walk *w, struct netlink_ext_ack *extack)
 			break;
 		mmap_write_unlock(mm);
 		w->snap->stats.walk_us += ktime_us_delta(ktime_get(), t0);
-		if (w->snap->nr_tables == w->snap->cap_tables)
-			ret = grow_tables(w->snap, 2 * w->snap->cap_tables);
-		else
-			ret = ensure_room(w, w->room + SNAP_GROW_CHUNKS *
-						  SNAP_CHUNK_PAGES,
-					  GFP_KERNEL_ACCOUNT);
+		ret = make_room(w);
 		if (ret)
 			goto out_flush;
 	}
@@ -1454,6 +1569,7 @@ struct prefetch {
 	struct mem_cgroup *memcg;	/* the target's, referenced, or NULL */
 	unsigned long keep;		/* room, in pages, left to others */
 	bool all;		/* every swapped-out page is selected */
+	bool frames;		/* compare frames (see same_frame()) */
 	unsigned int nr;
 	unsigned long addr[PTRS_PER_PTE];
 };
@@ -1529,6 +1645,7 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 {
 	pmd_t pmdval = READ_ONCE(*pmdp);
 	spinlock_t *ptl;	/* the PTE table's, as in walk_ptes() */
+	const struct snapper_frame *frame = NULL, *frames_end = NULL;
 	const struct snapper_table *last;
 	pte_t *ptep, pte;
 	bool all;
@@ -1539,6 +1656,10 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 	/* A table note_table() will not trust: every entry taken. */
 	last = last_table(pf->s, addr >> PMD_SHIFT);
 	all = pf->all || !last || last->id != table_id(pmdp, pmdval);
+	if (!all && pf->frames) {
+		frame = pf->s->frames + last->frames;
+		frames_end = frame + last->nr_frames;
+	}
 	rcu_read_lock();
 	ptep = pte_offset_kernel(&pmdval, addr);
 	ptl = pte_lockptr(pf->mm, &pmdval);
@@ -1550,6 +1671,9 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 			    non_swap_entry(pte_to_swp_entry(pte)))
 				continue;
 			if (all || pte_swp_soft_dirty(pte) ||
+			    (pf->frames &&
+			     !had_frame(&frame, frames_end, addr,
+					swap_frame(pte_to_swp_entry(pte)))) ||
 			    snapper_session_owes(pf->s, addr))
 				pf->addr[pf->nr++] = addr;
 		}
@@ -1642,6 +1766,8 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 		    snapper_shared_covers(vma))
 			continue;
 		pf->all = full || (vma->vm_flags & VM_SOFTDIRTY);
+		/* As the walk will (see same_frame()), on the last walk's word. */
+		pf->frames = pf->s->ksm && !(vma->vm_flags & VM_SHARED);
 		pmdp = find_pmd(mm, addr, vma->vm_end, &next);
 		if (!pmdp)
 			continue;
@@ -1802,11 +1928,16 @@ static void keep_tables(struct snapper_session *s,
 			struct snapper_snapshot *snap)
 {
 	kvfree(s->tables);
+	kvfree(s->frames);
 	s->tables = snap->tables;
 	s->nr_tables = snap->nr_tables;
+	s->frames = snap->frames;
 	snap->tables = NULL;
 	snap->nr_tables = 0;
 	snap->cap_tables = 0;
+	snap->frames = NULL;
+	snap->nr_frames = 0;
+	snap->cap_frames = 0;
 }
 
 /**
@@ -1853,6 +1984,12 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	ret = grow_tables(snap, min_t(unsigned long, tables, UINT_MAX / 2));
 	if (ret)
 		return ret;
+	/* Room for a frame per page, so that the walk seldom resumes. */
+	if (s->ksm || test_bit(MMF_VM_MERGEABLE, &mm->flags)) {
+		ret = grow_frames(snap, estimate_pages(mm, true));
+		if (ret)
+			return ret;
+	}
 	prefetch_swapped(mm, s, snap->full);
 	ret = ensure_room(&w, estimate_pages(mm, snap->full), GFP_KERNEL_ACCOUNT);
 	if (ret)
@@ -1936,6 +2073,10 @@ void snapper_snapshot_release(struct snapper_snapshot *snap)
 	snap->tables = NULL;
 	snap->nr_tables = 0;
 	snap->cap_tables = 0;
+	kvfree(snap->frames);
+	snap->frames = NULL;
+	snap->nr_frames = 0;
+	snap->cap_frames = 0;
 }
 
 #ifdef SNAPPER_KUNIT

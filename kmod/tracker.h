@@ -62,10 +62,18 @@ struct snapper_snap_stats {
 
 /*
  * What a walk found at one PMD slot of the target's page tables (@slot:
- * its address >> PMD_SHIFT): which table (see table_id() in tracker.c).
+ * its address >> PMD_SHIFT): which table (see table_id() in tracker.c),
+ * and in a process KSM merges in, the frames of its entries: @nr_frames
+ * records from index @frames of the walk's frame record.
  */
 struct snapper_table {
 	unsigned long slot, id;
+	unsigned int frames, nr_frames;
+};
+
+/* The frame an entry mapped at @addr: see same_frame() in tracker.c. */
+struct snapper_frame {
+	unsigned long addr, frame;
 };
 
 /* Everything a checkpoint streams, built by snapper_tracker_collect(). */
@@ -78,6 +86,9 @@ struct snapper_snapshot {
 	unsigned int nr_vmas, cap_vmas;
 	struct snapper_table *tables;	/* this walk's, by slot */
 	unsigned int nr_tables, cap_tables;
+	bool ksm;			/* frames recorded: see same_frame() */
+	struct snapper_frame *frames;	/* this walk's, by address */
+	unsigned int nr_frames, cap_frames;
 	struct snapper_snap_chunk *head, *tail;
 	unsigned long nr_pages;
 	struct snapper_snap_stats stats;

@@ -2,8 +2,9 @@
 /*
  * KUnit tests of the tracker's pure parts: batching of snapshot pages into
  * chunks (room accounting, order, growth without sleeping), merging of
- * holes, the translation of VMA flags, and the record of page tables that
- * tells moved ones. Included at the end of tracker.c.
+ * holes, the translation of VMA flags, the record of page tables that
+ * tells moved ones, and the record of frames. Included at the end of
+ * tracker.c.
  */
 #include <kunit/test.h>
 
@@ -166,12 +167,69 @@ static void tracker_test_tables(struct kunit *test)
 	kvfree(s->tables);
 }
 
+/*
+ * same_frame(): an entry is the one the last walk saw only where that walk
+ * recorded the same frame at the same address, in the same table.
+ */
+static void tracker_test_frames(struct kunit *test)
+{
+	struct snapper_session *s = kunit_kzalloc(test, sizeof(*s), GFP_KERNEL);
+	pmd_t *pmds = kunit_kzalloc(test, PAGE_SIZE, GFP_KERNEL);
+	struct snapper_snapshot snap = {};
+	struct walk w = { .s = s, .snap = &snap };
+	unsigned long a = 0x7f0000000000UL, b = a + PMD_SIZE;
+
+	KUNIT_ASSERT_NOT_NULL(test, s);
+	KUNIT_ASSERT_NOT_NULL(test, pmds);
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	KUNIT_ASSERT_EQ(test, grow_frames(&snap, 8), 0);
+	/* Nothing recorded: every frame is new. */
+	note_table(&w, &pmds[0], test_pmd(10, false), a);
+	KUNIT_EXPECT_FALSE(test, same_frame(&w, a, 100 << 1));
+	KUNIT_EXPECT_FALSE(test, same_frame(&w, a + 2 * PAGE_SIZE, 101 << 1));
+	note_table(&w, &pmds[1], test_pmd(11, false), b);
+	KUNIT_EXPECT_FALSE(test, same_frame(&w, b, 7 << 1 | 1));
+	/* A second mapping in the same slot adds to the slot's frames. */
+	note_table(&w, &pmds[1], test_pmd(11, false), b + 8 * PAGE_SIZE);
+	KUNIT_EXPECT_FALSE(test, same_frame(&w, b + 8 * PAGE_SIZE, 104 << 1));
+	KUNIT_EXPECT_EQ(test, snap.nr_frames, 4U);
+	KUNIT_EXPECT_EQ(test, snap.tables[0].nr_frames, 2U);
+	KUNIT_EXPECT_EQ(test, snap.tables[1].frames, 2U);
+	KUNIT_EXPECT_EQ(test, snap.tables[1].nr_frames, 2U);
+	keep_tables(s, &snap);
+
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	KUNIT_ASSERT_EQ(test, grow_frames(&snap, 8), 0);
+	note_table(&w, &pmds[0], test_pmd(10, false), a);
+	/* A page unshared since: another frame at the same address. */
+	KUNIT_EXPECT_FALSE(test, same_frame(&w, a, 102 << 1));
+	/* An entry the last walk did not see. */
+	KUNIT_EXPECT_FALSE(test, same_frame(&w, a + PAGE_SIZE, 103 << 1));
+	KUNIT_EXPECT_TRUE(test, same_frame(&w, a + 2 * PAGE_SIZE, 101 << 1));
+	/* Still in the same swap slot; then the second mapping's page. */
+	note_table(&w, &pmds[1], test_pmd(11, false), b);
+	KUNIT_EXPECT_TRUE(test, same_frame(&w, b, 7 << 1 | 1));
+	note_table(&w, &pmds[1], test_pmd(11, false), b + 8 * PAGE_SIZE);
+	KUNIT_EXPECT_TRUE(test, same_frame(&w, b + 8 * PAGE_SIZE, 104 << 1));
+	keep_tables(s, &snap);
+
+	/* Another table at the slot: taken whole, no frame compares. */
+	KUNIT_ASSERT_EQ(test, grow_tables(&snap, 4), 0);
+	KUNIT_ASSERT_EQ(test, grow_frames(&snap, 8), 0);
+	KUNIT_EXPECT_TRUE(test, note_table(&w, &pmds[0], test_pmd(12, false), a));
+	KUNIT_EXPECT_FALSE(test, same_frame(&w, a + 2 * PAGE_SIZE, 101 << 1));
+	snapper_snapshot_release(&snap);
+	kvfree(s->tables);
+	kvfree(s->frames);
+}
+
 static struct kunit_case tracker_test_cases[] = {
 	KUNIT_CASE(tracker_test_batching),
 	KUNIT_CASE(tracker_test_chunk_fits_a_page),
 	KUNIT_CASE(tracker_test_holes),
 	KUNIT_CASE(tracker_test_vma_prot),
 	KUNIT_CASE(tracker_test_tables),
+	KUNIT_CASE(tracker_test_frames),
 	{}
 };
 

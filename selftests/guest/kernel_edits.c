@@ -7,7 +7,8 @@
  *
  *  - KSM: ksmd merges a page the target wrote into an identical KSM page
  *    and installs the new entry without the write's soft-dirty bit
- *    (replace_page() in mm/ksm.c).
+ *    (replace_page() in mm/ksm.c, on 6.1); a read-only pin then makes the
+ *    merged page an ordinary one again, with the entry still soft-clean.
  *  - userfaultfd write-protection of unpopulated memory
  *    (UFFD_FEATURE_WP_UNPOPULATED, 6.4 and later): a page the target
  *    discarded becomes a PTE marker, which reads as zeros like no entry.
@@ -21,6 +22,7 @@
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -61,6 +63,25 @@ static void ksm_step(uint64_t base)
 
 	for (i = 16; i < NPAGES; i++)
 		fill_page(base, i, i < 48 ? SAME : 0xabc00000000ULL + (i << 32));
+}
+
+/*
+ * The first step as ksm_step(); the second unshares pages 16..31, merged
+ * by then, with a read-only pin of the target's own (process_vm_readv()
+ * of itself): each becomes a private copy as soft-clean as KSM left it.
+ */
+static void ksm_unshare_step(uint64_t base)
+{
+	static char buf[16 * PG];
+	struct iovec local = { buf, sizeof(buf) };
+	struct iovec far = { (void *)(base + 16 * PG), sizeof(buf) };
+	static int steps;
+
+	if (!steps++)
+		ksm_step(base);
+	else if (process_vm_readv(getpid(), &local, 1, &far, 1, 0) !=
+		 sizeof(buf))
+		_exit(1);
 }
 
 static int uffd = -1;
@@ -165,6 +186,7 @@ struct scenario {
 };
 
 static const struct scenario ksm_merge = { ksm_setup, ksm_step };
+static const struct scenario ksm_unshare = { ksm_setup, ksm_unshare_step };
 static const struct scenario uffd_wp = { uffd_setup, uffd_step };
 static const struct scenario uffd_wp_shm = { shm_setup, shm_step };
 
@@ -278,6 +300,29 @@ TEST_F_TIMEOUT(edits, ksm_merges_written_pages, 300)
 		       guest_ksm_merged(self->t.pid));
 	check(_metadata, self, variant->proc, false);
 	/* Nothing changed since: the same again. */
+	check(_metadata, self, variant->proc, false);
+}
+
+TEST_F_TIMEOUT(edits, ksm_merged_pages_unshared, 300)
+{
+	const char *why = guest_ksm_start(&self->ksm);
+
+	if (why && !self->ksm.started)
+		SKIP(return, "%s", why);
+	ASSERT_TRUE(!why) TH_LOG("%s", why);
+	ASSERT_EQ(READY, start(_metadata, self, &ksm_unshare));
+	if (guest_ksm_merged(self->t.pid) < 0)
+		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 16, 120));
+	check(_metadata, self, variant->proc, true);
+	step(_metadata, self);
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 48, 120))
+		TH_LOG("KSM merged %ld pages in 120 s, 48 expected",
+		       guest_ksm_merged(self->t.pid));
+	/* No merge again behind our back: ksmd stops, the merges stay. */
+	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "0"));
+	step(_metadata, self);
+	check(_metadata, self, variant->proc, false);
 	check(_metadata, self, variant->proc, false);
 }
 

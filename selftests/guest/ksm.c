@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * KSM merges a page the target wrote into an identical KSM page by
- * replacing the target's page table entry (replace_page() in mm/ksm.c)
- * with one built from the VMA's protection bits: the soft-dirty bit of the
- * write is gone, in the target's page table and in /proc/PID/pagemap,
- * although the content at that address is new since the last checkpoint.
- * These tests check that a checkpoint still carries it, and that a KSM
- * page nobody wrote is not sent again at every checkpoint.
+ * replacing the target's page table entry (replace_page() in mm/ksm.c);
+ * on 6.1 the new entry is built from the VMA's protection bits: the
+ * soft-dirty bit of the write is gone, in the target's page table and in
+ * /proc/PID/pagemap, although the content at that address is new since
+ * the last checkpoint (6.12 keeps the bit). These tests check that a
+ * checkpoint still carries it, also after the merged page became an
+ * ordinary one again, and that a KSM page nobody wrote is not sent again
+ * at every checkpoint.
  *
  * ksmd is started here with a short sleep and its earlier settings are
  * put back afterwards. Needs root, a kernel with CONFIG_KSM (every Debian
@@ -14,6 +16,7 @@
  * selftests/qemu/run.
  */
 #include <stdio.h>
+#include <sys/uio.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -21,6 +24,9 @@
 
 #ifndef MADV_MERGEABLE
 #define MADV_MERGEABLE 12
+#endif
+#ifndef MADV_UNMERGEABLE
+#define MADV_UNMERGEABLE 13
 #endif
 
 #define STORE	0x6b736d01ULL
@@ -49,6 +55,24 @@ static void ksm_target(struct target *t, void *arg)
 		_exit(1);
 }
 
+/* T_USER: MADV_UNMERGEABLE on pages [a, a + b) of the region. */
+static int ksm_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	(void)arg;
+	if (c->op != T_USER)
+		return -1;
+	return madvise((void *)(t->base + c->a * PG), c->b * PG,
+		       MADV_UNMERGEABLE);
+}
+
+/* The frame @pid maps at @addr (pagemap's pfn, as root), 0 if none. */
+static uint64_t frame_at(pid_t pid, uint64_t addr)
+{
+	uint64_t e = pagemap_entry(pid, addr);
+
+	return e >> 63 & 1 ? e & ((1ULL << 55) - 1) : 0;
+}
+
 FIXTURE(ksm) {
 	struct snapper_genl *nl;
 	struct target t;
@@ -71,7 +95,7 @@ FIXTURE_SETUP(ksm)
 		SKIP(return, "%s", why);
 	ASSERT_TRUE(!why) TH_LOG("%s", why);
 	ASSERT_EQ(0, snapper_genl_open(&self->nl));
-	ASSERT_EQ(0, target_start(&self->t, NPAGES, ksm_target, NULL, NULL));
+	ASSERT_EQ(0, target_start(&self->t, NPAGES, ksm_target, ksm_cmd, NULL));
 	if (guest_ksm_merged(self->t.pid) < 0)
 		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
 	ASSERT_TRUE(guest_ksm_wait(self->t.pid, NSAME, 120))
@@ -138,6 +162,62 @@ TEST_F_TIMEOUT(ksm, merged_writes_are_in_the_next_checkpoint, 300)
 			       (unsigned long)sent(self, i),
 			       (unsigned long)want);
 	}
+}
+
+/*
+ * A merged page stops being a KSM page, keeping the entry's soft-dirty bit
+ * as KSM left it (none on 6.1), when it is unshared: a read-only pin
+ * (process_vm_readv() here; O_DIRECT writes and vmsplice() alike) faults
+ * it with FAULT_FLAG_UNSHARE, as MADV_UNMERGEABLE does on 6.12 (6.1 breaks
+ * the merge with a write fault instead, which marks the entry), and
+ * wp_page_copy() copies the old entry's soft-dirty bit to the new page's.
+ * So on 6.1 the written content sits in an ordinary, soft-clean page at
+ * the next checkpoint.
+ */
+TEST_F_TIMEOUT(ksm, merged_then_unshared_pages_are_in_the_next_checkpoint, 300)
+{
+	size_t half = NMERGE / 2, i, clean = 0, ksm = 0;
+	uint64_t ksm_frame;
+	char buf[NMERGE / 2 * PG];
+	struct iovec local = { buf, sizeof(buf) };
+	struct iovec far = { (void *)(self->t.base + NSAME * PG), sizeof(buf) };
+
+	full_and_ack(_metadata, self);
+	for (i = NSAME; i < NSAME + NMERGE; i++)
+		ASSERT_EQ(0, target_do(&self->t, T_WRITE, i, SAME, 0));
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, NSAME + NMERGE, 120))
+		TH_LOG("KSM merged %ld pages in 120 s, %d expected",
+		       guest_ksm_merged(self->t.pid), NSAME + NMERGE);
+	/* No merge again behind our back: ksmd stops, the merges stay. */
+	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "0"));
+	ASSERT_EQ((ssize_t)sizeof(buf),
+		  process_vm_readv(self->t.pid, &local, 1, &far, 1, 0));
+	ASSERT_EQ(0, target_do(&self->t, T_USER, NSAME + half, half, 0));
+	/*
+	 * Page 0 still maps the KSM page; the unshared ones their own copies
+	 * (not /proc/kpageflags' KSM bit: Debian's 6.12 sets it on every
+	 * anonymous page).
+	 */
+	ksm_frame = frame_at(self->t.pid, self->t.base);
+	ASSERT_NE(0ULL, ksm_frame);
+	for (i = NSAME; i < NSAME + NMERGE; i++) {
+		ksm += frame_at(self->t.pid, self->t.base + i * PG) == ksm_frame;
+		clean += !pagemap_soft_dirty(self->t.pid, self->t.base + i * PG);
+	}
+	ASSERT_EQ(0U, ksm) TH_LOG("%zu of the %d pages still KSM's", ksm, NMERGE);
+	TH_LOG("%zu of %d written, merged, unshared pages are soft-clean",
+	       clean, NMERGE);
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	for (i = NSAME; i < NSAME + NMERGE; i++) {
+		EXPECT_EQ(SAME, sent(self, i))
+			TH_LOG("page %zu: sent %#lx", i,
+			       (unsigned long)sent(self, i));
+	}
+	/* Neither written nor merged: not sent. */
+	EXPECT_EQ(0, got_in(&self->g, self->t.base + (NSAME + NMERGE) * PG,
+			    self->t.base + NPAGES * PG));
 }
 
 TEST_F_TIMEOUT(ksm, unwritten_merged_pages_are_not_sent_again, 300)
