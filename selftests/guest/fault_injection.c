@@ -21,6 +21,14 @@
  *    one a resume. A full and then an incremental generation, after
  *    writes in and around the huge pages, equal /proc/PID/mem byte for
  *    byte (oracle.h).
+ *  - resume_meets_merged_mappings: while resumes have the mmap lock
+ *    dropped, another process splits and merges the target's mapping
+ *    (UFFDIO_REGISTER and UNREGISTER of its middle, through the target's
+ *    userfaultfd), so that a mapping the walk recorded as three pieces
+ *    is one again, running past the first record's end. The walk of
+ *    466eeeb walked that record's end over and over with the mmap lock
+ *    held (a soft lockup); every checkpoint must end and equal the
+ *    memory.
  *  - error_after_walk_flushes (issue 15, item 5): the walk's first
  *    non-sleeping allocation fails and so does the sleeping one the
  *    resume makes, so the checkpoint returns ENOMEM after the walk
@@ -39,8 +47,12 @@
  * Needs root, the loaded module and, for the first, snapper-tool and
  * $SNAPPER_SCRATCH: run it through selftests/qemu/run --kernel debug.
  */
+#include <linux/userfaultfd.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -385,6 +397,123 @@ TEST_F_TIMEOUT(fi, resume_with_huge_pages, 300)
 	ASSERT_EQ(0, fi_write(FAILSLAB "times", "%d", RESUME_BUDGET));
 	ASSERT_LT(0, resuming_checkpoint(_metadata, self->store, self->t.pid,
 					 false));
+}
+
+/* ---- resume_meets_merged_mappings ---- */
+
+#define MERGED_PAGES	8192
+#define MERGED_ROUNDS	6
+
+static int merged_uffd = -1;
+
+/*
+ * The target's region, every other page written (the holes between take
+ * slots of the walk's list that the module does not size it for, as in
+ * huge_setup(), so that every checkpoint resumes), and a userfaultfd of
+ * its mm.
+ */
+static void merged_setup(struct target *t, void *arg)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	size_t i;
+	void *p;
+
+	(void)arg;
+	oracle_target_init();
+	p = mmap(NULL, MERGED_PAGES * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || madvise(p, MERGED_PAGES * PG, MADV_NOHUGEPAGE))
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (i = 0; i < MERGED_PAGES; i += 2)
+		fill_page(t->base, i, (uint64_t)i << 32 | 3);
+	merged_uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (merged_uffd < 0 || ioctl(merged_uffd, UFFDIO_API, &api))
+		_exit(1);
+}
+
+/* T_USER: the userfaultfd's number, for pidfd_getfd(). */
+static int merged_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	(void)t;
+	(void)arg;
+	return c->op == T_USER ? merged_uffd : -1;
+}
+
+struct flipper {
+	int uffd;
+	uint64_t start, len;
+	atomic_bool stop;
+	long flips;
+	int err;
+};
+
+/* Registers the middle (three mappings) and unregisters it (one), again. */
+static void *flip(void *arg)
+{
+	struct flipper *f = arg;
+	struct uffdio_register reg = {
+		.range = { .start = f->start, .len = f->len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	struct uffdio_range range = { .start = f->start, .len = f->len };
+
+	while (!atomic_load(&f->stop)) {
+		if (ioctl(f->uffd, UFFDIO_REGISTER, &reg) ||
+		    ioctl(f->uffd, UFFDIO_UNREGISTER, &range)) {
+			f->err = errno;
+			break;
+		}
+		f->flips++;
+	}
+	return NULL;
+}
+
+TEST_F_TIMEOUT(fi, resume_meets_merged_mappings, 300)
+{
+	const char *why = guest_tool_skip_reason();
+	struct flipper f = { .uffd = -1 };
+	long resumes = 0;
+	pthread_t th;
+	uint64_t gen;
+	int pidfd, fd, i;
+	bool incr;
+
+	if (why)
+		SKIP(return, "%s", why);
+	guest_store_path(self->store, sizeof(self->store), "fi-merged");
+	ASSERT_EQ(0, target_start(&self->t, MERGED_PAGES, merged_setup,
+				  merged_cmd, NULL));
+	fd = target_do(&self->t, T_USER, 0, 0, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	pidfd = syscall(SYS_pidfd_open, self->t.pid, 0);
+	ASSERT_LE(0, pidfd);
+	f.uffd = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	close(pidfd);
+	ASSERT_LE(0, f.uffd);
+	f.start = self->t.base + MERGED_PAGES / 4 * PG;
+	f.len = MERGED_PAGES / 2 * PG;
+	ASSERT_EQ(0, pthread_create(&th, NULL, flip, &f));
+
+	for (i = 0; i < MERGED_ROUNDS; i++) {
+		ASSERT_EQ(0, fi_arm(true, RESUME_BUDGET));
+		gen = tool_checkpoint(self->store, self->t.pid, &incr);
+		resumes += RESUME_BUDGET - fi_read(FAILSLAB "times");
+		EXPECT_NE(0ULL, gen);
+		if (gen)
+			EXPECT_EQ(0, oracle_compare(self->store, gen,
+						    self->t.pid));
+	}
+	atomic_store(&f.stop, true);
+	pthread_join(th, NULL);
+	close(f.uffd);
+	TH_LOG("%d checkpoints, %ld resumes, %ld register/unregister pairs",
+	       MERGED_ROUNDS, resumes, f.flips);
+	EXPECT_EQ(0, f.err);
+	/* The layout changed under resumes, or the test showed nothing. */
+	EXPECT_LT(0, resumes);
+	EXPECT_LT(0, f.flips);
 }
 
 /* ---- error_after_walk_flushes ---- */
