@@ -398,12 +398,13 @@ static bool had_frame(const struct snapper_frame **next,
  * and wp_page_copy() gives the private copy the old entry's soft-dirty
  * bit, none (MADV_UNMERGEABLE unshares too where it breaks merges with
  * FAULT_FLAG_UNSHARE, as 6.12 does; 6.1's write fault marks the entry);
- * a swapped-out KSM page comes back as an ordinary one. (6.12's replace_page() keeps the bit,
- * which makes all of this moot there; the record is kept on every kernel
- * all the same, so that the code is tested where it runs.) Each such page
- * is a new one: its entry maps another frame than at the last walk. So in
- * a process KSM has been seen merging in (MMF_VM_MERGEABLE at a walk,
- * sticky in the session), every private mapping's entries are recorded
+ * a swapped-out KSM page comes back as an ordinary one. (6.12's
+ * replace_page() keeps the bit, which makes all of this moot there; the
+ * record is kept on every kernel all the same, so that the code is tested
+ * where it runs.) Each such page is a new one: its entry maps another
+ * frame than at the last walk. So in a process seen registered with KSM
+ * (MMF_VM_MERGEABLE at a walk, sticky in the session), every private
+ * mapping's entries are recorded
  * by their frame (pfn, or swap entry, low bit set), and a soft-clean
  * entry whose frame differs from the one the last walk recorded at that
  * address, or that the last walk did not record, is taken. A page that
@@ -1263,6 +1264,16 @@ static int grow_tables(struct snapper_snapshot *snap, unsigned int cap)
 	return 0;
 }
 
+static unsigned long estimate_pages(struct mm_struct *mm, bool full)
+{
+	unsigned long n;
+
+	mmap_read_lock(mm);
+	n = get_mm_rss(mm) + get_mm_counter(mm, MM_SWAPENTS);
+	mmap_read_unlock(mm);
+	return full ? n + PTRS_PER_PTE : n / 8 + PTRS_PER_PTE;
+}
+
 /* Room for @cap frame records (see same_frame()). */
 static int grow_frames(struct snapper_snapshot *snap, unsigned long cap)
 {
@@ -1291,9 +1302,7 @@ static int make_room(struct walk *w)
 	if (w->frames && snap->cap_frames - snap->nr_frames < PTRS_PER_PTE)
 		return grow_frames(snap, max_t(unsigned long,
 					       2 * snap->cap_frames,
-					       get_mm_rss(w->mm) +
-					       get_mm_counter(w->mm, MM_SWAPENTS) +
-					       PTRS_PER_PTE));
+					       estimate_pages(w->mm, true)));
 	return ensure_room(w, w->room + SNAP_GROW_CHUNKS * SNAP_CHUNK_PAGES,
 			   GFP_KERNEL_ACCOUNT);
 }
@@ -1656,7 +1665,7 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 	/* A table note_table() will not trust: every entry taken. */
 	last = last_table(pf->s, addr >> PMD_SHIFT);
 	all = pf->all || !last || last->id != table_id(pmdp, pmdval);
-	if (!all && pf->frames) {
+	if (!all && pf->frames && pf->s->frames) {
 		frame = pf->s->frames + last->frames;
 		frames_end = frame + last->nr_frames;
 	}
@@ -1911,16 +1920,6 @@ void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 	mmap_read_unlock(mm);
 out:
 	mmput(mm);
-}
-
-static unsigned long estimate_pages(struct mm_struct *mm, bool full)
-{
-	unsigned long n;
-
-	mmap_read_lock(mm);
-	n = get_mm_rss(mm) + get_mm_counter(mm, MM_SWAPENTS);
-	mmap_read_unlock(mm);
-	return full ? n + PTRS_PER_PTE : n / 8 + PTRS_PER_PTE;
 }
 
 /* Hands @snap's record of the page tables to @s, for the next walk. */
