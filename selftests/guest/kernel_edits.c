@@ -56,32 +56,28 @@ static int ksm_setup(uint64_t base)
 	       SETUP_FAILED : READY;
 }
 
-/* Pages 16..47 become SAME, for KSM to merge; 48..63 change to their own. */
-static void ksm_step(uint64_t base)
-{
-	size_t i;
-
-	for (i = 16; i < NPAGES; i++)
-		fill_page(base, i, i < 48 ? SAME : 0xabc00000000ULL + (i << 32));
-}
-
 /*
- * The first step as ksm_step(); the second unshares pages 16..31, merged
- * by then, with a read-only pin of the target's own (process_vm_readv()
- * of itself): each becomes a private copy as soft-clean as KSM left it.
+ * First step: pages 16..47 become SAME, for KSM to merge; 48..63 change
+ * to their own. Second: pages 16..31, merged by then, are unshared by a
+ * read-only pin of the target's own (process_vm_readv() of itself): each
+ * becomes a private copy as soft-clean as KSM left it.
  */
-static void ksm_unshare_step(uint64_t base)
+static void ksm_step(uint64_t base)
 {
 	static char buf[16 * PG];
 	struct iovec local = { buf, sizeof(buf) };
 	struct iovec far = { (void *)(base + 16 * PG), sizeof(buf) };
 	static int steps;
+	size_t i;
 
-	if (!steps++)
-		ksm_step(base);
-	else if (process_vm_readv(getpid(), &local, 1, &far, 1, 0) !=
-		 sizeof(buf))
-		_exit(1);
+	if (steps++) {
+		if (process_vm_readv(getpid(), &local, 1, &far, 1, 0) !=
+		    sizeof(buf))
+			_exit(1);
+		return;
+	}
+	for (i = 16; i < NPAGES; i++)
+		fill_page(base, i, i < 48 ? SAME : 0xabc00000000ULL + (i << 32));
 }
 
 static int uffd = -1;
@@ -186,7 +182,6 @@ struct scenario {
 };
 
 static const struct scenario ksm_merge = { ksm_setup, ksm_step };
-static const struct scenario ksm_unshare = { ksm_setup, ksm_unshare_step };
 static const struct scenario uffd_wp = { uffd_setup, uffd_step };
 static const struct scenario uffd_wp_shm = { shm_setup, shm_step };
 
@@ -282,43 +277,46 @@ static uint64_t check(struct __test_metadata *_metadata,
 	return gen;
 }
 
-TEST_F_TIMEOUT(edits, ksm_merges_written_pages, 300)
+/*
+ * The KSM target started, checkpointed fully once its first 16 pages are
+ * merged, changed (the first step of ksm_step()) and merged again, with
+ * no checkpoint in between. Return: false if the test was skipped.
+ */
+static bool ksm_merged(struct __test_metadata *_metadata,
+		       FIXTURE_DATA(edits) *self, bool proc)
 {
 	const char *why = guest_ksm_start(&self->ksm);
 
 	if (why && !self->ksm.started)
-		SKIP(return, "%s", why);
+		SKIP(return false, "%s", why);
 	ASSERT_TRUE(!why) TH_LOG("%s", why);
 	ASSERT_EQ(READY, start(_metadata, self, &ksm_merge));
 	if (guest_ksm_merged(self->t.pid) < 0)
-		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
+		SKIP(return false,
+		     "no /proc/PID/ksm_merging_pages to see the merge");
 	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 16, 120));
-	check(_metadata, self, variant->proc, true);
+	check(_metadata, self, proc, true);
 	step(_metadata, self);
 	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 48, 120))
 		TH_LOG("KSM merged %ld pages in 120 s, 48 expected",
 		       guest_ksm_merged(self->t.pid));
+	return true;
+}
+
+TEST_F_TIMEOUT(edits, ksm_merges_written_pages, 300)
+{
+	if (!ksm_merged(_metadata, self, variant->proc))
+		return;
 	check(_metadata, self, variant->proc, false);
 	/* Nothing changed since: the same again. */
 	check(_metadata, self, variant->proc, false);
 }
 
+/* Merged pages made ordinary again before the next checkpoint. */
 TEST_F_TIMEOUT(edits, ksm_merged_pages_unshared, 300)
 {
-	const char *why = guest_ksm_start(&self->ksm);
-
-	if (why && !self->ksm.started)
-		SKIP(return, "%s", why);
-	ASSERT_TRUE(!why) TH_LOG("%s", why);
-	ASSERT_EQ(READY, start(_metadata, self, &ksm_unshare));
-	if (guest_ksm_merged(self->t.pid) < 0)
-		SKIP(return, "no /proc/PID/ksm_merging_pages to see the merge");
-	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 16, 120));
-	check(_metadata, self, variant->proc, true);
-	step(_metadata, self);
-	ASSERT_TRUE(guest_ksm_wait(self->t.pid, 48, 120))
-		TH_LOG("KSM merged %ld pages in 120 s, 48 expected",
-		       guest_ksm_merged(self->t.pid));
+	if (!ksm_merged(_metadata, self, variant->proc))
+		return;
 	/* No merge again behind our back: ksmd stops, the merges stay. */
 	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "0"));
 	step(_metadata, self);
