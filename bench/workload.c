@@ -5,6 +5,7 @@
  *
  *   workload --rss MIB [--threads N]
  *            [--content unique|dupzero|heap|random] --ctl DIR [--spin]
+ *            [--mergeable]
  *
  * Contents: unique, one distinct page each but two words a page and the
  * rest a counter (absurdly compressible); dupzero, a quarter zero pages
@@ -23,6 +24,10 @@
  * microseconds when that count was read. A reader takes the rate between
  * two such lines, so neither its own wake-ups nor this thread's (both late
  * when a checkpointer or the host's load holds a CPU) move the figure.
+ *
+ * With --mergeable the region is offered to KSM (MADV_MERGEABLE), which
+ * makes the module keep its record of frames (kmod/tracker.c,
+ * same_frame()); whether anything merges is up to ksmd.
  *
  * No file descriptor stays open between requests, so CRIU can dump it.
  * The region sits at a 2 MiB-aligned address, so THP can back it.
@@ -304,7 +309,7 @@ static void spin(void)
 int main(int argc, char **argv)
 {
 	enum content content = UNIQUE;
-	bool spinning = false;
+	bool spinning = false, mergeable = false;
 	unsigned long rss_mib = 256;
 	uint64_t stamp = 1;
 	char buf[64];
@@ -331,9 +336,11 @@ int main(int argc, char **argv)
 			ctl = argv[++i];
 		else if (!strcmp(argv[i], "--spin"))
 			spinning = true;
+		else if (!strcmp(argv[i], "--mergeable"))
+			mergeable = true;
 		else {
 			fprintf(stderr, "usage: workload --rss MIB [--threads N] "
-				"[--content unique|dupzero|heap|random] --ctl DIR [--spin]\n");
+				"[--content unique|dupzero|heap|random] --ctl DIR [--spin] [--mergeable]\n");
 			return 2;
 		}
 	}
@@ -350,6 +357,8 @@ int main(int argc, char **argv)
 		die("mmap");
 	region = (uint8_t *)(((uintptr_t)region + HUGE - 1) & ~(HUGE - 1));
 	populate(content);
+	if (mergeable && madvise(region, npages * PAGE, MADV_MERGEABLE))
+		die("madvise(MADV_MERGEABLE)");
 
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
