@@ -294,8 +294,9 @@ static void share_anon(struct page *page)
  * mapping without VM_SOFTDIRTY (copy_vma() copies the flags): soft-dirty
  * alone would never send them. Every other way an entry comes to be marks
  * it soft-dirty (faults, move_ptes(), move_huge_pmd(), UFFDIO_COPY and
- * UFFDIO_MOVE, khugepaged's collapse, 6.1 and 6.12 alike), and nothing but
- * a walk clears the bit. So a soft-clean entry is one the last walk cleared,
+ * UFFDIO_MOVE, khugepaged's collapse, 6.1 and 6.12 alike), but for KSM's
+ * merge on 6.1, which same_frame() answers, and nothing but a walk clears
+ * the bit. So a soft-clean entry is one the last walk cleared,
  * carried since only inside its own table, at its own index: it still maps
  * the address it did then if and only if its table sits where it sat then.
  *
@@ -475,10 +476,11 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	sel = selected(w, addr, dirty);
 	/*
 	 * KSM merges a page into an identical KSM page by installing an entry
-	 * built from vm_page_prot (replace_page()), without the soft-dirty bit
-	 * of a write made since the last walk. So a KSM page is always sent,
-	 * and the stream leaves it out when its content hash is the base's
-	 * (session.c). Its content cannot change: every write copies it.
+	 * built from vm_page_prot (replace_page()), on 6.1 without the
+	 * soft-dirty bit of a write made since the last walk (see
+	 * same_frame() for the page unshared since). So a KSM page is always
+	 * sent, and the stream leaves it out when its content hash is the
+	 * base's (session.c). Its content cannot change: every write copies it.
 	 * So is every page of a mapping the kernel writes (kernel_written()).
 	 */
 	if (folio_test_ksm(folio) || w->kernel_writes)
