@@ -402,14 +402,18 @@ static bool had_frame(const struct snapper_frame **next,
  * a swapped-out KSM page comes back as an ordinary one. (6.12's
  * replace_page() keeps the bit, which makes all of this moot there; the
  * record is kept on every kernel all the same, so that the code is tested
- * where it runs.) Each such page is a new one: its entry maps another
- * frame than at the last walk. So in a process seen registered with KSM
+ * where it runs.) Each such page is a new one: its entry mostly maps
+ * another frame than at the last walk, or a clean one where the frame
+ * came back (unshared()). So in a process seen registered with KSM
  * (MMF_VM_MERGEABLE at a walk, sticky in the session), every private
- * mapping's entries are recorded
- * by their frame (pfn, or swap entry, low bit set), and a soft-clean
- * entry whose frame differs from the one the last walk recorded at that
- * address, or that the last walk did not record, is taken. A page that
- * only migrated (compaction, NUMA) is taken too, as if written.
+ * mapping's entries are recorded by their frame (pfn, or swap entry, low
+ * bit set), and a soft-clean entry whose frame differs from the one the
+ * last walk recorded at that address, or that the last walk did not
+ * record, is taken. A page that only migrated (compaction, NUMA) is taken
+ * too, as if written. Left unseen: a swap slot the last walk saw at an
+ * address, freed by a swap-in and given again to the same address's
+ * merged page or its copy, all between two walks (a swap entry has no
+ * clean bit to tell it).
  *
  * Records @frame at @addr for the next walk (the caller checked the
  * room). Return: whether the last walk recorded the same frame there.
@@ -423,6 +427,28 @@ static bool same_frame(struct walk *w, unsigned long addr, unsigned long frame)
 	snap->nr_frames++;
 	snap->tables[snap->nr_tables - 1].nr_frames++;
 	return had_frame(&w->last_frame, w->last_frames_end, addr, frame);
+}
+
+/*
+ * The frame is not the page: KSM frees the page it merges, and the copy
+ * an unsharing pin then makes for that address (same_frame()) can be
+ * given that very frame, the page allocator handing out first what a CPU
+ * freed last. The entry tells the copy apart: wp_page_copy() builds it
+ * from vm_page_prot, clean, and nothing makes an anonymous entry dirty
+ * without marking it soft-dirty on x86 (the CPU writes only through an
+ * entry a write fault or mprotect() made writable, both of which mark
+ * it; pte_mkdirty() sets both bits), so a soft-clean entry that is dirty
+ * (pte_dirty(): also the saved-dirty bit of 6.6+) is one the last walk
+ * cleared, on the page it cleared it on. Return: whether the soft-clean
+ * anonymous entry @pte may map a page made since the last walk; then it
+ * is taken and sent only if its content changed, as KSM's are. A page
+ * clean for another reason (read back from swap, given to MADV_FREE,
+ * write-protected by KSM for a merge that failed) is hashed at each
+ * checkpoint until written.
+ */
+static bool unshared(pte_t pte, struct folio *folio)
+{
+	return !pte_dirty(pte) && folio_test_anon(folio);
 }
 
 static unsigned long selected(struct walk *w, unsigned long addr,
@@ -481,9 +507,11 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	 * same_frame() for the page unshared since). So a KSM page is always
 	 * sent, and the stream leaves it out when its content hash is the
 	 * base's (session.c). Its content cannot change: every write copies it.
-	 * So is every page of a mapping the kernel writes (kernel_written()).
+	 * So is every page of a mapping the kernel writes (kernel_written()),
+	 * and, where frames are recorded, every clean one (unshared()).
 	 */
-	if (folio_test_ksm(folio) || w->kernel_writes)
+	if (folio_test_ksm(folio) || w->kernel_writes ||
+	    (w->frames && !dirty && unshared(pte, folio)))
 		sel |= 1 | by_hash(w, addr);
 	if (!sel)
 		return;

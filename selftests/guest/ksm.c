@@ -220,6 +220,81 @@ TEST_F_TIMEOUT(ksm, merged_then_unshared_pages_are_in_the_next_checkpoint, 300)
 			    self->t.base + NPAGES * PG));
 }
 
+/* ksmd's pid, or 0 if none runs. */
+static pid_t ksmd_pid(void)
+{
+	char path[64], comm[32];
+	pid_t pid;
+
+	for (pid = 2; pid < 4096; pid++) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		if (!guest_read_file(path, comm, sizeof(comm)) &&
+		    !strcmp(comm, "ksmd\n"))
+			return pid;
+	}
+	return 0;
+}
+
+/*
+ * The same, with each unshared copy on the very frame its page had before
+ * the merge, as the page allocator readily hands out a frame just freed on
+ * the same CPU: ksmd frees each written page as it merges it, and the
+ * unsharing pin, on ksmd's CPU, takes the frames back in the reverse
+ * order. An unshared copy is then at its address on the frame the last
+ * walk saw there, soft-clean: the frame alone does not tell it is new.
+ */
+TEST_F_TIMEOUT(ksm, unshared_pages_on_their_old_frames_are_in_the_next_checkpoint,
+	       300)
+{
+	static char buf[NMERGE * PG];
+	struct iovec local = { buf, sizeof(buf) }, far[NMERGE];
+	uint64_t before[NMERGE];
+	cpu_set_t one, ksmd_cpus, our_cpus;
+	size_t i, again = 0, clean = 0;
+	pid_t ksmd = ksmd_pid();
+
+	ASSERT_NE(0, ksmd) TH_LOG("no ksmd in /proc");
+	ASSERT_EQ(0, sched_getaffinity(ksmd, sizeof(ksmd_cpus), &ksmd_cpus));
+	ASSERT_EQ(0, sched_getaffinity(0, sizeof(our_cpus), &our_cpus));
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	ASSERT_EQ(0, sched_setaffinity(ksmd, sizeof(one), &one));
+	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
+
+	full_and_ack(_metadata, self);
+	for (i = 0; i < NMERGE; i++) {
+		ASSERT_EQ(0, target_do(&self->t, T_WRITE, NSAME + i, SAME, 0));
+		before[i] = frame_at(self->t.pid, self->t.base + (NSAME + i) * PG);
+		far[i].iov_base = (void *)(self->t.base +
+					   (NSAME + NMERGE - 1 - i) * PG);
+		far[i].iov_len = PG;
+	}
+	ASSERT_TRUE(guest_ksm_wait(self->t.pid, NSAME + NMERGE, 120))
+		TH_LOG("KSM merged %ld pages in 120 s, %d expected",
+		       guest_ksm_merged(self->t.pid), NSAME + NMERGE);
+	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "0"));
+	ASSERT_EQ((ssize_t)sizeof(buf),
+		  process_vm_readv(self->t.pid, &local, 1, far, NMERGE, 0));
+	sched_setaffinity(ksmd, sizeof(ksmd_cpus), &ksmd_cpus);
+	sched_setaffinity(0, sizeof(our_cpus), &our_cpus);
+	for (i = 0; i < NMERGE; i++) {
+		uint64_t addr = self->t.base + (NSAME + i) * PG;
+
+		again += frame_at(self->t.pid, addr) == before[i];
+		clean += !pagemap_soft_dirty(self->t.pid, addr);
+	}
+	TH_LOG("%zu of %d unshared pages soft-clean, %zu on their frame of before the merge",
+	       clean, NMERGE, again);
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	for (i = NSAME; i < NSAME + NMERGE; i++) {
+		EXPECT_EQ(SAME, sent(self, i))
+			TH_LOG("page %zu: sent %#lx", i,
+			       (unsigned long)sent(self, i));
+	}
+}
+
 TEST_F_TIMEOUT(ksm, unwritten_merged_pages_are_not_sent_again, 300)
 {
 	full_and_ack(_metadata, self);
