@@ -31,9 +31,10 @@
  * write-protect marker, or the file's own page).
  *
  * KSM merges a written page by installing an entry without the write's
- * soft-dirty bit: in a process with merged pages (ksm_merging_pages), every
- * present page that /proc/kpageflags calls KSM is taken too. In a process
- * that holds long-term pins, every present page is (see holds_pins()).
+ * soft-dirty bit, and the copy an unsharing pin makes of it can sit on the
+ * frame the page had before: in a process KSM knows, every present
+ * anonymous page is taken (see ksm_known()). In a process that holds
+ * long-term pins, every present page is (see holds_pins()).
  *
  * Mappings the module lists but does not read (VM_IO, VM_PFNMAP,
  * secretmem) are listed and not read here either: see mark_skipped().
@@ -72,7 +73,6 @@
 #include "threads.h"
 
 #define PAGE_SIZE 4096UL
-#define KPF_KSM (1ULL << 21)	/* /proc/kpageflags */
 #define STATE_DIR "/run/snapper"
 
 static char errbuf[512];
@@ -110,6 +110,7 @@ struct state {
 	uint64_t store_id;
 	uint64_t acked_gen;
 	uint64_t pending;	/* checkpoint id whose bits were cleared, unacked */
+	uint64_t ksm;		/* 1 once KSM knew the process: ksm_known() */
 };
 
 static void state_path(uint32_t pid, char *buf, size_t len)
@@ -127,9 +128,11 @@ static bool load_state(uint32_t pid, struct state *st)
 	f = fopen(path, "r");
 	if (!f)
 		return false;
-	ok = fscanf(f, "%" SCNu64 " %" SCNx64 " %" SCNu64 " %" SCNx64,
-		    &st->starttime, &st->store_id, &st->acked_gen,
-		    &st->pending) == 4;
+	/* The fifth field came later: a file without it reads as 0 there. */
+	st->ksm = 0;
+	ok = fscanf(f, "%" SCNu64 " %" SCNx64 " %" SCNu64 " %" SCNx64
+		    " %" SCNu64, &st->starttime, &st->store_id, &st->acked_gen,
+		    &st->pending, &st->ksm) >= 4;
 	fclose(f);
 	return ok;
 }
@@ -146,8 +149,9 @@ static int save_state(uint32_t pid, const struct state *st)
 	f = fopen(tmp, "w");
 	if (!f)
 		return fail(-errno, "%s", tmp);
-	fprintf(f, "%" PRIu64 " %" PRIx64 " %" PRIu64 " %" PRIx64 "\n",
-		st->starttime, st->store_id, st->acked_gen, st->pending);
+	fprintf(f, "%" PRIu64 " %" PRIx64 " %" PRIu64 " %" PRIx64 " %" PRIu64
+		"\n", st->starttime, st->store_id, st->acked_gen, st->pending,
+		st->ksm);
 	if (fclose(f) || rename(tmp, path))
 		return fail(-errno, "%s", path);
 	return 0;
@@ -238,7 +242,7 @@ struct capture {
 	struct hole *holes;	/* ascending, merged */
 	size_t nholes, cap_holes;
 	struct snapper_ckpt_stats stats;
-	int kpageflags;		/* open when the process has KSM pages */
+	bool ksm;		/* KSM knows it: take every anonymous page */
 	bool pinned;		/* it holds long-term pins (VmPin) */
 	struct frame *frames;	/* this scan's, ascending: see load_frames() */
 	size_t nframes, cap_frames;
@@ -462,6 +466,7 @@ struct seen {
 struct vmflags {
 	struct seen *s;		/* ascending */
 	size_t n, cap;
+	bool mergeable;		/* some mapping, of any kind, has "mg" */
 };
 
 static int read_vmflags(uint32_t pid, struct vmflags *vf)
@@ -474,6 +479,7 @@ static int read_vmflags(uint32_t pid, struct vmflags *vf)
 	FILE *f;
 
 	vf->n = 0;
+	vf->mergeable = false;
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/smaps", pid);
 	f = fopen(path, "r");
 	if (!f)
@@ -499,8 +505,12 @@ static int read_vmflags(uint32_t pid, struct vmflags *vf)
 			*cur = (struct seen){ .start = start, .end = end,
 					      .pgoff = off / PAGE_SIZE, .ino = ino };
 			memcpy(cur->perms, perms, sizeof(perms));
-		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
+		} else if (!strncmp(line, "VmFlags:", 8)) {
 			/* Each flag is two letters and a space. */
+			if (strstr(line, " mg "))
+				vf->mergeable = true;
+			if (!cur)
+				continue;
 			cur->io = strstr(line, " io ") || strstr(line, " pf ");
 			cur->huge = strstr(line, " ht ");
 		}
@@ -783,19 +793,6 @@ static bool wanted(struct capture *c, const struct vma *m, uint64_t addr,
 	       !same_frame(c, addr, pm);
 }
 
-/* A present anonymous page that KSM merged (see the top of the file)? */
-static bool ksm_page(const struct capture *c, uint64_t pm)
-{
-	uint64_t flags;
-
-	if (c->kpageflags < 0 || !(pm & PM_PRESENT) || (pm & PM_FILE))
-		return false;
-	/* A page that cannot be looked up is taken: at worst sent again. */
-	return pread(c->kpageflags, &flags, sizeof(flags),
-		     (off_t)((pm & PM_PFN_MASK) * 8)) != sizeof(flags) ||
-	       (flags & KPF_KSM);
-}
-
 static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 {
 	static uint64_t ent[8192];
@@ -850,7 +847,9 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 						return -ENOMEM;
 				} else if ((wanted(c, &c->vmas[i], addr, ent[k],
 						   full || c->pinned) ||
-					    ksm_page(c, ent[k])) &&
+					    (c->ksm &&
+					     (ent[k] & (PM_PRESENT | PM_FILE)) ==
+					     PM_PRESENT)) &&
 					   add_page(c, addr)) {
 					return -ENOMEM;
 				}
@@ -927,31 +926,42 @@ static int open_proc(uint32_t pid, const char *name, int *fd)
 	return *fd < 0 ? fail(-errno, "%s", path) : 0;
 }
 
-/*
- * Opens /proc/kpageflags into c->kpageflags if KSM merged pages of @pid;
- * leaves it -1 if it merged none, or the kernel does not say
- * (ksm_merging_pages came in 5.19). Return: 0, or -errno.
- */
-static int ksm_open(uint32_t pid, struct capture *c)
+/* The number after @key in /proc/@pid/@name, or 0 if none can be read. */
+static uint64_t proc_number(uint32_t pid, const char *name, const char *key)
 {
-	char path[64], buf[32];
-	ssize_t n;
-	int fd;
+	char path[64], line[128];
+	uint64_t n = 0;
+	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/ksm_merging_pages", pid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/%s", pid, name);
+	f = fopen(path, "r");
+	if (!f)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (!strtoull(buf, NULL, 10))
-		return 0;
-	c->kpageflags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-	return c->kpageflags < 0 ?
-	       fail(-errno, "/proc/kpageflags, to find the KSM pages") : 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key))) {
+			n = strtoull(line + strlen(key), NULL, 10);
+			break;
+		}
+	fclose(f);
+	return n;
+}
+
+/*
+ * Does KSM know @pid: pages merged (ksm_merging_pages), pages it looked at
+ * (ksm_rmap_items in ksm_stat, 6.1 and later), or, as @vf saw before the
+ * stop, a mapping registered with it ("mg")? Then a page of the process
+ * may have been merged and unshared since the last checkpoint, the copy
+ * soft-clean where the written page was, on its very frame at times (the
+ * allocator hands out first what a CPU freed last). The module tells such
+ * a copy by its clean entry (unshared() in kmod/tracker.c), which pagemap
+ * does not show; so every present anonymous page of the process is taken,
+ * from then on (the store keeps one copy of unchanged content).
+ */
+static bool ksm_known(uint32_t pid, const struct vmflags *vf)
+{
+	return vf->mergeable ||
+	       proc_number(pid, "ksm_merging_pages", "") ||
+	       proc_number(pid, "ksm_stat", "ksm_rmap_items ");
 }
 
 /*
@@ -1011,25 +1021,19 @@ static int capture_stopped(uint32_t pid, struct capture *c,
 		return ret;
 	ret = open_proc(pid, "mem", &mem_fd);
 	if (!ret) {
-		c->kpageflags = -1;
 		c->pinned = holds_pins(pid);
-		ret = ksm_open(pid, c);
-		if (!ret)
-			ret = scan_pagemap(pm_fd, c, full);
+		c->ksm = c->ksm || ksm_known(pid, vf);
+		ret = scan_pagemap(pm_fd, c, full);
 		/* ksmd runs on while the target is stopped: merged meanwhile? */
-		if (!ret && c->kpageflags < 0) {
-			ret = ksm_open(pid, c);
-			if (!ret && c->kpageflags >= 0) {
-				c->npages = 0;
-				c->nholes = 0;
-				c->stats = (struct snapper_ckpt_stats){ 0 };
-				ret = scan_pagemap(pm_fd, c, full);
-			}
+		if (!ret && !c->ksm && ksm_known(pid, vf)) {
+			c->ksm = true;
+			c->npages = 0;
+			c->nholes = 0;
+			c->stats = (struct snapper_ckpt_stats){ 0 };
+			ret = scan_pagemap(pm_fd, c, full);
 		}
 		if (!ret)
 			ret = read_pages(pid, mem_fd, c);
-		if (c->kpageflags >= 0)
-			close(c->kpageflags);
 		close(mem_fd);
 	}
 	close(pm_fd);
@@ -1078,7 +1082,7 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	struct state st = { 0 }, old;
 	uint64_t ckpt, t0;
 	char path[64];
-	bool full;
+	bool full, same;
 	int ret;
 
 	if (req->pid == (uint32_t)getpid())
@@ -1088,9 +1092,9 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	if (ret)
 		return ret;
 	/* Incremental only on the very generation whose clearing was acked. */
+	same = load_state(req->pid, &old) && old.starttime == st.starttime;
 	full = (req->flags & SNAPPER_CKPT_F_FULL) || !req->base_generation ||
-	       !load_state(req->pid, &old) || old.starttime != st.starttime ||
-	       old.store_id != req->store_id || old.pending ||
+	       !same || old.store_id != req->store_id || old.pending ||
 	       old.acked_gen != req->base_generation;
 	/* Without the last record, a moved page could go unseen. */
 	if (!full && !load_frames(req->pid, &c))
@@ -1101,6 +1105,9 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	st.store_id = req->store_id;
 	st.acked_gen = full ? 0 : req->base_generation;
 	st.pending = ckpt;
+	/* Once KSM knew the process, always: what it merged may be unshared. */
+	st.ksm = same && old.ksm;
+	c.ksm = st.ksm;
 	ret = read_vmflags(req->pid, &vf);
 	if (!ret)
 		ret = save_state(req->pid, &st);
@@ -1123,6 +1130,10 @@ int proc_checkpoint(const struct snapper_ckpt_request *req,
 	threads_release(&th);
 	if (!ret)
 		ret = save_frames(req->pid, &c);
+	if (!ret && c.ksm && !st.ksm) {
+		st.ksm = 1;
+		ret = save_state(req->pid, &st);
+	}
 	c.stats.freeze_us = now_us() - t0;
 	c.stats.sent = c.npages;
 	c.stats.copied = c.npages;

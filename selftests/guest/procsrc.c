@@ -197,7 +197,10 @@ TEST_F(proc, unacknowledged_checkpoint_makes_the_next_full)
 	ASSERT_EQ(0, checkpoint(self));
 	/* A checkpoint whose bits were cleared but never acknowledged. */
 	snprintf(state, sizeof(state), "/run/snapper/proc-%d", self->pid);
-	snprintf(cmd, sizeof(cmd), "sed -i 's/ [0-9a-f]*$/ 1234/' %s", state);
+	/* Its fourth field: the checkpoint pending. */
+	snprintf(cmd, sizeof(cmd),
+		 "sed -i -E 's/^([^ ]+ [^ ]+ [^ ]+) [0-9a-f]+/\\1 1234/' %s",
+		 state);
 	ASSERT_EQ(0, system(cmd));
 	rewrite(_metadata, self, 7);
 	ASSERT_EQ(0, checkpoint(self));
