@@ -58,20 +58,25 @@ static int ksm_setup(uint64_t base)
 
 /*
  * First step: pages 16..47 become SAME, for KSM to merge; 48..63 change
- * to their own. Second: pages 16..31, merged by then, are unshared by a
- * read-only pin of the target's own (process_vm_readv() of itself): each
- * becomes a private copy as soft-clean as KSM left it.
+ * to their own. Second: pages 32..47, merged by then, are unshared by a
+ * read-only pin of the target's own (process_vm_readv() of itself), last
+ * page first: each becomes a private copy as soft-clean as KSM left it,
+ * and, on ksmd's CPU (guest_ksm_one_cpu()), the copy of page 47, merged
+ * last, mostly on the frame page 47 had before the merge.
  */
 static void ksm_step(uint64_t base)
 {
 	static char buf[16 * PG];
-	struct iovec local = { buf, sizeof(buf) };
-	struct iovec far = { (void *)(base + 16 * PG), sizeof(buf) };
+	struct iovec local = { buf, sizeof(buf) }, far[16];
 	static int steps;
 	size_t i;
 
 	if (steps++) {
-		if (process_vm_readv(getpid(), &local, 1, &far, 1, 0) !=
+		for (i = 0; i < 16; i++) {
+			far[i].iov_base = (void *)(base + (47 - i) * PG);
+			far[i].iov_len = PG;
+		}
+		if (process_vm_readv(getpid(), &local, 1, far, 16, 0) !=
 		    sizeof(buf))
 			_exit(1);
 		return;
@@ -227,7 +232,7 @@ FIXTURE_SETUP(edits)
 	const char *why = guest_backend_skip_reason(variant->proc);
 
 	self->t.pid = 0;
-	self->ksm.started = false;
+	memset(&self->ksm, 0, sizeof(self->ksm));
 	if (why)
 		SKIP(return, "%s", why);
 	guest_store_path(self->store, sizeof(self->store),
@@ -315,6 +320,7 @@ TEST_F_TIMEOUT(edits, ksm_merges_written_pages, 300)
 /* Merged pages made ordinary again before the next checkpoint. */
 TEST_F_TIMEOUT(edits, ksm_merged_pages_unshared, 300)
 {
+	ASSERT_EQ(0, guest_ksm_one_cpu(&self->ksm));
 	if (!ksm_merged(_metadata, self, variant->proc))
 		return;
 	/* No merge again behind our back: ksmd stops, the merges stay. */

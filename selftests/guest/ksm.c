@@ -87,7 +87,7 @@ FIXTURE_SETUP(ksm)
 	memset(&self->g, 0, sizeof(self->g));
 	self->nl = NULL;
 	self->t.pid = 0;
-	self->ksm.started = false;
+	memset(&self->ksm, 0, sizeof(self->ksm));
 	if (why)
 		SKIP(return, "%s", why);
 	why = guest_ksm_start(&self->ksm);
@@ -220,21 +220,6 @@ TEST_F_TIMEOUT(ksm, merged_then_unshared_pages_are_in_the_next_checkpoint, 300)
 			    self->t.base + NPAGES * PG));
 }
 
-/* ksmd's pid, or 0 if none runs. */
-static pid_t ksmd_pid(void)
-{
-	char path[64], comm[32];
-	pid_t pid;
-
-	for (pid = 2; pid < 4096; pid++) {
-		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-		if (!guest_read_file(path, comm, sizeof(comm)) &&
-		    !strcmp(comm, "ksmd\n"))
-			return pid;
-	}
-	return 0;
-}
-
 /*
  * The same, with each unshared copy on the very frame its page had before
  * the merge, as the page allocator readily hands out a frame just freed on
@@ -249,18 +234,9 @@ TEST_F_TIMEOUT(ksm, unshared_pages_on_their_old_frames_are_in_the_next_checkpoin
 	static char buf[NMERGE * PG];
 	struct iovec local = { buf, sizeof(buf) }, far[NMERGE];
 	uint64_t before[NMERGE];
-	cpu_set_t one, ksmd_cpus, our_cpus;
 	size_t i, again = 0, clean = 0;
-	pid_t ksmd = ksmd_pid();
 
-	ASSERT_NE(0, ksmd) TH_LOG("no ksmd in /proc");
-	ASSERT_EQ(0, sched_getaffinity(ksmd, sizeof(ksmd_cpus), &ksmd_cpus));
-	ASSERT_EQ(0, sched_getaffinity(0, sizeof(our_cpus), &our_cpus));
-	CPU_ZERO(&one);
-	CPU_SET(0, &one);
-	ASSERT_EQ(0, sched_setaffinity(ksmd, sizeof(one), &one));
-	ASSERT_EQ(0, sched_setaffinity(0, sizeof(one), &one));
-
+	ASSERT_EQ(0, guest_ksm_one_cpu(&self->ksm));
 	full_and_ack(_metadata, self);
 	for (i = 0; i < NMERGE; i++) {
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, NSAME + i, SAME, 0));
@@ -275,8 +251,6 @@ TEST_F_TIMEOUT(ksm, unshared_pages_on_their_old_frames_are_in_the_next_checkpoin
 	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "0"));
 	ASSERT_EQ((ssize_t)sizeof(buf),
 		  process_vm_readv(self->t.pid, &local, 1, far, NMERGE, 0));
-	sched_setaffinity(ksmd, sizeof(ksmd_cpus), &ksmd_cpus);
-	sched_setaffinity(0, sizeof(our_cpus), &our_cpus);
 	for (i = 0; i < NMERGE; i++) {
 		uint64_t addr = self->t.base + (NSAME + i) * PG;
 

@@ -757,6 +757,8 @@ static inline pid_t guest_clone_vm(int (*fn)(void *), void *arg)
 struct guest_ksm {
 	char saved[3][32];	/* run, pages_to_scan, sleep_millisecs */
 	bool started;
+	pid_t ksmd;		/* pinned by guest_ksm_one_cpu(), or 0 */
+	cpu_set_t ksmd_cpus, own_cpus;
 };
 
 static const char *const guest_ksm_knobs[] = {
@@ -788,12 +790,57 @@ static inline const char *guest_ksm_start(struct guest_ksm *k)
 	return NULL;
 }
 
+/* ksmd's pid, or 0 if none runs. */
+static inline pid_t guest_ksmd_pid(void)
+{
+	char path[64], comm[32];
+	pid_t pid;
+
+	for (pid = 2; pid < 4096; pid++) {
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		if (!guest_read_file(path, comm, sizeof(comm)) &&
+		    !strcmp(comm, "ksmd\n"))
+			return pid;
+	}
+	return 0;
+}
+
+/*
+ * Puts ksmd and the caller (and what it forks from now on) on CPU 0 until
+ * guest_ksm_stop(): the page allocator hands out first the frames a CPU
+ * freed last, so a page allocated right after ksmd merged (and freed) a
+ * page mostly gets a frame KSM just freed. Return: 0, or -errno.
+ */
+static inline int guest_ksm_one_cpu(struct guest_ksm *k)
+{
+	cpu_set_t one;
+	pid_t ksmd = guest_ksmd_pid();
+
+	if (!ksmd)
+		return -ESRCH;
+	if (sched_getaffinity(ksmd, sizeof(k->ksmd_cpus), &k->ksmd_cpus) ||
+	    sched_getaffinity(0, sizeof(k->own_cpus), &k->own_cpus))
+		return -errno;
+	CPU_ZERO(&one);
+	CPU_SET(0, &one);
+	k->ksmd = ksmd;
+	if (sched_setaffinity(ksmd, sizeof(one), &one) ||
+	    sched_setaffinity(0, sizeof(one), &one))
+		return -errno;
+	return 0;
+}
+
 /* Unmerges every page ("run" 2) and puts the settings back. */
 static inline void guest_ksm_stop(struct guest_ksm *k)
 {
 	char path[128];
 	size_t i;
 
+	if (k->ksmd) {
+		sched_setaffinity(k->ksmd, sizeof(k->ksmd_cpus), &k->ksmd_cpus);
+		sched_setaffinity(0, sizeof(k->own_cpus), &k->own_cpus);
+		k->ksmd = 0;
+	}
 	if (!k->started)
 		return;
 	guest_write_file(GUEST_KSM_DIR "run", "2");
