@@ -132,6 +132,21 @@ static void full_and_ack(struct __test_metadata *_metadata,
 				      self->g.h.checkpoint_id, 1));
 }
 
+/* An incremental checkpoint, with SAME in each page written to merge. */
+static void merged_pages_sent(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(ksm) *self)
+{
+	size_t i;
+
+	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
+	ASSERT_FALSE(self->g.h.full);
+	for (i = NSAME; i < NSAME + NMERGE; i++) {
+		EXPECT_EQ(SAME, sent(self, i))
+			TH_LOG("page %zu: sent %#lx", i,
+			       (unsigned long)sent(self, i));
+	}
+}
+
 TEST_F_TIMEOUT(ksm, merged_writes_are_in_the_next_checkpoint, 300)
 {
 	size_t i, clean = 0;
@@ -208,13 +223,7 @@ TEST_F_TIMEOUT(ksm, merged_then_unshared_pages_are_in_the_next_checkpoint, 300)
 	TH_LOG("%zu of %d written, merged, unshared pages are soft-clean",
 	       clean, NMERGE);
 
-	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
-	ASSERT_FALSE(self->g.h.full);
-	for (i = NSAME; i < NSAME + NMERGE; i++) {
-		EXPECT_EQ(SAME, sent(self, i))
-			TH_LOG("page %zu: sent %#lx", i,
-			       (unsigned long)sent(self, i));
-	}
+	merged_pages_sent(_metadata, self);
 	/* Neither written nor merged: not sent. */
 	EXPECT_EQ(0, got_in(&self->g, self->t.base + (NSAME + NMERGE) * PG,
 			    self->t.base + NPAGES * PG));
@@ -260,13 +269,7 @@ TEST_F_TIMEOUT(ksm, unshared_pages_on_their_old_frames_are_in_the_next_checkpoin
 	TH_LOG("%zu of %d unshared pages soft-clean, %zu on their frame of before the merge",
 	       clean, NMERGE, again);
 
-	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
-	ASSERT_FALSE(self->g.h.full);
-	for (i = NSAME; i < NSAME + NMERGE; i++) {
-		EXPECT_EQ(SAME, sent(self, i))
-			TH_LOG("page %zu: sent %#lx", i,
-			       (unsigned long)sent(self, i));
-	}
+	merged_pages_sent(_metadata, self);
 }
 
 TEST_F_TIMEOUT(ksm, unwritten_merged_pages_are_not_sent_again, 300)
