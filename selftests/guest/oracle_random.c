@@ -11,7 +11,8 @@
  * OPS_MAX calls chosen by a seeded generator: maps (private anonymous,
  * with or without THP; hugetlb, private or shared; a memfd shared; a
  * scratch file private), unmaps, mprotect()s, writes pages (from user
- * mode, and through /proc/self/mem and process_vm_writev()), madvise()s
+ * mode, and through /proc/self/mem and process_vm_writev()), reads
+ * pages with process_vm_readv() (whose pin unshares KSM pages), madvise()s
  * (DONTNEED, FREE, PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE,
  * NOHUGEPAGE, COLLAPSE, WIPEONFORK, REMOVE, MERGEABLE with ksmd running,
  * UNMERGEABLE), mremap()s (move, grow, shrink, DONTUNMAP), mlock()s,
@@ -280,6 +281,25 @@ static int do_mremap(size_t first, size_t n)
 	return 0;
 }
 
+/*
+ * Reads [first, first + n) with process_vm_readv(), page after page into
+ * one buffer: its read-only pin unshares what it meets without a write
+ * fault (a KSM page becomes the process's own copy, on 6.1 as soft-clean
+ * as KSM left it, at times on the frame its written page had).
+ */
+static int pin_read(size_t first, size_t n)
+{
+	static __thread uint8_t page[PG];
+	struct iovec local[2 * HP], far = { at(first), n * PG };
+	ssize_t r;
+
+	for (size_t i = 0; i < n; i++)
+		local[i] = (struct iovec){ page, PG };
+	r = process_vm_readv(getpid(), local, n, &far, 1, 0);
+	say("process_vm_readv %zu+%zu: %zd; ", first, n, r < 0 ? r : r / (ssize_t)PG);
+	return 0;
+}
+
 /* Writes through the kernel: /proc/self/mem (even read-only), process_vm_writev. */
 static int kernel_write(size_t first, size_t n)
 {
@@ -287,9 +307,12 @@ static int kernel_write(size_t first, size_t n)
 	uint8_t *p = at(first + below(n)) + below(PG / 8) * 8;
 	struct iovec local = { &v, sizeof(v) }, far = { p, sizeof(v) };
 	bool vm = below(2);
-	ssize_t r = vm ? process_vm_writev(getpid(), &local, 1, &far, 1, 0) :
-			 pwrite(selfmem, &v, sizeof(v), (off_t)(uintptr_t)p);
+	ssize_t r;
 
+	if (below(3) == 0)
+		return pin_read(first, n);
+	r = vm ? process_vm_writev(getpid(), &local, 1, &far, 1, 0) :
+		 pwrite(selfmem, &v, sizeof(v), (off_t)(uintptr_t)p);
 	say("%s %#lx%s; ", vm ? "process_vm_writev" : "/proc/self/mem",
 	    (unsigned long)(uintptr_t)p, r == (ssize_t)sizeof(v) ? "" : "(failed)");
 	return 0;
