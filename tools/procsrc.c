@@ -466,7 +466,6 @@ struct seen {
 struct vmflags {
 	struct seen *s;		/* ascending */
 	size_t n, cap;
-	bool mergeable;		/* some mapping, of any kind, has "mg" */
 };
 
 static int read_vmflags(uint32_t pid, struct vmflags *vf)
@@ -479,7 +478,6 @@ static int read_vmflags(uint32_t pid, struct vmflags *vf)
 	FILE *f;
 
 	vf->n = 0;
-	vf->mergeable = false;
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/smaps", pid);
 	f = fopen(path, "r");
 	if (!f)
@@ -505,12 +503,8 @@ static int read_vmflags(uint32_t pid, struct vmflags *vf)
 			*cur = (struct seen){ .start = start, .end = end,
 					      .pgoff = off / PAGE_SIZE, .ino = ino };
 			memcpy(cur->perms, perms, sizeof(perms));
-		} else if (!strncmp(line, "VmFlags:", 8)) {
+		} else if (cur && !strncmp(line, "VmFlags:", 8)) {
 			/* Each flag is two letters and a space. */
-			if (strstr(line, " mg "))
-				vf->mergeable = true;
-			if (!cur)
-				continue;
 			cur->io = strstr(line, " io ") || strstr(line, " pf ");
 			cur->huge = strstr(line, " ht ");
 		}
@@ -947,20 +941,20 @@ static uint64_t proc_number(uint32_t pid, const char *name, const char *key)
 }
 
 /*
- * Does KSM know @pid: pages merged (ksm_merging_pages), pages it looked at
- * (ksm_rmap_items in ksm_stat, 6.1 and later), or, as @vf saw before the
- * stop, a mapping registered with it ("mg")? Then a page of the process
- * may have been merged and unshared since the last checkpoint, the copy
- * soft-clean where the written page was, on its very frame at times (the
- * allocator hands out first what a CPU freed last). The module tells such
- * a copy by its clean entry (unshared() in kmod/tracker.c), which pagemap
- * does not show; so every present anonymous page of the process is taken,
- * from then on (the store keeps one copy of unchanged content).
+ * Does KSM know @pid: pages merged (ksm_merging_pages), or pages it looked
+ * at (ksm_rmap_items in ksm_stat, 6.1 and later; KSM merges no page it has
+ * not looked at)? Then a page of the process may have been merged and
+ * unshared since the last checkpoint, the copy soft-clean where the
+ * written page was, on its very frame at times (the allocator hands out
+ * first what a CPU freed last). The module tells such a copy by its clean
+ * entry (unshared() in kmod/tracker.c), which pagemap does not show; so
+ * every present anonymous page of the process is taken, from then on (the
+ * store keeps one copy of unchanged content). A process only registered
+ * with KSM (MADV_MERGEABLE) that ksmd has not scanned yet costs nothing.
  */
-static bool ksm_known(uint32_t pid, const struct vmflags *vf)
+static bool ksm_known(uint32_t pid)
 {
-	return vf->mergeable ||
-	       proc_number(pid, "ksm_merging_pages", "") ||
+	return proc_number(pid, "ksm_merging_pages", "") ||
 	       proc_number(pid, "ksm_stat", "ksm_rmap_items ");
 }
 
@@ -1022,10 +1016,10 @@ static int capture_stopped(uint32_t pid, struct capture *c,
 	ret = open_proc(pid, "mem", &mem_fd);
 	if (!ret) {
 		c->pinned = holds_pins(pid);
-		c->ksm = c->ksm || ksm_known(pid, vf);
+		c->ksm = c->ksm || ksm_known(pid);
 		ret = scan_pagemap(pm_fd, c, full);
 		/* ksmd runs on while the target is stopped: merged meanwhile? */
-		if (!ret && !c->ksm && ksm_known(pid, vf)) {
+		if (!ret && !c->ksm && ksm_known(pid)) {
 			c->ksm = true;
 			c->npages = 0;
 			c->nholes = 0;
