@@ -830,7 +830,10 @@ static inline int guest_ksm_one_cpu(struct guest_ksm *k)
 	return 0;
 }
 
-/* Unmerges every page ("run" 2) and puts the settings back. */
+/*
+ * Puts back the CPUs guest_ksm_one_cpu() took, unmerges every page ("run"
+ * 2) and puts the settings back.
+ */
 static inline void guest_ksm_stop(struct guest_ksm *k)
 {
 	char path[128];
