@@ -900,6 +900,59 @@ static int shmem_others(uint8_t *b, int step)
 }
 
 /*
+ * Objects cut short and grown again under their mappings: ftruncate() takes
+ * a memfd's pages past the new end out of the object (no entry of the
+ * target's page table says so), and a file's out of every mapping of it,
+ * the target's own copies in a private mapping included (the kernel unmaps
+ * those too, as the file no longer reaches them). Grown back, the memfd
+ * reads as zeros there and the private mapping as the file (zeros too).
+ * While the file is short, the pages of the private mapping past its end
+ * cannot be read (SIGBUS; the oracle skips them), and step 2 shows whether
+ * the generation dropped the copies there. The memfd's shared mapping is
+ * the first half of the region, the file's private one the second.
+ */
+static int truncated(uint8_t *b, int step)
+{
+	static volatile uint8_t sink;
+	static int mfd = -1, ffd = -1;
+	uint8_t *f = b + N / 2 * PG;
+	size_t i;
+
+	switch (step) {
+	case 0:
+		mfd = memfd_create("oracle-truncated", 0);
+		ffd = scratch_file("truncated", 30);
+		if (mfd < 0 || ffd < 0 || ftruncate(mfd, N / 2 * PG) ||
+		    mmap(b, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, mfd, 0) != b ||
+		    mmap(f, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED_NOREPLACE, ffd, 0) != f)
+			return STEP_FAILED;
+		fill(b, 0, N / 2, 31);
+		for (i = 0; i < N / 2; i++)
+			sink += f[i * PG];
+		fill(f, 100, 200, 32);
+		return STEP_OK;
+	case 1:
+		/* The memfd back at once; the file left short: 150 pages. */
+		if (ftruncate(mfd, 100 * PG) || ftruncate(mfd, N / 2 * PG) ||
+		    ftruncate(ffd, 150 * PG))
+			return STEP_FAILED;
+		fill(b, 120, 10, 33);
+		fill(f, 40, 10, 34);
+		return STEP_OK;
+	case 2:
+		if (ftruncate(ffd, N * PG))
+			return STEP_FAILED;
+		fill(f, 250, 10, 35);
+		fill(b, 400, 10, 36);
+		return STEP_OK;
+	}
+	return ftruncate(mfd, 0) || ftruncate(mfd, N / 2 * PG) ? STEP_FAILED :
+								  STEP_OK;
+}
+
+/*
  * ---- hugetlb: 2 MiB pages from the pool the fixture reserves ----
  *
  * No soft-dirty bit marks a hugetlb page (tracker.c): the module reads each
@@ -1092,6 +1145,7 @@ static const struct scenario catalogue[] = {
 	{ "mremap MREMAP_DONTUNMAP", mremap_dontunmap },
 	{ "userfaultfd COPY, ZEROPAGE and MOVE", uffd_fill },
 	{ "memfd written by others, punched", shmem_others },
+	{ "a memfd and a file cut short and grown again", truncated },
 };
 
 /* A process of its own: see rings(). */

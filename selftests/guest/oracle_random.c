@@ -17,6 +17,7 @@
  * NOHUGEPAGE, COLLAPSE, WIPEONFORK, REMOVE, MERGEABLE with ksmd running,
  * UNMERGEABLE), mremap()s (move, grow, shrink, DONTUNMAP), mlock()s,
  * munlock()s, mseal()s (6.10 and later), punches holes in the memfd,
+ * cuts the memfd or the file short and grows it back (ftruncate()),
  * writes the file under its private mapping, uses userfaultfd (see
  * do_uffd()), and forks children that write their copies (one may stay
  * alive, asleep, sharing pages copy-on-write, for a few rounds). A write
@@ -318,6 +319,48 @@ static int kernel_write(size_t first, size_t n)
 	return 0;
 }
 
+/*
+ * The memfd or the file cut to @pages (modulo their size) and grown back at
+ * once: the memfd's
+ * pages past the cut are gone from the object (zeros now, in every shared
+ * mapping), and the file's from every mapping, the target's own copies in
+ * a private one included (the file's bytes, zeros, again).
+ */
+static int cut_short(size_t pages)
+{
+	bool file = below(2);
+	int fd = file ? filefd : memfd;
+	int r;
+
+	pages %= OBJ_PAGES;
+	r = ftruncate(fd, (off_t)(pages * PG)) ||
+	    ftruncate(fd, (off_t)(OBJ_PAGES * PG));
+	say("truncate %s %zu%s; ", file ? "file" : "memfd", pages,
+	    r ? "(failed)" : "");
+	return 0;
+}
+
+/* The objects behind the mappings, changed through no mapping of them. */
+static int object_call(size_t first)
+{
+	uint64_t v = next();
+	off_t off = (off_t)(below(OBJ_PAGES) * PG);
+	int r;
+
+	switch (below(3)) {
+	case 0:
+		r = fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      off, (off_t)((1 + below(64)) * PG));
+		say("punch memfd%s; ", r ? "(failed)" : "");
+		return 0;
+	case 1:
+		return cut_short(first);
+	}
+	r = pwrite(filefd, &v, sizeof(v), off) != sizeof(v);
+	say("pwrite file %lld%s; ", (long long)off, r ? "(failed)" : "");
+	return 0;
+}
+
 static void end_sleeper(void)
 {
 	if (!sleeper)
@@ -486,19 +529,7 @@ static int one_call(void)
 	case 14:
 		return do_uffd(first, n);
 	case 15:
-		if (below(2)) {
-			r = fallocate(memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-				      (off_t)(below(OBJ_PAGES) * PG),
-				      (off_t)((1 + below(64)) * PG));
-			say("punch memfd%s; ", r ? "(failed)" : "");
-		} else {
-			uint64_t v = next();
-			off_t off = (off_t)(below(OBJ_PAGES) * PG);
-
-			r = pwrite(filefd, &v, sizeof(v), off) != sizeof(v);
-			say("pwrite file %lld%s; ", (long long)off, r ? "(failed)" : "");
-		}
-		return 0;
+		return object_call(first);
 	}
 	switch (below(5)) {
 	case 0: case 1:
