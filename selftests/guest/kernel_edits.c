@@ -8,7 +8,8 @@
  *  - KSM: ksmd merges a page the target wrote into an identical KSM page
  *    and installs the new entry without the write's soft-dirty bit
  *    (replace_page() in mm/ksm.c, on 6.1); a read-only pin then makes the
- *    merged page an ordinary one again, with the entry still soft-clean.
+ *    merged page an ordinary one again, with the entry still soft-clean;
+ *    then KSM may forget the process before the next checkpoint.
  *  - userfaultfd write-protection of unpopulated memory
  *    (UFFD_FEATURE_WP_UNPOPULATED, 6.4 and later): a page the target
  *    discarded becomes a PTE marker, which reads as zeros like no entry.
@@ -326,6 +327,43 @@ TEST_F_TIMEOUT(edits, ksm_merged_pages_unshared, 300)
 	/* No merge again behind our back: ksmd stops, the merges stay. */
 	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "0"));
 	step(_metadata, self);
+	check(_metadata, self, variant->proc, false);
+	check(_metadata, self, variant->proc, false);
+}
+
+/* @pid's ksm_rmap_items (ksm_stat), or -1 if the kernel does not say. */
+static long ksm_rmap_items(pid_t pid)
+{
+	char path[64], buf[256], *at;
+
+	snprintf(path, sizeof(path), "/proc/%d/ksm_stat", pid);
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return -1;
+	at = strstr(buf, "ksm_rmap_items ");
+	return at ? strtol(at + strlen("ksm_rmap_items "), NULL, 10) : -1;
+}
+
+/*
+ * The same, and then KSM forgets the target before the next checkpoint:
+ * "run" 2 unmerges every page and drops every rmap item, so that the
+ * process shows no sign of KSM any more, while the copies the pin made
+ * are still soft-clean, one on its old frame. The module knows the mm
+ * was registered (MMF_VM_MERGEABLE stays set); --backend proc remembers
+ * that KSM knew the process at an earlier checkpoint (the state file's
+ * fifth field).
+ */
+TEST_F_TIMEOUT(edits, ksm_forgotten_after_unshare, 300)
+{
+	ASSERT_EQ(0, guest_ksm_one_cpu(&self->ksm));
+	if (!ksm_merged(_metadata, self, variant->proc))
+		return;
+	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "0"));
+	step(_metadata, self);
+	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "run", "2"));
+	ASSERT_EQ(0, guest_ksm_merged(self->t.pid));
+	if (ksm_rmap_items(self->t.pid) < 0)
+		SKIP(return, "no /proc/PID/ksm_stat to see KSM forget");
+	ASSERT_EQ(0, ksm_rmap_items(self->t.pid));
 	check(_metadata, self, variant->proc, false);
 	check(_metadata, self, variant->proc, false);
 }
