@@ -330,6 +330,12 @@ static int save_frames(uint32_t pid, const struct capture *c)
 	return 0;
 }
 
+/* What a page map entry holds: its frame, or its swap entry (PM_SWAP set). */
+static uint64_t frame_of(uint64_t pm)
+{
+	return pm & (PM_SWAP | PM_PFN_MASK);
+}
+
 /* Records what @pm holds at @addr. Return: 0 or -ENOMEM. */
 static int note_frame(struct capture *c, uint64_t addr, uint64_t pm)
 {
@@ -343,7 +349,7 @@ static int note_frame(struct capture *c, uint64_t addr, uint64_t pm)
 		c->cap_frames = cap;
 	}
 	c->frames[c->nframes++] = (struct frame){
-		addr, pm & (PM_SWAP | PM_PFN_MASK),
+		addr, frame_of(pm),
 	};
 	return 0;
 }
@@ -354,7 +360,7 @@ static bool same_frame(struct capture *c, uint64_t addr, uint64_t pm)
 	while (c->at_last < c->nlast && c->last[c->at_last].addr < addr)
 		c->at_last++;
 	return c->at_last < c->nlast && c->last[c->at_last].addr == addr &&
-	       c->last[c->at_last].frame == (pm & (PM_SWAP | PM_PFN_MASK));
+	       c->last[c->at_last].frame == frame_of(pm);
 }
 
 /* Special mappings that hold no memory of the process's own. */
