@@ -16,8 +16,10 @@
  *
  * And, stopped at arbitrary instants of their work rather than between
  * phases: four python3 threads that never rest
- * (python_threads_at_any_instant) and Debian's cc1 compiling
- * (gcc_at_any_instant). And PostgreSQL with its shared memory on hugetlb
+ * (python_threads_at_any_instant), Debian's cc1 compiling
+ * (gcc_at_any_instant), and QEMU emulating a machine that boots, its
+ * guest RAM private or a shared memfd (qemu_at_any_instant,
+ * qemu_memfd_ram_at_any_instant). And PostgreSQL with its shared memory on hugetlb
  * pages (postgres_huge_pages).
  */
 #include <dirent.h>
@@ -682,6 +684,62 @@ TEST_F_TIMEOUT(prog, gcc_at_any_instant, 600)
 	/* A stop that finds cc1 done fails: give it more to do then. */
 	exact_anywhere(_metadata, self, GCC_INSTANTS, 700000);
 	unlink(src);
+}
+
+/* ---- QEMU: a machine emulated by another program's JIT ---- */
+
+#define QEMU_MB		"96"
+#define QEMU_INSTANTS	6
+
+/*
+ * Debian's qemu-system-x86_64 (TCG, two vCPU threads) booting a Debian
+ * kernel into 96 MiB, stopped wherever it is every 0.7 s (exact_anywhere()).
+ * What no other program here does: a JIT that writes its code buffer and
+ * runs it (tb-size caps the buffer at 16 MiB, which the oracle reads
+ * whole), guest RAM that QEMU registers with KSM (MADV_MERGEABLE: the
+ * module follows its frames) and asks huge pages for, written by the vCPU
+ * threads and by the main loop (the kernel loaded through fw_cfg). @memfd: the guest RAM a shared memfd instead
+ * (memory-backend-memfd, share=on, as for vhost-user), which the module
+ * reads from its object at every checkpoint.
+ */
+static void qemu_anywhere(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(prog) *self, bool memfd)
+{
+	char kernel[256], backend[64];
+	char *argv[] = {
+		"qemu-system-x86_64", "-nodefaults", "-display", "none",
+		"-monitor", "none", "-serial", "none", "-machine", backend,
+		"-accel", "tcg,tb-size=16", "-smp", "2", "-m", QEMU_MB,
+		"-kernel", kernel, "-append", "console=ttyS0 panic=0",
+		memfd ? "-object" : NULL,
+		"memory-backend-memfd,id=ram,share=on,size=" QEMU_MB "M", NULL,
+	};
+
+	if (guest_sh(NULL, 0, "command -v qemu-system-x86_64 >/dev/null"))
+		SKIP(return, "qemu-system-x86 is not installed");
+	if (guest_sh(kernel, sizeof(kernel), "ls /boot/vmlinuz-* | head -n 1") ||
+	    kernel[0] != '/')
+		SKIP(return, "no kernel in /boot for QEMU to boot");
+	kernel[strcspn(kernel, "\n")] = '\0';
+	snprintf(backend, sizeof(backend), "pc%s",
+		 memfd ? ",memory-backend=ram" : "");
+	ASSERT_EQ(0, start(self, argv));
+	exact_anywhere(_metadata, self, QEMU_INSTANTS, 700000);
+	/* What the test is for: RAM registered with KSM, or the memfd's. */
+	ASSERT_EQ(0, guest_sh(NULL, 0, memfd ?
+			      "grep -q ' rw-s .*/memfd:' /proc/%d/maps" :
+			      "grep -q '^VmFlags:.* mg' /proc/%d/smaps",
+			      self->pid)) TH_LOG("no guest RAM of that kind");
+}
+
+TEST_F_TIMEOUT(prog, qemu_at_any_instant, 600)
+{
+	qemu_anywhere(_metadata, self, false);
+}
+
+TEST_F_TIMEOUT(prog, qemu_memfd_ram_at_any_instant, 600)
+{
+	qemu_anywhere(_metadata, self, true);
 }
 
 /* ---- PostgreSQL: its shared memory on hugetlb pages ---- */
