@@ -15,12 +15,14 @@
  * pages with process_vm_readv() (whose pin unshares KSM pages), madvise()s
  * (DONTNEED, FREE, PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE,
  * NOHUGEPAGE, COLLAPSE, WIPEONFORK, REMOVE, MERGEABLE with ksmd running,
- * UNMERGEABLE), mremap()s (move, grow, shrink, DONTUNMAP), mlock()s,
- * munlock()s, mseal()s (6.10 and later), punches holes in the memfd,
- * cuts the memfd or the file short and grows it back (ftruncate()),
- * writes the file under its private mapping, uses userfaultfd (see
- * do_uffd()), and forks children that write their copies (one may stay
- * alive, asleep, sharing pages copy-on-write, for a few rounds). A write
+ * UNMERGEABLE, DONTNEED_LOCKED), mremap()s (move, grow, shrink,
+ * DONTUNMAP), mlock()s, munlock()s, turns KSM on and off for the whole
+ * process (PR_SET_MEMORY_MERGE, 6.4 and later), mseal()s (6.10 and
+ * later), punches holes in the memfd, cuts the memfd or the file short and
+ * grows it back (ftruncate()), writes the file under its private mapping,
+ * uses userfaultfd (see do_uffd()), and forks children that write their
+ * copies (one may stay alive, asleep, sharing pages copy-on-write, for a
+ * few rounds). A write
  * that meets no mapping or a read-only one faults and is skipped (SIGSEGV,
  * SIGBUS). Then it parks, is checkpointed (full every FULL_EVERY rounds
  * and first, incremental otherwise), and compared, with the module and
@@ -88,6 +90,12 @@
 #endif
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
+#endif
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24	/* 5.18: DONTNEED that mlock()ed pages obey too */
+#endif
+#ifndef PR_SET_MEMORY_MERGE
+#define PR_SET_MEMORY_MERGE 67	/* 6.4: every mapping of the process mergeable */
 #endif
 /* ---- the target ---- */
 
@@ -241,6 +249,7 @@ static int do_madvise(size_t first, size_t n)
 		{ MADV_COLLAPSE, "collapse" }, { MADV_WIPEONFORK, "wipeonfork" },
 		{ MADV_REMOVE, "remove" }, { MADV_MERGEABLE, "mergeable" },
 		{ MADV_UNMERGEABLE, "unmergeable" },
+		{ MADV_DONTNEED_LOCKED, "dontneed_locked" },
 	};
 	size_t k = below(sizeof(a) / sizeof(a[0]));
 	int r = madvise(at(first), n * PG, a[k].advice);
@@ -531,7 +540,7 @@ static int one_call(void)
 	case 15:
 		return object_call(first);
 	}
-	switch (below(5)) {
+	switch (below(6)) {
 	case 0: case 1:
 		r = mlock(at(first), n * PG);
 		say("mlock %zu+%zu%s; ", first, n, r ? "(failed)" : "");
@@ -539,6 +548,11 @@ static int one_call(void)
 	case 2: case 3:
 		r = munlock(at(first), n * PG);
 		say("munlock %zu+%zu%s; ", first, n, r ? "(failed)" : "");
+		return 0;
+	case 4:
+		prot = (int)below(2);
+		r = prctl(PR_SET_MEMORY_MERGE, prot, 0, 0, 0);
+		say("prctl memory_merge %d%s; ", prot, r ? "(failed)" : "");
 		return 0;
 	}
 	/* mseal(), 6.10 and later: the range can no longer be unmapped, moved or reprotected. */
