@@ -348,7 +348,7 @@ static void detach(struct ckpt_stream *cs)
 
 	mutex_lock(&s->lock);
 	if (s->stream == cs) {
-		s->stream = NULL;
+		WRITE_ONCE(s->stream, NULL);
 		wake_up_all(&s->idle_wq);
 	}
 	mutex_unlock(&s->lock);
@@ -411,6 +411,16 @@ static int claim(struct ckpt_stream *cs, struct nlattr **attrs, u32 flags,
 	struct snapper_session *s = cs->s;
 	int ret;
 
+	/*
+	 * Refused at once where wait_idle() would refuse it: s->lock is held
+	 * by the open stream's collection for seconds at worst, and this
+	 * runs under genetlink's cb_lock (see collect()).
+	 */
+	if (!cs->privileged && READ_ONCE(s->stream)) {
+		NL_SET_ERR_MSG_MOD(extack,
+				   "a checkpoint of this process is streaming");
+		return -EBUSY;
+	}
 	if (mutex_lock_killable(&s->lock))
 		return -EINTR;
 	ret = wait_idle(cs, extack);
@@ -425,7 +435,7 @@ static int claim(struct ckpt_stream *cs, struct nlattr **attrs, u32 flags,
 	cs->snap.ckpt = snapper_session_next_ckpt(s, store, cs->snap.full);
 	snapper_session_set_opener(s, cs->snap.ckpt, cs->portid,
 				   cs->privileged);
-	s->stream = cs;
+	WRITE_ONCE(s->stream, cs);
 	mutex_unlock(&s->lock);
 	return 0;
 }
@@ -940,7 +950,10 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 		return -ESRCH;
 	}
 	ckpt = nla_get_u64(attrs[SNAPPER_A_CHECKPOINT_ID]);
-	mutex_lock(&s->lock);
+	if (mutex_lock_killable(&s->lock)) {
+		snapper_session_put(s);
+		return -EINTR;
+	}
 	if (!snapper_session_may_ack(s, ckpt, NETLINK_CB(skb).portid,
 				     netlink_capable(skb, CAP_SYS_ADMIN))) {
 		NL_SET_ERR_MSG_MOD(info->extack,

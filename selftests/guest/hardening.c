@@ -17,7 +17,8 @@
  *  - pin a stream's pages, or keep other checkpoints of the target out,
  *    by not reading: past stream_timeout_ms the stream is cancelled, its
  *    pages released and owed; a privileged checkpoint preempts an
- *    unprivileged stream at once;
+ *    unprivileged stream at once, and an unprivileged second one is
+ *    refused at once;
  *  - keep a dead target's session (and what it owes) in memory.
  *
  * Needs root and the loaded module: run it in the guest.
@@ -740,6 +741,92 @@ TEST(privileged_checkpoint_preempts_an_unprivileged_stream)
 	EXPECT_EQ(ECANCELED, guest_exit_code(p, 250));
 	got_free(&g);
 	snapper_genl_close(nl);
+	EXPECT_EQ(0, read_stat("pages_held"));
+}
+
+/*
+ * An unprivileged process whose one thread holds a checkpoint of itself
+ * open (its header read, the rest not yet) asks again from another
+ * thread: refused with EBUSY at once, as the open stream's collection,
+ * which holds the session's lock for seconds at worst, is not waited for
+ * under genetlink's cb_lock (claim()); the first stream goes on.
+ */
+struct held_open {
+	int ready[2], done[2];
+	int ret;
+};
+
+static int hold_header(void *arg, const struct snapper_ckpt_header *h)
+{
+	struct held_open *o = arg;
+	char c = 1;
+
+	(void)h;
+	if (write(o->ready[1], &c, 1) != 1 || read(o->done[0], &c, 1) != 1)
+		return -EIO;
+	return 0;
+}
+
+static void *hold_open(void *arg)
+{
+	struct held_open *o = arg;
+	struct snapper_ckpt_request req = { .pid = getpid(), .store_id = STORE };
+	struct snapper_ckpt_ops ops = { .header = hold_header, .arg = o };
+	struct snapper_genl *nl;
+
+	o->ret = snapper_genl_open(&nl);
+	if (!o->ret) {
+		o->ret = snapper_genl_checkpoint(nl, &req, &ops);
+		snapper_genl_close(nl);
+	}
+	return NULL;
+}
+
+static int second_self_child(void *arg)
+{
+	struct snapper_ckpt_request req = { .pid = getpid(), .store_id = STORE };
+	struct snapper_ckpt_ops ops = { 0 };
+	struct held_open o = { .ret = -1 };
+	struct snapper_genl *nl;
+	pthread_t th;
+	double ms;
+	char c = 1;
+	int ret;
+
+	(void)arg;
+	if (pipe(o.ready) || pipe(o.done) ||
+	    pthread_create(&th, NULL, hold_open, &o))
+		return 202;
+	if (read(o.ready[0], &c, 1) != 1 || snapper_genl_open(&nl))
+		return 203;
+	ms = now_ms();
+	ret = snapper_genl_checkpoint(nl, &req, &ops);
+	ms = now_ms() - ms;
+	snapper_genl_close(nl);
+	if (write(o.done[1], &c, 1) != 1)
+		return 204;
+	pthread_join(th, NULL);
+	if (ret != -EBUSY)
+		return 160 + (-ret & 31);
+	if (ms > 2000)
+		return 205;
+	return o.ret ? 140 + (-o.ret & 15) : 0;
+}
+
+TEST(unprivileged_second_checkpoint_is_refused_at_once)
+{
+	pid_t p;
+
+	SKIP_UNLESS_MODULE();
+	p = fork();
+	ASSERT_LE(0, p);
+	if (!p) {
+		if (guest_drop_privileges())
+			_exit(201);
+		_exit(second_self_child(NULL));
+	}
+	EXPECT_EQ(0, guest_exit_code(p, 250))
+		TH_LOG("160+errno: the second request's answer; 205: it took over 2 s; 140+errno: the first stream's");
 	EXPECT_EQ(0, read_stat("pages_held"));
 }
 
