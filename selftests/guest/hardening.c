@@ -747,9 +747,11 @@ TEST(privileged_checkpoint_preempts_an_unprivileged_stream)
 /*
  * An unprivileged process whose one thread holds a checkpoint of itself
  * open (its header read, the rest not yet) asks again from another
- * thread: refused with EBUSY at once, as the open stream's collection,
- * which holds the session's lock for seconds at worst, is not waited for
- * under genetlink's cb_lock (claim()); the first stream goes on.
+ * thread: refused with EBUSY at once, and the first stream goes on.
+ * claim() refuses it before it takes the session's lock, which a
+ * stream's collection holds for seconds at worst (tracking.rst, on
+ * cb_lock); here the lock is free, between the header and the
+ * collection, so the test checks the answer, not the absence of a wait.
  */
 struct held_open {
 	int ready[2], done[2];
@@ -773,12 +775,16 @@ static void *hold_open(void *arg)
 	struct snapper_ckpt_request req = { .pid = getpid(), .store_id = STORE };
 	struct snapper_ckpt_ops ops = { .header = hold_header, .arg = o };
 	struct snapper_genl *nl;
+	char c = 0;
 
 	o->ret = snapper_genl_open(&nl);
 	if (!o->ret) {
 		o->ret = snapper_genl_checkpoint(nl, &req, &ops);
 		snapper_genl_close(nl);
 	}
+	/* If it ended without a header, this is the byte the other waits for. */
+	if (write(o->ready[1], &c, 1) != 1)
+		o->ret = -EIO;
 	return NULL;
 }
 
