@@ -821,17 +821,8 @@ static int second_self_child(void *arg)
 
 TEST(unprivileged_second_checkpoint_is_refused_at_once)
 {
-	pid_t p;
-
 	SKIP_UNLESS_MODULE();
-	p = fork();
-	ASSERT_LE(0, p);
-	if (!p) {
-		if (guest_drop_privileges())
-			_exit(201);
-		_exit(second_self_child(NULL));
-	}
-	EXPECT_EQ(0, guest_exit_code(p, 250))
+	EXPECT_EQ(0, guest_as_nobody(second_self_child, NULL))
 		TH_LOG("160+errno: the second request's answer; 205: it took over 2 s; 140+errno: the first stream's");
 	EXPECT_EQ(0, read_stat("pages_held"));
 }
