@@ -22,15 +22,14 @@
  * grows it back (ftruncate()), writes the file under its private mapping,
  * uses userfaultfd (see do_uffd()), and forks children that write their
  * copies (one may stay alive, asleep, sharing pages copy-on-write, for a
- * few rounds). A write
- * that meets no mapping or a read-only one faults and is skipped (SIGSEGV,
- * SIGBUS). Then it parks, is checkpointed (full every FULL_EVERY rounds
- * and first, incremental otherwise), and compared, with the module and
- * with --backend proc. Before some checkpoints the test compacts memory,
- * drops the caches, or pages out or collapses the arena with
- * process_madvise(); every fifth round it first restores one arena mapping
- * from the previous generation (snapper-tool restore --range) and compares
- * it with that generation.
+ * few rounds). A write that meets no mapping or a read-only one faults and
+ * is skipped (SIGSEGV, SIGBUS). Then it parks, is checkpointed (full
+ * every FULL_EVERY rounds and first, incremental otherwise), and compared,
+ * with the module and with --backend proc. Before some checkpoints the
+ * test compacts memory, drops the caches, or pages out or collapses the
+ * arena with process_madvise(); every fifth round it first restores one
+ * arena mapping from the previous generation (snapper-tool restore
+ * --range) and compares it with that generation.
  *
  * The storm_* variants make the same calls from STORM_THREADS threads at
  * once, without pause (and threads that write and end instead of half the
@@ -329,11 +328,11 @@ static int kernel_write(size_t first, size_t n)
 }
 
 /*
- * The memfd or the file cut to @pages (modulo their size) and grown back at
- * once: the memfd's
- * pages past the cut are gone from the object (zeros now, in every shared
- * mapping), and the file's from every mapping, the target's own copies in
- * a private one included (the file's bytes, zeros, again).
+ * The memfd or the file cut to @pages (modulo their size) and grown back
+ * at once: the memfd's pages past the cut are gone from the object (zeros
+ * now, in every shared mapping), and the file's from every mapping, the
+ * target's own copies in a private one included (the file's bytes, zeros,
+ * again).
  */
 static int cut_short(size_t pages)
 {
