@@ -7,9 +7,10 @@
  * a command, whose freeze and copies can take seconds, and other families
  * (the controller's CTRL_CMD_GETFAMILY included) are not kept waiting.
  * What needs excluding has a lock of its own: a target's session->lock
- * (one checkpoint or ACK of a target at a time), the session
- * list's lock, the module's parameter lock for the knobs; a dump's
- * callbacks are serialized per socket by netlink itself.
+ * (one checkpoint or ACK of a target at a time; a collection owns the
+ * session without holding it, see session.h), the session list's lock,
+ * the module's parameter lock for the knobs; a dump's callbacks are
+ * serialized per socket by netlink itself.
  */
 #include "compat.h"
 
@@ -412,9 +413,8 @@ static int claim(struct ckpt_stream *cs, struct nlattr **attrs, u32 flags,
 	int ret;
 
 	/*
-	 * Refused at once where wait_idle() would refuse it: s->lock is held
-	 * by the open stream's collection for seconds at worst, and this
-	 * runs under genetlink's cb_lock (see collect()).
+	 * Refused at once where wait_idle() would refuse it, without queueing
+	 * for s->lock under genetlink's cb_lock.
 	 */
 	if (!cs->privileged && READ_ONCE(s->stream)) {
 		NL_SET_ERR_MSG_MOD(extack,
@@ -515,11 +515,26 @@ static int collect(struct ckpt_stream *cs, struct netlink_ext_ack *extack)
 				   "the process exited or exec'ed since the request");
 		goto out;
 	}
+	/*
+	 * The session is ours without its lock meanwhile (see session.h), so
+	 * that an ACK of the target, taken under cb_lock, never waits for
+	 * the collection: it answers -EBUSY instead.
+	 */
 	ret = mutex_lock_killable(&s->lock);
-	if (!ret) {
-		ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
+	if (ret)
+		goto out;
+	/* Preempted, it is cancelled once this dumpit lets go of cs->lock. */
+	if (READ_ONCE(cs->preempted)) {
 		mutex_unlock(&s->lock);
+		ret = -ECANCELED;
+		goto out;
 	}
+	WRITE_ONCE(s->collector, current);
+	mutex_unlock(&s->lock);
+	ret = snapper_tracker_collect(task, mm, s, &cs->snap, extack);
+	mutex_lock(&s->lock);
+	WRITE_ONCE(s->collector, NULL);
+	mutex_unlock(&s->lock);
 out:
 	if (mm)
 		mmput(mm);
@@ -959,6 +974,13 @@ static int ack_doit(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG_MOD(info->extack,
 				   "only the socket that read a checkpoint may acknowledge it");
 		ret = -EPERM;
+		goto out_unlock;
+	}
+	/* See collect(): the session is not ours to change now. */
+	if (s->collector) {
+		NL_SET_ERR_MSG_MOD(info->extack,
+				   "a checkpoint of this process is being taken: ask again");
+		ret = -EBUSY;
 		goto out_unlock;
 	}
 	ret = snapper_session_ack(s, nla_get_u64(attrs[SNAPPER_A_STORE_ID]),

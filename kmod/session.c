@@ -325,7 +325,7 @@ bool snapper_session_owes_range(struct snapper_session *s,
 
 /**
  * snapper_session_owe() - remember that a checkpoint sent a page
- * @s: the session, locked
+ * @s: the session, owned (locked, or the caller collects it: session.h)
  * @addr: page address
  * @ckpt: the checkpoint's id
  *
@@ -336,7 +336,7 @@ int snapper_session_owe(struct snapper_session *s, unsigned long addr,
 {
 	void *old;
 
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	old = xa_store(&s->owed, addr >> PAGE_SHIFT,
 		       xa_mk_value(ckpt & LONG_MAX), GFP_KERNEL_ACCOUNT);
 	if (xa_is_err(old))
@@ -348,14 +348,14 @@ int snapper_session_owe(struct snapper_session *s, unsigned long addr,
 
 /**
  * snapper_session_forget() - make the next checkpoint FULL
- * @s: the session, locked
+ * @s: the session, owned
  *
  * For when a checkpoint cleared soft-dirty bits that the session could not
  * record: the next checkpoint then sends everything.
  */
 void snapper_session_forget(struct snapper_session *s)
 {
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	s->acked_gen = 0;
 	s->acked_store = 0;
 	/* The next walk is FULL, and records its own. */
@@ -368,7 +368,7 @@ void snapper_session_forget(struct snapper_session *s)
 
 /**
  * snapper_session_thp_seen() - a walk found a huge page PMD-mapped
- * @s: the session, locked; callable under the PMD lock (no allocation)
+ * @s: the session, owned; callable under the PMD lock (no allocation)
  * @haddr: its address, PMD aligned
  * @ckpt: the walking checkpoint
  */
@@ -377,7 +377,7 @@ void snapper_session_thp_seen(struct snapper_session *s, unsigned long haddr,
 {
 	struct snapper_thp_hashes *e;
 
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	e = xa_load(&s->thp, haddr >> PMD_SHIFT);
 	if (e)
 		e->seen = ckpt;
@@ -385,7 +385,7 @@ void snapper_session_thp_seen(struct snapper_session *s, unsigned long haddr,
 
 /**
  * snapper_session_thp_sweep() - drop the hashes of huge pages a walk missed
- * @s: the session, locked
+ * @s: the session, owned
  * @ckpt: the checkpoint whose walk just ended
  */
 void snapper_session_thp_sweep(struct snapper_session *s, u64 ckpt)
@@ -393,7 +393,7 @@ void snapper_session_thp_sweep(struct snapper_session *s, u64 ckpt)
 	struct snapper_thp_hashes *e;
 	unsigned long idx;
 
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	xa_for_each(&s->thp, idx, e) {
 		if (e->seen == ckpt)
 			continue;
@@ -424,7 +424,7 @@ static struct snapper_thp_hashes *block_for(struct snapper_session *s,
 {
 	struct snapper_thp_hashes *e;
 
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	e = xa_load(&s->thp, addr >> PMD_SHIFT);
 	if (!e) {
 		e = kvzalloc(sizeof(*e), GFP_KERNEL_ACCOUNT);
@@ -449,7 +449,7 @@ static unsigned long block_page(unsigned long addr)
 
 /**
  * snapper_session_hash_unchanged() - has a page the content of the base?
- * @s: the session, locked
+ * @s: the session, owned
  * @addr: the page's address
  * @hash: its snapper_session_hash() at the checkpoint
  * @ckpt: the checkpoint that read it
@@ -474,7 +474,7 @@ bool snapper_session_hash_unchanged(struct snapper_session *s,
 
 /**
  * snapper_session_hash_prepare() - make room for a hash recorded later
- * @s: the session, locked
+ * @s: the session, owned
  * @addr: the page's address
  * @ckpt: the checkpoint that will record it
  *
@@ -493,7 +493,7 @@ bool snapper_session_hash_prepare(struct snapper_session *s,
 
 /**
  * snapper_session_hash_record() - the second half
- * @s: the session, locked
+ * @s: the session, owned
  * @addr: the page's address
  * @hash: its snapper_session_hash() at the checkpoint
  * @ckpt: the checkpoint that read it, and prepared its block
@@ -507,7 +507,7 @@ void snapper_session_hash_record(struct snapper_session *s,
 {
 	struct snapper_thp_hashes *e;
 
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	e = xa_load(&s->thp, addr >> PMD_SHIFT);
 	if (e && e->pending_ckpt == ckpt)
 		e->pending[block_page(addr)] = hash;

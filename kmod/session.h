@@ -2,7 +2,9 @@
 #ifndef _SNAPPER_SESSION_H
 #define _SNAPPER_SESSION_H
 
+#include <asm/current.h>
 #include <linux/kref.h>
+#include <linux/lockdep.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
 #include <linux/types.h>
@@ -41,14 +43,16 @@ struct snapper_thp_hashes {
  *
  * Lock order: sessions_lock (session.c) -> session->lock -> mmap_lock ->
  * page-table locks; a stream's lock (netlink.c) -> session->lock. The owed
- * xarray has its own spinlock inside; it is written only under
- * session->lock, and read under RCU by the walk.
+ * xarray has its own spinlock inside; it is written only by the session's
+ * owner (see snapper_session_assert_owned()), and read under RCU by the
+ * walk.
  */
 struct snapper_session {
 	struct kref ref;
 	struct list_head node;		/* in the session list */
 	struct mm_struct *mm;		/* mmgrab()ed; NULL in KUnit tests */
 	struct mutex lock;
+	struct task_struct *collector;	/* under @lock: see below */
 	void *stream;			/* the open checkpoint stream, or NULL */
 	wait_queue_head_t idle_wq;	/* woken when @stream goes */
 	u64 acked_store;
@@ -70,6 +74,25 @@ struct snapper_session {
 	struct snapper_frame *frames;	/* the last walk's, by address */
 	bool ksm;			/* the mm was seen registered with KSM */
 };
+
+/*
+ * What @lock guards belongs to whoever holds it, or, without it, to the
+ * task collecting a checkpoint (netlink.c's collect()). That task marks
+ * itself @collector under @lock and lets the lock go for the freeze, the
+ * walk and the copies (seconds at worst), so that no request waits for
+ * them under genetlink's cb_lock. Whoever takes @lock and finds a
+ * collector leaves the session alone: an ACK answers -EBUSY, a checkpoint
+ * finds the collector's stream open (it is detached only by its expiry,
+ * which waits for the stream's lock that the collection holds, or once
+ * its dump is done). Nothing else runs for the session meanwhile: the
+ * hashes of a stream are taken after its collection, and all of them
+ * before the stream is detached and another may open.
+ */
+static inline void snapper_session_assert_owned(struct snapper_session *s)
+{
+	lockdep_assert(READ_ONCE(s->collector) == current ||
+		       (lockdep_is_held(&s->lock) && !s->collector));
+}
 
 struct snapper_session *snapper_session_get(struct mm_struct *mm,
 					    bool create);

@@ -402,7 +402,7 @@ static void compact(struct snapper_snapshot *snap)
 
 /**
  * snapper_shared_read() - capture the shared pages the walk left placeholders for
- * @s: the target's session, locked
+ * @s: the target's session, owned (see session.h)
  * @snap: the snapshot the walk built; the target is frozen, and its mmap
  *	lock is not held
  *
@@ -413,7 +413,7 @@ int snapper_shared_read(struct snapper_session *s,
 {
 	int ret;
 
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	ret = fill(s, snap);
 	compact(snap);
 	return ret;

@@ -1973,7 +1973,7 @@ static void keep_tables(struct snapper_session *s,
  * snapper_tracker_collect() - take a snapshot of a process's changed pages
  * @task: a thread of the target, referenced
  * @mm: its mm, referenced with mmget()
- * @s: the target's session, locked
+ * @s: the target's session, owned (see session.h)
  * @snap: zeroed, with ->full and ->ckpt set by the caller
  * @extack: for error messages
  *
@@ -1997,7 +1997,7 @@ int snapper_tracker_collect(struct task_struct *task, struct mm_struct *mm,
 	ktime_t t0;
 	int ret;
 
-	lockdep_assert_held(&s->lock);
+	snapper_session_assert_owned(s);
 	mmap_read_lock(mm);
 	ret = check_mm(mm, extack);
 	snap->cap_vmas = mm->map_count + 16;

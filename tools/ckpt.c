@@ -313,6 +313,31 @@ static int commit(struct ckpt *c, uint32_t pid, uint64_t t0, uint64_t *gen)
 	return ret ? say(c, ret, "%s", store_strerror()) : 0;
 }
 
+/*
+ * The module answers -EBUSY, rather than keep the request waiting in the
+ * kernel, while it takes a checkpoint of the target for someone else (a
+ * privileged caller, another store): ask again until that is over. A
+ * checkpoint lasts seconds at worst (its freeze gives up after five); a
+ * minute is far past that.
+ */
+static int ack_module(struct snapper_genl *g,
+		      const struct snapper_ckpt_request *req, uint64_t id,
+		      uint64_t gen)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	uint64_t t0 = now_us();
+	int ret;
+
+	while ((ret = snapper_genl_ack(g, req->pid, req->store_id, id,
+				       gen)) == -EBUSY &&
+	       now_us() - t0 < 60ULL * 1000 * 1000) {
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 320 * 1000 * 1000)
+			pause.tv_nsec *= 2;
+	}
+	return ret;
+}
+
 static int ack(struct ckpt *c, struct snapper_genl *g,
 	       const struct snapper_ckpt_request *req, struct ckpt_result *res)
 {
@@ -320,7 +345,7 @@ static int ack(struct ckpt *c, struct snapper_genl *g,
 	int ret;
 
 	if (g) {
-		ret = snapper_genl_ack(g, req->pid, req->store_id, id, gen);
+		ret = ack_module(g, req, id, gen);
 		/*
 		 * The module drops a session only with its mm: nothing is owed
 		 * any more, so nothing is lost by not acknowledging.

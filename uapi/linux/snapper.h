@@ -246,7 +246,10 @@
  *   checkpoints, not newer than one already acknowledged, or asked by
  *   another store; an older one than the newest may be acknowledged, and
  *   the pages of newer ones stay owed),
- *   -EPERM (another process without CAP_SYS_ADMIN, or not the reader).
+ *   -EPERM (another process without CAP_SYS_ADMIN, or not the reader),
+ *   -EBUSY (protocol 6: a checkpoint of the target is being collected,
+ *   its freeze and walk, which may take seconds; the ACK is answered at
+ *   once rather than kept waiting in the kernel: ask again).
  *
  * Running totals are in /sys/kernel/snapper/ (read-only): checkpoints,
  * pages_scanned, pages_sent, pages_thp, pages_swap, vmas_softdirty,
@@ -264,7 +267,7 @@
 #define SNAPPER_GENL_VERSION		1
 
 /* Bumped on any change to this header a peer must know about. */
-#define SNAPPER_PROTOCOL_VERSION	5
+#define SNAPPER_PROTOCOL_VERSION	6
 
 /* Longest SNAPPER_A_MODULE_VERSION string, including the NUL. */
 #define SNAPPER_VERSION_LEN		32
