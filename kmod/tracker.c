@@ -75,6 +75,7 @@
  */
 #include "compat.h"
 
+#include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/hugetlb.h>
 #include <linux/ktime.h>
@@ -1723,18 +1724,43 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 }
 
 /*
+ * The mmap lock for reading, waited for GIVE_BACK_WAIT_MS at most: for the
+ * give-back, which runs in an ACK under genetlink's cb_lock and is best
+ * effort. Whoever holds the lock may hold it for as long as they like (a
+ * read of /proc/PID/mem faulting on a page of a FUSE file whose daemon
+ * does not answer, and every writer queued behind that reader); rwsems
+ * have no timed wait, so this polls. Return: true if taken.
+ */
+#define GIVE_BACK_WAIT_MS	20
+
+static bool mmap_read_lock_briefly(struct mm_struct *mm)
+{
+	ktime_t end = ktime_add_ms(ktime_get(), GIVE_BACK_WAIT_MS);
+
+	while (!mmap_read_trylock(mm)) {
+		if (fatal_signal_pending(current) ||
+		    ktime_after(ktime_get(), end))
+			return false;
+		usleep_range(100, 200);
+	}
+	return true;
+}
+
+/*
  * Between two page tables of a walk that holds the mmap lock for reading
  * while the target runs (the prefetch, the give-back): lets a writer that
- * waits (the target's mmap()) and the scheduler in. Return: false if the
- * lock could not be taken again (a fatal signal), unlocked then.
+ * waits (the target's mmap()) and the scheduler in. @briefly: take the
+ * lock again with mmap_read_lock_briefly(). Return: false if the lock
+ * could not be taken again (a fatal signal, or too long), unlocked then.
  */
-static bool mmap_read_yield(struct mm_struct *mm)
+static bool mmap_read_yield(struct mm_struct *mm, bool briefly)
 {
 	if (!need_resched() && !mmap_lock_is_contended(mm))
 		return true;
 	mmap_read_unlock(mm);
 	cond_resched();
-	return !mmap_read_lock_killable(mm);
+	return briefly ? mmap_read_lock_briefly(mm) :
+			 !mmap_read_lock_killable(mm);
 }
 
 /*
@@ -1812,7 +1838,7 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 			continue;
 		if (!prefetch_ptes(pf, pmdp, addr, next))
 			break;
-		if (!mmap_read_yield(mm))
+		if (!mmap_read_yield(mm, false))
 			goto out;
 	}
 	mmap_read_unlock(mm);
@@ -1911,7 +1937,8 @@ static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
  * @ckpt: the acknowledged checkpoint: its pages and earlier ones'
  *
  * See give_back(). Called before the pages are forgotten; takes the mmap
- * lock for reading, a page table at a time (the target runs). A page it
+ * lock for reading, a page table at a time (the target runs), giving up
+ * where it waits for it too long (mmap_read_lock_briefly()). A page it
  * cannot give back stays shared, as before: nothing depends on it.
  */
 void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
@@ -1923,7 +1950,7 @@ void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 
 	if (!mm || !mmget_not_zero(mm))
 		return;
-	if (mmap_read_lock_killable(mm))
+	if (!mmap_read_lock_briefly(mm))
 		goto out;
 	while (xa_find(owed, &idx, ULONG_MAX, XA_PRESENT)) {
 		addr = idx << PAGE_SHIFT;
@@ -1944,7 +1971,7 @@ void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 		idx = next >> PAGE_SHIFT;
 		if (!idx)	/* the top of the address space */
 			break;
-		if (!mmap_read_yield(mm))
+		if (!mmap_read_yield(mm, true))
 			goto out;
 	}
 	mmap_read_unlock(mm);

@@ -12,7 +12,8 @@
  *  - hold genetlink's global mutex through a slow checkpoint: other
  *    requests (GET_CONFIG, the controller's GETFAMILY) are answered in a
  *    small part of the checkpoint's time, and an ACK of the same target
- *    (handled under genetlink's cb_lock) is answered -EBUSY at once;
+ *    (handled under genetlink's cb_lock) is answered -EBUSY at once, and
+ *    does not wait for the target's mmap lock held by someone else;
  *  - interrupt CPUs that never ran the target with its TLB flush;
  *  - acknowledge a checkpoint it did not read (another store's, root's);
  *  - pin a stream's pages, or keep other checkpoints of the target out,
@@ -25,12 +26,15 @@
  * Needs root and the loaded module: run it in the guest.
  */
 #include <dirent.h>
+#include <linux/fuse.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "kselftest_harness.h"
@@ -397,6 +401,307 @@ TEST(ack_during_a_collection_is_answered_at_once)
 	 */
 	EXPECT_LT(0, busy);
 	EXPECT_GT(sc.ms / 2, worst);
+}
+
+/*
+ * An ACK gives pages back under the target's mmap lock, and runs under
+ * genetlink's cb_lock: it must not wait for that lock for as long as
+ * someone else holds it. Here a read of the target's /proc/PID/mem faults
+ * on a page of a file on a FUSE mount whose daemon (this test) does not
+ * answer the read, which holds the target's mmap lock for reading (a
+ * remote access cannot drop it to wait), and the target's own munmap()
+ * then waits to write it, with every later reader behind it.
+ */
+struct stuck_fuse {
+	int fd, stop[2];
+	pthread_t th;
+	int reads;			/* FUSE_READ requests held */
+	uint64_t unique;		/* the first one's */
+};
+
+static void fuse_attr_of(struct fuse_attr *a, uint64_t node)
+{
+	memset(a, 0, sizeof(*a));
+	a->ino = node;
+	a->mode = node == FUSE_ROOT_ID ? S_IFDIR | 0755 : S_IFREG | 0644;
+	a->nlink = node == FUSE_ROOT_ID ? 2 : 1;
+	a->size = node == FUSE_ROOT_ID ? 0 : 4096;
+	a->blocks = a->size / 512;
+	a->blksize = 4096;
+}
+
+static void fuse_reply(int fd, uint64_t unique, int error, const void *arg,
+		       size_t len)
+{
+	struct fuse_out_header h = {
+		.len = sizeof(h) + len, .error = error, .unique = unique,
+	};
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)arg, len } };
+
+	(void)!writev(fd, iov, len ? 2 : 1);
+}
+
+/* Answers what opening and mapping one file takes; holds every read. */
+static void *fuse_daemon(void *arg)
+{
+	static char buf[FUSE_MIN_READ_BUFFER + 65536];
+	struct stuck_fuse *f = arg;
+	struct pollfd pfd[2] = { { f->fd, POLLIN, 0 }, { f->stop[0], POLLIN, 0 } };
+
+	while (poll(pfd, 2, -1) > 0 && !pfd[1].revents) {
+		struct fuse_in_header *in = (void *)buf;
+		void *body = in + 1;
+		ssize_t n = read(f->fd, buf, sizeof(buf));
+
+		if (n < (ssize_t)sizeof(*in))
+			break;
+		switch (in->opcode) {
+		case FUSE_INIT: {
+			struct fuse_init_in *ii = body;
+			struct fuse_init_out o = {
+				.major = FUSE_KERNEL_VERSION,
+				.minor = ii->minor < FUSE_KERNEL_MINOR_VERSION ?
+					 ii->minor : FUSE_KERNEL_MINOR_VERSION,
+				.max_readahead = ii->max_readahead,
+				.max_write = 4096,
+			};
+			fuse_reply(f->fd, in->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_LOOKUP: {
+			struct fuse_entry_out o = {
+				.nodeid = 2, .generation = 1,
+				.entry_valid = 3600, .attr_valid = 3600,
+			};
+
+			if (strcmp(body, "f")) {
+				fuse_reply(f->fd, in->unique, -ENOENT, NULL, 0);
+				break;
+			}
+			fuse_attr_of(&o.attr, 2);
+			fuse_reply(f->fd, in->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_GETATTR: {
+			struct fuse_attr_out o = { .attr_valid = 3600 };
+
+			fuse_attr_of(&o.attr, in->nodeid);
+			fuse_reply(f->fd, in->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_OPEN: {
+			struct fuse_open_out o = { .fh = 1 };
+
+			fuse_reply(f->fd, in->unique, 0, &o, sizeof(o));
+			break;
+		}
+		case FUSE_READ:
+			/* Held; answered (empty: zeros) when the test says. */
+			if (!__atomic_load_n(&f->reads, __ATOMIC_ACQUIRE))
+				f->unique = in->unique;
+			else
+				fuse_reply(f->fd, in->unique, 0, NULL, 0);
+			__atomic_add_fetch(&f->reads, 1, __ATOMIC_RELEASE);
+			break;
+		case FUSE_FORGET:
+		case FUSE_BATCH_FORGET:
+		case FUSE_INTERRUPT:
+			break;
+		case FUSE_FLUSH:
+		case FUSE_RELEASE:
+			fuse_reply(f->fd, in->unique, 0, NULL, 0);
+			break;
+		default:
+			fuse_reply(f->fd, in->unique, -ENOSYS, NULL, 0);
+		}
+	}
+	return NULL;
+}
+
+/* Mounts @dir with the daemon running; a skip reason, or NULL. */
+static const char *stuck_fuse_mount(struct stuck_fuse *f, const char *dir)
+{
+	char opts[128];
+
+	f->fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	if (f->fd < 0) {
+		guest_sh(NULL, 0, "modprobe -q fuse");
+		f->fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+	}
+	if (f->fd < 0)
+		return "no FUSE in this kernel (/dev/fuse)";
+	snprintf(opts, sizeof(opts), "fd=%d,rootmode=40000,user_id=0,group_id=0",
+		 f->fd);
+	if (pipe(f->stop) || mount("snapper-test", dir, "fuse",
+				   MS_NOSUID | MS_NODEV, opts) ||
+	    pthread_create(&f->th, NULL, fuse_daemon, f))
+		return "could not mount FUSE";
+	return NULL;
+}
+
+static void stuck_fuse_answer(struct stuck_fuse *f)
+{
+	if (__atomic_load_n(&f->reads, __ATOMIC_ACQUIRE) == 1)
+		fuse_reply(f->fd, f->unique, 0, NULL, 0);
+}
+
+static void stuck_fuse_unmount(struct stuck_fuse *f, const char *dir)
+{
+	umount2(dir, MNT_DETACH);
+	(void)!write(f->stop[1], "", 1);
+	pthread_join(f->th, NULL);
+	close(f->fd);
+	close(f->stop[0]);
+	close(f->stop[1]);
+}
+
+/*
+ * The target: maps the FUSE file without touching it, writes some memory
+ * of its own, reports the file's address and, told to, unmaps that
+ * memory, then says so.
+ */
+static int mmap_lock_target(const char *path, int cmd, int reply)
+{
+	size_t len = 64 * 4096;
+	int fd = open(path, O_RDONLY);
+	char *file, *mem, c;
+
+	if (fd < 0)
+		return 202;
+	file = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, fd, 0);
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (file == MAP_FAILED || mem == MAP_FAILED)
+		return 203;
+	memset(mem, 0x5a, len);
+	if (write(reply, &file, sizeof(file)) != sizeof(file) ||
+	    read(cmd, &c, 1) != 1)
+		return 204;
+	munmap(mem, len);
+	if (write(reply, &c, 1) != 1)
+		return 205;
+	return read(cmd, &c, 1) == 0 ? 0 : 206;
+}
+
+struct remote_read {
+	pid_t pid;
+	uint64_t addr;
+};
+
+static void *read_remote(void *arg)
+{
+	struct remote_read *r = arg;
+	char path[64], c;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", r->pid);
+	fd = open(path, O_RDONLY);
+	if (fd >= 0) {
+		(void)!pread(fd, &c, 1, r->addr);
+		close(fd);
+	}
+	return NULL;
+}
+
+struct timed_ack {
+	struct snapper_genl *nl;
+	pid_t pid;
+	uint64_t ckpt;
+	int ret, done;
+};
+
+static void *timed_ack(void *arg)
+{
+	struct timed_ack *a = arg;
+
+	a->ret = snapper_genl_ack(a->nl, a->pid, STORE, a->ckpt, 1);
+	__atomic_store_n(&a->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static bool wait_flag(int *flag, int want, double ms)
+{
+	double end = now_ms() + ms;
+
+	while (__atomic_load_n(flag, __ATOMIC_ACQUIRE) < want) {
+		if (now_ms() > end)
+			return false;
+		usleep(2000);
+	}
+	return true;
+}
+
+TEST(ack_gives_up_a_held_mmap_lock)
+{
+	char dir[] = "/tmp/snapper-fuse-XXXXXX", path[64], c = 'u';
+	struct stuck_fuse f = { .fd = -1 };
+	struct remote_read r = { 0 };
+	struct timed_ack a = { 0 };
+	int cmd[2], reply[2];
+	pthread_t reader, acker;
+	struct got g = { 0 };
+	struct pollfd pfd;
+	const char *why;
+	void *file;
+	double t0;
+	pid_t p;
+
+	SKIP_UNLESS_MODULE();
+	ASSERT_NE(NULL, mkdtemp(dir));
+	why = stuck_fuse_mount(&f, dir);
+	if (why) {
+		rmdir(dir);
+		SKIP(return, "%s", why);
+	}
+	snprintf(path, sizeof(path), "%s/f", dir);
+	ASSERT_EQ(0, pipe(cmd));
+	ASSERT_EQ(0, pipe(reply));
+	p = fork();
+	ASSERT_LE(0, p);
+	if (!p) {
+		close(cmd[1]);
+		close(reply[0]);
+		_exit(mmap_lock_target(path, cmd[0], reply[1]));
+	}
+	close(cmd[0]);
+	close(reply[1]);
+	ASSERT_EQ((ssize_t)sizeof(file), read(reply[0], &file, sizeof(file)));
+	ASSERT_EQ(0, snapper_genl_open(&a.nl));
+	ASSERT_EQ(0, checkpoint(a.nl, p, STORE, 0, 0, &g));
+
+	/* A reader holds the target's mmap lock; its munmap() waits. */
+	r.pid = p;
+	r.addr = (uintptr_t)file;
+	ASSERT_EQ(0, pthread_create(&reader, NULL, read_remote, &r));
+	ASSERT_TRUE(wait_flag(&f.reads, 1, 10000))
+		TH_LOG("the read of /proc/%d/mem never reached FUSE", p);
+	ASSERT_EQ(1, write(cmd[1], &c, 1));
+	pfd = (struct pollfd){ reply[0], POLLIN, 0 };
+	EXPECT_EQ(0, poll(&pfd, 1, 300))
+		TH_LOG("the target's munmap() did not wait for its mmap lock");
+
+	a.pid = p;
+	a.ckpt = g.h.checkpoint_id;
+	t0 = now_ms();
+	ASSERT_EQ(0, pthread_create(&acker, NULL, timed_ack, &a));
+	EXPECT_TRUE(wait_flag(&a.done, 1, 3000))
+		TH_LOG("the ACK waits for the target's mmap lock");
+	TH_LOG("ACK %d after %.0f ms, with the target's mmap lock held",
+	       a.ret, now_ms() - t0);
+
+	/* Let everything go, whatever happened. */
+	stuck_fuse_answer(&f);
+	pthread_join(reader, NULL);
+	pthread_join(acker, NULL);
+	EXPECT_EQ(0, a.ret);
+	EXPECT_EQ(1, read(reply[0], &c, 1));
+	close(cmd[1]);
+	EXPECT_EQ(0, guest_exit_code(p, 250));
+	close(reply[0]);
+	got_free(&g);
+	snapper_genl_close(a.nl);
+	stuck_fuse_unmount(&f, dir);
+	rmdir(dir);
 }
 
 /* ---- 4. the TLB flush reaches only CPUs that ran the target ---- */
