@@ -39,7 +39,8 @@
  * munmap and mmap again). In a private file mapping, an incremental walk
  * records the ranges that read as the file (SNAP_FILE: no entry, or the
  * file's own page), so that a writer drops a copy the target wrote there
- * and then discarded with MADV_DONTNEED. In a shared mapping an empty
+ * and then discarded with MADV_DONTNEED; the zero page there is a zeroed
+ * copy KSM merged, a zero hole as in an anonymous mapping. In a shared mapping an empty
  * entry says nothing: the object's page need not be mapped.
  *
  * Old content: every selected page gets a reference before it is
@@ -190,28 +191,36 @@ static void add_page(struct walk *w, unsigned long addr_flags,
 }
 
 /*
- * Records [start, end) of a mapping that reports holes (w->holes: its
- * unpopulated pages read as zeros, or with SNAP_FILE as its file) as a
- * hole of that kind, merged into the slot before when that is a hole of
- * the same kind ending at @start. The caller made room for one slot.
+ * Records [start, end) as a hole of @kind (SNAP_HOLE: zeros, | SNAP_FILE:
+ * the file), merged into the slot before when that is a hole of the same
+ * kind ending at @start. The caller made room for one slot.
  */
-static void add_hole(struct walk *w, unsigned long start, unsigned long end)
+static void add_hole_of(struct walk *w, unsigned long start,
+			unsigned long end, unsigned long kind)
 {
 	struct snapper_snap_page *p = w->last;
 
-	if (!w->holes)
-		return;
 	w->snap->stats.hole_pages += (end - start) >> PAGE_SHIFT;
-	if (p && (p->addr & (SNAP_HOLE | SNAP_FILE)) == w->holes &&
+	if (p && (p->addr & (SNAP_HOLE | SNAP_FILE)) == kind &&
 	    p->hole_end == start) {
 		p->hole_end = end;
 		return;
 	}
 	p = take_slot(w);
 	if (p) {
-		p->addr = start | w->holes;
+		p->addr = start | kind;
 		p->hole_end = end;
 	}
+}
+
+/*
+ * An unpopulated range of a mapping that reports holes (w->holes: its
+ * unpopulated pages read as zeros, or with SNAP_FILE as its file).
+ */
+static void add_hole(struct walk *w, unsigned long start, unsigned long end)
+{
+	if (w->holes)
+		add_hole_of(w, start, end, w->holes);
 }
 
 /*
@@ -483,10 +492,15 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	pte_t old;
 
 	w->snap->stats.scanned++;
+	/*
+	 * Zeros, in a private file mapping too, at every checkpoint: there
+	 * the zero page is KSM's merge of a copy the target zeroed
+	 * (use_zero_pages), which a full checkpoint must not leave to the
+	 * file, nor an incremental one to its base. On 6.1 that merge drops
+	 * the entry's soft-dirty bit.
+	 */
 	if (is_zero_pfn(pte_pfn(pte))) {
-		/* Only an anonymous mapping maps it: no file hole. */
-		if (!(w->holes & SNAP_FILE))
-			add_hole(w, addr, addr + PAGE_SIZE);
+		add_hole_of(w, addr, addr + PAGE_SIZE, SNAP_HOLE);
 		return;
 	}
 	if (pte_special(pte) || pte_devmap(pte))

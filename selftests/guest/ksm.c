@@ -8,7 +8,9 @@
  * the last checkpoint (6.12 keeps the bit). These tests check that a
  * checkpoint still carries it, also after the merged page became an
  * ordinary one again, and that a KSM page nobody wrote is not sent again
- * at every checkpoint.
+ * at every checkpoint. With use_zero_pages, KSM merges a page of zeros
+ * with the zero page instead, in a private file mapping too, where the
+ * generation must then read zeros, not the file nor the base's copy.
  *
  * ksmd is started here with a short sleep and its earlier settings are
  * put back afterwards. Needs root, a kernel with CONFIG_KSM (every Debian
@@ -20,7 +22,7 @@
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
-#include "snapper_guest.h"
+#include "oracle.h"
 
 #ifndef MADV_MERGEABLE
 #define MADV_MERGEABLE 12
@@ -286,6 +288,176 @@ TEST_F_TIMEOUT(ksm, unwritten_merged_pages_are_not_sent_again, 300)
 			    self->t.base + NPAGES * PG));
 	TH_LOG("left out as unchanged by content hash: %lu",
 	       (unsigned long)self->g.st.thp_unchanged);
+}
+
+/*
+ * ---- use_zero_pages: a page of zeros merged with the zero page ----
+ *
+ * The entry becomes the zero page's, on 6.1 without the soft-dirty bit of
+ * the write that zeroed the page. In a private anonymous mapping that is
+ * a hole as any other; in a private file mapping it is the target's own
+ * copy of a page, zeroed, and reads as zeros, not as the file: a full
+ * generation must not leave it to the file, nor an incremental one keep
+ * the copy its base had. Each generation is compared with the process
+ * by the oracle (oracle.h). The target's region: ZPAGES of private
+ * anonymous memory, then ZPAGES of a file of non-zero bytes mapped
+ * private; every page written, then every page zeroed.
+ */
+#define ZPAGES	32
+
+static void zero_target(struct target *t, void *arg)
+{
+	const char *dir = getenv("SNAPPER_SCRATCH");
+	size_t len = ZPAGES * PG, i;
+	char path[256], buf[PG];
+	uint8_t *p;
+	int fd;
+
+	(void)arg;
+	oracle_target_init();
+	snprintf(path, sizeof(path), "%s/ksm-zero-%d", dir ? dir : "/tmp",
+		 getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		_exit(1);
+	unlink(path);
+	memset(buf, 0x77, sizeof(buf));
+	for (i = 0; i < ZPAGES; i++)
+		if (write(fd, buf, PG) != PG)
+			_exit(1);
+	p = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED ||
+	    mmap(p + len, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED,
+		 fd, 0) != p + len ||
+	    madvise(p, len, MADV_NOHUGEPAGE) ||
+	    madvise(p, 2 * len, MADV_MERGEABLE))
+		_exit(1);
+	t->base = (uint64_t)p;
+	for (i = 0; i < 2 * ZPAGES; i++)
+		fill_page(t->base, i, (i + 1) << 32);
+}
+
+/* T_USER: zeroes the whole region. */
+static int zero_cmd(struct target *t, struct tcmd *c, void *arg)
+{
+	(void)arg;
+	if (c->op != T_USER)
+		return -1;
+	memset((void *)t->base, 0, 2 * ZPAGES * PG);
+	return 0;
+}
+
+/* The zero page's frame, as pagemap shows it to root; 0 if unknown. */
+static uint64_t zero_frame(void)
+{
+	volatile uint8_t *p = mmap(NULL, PG, PROT_READ,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t pfn;
+
+	if (p == MAP_FAILED)
+		return 0;
+	(void)p[0];
+	pfn = frame_at(getpid(), (uint64_t)p);
+	munmap((void *)p, PG);
+	return pfn;
+}
+
+/* How many pages of the region map the zero page. */
+static size_t zero_mapped(pid_t pid, uint64_t base, uint64_t zero)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < 2 * ZPAGES; i++)
+		n += frame_at(pid, base + i * PG) == zero;
+	return n;
+}
+
+FIXTURE(ksm_zero) {
+	struct target t;
+	struct guest_ksm ksm;
+	char store[256];
+	char use_zero[32];	/* use_zero_pages to put back, or "" */
+};
+
+FIXTURE_VARIANT(ksm_zero) {
+	bool proc;
+};
+
+FIXTURE_VARIANT_ADD(ksm_zero, module) {
+	.proc = false,
+};
+
+FIXTURE_VARIANT_ADD(ksm_zero, proc) {
+	.proc = true,
+};
+
+FIXTURE_SETUP(ksm_zero)
+{
+	const char *why = guest_backend_skip_reason(variant->proc);
+
+	self->t.pid = 0;
+	self->use_zero[0] = '\0';
+	memset(&self->ksm, 0, sizeof(self->ksm));
+	if (why)
+		SKIP(return, "%s", why);
+	why = guest_ksm_start(&self->ksm);
+	if (why && !self->ksm.started)
+		SKIP(return, "%s", why);
+	ASSERT_TRUE(!why) TH_LOG("%s", why);
+	ASSERT_EQ(0, guest_read_file(GUEST_KSM_DIR "use_zero_pages",
+				     self->use_zero, sizeof(self->use_zero)));
+	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "use_zero_pages", "1"));
+	guest_store_path(self->store, sizeof(self->store),
+			 variant->proc ? "ksm-zero-proc" : "ksm-zero");
+	ASSERT_EQ(0, target_start(&self->t, 2 * ZPAGES, zero_target, zero_cmd,
+				  NULL));
+}
+
+FIXTURE_TEARDOWN(ksm_zero)
+{
+	target_stop(&self->t);
+	if (self->store[0])
+		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
+	/* ksmd off first: use_zero_pages is written while it sleeps. */
+	guest_ksm_stop(&self->ksm);
+	if (self->use_zero[0])
+		guest_write_file(GUEST_KSM_DIR "use_zero_pages", self->use_zero);
+}
+
+TEST_F_TIMEOUT(ksm_zero, zeroed_copies_merged_with_the_zero_page_read_as_zeros,
+	       300)
+{
+	uint64_t zero = zero_frame(), gen;
+	size_t merged = 0, clean = 0;
+	int i;
+
+	ASSERT_NE(0ULL, zero);
+	gen = oracle_checkpoint(self->store, self->t.pid, variant->proc, true);
+	ASSERT_NE(0ULL, gen);
+	ASSERT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
+
+	ASSERT_EQ(0, target_do(&self->t, T_USER, 0, 0, 0));
+	for (i = 0; i < 1200; i++) {
+		merged = zero_mapped(self->t.pid, self->t.base, zero);
+		if (merged == 2 * ZPAGES)
+			break;
+		usleep(100 * 1000);
+	}
+	ASSERT_EQ(2U * ZPAGES, merged)
+		TH_LOG("KSM merged %zu of %d zeroed pages with the zero page in 120 s",
+		       merged, 2 * ZPAGES);
+	for (i = ZPAGES; i < 2 * ZPAGES; i++)
+		clean += !pagemap_soft_dirty(self->t.pid, self->t.base + i * PG);
+	TH_LOG("the zero page at every page; %zu of the %d file pages soft-clean",
+	       clean, ZPAGES);
+
+	gen = oracle_checkpoint(self->store, self->t.pid, variant->proc, false);
+	ASSERT_NE(0ULL, gen);
+	EXPECT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
+	gen = oracle_checkpoint(self->store, self->t.pid, variant->proc, true);
+	ASSERT_NE(0ULL, gen);
+	EXPECT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
 }
 
 TEST_HARNESS_MAIN
