@@ -377,7 +377,6 @@ FIXTURE(ksm_zero) {
 	struct target t;
 	struct guest_ksm ksm;
 	char store[256];
-	char use_zero[32];	/* use_zero_pages to put back, or "" */
 };
 
 FIXTURE_VARIANT(ksm_zero) {
@@ -397,17 +396,15 @@ FIXTURE_SETUP(ksm_zero)
 	const char *why = guest_backend_skip_reason(variant->proc);
 
 	self->t.pid = 0;
-	self->use_zero[0] = '\0';
+	self->store[0] = '\0';
 	memset(&self->ksm, 0, sizeof(self->ksm));
 	if (why)
 		SKIP(return, "%s", why);
+	self->ksm.zero_pages = true;
 	why = guest_ksm_start(&self->ksm);
 	if (why && !self->ksm.started)
 		SKIP(return, "%s", why);
 	ASSERT_TRUE(!why) TH_LOG("%s", why);
-	ASSERT_EQ(0, guest_read_file(GUEST_KSM_DIR "use_zero_pages",
-				     self->use_zero, sizeof(self->use_zero)));
-	ASSERT_EQ(0, guest_write_file(GUEST_KSM_DIR "use_zero_pages", "1"));
 	guest_store_path(self->store, sizeof(self->store),
 			 variant->proc ? "ksm-zero-proc" : "ksm-zero");
 	ASSERT_EQ(0, target_start(&self->t, 2 * ZPAGES, zero_target, zero_cmd,
@@ -419,10 +416,7 @@ FIXTURE_TEARDOWN(ksm_zero)
 	target_stop(&self->t);
 	if (self->store[0])
 		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
-	/* ksmd off first: use_zero_pages is written while it sleeps. */
 	guest_ksm_stop(&self->ksm);
-	if (self->use_zero[0])
-		guest_write_file(GUEST_KSM_DIR "use_zero_pages", self->use_zero);
 }
 
 TEST_F_TIMEOUT(ksm_zero, zeroed_copies_merged_with_the_zero_page_read_as_zeros,

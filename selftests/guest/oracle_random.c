@@ -14,8 +14,8 @@
  * mode, and through /proc/self/mem and process_vm_writev()), reads
  * pages with process_vm_readv() (whose pin unshares KSM pages), madvise()s
  * (DONTNEED, FREE, PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE,
- * NOHUGEPAGE, COLLAPSE, WIPEONFORK, REMOVE, MERGEABLE with ksmd running,
- * UNMERGEABLE, DONTNEED_LOCKED), mremap()s (move, grow, shrink,
+ * NOHUGEPAGE, COLLAPSE, WIPEONFORK, REMOVE, MERGEABLE with ksmd running
+ * and use_zero_pages, UNMERGEABLE, DONTNEED_LOCKED), mremap()s (move, grow, shrink,
  * DONTUNMAP), mlock()s, munlock()s, turns KSM on and off for the whole
  * process (PR_SET_MEMORY_MERGE, 6.4 and later), mseal()s (6.10 and
  * later), punches holes in the memfd, cuts the memfd or the file short and
@@ -172,8 +172,11 @@ static int write_pages(size_t first, size_t n, int count)
 		if (sigsetjmp(fault_jmp, 1))
 			continue;
 		if (below(4) == 0) {
-			/* One of four contents: pages KSM can merge. */
-			v = 0x1111111111111111ULL * (1 + below(4));
+			/*
+			 * One of four contents: pages KSM can merge, zeros
+			 * with the zero page (use_zero_pages).
+			 */
+			v = 0x1111111111111111ULL * below(4);
 			for (size_t k = 0; k < PG / 8; k++)
 				p[k] = v;
 		} else if (below(2)) {
@@ -768,6 +771,7 @@ FIXTURE_SETUP(oracle_random)
 				 HUGE_POOL);
 	if (why)
 		TH_LOG("note: %s: the hugetlb mappings fail", why);
+	self->ksm.zero_pages = true;
 	why = guest_ksm_start(&self->ksm);
 	if (why)
 		TH_LOG("note: %s: MADV_MERGEABLE merges nothing", why);

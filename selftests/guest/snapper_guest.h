@@ -755,19 +755,21 @@ static inline pid_t guest_clone_vm(int (*fn)(void *), void *arg)
 #define GUEST_KSM_DIR "/sys/kernel/mm/ksm/"
 
 struct guest_ksm {
-	char saved[3][32];	/* run, pages_to_scan, sleep_millisecs */
+	char saved[4][32];	/* run, pages_to_scan, sleep_millisecs, use_zero_pages */
+	bool zero_pages;	/* set before the start: pages of zeros merge with the zero page */
 	bool started;
 	pid_t ksmd;		/* pinned by guest_ksm_one_cpu(), or 0 */
 	cpu_set_t ksmd_cpus, own_cpus;
 };
 
 static const char *const guest_ksm_knobs[] = {
-	"run", "pages_to_scan", "sleep_millisecs",
+	"run", "pages_to_scan", "sleep_millisecs", "use_zero_pages",
 };
 
 /*
- * Starts ksmd scanning 10000 pages every 20 ms. Return: NULL, or why it
- * cannot (no KSM: the caller skips; otherwise it fails).
+ * Starts ksmd scanning 10000 pages every 20 ms, with use_zero_pages if
+ * k->zero_pages. Return: NULL, or why it cannot (no KSM: the caller
+ * skips; otherwise it fails).
  */
 static inline const char *guest_ksm_start(struct guest_ksm *k)
 {
@@ -776,7 +778,7 @@ static inline const char *guest_ksm_start(struct guest_ksm *k)
 
 	if (access(GUEST_KSM_DIR "run", W_OK))
 		return "this kernel has no KSM (CONFIG_KSM)";
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), GUEST_KSM_DIR "%s",
 			 guest_ksm_knobs[i]);
 		if (guest_read_file(path, k->saved[i], sizeof(k->saved[i])))
@@ -785,6 +787,8 @@ static inline const char *guest_ksm_start(struct guest_ksm *k)
 	k->started = true;
 	if (guest_write_file(GUEST_KSM_DIR "pages_to_scan", "10000") ||
 	    guest_write_file(GUEST_KSM_DIR "sleep_millisecs", "20") ||
+	    (k->zero_pages &&
+	     guest_write_file(GUEST_KSM_DIR "use_zero_pages", "1")) ||
 	    guest_write_file(GUEST_KSM_DIR "run", "1"))
 		return "cannot start ksmd";
 	return NULL;
@@ -848,7 +852,7 @@ static inline void guest_ksm_stop(struct guest_ksm *k)
 		return;
 	guest_write_file(GUEST_KSM_DIR "run", "2");
 	/* The others only while it is off; "run" last. */
-	for (i = 1; i < 3; i++) {
+	for (i = 1; i < 4; i++) {
 		snprintf(path, sizeof(path), GUEST_KSM_DIR "%s",
 			 guest_ksm_knobs[i]);
 		guest_write_file(path, k->saved[i]);
