@@ -39,9 +39,11 @@
  * munmap and mmap again). In a private file mapping, an incremental walk
  * records the ranges that read as the file (SNAP_FILE: no entry, or the
  * file's own page), so that a writer drops a copy the target wrote there
- * and then discarded with MADV_DONTNEED; the zero page there is a zeroed
- * copy KSM merged, a zero hole as in an anonymous mapping. In a shared mapping an empty
- * entry says nothing: the object's page need not be mapped.
+ * and then discarded with MADV_DONTNEED; the zero page there (KSM's merge
+ * of a copy the target zeroed, UFFDIO_ZEROPAGE) reads as zeros whatever
+ * the file holds: a zero hole, as in an anonymous mapping. In a shared
+ * mapping an empty entry says nothing: the object's page need not be
+ * mapped.
  *
  * Old content: every selected page gets a reference before it is
  * write-protected. On 6.1 and 6.12 a reference alone does not make a write
@@ -494,17 +496,24 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 	w->snap->stats.scanned++;
 	/*
 	 * Zeros, in a private file mapping too, at every checkpoint: there
-	 * the zero page is KSM's merge of a copy the target zeroed
-	 * (use_zero_pages), which a full checkpoint must not leave to the
-	 * file, nor an incremental one to its base. On 6.1 that merge drops
-	 * the entry's soft-dirty bit.
+	 * the zero page stands for a copy of the target's own, KSM's merge
+	 * of one it zeroed (use_zero_pages; on 6.1 without the soft-dirty
+	 * bit of the write) or UFFDIO_ZEROPAGE's fill, which a full
+	 * checkpoint must not leave to the file, nor an incremental one to
+	 * its base. Only DAX maps it for the file's own hole, shared or not.
 	 */
 	if (is_zero_pfn(pte_pfn(pte))) {
-		add_hole_of(w, addr, addr + PAGE_SIZE, SNAP_HOLE);
+		if ((vma->vm_flags & VM_SHARED) || vma_is_dax(vma))
+			add_file_hole(w, addr, addr + PAGE_SIZE);
+		else
+			add_hole_of(w, addr, addr + PAGE_SIZE, SNAP_HOLE);
 		return;
 	}
-	if (pte_special(pte) || pte_devmap(pte))
+	/* Never a copy of the target's own: the object's page. */
+	if (pte_special(pte) || pte_devmap(pte)) {
+		add_file_hole(w, addr, addr + PAGE_SIZE);
 		return;
+	}
 	page = pte_page(pte);
 	folio = page_folio(page);
 	if (!eligible(vma, folio)) {
@@ -743,8 +752,8 @@ static int walk_huge_pmd(struct walk *w, struct vm_area_struct *vma,
 	 */
 	if (!pmd_none(pmdval) && !pmd_present(pmdval))
 		pmd_migration(w, vma, pmdp, pmdval, addr);
-	else if (pmd_devmap(pmdval))
-		;	/* device memory (DAX): not ours to copy */
+	else if (pmd_devmap(pmdval))	/* DAX: the file's page */
+		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
 	else if (pmd_trans_huge(pmdval))
 		pmd_thp(w, vma, pmdp, pmdval, addr);
 	else
@@ -1738,42 +1747,49 @@ static bool prefetch_ptes(struct prefetch *pf, pmd_t *pmdp,
 }
 
 /*
- * The mmap lock for reading, waited for GIVE_BACK_WAIT_MS at most: for the
- * give-back, which runs in an ACK under genetlink's cb_lock and is best
- * effort. Whoever holds the lock may hold it for as long as they like (a
- * read of /proc/PID/mem faulting on a page of a FUSE file whose daemon
- * does not answer, and every writer queued behind that reader); rwsems
- * have no timed wait, so this polls. Return: true if taken.
+ * The mmap lock for reading, waited for no longer than what is *@left_ns
+ * of a budget (GIVE_BACK_WAIT_MS for a whole give-back, which runs in an
+ * ACK under genetlink's cb_lock and is best effort). Whoever holds the
+ * lock may hold it for as long as they like (a read of /proc/PID/mem
+ * faulting on a page of a FUSE file whose daemon does not answer, and
+ * every writer queued behind that reader); rwsems have no timed wait, so
+ * this polls. Return: true if taken; the time waited is taken off
+ * *@left_ns either way.
  */
 #define GIVE_BACK_WAIT_MS	20
 
-static bool mmap_read_lock_briefly(struct mm_struct *mm)
+static bool mmap_read_lock_briefly(struct mm_struct *mm, s64 *left_ns)
 {
-	ktime_t end = ktime_add_ms(ktime_get(), GIVE_BACK_WAIT_MS);
+	ktime_t t0 = ktime_get();
+	s64 waited;
+	bool taken;
 
-	while (!mmap_read_trylock(mm)) {
-		if (fatal_signal_pending(current) ||
-		    ktime_after(ktime_get(), end))
-			return false;
+	for (;;) {
+		taken = mmap_read_trylock(mm);
+		waited = ktime_to_ns(ktime_sub(ktime_get(), t0));
+		if (taken || waited >= *left_ns || fatal_signal_pending(current))
+			break;
 		usleep_range(100, 200);
 	}
-	return true;
+	*left_ns -= waited;
+	return taken;
 }
 
 /*
  * Between two page tables of a walk that holds the mmap lock for reading
  * while the target runs (the prefetch, the give-back): lets a writer that
- * waits (the target's mmap()) and the scheduler in. @briefly: take the
- * lock again with mmap_read_lock_briefly(). Return: false if the lock
- * could not be taken again (a fatal signal, or too long), unlocked then.
+ * waits (the target's mmap()) and the scheduler in. @left_ns: NULL to wait
+ * for the lock again (killable), or the budget of
+ * mmap_read_lock_briefly(). Return: false if the lock could not be taken
+ * again (a fatal signal, or the budget spent), unlocked then.
  */
-static bool mmap_read_yield(struct mm_struct *mm, bool briefly)
+static bool mmap_read_yield(struct mm_struct *mm, s64 *left_ns)
 {
 	if (!need_resched() && !mmap_lock_is_contended(mm))
 		return true;
 	mmap_read_unlock(mm);
 	cond_resched();
-	return briefly ? mmap_read_lock_briefly(mm) :
+	return left_ns ? mmap_read_lock_briefly(mm, left_ns) :
 			 !mmap_read_lock_killable(mm);
 }
 
@@ -1852,7 +1868,7 @@ static void prefetch_swapped(struct mm_struct *mm, struct snapper_session *s,
 			continue;
 		if (!prefetch_ptes(pf, pmdp, addr, next))
 			break;
-		if (!mmap_read_yield(mm, false))
+		if (!mmap_read_yield(mm, NULL))
 			goto out;
 	}
 	mmap_read_unlock(mm);
@@ -1952,19 +1968,21 @@ static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
  *
  * See give_back(). Called before the pages are forgotten; takes the mmap
  * lock for reading, a page table at a time (the target runs), giving up
- * where it waits for it too long (mmap_read_lock_briefly()). A page it
- * cannot give back stays shared, as before: nothing depends on it.
+ * once it waited GIVE_BACK_WAIT_MS for it in all (mmap_read_lock_briefly()).
+ * A page it cannot give back stays shared, as before: nothing depends on
+ * it.
  */
 void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 			       u64 ckpt)
 {
+	s64 left_ns = GIVE_BACK_WAIT_MS * NSEC_PER_MSEC;
 	struct vm_area_struct *vma;
 	unsigned long idx = 0, addr, next;
 	pmd_t *pmdp;
 
 	if (!mm || !mmget_not_zero(mm))
 		return;
-	if (!mmap_read_lock_briefly(mm))
+	if (!mmap_read_lock_briefly(mm, &left_ns))
 		goto out;
 	while (xa_find(owed, &idx, ULONG_MAX, XA_PRESENT)) {
 		addr = idx << PAGE_SHIFT;
@@ -1985,7 +2003,7 @@ void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 		idx = next >> PAGE_SHIFT;
 		if (!idx)	/* the top of the address space */
 			break;
-		if (!mmap_read_yield(mm, true))
+		if (!mmap_read_yield(mm, &left_ns))
 			goto out;
 	}
 	mmap_read_unlock(mm);

@@ -448,6 +448,56 @@ static int uffd_fill(uint8_t *b, int step)
 }
 
 /*
+ * UFFDIO_ZEROPAGE in a private mapping of a memfd (a file): the process's
+ * copies discarded, then filled with the zero page by userfaultfd, with
+ * no write of the process. The page reads as zeros, whatever the memfd
+ * holds (tag 40 everywhere): neither the file nor the copy of before.
+ */
+static int uffd_zero_file(uint8_t *b, int step)
+{
+	static int ufd = -1;
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_zeropage z;
+	uint8_t buf[PG];
+	size_t i;
+	int fd, ret;
+
+	if (!step) {
+		fd = memfd_create("oracle-uffd-zero", 0);
+		memset(buf, 40, sizeof(buf));
+		for (i = 0; fd >= 0 && i < N; i++)
+			if (write(fd, buf, PG) != PG)
+				return STEP_FAILED;
+		if (fd < 0 || mmap(b, N * PG, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0) != b)
+			return STEP_FAILED;
+		close(fd);
+		fill(b, 0, 300, 41);		/* copies of the process's own */
+		ufd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		return ufd < 0 || ioctl(ufd, UFFDIO_API, &api) ?
+		       STEP_UNSUPPORTED : STEP_OK;
+	}
+	if (ufd < 0)
+		return STEP_UNSUPPORTED;
+	/* Discarded (they read as the file again), then zero pages. */
+	if (zap(b, 60 * step, 40) != STEP_OK)
+		return STEP_FAILED;
+	reg.range = (struct uffdio_range){ (uintptr_t)(b + 60 * step * PG),
+					   40 * PG };
+	if (ioctl(ufd, UFFDIO_REGISTER, &reg))
+		return STEP_UNSUPPORTED;
+	z = (struct uffdio_zeropage){ .range = {
+		(uintptr_t)(b + (60 * step + 10) * PG), 20 * PG } };
+	ret = ioctl(ufd, UFFDIO_ZEROPAGE, &z) ? STEP_FAILED : STEP_OK;
+	/* Unregistered before parking, as uffd_range(). */
+	if (ioctl(ufd, UFFDIO_UNREGISTER, &reg.range))
+		return STEP_FAILED;
+	fill(b, 500 + 10 * step, 5, (uint8_t)(42 + step));
+	return ret;
+}
+
+/*
  * A file of N pages filled with @tag, on the scratch disk, unlinked.
  * Return: its descriptor, or -1.
  */
@@ -1146,6 +1196,7 @@ static const struct scenario catalogue[] = {
 	{ "userfaultfd COPY, ZEROPAGE and MOVE", uffd_fill },
 	{ "memfd written by others, punched", shmem_others },
 	{ "a memfd and a file cut short and grown again", truncated },
+	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
 };
 
 /* A process of its own: see rings(). */

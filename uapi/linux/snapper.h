@@ -150,11 +150,13 @@
  *     swapped) or mapping the zero page or the huge zero page reads as
  *     zeros. Not for shared mappings, anonymous ones included: a page
  *     with no entry there reads as the object's content, which the
- *     target's page table does not tell. Not for private file mappings
- *     either, but see SNAPPER_A_HOLE_FILE below. A hole never overlaps a
- *     page message of the same stream, and is never owed. Holes are new
- *     in protocol 3: a writer of protocol 2 skips them and keeps stale
- *     bytes there.
+ *     target's page table does not tell. In private file mappings only
+ *     where a page maps the zero page (KSM's use_zero_pages merged a copy
+ *     the target zeroed, or UFFDIO_ZEROPAGE filled it; not DAX's, which is
+ *     the file's), but see SNAPPER_A_HOLE_FILE below. A hole never
+ *     overlaps a page message of the same stream, and is never owed.
+ *     Holes are new in protocol 3: a writer of protocol 2 skips them and
+ *     keeps stale bytes there.
  *     Private file mappings have a second kind of hole, sent only when the
  *     request sets SNAPPER_CKPT_F_FILE_HOLES and only by INCREMENTAL
  *     checkpoints (protocol 4):
