@@ -69,6 +69,7 @@ STAT_ATTR(pages_copied, SNAPPER_STAT_PAGES_COPIED);
 STAT_ATTR(freeze_us, SNAPPER_STAT_FREEZE_US);
 STAT_ATTR(walk_us, SNAPPER_STAT_WALK_US);
 STAT_ATTR(pages_thp_unchanged, SNAPPER_STAT_PAGES_THP_UNCHANGED);
+STAT_ATTR(give_backs_abandoned, SNAPPER_STAT_GIVE_BACKS_ABANDONED);
 STAT_ATTR(pages_held, SNAPPER_STAT_PAGES_HELD);
 STAT_ATTR(sessions, SNAPPER_STAT_SESSIONS);
 
@@ -83,6 +84,7 @@ static struct attribute *stat_attrs[] = {
 	&stat_attr_freeze_us.attr.attr,
 	&stat_attr_walk_us.attr.attr,
 	&stat_attr_pages_thp_unchanged.attr.attr,
+	&stat_attr_give_backs_abandoned.attr.attr,
 	&stat_attr_pages_held.attr.attr,
 	&stat_attr_sessions.attr.attr,
 	NULL

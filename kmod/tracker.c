@@ -1968,9 +1968,9 @@ static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
  *
  * See give_back(). Called before the pages are forgotten; takes the mmap
  * lock for reading, a page table at a time (the target runs), giving up
- * once it waited GIVE_BACK_WAIT_MS for it in all (mmap_read_lock_briefly()).
- * A page it cannot give back stays shared, as before: nothing depends on
- * it.
+ * once it waited GIVE_BACK_WAIT_MS for it in all (mmap_read_lock_briefly()),
+ * which /sys/kernel/snapper/give_backs_abandoned counts. A page it cannot
+ * give back stays shared, as before: nothing depends on it.
  */
 void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 			       u64 ckpt)
@@ -1980,10 +1980,10 @@ void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 	unsigned long idx = 0, addr, next;
 	pmd_t *pmdp;
 
-	if (!mm || !mmget_not_zero(mm))
+	if (!mm || xa_empty(owed) || !mmget_not_zero(mm))
 		return;
 	if (!mmap_read_lock_briefly(mm, &left_ns))
-		goto out;
+		goto abandoned;
 	while (xa_find(owed, &idx, ULONG_MAX, XA_PRESENT)) {
 		addr = idx << PAGE_SHIFT;
 		vma = find_vma(mm, addr);
@@ -2004,10 +2004,13 @@ void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 		if (!idx)	/* the top of the address space */
 			break;
 		if (!mmap_read_yield(mm, &left_ns))
-			goto out;
+			goto abandoned;
 	}
 	mmap_read_unlock(mm);
-out:
+	mmput(mm);
+	return;
+abandoned:
+	snapper_stats_add(SNAPPER_STAT_GIVE_BACKS_ABANDONED, 1);
 	mmput(mm);
 }
 

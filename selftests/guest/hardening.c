@@ -640,6 +640,7 @@ TEST(ack_gives_up_a_held_mmap_lock)
 	int cmd[2], reply[2];
 	pthread_t reader, acker;
 	struct got g = { 0 };
+	long long abandoned;
 	struct pollfd pfd;
 	const char *why;
 	void *file;
@@ -682,12 +683,15 @@ TEST(ack_gives_up_a_held_mmap_lock)
 
 	a.pid = p;
 	a.ckpt = g.h.checkpoint_id;
+	abandoned = read_stat("give_backs_abandoned");
 	t0 = now_ms();
 	ASSERT_EQ(0, pthread_create(&acker, NULL, timed_ack, &a));
 	EXPECT_TRUE(wait_flag(&a.done, 1, 3000))
 		TH_LOG("the ACK waits for the target's mmap lock");
 	TH_LOG("ACK %d after %.0f ms, with the target's mmap lock held",
 	       a.ret, now_ms() - t0);
+	/* The full checkpoint shared the target's pages: some were owed. */
+	EXPECT_EQ(abandoned + 1, read_stat("give_backs_abandoned"));
 
 	/* Let everything go, whatever happened. */
 	stuck_fuse_answer(&f);
