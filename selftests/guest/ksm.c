@@ -363,6 +363,50 @@ static uint64_t zero_frame(void)
 	return pfn;
 }
 
+/* The 64-bit word of /proc/@file (kpagecount, kpageflags) for @pfn; ~0 if none. */
+static uint64_t kpage_word(const char *file, uint64_t pfn)
+{
+	char path[64];
+	uint64_t w = ~0ULL;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s", file);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return w;
+	if (pread(fd, &w, sizeof(w), pfn * sizeof(w)) != sizeof(w))
+		w = ~0ULL;
+	close(fd);
+	return w;
+}
+
+/*
+ * Logs every page of the region that ksmd left off the zero page: why it
+ * could not merge one is in its references (a mapping count below the
+ * reference count it needs: another holder, a leak), its flags (swap
+ * cache, LRU, a huge page) and what the module says it holds.
+ */
+static void log_unmerged(struct __test_metadata *_metadata, pid_t pid,
+			 uint64_t base, uint64_t zero)
+{
+	char ksm[512] = "";
+
+	for (size_t i = 0; i < 2 * ZPAGES; i++) {
+		uint64_t e = pagemap_entry(pid, base + i * PG);
+		uint64_t pfn = e >> 63 & 1 ? e & ((1ULL << 55) - 1) : 0;
+
+		if (pfn == zero)
+			continue;
+		TH_LOG("page %zu not on the zero page: pagemap %#llx, mapcount %lld, kpageflags %#llx",
+		       i, (unsigned long long)e,
+		       pfn ? (long long)kpage_word("kpagecount", pfn) : -1LL,
+		       pfn ? (unsigned long long)kpage_word("kpageflags", pfn) : 0ULL);
+	}
+	guest_sh(ksm, sizeof(ksm),
+		 "cd /sys/kernel/mm/ksm && grep -H . full_scans pages_shared pages_sharing pages_unshared ksm_zero_pages 2>/dev/null | tr '\\n' ' '");
+	TH_LOG("pages_held %lld; %s", read_stat("pages_held"), ksm);
+}
+
 /* How many of pages [first, first + n) of the region map the zero page. */
 static size_t zero_mapped(pid_t pid, uint64_t base, size_t first, size_t n,
 			  uint64_t zero)
@@ -445,6 +489,8 @@ TEST_F_TIMEOUT(ksm_zero, zeroed_copies_merged_with_the_zero_page_read_as_zeros,
 	 * alone (2 of 64 once, on the debug kernel, in 120 s) is compared
 	 * all the same, as an ordinary written page.
 	 */
+	if (merged < 2 * ZPAGES)
+		log_unmerged(_metadata, self->t.pid, self->t.base, zero);
 	file = zero_mapped(self->t.pid, self->t.base, ZPAGES, ZPAGES, zero);
 	for (i = ZPAGES; i < 2 * ZPAGES; i++)
 		clean += !pagemap_soft_dirty(self->t.pid, self->t.base + i * PG);
