@@ -105,6 +105,11 @@ $(BUILD)/tools/%.o: tools/%.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) -c -o $@ $<
 
+# The scalar build of the page hash (tools/store/hash.c) kept out of gcc's
+# vectoriser, which turns it into SSE2, the slow kind under TCG, and
+# unrolled: 2 to 3 times the speed in the project's guests.
+$(BUILD)/tools/store/hash.o: CFLAGS += -fno-tree-vectorize -funroll-loops
+
 $(STORE_LIB): $(STORE_OBJS)
 	$(quiet) AR $@
 	$(Q)rm -f $@ && ar rcs $@ $^
