@@ -1968,9 +1968,10 @@ static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
  *
  * See give_back(). Called before the pages are forgotten; takes the mmap
  * lock for reading, a page table at a time (the target runs), giving up
- * once it waited GIVE_BACK_WAIT_MS for it in all (mmap_read_lock_briefly()),
- * which /sys/kernel/snapper/give_backs_abandoned counts. A page it cannot
- * give back stays shared, as before: nothing depends on it.
+ * once it waited GIVE_BACK_WAIT_MS for it in all, or the caller got a fatal
+ * signal meanwhile (mmap_read_lock_briefly()), which
+ * /sys/kernel/snapper/give_backs_abandoned counts. A page it cannot give
+ * back stays shared, as before: nothing depends on it.
  */
 void snapper_tracker_give_back(struct mm_struct *mm, struct xarray *owed,
 			       u64 ckpt)

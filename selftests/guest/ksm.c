@@ -67,12 +67,16 @@ static int ksm_cmd(struct target *t, struct tcmd *c, void *arg)
 		       MADV_UNMERGEABLE);
 }
 
-/* The frame @pid maps at @addr (pagemap's pfn, as root), 0 if none. */
+/* The frame of pagemap entry @e (its pfn, as root sees it), 0 if none. */
+static uint64_t entry_frame(uint64_t e)
+{
+	return e >> 63 & 1 ? e & ((1ULL << 55) - 1) : 0;
+}
+
+/* The frame @pid maps at @addr, 0 if none. */
 static uint64_t frame_at(pid_t pid, uint64_t addr)
 {
-	uint64_t e = pagemap_entry(pid, addr);
-
-	return e >> 63 & 1 ? e & ((1ULL << 55) - 1) : 0;
+	return entry_frame(pagemap_entry(pid, addr));
 }
 
 FIXTURE(ksm) {
@@ -381,10 +385,11 @@ static uint64_t kpage_word(const char *file, uint64_t pfn)
 }
 
 /*
- * Logs every page of the region that ksmd left off the zero page: why it
- * could not merge one is in its references (a mapping count below the
- * reference count it needs: another holder, a leak), its flags (swap
- * cache, LRU, a huge page) and what the module says it holds.
+ * Logs every page of the region that ksmd left off the zero page. ksmd
+ * merges a page only if nothing but its mappings holds a reference to it
+ * (write_protect_page()); of that, userspace sees the page's mapping
+ * count, its flags (swap cache, LRU, a huge page) and what the module
+ * says it holds.
  */
 static void log_unmerged(struct __test_metadata *_metadata, pid_t pid,
 			 uint64_t base, uint64_t zero)
@@ -393,7 +398,7 @@ static void log_unmerged(struct __test_metadata *_metadata, pid_t pid,
 
 	for (size_t i = 0; i < 2 * ZPAGES; i++) {
 		uint64_t e = pagemap_entry(pid, base + i * PG);
-		uint64_t pfn = e >> 63 & 1 ? e & ((1ULL << 55) - 1) : 0;
+		uint64_t pfn = entry_frame(e);
 
 		if (pfn == zero)
 			continue;
