@@ -264,6 +264,24 @@ static bool eligible(struct vm_area_struct *vma, struct folio *folio)
 	       (vma->vm_flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE);
 }
 
+/*
+ * A shared writable mapping of a DAX file: its entries point at the file's
+ * own memory on the device (ZONE_DEVICE pages, devmap entries, not the page
+ * cache), which the target writes in place as it writes the page cache of
+ * a file elsewhere. So its pages are taken as those are (eligible(),
+ * copied during the freeze). Its write faults make the entry dirty, and
+ * so soft-dirty, as any other (insert_pfn() and insert_pfn_pmd() with
+ * mkwrite, wp_page_reuse()); each reference taken on such a page is
+ * dropped with put_page(), which wakes a truncation waiting for the page
+ * to be idle (dax_layout_busy_page()). A private mapping's devmap entry is
+ * the file's: a write there copies into an anonymous page.
+ */
+static bool dax_shared(struct vm_area_struct *vma)
+{
+	return vma_is_dax(vma) &&
+	       (vma->vm_flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE);
+}
+
 static bool private_anon(struct vm_area_struct *vma, struct folio *folio)
 {
 	return folio_test_anon(folio) && !(vma->vm_flags & VM_SHARED);
@@ -509,8 +527,12 @@ static void pte_present_entry(struct walk *w, struct vm_area_struct *vma,
 			add_hole_of(w, addr, addr + PAGE_SIZE, SNAP_HOLE);
 		return;
 	}
-	/* Never a copy of the target's own: the object's page. */
-	if (pte_special(pte) || pte_devmap(pte)) {
+	/*
+	 * Never a copy of the target's own: the object's page. Except in a
+	 * shared writable mapping of a DAX file (see dax_shared()).
+	 */
+	if ((pte_special(pte) || pte_devmap(pte)) &&
+	    !(pte_devmap(pte) && dax_shared(vma))) {
 		add_file_hole(w, addr, addr + PAGE_SIZE);
 		return;
 	}
@@ -701,6 +723,49 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		add_page(w, (addr + i * PAGE_SIZE) | flags, nth_page(page, i));
 }
 
+/*
+ * A PMD of a shared writable DAX mapping (dax_shared()): 2 MiB of the
+ * file's memory, taken as pmd_thp() takes a huge page of the page cache,
+ * every subpage when the entry is soft-dirty, each copied during the
+ * freeze. On 6.1 and 6.12 the 512 pages are not one folio: each has a
+ * count of its own, and a reference of its own is taken on each. @addr is
+ * aligned to HPAGE_PMD_SIZE.
+ */
+static void pmd_dax(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
+		    pmd_t pmdval, unsigned long addr)
+{
+	struct page *page = pmd_page(pmdval);
+	unsigned long flags = SNAPPER_PAGE_F_THP | SNAP_NEED_COPY;
+	bool pin = false;
+	pmd_t new, old;
+	int i;
+
+	w->snap->stats.scanned += HPAGE_PMD_NR;
+	snapper_session_thp_seen(w->s, addr, w->snap->ckpt);
+	if (!w->snap->full && !w->dirty && !w->kernel_writes &&
+	    !pmd_soft_dirty(pmdval)) {
+		if (!snapper_session_owes_range(w->s, addr,
+						addr + HPAGE_PMD_SIZE))
+			return;
+		flags |= SNAPPER_PAGE_F_OWED;
+	}
+	if (w->vma_dirty)
+		flags |= SNAP_WHOLE;
+	for (i = 0; i < HPAGE_PMD_NR; i++)
+		get_page(nth_page(page, i));
+	new = pmd_clear_soft_dirty(pmd_wrprotect(pmdval));
+	old = pmdp_establish(vma, addr, pmdp, new);
+	for (i = 0; i < HPAGE_PMD_NR && !pin; i++)
+		pin = pinned(page_folio(nth_page(page, i)));
+	if (pin)		/* as it was: see pinned() */
+		set_pmd_at(w->mm, addr, pmdp, old);
+	else if (pmd_dirty(old) && !pmd_dirty(pmdval))
+		set_pmd_at(w->mm, addr, pmdp, pmd_mkdirty(new));
+	w->snap->stats.thp++;
+	for (i = 0; i < HPAGE_PMD_NR; i++)
+		add_page(w, (addr + i * PAGE_SIZE) | flags, nth_page(page, i));
+}
+
 static void pmd_migration(struct walk *w, struct vm_area_struct *vma,
 			  pmd_t *pmdp, pmd_t pmdval, unsigned long addr)
 {
@@ -752,6 +817,8 @@ static int walk_huge_pmd(struct walk *w, struct vm_area_struct *vma,
 	 */
 	if (!pmd_none(pmdval) && !pmd_present(pmdval))
 		pmd_migration(w, vma, pmdp, pmdval, addr);
+	else if (pmd_devmap(pmdval) && dax_shared(vma))
+		pmd_dax(w, vma, pmdp, pmdval, addr);
 	else if (pmd_devmap(pmdval))	/* DAX: the file's page */
 		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
 	else if (pmd_trans_huge(pmdval))
