@@ -66,6 +66,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/kernel-page-flags.h>
 #include <linux/magic.h>
 
 #include "pagemap.h"
@@ -217,6 +218,7 @@ struct vma {
 	uint64_t ino;	/* of its file; 0 for none */
 	bool holes;	/* private anonymous: an empty page reads as zeros */
 	bool file;	/* private file: a page not anonymous reads the file */
+	bool dax;	/* private DAX file: see dax_file_page() */
 	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
 	bool huge;	/* private hugetlb: no soft-dirty bit, see mark_huge() */
 	int obj;	/* shared memory: its object, read whole; or -1 */
@@ -244,6 +246,7 @@ struct capture {
 	struct snapper_ckpt_stats stats;
 	bool ksm;		/* KSM knows it: take every anonymous page */
 	bool pinned;		/* it holds long-term pins (VmPin) */
+	int kpageflags;		/* /proc/kpageflags if a mapping is DAX, or -1 */
 	struct frame *frames;	/* this scan's, ascending: see load_frames() */
 	size_t nframes, cap_frames;
 	struct frame *last;	/* the last checkpoint's, or NULL */
@@ -253,6 +256,9 @@ struct capture {
 static void capture_free(struct capture *c)
 {
 	size_t i;
+
+	if (c->kpageflags >= 0)
+		close(c->kpageflags);
 
 	for (i = 0; i < c->nvmas; i++) {
 		free(c->vmas[i].path);
@@ -417,6 +423,41 @@ static int parse_maps_line(const char *line, struct vma *m)
 	return 0;
 }
 
+/* Is the file of @m, a private file mapping of process @pid, a DAX file? */
+static bool dax_file(uint32_t pid, const struct vma *m)
+{
+	char path[96];
+	struct statx stx;
+
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
+		 pid, m->v.start, m->v.end);
+	return !statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx) &&
+	       (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
+	       (stx.stx_attributes & STATX_ATTR_DAX);
+}
+
+/*
+ * A DAX file's pages are the device's memory, which pagemap does not call
+ * a file's page (no page-cache page behind the entry), where the module
+ * sees a devmap entry (tracker.c). In a private mapping of such a file a
+ * present page is the target's own copy only if its frame is an anonymous
+ * page, which /proc/kpageflags tells from the frame pagemap shows (to
+ * root alone, as map_files that tells the file is DAX: without them, such
+ * pages are taken as copies, the file's bytes). Return: whether @pm is
+ * the file's page.
+ */
+static bool dax_file_page(const struct capture *c, uint64_t pm)
+{
+	uint64_t flags;
+
+	if (c->kpageflags < 0 || !(pm & PM_PRESENT) || (pm & PM_FILE) ||
+	    !(pm & PM_PFN_MASK))
+		return false;
+	return pread(c->kpageflags, &flags, sizeof(flags),
+		     (off_t)((pm & PM_PFN_MASK) * sizeof(flags))) ==
+	       sizeof(flags) && !(flags & (1ULL << KPF_ANON));
+}
+
 static int read_maps(uint32_t pid, struct capture *c)
 {
 	char path[64], *line = NULL;
@@ -441,10 +482,16 @@ static int read_maps(uint32_t pid, struct capture *c)
 			c->vmas = v;
 		}
 		ret = parse_maps_line(line, &c->vmas[c->nvmas]);
-		if (ret)
+		if (ret) {
 			fail(ret, "%s: cannot parse '%s'", path, line);
-		else
-			c->nvmas++;
+			break;
+		}
+		c->vmas[c->nvmas].dax = c->vmas[c->nvmas].file &&
+					dax_file(pid, &c->vmas[c->nvmas]);
+		if (c->vmas[c->nvmas].dax && c->kpageflags < 0)
+			c->kpageflags = open("/proc/kpageflags",
+					     O_RDONLY | O_CLOEXEC);
+		c->nvmas++;
 	}
 	free(line);
 	fclose(f);
@@ -834,6 +881,8 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 					return -ENOMEM;
 				if ((ent[k] & PM_SWAP) && !pm_no_entry(ent[k]))
 					c->stats.swap++;
+				if (c->vmas[i].dax && dax_file_page(c, ent[k]))
+					ent[k] |= PM_FILE;
 				/* Holes stay within their mapping, as the module's. */
 				if (is_hole(&c->vmas[i], ent[k])) {
 					if (add_hole(c, addr, addr != v->start,
@@ -1076,7 +1125,7 @@ static int feed(const struct capture *c, uint64_t ckpt, bool full,
 int proc_checkpoint(const struct snapper_ckpt_request *req,
 		    const struct snapper_ckpt_ops *ops)
 {
-	struct capture c = { 0 };
+	struct capture c = { .kpageflags = -1 };
 	struct vmflags vf = { 0 };
 	struct held th = { 0 };
 	struct state st = { 0 }, old;
