@@ -497,13 +497,16 @@ static int uffd_zero_file(uint8_t *b, int step)
 	return ret;
 }
 
+/* Where scratch_file() makes its files: the scratch disk, or the DAX mount. */
+static const char *file_dir;
+
 /*
- * A file of N pages filled with @tag, on the scratch disk, unlinked.
+ * A file of N pages filled with @tag, in file_dir, unlinked.
  * Return: its descriptor, or -1.
  */
 static int scratch_file(const char *name, uint8_t tag)
 {
-	const char *dir = getenv("SNAPPER_SCRATCH");
+	const char *dir = file_dir ? file_dir : getenv("SNAPPER_SCRATCH");
 	uint8_t *buf = malloc(N * PG);
 	char path[512];
 	int fd;
@@ -562,6 +565,50 @@ static int private_file(uint8_t *b, int step)
 		return zap(b, 190, 10);
 	}
 	return zap(b, 0, N);
+}
+
+/*
+ * A file mapped shared at @b, every page read, then written in place step
+ * after step: its pages are the file's, which a write does not copy.
+ */
+static int shared_file_at(uint8_t *b, int step)
+{
+	static volatile uint8_t sink;
+	void *p;
+	size_t i;
+	int fd;
+
+	switch (step) {
+	case 0:
+		fd = scratch_file("shared", 30);
+		if (fd < 0)
+			return STEP_FAILED;
+		p = mmap(b, N * PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+		close(fd);
+		if (p != b)
+			return STEP_FAILED;
+		for (i = 0; i < N; i++)
+			sink += b[i * PG];
+		fill(b, 100, 100, 31);
+		return STEP_OK;
+	case 1: fill(b, 150, 100, 32); return STEP_OK;
+	case 2: fill(b, 0, 1, 33); fill(b, N - 1, 1, 33); return STEP_OK;
+	}
+	fill(b, 600, 50, 34);
+	return STEP_OK;
+}
+
+/* At the slot, 2 MiB aligned as the file: on DAX, PMD entries. */
+static int shared_file(uint8_t *b, int step)
+{
+	return shared_file_at(b, step);
+}
+
+/* A page off the file's 2 MiB alignment: on DAX, PTEs only. */
+static int shared_file_small(uint8_t *b, int step)
+{
+	return shared_file_at(b + PG, step);
 }
 
 /*
@@ -1224,6 +1271,19 @@ static const struct scenario huge_only[] = {
 };
 
 /*
+ * Files on persistent memory (ext4 -o dax, see guest_dax_mount()): their
+ * page-table entries point at the device's memory, with no page cache
+ * (pte_devmap, pmd_devmap where mapping and file are 2 MiB aligned), which
+ * the walk treats apart (tracker.c). A process of its own, in a boot with
+ * selftests/qemu/run --pmem.
+ */
+static const struct scenario dax_only[] = {
+	{ "MADV_DONTNEED in a private DAX file mapping", private_file },
+	{ "a DAX file mapped shared, written in place (PMDs)", shared_file },
+	{ "a DAX file mapped shared, written in place (PTEs)", shared_file_small },
+};
+
+/*
  * The target: each step of every scenario of @scen, then a report (the
  * worst status, the scenario it came from, how many scenarios this kernel
  * cannot run), then parked in read().
@@ -1264,7 +1324,10 @@ FIXTURE(oracle) {
 	char store[256], swapfile[256];
 	const char *no_swap;
 	char hugepages[32];	/* vm.nr_hugepages to put back, or "" */
+	bool dax_mounted;
 };
+
+#define DAX_DIR	"/run/snapper-oracle-dax"
 
 /* Which backend, and which scenarios the target runs. */
 FIXTURE_VARIANT(oracle) {
@@ -1272,6 +1335,7 @@ FIXTURE_VARIANT(oracle) {
 	const struct scenario *scen;
 	size_t n;
 	bool huge;		/* reserve HUGE_PAGES hugetlb pages first */
+	bool dax;		/* files on a DAX mount (file_dir) */
 };
 
 FIXTURE_VARIANT_ADD(oracle, module) {
@@ -1308,6 +1372,16 @@ FIXTURE_VARIANT_ADD(oracle, hugetlb_proc) {
 	.huge = true,
 };
 
+FIXTURE_VARIANT_ADD(oracle, dax_module) {
+	.proc = false, .scen = dax_only, .n = ARRAY_SIZE(dax_only),
+	.dax = true,
+};
+
+FIXTURE_VARIANT_ADD(oracle, dax_proc) {
+	.proc = true, .scen = dax_only, .n = ARRAY_SIZE(dax_only),
+	.dax = true,
+};
+
 FIXTURE_SETUP(oracle)
 {
 	const char *why = guest_backend_skip_reason(variant->proc);
@@ -1315,6 +1389,7 @@ FIXTURE_SETUP(oracle)
 	self->t.pid = 0;
 	self->swapfile[0] = '\0';
 	self->hugepages[0] = '\0';
+	self->dax_mounted = false;
 	if (why)
 		SKIP(return, "%s", why);
 	if (variant->huge) {
@@ -1322,6 +1397,15 @@ FIXTURE_SETUP(oracle)
 					 sizeof(self->hugepages), HUGE_PAGES);
 		if (why)
 			SKIP(return, "%s", why);
+	}
+	if (variant->dax) {
+		why = guest_dax_mount(DAX_DIR);
+		/* In a boot made for it, no DAX mount is a failure. */
+		ASSERT_FALSE(why && guest_pmem_booted()) TH_LOG("%s", why);
+		if (why)
+			SKIP(return, "%s", why);
+		self->dax_mounted = true;
+		file_dir = DAX_DIR;
 	}
 	guest_store_path(self->store, sizeof(self->store),
 			 variant->proc ? "oracle-proc" : "oracle");
@@ -1339,6 +1423,8 @@ FIXTURE_TEARDOWN(oracle)
 	}
 	oracle_swap_off(self->swapfile);
 	guest_release_huge(self->hugepages);
+	if (self->dax_mounted)
+		guest_sh(NULL, 0, "umount " DAX_DIR);
 }
 
 /*

@@ -22,7 +22,8 @@
  * target wrote (its anonymous copies): there, a page that pagemap shows
  * anonymous (present or swapped, not a file page) is compared, and every
  * other page reads as the file and must not be in the generation (export
- * gives zeros). Not compared: read-only shared mappings, and the kernel's
+ * gives zeros); in a DAX file's mapping, where pagemap calls no page a
+ * file's, /proc/kpageflags tells the anonymous copies from the file. Not compared: read-only shared mappings, and the kernel's
  * special mappings ([vdso], [vvar], [vsyscall], [uprobes]). Pages
  * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem, a private
  * mapping past its file's end) are skipped.
@@ -40,12 +41,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/rseq.h>
+#include <sys/stat.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/kernel-page-flags.h>
 #include <linux/userfaultfd.h>
 
 #include "snapper_guest.h"
@@ -142,20 +145,46 @@ static inline void oracle_show(const struct oracle_map *m, uint64_t addr,
  * In a private file mapping, what the generation must hold: the live page
  * where the target has its own copy (pagemap: present or swapped, not a
  * file page), nothing (export's zeros) where the page reads as the file.
+ * A DAX file's pages are the device's memory, which pagemap does not call
+ * a file's (no page-cache page behind the entry): in such a mapping
+ * (@kpageflags open, else -1) a present page is the target's own only if
+ * its frame is an anonymous page.
  */
-static inline int oracle_file_expect(int pagemap, uint64_t addr, size_t n,
-				     uint8_t *live)
+static inline int oracle_file_expect(int pagemap, int kpageflags,
+				     uint64_t addr, size_t n, uint8_t *live)
 {
-	uint64_t pm[ORACLE_CHUNK];
+	uint64_t pm[ORACLE_CHUNK], kf;
+	bool own;
 	size_t i;
 
 	if (pread(pagemap, pm, n * 8, (off_t)(addr / ORACLE_PAGE * 8)) !=
 	    (ssize_t)(n * 8))
 		return -1;
-	for (i = 0; i < n; i++)
-		if (!(pm[i] >> 62 & 3) || (pm[i] >> 61 & 1))
+	for (i = 0; i < n; i++) {
+		own = (pm[i] >> 62 & 3) && !(pm[i] >> 61 & 1);
+		if (own && kpageflags >= 0 && (pm[i] >> 63 & 1)) {
+			if (pread(kpageflags, &kf, 8,
+				  (off_t)((pm[i] & ((1ULL << 55) - 1)) * 8)) != 8)
+				return -1;
+			own = kf >> KPF_ANON & 1;
+		}
+		if (!own)
 			memset(live + i * ORACLE_PAGE, 0, ORACLE_PAGE);
+	}
 	return 0;
+}
+
+/* Is the object of @m in process @pid a DAX file? */
+static inline bool oracle_dax(pid_t pid, const struct oracle_map *m)
+{
+	struct statx stx;
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		 pid, m->start, m->end);
+	return !statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx) &&
+	       (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
+	       (stx.stx_attributes & STATX_ATTR_DAX);
 }
 
 /* Is [start, end) within the span of @snap's mappings, as export requires? */
@@ -173,8 +202,8 @@ static inline bool oracle_in_span(struct store_snap *snap, uint64_t start,
  * mapping). Return: differing pages, or -1.
  */
 static inline long oracle_map_compare(struct store_snap *snap, int mem,
-				      int pagemap, const struct oracle_map *m,
-				      long *shown)
+				      int pagemap, int kpageflags,
+				      const struct oracle_map *m, long *shown)
 {
 	static uint8_t g[ORACLE_CHUNK * ORACLE_PAGE], l[ORACLE_CHUNK * ORACLE_PAGE];
 	bool file = oracle_private_file(m);
@@ -200,7 +229,7 @@ static inline long oracle_map_compare(struct store_snap *snap, int mem,
 		}
 		oracle_read_live(mem, addr, n, l, bad);
 		/* Reading a file's page maps it in: still the file's. */
-		if (file && oracle_file_expect(pagemap, addr, n, l))
+		if (file && oracle_file_expect(pagemap, kpageflags, addr, n, l))
 			return -1;
 		for (i = 0; i < n; i++) {
 			if (bad[i] || !memcmp(g + i * ORACLE_PAGE,
@@ -231,7 +260,7 @@ static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
 	long total = 0, shown = 0, d;
 	size_t len = 0;
 	FILE *maps;
-	int mem, pagemap;
+	int mem, pagemap, kpageflags;
 
 	if (store_open(&s, store, NULL, STORE_RDONLY | STORE_NOCREATE) ||
 	    store_snap_open(s, gen, &snap)) {
@@ -257,7 +286,13 @@ static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
 		if (!oracle_parse(line, &m) ||
 		    (!oracle_wanted(&m) && !oracle_private_file(&m)))
 			continue;
-		d = oracle_map_compare(snap, mem, pagemap, &m, &shown);
+		kpageflags = -1;
+		if (oracle_private_file(&m) && oracle_dax(pid, &m))
+			kpageflags = open("/proc/kpageflags", O_RDONLY);
+		d = oracle_map_compare(snap, mem, pagemap, kpageflags, &m,
+				       &shown);
+		if (kpageflags >= 0)
+			close(kpageflags);
 		if (d < 0) {
 			total = -1;
 			break;

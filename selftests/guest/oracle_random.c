@@ -976,7 +976,7 @@ static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 	if (mem >= 0 && pagemap >= 0 &&
 	    !store_open(&s, store, NULL, STORE_RDONLY | STORE_NOCREATE) &&
 	    !store_snap_open(s, gen, &snap))
-		d = oracle_map_compare(snap, mem, pagemap, m, &shown);
+		d = oracle_map_compare(snap, mem, pagemap, -1, m, &shown);
 	store_snap_close(snap);
 	if (s)
 		store_close(s);

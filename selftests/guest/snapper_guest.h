@@ -659,6 +659,48 @@ static inline void guest_release_huge(const char *saved)
 		guest_write_file(GUEST_NR_HUGEPAGES, saved);
 }
 
+/* ---- persistent memory (DAX) ---- */
+
+#define GUEST_DAX_DEV	"/dev/pmem0"
+
+/* Was this guest booted with a persistent-memory region (qemu/run --pmem)? */
+static inline bool guest_pmem_booted(void)
+{
+	char line[4096] = "";
+
+	return !guest_read_file("/proc/cmdline", line, sizeof(line)) &&
+	       strstr(line, "memmap=");
+}
+
+/*
+ * ext4 mounted with -o dax at @dir, made afresh on the persistent-memory
+ * device that selftests/qemu/run --pmem makes of guest RAM: its files'
+ * mappings point at the device's memory, with no page cache between.
+ * Blocks of 4 KiB: DAX wants the page size. A stripe of 2 MiB: files of
+ * that size and more get extents aligned to it, which a mapping aligned
+ * as well maps with PMD entries. Return: NULL once mounted, or why not.
+ */
+static inline const char *guest_dax_mount(const char *dir)
+{
+	struct stat st;
+	int i;
+
+	if (!guest_pmem_booted())
+		return "no persistent memory: boot with selftests/qemu/run --pmem MB";
+	guest_sh(NULL, 0, "modprobe -q nd_e820; modprobe -q nd_pmem");
+	/* The driver may probe the region after modprobe returns. */
+	for (i = 0; i < 50 && stat(GUEST_DAX_DEV, &st); i++)
+		usleep(100000);
+	if (stat(GUEST_DAX_DEV, &st))
+		return "no " GUEST_DAX_DEV " (nd_e820 and nd_pmem)";
+	if (guest_sh(NULL, 0, "mkfs.ext4 -q -F -b 4096 -E stride=512,stripe_width=512 "
+		     GUEST_DAX_DEV
+		     " && mkdir -p '%s' && mount -o dax " GUEST_DAX_DEV " '%s'",
+		     dir, dir))
+		return "mounting ext4 -o dax on " GUEST_DAX_DEV " failed";
+	return NULL;
+}
+
 #define GUEST_STREAM_TIMEOUT "/sys/module/snapper/parameters/stream_timeout_ms"
 
 /* ---- privilege ---- */
