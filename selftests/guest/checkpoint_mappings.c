@@ -7,7 +7,10 @@
  * sent when their content hash changed (shared.c tests more), and an ext4
  * file on $SNAPPER_SCRATCH mapped MAP_SHARED (copy-on-write does not
  * apply: the module copies it during the freeze, and write-protects it
- * through vm_page_prot so that the next write is caught).
+ * through vm_page_prot so that the next write is caught), and the same on
+ * a DAX file (ext4 -o dax on persistent memory, qemu/run --pmem), whose
+ * entries point at the device's memory: PTEs, and PMDs where mapping and
+ * file extents are 2 MiB aligned.
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
@@ -21,7 +24,10 @@
 #define NPAGES	32
 #define HPAGE	(2UL << 20)
 
-enum kind { K_SHARED_ANON, K_MEMFD, K_EXT4, K_THP };
+enum kind { K_SHARED_ANON, K_MEMFD, K_EXT4, K_THP, K_DAX, K_DAX_PMD };
+
+/* ext4 -o dax on the guest's persistent memory (qemu/run --pmem). */
+#define DAX_DIR	"/run/snapper-maps-dax"
 
 static void map_region(struct target *t, void *arg)
 {
@@ -44,6 +50,11 @@ static void map_region(struct target *t, void *arg)
 			 getenv("SNAPPER_SCRATCH"), getpid());
 		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		break;
+	case K_DAX:
+	case K_DAX_PMD:
+		snprintf(path, sizeof(path), DAX_DIR "/mapped-%d", getpid());
+		fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		break;
 	case K_THP: {
 		/* Two huge pages, 2 MiB aligned. */
 		char *raw = mmap(NULL, len + HPAGE, PROT_READ | PROT_WRITE,
@@ -56,7 +67,23 @@ static void map_region(struct target *t, void *arg)
 		break;
 	}
 	}
-	if (fd >= 0) {
+	if (fd >= 0 && k == K_DAX_PMD) {
+		/*
+		 * Written whole in one request, which the allocator aligns to
+		 * the file system's 2 MiB stripe, and mapped aligned too.
+		 */
+		char *raw = mmap(NULL, len + HPAGE, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		void *zero = calloc(1, len);
+
+		if (raw == MAP_FAILED || !zero ||
+		    write(fd, zero, len) != (ssize_t)len)
+			_exit(1);
+		free(zero);
+		p = (void *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+		p = mmap(p, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 fd, 0);
+	} else if (fd >= 0) {
 		if (ftruncate(fd, len))
 			_exit(1);
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -90,6 +117,7 @@ FIXTURE(maps) {
 	struct snapper_genl *nl;
 	struct target t;
 	struct got g;
+	bool dax_mounted;
 };
 
 FIXTURE_VARIANT(maps) {
@@ -101,6 +129,8 @@ FIXTURE_VARIANT_ADD(maps, shared_anon) { .kind = K_SHARED_ANON, .npages = NPAGES
 FIXTURE_VARIANT_ADD(maps, memfd_tmpfs) { .kind = K_MEMFD, .npages = NPAGES };
 FIXTURE_VARIANT_ADD(maps, ext4_file) { .kind = K_EXT4, .npages = NPAGES };
 FIXTURE_VARIANT_ADD(maps, thp) { .kind = K_THP, .npages = 1024 };
+FIXTURE_VARIANT_ADD(maps, dax) { .kind = K_DAX, .npages = NPAGES };
+FIXTURE_VARIANT_ADD(maps, dax_pmd) { .kind = K_DAX_PMD, .npages = 1024 };
 
 static bool thp_available(void)
 {
@@ -123,8 +153,17 @@ FIXTURE_SETUP(maps)
 	memset(&self->g, 0, sizeof(self->g));
 	self->nl = NULL;
 	self->t.pid = 0;
+	self->dax_mounted = false;
 	if (why)
 		SKIP(return, "%s", why);
+	if (k == K_DAX || k == K_DAX_PMD) {
+		why = guest_dax_mount(DAX_DIR);
+		/* In a boot made for it, no DAX mount is a failure. */
+		ASSERT_FALSE(why && guest_pmem_booted()) TH_LOG("%s", why);
+		if (why)
+			SKIP(return, "%s", why);
+		self->dax_mounted = true;
+	}
 	if (k == K_EXT4 && !getenv("SNAPPER_SCRATCH"))
 		SKIP(return, "needs SNAPPER_SCRATCH (an ext4 mount)");
 	if (k == K_THP && !thp_available())
@@ -139,6 +178,8 @@ FIXTURE_TEARDOWN(maps)
 	target_stop(&self->t);
 	got_free(&self->g);
 	snapper_genl_close(self->nl);
+	if (self->dax_mounted)
+		guest_sh(NULL, 0, "rm -f " DAX_DIR "/mapped-*; umount " DAX_DIR);
 }
 
 /* shmem is read from its object: its soft-dirty bits are not the module's. */
@@ -175,7 +216,8 @@ TEST_F(maps, tracked_and_content_of_the_instant)
 	}
 	if (variant->kind == K_THP && !thp)
 		SKIP(return, "no huge page was allocated");
-	if (variant->kind == K_THP)
+	/* The file system's 2 MiB stripe gives the mapping PMD entries. */
+	if (variant->kind == K_THP || variant->kind == K_DAX_PMD)
 		ASSERT_EQ(n, thp);
 	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
 				      self->g.h.checkpoint_id, 1));
@@ -191,7 +233,7 @@ TEST_F(maps, tracked_and_content_of_the_instant)
 	 * module sends only the subpage whose content hash changed.
 	 */
 	ASSERT_EQ(1, got_in(&self->g, base, end));
-	if (variant->kind == K_THP) {
+	if (variant->kind == K_THP || variant->kind == K_DAX_PMD) {
 		TH_LOG("THP: %lu dirty huge page(s), %lu subpages unchanged",
 		       (unsigned long)self->g.st.thp,
 		       (unsigned long)self->g.st.thp_unchanged);

@@ -693,6 +693,8 @@ static inline const char *guest_dax_mount(const char *dir)
 		usleep(100000);
 	if (stat(GUEST_DAX_DEV, &st))
 		return "no " GUEST_DAX_DEV " (nd_e820 and nd_pmem)";
+	/* A test that failed may have left its mount: made afresh. */
+	guest_sh(NULL, 0, "umount " GUEST_DAX_DEV);
 	if (guest_sh(NULL, 0, "mkfs.ext4 -q -F -b 4096 -E stride=512,stripe_width=512 "
 		     GUEST_DAX_DEV
 		     " && mkdir -p '%s' && mount -o dax " GUEST_DAX_DEV " '%s'",
