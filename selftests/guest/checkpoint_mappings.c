@@ -14,6 +14,7 @@
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
+#include <fcntl.h>
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
@@ -254,6 +255,61 @@ TEST_F(maps, tracked_and_content_of_the_instant)
 				      self->g.h.checkpoint_id, 2));
 	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 2, 0, &self->g));
 	ASSERT_EQ(0, got_in(&self->g, base, end));
+}
+
+/*
+ * Holes punched in the mapped file while checkpoints run: every punch and
+ * every checkpoint completes, and nothing stays held. A punch in a DAX
+ * file waits until nobody holds a reference on its pages
+ * (dax_layout_busy_page()), and the module drops its references with
+ * put_page(), which wakes it; a punch that met a reference dropped
+ * without that wake would sleep for good (then this test's timeout), but
+ * the module holds them only from the walk to the copy, within the
+ * freeze, and a build dropping them with folio_put() passed 200 punches
+ * beside 20 checkpoints: this does not prove the wake. Each punched page
+ * is written again by the target (a fresh fault, on a new block).
+ */
+TEST_F(maps, holes_punched_during_checkpoints)
+{
+	uint64_t base = self->t.base, end = base + variant->npages * PG;
+	struct snapper_genl *nl;
+	char path[96];
+	int fd, i, st, failed = 0;
+	pid_t child;
+
+	if (variant->kind != K_EXT4 && variant->kind != K_DAX &&
+	    variant->kind != K_DAX_PMD)
+		SKIP(return, "files on ext4 only");
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%lx-%lx", self->t.pid,
+		 (unsigned long)base, (unsigned long)end);
+	fd = open(path, O_RDWR);
+	ASSERT_LE(0, fd);
+	child = fork();
+	ASSERT_LE(0, child);
+	if (!child) {
+		struct got g = { 0 };
+
+		if (snapper_genl_open(&nl))
+			_exit(2);
+		for (i = 0; i < 20; i++)
+			failed += !!checkpoint(nl, self->t.pid, STORE, 0, 0, &g);
+		got_free(&g);
+		snapper_genl_close(nl);
+		_exit(failed ? 1 : 0);
+	}
+	for (i = 0; i < 200; i++) {
+		size_t k = (size_t)i * 37 % variant->npages;
+
+		ASSERT_EQ(0, fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+				       FALLOC_FL_KEEP_SIZE, (off_t)(k * PG), PG))
+			TH_LOG("punch %d, page %zu: %s", i, k, strerror(errno));
+		ASSERT_EQ(0, target_do(&self->t, T_WRITE, k, (uint64_t)i, 0));
+	}
+	close(fd);
+	ASSERT_EQ(child, waitpid(child, &st, 0));
+	ASSERT_TRUE(WIFEXITED(st) && !WEXITSTATUS(st))
+		TH_LOG("a checkpoint beside the punches failed (status %#x)", st);
+	ASSERT_EQ(0, read_stat("pages_held"));
 }
 
 /* Content of the instant, for a page written while the stream is read. */
