@@ -667,6 +667,27 @@ out:
 	return ret;
 }
 
+/*
+ * Whether the 2 MiB of a present huge entry at @addr are taken: at a full
+ * checkpoint, when the entry is soft-dirty, or when the session owes a
+ * page in it (*@flags gains SNAPPER_PAGE_F_OWED). A new or grown mapping
+ * comes whole (SNAP_WHOLE): the store drops its base.
+ */
+static bool pmd_selected(struct walk *w, pmd_t pmdval, unsigned long addr,
+			 unsigned long *flags)
+{
+	if (!w->snap->full && !w->dirty && !w->kernel_writes &&
+	    !pmd_soft_dirty(pmdval)) {
+		if (!snapper_session_owes_range(w->s, addr,
+						addr + HPAGE_PMD_SIZE))
+			return false;
+		*flags |= SNAPPER_PAGE_F_OWED;
+	}
+	if (w->vma_dirty)
+		*flags |= SNAP_WHOLE;
+	return true;
+}
+
 /* @addr is the huge page's, aligned to HPAGE_PMD_SIZE. */
 static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		    pmd_t pmdval, unsigned long addr)
@@ -692,16 +713,8 @@ static void pmd_thp(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 		add_file_hole(w, addr, addr + HPAGE_PMD_SIZE);
 		return;		/* an untouched file */
 	}
-	if (!w->snap->full && !w->dirty && !w->kernel_writes &&
-	    !pmd_soft_dirty(pmdval)) {
-		if (!snapper_session_owes_range(w->s, addr,
-						addr + HPAGE_PMD_SIZE))
-			return;
-		flags |= SNAPPER_PAGE_F_OWED;
-	}
-	/* A new or grown mapping comes whole: the store drops its base. */
-	if (w->vma_dirty)
-		flags |= SNAP_WHOLE;
+	if (!pmd_selected(w, pmdval, addr, &flags))
+		return;
 	folio_ref_add(folio, HPAGE_PMD_NR);
 	new = pmd_clear_soft_dirty(pmd_wrprotect(pmdval));
 	old = pmdp_establish(vma, addr, pmdp, new);
@@ -742,15 +755,8 @@ static void pmd_dax(struct walk *w, struct vm_area_struct *vma, pmd_t *pmdp,
 
 	w->snap->stats.scanned += HPAGE_PMD_NR;
 	snapper_session_thp_seen(w->s, addr, w->snap->ckpt);
-	if (!w->snap->full && !w->dirty && !w->kernel_writes &&
-	    !pmd_soft_dirty(pmdval)) {
-		if (!snapper_session_owes_range(w->s, addr,
-						addr + HPAGE_PMD_SIZE))
-			return;
-		flags |= SNAPPER_PAGE_F_OWED;
-	}
-	if (w->vma_dirty)
-		flags |= SNAP_WHOLE;
+	if (!pmd_selected(w, pmdval, addr, &flags))
+		return;
 	for (i = 0; i < HPAGE_PMD_NR; i++)
 		get_page(nth_page(page, i));
 	new = pmd_clear_soft_dirty(pmd_wrprotect(pmdval));

@@ -530,26 +530,27 @@ static int scratch_file(const char *name, uint8_t tag)
 }
 
 /*
- * A private file mapping of a file with known content, every page read,
- * pages 100-199 written (the target's own copies).
+ * A file of content @tag (see scratch_file()) mapped at @b (@flags:
+ * MAP_PRIVATE or MAP_SHARED), every page read, pages 100-199 written with
+ * @tag + 1: in a private mapping, the target's own copies.
  */
-static int file_region(uint8_t *b)
+static int file_region(uint8_t *b, int flags, const char *name, uint8_t tag)
 {
 	static volatile uint8_t sink;
-	int fd = scratch_file("file", 20);
+	int fd = scratch_file(name, tag);
 	void *p;
 	size_t i;
 
 	if (fd < 0)
 		return STEP_FAILED;
-	p = mmap(b, N * PG, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0);
+	p = mmap(b, N * PG, PROT_READ | PROT_WRITE, flags | MAP_FIXED_NOREPLACE,
+		 fd, 0);
 	close(fd);
 	if (p != b)
 		return STEP_FAILED;
 	for (i = 0; i < N; i++)
 		sink += b[i * PG];
-	fill(b, 100, 100, 21);
+	fill(b, 100, 100, tag + 1);
 	return STEP_OK;
 }
 
@@ -557,7 +558,7 @@ static int file_region(uint8_t *b)
 static int private_file(uint8_t *b, int step)
 {
 	switch (step) {
-	case 0: return file_region(b);
+	case 0: return file_region(b, MAP_PRIVATE, "file", 20);
 	case 1: return zap(b, 100, 50);
 	case 2:
 		fill(b, 120, 5, 22);
@@ -573,25 +574,8 @@ static int private_file(uint8_t *b, int step)
  */
 static int shared_file_at(uint8_t *b, int step)
 {
-	static volatile uint8_t sink;
-	void *p;
-	size_t i;
-	int fd;
-
 	switch (step) {
-	case 0:
-		fd = scratch_file("shared", 30);
-		if (fd < 0)
-			return STEP_FAILED;
-		p = mmap(b, N * PG, PROT_READ | PROT_WRITE,
-			 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
-		close(fd);
-		if (p != b)
-			return STEP_FAILED;
-		for (i = 0; i < N; i++)
-			sink += b[i * PG];
-		fill(b, 100, 100, 31);
-		return STEP_OK;
+	case 0: return file_region(b, MAP_SHARED, "shared", 30);
 	case 1: fill(b, 150, 100, 32); return STEP_OK;
 	case 2: fill(b, 0, 1, 33); fill(b, N - 1, 1, 33); return STEP_OK;
 	}
