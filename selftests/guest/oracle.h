@@ -23,8 +23,9 @@
  * anonymous (present or swapped, not a file page) is compared, and every
  * other page reads as the file and must not be in the generation (export
  * gives zeros); in a DAX file's mapping, where pagemap calls no page a
- * file's, /proc/kpageflags tells the anonymous copies from the file. Not compared: read-only shared mappings, and the kernel's
- * special mappings ([vdso], [vvar], [vsyscall], [uprobes]). Pages
+ * file's, /proc/kpageflags tells the anonymous copies from the file. Not
+ * compared: read-only shared mappings, and the kernel's special mappings
+ * ([vdso], [vvar], [vsyscall], [uprobes]). Pages
  * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem, a private
  * mapping past its file's end) are skipped.
  */
