@@ -2,13 +2,18 @@
 /*
  * /proc/PID/pagemap entries, as the kernel documents them
  * (Documentation/admin-guide/mm/pagemap.rst): the bits the /proc backend
- * and restore read.
+ * and restore read, and what /proc/kpageflags adds for files on DAX.
  */
 #ifndef SNAPPER_PAGEMAP_H
 #define SNAPPER_PAGEMAP_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/kernel-page-flags.h>
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
@@ -46,6 +51,39 @@ static inline bool pm_no_entry(uint64_t pm)
 		return true;
 	return !(pm & PM_PRESENT) && PM_SWAP_TYPE(pm) >= SWAP_TYPE_SPECIAL &&
 	       PM_SWAP_OFFSET(pm) && PM_SWAP_OFFSET(pm) <= PTE_MARKER_OFFSET_MAX;
+}
+
+/* Is @path (relative to @dirfd; "": @dirfd itself) a file on DAX? */
+static inline bool is_dax(int dirfd, const char *path)
+{
+	struct statx stx;
+
+	return !statx(dirfd, path, *path ? 0 : AT_EMPTY_PATH,
+		      STATX_BASIC_STATS, &stx) &&
+	       (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
+	       (stx.stx_attributes & STATX_ATTR_DAX);
+}
+
+/*
+ * A DAX file's pages are the device's memory, which pagemap does not call
+ * a file's page (no page-cache page behind the entry), where the module
+ * sees a devmap entry (tracker.c). In a private mapping of such a file a
+ * present page is the target's own copy only if its frame is an anonymous
+ * page, which /proc/kpageflags (@kpageflags, open, or -1) tells from the
+ * frame pagemap shows: to root alone, as is the frame. Without them such
+ * pages are taken as copies, the file's bytes. Return: whether @pm, an
+ * entry of a private mapping of a DAX file, is the file's page.
+ */
+static inline bool pm_dax_file_page(int kpageflags, uint64_t pm)
+{
+	uint64_t flags;
+
+	if (kpageflags < 0 || !(pm & PM_PRESENT) || (pm & PM_FILE) ||
+	    !(pm & PM_PFN_MASK))
+		return false;
+	return pread(kpageflags, &flags, sizeof(flags),
+		     (off_t)((pm & PM_PFN_MASK) * sizeof(flags))) ==
+	       sizeof(flags) && !(flags & (1ULL << KPF_ANON));
 }
 
 #endif /* SNAPPER_PAGEMAP_H */

@@ -218,7 +218,7 @@ struct vma {
 	uint64_t ino;	/* of its file; 0 for none */
 	bool holes;	/* private anonymous: an empty page reads as zeros */
 	bool file;	/* private file: a page not anonymous reads the file */
-	bool dax;	/* private DAX file: see dax_file_page() */
+	bool dax;	/* private DAX file: see pm_dax_file_page() */
 	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
 	bool huge;	/* private hugetlb: no soft-dirty bit, see mark_huge() */
 	int obj;	/* shared memory: its object, read whole; or -1 */
@@ -427,35 +427,10 @@ static int parse_maps_line(const char *line, struct vma *m)
 static bool dax_file(uint32_t pid, const struct vma *m)
 {
 	char path[96];
-	struct statx stx;
 
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
 		 pid, m->v.start, m->v.end);
-	return !statx(AT_FDCWD, path, 0, STATX_BASIC_STATS, &stx) &&
-	       (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
-	       (stx.stx_attributes & STATX_ATTR_DAX);
-}
-
-/*
- * A DAX file's pages are the device's memory, which pagemap does not call
- * a file's page (no page-cache page behind the entry), where the module
- * sees a devmap entry (tracker.c). In a private mapping of such a file a
- * present page is the target's own copy only if its frame is an anonymous
- * page, which /proc/kpageflags tells from the frame pagemap shows (to
- * root alone, as map_files that tells the file is DAX: without them, such
- * pages are taken as copies, the file's bytes). Return: whether @pm is
- * the file's page.
- */
-static bool dax_file_page(const struct capture *c, uint64_t pm)
-{
-	uint64_t flags;
-
-	if (c->kpageflags < 0 || !(pm & PM_PRESENT) || (pm & PM_FILE) ||
-	    !(pm & PM_PFN_MASK))
-		return false;
-	return pread(c->kpageflags, &flags, sizeof(flags),
-		     (off_t)((pm & PM_PFN_MASK) * sizeof(flags))) ==
-	       sizeof(flags) && !(flags & (1ULL << KPF_ANON));
+	return is_dax(AT_FDCWD, path);
 }
 
 static int read_maps(uint32_t pid, struct capture *c)
@@ -881,7 +856,8 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 					return -ENOMEM;
 				if ((ent[k] & PM_SWAP) && !pm_no_entry(ent[k]))
 					c->stats.swap++;
-				if (c->vmas[i].dax && dax_file_page(c, ent[k]))
+				if (c->vmas[i].dax &&
+				    pm_dax_file_page(c->kpageflags, ent[k]))
 					ent[k] |= PM_FILE;
 				/* Holes stay within their mapping, as the module's. */
 				if (is_hole(&c->vmas[i], ent[k])) {

@@ -125,6 +125,7 @@ struct segment {
 	int obj_err;		/* a private file's, when obj is -1: the errno */
 	uint64_t obj_size;	/* shared memory: the object's, when opened */
 	bool file;		/* private, of a regular file: obj is the file */
+	bool dax;		/* that file is on DAX: see own_copy() */
 };
 
 /* Where a run's bytes come from. */
@@ -150,6 +151,7 @@ struct restore {
 	pid_t pid;
 	int mem;		/* /proc/PID/mem */
 	int pagemap;		/* /proc/PID/pagemap */
+	int kpageflags;		/* /proc/kpageflags if a file is on DAX, or -1 */
 	struct store_snap *snap;
 	uint64_t gen;
 	struct held threads;	/* while stopped */
@@ -851,14 +853,17 @@ static ssize_t read_object(struct restore *r, const struct segment *g,
 }
 
 /*
- * A page of a private file mapping is the target's own copy (it wrote
+ * A page of a private file mapping (@g) is the target's own copy (it wrote
  * there) when pagemap shows it present or swapped and not the file's
  * page. A userfaultfd write-protect marker counts as swapped in pagemap,
- * but stands for no page, which reads as the file.
+ * but stands for no page, which reads as the file. On DAX, kpageflags
+ * tells the file's pages (see pm_dax_file_page()).
  */
-static bool own_copy(uint64_t pm)
+static bool own_copy(const struct restore *r, const struct segment *g,
+		     uint64_t pm)
 {
-	return !pm_no_entry(pm) && !(pm & PM_FILE);
+	return !pm_no_entry(pm) && !(pm & PM_FILE) &&
+	       !(g->dax && pm_dax_file_page(r->kpageflags, pm));
 }
 
 /*
@@ -883,9 +888,9 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 		return transfer_error(r, "reading the page map of", at,
 				      npages * PG, n < 0 ? errno : EIO);
 	for (i = 0; i < npages; i = j) {
-		bool own = own_copy(pm[i]);
+		bool own = own_copy(r, g, pm[i]);
 
-		for (j = i + 1; j < npages && own_copy(pm[j]) == own; j++)
+		for (j = i + 1; j < npages && own_copy(r, g, pm[j]) == own; j++)
 			;
 		for (size_t k = i; k < j; k++)
 			none[k] = !own;
@@ -1444,6 +1449,10 @@ static int open_objects(struct restore *r)
 			g->obj_size = st.st_size;
 		} else if (S_ISREG(st.st_mode)) {
 			g->file = true;
+			g->dax = is_dax(g->obj, "");
+			if (g->dax && r->kpageflags < 0)
+				r->kpageflags = open("/proc/kpageflags",
+						     O_RDONLY | O_CLOEXEC);
 		} else {
 			close(g->obj);
 			g->obj = -1;
@@ -1630,6 +1639,7 @@ int restore_main(int argc, char **argv)
 	r.pid = a.pid;
 	r.dir = a.c.store;
 	r.pagemap = -1;
+	r.kpageflags = -1;
 	r.salvage = a.salvage;
 	r.gen = cli_gen(&a.c, s);
 	r.want = aligned_alloc(PG, READ_PAGES * PG);
@@ -1647,6 +1657,8 @@ int restore_main(int argc, char **argv)
 	close_objects(&r);
 	if (r.pagemap >= 0)
 		close(r.pagemap);
+	if (r.kpageflags >= 0)
+		close(r.kpageflags);
 	free_half(r.half);
 	store_snap_close(r.snap);
 	free(r.lost);
