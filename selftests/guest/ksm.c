@@ -367,23 +367,6 @@ static uint64_t zero_frame(void)
 	return pfn;
 }
 
-/* The 64-bit word of /proc/@file (kpagecount, kpageflags) for @pfn; ~0 if none. */
-static uint64_t kpage_word(const char *file, uint64_t pfn)
-{
-	char path[64];
-	uint64_t w = ~0ULL;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%s", file);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return w;
-	if (pread(fd, &w, sizeof(w), pfn * sizeof(w)) != sizeof(w))
-		w = ~0ULL;
-	close(fd);
-	return w;
-}
-
 /*
  * Logs every page of the region that ksmd left off the zero page. ksmd
  * merges a page only if nothing but its mappings holds a reference to it
@@ -404,8 +387,8 @@ static void log_unmerged(struct __test_metadata *_metadata, pid_t pid,
 			continue;
 		TH_LOG("page %zu not on the zero page: pagemap %#llx, mapcount %lld, kpageflags %#llx",
 		       i, (unsigned long long)e,
-		       pfn ? (long long)kpage_word("kpagecount", pfn) : -1LL,
-		       pfn ? (unsigned long long)kpage_word("kpageflags", pfn) : 0ULL);
+		       pfn ? (long long)guest_kpage_word("kpagecount", pfn) : -1LL,
+		       pfn ? (unsigned long long)guest_kpage_word("kpageflags", pfn) : 0ULL);
 	}
 	guest_sh(ksm, sizeof(ksm),
 		 "cd /sys/kernel/mm/ksm && grep -H . full_scans pages_shared pages_sharing pages_unshared ksm_zero_pages 2>/dev/null | tr '\\n' ' '");

@@ -18,7 +18,7 @@
  * counts unchanged by a checkpoint and a restore that writes nothing), and
  * a damaged store (the target untouched, exit status 3, the damage named;
  * with --salvage, everything else restored and the lost page left as it
- * was and named, exit status 3). Each case also runs on a store whose
+ * was and named, exit status 3), and a private mapping of a file on DAX. Each case also runs on a store whose
  * pack is compressed (checkpoint --compress lz4).
  *
  * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
@@ -53,6 +53,7 @@ struct table {
 	struct region r[MAX_REGIONS];
 	char dir[256];		/* $SNAPPER_SCRATCH, for the files */
 	bool keep_files;	/* not unlinked once open: they keep a path */
+	bool dax;		/* dir is on DAX: see file_pages() */
 };
 
 static struct table *tab;
@@ -381,14 +382,26 @@ static int check_salvaged(uint64_t lost)
 	return 0;
 }
 
+#define PM_PRESENT (1ULL << 63)
 #define PM_FILE (1ULL << 61)	/* a file's page */
+#define PM_PFN(pm) ((pm) & ((1ULL << 55) - 1))
+#define KPF_ANON_BIT (1ULL << 12)	/* include/uapi/linux/kernel-page-flags.h */
 
-/* Are @npages from @at mapped, and the file's pages, not copies? */
+/*
+ * Are @npages from @at mapped, and the file's pages, not copies? On DAX
+ * pagemap does not call the device's pages a file's: a present page whose
+ * frame is not anonymous is.
+ */
 static bool file_pages(uint64_t at, uint64_t npages)
 {
-	for (uint64_t i = 0; i < npages; i++)
-		if (!(pagemap_entry(getpid(), at + i * PG) & PM_FILE))
+	for (uint64_t i = 0; i < npages; i++) {
+		uint64_t pm = pagemap_entry(getpid(), at + i * PG);
+
+		if (tab->dax ? !(pm & PM_PRESENT) || !PM_PFN(pm) ||
+			       guest_kpage_word("kpageflags", PM_PFN(pm)) & KPF_ANON_BIT :
+			       !(pm & PM_FILE))
 			return false;
+	}
 	return true;
 }
 
@@ -484,9 +497,13 @@ FIXTURE_SETUP(rx)
 	guest_sh(NULL, 0, "rm -rf %s", self->dir);
 }
 
+#define DAX_DIR "/run/snapper-restore-dax"
+
 FIXTURE_TEARDOWN(rx)
 {
 	target_stop(&self->t);
+	if (tab && tab != MAP_FAILED && tab->dax)
+		guest_sh(NULL, 0, "umount " DAX_DIR);
 	/* The suite's programs share one scratch disk: 16 MiB a store here. */
 	if (*self->dir)
 		guest_sh(NULL, 0, "rm -rf %s", self->dir);
@@ -612,6 +629,25 @@ TEST_F(rx, private_file_without_map_files)
 	EXPECT_NE(0, guest_sh(NULL, 0, NO_MAP_FILES "ls /proc/%d/map_files/*",
 			      self->t.pid));
 	guest_sh(NULL, 0, "rm -f %s/priv-%d", tab->dir, self->t.pid);
+}
+
+/*
+ * The ext4 file of private_files_written_and_read on DAX (make check's
+ * --pmem boots): its pages are the device's memory, mapped with no page
+ * cache, and the generation holds the pages the target wrote. The pages
+ * it only read must stay the device's after the restore, not copies.
+ */
+TEST_F(rx, private_dax_file)
+{
+	const char *why = guest_dax_mount(DAX_DIR);
+
+	if (why)
+		SKIP(return, "%s", why);
+	tab->dax = true;
+	snprintf(tab->dir, sizeof(tab->dir), "%s", DAX_DIR);
+	round_trip(_metadata, self, variant, setup_ext4_file);
+	ASSERT_NE(NULL, strstr(self->out, "of them the file's again"))
+		TH_LOG("%s", self->out);
 }
 
 /*

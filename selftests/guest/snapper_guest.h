@@ -326,6 +326,23 @@ static inline bool pagemap_soft_dirty(pid_t pid, uint64_t addr)
 	return pagemap_entry(pid, addr) >> 55 & 1;
 }
 
+/* The 64-bit word of /proc/@file (kpagecount, kpageflags) for @pfn; ~0 if none. */
+static inline uint64_t guest_kpage_word(const char *file, uint64_t pfn)
+{
+	char path[64];
+	uint64_t w = ~0ULL;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s", file);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return w;
+	if (pread(fd, &w, sizeof(w), pfn * sizeof(w)) != sizeof(w))
+		w = ~0ULL;
+	close(fd);
+	return w;
+}
+
 /* ---- a target driven through pipes ---- */
 
 enum { T_WRITE = 1, T_EXIT, T_MUNMAP, T_MREMAP, T_USER };
