@@ -108,6 +108,18 @@ static inline unsigned int snapper_hugetlb_shift(unsigned int order)
 }
 #endif
 
+/*
+ * A page the process can no longer read: a memory error's hwpoison entry,
+ * or from 6.6 a poisoned PTE marker (UFFDIO_POISON, and a swap-in that
+ * failed to read).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#define snapper_entry_poisoned(entry)					\
+	(is_hwpoison_entry(entry) || is_poisoned_swp_entry(entry))
+#else
+#define snapper_entry_poisoned(entry)	is_hwpoison_entry(entry)
+#endif
+
 /* 6.2 moved the parsed attributes of a dump into a struct genl_info. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 #define snapper_dump_attrs(cb)	(genl_dumpit_info(cb)->info.attrs)

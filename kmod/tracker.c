@@ -606,7 +606,15 @@ static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 	unsigned long sel;
 	bool dirty;
 
-	/* Markers, device-private and poisoned entries have no content. */
+	/*
+	 * A poisoned page has no content: a hole, as where nothing is
+	 * mapped (the process would get SIGBUS there, and a restore leaves
+	 * it so). Markers and device-private entries say nothing.
+	 */
+	if (snapper_entry_poisoned(entry)) {
+		add_hole(w, addr, addr + PAGE_SIZE);
+		return;
+	}
 	if (non_swap_entry(entry) && !is_migration_entry(entry))
 		return;
 	w->snap->stats.scanned++;
@@ -999,8 +1007,8 @@ static pte_t *hugetlb_entry(struct mm_struct *mm, unsigned long addr,
  *    either: every present page is read at every checkpoint;
  *  - a migration entry: read in through the mm before the thaw, as a
  *    migrating small page is (GUP waits for the migration);
- *  - anything else (a poisoned page, another marker): no content, as in
- *    pte_swap_entry().
+ *  - poisoned: a hole, as in pte_swap_entry();
+ *  - anything else (another marker): says nothing.
  */
 static void hugetlb_step(struct walk *w, struct vm_area_struct *vma,
 			 struct hstate *h, unsigned long addr, unsigned long end)
@@ -1040,6 +1048,8 @@ static void hugetlb_step(struct walk *w, struct vm_area_struct *vma,
 			for (; addr < end; addr += PAGE_SIZE)
 				add_page(w, addr | SNAPPER_PAGE_F_SWAP |
 					 SNAP_NEED_READ, NULL);
+		} else if (snapper_entry_poisoned(entry)) {
+			add_hole(w, addr, end);
 		}
 	}
 	spin_unlock(ptl);

@@ -815,7 +815,25 @@ static bool wanted(struct capture *c, const struct vma *m, uint64_t addr,
 	       !same_frame(c, addr, pm);
 }
 
-static int scan_pagemap(int pm_fd, struct capture *c, bool full)
+/*
+ * A page the process can no longer read: a memory error's hwpoison entry,
+ * which pagemap shows as a swap entry of one of the kernel's own types
+ * (to root: see pm_no_entry()), and which /proc/PID/mem (@mem_fd) refuses
+ * where a migration or device entry reads. It has no content: as the
+ * module does, it is taken as no entry, a hole. UFFDIO_POISON's marker is
+ * a PTE marker, no entry already.
+ */
+static bool poisoned(int mem_fd, uint64_t addr, uint64_t pm)
+{
+	uint8_t b;
+
+	if ((pm & (PM_PRESENT | PM_SWAP)) != PM_SWAP || pm_no_entry(pm) ||
+	    PM_SWAP_TYPE(pm) < SWAP_TYPE_SPECIAL)
+		return false;
+	return pread(mem_fd, &b, 1, (off_t)addr) != 1;
+}
+
+static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 {
 	static uint64_t ent[8192];
 	size_t i;
@@ -850,6 +868,8 @@ static int scan_pagemap(int pm_fd, struct capture *c, bool full)
 			for (k = 0; k < n; k++, addr += PAGE_SIZE) {
 				if (ent[k] & (PM_PRESENT | PM_SWAP))
 					c->stats.scanned++;
+				if (poisoned(mem_fd, addr, ent[k]))
+					ent[k] = 0;
 				if ((ent[k] & (PM_PRESENT | PM_SWAP)) &&
 				    !pm_no_entry(ent[k]) &&
 				    note_frame(c, addr, ent[k]))
@@ -1048,14 +1068,14 @@ static int capture_stopped(uint32_t pid, struct capture *c,
 	if (!ret) {
 		c->pinned = holds_pins(pid);
 		c->ksm = c->ksm || ksm_known(pid);
-		ret = scan_pagemap(pm_fd, c, full);
+		ret = scan_pagemap(pm_fd, mem_fd, c, full);
 		/* ksmd runs on while the target is stopped: merged meanwhile? */
 		if (!ret && !c->ksm && ksm_known(pid)) {
 			c->ksm = true;
 			c->npages = 0;
 			c->nholes = 0;
 			c->stats = (struct snapper_ckpt_stats){ 0 };
-			ret = scan_pagemap(pm_fd, c, full);
+			ret = scan_pagemap(pm_fd, mem_fd, c, full);
 		}
 		if (!ret)
 			ret = read_pages(pid, mem_fd, c);

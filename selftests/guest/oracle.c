@@ -497,6 +497,42 @@ static int uffd_zero_file(uint8_t *b, int step)
 	return ret;
 }
 
+/* guest_poison(): 2 pages from @hw, 4 from @uf, as a step's status. */
+static int poison(uint8_t *b, size_t hw, size_t uf)
+{
+	int ret = guest_poison(b + hw * PG, 2, b + uf * PG, 4);
+
+	return ret < 0 ? STEP_FAILED : ret ? STEP_OK : STEP_UNSUPPORTED;
+}
+
+/*
+ * Poisoned pages: the process gets SIGBUS there and /proc/PID/mem EIO. A
+ * poisoned page has no content, and a generation holds none there
+ * (oracle_map_compare() wants zeros), whatever the one before held: the
+ * pages poisoned at step 1 were captured full at step 0.
+ */
+static int poisoned(uint8_t *b, int step)
+{
+	switch (step) {
+	case 0:
+		if (!map_at(b, N, MAP_FIXED_NOREPLACE))
+			return STEP_FAILED;
+		/* One small page poisoned, no huge page split for it. */
+		madvise(b, N * PG, MADV_NOHUGEPAGE);
+		fill(b, 0, N, 60);
+		return STEP_OK;
+	case 1: return poison(b, 100, 200);
+	case 2:
+		/* Around the poisoned pages: a write there would be SIGBUS. */
+		fill(b, 96, 4, 61);
+		fill(b, 102, 4, 61);
+		return poison(b, 400, 500);
+	}
+	fill(b, 190, 10, 62);
+	fill(b, 204, 6, 62);
+	return STEP_OK;
+}
+
 /* Where scratch_file() makes its files: the scratch disk, or the DAX mount. */
 static const char *file_dir;
 
@@ -1228,6 +1264,7 @@ static const struct scenario catalogue[] = {
 	{ "memfd written by others, punched", shmem_others },
 	{ "a memfd and a file cut short and grown again", truncated },
 	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
+	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
 };
 
 /* A process of its own: see rings(). */

@@ -27,7 +27,10 @@
  * compared: read-only shared mappings, and the kernel's special mappings
  * ([vdso], [vvar], [vsyscall], [uprobes]). Pages
  * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem, a private
- * mapping past its file's end) are skipped.
+ * mapping past its file's end) are skipped, but for one in a private
+ * anonymous mapping, which only poison makes unreadable (a memory error,
+ * UFFDIO_POISON): it has no content, and the generation must hold none
+ * (export's zeros).
  */
 #ifndef SNAPPER_ORACLE_H
 #define SNAPPER_ORACLE_H
@@ -208,6 +211,7 @@ static inline long oracle_map_compare(struct store_snap *snap, int mem,
 {
 	static uint8_t g[ORACLE_CHUNK * ORACLE_PAGE], l[ORACLE_CHUNK * ORACLE_PAGE];
 	bool file = oracle_private_file(m);
+	bool anon = m->perms[3] == 'p' && m->path[0] != '/';
 	bool bad[ORACLE_CHUNK];
 	uint64_t addr = m->start;
 	long diff = 0;
@@ -233,8 +237,12 @@ static inline long oracle_map_compare(struct store_snap *snap, int mem,
 		if (file && oracle_file_expect(pagemap, kpageflags, addr, n, l))
 			return -1;
 		for (i = 0; i < n; i++) {
-			if (bad[i] || !memcmp(g + i * ORACLE_PAGE,
-					      l + i * ORACLE_PAGE, ORACLE_PAGE))
+			/* Unreadable: poisoned, which a hole stands for. */
+			if (bad[i] && anon)
+				memset(l + i * ORACLE_PAGE, 0, ORACLE_PAGE);
+			if ((bad[i] && !anon) ||
+			    !memcmp(g + i * ORACLE_PAGE, l + i * ORACLE_PAGE,
+				    ORACLE_PAGE))
 				continue;
 			diff++;
 			if ((*shown)++ < ORACLE_SHOW)

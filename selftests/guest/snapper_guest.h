@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -341,6 +342,81 @@ static inline uint64_t guest_kpage_word(const char *file, uint64_t pfn)
 		w = ~0ULL;
 	close(fd);
 	return w;
+}
+
+/* ---- poisoned pages ---- */
+
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON 100
+#endif
+
+/* Linux 6.6 and later: Debian 12's uapi headers are 6.1's. */
+#ifndef UFFDIO_POISON
+#define _UFFDIO_POISON 0x08
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
+#define GUEST_POISON_HW		1	/* guest_poison(): a memory error */
+#define GUEST_POISON_UFFD	2	/* UFFDIO_POISON */
+
+static inline void guest_mce_seen(int sig)
+{
+}
+
+/*
+ * Poisons, in the calling process's private anonymous memory, @nhw pages
+ * at @hw with a memory error (MADV_HWPOISON: root and
+ * CONFIG_MEMORY_FAILURE, as Debian's kernels, not the debug one; 6.12
+ * sends the caller SIGBUS for it, as for a machine check on its own
+ * access, which would kill it unhandled) and @nuf at @uf with userfaultfd
+ * (UFFDIO_POISON, 6.6 and later: discarded, then a poisoned marker put in
+ * their place; unregistered after, the markers stay). The process gets
+ * SIGBUS at such a page, /proc/PID/mem EIO. Return: the GUEST_POISON_*
+ * done (0: this kernel has neither), or -1.
+ */
+static inline int guest_poison(void *hw, size_t nhw, void *uf, size_t nuf)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)uf, nuf * PG },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	struct uffdio_poison p = { .range = reg.range };
+	struct sigaction sa = { .sa_handler = guest_mce_seen }, old;
+	int ufd, ret, done = 0;
+
+	sigaction(SIGBUS, &sa, &old);
+	ret = madvise(hw, nhw * PG, MADV_HWPOISON);
+	sigaction(SIGBUS, &old, NULL);
+	if (!ret)
+		done |= GUEST_POISON_HW;
+	else if (errno != EINVAL && errno != EPERM)
+		return -1;
+	ufd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (ufd < 0 || ioctl(ufd, UFFDIO_API, &api)) {
+		if (ufd >= 0)
+			close(ufd);
+		return done;
+	}
+	ret = -1;
+	if (madvise(uf, nuf * PG, MADV_DONTNEED) ||
+	    ioctl(ufd, UFFDIO_REGISTER, &reg))
+		goto out;
+	if (reg.ioctls & (1ULL << _UFFDIO_POISON)) {
+		if (ioctl(ufd, UFFDIO_POISON, &p) || p.updated != (__s64)(nuf * PG))
+			goto out;
+		done |= GUEST_POISON_UFFD;
+	}
+	if (!ioctl(ufd, UFFDIO_UNREGISTER, &reg.range))
+		ret = done;
+out:
+	close(ufd);
+	return ret;
 }
 
 /* ---- a target driven through pipes ---- */
