@@ -53,6 +53,17 @@ static inline bool pm_no_entry(uint64_t pm)
 	       PM_SWAP_OFFSET(pm) && PM_SWAP_OFFSET(pm) <= PTE_MARKER_OFFSET_MAX;
 }
 
+/*
+ * UFFDIO_POISON's marker (6.6 and later): no page, and none to be had (a
+ * fault there is SIGBUS, a write through /proc/PID/mem or
+ * process_vm_writev EFAULT). Its bit among the marker's (PTE_MARKER_POISONED
+ * in include/linux/swapops.h); root only, as pm_no_entry()'s.
+ */
+static inline bool pm_poison_marker(uint64_t pm)
+{
+	return (pm & PM_SWAP) && pm_no_entry(pm) && (PM_SWAP_OFFSET(pm) & 2);
+}
+
 /* Is @path (relative to @dirfd; "": @dirfd itself) a file on DAX? */
 static inline bool is_dax(int dirfd, const char *path)
 {

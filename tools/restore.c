@@ -776,8 +776,8 @@ static int transfer_error(const struct restore *r, const char *what,
  * references: process_vm_readv pins, and pinning a shared anonymous page
  * unshares it from the process's forked children. A page with nothing
  * behind it (a private mapping's tail past its file's end raises SIGBUS
- * there) reads as EIO; it is marked in @bad and skipped, byte-exactly
- * around it.
+ * there, as a poisoned page does) reads as EIO; it is marked in @bad and
+ * skipped, byte-exactly around it.
  */
 static int read_target(struct restore *r, uint64_t at, size_t npages,
 		       uint8_t *buf, bool *bad)
@@ -806,7 +806,9 @@ static int read_target(struct restore *r, uint64_t at, size_t npages,
 }
 
 /* @none: nothing to put there (see chunk_pages()): not read. */
-enum page_kind { PAGE_OURS, PAGE_CHANGED, PAGE_NONE, PAGE_OTHER, PAGE_SKIP };
+enum page_kind {
+	PAGE_OURS, PAGE_CHANGED, PAGE_NONE, PAGE_OTHER, PAGE_SKIP, PAGE_POISONED,
+};
 
 /*
  * Shared memory is read through its object (tmpfs), not through the
@@ -932,6 +934,8 @@ static enum page_kind pm_kind(uint64_t pm, bool anon, bool direct)
 	if ((pm & (PM_PRESENT | PM_EXCLUSIVE)) == (PM_PRESENT | PM_EXCLUSIVE))
 		return direct && (pm & (PM_SOFT_DIRTY | PM_FILE)) == PM_SOFT_DIRTY ?
 		       PAGE_CHANGED : PAGE_OURS;
+	if (pm_poison_marker(pm))
+		return PAGE_POISONED;
 	if (anon && pm_no_entry(pm))
 		return PAGE_NONE;
 	return PAGE_OTHER;
@@ -962,7 +966,9 @@ static enum page_kind page_kind(const uint64_t *pm, const bool *none,
  * /proc/PID/mem, which does not pin, and so is any run that
  * process_vm_readv refuses (no read permission). A page of the target's
  * own that it changed (PAGE_CHANGED, see pm_kind()) is not read but
- * marked in @changed, to be written.
+ * marked in @changed, to be written. A page poisoned by userfaultfd
+ * (PAGE_POISONED) is marked bad, as one poisoned by a memory error is by
+ * its read (see read_target()): nothing can be written there.
  */
 static int read_chunk(struct restore *r, uint64_t at, size_t npages,
 		      const struct run *u, uint8_t *buf, const bool *none,
@@ -1004,6 +1010,11 @@ static int read_chunk(struct restore *r, uint64_t at, size_t npages,
 		len = (j - i) * PG;
 		memset(bad + i, 0, (j - i) * sizeof(*bad));
 		if (kind == PAGE_SKIP) {
+			i = j;
+			continue;
+		}
+		if (kind == PAGE_POISONED) {
+			memset(bad + i, true, (j - i) * sizeof(*bad));
 			i = j;
 			continue;
 		}
@@ -1594,7 +1605,7 @@ static int run(struct restore *r, const struct args *a)
 	t1 = now_ms();
 	if (r->skipped)
 		snprintf(skipped, sizeof(skipped), ", %" PRIu64
-			 " skipped (no page there: past the end of a file)",
+			 " skipped (no page there: past the end of a file, or poisoned)",
 			 r->skipped);
 	if (r->refiled)
 		snprintf(refiled, sizeof(refiled), " (%" PRIu64 " of them the file's again)",

@@ -18,7 +18,8 @@
  * counts unchanged by a checkpoint and a restore that writes nothing), and
  * a damaged store (the target untouched, exit status 3, the damage named;
  * with --salvage, everything else restored and the lost page left as it
- * was and named, exit status 3), and a private mapping of a file on DAX. Each case also runs on a store whose
+ * was and named, exit status 3), a private mapping of a file on DAX, and
+ * pages poisoned after the checkpoint (skipped). Each case also runs on a store whose
  * pack is compressed (checkpoint --compress lz4).
  *
  * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
@@ -60,7 +61,7 @@ static struct table *tab;
 
 enum {
 	T_SUM = T_USER, T_SCRIBBLE, T_CHECK, T_CHECK_SCRIBBLED, T_FORK,
-	T_CHECK_SALVAGED, T_DISCARD,
+	T_CHECK_SALVAGED, T_DISCARD, T_POISON,
 };
 
 static uint64_t checksum(const void *p, size_t len)
@@ -336,6 +337,24 @@ static void setup_heap_stack(struct target *t, void *arg)
 	t->base = (uint64_t)h;
 }
 
+/*
+ * 136 pages: 64 checked, 8 that T_POISON poisons (2 by a memory error, 4
+ * by userfaultfd, 2 left alone), 64 checked. --range restores the two
+ * checked ranges only.
+ */
+#define POISON_AT 64
+
+static void setup_poison(struct target *t, void *arg)
+{
+	uint8_t *a = anon(136, MAP_PRIVATE);
+
+	madvise(a, 136 * PG, MADV_NOHUGEPAGE);
+	fill(a, 136, 17);
+	add("before-poison", a, 64 * PG, 64 * PG, 0, 64);
+	add("after-poison", a + 72 * PG, 64 * PG, 64 * PG, 0, 64);
+	t->base = (uint64_t)a;
+}
+
 static void setup_cow(struct target *t, void *arg)
 {
 	uint8_t *a = anon(256, MAP_PRIVATE);
@@ -453,6 +472,9 @@ static int target_cmd(struct target *t, struct tcmd *c, void *arg)
 			r->sum = checksum((void *)r->base, r->len);
 		}
 		return 0;
+	case T_POISON:
+		return guest_poison((void *)(tab->r[0].base + POISON_AT * PG), 2,
+				    (void *)(tab->r[0].base + (POISON_AT + 2) * PG), 4);
 	case T_FORK:
 		child = fork();
 		if (!child) {
@@ -648,6 +670,41 @@ TEST_F(rx, private_dax_file)
 	round_trip(_metadata, self, variant, setup_ext4_file);
 	ASSERT_NE(NULL, strstr(self->out, "of them the file's again"))
 		TH_LOG("%s", self->out);
+}
+
+/*
+ * Pages poisoned after the checkpoint (a memory error, UFFDIO_POISON):
+ * the generation holds their content, which cannot be put back there (a
+ * write is EFAULT, a read EIO). The restore skips them, counts them, and
+ * restores everything else. A checkpoint after the poison holds none of
+ * them (holes), and its restore skips them too.
+ */
+TEST_F(rx, poisoned_pages_skipped)
+{
+	int done, bad, want;
+	char what[64];
+
+	ASSERT_EQ(0, start(_metadata, self, setup_poison));
+	ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
+	done = target_do(&self->t, T_POISON, 0, 0, 0);
+	ASSERT_LE(0, done);
+	if (!done)
+		SKIP(return, "neither MADV_HWPOISON (CONFIG_MEMORY_FAILURE) nor UFFDIO_POISON (6.6+)");
+	want = (done & GUEST_POISON_HW ? 2 : 0) + (done & GUEST_POISON_UFFD ? 4 : 0);
+	snprintf(what, sizeof(what), ", %d skipped (", want);
+	for (int round = 0; round < 2; round++) {
+		ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
+		ASSERT_EQ(0, restore(self, variant)) TH_LOG("%s", self->out);
+		TH_LOG("%s", self->out);
+		bad = target_do(&self->t, T_CHECK, 0, 0, 0);
+		ASSERT_EQ(0, bad) TH_LOG("region %s differs after the restore",
+					 bad > 0 ? tab->r[bad - 1].name : "?");
+		/* --range leaves the poisoned pages out. */
+		if (!variant->range)
+			ASSERT_NE(NULL, strstr(self->out, what))
+				TH_LOG("want '%s' in: %s", what, self->out);
+		ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
+	}
 }
 
 /*
