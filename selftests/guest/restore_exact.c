@@ -19,8 +19,8 @@
  * a damaged store (the target untouched, exit status 3, the damage named;
  * with --salvage, everything else restored and the lost page left as it
  * was and named, exit status 3), a private mapping of a file on DAX, and
- * pages poisoned after the checkpoint (skipped). Each case also runs on a store whose
- * pack is compressed (checkpoint --compress lz4).
+ * pages poisoned after the checkpoint (skipped). Each case also runs on a
+ * store whose pack is compressed (checkpoint --compress lz4).
  *
  * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
  * selftests/qemu/run.
@@ -31,6 +31,8 @@
 #include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+
+#include <linux/kernel-page-flags.h>
 
 #include "kselftest_harness.h"
 #include "timeouts.h"
@@ -404,7 +406,6 @@ static int check_salvaged(uint64_t lost)
 #define PM_PRESENT (1ULL << 63)
 #define PM_FILE (1ULL << 61)	/* a file's page */
 #define PM_PFN(pm) ((pm) & ((1ULL << 55) - 1))
-#define KPF_ANON_BIT (1ULL << 12)	/* include/uapi/linux/kernel-page-flags.h */
 
 /*
  * Are @npages from @at mapped, and the file's pages, not copies? On DAX
@@ -417,7 +418,7 @@ static bool file_pages(uint64_t at, uint64_t npages)
 		uint64_t pm = pagemap_entry(getpid(), at + i * PG);
 
 		if (tab->dax ? !(pm & PM_PRESENT) || !PM_PFN(pm) ||
-			       guest_kpage_word("kpageflags", PM_PFN(pm)) & KPF_ANON_BIT :
+			       guest_kpage_word("kpageflags", PM_PFN(pm)) >> KPF_ANON & 1 :
 			       !(pm & PM_FILE))
 			return false;
 	}
