@@ -391,8 +391,8 @@ static long compare_generation(struct __test_metadata *_metadata,
  * traffic, and then it patches a static branch in get_random_u8(), which
  * reclaim (MGLRU) calls all the time here: multi-threaded TCG now and
  * then breaks such live code patching with an int3 oops (seen once, in
- * get_random_u8() under lru_gen_rotate_memcg(); the same flake as the
- * boot-time one selftests/qemu/run retries). Blocking in getrandom() makes
+ * get_random_u8() under lru_gen_rotate_memcg(); see stale_int3() in
+ * selftests/qemu/run). Blocking in getrandom() makes
  * the kernel gather the entropy now (jitter), before the pressure starts.
  */
 static void random_ready(void)
