@@ -254,7 +254,7 @@ enum { UNCHANGED, SEND, HOLE };
  * Reads the page of @p into *@copy: from the object of @r, or the page the
  * walk referenced (a private hugetlb page, tracker.c), whose reference it
  * drops. Return: SEND (*@copy is then @p's), UNCHANGED, HOLE (the object
- * has no page there), or -errno.
+ * has no page there, or one lost to a memory error), or -errno.
  */
 static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 		     const struct snapper_snap_vma *r,
@@ -274,6 +274,20 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 			return PTR_ERR(folio);
 		if (!page)
 			return HOLE;
+	}
+	/*
+	 * A page lost to a memory error (or MADV_HWPOISON) has no content:
+	 * a fault on it through the mapping is SIGBUS, read(2) of the object
+	 * fails, and the cache keeps it only until the object is truncated.
+	 * A hole, as a private page's hwpoison entry is (tracker.c); a
+	 * hugetlb page is lost whole, its flag on the head page.
+	 */
+	if (is_page_hwpoison(page)) {
+		if (folio)
+			folio_put(folio);
+		else
+			snapper_snap_page_release(p);
+		return HOLE;
 	}
 	if (!*copy)
 		*copy = alloc_page(GFP_KERNEL_ACCOUNT);

@@ -935,12 +935,24 @@ static int read_pages(uint32_t pid, int mem_fd, struct capture *c)
 		for (done = 0; done < n * PAGE_SIZE; done += (size_t)got) {
 			got = pread(fd, c->data + i * PAGE_SIZE + done,
 				    n * PAGE_SIZE - done, at + (off_t)done);
-			if (got < 0 && errno == EINTR)
+			if (got < 0 && errno == EINTR) {
 				got = 0;
-			else if (got <= 0)
+			} else if (got < 0 && errno == EIO && m->obj >= 0) {
+				/*
+				 * A page of the object lost to a memory error
+				 * (or a swap-in error, which shmem keeps for
+				 * good): read(2) fails there, the mapping is
+				 * SIGBUS. No content: zeros, as the module's
+				 * hole. A huge folio fails whole here.
+				 */
+				got = (ssize_t)(PAGE_SIZE - done % PAGE_SIZE);
+				memset(c->data + i * PAGE_SIZE + done, 0,
+				       (size_t)got);
+			} else if (got <= 0) {
 				return fail(got ? -errno : -EIO,
 					    "reading process %" PRIu32 " at %#" PRIx64,
 					    pid, c->addrs[i] + done);
+			}
 		}
 		i += n;
 	}

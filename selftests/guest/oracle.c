@@ -533,6 +533,46 @@ static int poisoned(uint8_t *b, int step)
 	return STEP_OK;
 }
 
+/*
+ * Shared memory poisoned (MADV_HWPOISON): half the region a memfd, half
+ * shared anonymous memory, both shmem. The page stays in the object,
+ * flagged: the module, reading the object, must take it for a hole, and
+ * --backend proc, whose read(2) of the object fails there (EIO), too;
+ * the target gets SIGBUS there and /proc/PID/mem EIO.
+ */
+static int shared_poisoned(uint8_t *b, int step)
+{
+	int fd, ret;
+
+	switch (step) {
+	case 0:
+		fd = memfd_create("oracle-poisoned", 0);
+		if (fd < 0 || ftruncate(fd, N / 2 * PG) ||
+		    mmap(b, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0) != b ||
+		    mmap(b + N / 2 * PG, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) != b + N / 2 * PG)
+			return STEP_FAILED;
+		close(fd);
+		fill(b, 0, N, 63);
+		return STEP_OK;
+	case 1:
+		ret = guest_poison(b + 100 * PG, 2, NULL, 0);
+		if (ret > 0)
+			ret = guest_poison(b + (N / 2 + 100) * PG, 2, NULL, 0);
+		return ret < 0 ? STEP_FAILED : ret ? STEP_OK : STEP_UNSUPPORTED;
+	case 2:
+		/* Around the poisoned pages: a write there would be SIGBUS. */
+		fill(b, 96, 4, 64);
+		fill(b, 102, 4, 64);
+		fill(b, N / 2 + 102, 4, 64);
+		return STEP_OK;
+	}
+	fill(b, 300, 10, 65);
+	return STEP_OK;
+}
+
 /* Where scratch_file() makes its files: the scratch disk, or the DAX mount. */
 static const char *file_dir;
 
@@ -1265,6 +1305,7 @@ static const struct scenario catalogue[] = {
 	{ "a memfd and a file cut short and grown again", truncated },
 	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
 	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
+	{ "shared memory poisoned (memfd, shared anonymous)", shared_poisoned },
 };
 
 /* A process of its own: see rings(). */

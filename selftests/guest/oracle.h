@@ -28,7 +28,8 @@
  * ([vdso], [vvar], [vsyscall], [uprobes]). Pages
  * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem, a private
  * mapping past its file's end) are skipped, but for one in a private
- * anonymous mapping, which only poison makes unreadable (a memory error,
+ * anonymous mapping or a shared one of memory (memfd, shared anonymous,
+ * SysV, /dev/shm), which only poison makes unreadable (a memory error,
  * UFFDIO_POISON): it has no content, and the generation must hold none
  * (export's zeros).
  */
@@ -212,6 +213,11 @@ static inline long oracle_map_compare(struct store_snap *snap, int mem,
 	static uint8_t g[ORACLE_CHUNK * ORACLE_PAGE], l[ORACLE_CHUNK * ORACLE_PAGE];
 	bool file = oracle_private_file(m);
 	bool anon = m->perms[3] == 'p' && m->path[0] != '/';
+	bool memory = m->perms[3] == 's' &&
+		      (!strncmp(m->path, "/memfd:", 7) ||
+		       !strncmp(m->path, "/dev/zero", 9) ||
+		       !strncmp(m->path, "/SYSV", 5) ||
+		       !strncmp(m->path, "/dev/shm/", 9));
 	bool bad[ORACLE_CHUNK];
 	uint64_t addr = m->start;
 	long diff = 0;
@@ -238,9 +244,9 @@ static inline long oracle_map_compare(struct store_snap *snap, int mem,
 			return -1;
 		for (i = 0; i < n; i++) {
 			/* Unreadable: poisoned, which a hole stands for. */
-			if (bad[i] && anon)
+			if (bad[i] && (anon || memory))
 				memset(l + i * ORACLE_PAGE, 0, ORACLE_PAGE);
-			if ((bad[i] && !anon) ||
+			if ((bad[i] && !anon && !memory) ||
 			    !memcmp(g + i * ORACLE_PAGE, l + i * ORACLE_PAGE,
 				    ORACLE_PAGE))
 				continue;

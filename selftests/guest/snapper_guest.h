@@ -369,11 +369,12 @@ static inline void guest_mce_seen(int sig)
 }
 
 /*
- * Poisons, in the calling process's private anonymous memory, @nhw pages
- * at @hw with a memory error (MADV_HWPOISON: root and
+ * Poisons, in the calling process's memory, @nhw pages at @hw with a
+ * memory error (any mapping; MADV_HWPOISON: root and
  * CONFIG_MEMORY_FAILURE, as Debian's kernels, not the debug one; 6.12
  * sends the caller SIGBUS for it, as for a machine check on its own
- * access, which would kill it unhandled) and @nuf at @uf with userfaultfd
+ * access, which would kill it unhandled) and @nuf (0: none) at @uf, in
+ * private anonymous memory, with userfaultfd
  * (UFFDIO_POISON, 6.6 and later: discarded, then a poisoned marker put in
  * their place; unregistered after, the markers stay). The process gets
  * SIGBUS at such a page, /proc/PID/mem EIO. Return: the GUEST_POISON_*
@@ -397,6 +398,8 @@ static inline int guest_poison(void *hw, size_t nhw, void *uf, size_t nuf)
 		done |= GUEST_POISON_HW;
 	else if (errno != EINVAL && errno != EPERM)
 		return -1;
+	if (!nuf)
+		return done;
 	ufd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (ufd < 0 || ioctl(ufd, UFFDIO_API, &api)) {
 		if (ufd >= 0)
