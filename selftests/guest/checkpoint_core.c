@@ -168,13 +168,15 @@ TEST_F(core, full_then_incremental_matches_pagemap)
 
 	full_and_ack(_metadata, self);
 	/* After the walk every page is clean in pagemap. */
-	for (i = 0; i < NPAGES; i++)
+	for (i = 0; i < NPAGES; i++) {
 		ASSERT_FALSE(pagemap_soft_dirty(self->t.pid,
 						self->t.base + i * PG));
+	}
 
-	for (i = 0; i < ARRAY_SIZE(written); i++)
+	for (i = 0; i < ARRAY_SIZE(written); i++) {
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, written[i],
 				       0xabc000000ULL + i, 0));
+	}
 	nbefore = soft_dirty_set(self->t.pid, &before);
 	for (i = 0; i < NPAGES; i++) {
 		bool w = false;
@@ -280,8 +282,9 @@ TEST_F(core, writer_dying_mid_stream_releases_everything)
 	int i, status;
 
 	full_and_ack(_metadata, self);
-	for (i = 0; i < NPAGES; i += 2)
+	for (i = 0; i < NPAGES; i += 2) {
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, i, 7000 + i, 0));
+	}
 	w = fork();
 	ASSERT_LE(0, w);
 	if (!w) {

@@ -269,15 +269,17 @@ static void exact_run(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, store, x->h.checkpoint_id, 1));
 
 	/* Written, then swapped out again: sent as written. */
-	for (i = 0; i < XPAGES; i += 97)
+	for (i = 0; i < XPAGES; i += 97) {
 		ASSERT_EQ(0, target_do(&t, T_WRITE, i, (uint64_t)i << 40, 0));
+	}
 	ASSERT_EQ(0, target_do(&t, T_USER, 0, XPAGES, 0));
 	ASSERT_EQ(0, exact_checkpoint(nl, &t, store, 1, x));
 	TH_LOG("prefetch %d, incremental: %d of %d swapped out, %d sent, %d as SWAP, %d left in swap",
 	       prefetch, x->nswapped, XPAGES, x->nseen, x->nswap, x->left);
 	EXPECT_FALSE(x->h.full);
-	for (i = 0; i < XPAGES; i += 97)
+	for (i = 0; i < XPAGES; i += 97) {
 		EXPECT_EQ(1, x->seen[i]);
+	}
 	EXPECT_EQ((XPAGES + 96) / 97, x->nseen);
 	EXPECT_EQ(0, x->differ);
 	EXPECT_EQ(0, x->badflags);

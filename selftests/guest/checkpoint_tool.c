@@ -52,8 +52,9 @@ TEST(tool_writes_generations)
 	ASSERT_EQ(0, run_tool(dir, t.pid, last, sizeof(last), all, sizeof(all)));
 	ASSERT_STREQ("generation 1", last);
 	ASSERT_NE(NULL, strstr(all, "full checkpoint"));
-	for (i = 0; i < 10; i++)
+	for (i = 0; i < 10; i++) {
 		ASSERT_EQ(0, target_do(&t, T_WRITE, i * 3, 42 + i, 0));
+	}
 	ASSERT_EQ(0, run_tool(dir, t.pid, last, sizeof(last), all, sizeof(all)));
 	ASSERT_STREQ("generation 2", last);
 	ASSERT_NE(NULL, strstr(all, "incremental checkpoint"));

@@ -390,9 +390,10 @@ TEST_F_TIMEOUT(fi, resume_with_huge_pages, 300)
 	ASSERT_LT(0, resuming_checkpoint(_metadata, self->store, self->t.pid,
 					 true));
 
-	for (i = 0; i < ARRAY_SIZE(huge_writes); i++)
+	for (i = 0; i < ARRAY_SIZE(huge_writes); i++) {
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, huge_writes[i],
 				       0x5eed00000000ULL + (i << 16), 0));
+	}
 	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
 	ASSERT_EQ(0, fi_write(FAILSLAB "times", "%d", RESUME_BUDGET));
 	ASSERT_LT(0, resuming_checkpoint(_metadata, self->store, self->t.pid,
@@ -680,9 +681,10 @@ static int fail_after_walk(struct __test_metadata *_metadata,
 			return ret == -ENOMEM ? n : 0;
 		ASSERT_EQ(1, left);
 		/* Before the walk: every control page still soft-dirty. */
-		for (i = WORKER_PAGES; i < W_PAGES; i++)
+		for (i = WORKER_PAGES; i < W_PAGES; i++) {
 			ASSERT_TRUE(pagemap_soft_dirty(self->t.pid,
 						       W_ADDR + i * PG));
+		}
 	}
 	return 0;
 }
@@ -717,9 +719,10 @@ TEST_F_TIMEOUT(fi, error_after_walk_flushes, 300)
 	TH_LOG("allocation %d of ensure_room() was the walk's first", n);
 	ASSERT_EQ(0, read_stat("pages_held"));
 	/* The walk had cleaned the control pages before it failed. */
-	for (i = WORKER_PAGES; i < W_PAGES; i++)
+	for (i = WORKER_PAGES; i < W_PAGES; i++) {
 		ASSERT_FALSE(pagemap_soft_dirty(self->t.pid, W_ADDR + i * PG))
 			TH_LOG("control page %d still soft-dirty", i);
+	}
 	ASSERT_TRUE(worker_wait(self->t.pid, 3));
 	for (i = 0, stale = 0; i < WORKER_PAGES; i++)
 		stale += !pagemap_soft_dirty(self->t.pid, W_ADDR + i * PG);
@@ -737,12 +740,14 @@ TEST_F_TIMEOUT(fi, error_after_walk_flushes, 300)
 	ASSERT_EQ(refcnt, guest_module_refcnt());
 	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 1, 0, &self->g));
 	ASSERT_TRUE(self->g.h.full);
-	for (i = 0; i < W_PAGES; i++)
+	for (i = 0; i < W_PAGES; i++) {
 		ASSERT_TRUE(got_is_live(&self->g, self->t.pid, W_ADDR + i * PG))
 			TH_LOG("page %d of W", i);
-	for (i = 0; i < B_PAGES; i++)
+	}
+	for (i = 0; i < B_PAGES; i++) {
 		ASSERT_TRUE(got_is_live(&self->g, self->t.pid, B_ADDR + i * PG))
 			TH_LOG("page %d of B", i);
+	}
 	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
 				      self->g.h.checkpoint_id, 2));
 	ASSERT_EQ(0, target_do(&self->t, T_WRITE, 3, 0x3a3a00000000ULL, 0));

@@ -980,9 +980,10 @@ TEST(stream_timeout_is_validated)
 
 	SKIP_UNLESS_MODULE();
 	ASSERT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, before, sizeof(before)));
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		EXPECT_EQ(-EINVAL, guest_write_file(GUEST_STREAM_TIMEOUT, bad[i]))
 			TH_LOG("bad value #%zu accepted", i);
+	}
 	ASSERT_EQ(0, guest_read_file(GUEST_STREAM_TIMEOUT, after, sizeof(after)));
 	EXPECT_STREQ(before, after);
 }
@@ -1049,8 +1050,9 @@ TEST(stalled_reader_is_cancelled_and_its_pages_owed)
 	ASSERT_EQ(0, snapper_genl_open(&nl));
 	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
 	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
-	for (i = 0; i < 64; i++)
+	for (i = 0; i < 64; i++) {
 		ASSERT_EQ(0, target_do(&t, T_WRITE, i, 0xa11 + i, 0));
+	}
 	stall.pid = req.pid = t.pid;
 	ret = snapper_genl_checkpoint(nl, &req, &ops);
 	guest_write_file(GUEST_STREAM_TIMEOUT, old);

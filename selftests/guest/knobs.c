@@ -112,9 +112,10 @@ FIXTURE_SETUP(knobs)
 		SKIP(return, "needs root");
 	if (!module_loaded())
 		SKIP(return, "the snapper module is not loaded");
-	for (i = 0; i < ARRAY_SIZE(knobs); i++)
+	for (i = 0; i < ARRAY_SIZE(knobs); i++) {
 		ASSERT_EQ(0, read_knob(knobs[i].name, self->saved[i],
 				       sizeof(self->saved[i])));
+	}
 }
 
 FIXTURE_TEARDOWN(knobs)
@@ -212,8 +213,9 @@ TEST_F(knobs, get_config_agrees_with_sysfs)
 	size_t i, n;
 	FILE *f;
 
-	for (i = 0; i < ARRAY_SIZE(set); i++)
+	for (i = 0; i < ARRAY_SIZE(set); i++) {
 		ASSERT_EQ(0, write_knob(set[i][0], set[i][1]));
+	}
 
 	f = popen("snapper-tool config --json", "r");
 	ASSERT_NE(NULL, f);

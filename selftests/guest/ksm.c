@@ -132,8 +132,9 @@ static void full_and_ack(struct __test_metadata *_metadata,
 
 	ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, 0, 0, &self->g));
 	ASSERT_TRUE(self->g.h.full);
-	for (i = 0; i < NPAGES; i++)
+	for (i = 0; i < NPAGES; i++) {
 		ASSERT_EQ(i < NSAME ? SAME : i << 32, sent(self, i));
+	}
 	ASSERT_EQ(0, snapper_genl_ack(self->nl, self->t.pid, STORE,
 				      self->g.h.checkpoint_id, 1));
 }
@@ -158,10 +159,11 @@ TEST_F_TIMEOUT(ksm, merged_writes_are_in_the_next_checkpoint, 300)
 	size_t i, clean = 0;
 
 	full_and_ack(_metadata, self);
-	for (i = NSAME; i < NPAGES; i++)
+	for (i = NSAME; i < NPAGES; i++) {
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, i,
 				       i < NSAME + NMERGE ? SAME :
 				       0xabc00000000ULL + (i << 32), 0));
+	}
 	ASSERT_TRUE(guest_ksm_wait(self->t.pid, NSAME + NMERGE, 120))
 		TH_LOG("KSM merged %ld pages in 120 s, %d expected",
 		       guest_ksm_merged(self->t.pid), NSAME + NMERGE);
@@ -204,8 +206,9 @@ TEST_F_TIMEOUT(ksm, merged_then_unshared_pages_are_in_the_next_checkpoint, 300)
 	struct iovec far = { (void *)(self->t.base + NSAME * PG), sizeof(buf) };
 
 	full_and_ack(_metadata, self);
-	for (i = NSAME; i < NSAME + NMERGE; i++)
+	for (i = NSAME; i < NSAME + NMERGE; i++) {
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, i, SAME, 0));
+	}
 	ASSERT_TRUE(guest_ksm_wait(self->t.pid, NSAME + NMERGE, 120))
 		TH_LOG("KSM merged %ld pages in 120 s, %d expected",
 		       guest_ksm_merged(self->t.pid), NSAME + NMERGE);

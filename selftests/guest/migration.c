@@ -120,9 +120,10 @@ TEST_F_TIMEOUT(migration, writes_after_a_migrating_checkpoint_are_seen, 300)
 	for (round = 1; round <= ROUNDS; round++) {
 		/* Every page rewritten since the last checkpoint. */
 		v = (uint64_t)round << 48;
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			ASSERT_EQ(0, target_do(&self->t, T_WRITE, i,
 					       v + ((uint64_t)i << 32), 0));
+		}
 		ASSERT_EQ(0, checkpoint(self->nl, self->t.pid, STORE, round, 0,
 					&self->g));
 		ASSERT_FALSE(self->g.h.full);

@@ -1720,9 +1720,9 @@ TEST_F_TIMEOUT(process, threads_exiting, 300)
 {
 	const char *why = guest_tool_skip_reason();
 	char store[256], out[512];
+	int i, status = 0;
 	pthread_t t;
-	pid_t pid;
-	int i;
+	pid_t pid, w;
 
 	if (why)
 		SKIP(return, "%s", why);
@@ -1738,10 +1738,21 @@ TEST_F_TIMEOUT(process, threads_exiting, 300)
 		_exit(0);
 	}
 	usleep(100000);
-	for (i = 0; i < 10; i++)
+	for (i = 0; i < 10; i++) {
 		EXPECT_EQ(0, guest_sh(out, sizeof(out),
 				      "snapper-tool checkpoint --quiet --store %s %d",
 				      store, pid)) TH_LOG("checkpoint %d: %s", i, out);
+		/* The target must live through every checkpoint. */
+		w = waitpid(pid, &status, WNOHANG);
+		ASSERT_EQ(0, w) {
+			TH_LOG("after checkpoint %d the target %s %d", i,
+			       WIFSIGNALED(status) ? "was killed by signal" :
+			       "exited with", WIFSIGNALED(status) ?
+			       WTERMSIG(status) : WEXITSTATUS(status));
+			guest_sh(out, sizeof(out), "dmesg | tail -5");
+			TH_LOG("dmesg: %s", out);
+		}
+	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	guest_sh(NULL, 0, "rm -rf '%s'", store);

@@ -381,8 +381,9 @@ static void redis_round_trip(struct __test_metadata *_metadata,
 	ASSERT_EQ(0, redis_look(&now)) TH_LOG("redis after the restore");
 	EXPECT_STREQ(at.dbsize, now.dbsize);
 	EXPECT_STREQ(at.digest, now.digest);
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		EXPECT_STREQ(at.get[i], now.get[i]) TH_LOG("sample %zu", i);
+	}
 	/* The sample is what was written: key:3 deleted, the others there. */
 	EXPECT_STREQ("", at.get[2]);
 	snprintf(cmds, sizeof(cmds), "%0300d", 1000);

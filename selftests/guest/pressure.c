@@ -619,9 +619,10 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 	pt_stop(t);
 
 	/* Every page of every generation, byte for byte. */
-	for (g = 1; g <= GENS; g++)
+	for (g = 1; g <= GENS; g++) {
 		EXPECT_EQ(0, compare_generation(_metadata, self->store, g, t->base,
 						want[g])) TH_LOG("generation %u", g);
+	}
 	snprintf(out, sizeof(out), "snapper-tool verify --store %s >/dev/null",
 		 self->store);
 	EXPECT_EQ(0, system(out));

@@ -79,8 +79,9 @@ TEST(round_trip)
 	ASSERT_EQ(0, guest_checkpoint(out, sizeof(out), dir, t.pid));
 	/* Scribble: the zero page, some data pages, all of the last ones. */
 	ASSERT_EQ(0, target_do(&t, T_WRITE, 5, 77, 0));
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, target_do(&t, T_WRITE, 10 + i, 1000 + i, 0));
+	}
 	ASSERT_EQ(0, target_do(&t, T_FILL, 28, 4, 0xee));
 	/* Soft-dirty with the same bytes: written unread (see pm_kind()). */
 	ASSERT_EQ(0, target_do(&t, T_WRITE, 20, 20ull << 32, 0));

@@ -117,8 +117,9 @@ TEST_F(core, gdb_reads_the_captured_bytes)
 	ASSERT_EQ(0, sh("%s export --store %s --format core -o %s", tool,
 			self->dir, self->file));
 	ASSERT_EQ(4, gdb_words(self->file, A, 4, w));
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 4; i++) {
 		ASSERT_EQ(word(1, A, i), w[i]);
+	}
 	ASSERT_EQ(2, gdb_words(self->file, A + PG + 8 * 510, 2, w));
 	ASSERT_EQ(word(2, A + PG, 510), w[0]);
 	ASSERT_EQ(word(2, A + PG, 511), w[1]);

@@ -110,9 +110,10 @@ TEST(checksum_builds_agree)
 		EXPECT_EQ(sum64_lib(buf + 3, len), sum64(buf + 3, len))
 			TH_LOG("%zu bytes, unaligned", len);
 	}
-	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++) {
 		EXPECT_EQ(sum64_lib(buf, big[i]), sum64_scalar(buf, big[i]))
 			TH_LOG("%zu bytes", big[i]);
+	}
 	EXPECT_EQ(0x2d06800538d394c2ull, sum64_scalar(buf, 0));
 	EXPECT_EQ(0x2d06800538d394c2ull, sum64_lib(buf, 0));
 	memset(buf, 0, PG);

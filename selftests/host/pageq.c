@@ -49,9 +49,10 @@ static void finish(struct __test_metadata *_metadata, struct fixture_state *f,
 	ASSERT_EQ(0, pageq_stop(f->q, err, sizeof(err)));
 	ASSERT_EQ(0, store_gen_add_vma(f->g, &v));
 	ASSERT_EQ(0, store_gen_commit(f->g, &id));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		ASSERT_EQ(0, page_is(f->s, id, v.start + i * PG, seed[i]))
 			TH_LOG("page %zu", i);
+	}
 	store_close(f->s);
 	tmp_store_free(f->dir);
 }

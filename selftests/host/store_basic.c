@@ -140,10 +140,11 @@ TEST_F(store, base_is_the_one_asked_for)
 	struct store_gen *g;
 	uint64_t id;
 
-	for (f.seed = 1; f.seed <= 3; f.seed++)
+	for (f.seed = 1; f.seed <= 3; f.seed++) {
 		ASSERT_EQ(0, commit_one(self->s, f.seed == 1 ? STORE_GEN_FULL :
 					STORE_GEN_INCREMENTAL, two_vmas, 2, &f,
 					1, &id));
+	}
 	/* Round 0 right after a reopen (the scan's copy), 1 after commits. */
 	store_close(self->s);
 	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
@@ -153,8 +154,9 @@ TEST_F(store, base_is_the_one_asked_for)
 
 			ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_INCREMENTAL,
 						     base, &g));
-			for (size_t i = 0; i < 2; i++)
+			for (size_t i = 0; i < 2; i++) {
 				ASSERT_EQ(0, store_gen_add_vma(g, &two_vmas[i]));
+			}
 			ASSERT_EQ(0, store_gen_commit(g, &id));
 			ASSERT_EQ(0, page_is(self->s, id, A,
 					     k ? older[round] : want_newest[round]));
@@ -249,8 +251,9 @@ TEST_F(store, one_digest_two_contents)
 	fake_page(p[1], 2, 0);
 	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
 	ASSERT_EQ(0, store_gen_add_vma(g, &v));
-	for (uint64_t i = 0; i < N; i++)
+	for (uint64_t i = 0; i < N; i++) {
 		ASSERT_EQ(0, store_gen_add_digested(g, A + i * PG, p[i % 2], &d));
+	}
 	ASSERT_EQ(0, store_gen_commit(g, &id));
 	ASSERT_EQ(0, store_info(self->s, id, &info));
 	ASSERT_EQ(2, info.own.pages_written);
@@ -259,9 +262,10 @@ TEST_F(store, one_digest_two_contents)
 	/* And in the next generation, against the copies on disk. */
 	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
 	ASSERT_EQ(0, store_gen_add_vma(g, &v));
-	for (uint64_t i = 0; i < N; i++)
+	for (uint64_t i = 0; i < N; i++) {
 		ASSERT_EQ(0, store_gen_add_digested(g, A + i * PG,
 						    p[(i / 2) % 2], &d));
+	}
 	ASSERT_EQ(0, store_gen_commit(g, &id));
 	ASSERT_EQ(0, store_info(self->s, id, &info));
 	ASSERT_EQ(0, info.own.pages_written);
@@ -332,8 +336,9 @@ TEST_F_TIMEOUT(store, pack_synced_ahead, 120)
 	}
 	ASSERT_EQ(0, store_gen_commit(g, &id));
 	ASSERT_EQ(1, count_files(self->dir, ".p"));
-	for (uint64_t i = 0; i < N; i += 97)
+	for (uint64_t i = 0; i < N; i += 97) {
 		ASSERT_EQ(0, page_is(self->s, id, A + i * PG, 1));
+	}
 	ASSERT_EQ(0, page_is(self->s, id, A + (N - 1) * PG, 1));
 }
 
@@ -438,8 +443,9 @@ TEST_F(store, read_pages_matches_read)
 
 	ASSERT_EQ(0, commit_one(self->s, STORE_GEN_FULL, two_vmas, 2, f, 5, &id));
 	ASSERT_EQ(0, store_snap_open(self->s, id, &snap));
-	for (int i = 0; i < 8; i++)
+	for (int i = 0; i < 8; i++) {
 		ASSERT_EQ(0, store_snap_read(snap, A + i * PG, want + i * PG, NULL));
+	}
 	memset(got, 0xee, sizeof(got));
 	ASSERT_EQ(0, store_snap_read_pages(snap, A, 8, got));
 	ASSERT_EQ(0, memcmp(want, got, sizeof(got)));
@@ -864,8 +870,9 @@ TEST_F(store, zero_range_replaces_base_pages)
 
 	g = begin_on(self->s, STORE_GEN_FULL, 64);
 	ASSERT_NE(NULL, g);
-	for (int i = 0; i < 64; i++)
+	for (int i = 0; i < 64; i++) {
 		ASSERT_EQ(0, add_fake(g, A + i * PG, 1));
+	}
 	ASSERT_EQ(0, store_gen_commit(g, &id1));
 
 	g = begin_on(self->s, STORE_GEN_INCREMENTAL, 64);
@@ -935,8 +942,9 @@ TEST_F(store, zero_range_of_a_gib_is_cheap)
 
 	g = begin_on(self->s, STORE_GEN_FULL, n);
 	ASSERT_NE(NULL, g);
-	for (int i = 0; i < 64; i++)
+	for (int i = 0; i < 64; i++) {
 		ASSERT_EQ(0, add_fake(g, A + i * 4099 * PG, 1));
+	}
 	ASSERT_EQ(0, store_gen_commit(g, &id1));
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -981,8 +989,9 @@ TEST_F(store, zero_range_follows_layout)
 	uint8_t buf[PG];
 
 	ASSERT_EQ(0, store_gen_begin(self->s, STORE_GEN_FULL, 0, &g));
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 3; i++) {
 		ASSERT_EQ(0, store_gen_add_vma(g, &v[i]));
+	}
 	EXPECT_EQ(-EINVAL, store_gen_add_zero(g, A + 1, 1));
 	EXPECT_EQ(-EINVAL, store_gen_add_zero(g, UINT64_MAX & ~(uint64_t)(PG - 1), 2));
 	EXPECT_EQ(0, store_gen_add_zero(g, A, 0));

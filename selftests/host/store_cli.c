@@ -271,8 +271,9 @@ TEST_F(cli, purge_follows_recorded_knobs)
 	uint64_t id;
 
 	ASSERT_EQ(0, store_open(&s, self->dir, &k, 0));
-	for (int i = 0; i < 68; i++)
+	for (int i = 0; i < 68; i++) {
 		ASSERT_EQ(0, commit_one(s, STORE_GEN_FULL, &v, 1, f, 1, &id));
+	}
 	store_close(s);
 	ASSERT_EQ(0, run(self->out, sizeof(self->out), "purge --store %s", self->dir));
 	ASSERT_NE(NULL, strstr(self->out, "removed 0 generations, 70 left"));

@@ -96,8 +96,9 @@ static void run_commit(struct __test_metadata *_metadata, bool crash,
 
 		tmp_store(dir, sizeof(dir));
 		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
-		for (uint64_t g = 1; g <= before; g++)
+		for (uint64_t g = 1; g <= before; g++) {
 			ASSERT_EQ(0, commit_k(s, g, &id));
+		}
 		ASSERT_EQ(0, store_set_codec(s, codec));
 		store_fault_set(nth, crash);
 		ret = commit_k(s, last, &id);
@@ -106,9 +107,10 @@ static void run_commit(struct __test_metadata *_metadata, bool crash,
 		store_fault_set(0, false);
 
 		ASSERT_EQ(0, store_open(&s, dir, &k, 0));
-		for (uint64_t g = 1; g <= before; g++)
+		for (uint64_t g = 1; g <= before; g++) {
 			ASSERT_EQ(0, gen_whole(s, g))
 				TH_LOG("fault at call %lu: %s", nth, store_strerror());
+		}
 		/* Committed is committed; a failed commit left nothing. */
 		if (!ret)
 			ASSERT_EQ(last, store_newest(s));
@@ -187,8 +189,9 @@ static void run_purge(struct __test_metadata *_metadata, bool crash)
 
 		tmp_store(dir, sizeof(dir));
 		ASSERT_EQ(0, store_open(&s, dir, &keep, 0));
-		for (uint64_t g = 1; g <= 5; g++)
+		for (uint64_t g = 1; g <= 5; g++) {
 			ASSERT_EQ(0, commit_k(s, g, &id));
+		}
 		store_close(s);
 		/* Interrupt the open (recovery) and the purge with max 2. */
 		store_fault_set(nth, crash);

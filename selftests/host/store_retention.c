@@ -68,8 +68,9 @@ TEST_F(ret, max_snapshots)
 	uint64_t id, first;
 
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
-	for (uint64_t i = 1; i <= 5; i++)
+	for (uint64_t i = 1; i <= 5; i++) {
 		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	}
 	ASSERT_EQ(3, ngens(self->s, &first));
 	ASSERT_EQ(3, first);
 	ASSERT_EQ(3, count_files(self->dir, ".p"));
@@ -83,8 +84,9 @@ TEST_F(ret, min_wins_over_max)
 	uint64_t id, first;
 
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
-	for (uint64_t i = 1; i <= 6; i++)
+	for (uint64_t i = 1; i <= 6; i++) {
 		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	}
 	ASSERT_EQ(4, ngens(self->s, &first));
 	ASSERT_EQ(3, first);
 }
@@ -139,8 +141,9 @@ TEST_F(ret, expiration_and_max_together)
 
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
 	ASSERT_EQ(0, commit_aged(self->s, 1, 1000, &id));
-	for (uint64_t i = 2; i <= 6; i++)
+	for (uint64_t i = 2; i <= 6; i++) {
 		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	}
 	store_close(self->s);
 	k.expiration = 100;
 	k.max_snapshots = 3;
@@ -249,8 +252,9 @@ TEST_F(ret, unlimited_and_min_zero)
 	uint64_t id, first;
 
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
-	for (uint64_t i = 1; i <= 70; i++)
+	for (uint64_t i = 1; i <= 70; i++) {
 		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	}
 	ASSERT_EQ(70, ngens(self->s, &first));
 	store_close(self->s);
 	/* Defaults: max 64, min 1. */
@@ -278,8 +282,9 @@ TEST_F(ret, damaged_manifest_holds_only_older_packs)
 
 	store_set_warn(quiet);
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
-	for (uint64_t i = 1; i <= 4; i++)
+	for (uint64_t i = 1; i <= 4; i++) {
 		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	}
 	store_close(self->s);
 	snprintf(path, sizeof(path), "%s", find_file(self->dir, "/0000000000000002.m"));
 	ASSERT_EQ(0, flip_byte(path, 30));
@@ -313,8 +318,9 @@ TEST_F(ret, recorded_knobs)
 	store_close(self->s);
 	k.max_snapshots = 0;
 	ASSERT_EQ(0, store_open(&self->s, self->dir, &k, 0));
-	for (uint64_t i = 2; i <= 8; i++)
+	for (uint64_t i = 2; i <= 8; i++) {
 		ASSERT_EQ(0, commit_aged(self->s, i, 0, &id));
+	}
 	store_close(self->s);
 	ASSERT_EQ(0, store_open(&self->s, self->dir, NULL, 0));
 	store_recorded_knobs(self->s, &got);
