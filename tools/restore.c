@@ -833,10 +833,14 @@ static size_t in_object(const struct segment *g, uint64_t at, size_t npages)
 
 /*
  * Reads @g's object or file behind @npages from @at, up to its end: the
- * bytes read, or -errno after saying which.
+ * bytes read, or -errno after saying which. With @bad, a page the object
+ * refuses with EIO is marked there (zeros in @buf) and the read goes on
+ * after it: a memory error in shared memory leaves the page in its
+ * object, flagged, the target gets SIGBUS there and nothing can be
+ * written there, as at a poisoned page of its own (see read_target()).
  */
 static ssize_t read_object(struct restore *r, const struct segment *g,
-			   uint64_t at, size_t npages, uint8_t *buf)
+			   uint64_t at, size_t npages, uint8_t *buf, bool *bad)
 {
 	uint64_t off = g->m.offset + (at - g->m.start);
 	size_t done = 0, len = npages * PG;
@@ -846,6 +850,13 @@ static ssize_t read_object(struct restore *r, const struct segment *g,
 		n = pread(g->obj, buf + done, len - done, off + done);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == EIO && bad && !(done % PG)) {
+			memset(buf + done, 0, PG);
+			bad[done / PG] = true;
+			done += PG;
+			n = 1;
+			continue;
+		}
 		if (n < 0)
 			return transfer_error(r, "reading the object behind",
 					      at + done, len - done, errno);
@@ -904,7 +915,7 @@ static int file_pages(struct restore *r, const struct run *u, uint64_t at,
 				g->m.path, strerror(g->obj_err));
 			return -g->obj_err;
 		}
-		n = read_object(r, g, at + i * PG, j - i, buf + i * PG);
+		n = read_object(r, g, at + i * PG, j - i, buf + i * PG, NULL);
 		if (n < 0)
 			return n;
 		memset(buf + i * PG + n, 0, (j - i) * PG - n);
@@ -984,7 +995,7 @@ static int read_chunk(struct restore *r, uint64_t at, size_t npages,
 	memset(changed, 0, npages * sizeof(*changed));
 	if (i) {
 		memset(bad, 0, i * sizeof(*bad));
-		n = read_object(r, g, at, i, buf);
+		n = read_object(r, g, at, i, buf, bad);
 		if (n >= 0 && n < (ssize_t)(i * PG))	/* it shrank */
 			n = transfer_error(r, "reading the object behind",
 					   at + n, i * PG - n, EIO);

@@ -19,7 +19,7 @@
  * a damaged store (the target untouched, exit status 3, the damage named;
  * with --salvage, everything else restored and the lost page left as it
  * was and named, exit status 3), a private mapping of a file on DAX, and
- * pages poisoned after the checkpoint (skipped). Each case also runs on a
+ * pages poisoned after the checkpoint, private and shared (skipped). Each case also runs on a
  * store whose pack is compressed (checkpoint --compress lz4).
  *
  * Needs root, the loaded module and $SNAPPER_SCRATCH: run it through
@@ -340,21 +340,58 @@ static void setup_heap_stack(struct target *t, void *arg)
 }
 
 /*
- * 136 pages: 64 checked, 8 that T_POISON poisons (2 by a memory error, 4
- * by userfaultfd, 2 left alone), 64 checked. --range restores the two
- * checked ranges only.
+ * Private anonymous, 136 pages: 64 checked, 8 that T_POISON poisons (2 by
+ * a memory error, 4 by userfaultfd, 2 left alone), 64 checked. Shared
+ * memory (a memfd, shared anonymous), 40 pages each: 16 checked, 4 of
+ * which T_POISON poisons 2 by a memory error, 20 checked. --range
+ * restores the checked ranges only.
  */
 #define POISON_AT 64
+#define SHARED_POISON_AT 16
 
 static void setup_poison(struct target *t, void *arg)
 {
-	uint8_t *a = anon(136, MAP_PRIVATE);
+	uint8_t *a = anon(136, MAP_PRIVATE), *m, *s;
+	int fd;
 
 	madvise(a, 136 * PG, MADV_NOHUGEPAGE);
 	fill(a, 136, 17);
 	add("before-poison", a, 64 * PG, 64 * PG, 0, 64);
 	add("after-poison", a + 72 * PG, 64 * PG, 64 * PG, 0, 64);
+	fd = memfd_create("restore-poison", 0);
+	if (fd < 0 || ftruncate(fd, 40 * PG))
+		_exit(2);
+	m = mmap(NULL, 40 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	s = anon(40, MAP_SHARED);
+	if (m == MAP_FAILED || s == MAP_FAILED)
+		_exit(2);
+	fill(m, 40, 18);
+	fill(s, 40, 19);
+	add("memfd-before-poison", m, 16 * PG, 16 * PG, 0, 16);
+	add("memfd-after-poison", m + 20 * PG, 20 * PG, 20 * PG, 0, 20);
+	add("shared-before-poison", s, 16 * PG, 16 * PG, 0, 16);
+	add("shared-after-poison", s + 20 * PG, 20 * PG, 20 * PG, 0, 20);
 	t->base = (uint64_t)a;
+}
+
+/*
+ * T_POISON: the pages setup_poison() leaves for it. Return: the
+ * GUEST_POISON_* done in private memory (a memory error there means one
+ * in each shared mapping too), or -1.
+ */
+static int poison(void)
+{
+	int done, i;
+
+	done = guest_poison((void *)(tab->r[0].base + POISON_AT * PG), 2,
+			    (void *)(tab->r[0].base + (POISON_AT + 2) * PG), 4);
+	for (i = 2; done > 0 && (done & GUEST_POISON_HW) && i < 6; i += 2) {
+		if (guest_poison((void *)(tab->r[i].base + SHARED_POISON_AT * PG),
+				 2, NULL, 0) != GUEST_POISON_HW)
+			return -1;
+	}
+	return done;
 }
 
 static void setup_cow(struct target *t, void *arg)
@@ -474,8 +511,7 @@ static int target_cmd(struct target *t, struct tcmd *c, void *arg)
 		}
 		return 0;
 	case T_POISON:
-		return guest_poison((void *)(tab->r[0].base + POISON_AT * PG), 2,
-				    (void *)(tab->r[0].base + (POISON_AT + 2) * PG), 4);
+		return poison();
 	case T_FORK:
 		child = fork();
 		if (!child) {
@@ -674,9 +710,10 @@ TEST_F(rx, private_dax_file)
 }
 
 /*
- * Pages poisoned after the checkpoint (a memory error, UFFDIO_POISON):
- * the generation holds their content, which cannot be put back there (a
- * write is EFAULT, a read EIO). The restore skips them, counts them, and
+ * Pages poisoned after the checkpoint (a memory error, UFFDIO_POISON; in
+ * shared memory a memory error, which leaves the page in its object,
+ * flagged): the generation holds their content, which cannot be put back
+ * there (a write is EFAULT, a read EIO). The restore skips them, counts them, and
  * restores everything else. A checkpoint after the poison holds none of
  * them (holes), and its restore skips them too.
  */
@@ -691,7 +728,8 @@ TEST_F(rx, poisoned_pages_skipped)
 	ASSERT_LE(0, done);
 	if (!done)
 		SKIP(return, "neither MADV_HWPOISON (CONFIG_MEMORY_FAILURE) nor UFFDIO_POISON (6.6+)");
-	want = (done & GUEST_POISON_HW ? 2 : 0) + (done & GUEST_POISON_UFFD ? 4 : 0);
+	/* A memory error: 2 private pages, 2 of the memfd, 2 shared anonymous. */
+	want = (done & GUEST_POISON_HW ? 6 : 0) + (done & GUEST_POISON_UFFD ? 4 : 0);
 	snprintf(what, sizeof(what), ", %d skipped (", want);
 	for (int round = 0; round < 2; round++) {
 		ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
