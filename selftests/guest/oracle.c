@@ -645,6 +645,34 @@ static int private_file(uint8_t *b, int step)
 }
 
 /*
+ * Copies in a private file mapping poisoned (MADV_HWPOISON) after a full
+ * generation captured them: the target gets SIGBUS there. No generation
+ * after may hold the old copies: the oracle wants such a page as a page
+ * the generation does not hold (export's zeros).
+ */
+static int private_file_poisoned(uint8_t *b, int step)
+{
+	int ret;
+
+	switch (step) {
+	case 0:
+		ret = file_region(b, MAP_PRIVATE, "poisoned", 70);
+		madvise(b, N * PG, MADV_NOHUGEPAGE);
+		return ret;
+	case 1:
+		ret = guest_poison(b + 150 * PG, 2, NULL, 0);
+		return ret < 0 ? STEP_FAILED : ret ? STEP_OK : STEP_UNSUPPORTED;
+	case 2:
+		/* Around the poisoned pages: a write there would be SIGBUS. */
+		fill(b, 146, 4, 72);
+		fill(b, 152, 4, 72);
+		return STEP_OK;
+	}
+	fill(b, 400, 10, 73);
+	return STEP_OK;
+}
+
+/*
  * A file mapped shared at @b, every page read, then written in place step
  * after step: its pages are the file's, which a write does not copy.
  */
@@ -1306,6 +1334,7 @@ static const struct scenario catalogue[] = {
 	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
 	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
 	{ "shared memory poisoned (memfd, shared anonymous)", shared_poisoned },
+	{ "copies in a private file mapping poisoned", private_file_poisoned },
 };
 
 /* A process of its own: see rings(). */

@@ -26,12 +26,12 @@
  * file's, /proc/kpageflags tells the anonymous copies from the file. Not
  * compared: read-only shared mappings, and the kernel's special mappings
  * ([vdso], [vvar], [vsyscall], [uprobes]). Pages
- * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem, a private
- * mapping past its file's end) are skipped, but for one in a private
- * anonymous mapping or a shared one of memory (memfd, shared anonymous,
- * SysV, /dev/shm), which only poison makes unreadable (a memory error,
- * UFFDIO_POISON): it has no content, and the generation must hold none
- * (export's zeros).
+ * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem) are skipped,
+ * but for one in a private mapping, anonymous or of a file, or in a
+ * shared one of memory (memfd, shared anonymous, SysV, /dev/shm):
+ * poisoned (a memory error, UFFDIO_POISON), or a private mapping's page
+ * past its file's end, it has no content, and the generation must hold
+ * none (export's zeros).
  */
 #ifndef SNAPPER_ORACLE_H
 #define SNAPPER_ORACLE_H
@@ -244,9 +244,9 @@ static inline long oracle_map_compare(struct store_snap *snap, int mem,
 			return -1;
 		for (i = 0; i < n; i++) {
 			/* Unreadable: poisoned, which a hole stands for. */
-			if (bad[i] && (anon || memory))
+			if (bad[i] && (anon || memory || file))
 				memset(l + i * ORACLE_PAGE, 0, ORACLE_PAGE);
-			if ((bad[i] && !anon && !memory) ||
+			if ((bad[i] && !anon && !memory && !file) ||
 			    !memcmp(g + i * ORACLE_PAGE, l + i * ORACLE_PAGE,
 				    ORACLE_PAGE))
 				continue;
