@@ -183,7 +183,7 @@ KERNEL_DEPS := linux-headers-amd64 linux-image-amd64 \
 	linux-headers-6.12-amd64 linux-image-6.12-amd64
 DEPS := build-essential pkg-config kmod cpio xz-utils file man-db bc bison flex \
 	libelf-dev libssl-dev dwarves python3 $(KERNEL_DEPS) linux-source-6.12 \
-	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms \
+	qemu-system-x86 busybox-static e2fsprogs criu iproute2 dkms dmsetup \
 	libnl-3-dev libnl-genl-3-dev libxxhash-dev liblz4-dev python3-sphinx gnuplot-nox \
 	clang libclang-rt-14-dev gdb python3-yaml python3-jsonschema redis-server \
 	postgresql-15

@@ -270,6 +270,14 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 
 	if (!page) {
 		page = object_page(r->file->f_mapping, index, &folio);
+		/*
+		 * EIO: a shmem page whose swap-in failed, which shmem then
+		 * marks lost for good (its swap entry replaced by an error
+		 * entry): a fault there is SIGBUS, read(2) of the object
+		 * EIO, as at a poisoned page below.
+		 */
+		if (PTR_ERR_OR_ZERO(folio) == -EIO)
+			return HOLE;
 		if (IS_ERR(folio))
 			return PTR_ERR(folio);
 		if (!page)

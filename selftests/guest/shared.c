@@ -10,12 +10,14 @@
  * sends exactly the pages that changed, and, at the end, every page of the
  * region against /proc/PID/mem. Then the same through snapper-tool: each
  * generation, full and incremental, against /proc/PID/mem with the
- * differential oracle (oracle.h), holes included.
+ * differential oracle (oracle.h), holes included. And pages of it lost
+ * in swap (a read error of the swap device): holes.
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/swap.h>
 #include <sys/syscall.h>
 
 #include "kselftest_harness.h"
@@ -36,14 +38,22 @@ enum op { OP_CHILD, OP_PWRITE, OP_PAGEOUT, OP_PUNCH };
 enum { U_CHILD_WRITE = T_USER, U_PAGEOUT, U_PUNCH };
 
 static int obj_fd = -1;		/* the target's memfd */
+static const char *child_cg;	/* a cgroup for child_write()'s pages */
 
-/* In a child of the target: writes page @i of the mapping, as another process. */
+/*
+ * In a child of the target: writes page @i of the mapping, as another
+ * process. The pages it allocates are charged to child_cg, if set.
+ */
 static void child_write(uint64_t base, size_t from, size_t to, uint64_t v)
 {
 	pid_t pid = fork();
+	char path[300];
 	size_t i;
 
 	if (!pid) {
+		snprintf(path, sizeof(path), "%s/cgroup.procs", child_cg);
+		if (child_cg && guest_write_file(path, "0"))
+			_exit(1);
 		for (i = from; i < to; i++)
 			fill_page(base, i, v + (i << 32));
 		_exit(0);
@@ -395,6 +405,204 @@ TEST(read_only_shared_mapping_is_not_sent)
 	target_stop(&t);
 	got_free(&g);
 	snapper_genl_close(nl);
+}
+
+/*
+ * A page of shared memory whose swap-in failed is lost: shmem puts an
+ * error entry where its swap entry was, for good, and the target then
+ * gets SIGBUS there, read(2) of the object EIO, as at a poisoned page.
+ * A generation after holds no content there (a hole), with the module
+ * and with --backend proc, and the checkpoint goes on. The swap device
+ * is device-mapper's, a linear map of a loop device switched to the
+ * error target once the pages are out, and back before swapoff.
+ */
+#define LOST_DM		"snapper-lost"
+#define LOST_DEV	"/dev/mapper/" LOST_DM
+
+/*
+ * Swaps to LOST_DEV first, in @dir: its loop device's file, and the
+ * device's table. Return: NULL, or why it cannot be made here.
+ */
+static const char *lost_swap_on(const char *dir)
+{
+	if (guest_sh(NULL, 0, "modprobe dm-mod; modprobe loop; test -e /dev/mapper/control && test -e /dev/loop-control && command -v dmsetup"))
+		return "no device-mapper (dm-mod), loop devices or dmsetup in this guest";
+	if (guest_sh(NULL, 0, "set -e; dd if=/dev/zero of=%s/lost.img bs=1M count=16 status=none; "
+		     "losetup -f --show %s/lost.img > %s/lost.loop; l=$(cat %s/lost.loop); "
+		     "dmsetup create %s --table \"0 $(blockdev --getsz $l) linear $l 0\"; "
+		     "dmsetup mknodes %s; dmsetup table %s > %s/lost.table; "
+		     "mkswap %s >/dev/null",
+		     dir, dir, dir, dir, LOST_DM, LOST_DM, LOST_DM, dir, LOST_DEV))
+		return "setting up the device-mapper swap device failed";
+	if (swapon(LOST_DEV, SWAP_FLAG_PREFER | SWAP_FLAG_PRIO_MASK))
+		return "swapon failed";
+	return NULL;
+}
+
+/* LOST_DEV's table: the error target of its size, or its own again. */
+static int lost_swap_table(const char *dir, bool error)
+{
+	return guest_sh(NULL, 0, "set -e; dmsetup suspend %s; "
+			"if [ %d = 1 ]; then dmsetup load %s --table \"0 $(blockdev --getsz %s) error\"; "
+			"else dmsetup load %s %s/lost.table; fi; dmsetup resume %s",
+			LOST_DM, error, LOST_DM, LOST_DEV, LOST_DM, dir, LOST_DM);
+}
+
+/*
+ * Whatever lost_swap_on() made, undone. The guest has no udev: dmsetup
+ * makes and removes the node in /dev/mapper when asked (mknodes).
+ */
+static int lost_swap_off(const char *dir, char *out, size_t len)
+{
+	int ret = 0;
+
+	if (!guest_sh(NULL, 0, "dmsetup info %s", LOST_DM)) {
+		lost_swap_table(dir, false);
+		ret = guest_sh(out, len, "swapoff %s && dmsetup remove %s && dmsetup mknodes",
+			       LOST_DEV, LOST_DM);
+	}
+	guest_sh(NULL, 0, "test -s %s/lost.loop && losetup -d $(cat %s/lost.loop); "
+		 "rm -f %s/lost.img %s/lost.loop %s/lost.table",
+		 dir, dir, dir, dir, dir);
+	return ret;
+}
+
+/* kB of @key in the cgroup's memory.stat, or -1. */
+static long cg_stat_kb(const char *cg, const char *key)
+{
+	char path[300], line[128];
+	size_t n = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", cg);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ' ')
+			v = strtol(line + n + 1, NULL, 10) / 1024;
+	if (f)
+		fclose(f);
+	return v;
+}
+
+FIXTURE(lost) {
+	const char *dir;
+	struct guest_memcg cg;
+	struct target t;
+	enum kind kind;
+	char store[256];
+};
+
+FIXTURE_VARIANT(lost) {
+	enum kind kind;
+	bool proc;	/* checkpoint --backend proc */
+};
+
+FIXTURE_VARIANT_ADD(lost, memfd)      { .kind = K_MEMFD };
+FIXTURE_VARIANT_ADD(lost, anon)       { .kind = K_ANON };
+FIXTURE_VARIANT_ADD(lost, memfd_proc) { .kind = K_MEMFD, .proc = true };
+FIXTURE_VARIANT_ADD(lost, anon_proc)  { .kind = K_ANON, .proc = true };
+
+/*
+ * The object's pages are charged to a cgroup of their own (its writer,
+ * child_write(), joins it): memory.reclaim there then frees them from
+ * the swap cache, where MADV_PAGEOUT leaves them, and nothing else, so
+ * that the next read of them is the device's. No other page of the
+ * target, nor of anyone, goes to this swap device.
+ */
+FIXTURE_SETUP(lost)
+{
+	const char *why = guest_tool_skip_reason();
+	int err;
+
+	memset(&self->cg, 0, sizeof(self->cg));
+	self->t.pid = 0;
+	self->dir = getenv("SNAPPER_SCRATCH");
+	self->kind = variant->kind;
+	if (why)
+		SKIP(return, "%s", why);
+	if (!self->dir)
+		SKIP(return, "needs SNAPPER_SCRATCH (an ext4 mount) for swap");
+	why = guest_memcg_make(&self->cg, "snapper-lost", 1L << 30, &err);
+	ASSERT_EQ(0, err) TH_LOG("%s: %s", self->cg.path, strerror(err));
+	if (why) {
+		self->dir = NULL;
+		SKIP(return, "%s", why);
+	}
+	/* What a test that failed before may have left. */
+	lost_swap_off(self->dir, NULL, 0);
+	why = lost_swap_on(self->dir);
+	if (why) {
+		lost_swap_off(self->dir, NULL, 0);
+		guest_memcg_remove(&self->cg);
+		self->dir = NULL;
+		SKIP(return, "%s", why);
+	}
+	guest_store_path(self->store, sizeof(self->store), "lost");
+	child_cg = self->cg.path;
+	ASSERT_EQ(0, target_start(&self->t, NPAGES, map_object, target_cmd,
+				  &self->kind));
+}
+
+FIXTURE_TEARDOWN(lost)
+{
+	char out[512];
+
+	if (!self->dir)
+		return;
+	target_stop(&self->t);
+	EXPECT_EQ(0, lost_swap_off(self->dir, out, sizeof(out)))
+		TH_LOG("removing the swap device: %s", out);
+	guest_memcg_remove(&self->cg);
+	guest_sh(NULL, 0, "rm -rf '%s'", self->store);
+}
+
+/*
+ * A checkpoint, by the module or by --backend proc, exact. No ASSERT: the
+ * test puts the swap device right again after a failure too.
+ */
+static void exact(struct __test_metadata *_metadata, FIXTURE_DATA(lost) *self,
+		  bool proc)
+{
+	uint64_t gen;
+
+	EXPECT_EQ(0, oracle_wait_parked(self->t.pid));
+	gen = oracle_checkpoint(self->store, self->t.pid, proc, false);
+	EXPECT_NE(0ULL, (unsigned long long)gen);
+	if (gen)
+		EXPECT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
+}
+
+TEST_F_TIMEOUT(lost, pages_lost_in_swap_are_holes, 120)
+{
+	char path[300];
+	long kb, cached = -1;
+	int i;
+
+	exact(_metadata, self, variant->proc);
+	ASSERT_EQ(0, target_do(&self->t, U_PAGEOUT, 0, 0, 0));
+	kb = region_swap_kb(&self->t);
+	ASSERT_LT(0, kb) TH_LOG("MADV_PAGEOUT moved no page of the object to swap");
+	snprintf(path, sizeof(path), "%s/memory.reclaim", self->cg.path);
+	for (i = 0; i < 100 && cached; i++) {
+		guest_write_file(path, "1M");
+		cached = cg_stat_kb(self->cg.path, "swapcached");
+		if (cached)
+			usleep(20000);
+	}
+	ASSERT_EQ(0, cached) TH_LOG("memory.reclaim left the swap cache");
+	TH_LOG("%ld kB of the object in swap, none cached, zswap %ld kB", kb,
+	       cg_stat_kb(self->cg.path, "zswapped"));
+	ASSERT_EQ(0, lost_swap_table(self->dir, true));
+	exact(_metadata, self, variant->proc);
+	/* Lost, not zeros: /proc/PID/mem cannot read them. */
+	EXPECT_NE(0, guest_sh(NULL, 0, "dd if=/proc/%d/mem bs=4096 skip=%llu count=1 status=none of=/dev/null",
+			      self->t.pid,
+			      (unsigned long long)self->t.base / PG));
+	/* And again: an incremental on that. */
+	exact(_metadata, self, variant->proc);
+	/* At once: the harness runs no teardown after a failed ASSERT. */
+	EXPECT_EQ(0, lost_swap_table(self->dir, false));
 }
 
 /*
