@@ -1545,7 +1545,7 @@ static int copy_one(struct page *to, struct page *from,
 
 /*
  * Faults in the page at @addr of @mm (the caller holds the mmap lock) and
- * returns it referenced, or NULL.
+ * returns it referenced, or ERR_PTR() of get_user_pages_remote()'s error.
  *
  * The fault maps the page young, as the target's own access would; but
  * get_user_pages_remote() also marks it accessed (FOLL_TOUCH, not ours to
@@ -1562,9 +1562,10 @@ static int copy_one(struct page *to, struct page *from,
 static struct page *fault_in(struct mm_struct *mm, unsigned long addr)
 {
 	struct page *page;
+	long ret = snapper_gup_remote(mm, addr, FOLL_FORCE, &page);
 
-	if (snapper_gup_remote(mm, addr, FOLL_FORCE, &page) != 1)
-		return NULL;
+	if (ret != 1)
+		return ERR_PTR(ret < 0 ? ret : -EFAULT);
 	folio_clear_referenced(page_folio(page));
 	return page;
 }
@@ -1583,7 +1584,16 @@ static int read_page(struct mm_struct *mm, unsigned long addr,
 		return -EINTR;
 	page = fault_in(mm, addr);
 	mmap_read_unlock(mm);
-	if (!page)
+	/*
+	 * -EFAULT: the fault would be SIGBUS for the target too: its swap-in
+	 * failed (a read error of the swap device). The page is not lost
+	 * for good, as a shmem page is (shared.c): the swap entry stays, and
+	 * a read after the swap cache drops the failed folio may succeed.
+	 */
+	if (PTR_ERR_OR_ZERO(page) == -EFAULT)
+		NL_SET_ERR_MSG_MOD(extack,
+				   "a swapped-out page of the target could not be read in (a swap read error?)");
+	if (IS_ERR(page))
 		return -EIO;
 	ret = copy_one(copy, page, extack);
 	put_page(page);
@@ -1774,7 +1784,7 @@ static bool prefetch_batch(struct prefetch *pf)
 		if (prefetch_room(pf) <= pf->keep)
 			return false;
 		page = fault_in(pf->mm, pf->addr[i]);
-		if (page)
+		if (!IS_ERR(page))
 			put_page(page);
 	}
 	cond_resched();

@@ -835,9 +835,10 @@ static size_t in_object(const struct segment *g, uint64_t at, size_t npages)
  * Reads @g's object or file behind @npages from @at, up to its end: the
  * bytes read, or -errno after saying which. With @bad, a page the object
  * refuses with EIO is marked there (zeros in @buf) and the read goes on
- * after it: a memory error in shared memory leaves the page in its
- * object, flagged, the target gets SIGBUS there and nothing can be
- * written there, as at a poisoned page of its own (see read_target()).
+ * after it: a page of shared memory lost to a memory error (left in the
+ * object, flagged) or to a failed swap-in (an error entry in its place)
+ * is SIGBUS for the target and nothing can be written there, as at a
+ * poisoned page of its own (see read_target()).
  */
 static ssize_t read_object(struct restore *r, const struct segment *g,
 			   uint64_t at, size_t npages, uint8_t *buf, bool *bad)
