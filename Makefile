@@ -60,7 +60,15 @@ HOST_TESTS := $(patsubst selftests/host/%.c,$(BUILD)/selftests/host/%,$(wildcard
 GUEST_TESTS := $(patsubst selftests/guest/%.c,$(BUILD)/selftests/guest/%,$(wildcard selftests/guest/*.c))
 
 # The kselftest harness headers come from the installed Debian kernel source
-# package at build time; the project does not carry a copy.
+# package at build time; the project does not carry a copy. One word is
+# changed: TEST_F's wrapper sets `child` (fork()'s result) after its
+# setjmp() and reads it after a failed ASSERT longjmp()s back, so gcc may
+# keep it in a register that longjmp() restores to its value before the
+# fork: at -O1 and above the test's process then takes itself for the
+# parent and the fixture's teardown never runs (a failed test left its
+# swap files, cgroups and knobs to the tests after it). C wants such a
+# local volatile (C11 7.13.2.1); selftests/host/harness.c checks that a
+# teardown runs after a failed ASSERT.
 KSFT_SRC := /usr/src/linux-source-6.12.tar.xz
 KSFT_DIR := $(BUILD)/kselftest
 KSFT_HDRS := $(KSFT_DIR)/kselftest_harness.h $(KSFT_DIR)/kselftest.h
@@ -127,9 +135,7 @@ $(BUILD)/examples/%: examples/%.c $(LIBSNAPPER)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) -Itools/libsnapper $(CFLAGS) -o $@ $< $(LIBSNAPPER) $(NL_LIBS) $(LIBS) -lpthread
 
-# kselftest_harness.h keeps locals across setjmp in TEST_F: gcc's
-# -Wclobbered then fires on the harness's own code, not ours.
-TEST_CPPFLAGS := -I$(KSFT_DIR) -Itools -Wno-clobbered
+TEST_CPPFLAGS := -I$(KSFT_DIR) -Itools
 $(BUILD)/selftests/host/%: selftests/host/%.c $(STORE_LIB) | $(KSFT_HDRS)
 	$(quiet) CC $@
 	$(Q)mkdir -p $(dir $@)
@@ -145,7 +151,14 @@ $(BUILD)/selftests/guest/%: selftests/guest/%.c $(BUILD)/tools/genl.o $(STORE_LI
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(NL_CFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/tools/genl.o $(STORE_LIB) $(NL_LIBS) $(LIBS) -lpthread
 
-host-tests: $(HOST_TESTS)
+# Programs the host tests run, not tests of their own.
+HOST_PROBES := $(patsubst selftests/host/probes/%.c,$(BUILD)/selftests/host/probes/%,$(wildcard selftests/host/probes/*.c))
+$(BUILD)/selftests/host/probes/%: selftests/host/probes/%.c | $(KSFT_HDRS)
+	$(quiet) CC $@
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -o $@ $<
+
+host-tests: $(HOST_TESTS) $(HOST_PROBES)
 guest-tests: tools $(GUEST_TESTS)
 
 # The module is built out of tree, one directory per kernel, from a farm of
@@ -162,13 +175,18 @@ module:
 		test -f $(MODDIR)/kmod/snapper.ko
 
 kselftest-headers: $(KSFT_HDRS)
-$(KSFT_HDRS) &:
+$(KSFT_HDRS) &: Makefile
 	$(quiet) EXTRACT $(KSFT_DIR)
 	$(Q)test -f $(KSFT_SRC) || { echo "$(KSFT_SRC) is missing: run 'make deps'" >&2; exit 1; }
 	$(Q)mkdir -p $(KSFT_DIR)
 	$(Q)tar -xJf $(KSFT_SRC) -C $(KSFT_DIR) --strip-components=4 \
 		linux-source-6.12/tools/testing/selftests/kselftest_harness.h \
 		linux-source-6.12/tools/testing/selftests/kselftest.h
+	$(Q)sed -i 's/^\(\t\t\)pid_t child = 1; \\$$/\1volatile pid_t child = 1; \\/' \
+		$(KSFT_DIR)/kselftest_harness.h
+	$(Q)grep -q 'volatile pid_t child = 1;' $(KSFT_DIR)/kselftest_harness.h || \
+		{ echo "$(KSFT_SRC): TEST_F's child not found: see KSFT_HDRS in the Makefile" >&2; \
+		  rm -f $(KSFT_HDRS); exit 1; }
 	$(Q)touch $(KSFT_HDRS)
 
 # Debian 12 packages. The kernel meta packages follow Debian's point and
@@ -310,4 +328,4 @@ clean:
 	rm -f kmod/*.o kmod/*.ko kmod/*.mod kmod/*.mod.c kmod/.*.cmd \
 		kmod/modules.order Module.symvers modules.order .*.cmd
 
--include $(TOOL_OBJS:.o=.d) $(STORE_OBJS:.o=.d) $(LIBSNAPPER_OBJS:.o=.d) $(EXAMPLES:=.d) $(HOST_TESTS:=.d) $(GUEST_TESTS:=.d)
+-include $(TOOL_OBJS:.o=.d) $(STORE_OBJS:.o=.d) $(LIBSNAPPER_OBJS:.o=.d) $(EXAMPLES:=.d) $(HOST_TESTS:=.d) $(HOST_PROBES:=.d) $(GUEST_TESTS:=.d)
