@@ -93,31 +93,6 @@ static double mono_now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The number after @key at the start of a line of @buf, or -1. */
-static long long keyed(const char *buf, const char *key)
-{
-	size_t n = strlen(key);
-
-	for (const char *line = buf; line; line = strchr(line, '\n')) {
-		if (*line == '\n')
-			line++;
-		if (!strncmp(line, key, n) && (line[n] == ' ' || line[n] == '\t'))
-			return strtoll(line + n, NULL, 10);
-	}
-	return -1;
-}
-
-/*
- * The number after @key at the start of a line of @path ("anon 123" in
- * memory.stat, "VmSwap:   12 kB" in /proc/PID/status), or -1.
- */
-static long long file_keyed(const char *path, const char *key)
-{
-	char buf[8192];
-
-	return guest_read_file(path, buf, sizeof(buf)) ? -1 : keyed(buf, key);
-}
-
 /*
  * What reclaim could still take from the cgroup whose memory.stat is
  * @stat: its mapped anonymous memory, its file pages and its swap cache
@@ -135,10 +110,10 @@ static long long cg_reclaimable(const char *stat, long long *kernel)
 	*kernel = -1;
 	if (guest_read_file(stat, buf, sizeof(buf)))
 		return -1;
-	anon = keyed(buf, "anon");
-	file = keyed(buf, "file");
-	swapcached = keyed(buf, "swapcached");
-	*kernel = keyed(buf, "kernel");
+	anon = guest_keyed(buf, "anon");
+	file = guest_keyed(buf, "file");
+	swapcached = guest_keyed(buf, "swapcached");
+	*kernel = guest_keyed(buf, "kernel");
 	return anon < 0 || file < 0 || swapcached < 0 ? -1 : anon + file + swapcached;
 }
 
@@ -539,7 +514,7 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 	/* Four times its limit: most of its pages had to go to swap already. */
 	in_swap = pt_swapped(t->pid, t->base, npages);
 	snprintf(path, sizeof(path), "/proc/%d/status", t->pid);
-	swap_kb = file_keyed(path, "VmSwap:");
+	swap_kb = guest_file_keyed(path, "VmSwap:");
 	snprintf(path, sizeof(path), "%s/memory.swap.current", self->cg.path);
 	swap_cur = file_number(path);
 	TH_LOG("filled %zu pages in %.1f s under memory.max %ld MiB: %ld in swap, "
@@ -549,8 +524,8 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 	EXPECT_LT((long long)(npages / 2 * (PG >> 10)), swap_kb);
 	read0 = *t->pages_read;
 	/* Not counted without CONFIG_VM_EVENT_COUNTERS (the debug kernel). */
-	swpin = file_keyed("/proc/vmstat", "pswpin");
-	swpout = file_keyed("/proc/vmstat", "pswpout");
+	swpin = guest_file_keyed("/proc/vmstat", "pswpin");
+	swpout = guest_file_keyed("/proc/vmstat", "pswpout");
 
 	for (g = 1; g <= GENS; g++) {
 		t1 = mono_now();
@@ -604,12 +579,12 @@ TEST_F_TIMEOUT(pressure, checkpoints_while_swapping, 90)
 	EXPECT_LT(read0, *t->pages_read);
 	EXPECT_TRUE(pt_alive(t));
 	snprintf(path, sizeof(path), "%s/memory.events", self->cg.path);
-	EXPECT_EQ(0, file_keyed(path, "oom_kill"));
+	EXPECT_EQ(0, guest_file_keyed(path, "oom_kill"));
 	/* The kernel's own swap traffic meanwhile (the guest runs nothing else). */
 	if (swpin >= 0)
-		swpin = file_keyed("/proc/vmstat", "pswpin") - swpin;
+		swpin = guest_file_keyed("/proc/vmstat", "pswpin") - swpin;
 	if (swpout >= 0)
-		swpout = file_keyed("/proc/vmstat", "pswpout") - swpout;
+		swpout = guest_file_keyed("/proc/vmstat", "pswpout") - swpout;
 	if (swpin >= 0 && swpout >= 0) {
 		TH_LOG("the kernel swapped %lld pages in and %lld out meanwhile",
 		       swpin, swpout);
@@ -710,9 +685,9 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 	ASSERT_LE(0, left) TH_LOG("%s: no anon, file or swapcached line", stat);
 	ASSERT_GE(RESIDUE, left) TH_LOG("the swap cache stays charged");
 	snprintf(ev, sizeof(ev), "%s/memory.events", self->cg.path);
-	oom0 = file_keyed(ev, "oom");
-	kill0 = file_keyed(ev, "oom_kill");
-	max0 = file_keyed(ev, "max");
+	oom0 = guest_file_keyed(ev, "oom");
+	kill0 = guest_file_keyed(ev, "oom_kill");
+	max0 = guest_file_keyed(ev, "max");
 	swap0 = read_stat("pages_swap");
 
 	w = pt_checkpoint(self->store, t->pid, log);
@@ -726,13 +701,13 @@ static void swapped_out_checkpoint(struct __test_metadata *_metadata,
 		close(fd);
 	TH_LOG("%ld pages in swap, %lld read back during the freeze; memory.events: "
 	       "oom %lld -> %lld, oom_kill %lld -> %lld, max %lld -> %lld; %.*s",
-	       in_swap, read_back, oom0, file_keyed(ev, "oom"), kill0,
-	       file_keyed(ev, "oom_kill"), max0, file_keyed(ev, "max"),
+	       in_swap, read_back, oom0, guest_file_keyed(ev, "oom"), kill0,
+	       guest_file_keyed(ev, "oom_kill"), max0, guest_file_keyed(ev, "max"),
 	       (int)strcspn(out, "\n"), out);
 	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("%s", out);
 	EXPECT_TRUE(pt_alive(t));
-	EXPECT_EQ(oom0, file_keyed(ev, "oom"));
-	EXPECT_EQ(kill0, file_keyed(ev, "oom_kill"));
+	EXPECT_EQ(oom0, guest_file_keyed(ev, "oom"));
+	EXPECT_EQ(kill0, guest_file_keyed(ev, "oom_kill"));
 	if (prefetch) {
 		/*
 		 * At most half the room went to the prefetch, and some did;

@@ -10,8 +10,9 @@
  * sends exactly the pages that changed, and, at the end, every page of the
  * region against /proc/PID/mem. Then the same through snapper-tool: each
  * generation, full and incremental, against /proc/PID/mem with the
- * differential oracle (oracle.h), holes included. And pages of it lost
- * in swap (a read error of the swap device): holes.
+ * differential oracle (oracle.h), holes included. And pages lost in swap
+ * (a read error of the swap device): holes in shared memory, a failed
+ * checkpoint that says why for private memory (see private_swap_error()).
  *
  * Needs root and the loaded module: run it through selftests/qemu/run.
  */
@@ -41,6 +42,17 @@ enum { U_CHILD_WRITE = T_USER, U_PAGEOUT, U_PUNCH };
 static int obj_fd = -1;		/* the target's memfd */
 static const char *child_cg;	/* a cgroup for child_write()'s pages */
 
+/* Moves the calling process into child_cg. Return: 0, or -1 (none, or failed). */
+static int join_child_cg(void)
+{
+	char path[300];
+
+	if (!child_cg)
+		return -1;
+	snprintf(path, sizeof(path), "%s/cgroup.procs", child_cg);
+	return guest_write_file(path, "0") ? -1 : 0;
+}
+
 /*
  * In a child of the target: writes page @i of the mapping, as another
  * process. The pages it allocates are charged to child_cg, if set.
@@ -48,12 +60,10 @@ static const char *child_cg;	/* a cgroup for child_write()'s pages */
 static void child_write(uint64_t base, size_t from, size_t to, uint64_t v)
 {
 	pid_t pid = fork();
-	char path[300];
 	size_t i;
 
 	if (!pid) {
-		snprintf(path, sizeof(path), "%s/cgroup.procs", child_cg);
-		if (child_cg && guest_write_file(path, "0"))
+		if (child_cg && join_child_cg())
 			_exit(1);
 		for (i = from; i < to; i++)
 			fill_page(base, i, v + (i << 32));
@@ -67,7 +77,6 @@ static void map_object(struct target *t, void *arg)
 	enum kind k = *(enum kind *)arg;
 	size_t len = t->npages * PG;
 	void *p = MAP_FAILED;
-	char path[300];
 	int id;
 
 	oracle_target_init();	/* none of the harness's shared memory */
@@ -93,8 +102,7 @@ static void map_object(struct target *t, void *arg)
 		break;
 	case K_PRIVATE:
 		/* Its own pages, charged to child_cg as child_write()'s. */
-		snprintf(path, sizeof(path), "%s/cgroup.procs", child_cg);
-		if (!child_cg || guest_write_file(path, "0"))
+		if (join_child_cg())
 			_exit(1);
 		p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -487,19 +495,12 @@ static int lost_swap_off(const char *dir, char *out, size_t len)
 /* kB of @key in the cgroup's memory.stat, or -1. */
 static long cg_stat_kb(const char *cg, const char *key)
 {
-	char path[300], line[128];
-	size_t n = strlen(key);
-	long v = -1;
-	FILE *f;
+	char path[300];
+	long long v;
 
 	snprintf(path, sizeof(path), "%s/memory.stat", cg);
-	f = fopen(path, "r");
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && line[n] == ' ')
-			v = strtol(line + n + 1, NULL, 10) / 1024;
-	if (f)
-		fclose(f);
-	return v;
+	v = guest_file_keyed(path, key);
+	return v < 0 ? -1 : v / 1024;
 }
 
 FIXTURE(lost) {

@@ -74,6 +74,31 @@ static inline int guest_read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * The number after @key at the start of a line of @buf ("anon 123" of
+ * memory.stat, "VmSwap:   12 kB" of /proc/PID/status), or -1.
+ */
+static inline long long guest_keyed(const char *buf, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *line = buf; line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (!strncmp(line, key, n) && (line[n] == ' ' || line[n] == '\t'))
+			return strtoll(line + n, NULL, 10);
+	}
+	return -1;
+}
+
+/* guest_keyed() of the file @path, or -1. */
+static inline long long guest_file_keyed(const char *path, const char *key)
+{
+	char buf[8192];
+
+	return guest_read_file(path, buf, sizeof(buf)) ? -1 : guest_keyed(buf, key);
+}
+
 /* The module's reference count (/sys/module/snapper/refcnt), or -1. */
 static inline long long guest_module_refcnt(void)
 {
