@@ -38,7 +38,7 @@
 #include "timeouts.h"
 #include "snapper_guest.h"
 
-#define MAX_REGIONS 8
+#define MAX_REGIONS 12
 
 /* One region the target checks: [base, base + len) of a mapping. */
 struct region {
@@ -343,15 +343,20 @@ static void setup_heap_stack(struct target *t, void *arg)
  * Private anonymous, 136 pages: 64 checked, 8 that T_POISON poisons (2 by
  * a memory error, 4 by userfaultfd, 2 left alone), 64 checked. Shared
  * memory (a memfd, shared anonymous), 40 pages each: 16 checked, 4 of
- * which T_POISON poisons 2 by a memory error, 20 checked. --range
- * restores the checked ranges only.
+ * which T_POISON poisons 2 by a memory error, 20 checked. A private
+ * mapping of a file of 44 pages, the first 40 the target's copies, the
+ * same: 16 checked, 2 of 4 poisoned, 20 checked; then one page the
+ * target writes after the checkpoint (the generation has the file's
+ * there) and T_POISON poisons, one it writes after the checkpoint, two
+ * it only reads. --range restores the checked ranges only.
  */
 #define POISON_AT 64
 #define SHARED_POISON_AT 16
+#define FILE_PAGES 44
 
 static void setup_poison(struct target *t, void *arg)
 {
-	uint8_t *a = anon(136, MAP_PRIVATE), *m, *s;
+	uint8_t *a = anon(136, MAP_PRIVATE), *m, *s, *f;
 	int fd;
 
 	madvise(a, 136 * PG, MADV_NOHUGEPAGE);
@@ -372,25 +377,37 @@ static void setup_poison(struct target *t, void *arg)
 	add("memfd-after-poison", m + 20 * PG, 20 * PG, 20 * PG, 0, 20);
 	add("shared-before-poison", s, 16 * PG, 16 * PG, 0, 16);
 	add("shared-after-poison", s + 20 * PG, 20 * PG, 20 * PG, 0, 20);
+	f = private_file("poison", FILE_PAGES, 20);
+	fill(f, 40, 20);
+	add("file-before-poison", f, 16 * PG, 16 * PG, 0, 16);
+	add("file-after-poison", f + 20 * PG, 20 * PG, 20 * PG, 0, 20);
+	add("file-tail", f + 41 * PG, 3 * PG, 3 * PG, 0, 1);
+	tab->r[tab->n - 1].nfile = 2;
 	t->base = (uint64_t)a;
 }
 
 /*
  * T_POISON: the pages setup_poison() leaves for it. Return: the
  * GUEST_POISON_* done in private memory (a memory error there means one
- * in each shared mapping too), or -1.
+ * in each shared mapping and in the file's too), or -1.
  */
 static int poison(void)
 {
+	uint8_t *after = (uint8_t *)tab->r[6].base + 40 * PG;
 	int done, i;
 
+	/* Copies the generation does not hold: the file's pages there. */
+	memset(after, 0x5a, 2 * PG);
 	done = guest_poison((void *)(tab->r[0].base + POISON_AT * PG), 2,
 			    (void *)(tab->r[0].base + (POISON_AT + 2) * PG), 4);
-	for (i = 2; done > 0 && (done & GUEST_POISON_HW) && i < 6; i += 2) {
+	for (i = 2; done > 0 && (done & GUEST_POISON_HW) && i < 8; i += 2) {
 		if (guest_poison((void *)(tab->r[i].base + SHARED_POISON_AT * PG),
 				 2, NULL, 0) != GUEST_POISON_HW)
 			return -1;
 	}
+	if (done > 0 && (done & GUEST_POISON_HW) &&
+	    guest_poison(after, 1, NULL, 0) != GUEST_POISON_HW)
+		return -1;
 	return done;
 }
 
@@ -728,8 +745,11 @@ TEST_F(rx, poisoned_pages_skipped)
 	ASSERT_LE(0, done);
 	if (!done)
 		SKIP(return, "neither MADV_HWPOISON (CONFIG_MEMORY_FAILURE) nor UFFDIO_POISON (6.6+)");
-	/* A memory error: 2 private pages, 2 of the memfd, 2 shared anonymous. */
-	want = (done & GUEST_POISON_HW ? 6 : 0) + (done & GUEST_POISON_UFFD ? 4 : 0);
+	/*
+	 * A memory error: 2 private pages, 2 of the memfd, 2 shared
+	 * anonymous, 3 copies in the file's mapping.
+	 */
+	want = (done & GUEST_POISON_HW ? 9 : 0) + (done & GUEST_POISON_UFFD ? 4 : 0);
 	snprintf(what, sizeof(what), ", %d skipped (", want);
 	for (int round = 0; round < 2; round++) {
 		ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
