@@ -10,7 +10,8 @@
  * change without a fault in the target's page table when another process
  * or write(2) writes them, and a shmem page that reclaim moves to swap
  * leaves no entry there: soft-dirty sees neither. So for every shared
- * writable mapping of a shmem object, every checkpoint reads each page of
+ * writable mapping of a shmem object (and read-only one of an object with
+ * no name: see snapper_shared_covers()), every checkpoint reads each page of
  * the mapped range from the object itself (its page cache, swapping in
  * what is in swap), hashes it, and sends it only if the hash differs from
  * the one recorded for the acknowledged base at that address. The hashes
@@ -82,22 +83,35 @@ static bool is_hugetlb(struct address_space *mapping)
  * snapper_shared_covers() - is a mapping captured from its object?
  * @vma: a mapping of the target, with the mmap lock held
  *
- * Shared writable mappings of shmem are, and AIO's ring. A read-only
- * shared mapping is not: the target cannot have written it, and what
- * others write there is theirs (a restore would write into their object).
+ * Shared writable mappings of shmem and hugetlbfs are, and AIO's ring.
+ * So are read-only ones (a memfd or SysV segment mapped or attached
+ * read-only, shared anonymous memory after mprotect()) of an object that
+ * no name in any file system reaches: its pages exist nowhere but in
+ * memory, and others may write them under the target. A read-only
+ * mapping of a named file (tmpfs's too) is left to its file, as one of
+ * ext4 is. VM_MAYSHARE, not VM_SHARED: a mapping of a file opened
+ * read-only has only the former. A restore writes only what the target
+ * may write (tools/restore.c).
  *
  * Return: true if it is.
  */
 bool snapper_shared_covers(struct vm_area_struct *vma)
 {
 	struct address_space *mapping;
+	struct inode *host;
 
-	if ((vma->vm_flags & (VM_SHARED | VM_WRITE | VM_PFNMAP | VM_IO)) !=
-	    (VM_SHARED | VM_WRITE) || !vma->vm_file)
+	if (!(vma->vm_flags & VM_MAYSHARE) ||
+	    (vma->vm_flags & (VM_PFNMAP | VM_IO)) || !vma->vm_file)
 		return false;
 	mapping = vma_object(vma);
-	return mapping->host && (is_shmem(mapping) || is_hugetlb(mapping) ||
-				 mapping->host->i_sb->s_magic == AIO_RING_MAGIC);
+	host = mapping->host;
+	if (!host)
+		return false;
+	if (vma->vm_flags & VM_WRITE)
+		return is_shmem(mapping) || is_hugetlb(mapping) ||
+		       host->i_sb->s_magic == AIO_RING_MAGIC;
+	return (is_shmem(mapping) || is_hugetlb(mapping)) &&
+	       !READ_ONCE(host->i_nlink);
 }
 
 /**

@@ -1246,7 +1246,8 @@ static int collect_vmas(struct walk *w)
 		r->pgoff = vma->vm_pgoff;
 		r->prot = vma_prot(vma->vm_flags);
 		r->flags = 0;
-		if (vma->vm_flags & VM_SHARED)
+		/* MAP_SHARED, as maps' 's': a file opened read-only too. */
+		if (vma->vm_flags & VM_MAYSHARE)
 			r->flags |= SNAPPER_VMA_F_SHARED;
 		if (vma->vm_flags & VM_GROWSDOWN)
 			r->flags |= SNAPPER_VMA_F_STACK;
@@ -1376,7 +1377,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 			else if (!(vma->vm_flags & VM_MAYSHARE))
 				ret = walk_hugetlb(w, vma, start, end, at);
 			else
-				ret = 0;	/* read-only: the target wrote nothing */
+				ret = 0;	/* a named file's, read-only */
 			if (ret)
 				return ret;
 			*at = end;

@@ -600,6 +600,15 @@ static void mark_huge(struct vma *m)
 	}
 }
 
+/* maps shows "PATH (deleted)" for an object no name reaches (unlinked). */
+static bool unlinked(const char *path)
+{
+	static const char mark[] = " (deleted)";
+	size_t n = strlen(path), k = sizeof(mark) - 1;
+
+	return n >= k && !strcmp(path + n - k, mark);
+}
+
 /*
  * A shared writable mapping of shared memory (tmpfs: memfd, SysV, shared
  * anonymous, /dev/shm; hugetlbfs: the same on hugetlb pages) is read whole
@@ -609,8 +618,10 @@ static void mark_huge(struct vma *m)
  * all), and a page punched out of the object reads as zeros where the
  * base still holds it. A read of the object gives zeros for a hole and
  * allocates nothing, where one through /proc/PID/mem would fault a new
- * page in. Other shared mappings are left to pagemap. Return: 0, or
- * -errno (map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).
+ * page in. So is a read-only one of an object no name reaches (a link
+ * count of 0: see snapper_shared_covers() in kmod/shared.c); one of a
+ * named file, and other shared mappings, are left to pagemap. Return: 0,
+ * or -errno (map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).
  */
 static int open_object(uint32_t pid, struct vma *m)
 {
@@ -625,8 +636,9 @@ static int open_object(uint32_t pid, struct vma *m)
 	if (m->obj < 0 || fstatfs(m->obj, &fs) || fstat(m->obj, &st))
 		return fail(-errno, "%s (shared memory is read from its object)",
 			    path);
-	if (fs.f_type != TMPFS_MAGIC &&
-	    fs.f_type != (typeof(fs.f_type))HUGETLBFS_MAGIC) {
+	if ((fs.f_type != TMPFS_MAGIC &&
+	     fs.f_type != (typeof(fs.f_type))HUGETLBFS_MAGIC) ||
+	    (m->perms[1] != 'w' && st.st_nlink)) {
 		close(m->obj);
 		m->obj = -1;
 		return 0;
@@ -674,8 +686,8 @@ static long mark_skipped(uint32_t pid, struct capture *c,
 		}
 		if (s->huge && m->perms[3] == 'p')
 			mark_huge(m);
-		if (m->perms[3] == 's' && m->perms[1] == 'w' && !m->kernel &&
-		    m->obj < 0) {
+		if (m->perms[3] == 's' && !m->kernel && m->obj < 0 &&
+		    (m->perms[1] == 'w' || unlinked(m->path))) {
 			ret = open_object(pid, m);
 			if (ret)
 				return ret;

@@ -1084,6 +1084,70 @@ static int shmem_others(uint8_t *b, int step)
 	return fork_writes(fd, 5, 1, 26);
 }
 
+/* A child writes pages [first, first + n) through its copy of @b's mapping, made writable. */
+static int fork_writes_mapping(uint8_t *b, size_t first, size_t n, uint8_t tag)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (!pid) {
+		if (mprotect(b + first * PG, n * PG, PROT_READ | PROT_WRITE))
+			_exit(1);
+		fill(b, first, n, tag);
+		_exit(0);
+	}
+	return pid > 0 && waitpid(pid, &status, 0) == pid &&
+	       WIFEXITED(status) && !WEXITSTATUS(status) ? STEP_OK : STEP_FAILED;
+}
+
+/*
+ * Shared memory the target maps read-only, which others write: a memfd
+ * mapped through a read-only descriptor (VM_MAYSHARE without VM_SHARED),
+ * and shared anonymous memory made read-only, its second half PROT_NONE.
+ * Its pages exist only in memory, and no entry of the target's page table
+ * sees another process write or punch them.
+ */
+static int shared_read_only(uint8_t *b, int step)
+{
+	static int fd = -1;
+	size_t a = N / 2, none = N / 2 + N / 4;
+	char path[64];
+	int ro;
+
+	switch (step) {
+	case 0:
+		fd = memfd_create("oracle-read-only", 0);
+		if (fd < 0 || ftruncate(fd, N / 2 * PG) ||
+		    fork_writes(fd, 0, N / 2, 66) != STEP_OK)
+			return STEP_FAILED;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ro = open(path, O_RDONLY);
+		if (ro < 0 || mmap(b, N / 2 * PG, PROT_READ,
+				   MAP_SHARED | MAP_FIXED_NOREPLACE, ro, 0) != b)
+			return STEP_FAILED;
+		close(ro);
+		if (mmap(b + a * PG, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) != b + a * PG)
+			return STEP_FAILED;
+		fill(b, a, N / 2, 67);
+		return mprotect(b + a * PG, N / 4 * PG, PROT_READ) ||
+		       mprotect(b + none * PG, N / 4 * PG, PROT_NONE) ?
+		       STEP_FAILED : STEP_OK;
+	case 1:
+		if (fork_writes(fd, 10, 4, 68) != STEP_OK ||
+		    fork_writes_mapping(b, a + 10, 4, 68) != STEP_OK)
+			return STEP_FAILED;
+		return fork_writes_mapping(b, none + 10, 4, 68);
+	case 2:
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      0, 20 * PG))
+			return STEP_FAILED;
+		return fork_writes_mapping(b, none + 100, 2, 69);
+	}
+	return fork_writes(fd, 300, 1, 70);
+}
+
 /*
  * Objects cut short and grown again under their mappings: ftruncate() takes
  * a memfd's pages past the new end out of the object (no entry of the
@@ -1335,6 +1399,7 @@ static const struct scenario catalogue[] = {
 	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
 	{ "shared memory poisoned (memfd, shared anonymous)", shared_poisoned },
 	{ "copies in a private file mapping poisoned", private_file_poisoned },
+	{ "read-only shared memory written by others", shared_read_only },
 };
 
 /* A process of its own: see rings(). */

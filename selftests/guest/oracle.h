@@ -17,15 +17,18 @@
  * comparison.
  *
  * Compared: every anonymous mapping (no path, or [heap], [stack],
- * [anon:...]) and every shared writable mapping of /proc/PID/maps, page
- * by page. In a private file mapping a generation holds only the pages the
- * target wrote (its anonymous copies): there, a page that pagemap shows
+ * [anon:...]), every shared writable mapping of /proc/PID/maps and every
+ * read-only shared one of memory no name reaches
+ * (oracle_unlinked_memory()), page by page. In a private file mapping a
+ * generation holds only the pages the target wrote (its anonymous
+ * copies): there, a page that pagemap shows
  * anonymous (present or swapped, not a file page) is compared, and every
  * other page reads as the file and must not be in the generation (export
  * gives zeros); in a DAX file's mapping, where pagemap calls no page a
  * file's, /proc/kpageflags tells the anonymous copies from the file. Not
- * compared: read-only shared mappings, and the kernel's special mappings
- * ([vdso], [vvar], [vsyscall], [uprobes]). Pages
+ * compared: read-only shared mappings of files (their file holds them),
+ * and the kernel's special mappings ([vdso], [vvar], [vsyscall],
+ * [uprobes]). Pages
  * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem) are skipped,
  * but for one in a private mapping, anonymous or of a file, or in a
  * shared one of memory (memfd, shared anonymous, SysV, /dev/shm):
@@ -47,6 +50,7 @@
 #include <string.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/swap.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -54,6 +58,7 @@
 #include <unistd.h>
 
 #include <linux/kernel-page-flags.h>
+#include <linux/magic.h>
 #include <linux/userfaultfd.h>
 
 #include "snapper_guest.h"
@@ -70,8 +75,31 @@ struct oracle_map {
 	char path[256];
 };
 
+/*
+ * A read-only shared mapping of shared memory that no name reaches (a
+ * memfd, SysV shm, shared anonymous memory: tmpfs or hugetlbfs, a link
+ * count of 0): its pages exist nowhere else, and others may write them.
+ * @m->path is what maps says, " (deleted)" at the end for such an object.
+ */
+static inline bool oracle_unlinked_memory(pid_t pid, const struct oracle_map *m)
+{
+	static const char mark[] = " (deleted)";
+	size_t n = strlen(m->path), k = sizeof(mark) - 1;
+	char path[96];
+	struct statfs fs;
+	struct stat st;
+
+	if (n < k || strcmp(m->path + n - k, mark))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		 pid, m->start, m->end);
+	return !statfs(path, &fs) && !stat(path, &st) && !st.st_nlink &&
+	       (fs.f_type == TMPFS_MAGIC ||
+		fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC);
+}
+
 /* Is this mapping's memory the generation's business? */
-static inline bool oracle_wanted(const struct oracle_map *m)
+static inline bool oracle_wanted(pid_t pid, const struct oracle_map *m)
 {
 	static const char *const special[] = {
 		"[vdso]", "[vvar]", "[vvar_vclock]", "[vsyscall]", "[uprobes]",
@@ -79,7 +107,7 @@ static inline bool oracle_wanted(const struct oracle_map *m)
 	size_t i;
 
 	if (m->perms[3] == 's')
-		return m->perms[1] == 'w';
+		return m->perms[1] == 'w' || oracle_unlinked_memory(pid, m);
 	if (!m->path[0] || !strncmp(m->path, "[anon:", 6))
 		return true;
 	if (m->path[0] != '[')
@@ -299,7 +327,7 @@ static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
 	}
 	while (getline(&line, &len, maps) > 0) {
 		if (!oracle_parse(line, &m) ||
-		    (!oracle_wanted(&m) && !oracle_private_file(&m)))
+		    (!oracle_wanted(pid, &m) && !oracle_private_file(&m)))
 			continue;
 		kpageflags = -1;
 		if (oracle_private_file(&m) && oracle_dax(pid, &m))

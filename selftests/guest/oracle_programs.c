@@ -217,7 +217,7 @@ static long long scribble(pid_t pid)
 		done = -1;
 	while (done >= 0 && getline(&line, &len, maps) > 0) {
 		if (!oracle_parse(line, &m) || m.perms[1] != 'w' ||
-		    m.perms[3] != 'p' || !oracle_wanted(&m) ||
+		    m.perms[3] != 'p' || !oracle_wanted(pid, &m) ||
 		    !strcmp(m.path, "[stack]"))
 			continue;
 		for (a = m.start; a < m.end; a += n) {

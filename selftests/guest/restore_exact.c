@@ -231,7 +231,7 @@ static void setup_past_eof(struct target *t, void *arg)
 
 static void setup_shared(struct target *t, void *arg)
 {
-	uint8_t *m, *s, *v;
+	uint8_t *m, *s, *v, *r;
 	int fd, id;
 
 	fd = memfd_create("restore-shared", 0);
@@ -250,6 +250,15 @@ static void setup_shared(struct target *t, void *arg)
 		shmctl(id, IPC_RMID, NULL);
 	add("sysv", v == (void *)-1 ? NULL : v, 8 * PG, 8 * PG, 0, 8);
 	fill(v, 8, 11);
+	/*
+	 * Read-only: the generation holds its pages (no name reaches its
+	 * object), the restore leaves it alone, --range cannot name it.
+	 */
+	r = anon(8, MAP_SHARED);
+	add("shared-read-only", r, 8 * PG, 0, 0, 0);
+	fill(r, 8, 12);
+	if (mprotect(r, 8 * PG, PROT_READ))
+		_exit(2);
 	t->base = (uint64_t)m;
 }
 

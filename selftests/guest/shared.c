@@ -65,6 +65,10 @@ static void child_write(uint64_t base, size_t from, size_t to, uint64_t v)
 	if (!pid) {
 		if (child_cg && join_child_cg())
 			_exit(1);
+		/* Its own mapping, written even where the target's is read-only. */
+		if (mprotect((void *)(base + from * PG), (to - from) * PG,
+			     PROT_READ | PROT_WRITE))
+			_exit(1);
 		for (i = from; i < to; i++)
 			fill_page(base, i, v + (i << 32));
 		_exit(0);
@@ -399,7 +403,13 @@ TEST_F_TIMEOUT(shared, generations_equal_live_memory, 120)
 	guest_sh(NULL, 0, "rm -rf %s", store);
 }
 
-/* A read-only shared mapping is the object's, not the target's: not sent. */
+/*
+ * Shared anonymous memory the target made read-only after a child of it
+ * filled it: its pages exist only in memory, and the target reads them.
+ * A full checkpoint sends every one; after another process writes some
+ * (it may make its own mapping writable again: VM_MAYWRITE), an
+ * incremental one sends exactly those.
+ */
 static void map_read_only(struct target *t, void *arg)
 {
 	void *p = mmap(NULL, t->npages * PG, PROT_READ | PROT_WRITE,
@@ -413,19 +423,38 @@ static void map_read_only(struct target *t, void *arg)
 		_exit(1);
 }
 
-TEST(read_only_shared_mapping_is_not_sent)
+TEST(read_only_shared_memory_is_sent)
 {
 	const char *why = guest_skip_reason();
+	enum kind kind = K_ANON;
 	struct snapper_genl *nl;
 	struct target t = { 0 };
 	struct got g = { 0 };
+	struct got_page *p;
+	size_t i;
 
 	if (why)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, snapper_genl_open(&nl));
-	ASSERT_EQ(0, target_start(&t, NPAGES, map_read_only, NULL, NULL));
+	ASSERT_EQ(0, target_start(&t, NPAGES, map_read_only, target_cmd, &kind));
 	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 0, 0, &g));
-	EXPECT_EQ(0, got_in(&g, t.base, t.base + NPAGES * PG));
+	EXPECT_EQ(NPAGES, got_in(&g, t.base, t.base + NPAGES * PG));
+	for (i = 0; i < NPAGES; i++) {
+		p = got_find(&g, t.base + i * PG);
+		EXPECT_TRUE(p && p->intact && p->first == TAG + (i << 32))
+			TH_LOG("page %zu: %s", i, p ? "other bytes" : "not sent");
+	}
+	ASSERT_EQ(0, snapper_genl_ack(nl, t.pid, STORE, g.h.checkpoint_id, 1));
+	for (i = 2; i < 5; i++)
+		ASSERT_EQ(0, target_do(&t, U_CHILD_WRITE, i, 0x77700000000ULL + (i << 32), 0));
+	ASSERT_EQ(0, checkpoint(nl, t.pid, STORE, 1, 0, &g));
+	EXPECT_EQ(3, got_in(&g, t.base, t.base + NPAGES * PG));
+	for (i = 2; i < 5; i++) {
+		p = got_find(&g, t.base + i * PG);
+		EXPECT_TRUE(p && p->intact && p->first == 0x77700000000ULL + (i << 32))
+			TH_LOG("page %zu, written by another process: %s", i,
+			       p ? "other bytes" : "not sent");
+	}
 	target_stop(&t);
 	got_free(&g);
 	snapper_genl_close(nl);

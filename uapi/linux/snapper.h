@@ -77,8 +77,10 @@
  *   mapped range (in memory or in swap, whoever wrote it), INCREMENTAL
  *   those whose content (64-bit seeded hash) differs from what the base
  *   got at that address. A page the object does not hold (a hole) is not
- *   sent. A read-only shared mapping contributes no pages: its content is
- *   the object's, which others write. A private file mapping contributes
+ *   sent. So are read-only shared mappings of such an object that no
+ *   name reaches (link count 0: a memfd, SysV shm, shared anonymous
+ *   memory); one of a named file contributes no pages, its content is
+ *   the file's. A private file mapping contributes
  *   the pages the target wrote (anonymous copies), not the file's.
  *   The target's threads, and those of any other process sharing its mm
  *   (vfork() and posix_spawn() children before their exec, other
