@@ -990,7 +990,7 @@ static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 /* Every thread of @pid in read(), its parking place. Return: 0, or -1 after 60 s. */
 static int wait_all_parked(pid_t pid)
 {
-	char path[320], buf[64];
+	char path[320], buf[64], out[4096];
 	struct dirent *e;
 	bool all;
 	DIR *d;
@@ -1020,6 +1020,14 @@ static int wait_all_parked(pid_t pid)
 		usleep(10000);
 	}
 	fprintf(stderr, "# oracle: the threads of %d never all parked in read()\n", pid);
+	/* What each thread does instead: the next failure says where. */
+	guest_sh(out, sizeof(out), "cd /proc/%d/task && for t in *; do "
+		 "echo \"# $t $(grep ^State: $t/status | cut -f2) "
+		 "syscall $(cut -d' ' -f1 $t/syscall) wchan $(cat $t/wchan) "
+		 "stack $(head -4 $t/stack | cut -d' ' -f2 | tr '\\n' ' ')\"; done",
+		 pid);
+	fprintf(stderr, "# oracle: its threads (tid, state, syscall, wchan, kernel stack):\n%s",
+		out);
 	return -1;
 }
 
