@@ -1798,14 +1798,25 @@ static void *short_lived(void *arg)
 	return arg;
 }
 
+/*
+ * Created detached: pthread_detach() after pthread_create() races with
+ * the thread's exit in glibc 2.36 (Debian 12). Once its compare-and-swap
+ * has marked the thread detached, it reads the thread's descriptor again
+ * (cancelhandling), which the exiting thread, now detached, may have
+ * freed with its stack: SIGSEGV in pthread_detach(), as CI 46 saw (6.12:
+ * "segfault at ... in libc.so.6[8a28c]", pthread_detach+28), when
+ * glibc's stack cache was over its limit and the stack unmapped.
+ */
 static void *spawner(void *arg)
 {
+	pthread_attr_t a;
 	pthread_t t;
 
-	for (;;) {
-		if (!pthread_create(&t, NULL, short_lived, NULL))
-			pthread_detach(t);
-	}
+	if (pthread_attr_init(&a) ||
+	    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED))
+		_exit(2);
+	for (;;)
+		pthread_create(&t, &a, short_lived, NULL);
 	return arg;
 }
 
