@@ -6,11 +6,9 @@
  * machine (swap files, cgroups, module knobs, device-mapper tables) relies
  * on it so that one failing test does not fail the tests after it.
  */
-#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
