@@ -31,6 +31,14 @@
  * arena mapping from the previous generation (snapper-tool restore
  * --range) and compares it with that generation.
  *
+ * The large_* variants make the same calls with large folios wherever the
+ * kernel makes them (guest_large_folios_on()), and shared anonymous
+ * memory among the mappings: huge pages in shared memory, and on 6.8 and
+ * later folios of 16 KiB to 1 MiB in private anonymous memory (in shared
+ * anonymous memory from 6.11), mostly mapped by page table entries, which
+ * the calls split, swap, collapse, migrate and copy on write. They fail
+ * if the kernel made none.
+ *
  * The storm_* variants make the same calls from STORM_THREADS threads at
  * once, without pause (and threads that write and end instead of half the
  * forks), through STORM_CKPTS checkpoints; then the threads park, and the
@@ -107,6 +115,7 @@ static int sleeper_rounds;
 static __thread char text[MSG];
 static __thread size_t text_len;
 static bool storm;			/* threads at once: no child stays */
+static bool large;			/* a large_* variant's target */
 static volatile sig_atomic_t calm;	/* SIGUSR1: the storm is to end */
 
 static uint64_t next(void)
@@ -190,13 +199,20 @@ static int write_pages(size_t first, size_t n, int count)
 	return done;
 }
 
+/*
+ * Private anonymous memory, with or without MADV_HUGEPAGE; with large
+ * folios, shared anonymous memory a time in three (6.11 and later make
+ * folios of every size in it, not in a memfd: shmem_allowable_huge_orders()).
+ */
 static int map_anon(size_t first, size_t n)
 {
-	bool thp = below(2);
+	bool thp = below(2), shared = large && !below(3);
 
-	say("anon%s %zu+%zu; ", thp ? "(thp)" : "", first, n);
+	say("anon%s%s %zu+%zu; ", shared ? "(shared)" : "", thp ? "(thp)" : "",
+	    first, n);
 	if (mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		 (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_FIXED,
+		 -1, 0) == MAP_FAILED)
 		return -1;
 	if (thp)
 		madvise(at(first), n * PG, MADV_HUGEPAGE);
@@ -232,6 +248,13 @@ static int map_object(size_t first, size_t n, bool shared)
 	if (n > OBJ_PAGES)
 		n = OBJ_PAGES;
 	off = below(OBJ_PAGES - n + 1);
+	/*
+	 * With large folios, half the memfd's mappings at an offset that
+	 * lines its huge pages up with the arena's, so that the kernel may
+	 * map them whole (a PMD); the others map parts of them (PTEs).
+	 */
+	if (large && shared && below(2) && first % HP + n <= OBJ_PAGES)
+		off = first % HP + below((OBJ_PAGES - n - first % HP) / HP + 1) * HP;
 	say("%s %zu+%zu@%zu; ", shared ? "memfd" : "file", first, n, off);
 	if (mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
 		 (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd,
@@ -640,7 +663,7 @@ static void storm_on(int cmd, int ack, uint64_t seed)
 }
 
 static void target(int cmd, int ack, uint64_t seed, const char *file,
-		   bool with_storm)
+		   bool with_storm, bool with_large)
 {
 	struct sigaction sa = { .sa_handler = on_fault };
 	char msg[MSG], c;
@@ -665,11 +688,33 @@ static void target(int cmd, int ack, uint64_t seed, const char *file,
 	if (memfd < 0 || ftruncate(memfd, (off_t)(OBJ_PAGES * PG)) ||
 	    filefd < 0 || selfmem < 0)
 		_exit(1);
+	/*
+	 * Large folios: the memfd written whole first, by write(2), which
+	 * the mappings' alignment does not limit: huge pages from the start.
+	 */
+	large = with_large;
+	for (size_t i = 0; large && i < OBJ_PAGES; i++) {
+		uint64_t page[PG / 8];
+
+		for (size_t k = 0; k < PG / 8; k++)
+			page[k] = next();
+		if (pwrite(memfd, page, PG, (off_t)(i * PG)) != (ssize_t)PG)
+			_exit(1);
+	}
 	/* Round 0 starts from the arena mapped and written whole, half THP. */
 	if (mmap(ARENA, ARENA_PAGES * PG, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != ARENA)
 		_exit(1);
 	madvise(ARENA, ARENA_PAGES / 2 * PG, MADV_HUGEPAGE);
+	/*
+	 * With large folios, the arena's end is shared anonymous memory, from
+	 * a 256 KiB boundary: folios smaller than a huge page up to the next
+	 * 2 MiB one, then a huge page.
+	 */
+	if (large && mmap(at(ARENA_PAGES - 2 * HP + 64), (2 * HP - 64) * PG,
+			  PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED)
+		_exit(1);
 	for (size_t i = 0; i < ARENA_PAGES * PG / 8; i++)
 		((uint64_t *)ARENA)[i] = next();
 	if (with_storm)
@@ -711,18 +756,29 @@ FIXTURE(oracle_random) {
 	char store[256], file[256], swapfile[256];
 	char hugepages[32];	/* vm.nr_hugepages to put back, or "" */
 	struct guest_ksm ksm;
+	struct guest_thp thp;
+	long long folios[3];	/* guest_large_folio_counts() at the start */
 	const char *no_swap;
 };
 
 FIXTURE_VARIANT(oracle_random) {
 	bool proc;
 	bool storm;		/* threads calling during the checkpoints */
+	bool large;		/* large folios: guest_large_folios_on() */
 };
 
 FIXTURE_VARIANT_ADD(oracle_random, module) { .proc = false };
 FIXTURE_VARIANT_ADD(oracle_random, proc) { .proc = true };
 FIXTURE_VARIANT_ADD(oracle_random, storm_module) { .proc = false, .storm = true };
 FIXTURE_VARIANT_ADD(oracle_random, storm_proc) { .proc = true, .storm = true };
+FIXTURE_VARIANT_ADD(oracle_random, large_module) { .proc = false, .large = true };
+FIXTURE_VARIANT_ADD(oracle_random, large_proc) { .proc = true, .large = true };
+FIXTURE_VARIANT_ADD(oracle_random, storm_large_module) {
+	.proc = false, .storm = true, .large = true
+};
+FIXTURE_VARIANT_ADD(oracle_random, storm_large_proc) {
+	.proc = true, .storm = true, .large = true
+};
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
 {
@@ -753,6 +809,7 @@ FIXTURE_SETUP(oracle_random)
 	self->file[0] = '\0';
 	self->hugepages[0] = '\0';
 	memset(&self->ksm, 0, sizeof(self->ksm));
+	self->thp.n = 0;
 	if (why)
 		SKIP(return, "%s", why);
 	if (variant->proc && guest_debug_kernel())
@@ -775,11 +832,19 @@ FIXTURE_SETUP(oracle_random)
 	why = guest_ksm_start(&self->ksm);
 	if (why)
 		TH_LOG("note: %s: MADV_MERGEABLE merges nothing", why);
+	if (variant->large) {
+		why = guest_large_folios_on(&self->thp);
+		if (why && !self->thp.n)
+			SKIP(return, "%s", why);
+		ASSERT_EQ(NULL, why);
+		guest_large_folio_counts(self->folios);
+	}
 	TH_LOG("seed %#llx (SNAPPER_RANDOM_SEED replays it)",
 	       (unsigned long long)seed);
 	ASSERT_LE(0, oracle_fork(&self->t));
 	if (!self->t.pid)
-		target(self->t.cmd, self->t.ack, seed, self->file, variant->storm);
+		target(self->t.cmd, self->t.ack, seed, self->file, variant->storm,
+		       variant->large);
 }
 
 FIXTURE_TEARDOWN(oracle_random)
@@ -793,6 +858,7 @@ FIXTURE_TEARDOWN(oracle_random)
 	oracle_swap_off(self->swapfile);
 	guest_release_huge(self->hugepages);
 	guest_ksm_stop(&self->ksm);
+	guest_large_folios_off(&self->thp);
 }
 
 /*
@@ -904,7 +970,11 @@ static bool uffd_registered(pid_t pid, uint64_t start)
 	return reg;
 }
 
-/* The bytes of [@start, @end) of @pid, in a buffer to free. */
+/*
+ * The bytes of [@start, @end) of @pid, in a buffer to free; zeros for a
+ * page that cannot be read (a shared mapping's page past its object's
+ * end, a poisoned one), the same before and after a refused restore.
+ */
 static uint8_t *live_bytes(pid_t pid, uint64_t start, uint64_t end)
 {
 	uint8_t *buf = malloc(end - start);
@@ -915,8 +985,13 @@ static uint8_t *live_bytes(pid_t pid, uint64_t start, uint64_t end)
 	mem = open(path, O_RDONLY);
 	if (buf && (mem < 0 || pread(mem, buf, end - start, (off_t)start) !=
 			       (ssize_t)(end - start))) {
-		free(buf);
-		buf = NULL;
+		for (uint64_t a = start; mem >= 0 && a < end; a += PG)
+			if (pread(mem, buf + (a - start), PG, (off_t)a) != (ssize_t)PG)
+				memset(buf + (a - start), 0, PG);
+		if (mem < 0) {
+			free(buf);
+			buf = NULL;
+		}
 	}
 	if (mem >= 0)
 		close(mem);
@@ -953,12 +1028,16 @@ static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 	if (refuse) {
 		uint8_t *after = live_bytes(pid, m->start, m->end);
 
-		d = before && after && st == 1 && strstr(out, refuse) &&
-		    !memcmp(before, after, m->end - m->start) ? 0 : 1;
+		const char *why = !before || !after ? "its memory could not be read" :
+				  st != 1 || !strstr(out, refuse) ? "not refused so" :
+				  memcmp(before, after, m->end - m->start) ?
+				  "the mapping changed" : NULL;
+
+		d = why ? 1 : 0;
 		if (d)
-			fprintf(stderr, "# restore of %llx-%llx, to be refused: exit %d: %s",
+			fprintf(stderr, "# restore of %llx-%llx, to be refused (%s): %s: exit %d: %s",
 				(unsigned long long)m->start,
-				(unsigned long long)m->end, st, out);
+				(unsigned long long)m->end, refuse, why, st, out);
 		free(before);
 		free(after);
 		return d;
@@ -1088,6 +1167,33 @@ static void show_rounds(struct __test_metadata *_metadata, char seen[][MSG],
 			       seen[(r - k) % KEEP]);
 }
 
+/*
+ * What a large_* variant ran on: it must have had large folios to check,
+ * huge pages of shared memory on every kernel, folios of the sizes below
+ * the PMD's where the kernel counts them.
+ */
+static void large_folios_made(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(oracle_random) *self)
+{
+	static const char *const what[] = {
+		"huge pages of shared memory",
+		"smaller large folios of anonymous memory",
+		"smaller large folios of shared memory",
+	};
+	long long now[3];
+
+	guest_large_folio_counts(now);
+	for (int i = 0; i < 3; i++) {
+		if (now[i] < 0 || self->folios[i] < 0) {
+			TH_LOG("%s: not counted by this kernel", what[i]);
+			continue;
+		}
+		TH_LOG("%s allocated: %lld", what[i], now[i] - self->folios[i]);
+		EXPECT_LT(self->folios[i], now[i])
+			TH_LOG("the variant made no %s", what[i]);
+	}
+}
+
 TEST_F_TIMEOUT(oracle_random, exact, 600)
 {
 	uint64_t rounds = env_u64("SNAPPER_RANDOM_ROUNDS", guest_debug_kernel() ?
@@ -1098,8 +1204,12 @@ TEST_F_TIMEOUT(oracle_random, exact, 600)
 	uint64_t prev = 0;
 	long d;
 
-	if (variant->storm)
-		return storm_test(_metadata, self, variant);
+	if (variant->storm) {
+		storm_test(_metadata, self, variant);
+		if (variant->large)
+			large_folios_made(_metadata, self);
+		return;
+	}
 	memset(seen, 0, sizeof(seen));
 	for (r = 0; r <= rounds; r++) {
 		bool full = r % FULL_EVERY == 0 || r == rounds;
@@ -1142,6 +1252,8 @@ TEST_F_TIMEOUT(oracle_random, exact, 600)
 				       full ? "full" : "incremental",
 				       (unsigned long long)r);
 	}
+	if (variant->large)
+		large_folios_made(_metadata, self);
 }
 
 TEST_HARNESS_MAIN

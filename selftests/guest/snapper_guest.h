@@ -9,6 +9,7 @@
 #ifndef SNAPPER_GUEST_H
 #define SNAPPER_GUEST_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -1048,6 +1049,140 @@ static inline bool guest_ksm_wait(pid_t pid, long n, int seconds)
 		usleep(100 * 1000);
 	}
 	return false;
+}
+
+/* ---- large folios: THP in shared memory, multi-size THP ---- */
+
+#define GUEST_THP_DIR	"/sys/kernel/mm/transparent_hugepage/"
+#define GUEST_THP_KNOBS	24
+
+/*
+ * The knobs guest_large_folios_on() set, each with its word before: a
+ * knob reads as its words with the one in force bracketed ("always
+ * [inherit] madvise never").
+ */
+struct guest_thp {
+	int n;
+	char path[GUEST_THP_KNOBS][96];
+	char was[GUEST_THP_KNOBS][16];
+};
+
+/* @path's word in force into @word. Return: 0, or -1. */
+static inline int guest_thp_word(const char *path, char *word, size_t len)
+{
+	char buf[128], *l, *r;
+
+	if (guest_read_file(path, buf, sizeof(buf)))
+		return -1;
+	l = strchr(buf, '[');
+	r = l ? strchr(l, ']') : NULL;
+	if (!r || (size_t)(r - l - 1) >= len)
+		return -1;
+	memcpy(word, l + 1, r - l - 1);
+	word[r - l - 1] = '\0';
+	return 0;
+}
+
+/* Sets @path to @word, keeping the word before in @t. Return: 0, or -1. */
+static inline int guest_thp_set(struct guest_thp *t, const char *path,
+				const char *word)
+{
+	int i = t->n;
+
+	if (i == GUEST_THP_KNOBS ||
+	    guest_thp_word(path, t->was[i], sizeof(t->was[i])))
+		return -1;
+	snprintf(t->path[i], sizeof(t->path[i]), "%s", path);
+	t->n++;
+	return guest_write_file(path, word) ? -1 : 0;
+}
+
+/*
+ * Large folios wherever the kernel makes them, until guest_large_folios_off():
+ * huge pages in shared memory (memfd, SysV, shared anonymous: the
+ * top-level shmem_enabled, "always"), and where the kernel has multi-size
+ * THP, every size below the PMD's "always" for private anonymous memory
+ * (hugepages-*kB/enabled, 6.8 and later) and for shared memory
+ * (hugepages-*kB/shmem_enabled, 6.11 and later). The PMD size keeps the
+ * anonymous setting it had. Return: NULL, or why not (no THP: the caller
+ * skips; otherwise it fails).
+ */
+static inline const char *guest_large_folios_on(struct guest_thp *t)
+{
+	static const char *const knob[] = { "enabled", "shmem_enabled" };
+	char path[96], pmd[32];
+	struct dirent *e;
+	DIR *d;
+
+	t->n = 0;
+	if (access(GUEST_THP_DIR "shmem_enabled", W_OK))
+		return "this kernel has no THP in shared memory (CONFIG_TRANSPARENT_HUGEPAGE)";
+	if (guest_thp_set(t, GUEST_THP_DIR "shmem_enabled", "always"))
+		return "cannot set " GUEST_THP_DIR "shmem_enabled";
+	snprintf(pmd, sizeof(pmd), "hugepages-%ldkB", 2048L);
+	d = opendir(GUEST_THP_DIR);
+	if (!d)
+		return "cannot list " GUEST_THP_DIR;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "hugepages-", 10) || !strcmp(e->d_name, pmd))
+			continue;
+		for (size_t k = 0; k < 2; k++) {
+			snprintf(path, sizeof(path), GUEST_THP_DIR "%.40s/%s",
+				 e->d_name, knob[k]);
+			if (!access(path, F_OK) &&
+			    guest_thp_set(t, path, "always")) {
+				closedir(d);
+				return "cannot set a multi-size THP knob";
+			}
+		}
+	}
+	closedir(d);
+	return NULL;
+}
+
+/* Puts back what guest_large_folios_on() set, last first. */
+static inline void guest_large_folios_off(struct guest_thp *t)
+{
+	while (t->n > 0) {
+		t->n--;
+		guest_write_file(t->path[t->n], t->was[t->n]);
+	}
+}
+
+/*
+ * Large folios allocated since boot: [0] huge pages of shared memory
+ * (/proc/vmstat thp_file_alloc), [1] and [2] anonymous and shared folios
+ * of the sizes below the PMD's (hugepages-*kB/stats/anon_fault_alloc and
+ * shmem_alloc, 6.9 and 6.11 on), -1 where the kernel does not count.
+ */
+static inline void guest_large_folio_counts(long long count[3])
+{
+	static const char *const stat[] = { "anon_fault_alloc", "shmem_alloc" };
+	static char vmstat[32768];	/* a debug kernel's is over 8 KiB */
+	char path[128], buf[64], pmd[32];
+	struct dirent *e;
+	DIR *d;
+
+	count[0] = guest_read_file("/proc/vmstat", vmstat, sizeof(vmstat)) ? -1 :
+		   guest_keyed(vmstat, "thp_file_alloc");
+	count[1] = count[2] = -1;
+	snprintf(pmd, sizeof(pmd), "hugepages-%ldkB", 2048L);
+	d = opendir(GUEST_THP_DIR);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, "hugepages-", 10) || !strcmp(e->d_name, pmd))
+			continue;
+		for (size_t k = 0; k < 2; k++) {
+			snprintf(path, sizeof(path), GUEST_THP_DIR "%.40s/stats/%s",
+				 e->d_name, stat[k]);
+			if (guest_read_file(path, buf, sizeof(buf)))
+				continue;
+			count[1 + k] = (count[1 + k] < 0 ? 0 : count[1 + k]) +
+				       strtoll(buf, NULL, 10);
+		}
+	}
+	closedir(d);
 }
 
 /* ---- a memory cgroup ---- */
