@@ -120,6 +120,28 @@ static inline unsigned int snapper_hugetlb_shift(unsigned int order)
 #define snapper_entry_poisoned(entry)	is_hwpoison_entry(entry)
 #endif
 
+/*
+ * How many times a large folio is mapped, by PTEs or whole: 6.11 keeps the
+ * total, folio_mapcount() (inline). Before, folio_mapcount() is not
+ * exported; the pages' mapcounts are summed, and a folio also mapped
+ * whole somewhere counts as more than any page table could map.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#define snapper_large_mapcount(folio)	folio_mapcount(folio)
+#else
+#include <linux/mm.h>
+static inline long snapper_large_mapcount(struct folio *folio)
+{
+	long i, n = 0;
+
+	if (folio_entire_mapcount(folio))
+		return LONG_MAX;
+	for (i = 0; i < folio_nr_pages(folio); i++)
+		n += page_mapcount(folio_page(folio, i));
+	return n;
+}
+#endif
+
 /* 6.2 moved the parsed attributes of a dump into a struct genl_info. */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 #define snapper_dump_attrs(cb)	(genl_dumpit_info(cb)->info.attrs)

@@ -1986,11 +1986,19 @@ out:
  * not in the swap cache, whose only reference is that mapping's. Any other
  * (a stream, the hasher or an unread skb that still holds the page, GUP, a
  * forked child that maps it) leaves it shared, as the fault would copy it.
- * Small folios and PMD-mapped huge pages only: 6.12 reuses no page of a
- * large folio mapped by PTEs. A reference GUP-fast takes after the check
- * is the race do_wp_page() has too: a plain reference promises nothing of
- * later writes, and a read-only pin looks at the flag after it took its
- * reference (gup_must_unshare()).
+ * A reference GUP-fast takes after the check is the race do_wp_page() has
+ * too: a plain reference promises nothing of later writes, and a read-only
+ * pin looks at the flag after it took its reference (gup_must_unshare()).
+ *
+ * A large folio mapped by PTEs (a huge page split, 6.8's multi-size THP)
+ * is one the write fault never reuses on 6.12 (wp_can_reuse_anon_folio()
+ * cannot tell whose its references are), nor would a read-only pin: left
+ * shared, each page the target writes after a checkpoint is copied into a
+ * small page, as is each one the restore reads back with
+ * process_vm_readv(), and the target's large folios fall apart, where a
+ * clear_refs write-protection (CRIU's) keeps them whole. give_back_large()
+ * marks them exclusive again where it can tell that every mapping and
+ * every reference of the folio is one of this page table's entries.
  */
 static void give_back(struct vm_area_struct *vma, struct folio *folio,
 		      struct page *page)
@@ -2006,12 +2014,59 @@ static void give_back(struct vm_area_struct *vma, struct folio *folio,
 	folio_unlock(folio);
 }
 
+/*
+ * give_back() for a page of a large folio mapped by PTEs, with the page
+ * table of @addr (@table, its lock held). The folio must lie where its
+ * pages would be had it been faulted in whole (at @addr minus @page's
+ * offset in it), inside @vma and this page table; it must belong to the
+ * VMA's own anon_vma, be out of the swap cache, locked; and each of its
+ * references and mappings must be one of the entries here that map its
+ * pages in place: then no other process maps it and nothing else holds
+ * it, and each page so mapped is marked exclusive, at once.
+ */
+static void give_back_large(struct vm_area_struct *vma, pte_t *table,
+			    unsigned long addr, struct folio *folio,
+			    struct page *page)
+{
+	void *own = (void *)vma->anon_vma + PAGE_MAPPING_ANON;
+	unsigned long nr = folio_nr_pages(folio), size = nr * PAGE_SIZE;
+	unsigned long pfn = folio_pfn(folio), first, i;
+	long ours = 0;
+	pte_t pte;
+
+	if (READ_ONCE(folio->mapping) != own || PageAnonExclusive(page))
+		return;
+	first = (page_to_pfn(page) - pfn) * PAGE_SIZE;	/* for now, the offset */
+	if (first > addr - vma->vm_start)
+		return;
+	first = addr - first;
+	if (size > vma->vm_end - first || (first & PMD_MASK) != (addr & PMD_MASK) ||
+	    ((first + size - 1) & PMD_MASK) != (addr & PMD_MASK))
+		return;
+	for (i = 0; i < nr; i++) {
+		pte = ptep_get(table + pte_index(first + i * PAGE_SIZE));
+		ours += pte_present(pte) && pte_pfn(pte) == pfn + i;
+	}
+	if (folio_ref_count(folio) != ours || !folio_trylock(folio))
+		return;
+	if (!folio_test_swapcache(folio) && folio_ref_count(folio) == ours &&
+	    snapper_large_mapcount(folio) == ours) {
+		for (i = 0; i < nr; i++) {
+			pte = ptep_get(table + pte_index(first + i * PAGE_SIZE));
+			if (pte_present(pte) && pte_pfn(pte) == pfn + i)
+				SetPageAnonExclusive(folio_page(folio, i));
+		}
+	}
+	folio_unlock(folio);
+}
+
 /* The pages of @owed (see snapper_tracker_give_back()) in [@addr, @end). */
 static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
 			  pmd_t *pmdp, struct xarray *owed, u64 ckpt,
 			  unsigned long addr, unsigned long end)
 {
 	pmd_t pmdval = READ_ONCE(*pmdp);
+	struct folio *folio;
 	unsigned long idx;
 	spinlock_t *ptl;	/* the PMD's or the PTE table's */
 	pte_t *table, pte;
@@ -2043,11 +2098,15 @@ static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
 			if (xa_to_value(entry) > (ckpt & LONG_MAX))
 				continue;
 			pte = ptep_get(table + pte_index(idx << PAGE_SHIFT));
-			if (pte_present(pte) && !pte_special(pte) &&
-			    !pte_devmap(pte) &&
-			    !folio_test_large(page_folio(pte_page(pte))))
-				give_back(vma, page_folio(pte_page(pte)),
-					  pte_page(pte));
+			if (!pte_present(pte) || pte_special(pte) ||
+			    pte_devmap(pte))
+				continue;
+			folio = page_folio(pte_page(pte));
+			if (folio_test_large(folio))
+				give_back_large(vma, table, idx << PAGE_SHIFT,
+						folio, pte_page(pte));
+			else
+				give_back(vma, folio, pte_page(pte));
 		}
 	}
 	spin_unlock(ptl);

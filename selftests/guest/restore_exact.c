@@ -280,6 +280,63 @@ static void setup_thp(struct target *t, void *arg)
 	t->base = (uint64_t)h;
 }
 
+/*
+ * @npages mapped @flags (of @fd) at @skew bytes past a 2 MiB boundary, a
+ * mapping of their own.
+ */
+static uint8_t *place(size_t npages, size_t skew, int flags, int fd)
+{
+	size_t len = npages * PG, span = len + 2 * HUGE;
+	uint8_t *p = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			  -1, 0), *at;
+
+	if (p == MAP_FAILED)
+		_exit(2);
+	at = (uint8_t *)(((uint64_t)p + HUGE - 1) & ~(HUGE - 1)) + skew;
+	munmap(p, span);
+	if (mmap(at, len, PROT_READ | PROT_WRITE, flags | MAP_FIXED, fd, 0) != at)
+		_exit(2);
+	return at;
+}
+
+/*
+ * Large folios, which the test turns on (guest_large_folios_on()): private
+ * anonymous memory in folios smaller than a huge page (6.8 and later; 1
+ * MiB from a 64 KiB boundary), a memfd in a huge page mapped shared (a
+ * PMD) and privately (a PMD of the file's page until a write copies a
+ * page: 2 and 3 written, the rest only read, as in setup_files()), and
+ * shared anonymous memory in folios smaller than a huge page (6.11 and
+ * later). Each is overwritten after the checkpoint in part of its folios:
+ * the restore writes into folios the target keeps, mapped by PTEs.
+ */
+static void setup_large(struct target *t, void *arg)
+{
+	uint8_t *a, *m, *f, *s;
+	int fd;
+
+	a = place(256, 64 << 10, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	fill(a, 256, 20);
+	add("mthp-private", a, 256 * PG, 256 * PG, 3, 40);
+
+	fd = memfd_create("restore-large", 0);
+	if (fd < 0 || ftruncate(fd, HUGE))
+		_exit(2);
+	m = place(HUGE / PG, 0, MAP_SHARED, fd);
+	fill(m, HUGE / PG, 21);
+	add("memfd-huge", m, HUGE, HUGE, 100, 30);
+	f = place(HUGE / PG, 0, MAP_PRIVATE, fd);
+	close(fd);
+	touch(f, HUGE);
+	fill(f + 2 * PG, 2, 22);
+	add("memfd-huge-private", f, 8 * PG, HUGE, 1, 4);
+	tab->r[tab->n - 1].nfile = 3;
+
+	s = place(256, 64 << 10, MAP_SHARED | MAP_ANONYMOUS, -1);
+	fill(s, 256, 23);
+	add("mthp-shared-anon", s, 256 * PG, 256 * PG, 5, 40);
+	t->base = (uint64_t)a;
+}
+
 #ifndef MFD_HUGETLB
 #define MFD_HUGETLB 4U
 #endif
@@ -553,6 +610,7 @@ static int target_cmd(struct target *t, struct tcmd *c, void *arg)
 FIXTURE(rx) {
 	struct target t;
 	char dir[256], out[8192];
+	struct guest_thp thp;	/* knobs large_folios set, put back */
 };
 
 FIXTURE_VARIANT(rx) {
@@ -587,6 +645,7 @@ FIXTURE_SETUP(rx)
 FIXTURE_TEARDOWN(rx)
 {
 	target_stop(&self->t);
+	guest_large_folios_off(&self->thp);
 	if (tab && tab != MAP_FAILED && tab->dax)
 		guest_sh(NULL, 0, "umount " DAX_DIR);
 	/* The suite's programs share one scratch disk: 16 MiB a store here. */
@@ -848,6 +907,41 @@ TEST_F(rx, thp)
 		ASSERT_LE(2048, anon_huge_kb(self->t.pid));
 }
 
+/*
+ * Large folios of every kind the kernel makes (see setup_large()), which
+ * it must have made: the counters it keeps (guest_large_folio_counts())
+ * say how many since the start, -1 where it keeps none.
+ */
+TEST_F(rx, large_folios)
+{
+	const char *why = guest_large_folios_on(&self->thp);
+	long long before[3], after[3];
+
+	if (why && !self->thp.n)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(NULL, why);
+	guest_large_folio_counts(before);
+	round_trip(_metadata, self, variant, setup_large);
+	guest_large_folio_counts(after);
+	TH_LOG("large folios made: %lld huge pages of shared memory, %lld and %lld smaller ones, anonymous and shared (-1: not counted)",
+	       after[0] < 0 ? -1 : after[0] - before[0],
+	       after[1] < 0 ? -1 : after[1] - before[1],
+	       after[2] < 0 ? -1 : after[2] - before[2]);
+	/* Each region of a kind the kernel makes is in large folios still. */
+	for (int i = 0; i < tab->n; i++) {
+		struct region *r = &tab->r[i];
+		long n = guest_large_pages(self->t.pid, r->base, r->len / PG);
+		bool made = strstr(r->name, "memfd") ? true :
+			    strstr(r->name, "private") ? before[1] >= 0 :
+			    before[2] >= 0;
+
+		TH_LOG("%s: %ld of %llu pages in large folios", r->name, n,
+		       (unsigned long long)(r->len / PG));
+		if (made)
+			EXPECT_LT(0, n);
+	}
+}
+
 TEST_F(rx, heap_and_thread_stack)
 {
 	round_trip(_metadata, self, variant, setup_heap_stack);
@@ -920,7 +1014,8 @@ static long written(const char *out)
 	return n;
 }
 
-TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
+static void cow_kept(struct __test_metadata *_metadata, FIXTURE_DATA(rx) *self,
+		     const FIXTURE_VARIANT(rx) *variant)
 {
 	struct usage t0, c0, t1, c1;
 	pid_t child;
@@ -965,6 +1060,33 @@ TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
 	ASSERT_SAME_USAGE(t0, t1);
 	ASSERT_SAME_USAGE(c0, c1);
 	ASSERT_EQ(0, target_do(&self->t, T_CHECK, 0, 0, 0));
+}
+
+TEST_F(rx, cow_sharing_with_a_forked_child_is_kept)
+{
+	cow_kept(_metadata, self, variant);
+}
+
+/* The same in folios smaller than a huge page (6.8 and later). */
+TEST_F(rx, cow_sharing_of_large_folios_is_kept)
+{
+	const char *why = guest_large_folios_on(&self->thp);
+	long long before[3], after[3];
+	long n;
+
+	if (why && !self->thp.n)
+		SKIP(return, "%s", why);
+	ASSERT_EQ(NULL, why);
+	guest_large_folio_counts(before);
+	if (before[1] < 0)
+		SKIP(return, "this kernel has no multi-size THP of anonymous memory (6.8 and later)");
+	cow_kept(_metadata, self, variant);
+	guest_large_folio_counts(after);
+	n = guest_large_pages(self->t.pid, tab->r[0].base, tab->r[0].len / PG);
+	TH_LOG("%lld anonymous folios smaller than a huge page made; %ld of the region's %llu pages in large folios",
+	       after[1] - before[1], n,
+	       (unsigned long long)(tab->r[0].len / PG));
+	EXPECT_LT(0, n);
 }
 
 /*

@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/kernel-page-flags.h>
 #include <linux/magic.h>
 #include <linux/userfaultfd.h>
 
@@ -1138,6 +1139,46 @@ static inline const char *guest_large_folios_on(struct guest_thp *t)
 	}
 	closedir(d);
 	return NULL;
+}
+
+/*
+ * Pages of [@start, @start + @npages pages) of @pid that are mapped and
+ * part of a large folio (compound: /proc/kpageflags), hugetlb's aside; -1
+ * if pagemap or kpageflags cannot be read.
+ */
+static inline long guest_large_pages(pid_t pid, uint64_t start, size_t npages)
+{
+	char path[64];
+	long n = 0;
+	int pm, kf;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	pm = open(path, O_RDONLY);
+	kf = open("/proc/kpageflags", O_RDONLY);
+	for (size_t i = 0; pm >= 0 && kf >= 0 && i < npages; i++) {
+		uint64_t e, f, pfn;
+
+		if (pread(pm, &e, 8, (start / PG + i) * 8) != 8) {
+			n = -1;
+			break;
+		}
+		pfn = e & ((1ULL << 55) - 1);
+		if (!(e >> 63 & 1) || !pfn)
+			continue;
+		if (pread(kf, &f, 8, pfn * 8) != 8) {
+			n = -1;
+			break;
+		}
+		n += (f >> KPF_COMPOUND_HEAD & 1 || f >> KPF_COMPOUND_TAIL & 1) &&
+		     !(f >> KPF_HUGE & 1);
+	}
+	if (pm < 0 || kf < 0)
+		n = -1;
+	if (pm >= 0)
+		close(pm);
+	if (kf >= 0)
+		close(kf);
+	return n;
 }
 
 /* Puts back what guest_large_folios_on() set, last first. */
