@@ -13,7 +13,9 @@
  * between two checkpoints and written again (the newer generation does not
  * hold them: restore puts the file's content back), a private mapping past
  * its file's end (its last partial page overwritten), shared
- * memory (memfd, shared anonymous, SysV), THP, the heap and a thread's
+ * memory (memfd, shared anonymous, SysV), THP, large folios (huge pages
+ * of shared memory, multi-size THP: still large after the round trip),
+ * the heap and a thread's
  * stack, a forked child sharing copy-on-write pages (its RSS and shared
  * counts unchanged by a checkpoint and a restore that writes nothing), and
  * a damaged store (the target untouched, exit status 3, the damage named;
