@@ -2034,7 +2034,9 @@ static void give_back_large(struct vm_area_struct *vma, pte_t *table,
 	long ours = 0;
 	pte_t pte;
 
-	if (READ_ONCE(folio->mapping) != own || PageAnonExclusive(page))
+	/* More references than pages: not all of them can be ours. */
+	if (READ_ONCE(folio->mapping) != own || PageAnonExclusive(page) ||
+	    folio_ref_count(folio) > nr)
 		return;
 	first = (page_to_pfn(page) - pfn) * PAGE_SIZE;	/* for now, the offset */
 	if (first > addr - vma->vm_start)
@@ -2066,7 +2068,7 @@ static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
 			  unsigned long addr, unsigned long end)
 {
 	pmd_t pmdval = READ_ONCE(*pmdp);
-	struct folio *folio;
+	struct folio *folio, *tried = NULL;
 	unsigned long idx;
 	spinlock_t *ptl;	/* the PMD's or the PTE table's */
 	pte_t *table, pte;
@@ -2102,11 +2104,14 @@ static void give_back_pmd(struct mm_struct *mm, struct vm_area_struct *vma,
 			    pte_devmap(pte))
 				continue;
 			folio = page_folio(pte_page(pte));
-			if (folio_test_large(folio))
+			if (!folio_test_large(folio)) {
+				give_back(vma, folio, pte_page(pte));
+			} else if (folio != tried) {
+				/* Once a folio: its pages are all given back, or none. */
 				give_back_large(vma, table, idx << PAGE_SHIFT,
 						folio, pte_page(pte));
-			else
-				give_back(vma, folio, pte_page(pte));
+				tried = folio;
+			}
 		}
 	}
 	spin_unlock(ptl);
