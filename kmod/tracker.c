@@ -2022,7 +2022,8 @@ static void give_back(struct vm_area_struct *vma, struct folio *folio,
  * VMA's own anon_vma, be out of the swap cache, locked; and each of its
  * references and mappings must be one of the entries here that map its
  * pages in place: then no other process maps it and nothing else holds
- * it, and each page so mapped is marked exclusive, at once.
+ * it, and each page so mapped is marked exclusive, at once (those that
+ * are already, again).
  */
 static void give_back_large(struct vm_area_struct *vma, pte_t *table,
 			    unsigned long addr, struct folio *folio,
@@ -2035,8 +2036,7 @@ static void give_back_large(struct vm_area_struct *vma, pte_t *table,
 	pte_t pte;
 
 	/* More references than pages: not all of them can be ours. */
-	if (READ_ONCE(folio->mapping) != own || PageAnonExclusive(page) ||
-	    folio_ref_count(folio) > nr)
+	if (READ_ONCE(folio->mapping) != own || folio_ref_count(folio) > nr)
 		return;
 	first = (page_to_pfn(page) - pfn) * PAGE_SIZE;	/* for now, the offset */
 	if (first > addr - vma->vm_start)
