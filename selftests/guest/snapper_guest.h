@@ -1099,6 +1099,28 @@ static inline int guest_thp_set(struct guest_thp *t, const char *path,
 }
 
 /*
+ * The directories of the multi-size THP sizes below the PMD's
+ * (GUEST_THP_DIR "hugepages-16kB" and so on, 6.8 and later), at most
+ * @max, into @dir. Return: how many.
+ */
+static inline int guest_mthp_dirs(char dir[][64], int max)
+{
+	char pmd[32];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(pmd, sizeof(pmd), "hugepages-%ldkB", 2048L);
+	d = opendir(GUEST_THP_DIR);
+	while (d && n < max && (e = readdir(d)))
+		if (!strncmp(e->d_name, "hugepages-", 10) && strcmp(e->d_name, pmd))
+			snprintf(dir[n++], 64, GUEST_THP_DIR "%.20s", e->d_name);
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
  * Large folios wherever the kernel makes them, until guest_large_folios_off():
  * huge pages in shared memory (memfd, SysV, shared anonymous: the
  * top-level shmem_enabled, "always"), and where the kernel has multi-size
@@ -1111,33 +1133,21 @@ static inline int guest_thp_set(struct guest_thp *t, const char *path,
 static inline const char *guest_large_folios_on(struct guest_thp *t)
 {
 	static const char *const knob[] = { "enabled", "shmem_enabled" };
-	char path[96], pmd[32];
-	struct dirent *e;
-	DIR *d;
+	char dir[GUEST_THP_KNOBS / 2][64], path[96];
+	int n;
 
 	t->n = 0;
 	if (access(GUEST_THP_DIR "shmem_enabled", W_OK))
 		return "this kernel has no THP in shared memory (CONFIG_TRANSPARENT_HUGEPAGE)";
 	if (guest_thp_set(t, GUEST_THP_DIR "shmem_enabled", "always"))
 		return "cannot set " GUEST_THP_DIR "shmem_enabled";
-	snprintf(pmd, sizeof(pmd), "hugepages-%ldkB", 2048L);
-	d = opendir(GUEST_THP_DIR);
-	if (!d)
-		return "cannot list " GUEST_THP_DIR;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "hugepages-", 10) || !strcmp(e->d_name, pmd))
-			continue;
+	n = guest_mthp_dirs(dir, GUEST_THP_KNOBS / 2 - 1);
+	for (int i = 0; i < n; i++)
 		for (size_t k = 0; k < 2; k++) {
-			snprintf(path, sizeof(path), GUEST_THP_DIR "%.40s/%s",
-				 e->d_name, knob[k]);
-			if (!access(path, F_OK) &&
-			    guest_thp_set(t, path, "always")) {
-				closedir(d);
+			snprintf(path, sizeof(path), "%.63s/%s", dir[i], knob[k]);
+			if (!access(path, F_OK) && guest_thp_set(t, path, "always"))
 				return "cannot set a multi-size THP knob";
-			}
 		}
-	}
-	closedir(d);
 	return NULL;
 }
 
@@ -1200,30 +1210,20 @@ static inline void guest_large_folio_counts(long long count[3])
 {
 	static const char *const stat[] = { "anon_fault_alloc", "shmem_alloc" };
 	static char vmstat[32768];	/* a debug kernel's is over 8 KiB */
-	char path[128], buf[64], pmd[32];
-	struct dirent *e;
-	DIR *d;
+	char dir[GUEST_THP_KNOBS][64], path[96], buf[64];
+	int n = guest_mthp_dirs(dir, GUEST_THP_KNOBS);
 
 	count[0] = guest_read_file("/proc/vmstat", vmstat, sizeof(vmstat)) ? -1 :
 		   guest_keyed(vmstat, "thp_file_alloc");
 	count[1] = count[2] = -1;
-	snprintf(pmd, sizeof(pmd), "hugepages-%ldkB", 2048L);
-	d = opendir(GUEST_THP_DIR);
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, "hugepages-", 10) || !strcmp(e->d_name, pmd))
-			continue;
+	for (int i = 0; i < n; i++)
 		for (size_t k = 0; k < 2; k++) {
-			snprintf(path, sizeof(path), GUEST_THP_DIR "%.40s/stats/%s",
-				 e->d_name, stat[k]);
+			snprintf(path, sizeof(path), "%.63s/stats/%s", dir[i], stat[k]);
 			if (guest_read_file(path, buf, sizeof(buf)))
 				continue;
 			count[1 + k] = (count[1 + k] < 0 ? 0 : count[1 + k]) +
 				       strtoll(buf, NULL, 10);
 		}
-	}
-	closedir(d);
 }
 
 /* ---- a memory cgroup ---- */
