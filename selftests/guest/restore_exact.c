@@ -310,8 +310,9 @@ static uint8_t *place(size_t npages, size_t skew, int flags, int fd)
  * shared anonymous memory in folios smaller than a huge page (6.11 and
  * later), and a huge page mapped by PTEs once one of its pages is let go
  * (MADV_DONTNEED: the folio stays whole, 511 of its pages mapped; 6.1
- * too, where THP is not "never"). Each is overwritten after the checkpoint in part of its folios:
- * the restore writes into folios the target keeps, mapped by PTEs.
+ * too, where THP is not "never"). Each is overwritten after the
+ * checkpoint in part of its folios: the restore writes into folios the
+ * target keeps, mapped by PTEs.
  */
 static void setup_large(struct target *t, void *arg)
 {
