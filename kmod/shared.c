@@ -115,8 +115,35 @@ bool snapper_shared_covers(struct vm_area_struct *vma)
 }
 
 /**
- * snapper_shared_end() - where a covered mapping's object ends
- * @vma: a mapping for which snapper_shared_covers() is true
+ * snapper_shared_under() - does a private mapping read an object no name reaches?
+ * @vma: a mapping of the target, with the mmap lock held
+ *
+ * A private mapping of shmem or hugetlbfs (a memfd, an unlinked file)
+ * reads the object's pages wherever the target has no copy of its own, and
+ * others may write them there (write(2), a shared mapping); once the
+ * object goes, no file holds them. So the walk takes those pages from the
+ * object too (tracker.c), and the target's copies as elsewhere (by
+ * soft-dirty; hugetlb ones at every checkpoint). CRIU dumps such an
+ * object's content for the same reason.
+ *
+ * Return: true if it does.
+ */
+bool snapper_shared_under(struct vm_area_struct *vma)
+{
+	struct address_space *mapping;
+
+	if ((vma->vm_flags & (VM_MAYSHARE | VM_PFNMAP | VM_IO)) ||
+	    !vma->vm_file)
+		return false;
+	mapping = vma_object(vma);
+	return mapping->host && (is_shmem(mapping) || is_hugetlb(mapping)) &&
+	       !READ_ONCE(mapping->host->i_nlink);
+}
+
+/**
+ * snapper_shared_end() - where a mapping's object ends
+ * @vma: a mapping for which snapper_shared_covers() or
+ *	snapper_shared_under() is true
  *
  * Return: the address past the object's last page in @vma, at most its
  * end: beyond it an access gets SIGBUS, and there is nothing to capture.
@@ -134,8 +161,9 @@ unsigned long snapper_shared_end(struct vm_area_struct *vma)
 }
 
 /**
- * snapper_shared_next() - where a covered mapping's object next holds pages
- * @vma: a mapping for which snapper_shared_covers() is true
+ * snapper_shared_next() - where a mapping's object next holds pages
+ * @vma: a mapping for which snapper_shared_covers() or
+ *	snapper_shared_under() is true
  * @index: the first page offset in the object to look at
  * @last: the last one
  * @end: set to the page offset past the entry found

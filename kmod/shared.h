@@ -9,6 +9,7 @@ struct snapper_snapshot;
 struct vm_area_struct;
 
 bool snapper_shared_covers(struct vm_area_struct *vma);
+bool snapper_shared_under(struct vm_area_struct *vma);
 unsigned long snapper_shared_end(struct vm_area_struct *vma);
 pgoff_t snapper_shared_next(struct vm_area_struct *vma, pgoff_t index,
 			    pgoff_t last, pgoff_t *end);

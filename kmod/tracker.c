@@ -41,9 +41,11 @@
  * file's own page), so that a writer drops a copy the target wrote there
  * and then discarded with MADV_DONTNEED; the zero page there (KSM's merge
  * of a copy the target zeroed, UFFDIO_ZEROPAGE) reads as zeros whatever
- * the file holds: a zero hole, as in an anonymous mapping. In a shared
- * mapping an empty entry says nothing: the object's page need not be
- * mapped.
+ * the file holds: a zero hole, as in an anonymous mapping. Where that
+ * file is shmem no name reaches (a memfd: snapper_shared_under()), every
+ * walk takes those ranges from the object instead, a placeholder for each
+ * page it holds (add_object_pages()). In a shared mapping an empty entry
+ * says nothing: the object's page need not be mapped.
  *
  * Old content: every selected page gets a reference before it is
  * write-protected. On 6.1 and 6.12 a reference alone does not make a write
@@ -118,6 +120,7 @@ struct walk {
 	bool kernel_writes;			/* see kernel_written() */
 	bool frames;				/* see same_frame() */
 	unsigned long holes;			/* 0, SNAP_HOLE [| SNAP_FILE] */
+	struct vm_area_struct *object;		/* see add_object_pages() */
 	/* The last walk's frames of the PMD slot, from the next to look at. */
 	const struct snapper_frame *last_frame, *last_frames_end;
 };
@@ -215,26 +218,127 @@ static void add_hole_of(struct walk *w, unsigned long start,
 	}
 }
 
+/* Page offsets in @vma's object, and back (hugetlb's too: in base pages). */
+static pgoff_t object_index(struct vm_area_struct *vma, unsigned long addr)
+{
+	return vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
+}
+
+static unsigned long object_addr(struct vm_area_struct *vma, pgoff_t index)
+{
+	return vma->vm_start + ((index - vma->vm_pgoff) << PAGE_SHIFT);
+}
+
+/*
+ * [start, end) reads as the object of w->object (shared memory, or what a
+ * private mapping of shmem no name reaches shows where the target has no
+ * copy: see snapper_shared_under()): one placeholder for each page the
+ * object holds there (snapper_shared_next()), read after the walk
+ * (shared.c), and a hole, zeros through the mapping, for each range where
+ * it holds none; nothing past its end. At most one slot per page of the
+ * range: the caller made room for that many.
+ */
+static void add_object_pages(struct walk *w, unsigned long start,
+			     unsigned long end)
+{
+	struct vm_area_struct *vma = w->object;
+	pgoff_t index, last, next;
+
+	end = min(end, snapper_shared_end(vma));
+	if (start >= end)
+		return;
+	last = object_index(vma, end - PAGE_SIZE);
+	while (start < end) {
+		index = snapper_shared_next(vma, object_index(vma, start),
+					    last, &next);
+		if (index > last) {
+			add_hole_of(w, start, end, SNAP_HOLE);
+			return;
+		}
+		if (object_addr(vma, index) > start)
+			add_hole_of(w, start, object_addr(vma, index),
+				    SNAP_HOLE);
+		for (start = object_addr(vma, index);
+		     index < next && index <= last;
+		     index++, start += PAGE_SIZE)
+			add_page(w, start | SNAP_OBJECT, NULL);
+	}
+}
+
 /*
  * An unpopulated range of a mapping that reports holes (w->holes: its
- * unpopulated pages read as zeros, or with SNAP_FILE as its file).
+ * unpopulated pages read as zeros, or with SNAP_FILE as its file), or
+ * reads its object (w->object).
  */
 static void add_hole(struct walk *w, unsigned long start, unsigned long end)
 {
-	if (w->holes)
+	if (w->object)
+		add_object_pages(w, start, end);
+	else if (w->holes)
 		add_hole_of(w, start, end, w->holes);
 }
 
 /*
  * The file's own page in a private file mapping: it reads as the file, so
- * whatever the target had written there before is gone. Anywhere else a
- * page the target could not have written says nothing.
+ * whatever the target had written there before is gone; where the file is
+ * an object no name reaches, it is taken from there. Anywhere else a page
+ * the target could not have written says nothing.
  */
 static void add_file_hole(struct walk *w, unsigned long start,
 			  unsigned long end)
 {
-	if (w->holes & SNAP_FILE)
+	if ((w->holes & SNAP_FILE) || w->object)
 		add_hole(w, start, end);
+}
+
+/*
+ * A page lost to a memory error has no content: a hole (the process gets
+ * SIGBUS there), even where the mapping otherwise reads its object.
+ */
+static void add_lost(struct walk *w, unsigned long start, unsigned long end)
+{
+	if (w->object)
+		add_hole_of(w, start, end, SNAP_HOLE);
+	else
+		add_hole(w, start, end);
+}
+
+/*
+ * A range that reads as the object, of any size: the room made a piece at
+ * a time, each within one page table's worth of pages. Return: 0, or
+ * -EAGAIN when there is no room (resume from *@at).
+ */
+static int add_object_range(struct walk *w, unsigned long start,
+			    unsigned long end, unsigned long *at)
+{
+	struct vm_area_struct *vma = w->object;
+	unsigned long next;
+	pgoff_t index, stop;
+	int ret;
+
+	end = min(end, snapper_shared_end(vma));
+	while (start < end) {
+		*at = start;
+		ret = ensure_room(w, PTRS_PER_PTE,
+				  GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
+		if (ret)
+			return ret;
+		/* Across what the object does not hold in one hole. */
+		index = snapper_shared_next(vma, object_index(vma, start),
+					    object_index(vma, end - PAGE_SIZE),
+					    &stop);
+		next = min(end, object_addr(vma, index));
+		if (next > start)
+			add_hole_of(w, start, next, SNAP_HOLE);
+		start = next;
+		next = start + min(end - start,
+				   (PTRS_PER_PTE - 1) * PAGE_SIZE);
+		add_object_pages(w, start, next);
+		start = next;
+		if (fatal_signal_pending(current))
+			return -EINTR;
+	}
+	return 0;
 }
 
 /*
@@ -246,6 +350,8 @@ static int add_upper_hole(struct walk *w, unsigned long start,
 {
 	int ret = 0;
 
+	if (w->object)
+		return add_object_range(w, start, end, at);
 	if (w->holes) {
 		ret = ensure_room(w, 1, GFP_NOWAIT | __GFP_NOWARN |
 					__GFP_ACCOUNT);
@@ -612,7 +718,7 @@ static void pte_swap_entry(struct walk *w, struct vm_area_struct *vma,
 	 * it so). Markers and device-private entries say nothing.
 	 */
 	if (snapper_entry_poisoned(entry)) {
-		add_hole(w, addr, addr + PAGE_SIZE);
+		add_lost(w, addr, addr + PAGE_SIZE);
 		return;
 	}
 	if (non_swap_entry(entry) && !is_migration_entry(entry))
@@ -1049,7 +1155,7 @@ static void hugetlb_step(struct walk *w, struct vm_area_struct *vma,
 				add_page(w, addr | SNAPPER_PAGE_F_SWAP |
 					 SNAP_NEED_READ, NULL);
 		} else if (snapper_entry_poisoned(entry)) {
-			add_hole(w, addr, end);
+			add_lost(w, addr, end);
 		}
 	}
 	spin_unlock(ptl);
@@ -1074,61 +1180,6 @@ static int walk_hugetlb(struct walk *w, struct vm_area_struct *vma,
 		if (ret)
 			return ret;
 		hugetlb_step(w, vma, h, addr, next);
-	}
-	return 0;
-}
-
-/* Page offsets in @vma's object, and back (hugetlb's too: in base pages). */
-static pgoff_t object_index(struct vm_area_struct *vma, unsigned long addr)
-{
-	return vma->vm_pgoff + ((addr - vma->vm_start) >> PAGE_SHIFT);
-}
-
-static unsigned long object_addr(struct vm_area_struct *vma, pgoff_t index)
-{
-	return vma->vm_start + ((index - vma->vm_pgoff) << PAGE_SHIFT);
-}
-
-/*
- * Shared memory is read from its object (shared.c): one placeholder for
- * each page the object holds (snapper_shared_next()), and a hole, zeros
- * through the mapping, for each range where it holds none.
- */
-static int walk_object(struct walk *w, struct vm_area_struct *vma,
-		       unsigned long addr, unsigned long end, unsigned long *at)
-{
-	pgoff_t index, last, next;
-	int ret;
-
-	end = min(end, snapper_shared_end(vma));
-	if (addr >= end)
-		return 0;
-	last = object_index(vma, end - PAGE_SIZE);
-	w->holes = SNAP_HOLE;
-	while (addr < end) {
-		*at = addr;
-		ret = ensure_room(w, 2, GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
-		if (ret)
-			return ret;
-		index = snapper_shared_next(vma, object_index(vma, addr), last,
-					    &next);
-		if (index > last) {
-			add_hole(w, addr, end);
-			break;
-		}
-		if (object_addr(vma, index) > addr)
-			add_hole(w, addr, object_addr(vma, index));
-		for (addr = object_addr(vma, index); index < next &&
-		     index <= last; index++, addr += PAGE_SIZE) {
-			*at = addr;
-			ret = ensure_room(w, 1, GFP_NOWAIT | __GFP_NOWARN |
-						__GFP_ACCOUNT);
-			if (ret)
-				return ret;
-			add_page(w, addr | SNAP_OBJECT, NULL);
-		}
-		if (fatal_signal_pending(current))
-			return -EINTR;
 	}
 	return 0;
 }
@@ -1368,10 +1419,12 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 			w->frames = snap->ksm && !(vma->vm_flags & VM_SHARED);
 			w->holes = hole_kind(w, vma);
 			w->last = NULL;
+			w->object = snapper_shared_covers(vma) ||
+				    snapper_shared_under(vma) ? vma : NULL;
 			if (vma_skipped(vma))
 				ret = 0;
-			else if (snapper_shared_covers(vma))
-				ret = walk_object(w, vma, start, end, at);
+			else if (snapper_shared_covers(vma))	/* shared.c */
+				ret = add_object_range(w, start, end, at);
 			else if (!is_vm_hugetlb_page(vma))
 				ret = walk_range(w, vma, start, end, at);
 			else if (!(vma->vm_flags & VM_MAYSHARE))
