@@ -39,9 +39,10 @@
  * Mappings the module lists but does not read (VM_IO, VM_PFNMAP,
  * secretmem) are listed and not read here either: see mark_skipped().
  * Shared memory, which others write unseen, is read whole from its
- * object, and private hugetlb pages, which no soft-dirty bit tracks, are
- * taken at every checkpoint, as the module does both: see open_object()
- * and mark_huge().
+ * object (so are the pages a private mapping of a memfd reads from it),
+ * and private hugetlb pages, which no soft-dirty bit tracks, are taken at
+ * every checkpoint, as the module does both: see open_object() and
+ * mark_huge().
  *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
  * file or shared mapping unmapped and mapped again at the same place
@@ -221,7 +222,9 @@ struct vma {
 	bool dax;	/* private DAX file: see pm_dax_file_page() */
 	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
 	bool huge;	/* private hugetlb: no soft-dirty bit, see mark_huge() */
-	int obj;	/* shared memory: its object, read whole; or -1 */
+	bool under;	/* private, of shmem no name reaches: see open_object() */
+	int obj;	/* shared memory's object, read whole (@under: the
+			 * pages not the target's own); or -1 */
 	uint64_t obj_end;	/* where the object ends in the mapping */
 };
 
@@ -235,10 +238,13 @@ struct frame {
 	uint64_t addr, frame;
 };
 
+/* In capture.addrs: the page is read from its mapping's object. */
+#define FROM_OBJECT	1ULL
+
 struct capture {
 	struct vma *vmas;
 	size_t nvmas;
-	uint64_t *addrs;	/* ascending */
+	uint64_t *addrs;	/* ascending, | FROM_OBJECT */
 	uint8_t *data;		/* PAGE_SIZE bytes per address */
 	size_t npages, cap;
 	struct hole *holes;	/* ascending, merged */
@@ -620,8 +626,12 @@ static bool unlinked(const char *path)
  * allocates nothing, where one through /proc/PID/mem would fault a new
  * page in. So is a read-only one of an object no name reaches (a link
  * count of 0: see snapper_shared_covers() in kmod/shared.c); one of a
- * named file, and other shared mappings, are left to pagemap. Return: 0,
- * or -errno (map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).
+ * named file, and other shared mappings, are left to pagemap. A private
+ * mapping of such an object no name reaches (a memfd: @m->under, see
+ * snapper_shared_under()) reads it wherever the target has no copy of
+ * its own: those pages are read from the object too, the copies through
+ * pagemap. Return: 0, or -errno (map_files needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE).
  */
 static int open_object(uint32_t pid, struct vma *m)
 {
@@ -638,11 +648,13 @@ static int open_object(uint32_t pid, struct vma *m)
 			    path);
 	if ((fs.f_type != TMPFS_MAGIC &&
 	     fs.f_type != (typeof(fs.f_type))HUGETLBFS_MAGIC) ||
-	    (m->perms[1] != 'w' && st.st_nlink)) {
+	    (m->perms[1] != 'w' && st.st_nlink) ||
+	    (m->perms[3] == 'p' && st.st_nlink)) {
 		close(m->obj);
 		m->obj = -1;
 		return 0;
 	}
+	m->under = m->perms[3] == 'p';
 	size = (uint64_t)st.st_size / PAGE_SIZE;
 	m->obj_end = size <= m->v.pgoff ? m->v.start :
 		     size - m->v.pgoff >= (m->v.end - m->v.start) / PAGE_SIZE ?
@@ -686,8 +698,10 @@ static long mark_skipped(uint32_t pid, struct capture *c,
 		}
 		if (s->huge && m->perms[3] == 'p')
 			mark_huge(m);
-		if (m->perms[3] == 's' && !m->kernel && m->obj < 0 &&
-		    (m->perms[1] == 'w' || unlinked(m->path))) {
+		if (m->obj < 0 && !m->kernel &&
+		    (m->perms[3] == 's' ? m->perms[1] == 'w' ||
+					  unlinked(m->path) :
+		     m->file && unlinked(m->path))) {
 			ret = open_object(pid, m);
 			if (ret)
 				return ret;
@@ -848,6 +862,7 @@ static bool poisoned(int mem_fd, uint64_t addr, uint64_t pm)
 static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 {
 	static uint64_t ent[8192];
+	bool lost;
 	size_t i;
 
 	c->nframes = 0;
@@ -858,11 +873,11 @@ static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 
 		if (v->flags & SNAPPER_VMA_F_SKIPPED)
 			continue;
-		if (c->vmas[i].obj >= 0) {
+		if (c->vmas[i].obj >= 0 && !c->vmas[i].under) {
 			/* Read whole from its object: see open_object(). */
 			for (; addr < c->vmas[i].obj_end; addr += PAGE_SIZE) {
 				c->stats.scanned++;
-				if (add_page(c, addr))
+				if (add_page(c, addr | FROM_OBJECT))
 					return -ENOMEM;
 			}
 			continue;
@@ -880,7 +895,8 @@ static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 			for (k = 0; k < n; k++, addr += PAGE_SIZE) {
 				if (ent[k] & (PM_PRESENT | PM_SWAP))
 					c->stats.scanned++;
-				if (poisoned(mem_fd, addr, ent[k]))
+				lost = poisoned(mem_fd, addr, ent[k]);
+				if (lost)
 					ent[k] = 0;
 				if ((ent[k] & (PM_PRESENT | PM_SWAP)) &&
 				    !pm_no_entry(ent[k]) &&
@@ -891,8 +907,22 @@ static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 				if (c->vmas[i].dax &&
 				    pm_dax_file_page(c->kpageflags, ent[k]))
 					ent[k] |= PM_FILE;
+				/*
+				 * Not a copy of the target's own, in a private
+				 * mapping of a memfd: its object's (zeros past
+				 * its holes, SIGBUS past its end); poisoned, a
+				 * hole. See open_object().
+				 */
+				if (c->vmas[i].under && !lost &&
+				    (pm_no_entry(ent[k]) || (ent[k] & PM_FILE))) {
+					if (addr < c->vmas[i].obj_end &&
+					    add_page(c, addr | FROM_OBJECT))
+						return -ENOMEM;
+					continue;
+				}
 				/* Holes stay within their mapping, as the module's. */
-				if (is_hole(&c->vmas[i], ent[k])) {
+				if (is_hole(&c->vmas[i], ent[k]) ||
+				    (lost && c->vmas[i].under)) {
 					if (add_hole(c, addr, addr != v->start,
 						     false))
 						return -ENOMEM;
@@ -928,6 +958,8 @@ static int read_pages(uint32_t pid, int mem_fd, struct capture *c)
 {
 	const struct vma *m = c->vmas;
 	size_t i = 0, n, done;
+	uint64_t addr;
+	bool obj;
 	int fd;
 	off_t at;
 	ssize_t got;
@@ -940,16 +972,18 @@ static int read_pages(uint32_t pid, int mem_fd, struct capture *c)
 		     c->addrs[i + n] == c->addrs[i] + n * PAGE_SIZE &&
 		     c->addrs[i + n] < m->v.end; n++)
 			;
-		fd = m->obj >= 0 ? m->obj : mem_fd;
-		at = m->obj >= 0 ? (off_t)(m->v.pgoff * PAGE_SIZE +
-					   c->addrs[i] - m->v.start) :
-				   (off_t)c->addrs[i];
+		/* Runs are of one source: FROM_OBJECT is in the sum. */
+		obj = c->addrs[i] & FROM_OBJECT;
+		addr = c->addrs[i] & ~FROM_OBJECT;
+		fd = obj ? m->obj : mem_fd;
+		at = obj ? (off_t)(m->v.pgoff * PAGE_SIZE + addr - m->v.start) :
+			   (off_t)addr;
 		for (done = 0; done < n * PAGE_SIZE; done += (size_t)got) {
 			got = pread(fd, c->data + i * PAGE_SIZE + done,
 				    n * PAGE_SIZE - done, at + (off_t)done);
 			if (got < 0 && errno == EINTR) {
 				got = 0;
-			} else if (got < 0 && errno == EIO && m->obj >= 0) {
+			} else if (got < 0 && errno == EIO && obj) {
 				/*
 				 * A page of the object lost to a memory error
 				 * (or a swap-in error, which shmem keeps for
@@ -963,7 +997,7 @@ static int read_pages(uint32_t pid, int mem_fd, struct capture *c)
 			} else if (got <= 0) {
 				return fail(got ? -errno : -EIO,
 					    "reading process %" PRIu32 " at %#" PRIx64,
-					    pid, c->addrs[i] + done);
+					    pid, addr + done);
 			}
 		}
 		i += n;
@@ -1135,8 +1169,8 @@ static int feed(const struct capture *c, uint64_t ckpt, bool full,
 			j++;
 			continue;
 		}
-		ret = ops->page(ops->arg, c->addrs[i], c->data + i * PAGE_SIZE,
-				SNAPPER_PAGE_F_COPIED);
+		ret = ops->page(ops->arg, c->addrs[i] & ~FROM_OBJECT,
+				c->data + i * PAGE_SIZE, SNAPPER_PAGE_F_COPIED);
 		i++;
 	}
 	return ret ? ret : ops->stats(ops->arg, &c->stats);
