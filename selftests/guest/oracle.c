@@ -1084,6 +1084,65 @@ static int shmem_others(uint8_t *b, int step)
 	return fork_writes(fd, 5, 1, 26);
 }
 
+/*
+ * A memfd mapped private, written and punched under the target by others:
+ * where the target has no copy of its own it reads the object, as the
+ * object is at each instant, and once the memfd is gone nothing but a
+ * generation holds those pages (CRIU dumps a memfd's content too). Half
+ * the memfd written at first, half holes; the target writes copies of its
+ * own, reads pages of both halves, then has some copies discarded or cut
+ * off (ftruncate() takes a private mapping's copies past the new end).
+ */
+static int memfd_private(uint8_t *b, int step)
+{
+	static volatile uint8_t sink;
+	static int fd = -1;
+	uint8_t buf[PG];
+	size_t i;
+
+	switch (step) {
+	case 0:
+		fd = memfd_create("oracle-private", 0);
+		memset(buf, 60, sizeof(buf));
+		if (fd < 0 || ftruncate(fd, N * PG))
+			return STEP_FAILED;
+		for (i = 0; i < N / 2; i++)
+			if (pwrite(fd, buf, PG, (off_t)(i * PG)) != PG)
+				return STEP_FAILED;
+		if (mmap(b, N * PG, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED_NOREPLACE, fd, 0) != b)
+			return STEP_FAILED;
+		fill(b, 0, 100, 61);
+		for (i = 200; i < 300; i++)
+			sink += b[i * PG];
+		for (i = 700; i < 720; i++)
+			sink += b[i * PG];
+		return STEP_OK;
+	case 1:
+		/* Under pages it read, pages it never touched, its copies. */
+		if (fork_writes(fd, 250, 10, 62) != STEP_OK ||
+		    fork_writes(fd, 50, 10, 63) != STEP_OK ||
+		    fork_writes(fd, 710, 20, 64) != STEP_OK)
+			return STEP_FAILED;
+		memset(buf, 65, sizeof(buf));
+		return pwrite(fd, buf, PG, 400 * PG) == PG ? STEP_OK :
+							    STEP_FAILED;
+	case 2:
+		/* Copies discarded read the object again; holes punched. */
+		if (zap(b, 0, 30) != STEP_OK ||
+		    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      40 * PG, 20 * PG) ||
+		    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      240 * PG, 20 * PG))
+			return STEP_FAILED;
+		fill(b, 600, 5, 66);
+		return STEP_OK;
+	}
+	fill(b, 900, 5, 67);
+	return ftruncate(fd, 80 * PG) || ftruncate(fd, N * PG) ? STEP_FAILED :
+								  STEP_OK;
+}
+
 /* A child writes pages [first, first + n) through its copy of @b's mapping, made writable. */
 static int fork_writes_mapping(uint8_t *b, size_t first, size_t n, uint8_t tag)
 {
@@ -1396,6 +1455,7 @@ static const struct scenario catalogue[] = {
 	{ "memfd written by others, punched", shmem_others },
 	{ "a memfd and a file cut short and grown again", truncated },
 	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
+	{ "a memfd mapped private, written and punched under it", memfd_private },
 	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
 	{ "shared memory poisoned (memfd, shared anonymous)", shared_poisoned },
 	{ "copies in a private file mapping poisoned", private_file_poisoned },

@@ -18,10 +18,10 @@
  *
  * Compared: every anonymous mapping (no path, or [heap], [stack],
  * [anon:...]), every shared writable mapping of /proc/PID/maps and every
- * read-only shared one of memory no name reaches
- * (oracle_unlinked_memory()), page by page. In a private file mapping a
- * generation holds only the pages the target wrote (its anonymous
- * copies): there, a page that pagemap shows
+ * read-only shared or private one of memory no name reaches
+ * (oracle_unlinked_memory(): a memfd, say), page by page. In a private
+ * mapping of any other file a generation holds only the pages the target
+ * wrote (its anonymous copies): there, a page that pagemap shows
  * anonymous (present or swapped, not a file page) is compared, and every
  * other page reads as the file and must not be in the generation (export
  * gives zeros); in a DAX file's mapping, where pagemap calls no page a
@@ -76,12 +76,11 @@ struct oracle_map {
 };
 
 /*
- * A read-only shared mapping of shared memory that no name reaches (a
- * memfd, SysV shm, shared anonymous memory: tmpfs or hugetlbfs, a link
- * count of 0): its pages exist nowhere else, and others may write them.
- * @m->path is what maps says, " (deleted)" at the end for such an object.
+ * The file system of the object @m maps if no name reaches it (a link
+ * count of 0), else 0. @m->path is what maps says, " (deleted)" at the
+ * end for such an object.
  */
-static inline bool oracle_unlinked_memory(pid_t pid, const struct oracle_map *m)
+static inline long oracle_unlinked(pid_t pid, const struct oracle_map *m)
 {
 	static const char mark[] = " (deleted)";
 	size_t n = strlen(m->path), k = sizeof(mark) - 1;
@@ -90,12 +89,24 @@ static inline bool oracle_unlinked_memory(pid_t pid, const struct oracle_map *m)
 	struct stat st;
 
 	if (n < k || strcmp(m->path + n - k, mark))
-		return false;
+		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 		 pid, m->start, m->end);
-	return !statfs(path, &fs) && !stat(path, &st) && !st.st_nlink &&
-	       (fs.f_type == TMPFS_MAGIC ||
-		fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC);
+	return !statfs(path, &fs) && !stat(path, &st) && !st.st_nlink ?
+	       (long)fs.f_type : 0;
+}
+
+/*
+ * Shared memory that no name reaches (a memfd, SysV shm, shared anonymous
+ * memory: tmpfs or hugetlbfs): its pages exist nowhere else, and others
+ * may write them. Mapped shared read-only, or private, where the target
+ * reads the object's pages wherever it has no copy of its own.
+ */
+static inline bool oracle_unlinked_memory(pid_t pid, const struct oracle_map *m)
+{
+	long t = oracle_unlinked(pid, m);
+
+	return t == TMPFS_MAGIC || t == (long)HUGETLBFS_MAGIC;
 }
 
 /* Is this mapping's memory the generation's business? */
@@ -110,18 +121,22 @@ static inline bool oracle_wanted(pid_t pid, const struct oracle_map *m)
 		return m->perms[1] == 'w' || oracle_unlinked_memory(pid, m);
 	if (!m->path[0] || !strncmp(m->path, "[anon:", 6))
 		return true;
-	if (m->path[0] != '[')
-		return false;	/* a private file mapping */
+	if (m->path[0] != '[')	/* a private file mapping: of a memfd? */
+		return oracle_unlinked_memory(pid, m);
 	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
 		if (!strcmp(m->path, special[i]))
 			return false;
 	return true;		/* [heap], [stack] */
 }
 
-/* A private file mapping: only the pages the target wrote are its own. */
-static inline bool oracle_private_file(const struct oracle_map *m)
+/*
+ * A private file mapping: only the pages the target wrote are its own.
+ * Not one of memory no name reaches, compared whole (oracle_wanted()).
+ */
+static inline bool oracle_private_file(pid_t pid, const struct oracle_map *m)
 {
-	return m->perms[3] == 'p' && m->path[0] == '/';
+	return m->perms[3] == 'p' && m->path[0] == '/' &&
+	       !oracle_unlinked_memory(pid, m);
 }
 
 static inline bool oracle_parse(const char *line, struct oracle_map *m)
@@ -231,16 +246,17 @@ static inline bool oracle_in_span(struct store_snap *snap, uint64_t start,
 }
 
 /*
- * Compares one mapping (@pagemap: the target's, for a private file
+ * Compares one mapping of process @pid (@pagemap: its, for a private file
  * mapping). Return: differing pages, or -1.
  */
-static inline long oracle_map_compare(struct store_snap *snap, int mem,
-				      int pagemap, int kpageflags,
+static inline long oracle_map_compare(struct store_snap *snap, pid_t pid,
+				      int mem, int pagemap, int kpageflags,
 				      const struct oracle_map *m, long *shown)
 {
 	static uint8_t g[ORACLE_CHUNK * ORACLE_PAGE], l[ORACLE_CHUNK * ORACLE_PAGE];
-	bool file = oracle_private_file(m);
-	bool anon = m->perms[3] == 'p' && m->path[0] != '/';
+	bool file = oracle_private_file(pid, m);
+	/* Private and compared whole: anonymous, or of a memfd. */
+	bool anon = m->perms[3] == 'p' && !file;
 	bool memory = m->perms[3] == 's' &&
 		      (!strncmp(m->path, "/memfd:", 7) ||
 		       !strncmp(m->path, "/dev/zero", 9) ||
@@ -327,12 +343,12 @@ static inline long oracle_compare(const char *store, uint64_t gen, pid_t pid)
 	}
 	while (getline(&line, &len, maps) > 0) {
 		if (!oracle_parse(line, &m) ||
-		    (!oracle_wanted(pid, &m) && !oracle_private_file(&m)))
+		    (!oracle_wanted(pid, &m) && !oracle_private_file(pid, &m)))
 			continue;
 		kpageflags = -1;
-		if (oracle_private_file(&m) && oracle_dax(pid, &m))
+		if (oracle_private_file(pid, &m) && oracle_dax(pid, &m))
 			kpageflags = open("/proc/kpageflags", O_RDONLY);
-		d = oracle_map_compare(snap, mem, pagemap, kpageflags, &m,
+		d = oracle_map_compare(snap, pid, mem, pagemap, kpageflags, &m,
 				       &shown);
 		if (kpageflags >= 0)
 			close(kpageflags);

@@ -9,8 +9,8 @@
  * A target works in an arena of ARENA_PAGES at a fixed address, mapped and
  * written whole at first (half of it with THP). Each round it makes one to
  * OPS_MAX calls chosen by a seeded generator: maps (private anonymous,
- * with or without THP; hugetlb, private or shared; a memfd shared; a
- * scratch file private), unmaps, mprotect()s, writes pages (from user
+ * with or without THP; hugetlb, private or shared; a memfd shared or
+ * private; a scratch file private), unmaps, mprotect()s, writes pages (from user
  * mode, and through /proc/self/mem and process_vm_writev()), reads
  * pages with process_vm_readv() (whose pin unshares KSM pages), madvise()s
  * (DONTNEED, FREE, PAGEOUT, COLD, POPULATE_READ/WRITE, HUGEPAGE,
@@ -244,6 +244,7 @@ static int map_object(size_t first, size_t n, bool shared)
 {
 	int fd = shared ? memfd : filefd;
 	size_t off;
+	bool priv;
 
 	if (n > OBJ_PAGES)
 		n = OBJ_PAGES;
@@ -255,9 +256,16 @@ static int map_object(size_t first, size_t n, bool shared)
 	 */
 	if (large && shared && below(2) && first % HP + n <= OBJ_PAGES)
 		off = first % HP + below((OBJ_PAGES - n - first % HP) / HP + 1) * HP;
-	say("%s %zu+%zu@%zu; ", shared ? "memfd" : "file", first, n, off);
+	/*
+	 * The memfd private at odd offsets (no draw of its own: the calls
+	 * stay those of before): the target's copies over the object's
+	 * pages, which the other mappings and the memfd's calls change.
+	 */
+	priv = !shared || off % 2;
+	say("%s %zu+%zu@%zu; ", shared ? priv ? "memfd-private" : "memfd" :
+		"file", first, n, off);
 	if (mmap(at(first), n * PG, PROT_READ | PROT_WRITE,
-		 (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd,
+		 (priv ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd,
 		 (off_t)(off * PG)) == MAP_FAILED)
 		return -1;
 	return 0;
@@ -689,15 +697,18 @@ static void target(int cmd, int ack, uint64_t seed, const char *file,
 	    filefd < 0 || selfmem < 0)
 		_exit(1);
 	/*
-	 * Large folios: the memfd written whole first, by write(2), which
-	 * the mappings' alignment does not limit: huge pages from the start.
+	 * The memfd written whole first, by write(2), so that its private
+	 * mappings read content of its own; with large folios (random
+	 * bytes), which the mappings' alignment does not limit: huge pages
+	 * from the start. Without, a pattern: no draws, the calls stay
+	 * those of before.
 	 */
 	large = with_large;
-	for (size_t i = 0; large && i < OBJ_PAGES; i++) {
+	for (size_t i = 0; i < OBJ_PAGES; i++) {
 		uint64_t page[PG / 8];
 
 		for (size_t k = 0; k < PG / 8; k++)
-			page[k] = next();
+			page[k] = large ? next() : i << 32 | k | 1ULL << 63;
 		if (pwrite(memfd, page, PG, (off_t)(i * PG)) != (ssize_t)PG)
 			_exit(1);
 	}
@@ -1055,7 +1066,7 @@ static long restore_and_compare(const char *store, uint64_t gen, pid_t pid,
 	if (mem >= 0 && pagemap >= 0 &&
 	    !store_open(&s, store, NULL, STORE_RDONLY | STORE_NOCREATE) &&
 	    !store_snap_open(s, gen, &snap))
-		d = oracle_map_compare(snap, mem, pagemap, -1, m, &shown);
+		d = oracle_map_compare(snap, pid, mem, pagemap, -1, m, &shown);
 	store_snap_close(snap);
 	if (s)
 		store_close(s);
