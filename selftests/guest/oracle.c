@@ -1143,6 +1143,68 @@ static int memfd_private(uint8_t *b, int step)
 								  STEP_OK;
 }
 
+/*
+ * A tmpfs file mapped private whose name comes and goes: named, its pages
+ * the target did not write are the file's (not in a generation); unlinked
+ * (or made with O_TMPFILE), its object's, held as a memfd's. The first
+ * half of the region maps a named file that step 1 unlinks, the second an
+ * O_TMPFILE file that step 1 links and step 3 unlinks again; both files
+ * are written under the target's copies, which step 2 partly discards.
+ */
+static int tmpfs_renamed(uint8_t *b, int step)
+{
+	static int named = -1, tmp = -1;
+	static char path[2][64];
+	uint8_t *c = b + N / 2 * PG, buf[PG];
+	char fdpath[64];
+	size_t i;
+
+	switch (step) {
+	case 0:
+		snprintf(path[0], sizeof(path[0]), "/dev/shm/oracle-named-%d",
+			 getpid());
+		snprintf(path[1], sizeof(path[1]), "/dev/shm/oracle-linked-%d",
+			 getpid());
+		named = open(path[0], O_RDWR | O_CREAT | O_EXCL, 0600);
+		tmp = open("/dev/shm", O_TMPFILE | O_RDWR, 0600);
+		if (named < 0 || tmp < 0)
+			return STEP_FAILED;
+		for (i = 0; i < N / 2; i++) {
+			memset(buf, (int)(70 + i % 2), sizeof(buf));
+			if (pwrite(named, buf, PG, (off_t)(i * PG)) != PG ||
+			    pwrite(tmp, buf, PG, (off_t)(i * PG)) != PG)
+				return STEP_FAILED;
+		}
+		if (mmap(b, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED_NOREPLACE, named, 0) != b ||
+		    mmap(c, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED_NOREPLACE, tmp, 0) != c)
+			return STEP_FAILED;
+		fill(b, 0, 20, 72);
+		fill(c, 0, 20, 73);
+		return STEP_OK;
+	case 1:
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", tmp);
+		if (unlink(path[0]) ||
+		    linkat(AT_FDCWD, fdpath, AT_FDCWD, path[1],
+			   AT_SYMLINK_FOLLOW))
+			return STEP_FAILED;
+		memset(buf, 74, sizeof(buf));
+		for (i = 100; i < 110; i++)
+			if (pwrite(named, buf, PG, (off_t)(i * PG)) != PG ||
+			    pwrite(tmp, buf, PG, (off_t)(i * PG)) != PG)
+				return STEP_FAILED;
+		return STEP_OK;
+	case 2:
+		if (zap(b, 0, 10) != STEP_OK || zap(c, 0, 10) != STEP_OK)
+			return STEP_FAILED;
+		fill(b, 200, 5, 75);
+		fill(c, 200, 5, 76);
+		return STEP_OK;
+	}
+	return unlink(path[1]) ? STEP_FAILED : STEP_OK;
+}
+
 /* A child writes pages [first, first + n) through its copy of @b's mapping, made writable. */
 static int fork_writes_mapping(uint8_t *b, size_t first, size_t n, uint8_t tag)
 {
@@ -1456,6 +1518,7 @@ static const struct scenario catalogue[] = {
 	{ "a memfd and a file cut short and grown again", truncated },
 	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
 	{ "a memfd mapped private, written and punched under it", memfd_private },
+	{ "tmpfs files mapped private, unlinked and linked", tmpfs_renamed },
 	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
 	{ "shared memory poisoned (memfd, shared anonymous)", shared_poisoned },
 	{ "copies in a private file mapping poisoned", private_file_poisoned },
