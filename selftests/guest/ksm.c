@@ -459,30 +459,41 @@ TEST_F_TIMEOUT(ksm_zero, zeroed_copies_merged_with_the_zero_page_read_as_zeros,
 	       300)
 {
 	uint64_t zero = zero_frame(), gen;
-	size_t merged = 0, file, clean = 0;
-	int i;
+	size_t merged = 0, file = 0, clean = 0;
+	int i, attempt;
 
 	ASSERT_NE(0ULL, zero);
 	gen = oracle_checkpoint(self->store, self->t.pid, variant->proc, true);
 	ASSERT_NE(0ULL, gen);
 	ASSERT_EQ(0, oracle_compare(self->store, gen, self->t.pid));
 
-	ASSERT_EQ(0, target_do(&self->t, T_USER, 0, 0, 0));
-	for (i = 0; i < 600; i++) {
-		merged = zero_mapped(self->t.pid, self->t.base, 0, 2 * ZPAGES,
-				     zero);
-		if (merged == 2 * ZPAGES)
-			break;
-		usleep(100 * 1000);
-	}
 	/*
-	 * The file pages merged are what this is about; a page ksmd leaves
-	 * alone (2 of 64 once, on the debug kernel, in 120 s) is compared
-	 * all the same, as an ordinary written page.
+	 * ksmd merges a zeroed page with the zero page only if nothing but
+	 * its mappings holds it at that scan; else it goes on to merge it
+	 * with its twins into a KSM page, for good (all 64 pages once, on
+	 * 6.1). So once more, zeroed again (each write unshares a KSM page),
+	 * when no file page reached the zero page.
 	 */
-	if (merged < 2 * ZPAGES)
-		log_unmerged(_metadata, self->t.pid, self->t.base, zero);
-	file = zero_mapped(self->t.pid, self->t.base, ZPAGES, ZPAGES, zero);
+	for (attempt = 0; attempt < 2 && !file; attempt++) {
+		ASSERT_EQ(0, target_do(&self->t, T_USER, 0, 0, 0));
+		for (i = 0; i < 600; i++) {
+			merged = zero_mapped(self->t.pid, self->t.base, 0,
+					     2 * ZPAGES, zero);
+			if (merged == 2 * ZPAGES)
+				break;
+			usleep(100 * 1000);
+		}
+		/*
+		 * The file pages merged are what this is about; a page ksmd
+		 * leaves alone (2 of 64 once, on the debug kernel, in 120 s)
+		 * is compared all the same, as an ordinary written page.
+		 */
+		if (merged < 2 * ZPAGES)
+			log_unmerged(_metadata, self->t.pid, self->t.base,
+				     zero);
+		file = zero_mapped(self->t.pid, self->t.base, ZPAGES, ZPAGES,
+				   zero);
+	}
 	for (i = ZPAGES; i < 2 * ZPAGES; i++)
 		clean += !pagemap_soft_dirty(self->t.pid, self->t.base + i * PG);
 	TH_LOG("the zero page at %zu of %d pages, %zu of the %d file pages; %zu of those soft-clean",
