@@ -222,7 +222,7 @@ struct vma {
 	bool dax;	/* private DAX file: see pm_dax_file_page() */
 	bool kernel;	/* shared, writable, a kernel object's: see wanted() */
 	bool huge;	/* private hugetlb: no soft-dirty bit, see mark_huge() */
-	bool under;	/* private, of shmem no name reaches: see open_object() */
+	bool under;	/* private, of memory no name reaches: open_object() */
 	int obj;	/* shared memory's object, read whole (@under: the
 			 * pages not the target's own); or -1 */
 	uint64_t obj_end;	/* where the object ends in the mapping */
@@ -909,7 +909,7 @@ static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 					ent[k] |= PM_FILE;
 				/*
 				 * Not a copy of the target's own, in a private
-				 * mapping of a memfd: its object's (zeros past
+				 * mapping of a memfd: its object's (zeros in
 				 * its holes, SIGBUS past its end); poisoned, a
 				 * hole. See open_object().
 				 */
