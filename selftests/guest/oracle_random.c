@@ -1118,6 +1118,14 @@ static int wait_all_parked(pid_t pid)
 		 pid);
 	fprintf(stderr, "# oracle: its threads (tid, state, syscall, wchan, kernel stack):\n%s",
 		out);
+	/* A thread in wait4() waits for a child: where is that one? */
+	guest_sh(out, sizeof(out), "cd /proc/%d/task && for c in $(cat */children); do "
+		 "echo \"# $c $(grep ^State: /proc/$c/status | cut -f2) "
+		 "syscall $(cut -d' ' -f1-3 /proc/$c/syscall) wchan $(cat /proc/$c/wchan) "
+		 "stack $(head -6 /proc/$c/stack | cut -d' ' -f2 | tr '\\n' ' ')\"; done",
+		 pid);
+	fprintf(stderr, "# oracle: its children (pid, state, syscall, wchan, kernel stack):\n%s",
+		out);
 	return -1;
 }
 
