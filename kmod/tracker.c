@@ -1390,6 +1390,7 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 	struct snapper_snapshot *snap = w->snap;
 	struct vm_area_struct *vma;
 	unsigned long start, end;
+	bool covers;
 	int ret;
 
 	for (; *idx < snap->nr_vmas; (*idx)++, *at = 0) {
@@ -1419,11 +1420,12 @@ static int walk_vmas(struct walk *w, unsigned int *idx, unsigned long *at)
 			w->frames = snap->ksm && !(vma->vm_flags & VM_SHARED);
 			w->holes = hole_kind(w, vma);
 			w->last = NULL;
-			w->object = snapper_shared_covers(vma) ||
-				    snapper_shared_under(vma) ? vma : NULL;
+			covers = snapper_shared_covers(vma);
+			w->object = covers || snapper_shared_under(vma) ?
+				    vma : NULL;
 			if (vma_skipped(vma))
 				ret = 0;
-			else if (snapper_shared_covers(vma))	/* shared.c */
+			else if (covers)	/* shared.c */
 				ret = add_object_range(w, start, end, at);
 			else if (!is_vm_hugetlb_page(vma))
 				ret = walk_range(w, vma, start, end, at);
