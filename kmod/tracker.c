@@ -230,30 +230,43 @@ static unsigned long object_addr(struct vm_area_struct *vma, pgoff_t index)
 }
 
 /*
+ * [start, end) of w->object's mapping, past its object's end: a private
+ * mapping has no page there (SIGBUS), and a truncation took the target's
+ * copies there too, so it is a hole (merged with one just before), which
+ * makes a generation drop what its base held there, as it does for a
+ * named file's (SNAP_FILE). A shared mapping's pages there are not read.
+ */
+static void add_past_end(struct walk *w, unsigned long start,
+			 unsigned long end)
+{
+	if (start < end && !(w->object->vm_flags & VM_MAYSHARE))
+		add_hole_of(w, start, end, SNAP_HOLE);
+}
+
+/*
  * [start, end) reads as the object of w->object (shared memory, or what a
  * private mapping of shmem no name reaches shows where the target has no
  * copy: see snapper_shared_under()): one placeholder for each page the
  * object holds there (snapper_shared_next()), read after the walk
  * (shared.c), and a hole, zeros through the mapping, for each range where
- * it holds none; nothing past its end. At most one slot per page of the
- * range: the caller made room for that many.
+ * it holds none. Past its end (add_past_end()) a shared mapping has
+ * nothing to read; a private one has a hole. At most one slot per page of
+ * the range: the caller made room for that many.
  */
 static void add_object_pages(struct walk *w, unsigned long start,
 			     unsigned long end)
 {
 	struct vm_area_struct *vma = w->object;
+	unsigned long stop = min(end, snapper_shared_end(vma));
 	pgoff_t index, last, next;
 
-	end = min(end, snapper_shared_end(vma));
-	if (start >= end)
-		return;
-	last = object_index(vma, end - PAGE_SIZE);
-	while (start < end) {
+	last = start < stop ? object_index(vma, stop - PAGE_SIZE) : 0;
+	while (start < stop) {
 		index = snapper_shared_next(vma, object_index(vma, start),
 					    last, &next);
 		if (index > last) {
-			add_hole_of(w, start, end, SNAP_HOLE);
-			return;
+			add_hole_of(w, start, stop, SNAP_HOLE);
+			break;
 		}
 		if (object_addr(vma, index) > start)
 			add_hole_of(w, start, object_addr(vma, index),
@@ -263,6 +276,7 @@ static void add_object_pages(struct walk *w, unsigned long start,
 		     index++, start += PAGE_SIZE)
 			add_page(w, start | SNAP_OBJECT, NULL);
 	}
+	add_past_end(w, max(start, stop), end);
 }
 
 /*
@@ -312,26 +326,29 @@ static int add_object_range(struct walk *w, unsigned long start,
 			    unsigned long end, unsigned long *at)
 {
 	struct vm_area_struct *vma = w->object;
-	unsigned long next;
-	pgoff_t index, stop;
+	unsigned long next, stop = min(end, snapper_shared_end(vma));
+	pgoff_t index, held;
 	int ret;
 
-	end = min(end, snapper_shared_end(vma));
 	while (start < end) {
 		*at = start;
 		ret = ensure_room(w, PTRS_PER_PTE,
 				  GFP_NOWAIT | __GFP_NOWARN | __GFP_ACCOUNT);
 		if (ret)
 			return ret;
+		if (start >= stop) {
+			add_past_end(w, start, end);
+			break;
+		}
 		/* Across what the object does not hold in one hole. */
 		index = snapper_shared_next(vma, object_index(vma, start),
-					    object_index(vma, end - PAGE_SIZE),
-					    &stop);
-		next = min(end, object_addr(vma, index));
+					    object_index(vma, stop - PAGE_SIZE),
+					    &held);
+		next = min(stop, object_addr(vma, index));
 		if (next > start)
 			add_hole_of(w, start, next, SNAP_HOLE);
 		start = next;
-		next = start + min(end - start,
+		next = start + min(stop - start,
 				   (PTRS_PER_PTE - 1) * PAGE_SIZE);
 		add_object_pages(w, start, next);
 		start = next;

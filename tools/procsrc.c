@@ -910,19 +910,22 @@ static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 				/*
 				 * Not a copy of the target's own, in a private
 				 * mapping of a memfd: its object's (zeros in
-				 * its holes, SIGBUS past its end); poisoned, a
-				 * hole. See open_object().
+				 * its holes); past its end (SIGBUS, and a
+				 * truncation took the copies there) or
+				 * poisoned, a hole, as the module's. See
+				 * open_object().
 				 */
 				if (c->vmas[i].under && !lost &&
+				    addr < c->vmas[i].obj_end &&
 				    (pm_no_entry(ent[k]) || (ent[k] & PM_FILE))) {
-					if (addr < c->vmas[i].obj_end &&
-					    add_page(c, addr | FROM_OBJECT))
+					if (add_page(c, addr | FROM_OBJECT))
 						return -ENOMEM;
 					continue;
 				}
 				/* Holes stay within their mapping, as the module's. */
 				if (is_hole(&c->vmas[i], ent[k]) ||
-				    (lost && c->vmas[i].under)) {
+				    (c->vmas[i].under &&
+				     (lost || addr >= c->vmas[i].obj_end))) {
 					if (add_hole(c, addr, addr != v->start,
 						     false))
 						return -ENOMEM;

@@ -1091,7 +1091,8 @@ static int shmem_others(uint8_t *b, int step)
  * generation holds those pages (CRIU dumps a memfd's content too). Half
  * the memfd written at first, half holes; the target writes copies of its
  * own, reads pages of both halves, then has some copies discarded or cut
- * off (ftruncate() takes a private mapping's copies past the new end).
+ * off (ftruncate() takes a private mapping's copies past the new end),
+ * and the object is left short over one checkpoint.
  */
 static int memfd_private(uint8_t *b, int step)
 {
@@ -1136,8 +1137,15 @@ static int memfd_private(uint8_t *b, int step)
 			      240 * PG, 20 * PG))
 			return STEP_FAILED;
 		fill(b, 600, 5, 66);
-		return STEP_OK;
+		/*
+		 * Left short: past the end the mapping has no page (SIGBUS),
+		 * and the generation must drop the object's pages it held
+		 * there (700-729).
+		 */
+		return ftruncate(fd, 650 * PG) ? STEP_FAILED : STEP_OK;
 	}
+	if (ftruncate(fd, N * PG))
+		return STEP_FAILED;
 	fill(b, 900, 5, 67);
 	return ftruncate(fd, 80 * PG) || ftruncate(fd, N * PG) ? STEP_FAILED :
 								  STEP_OK;
