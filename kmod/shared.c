@@ -34,7 +34,9 @@
  * some moment between the freeze and the thaw, as a CRIU dump of shmem
  * does. Regular files mapped shared are left to the page-table walk: the
  * file is their storage, and reading all of it at every checkpoint would
- * cost its size in I/O.
+ * cost its size in I/O. That cost is paid only where no name reaches the
+ * file and the mapping is private (snapper_shared_under()): a deleted
+ * file has no storage a restore could find.
  */
 #include "compat.h"
 
@@ -79,6 +81,38 @@ static bool is_hugetlb(struct address_space *mapping)
 	return mapping->host->i_sb->s_magic == HUGETLBFS_MAGIC;
 }
 
+/* Memory rather than a file: shmem or hugetlbfs. */
+static bool is_memory(struct address_space *mapping)
+{
+	return is_shmem(mapping) || is_hugetlb(mapping);
+}
+
+/*
+ * A regular file of a file system on a block device (FS_REQUIRES_DEV:
+ * ext4, xfs, vfat...), read through its page cache (read_mapping_folio(),
+ * the file system's read_folio()): such a read waits for the disk, as a
+ * page fault does, never for a process. Not DAX (no page cache, no
+ * read_folio()), and not fuseblk, whose reads a process serves, perhaps
+ * the frozen target itself; nor any file system without a device (NFS,
+ * FUSE, 9p...), whose reads wait on a server or a daemon under the freeze.
+ */
+static bool is_disk_file(struct address_space *mapping)
+{
+	struct inode *host = mapping->host;
+	struct super_block *sb = host->i_sb;
+
+	return S_ISREG(host->i_mode) && !IS_DAX(host) &&
+	       mapping->a_ops->read_folio &&
+	       (sb->s_type->fs_flags & FS_REQUIRES_DEV) &&
+	       sb->s_magic != FUSE_SUPER_MAGIC;
+}
+
+/* No name in any file system reaches the object: its last link is gone. */
+static bool is_nameless(struct address_space *mapping)
+{
+	return !READ_ONCE(mapping->host->i_nlink);
+}
+
 /**
  * snapper_shared_covers() - is a mapping captured from its object?
  * @vma: a mapping of the target, with the mmap lock held
@@ -108,23 +142,25 @@ bool snapper_shared_covers(struct vm_area_struct *vma)
 	if (!host)
 		return false;
 	if (vma->vm_flags & VM_WRITE)
-		return is_shmem(mapping) || is_hugetlb(mapping) ||
+		return is_memory(mapping) ||
 		       host->i_sb->s_magic == AIO_RING_MAGIC;
-	return (is_shmem(mapping) || is_hugetlb(mapping)) &&
-	       !READ_ONCE(host->i_nlink);
+	return is_memory(mapping) && is_nameless(mapping);
 }
 
 /**
  * snapper_shared_under() - does a private mapping read an object no name reaches?
  * @vma: a mapping of the target, with the mmap lock held
  *
- * A private mapping of shmem or hugetlbfs (a memfd, an unlinked file)
- * reads the object's pages wherever the target has no copy of its own, and
- * others may write them there (write(2), a shared mapping); once the
- * object goes, no file holds them. So the walk takes those pages from the
- * object too (tracker.c), and the target's copies as elsewhere (by
- * soft-dirty; hugetlb ones at every checkpoint). CRIU dumps such an
- * object's content for the same reason.
+ * A private mapping of shmem or hugetlbfs (a memfd, an unlinked file), or
+ * of a deleted file of a disk file system (is_disk_file(): a temporary
+ * file unlinked once mapped, a library replaced by an upgrade), reads the
+ * object's pages wherever the target has no copy of its own, and others
+ * may write them there (write(2), a shared mapping); once the object goes,
+ * no file holds them, and while it lives no name leads a restore to them.
+ * So the walk takes those pages from the object too (tracker.c), and the
+ * target's copies as elsewhere (by soft-dirty; hugetlb ones at every
+ * checkpoint). CRIU dumps such an object's content for the same reason
+ * (a memfd's, and a deleted file's up to its ghost limit, 1 MiB).
  *
  * Return: true if it does.
  */
@@ -136,8 +172,8 @@ bool snapper_shared_under(struct vm_area_struct *vma)
 	    !vma->vm_file)
 		return false;
 	mapping = vma_object(vma);
-	return mapping->host && (is_shmem(mapping) || is_hugetlb(mapping)) &&
-	       !READ_ONCE(mapping->host->i_nlink);
+	return mapping->host && is_nameless(mapping) &&
+	       (is_memory(mapping) || is_disk_file(mapping));
 }
 
 /**
@@ -181,6 +217,10 @@ unsigned long snapper_shared_end(struct vm_area_struct *vma)
  * multi-index entry finds that entry, and an entry that changes size
  * between the two calls gives an @end too far (those pages then read as
  * holes) or too near (the next look starts there): no page is passed over.
+ * A disk file (is_disk_file()) holds every page up to its end: those its
+ * page cache lacks are read from the disk after the walk, and its own
+ * holes (a sparse file) read as zeros there. That work goes with the size
+ * mapped.
  *
  * Return: the page offset of the first page at or after @index that the
  * object holds, or @last + 1 when it holds none up to @last.
@@ -192,6 +232,11 @@ pgoff_t snapper_shared_next(struct vm_area_struct *vma, pgoff_t index,
 	unsigned int shift = 0;
 	unsigned long i;
 
+	/* What a file's page cache lacks is on disk: every page is held. */
+	if (is_disk_file(mapping)) {
+		*end = last + 1;
+		return index;
+	}
 	if (is_hugetlb(mapping))
 		shift = snapper_hugetlb_shift(huge_page_order(hstate_inode(mapping->host)));
 	i = index >> shift;
@@ -254,21 +299,25 @@ static struct folio *shmem_folio(struct address_space *mapping,
 #endif
 
 /*
- * As shmem_folio(), for any covered object. AIO's ring is never swapped
- * out or truncated: its pages stay in its page cache while it exists, as
- * do hugetlbfs pages (never swapped; a truncation or hole punch removes
- * them, and the mapping then reads zeros), whose index in the page cache
- * is not the base page's on 6.1 (compat.h).
+ * As shmem_folio(), for any object read after the walk. AIO's ring is
+ * never swapped out or truncated: its pages stay in its page cache while
+ * it exists, as do hugetlbfs pages (never swapped; a truncation or hole
+ * punch removes them, and the mapping then reads zeros), whose index in
+ * the page cache is not the base page's on 6.1 (compat.h).
  * filemap_get_folio() finds no page as NULL on 6.1, ERR_PTR(-ENOENT) on
- * 6.12.
+ * 6.12. A disk file's page is read from the disk if not cached, one at a
+ * time (zeros past the file's end, as a fault would map them), and never
+ * a hole.
  */
-static struct folio *object_folio(struct address_space *mapping,
-				  pgoff_t index)
+static struct folio *object_folio(struct file *file, pgoff_t index)
 {
+	struct address_space *mapping = file->f_mapping;
 	struct folio *folio;
 
 	if (is_shmem(mapping))
 		return shmem_folio(mapping, index);
+	if (is_disk_file(mapping))
+		return read_mapping_folio(mapping, index, file);
 	if (is_hugetlb(mapping))
 		index = snapper_hugetlb_index(huge_page_order(hstate_inode(mapping->host)),
 					      index);
@@ -281,10 +330,10 @@ static struct folio *object_folio(struct address_space *mapping,
  * folio's base-page index is not folio->index on 6.1, so the subpage is
  * taken from the offset within the huge page, as folio_file_page() does.
  */
-static struct page *object_page(struct address_space *mapping, pgoff_t index,
+static struct page *object_page(struct file *file, pgoff_t index,
 				struct folio **folio)
 {
-	*folio = object_folio(mapping, index);
+	*folio = object_folio(file, index);
 	if (IS_ERR_OR_NULL(*folio))
 		return NULL;
 	return folio_page(*folio, index & (folio_nr_pages(*folio) - 1));
@@ -311,12 +360,13 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 	int ret;
 
 	if (!page) {
-		page = object_page(r->file->f_mapping, index, &folio);
+		page = object_page(r->file, index, &folio);
 		/*
 		 * EIO: a shmem page whose swap-in failed, which shmem then
 		 * marks lost for good (its swap entry replaced by an error
-		 * entry): a fault there is SIGBUS, read(2) of the object
-		 * EIO, as at a poisoned page below.
+		 * entry), or a disk file's page the disk could not read: a
+		 * fault there is SIGBUS, read(2) of the object EIO, as at a
+		 * poisoned page below.
 		 */
 		if (PTR_ERR_OR_ZERO(folio) == -EIO)
 			return HOLE;

@@ -42,10 +42,11 @@
  * and then discarded with MADV_DONTNEED; the zero page there (KSM's merge
  * of a copy the target zeroed, UFFDIO_ZEROPAGE) reads as zeros whatever
  * the file holds: a zero hole, as in an anonymous mapping. Where that
- * file is shmem no name reaches (a memfd: snapper_shared_under()), every
- * walk takes those ranges from the object instead, a placeholder for each
- * page it holds (add_object_pages()). In a shared mapping an empty entry
- * says nothing: the object's page need not be mapped.
+ * file is one no name reaches (a memfd, a deleted file of a disk file
+ * system: snapper_shared_under()), every walk takes those ranges from the
+ * object instead, a placeholder for each page it holds
+ * (add_object_pages()). In a shared mapping an empty entry says nothing:
+ * the object's page need not be mapped.
  *
  * Old content: every selected page gets a reference before it is
  * write-protected. On 6.1 and 6.12 a reference alone does not make a write
@@ -245,8 +246,8 @@ static void add_past_end(struct walk *w, unsigned long start,
 
 /*
  * [start, end) reads as the object of w->object (shared memory, or what a
- * private mapping of shmem no name reaches shows where the target has no
- * copy: see snapper_shared_under()): one placeholder for each page the
+ * private mapping of an object no name reaches shows where the target has
+ * no copy: see snapper_shared_under()): one placeholder for each page the
  * object holds there (snapper_shared_next()), read after the walk
  * (shared.c), and a hole, zeros through the mapping, for each range where
  * it holds none. Past its end (add_past_end()) a shared mapping has

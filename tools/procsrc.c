@@ -39,7 +39,8 @@
  * Mappings the module lists but does not read (VM_IO, VM_PFNMAP,
  * secretmem) are listed and not read here either: see mark_skipped().
  * Shared memory, which others write unseen, is read whole from its
- * object (so are the pages a private mapping of a memfd reads from it),
+ * object (so are the pages a private mapping of a memfd or a deleted
+ * file reads from it),
  * and private hugetlb pages, which no soft-dirty bit tracks, are taken at
  * every checkpoint, as the module does both: see open_object() and
  * mark_huge().
@@ -616,6 +617,50 @@ static bool unlinked(const char *path)
 }
 
 /*
+ * Is the file behind @fd (@fs, @st: its fstatfs() and fstat()), opened
+ * through process @pid's map_files, a regular file of a file system on a
+ * block device whose reads no process serves? The module's is_disk_file()
+ * (kmod/shared.c), seen from userspace: the mount's line in the target's
+ * mountinfo (found by the mount's id) names the file system's type, and
+ * /proc/filesystems marks "nodev" the types without a device (no
+ * FS_REQUIRES_DEV). Not fuseblk, not DAX.
+ */
+static bool on_disk(uint32_t pid, int fd, const struct statfs *fs,
+		    const struct stat *st)
+{
+	char path[64], type[64] = "", word[64], name[64], *line = NULL, *p;
+	struct statx stx;
+	size_t len = 0;
+	bool disk = false;
+	FILE *f;
+	int id;
+
+	if (!S_ISREG(st->st_mode) ||
+	    fs->f_type == (typeof(fs->f_type))FUSE_SUPER_MAGIC ||
+	    is_dax(fd, "") ||
+	    statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/mountinfo", pid);
+	f = fopen(path, "re");
+	while (f && !type[0] && getline(&line, &len, f) > 0)
+		if (sscanf(line, "%d", &id) == 1 && (uint64_t)id == stx.stx_mnt_id &&
+		    (p = strstr(line, " - ")))
+			sscanf(p + 3, "%63s", type);
+	if (f)
+		fclose(f);
+	f = type[0] ? fopen("/proc/filesystems", "re") : NULL;
+	while (f && getline(&line, &len, f) > 0)
+		if (sscanf(line, "%63s %63s", word, name) == 1 &&
+		    !strcmp(word, type))
+			disk = true;
+	if (f)
+		fclose(f);
+	free(line);
+	return disk;
+}
+
+/*
  * A shared writable mapping of shared memory (tmpfs: memfd, SysV, shared
  * anonymous, /dev/shm; hugetlbfs: the same on hugetlb pages) is read whole
  * from its object through map_files, as the module's shared.c reads it:
@@ -627,11 +672,11 @@ static bool unlinked(const char *path)
  * page in. So is a read-only one of an object no name reaches (a link
  * count of 0: see snapper_shared_covers() in kmod/shared.c); one of a
  * named file, and other shared mappings, are left to pagemap. A private
- * mapping of such an object no name reaches (a memfd: @m->under, see
- * snapper_shared_under()) reads it wherever the target has no copy of
- * its own: those pages are read from the object too, the copies through
- * pagemap. Return: 0, or -errno (map_files needs CAP_SYS_ADMIN or
- * CAP_CHECKPOINT_RESTORE).
+ * mapping of an object no name reaches (a memfd, or a deleted file of a
+ * disk file system: @m->under, see snapper_shared_under()) reads it
+ * wherever the target has no copy of its own: those pages are read from
+ * the object too, the copies through pagemap. Return: 0, or -errno
+ * (map_files needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).
  */
 static int open_object(uint32_t pid, struct vma *m)
 {
@@ -639,6 +684,7 @@ static int open_object(uint32_t pid, struct vma *m)
 	struct statfs fs;
 	struct stat st;
 	uint64_t size;
+	bool memory, keep;
 
 	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/map_files/%" PRIx64 "-%" PRIx64,
 		 pid, m->v.start, m->v.end);
@@ -646,10 +692,14 @@ static int open_object(uint32_t pid, struct vma *m)
 	if (m->obj < 0 || fstatfs(m->obj, &fs) || fstat(m->obj, &st))
 		return fail(-errno, "%s (shared memory is read from its object)",
 			    path);
-	if ((fs.f_type != TMPFS_MAGIC &&
-	     fs.f_type != (typeof(fs.f_type))HUGETLBFS_MAGIC) ||
-	    (m->perms[1] != 'w' && st.st_nlink) ||
-	    (m->perms[3] == 'p' && st.st_nlink)) {
+	memory = fs.f_type == TMPFS_MAGIC ||
+		 fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC;
+	if (m->perms[3] == 's')
+		keep = memory && (m->perms[1] == 'w' || !st.st_nlink);
+	else
+		keep = !st.st_nlink &&
+		       (memory || on_disk(pid, m->obj, &fs, &st));
+	if (!keep) {
 		close(m->obj);
 		m->obj = -1;
 		return 0;
@@ -909,11 +959,11 @@ static int scan_pagemap(int pm_fd, int mem_fd, struct capture *c, bool full)
 					ent[k] |= PM_FILE;
 				/*
 				 * Not a copy of the target's own, in a private
-				 * mapping of a memfd: its object's (zeros in
-				 * its holes); past its end (SIGBUS, and a
-				 * truncation took the copies there) or
-				 * poisoned, a hole, as the module's. See
-				 * open_object().
+				 * mapping of a memfd or a deleted file: its
+				 * object's (zeros in its holes); past its end
+				 * (SIGBUS, and a truncation took the copies
+				 * there) or poisoned, a hole, as the module's.
+				 * See open_object().
 				 */
 				if (c->vmas[i].under && !lost &&
 				    addr < c->vmas[i].obj_end &&

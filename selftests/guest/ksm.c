@@ -324,10 +324,10 @@ static void zero_target(struct target *t, void *arg)
 	oracle_target_init();
 	snprintf(path, sizeof(path), "%s/ksm-zero-%d", dir ? dir : "/tmp",
 		 getpid());
+	/* Named until the teardown: a deleted file would be memory. */
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	if (fd < 0)
 		_exit(1);
-	unlink(path);
 	memset(buf, 0x77, sizeof(buf));
 	for (i = 0; i < ZPAGES; i++)
 		if (write(fd, buf, PG) != PG)
@@ -449,7 +449,13 @@ FIXTURE_SETUP(ksm_zero)
 
 FIXTURE_TEARDOWN(ksm_zero)
 {
+	const char *dir = getenv("SNAPPER_SCRATCH");
+	pid_t pid = self->t.pid;
+
 	target_stop(&self->t);
+	if (pid > 0)
+		guest_sh(NULL, 0, "rm -f '%s'/ksm-zero-%d", dir ? dir : "/tmp",
+			 pid);
 	if (self->store[0])
 		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
 	guest_ksm_stop(&self->ksm);

@@ -576,21 +576,36 @@ static int shared_poisoned(uint8_t *b, int step)
 /* Where scratch_file() makes its files: the scratch disk, or the DAX mount. */
 static const char *file_dir;
 
+/* Does scratch_file() delete its files once open (the deleted_* variants)? */
+static bool delete_files;
+
+/* The directory scratch_file() makes its files in. */
+static const char *scratch_dir(void)
+{
+	const char *dir = file_dir ? file_dir : getenv("SNAPPER_SCRATCH");
+
+	return dir ? dir : "/tmp";
+}
+
 /*
- * A file of N pages filled with @tag, in file_dir, unlinked.
+ * A file of N pages filled with @tag, in file_dir, named oracle-@nameK-PID
+ * (the K-th made) while the target lives (FIXTURE_TEARDOWN removes it): a named file, of
+ * which a private mapping holds only the target's copies. With
+ * delete_files, deleted once open: memory no name reaches, every page of
+ * a private mapping in the generation (see deleted_private()).
  * Return: its descriptor, or -1.
  */
 static int scratch_file(const char *name, uint8_t tag)
 {
-	const char *dir = file_dir ? file_dir : getenv("SNAPPER_SCRATCH");
+	static unsigned int made;	/* two scenarios may share @name */
 	uint8_t *buf = malloc(N * PG);
 	char path[512];
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/oracle-%s-%d", dir ? dir : "/tmp",
-		 name, getpid());
+	snprintf(path, sizeof(path), "%s/oracle-%s%u-%d", scratch_dir(), name,
+		 ++made, getpid());
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	if (fd >= 0)
+	if (fd >= 0 && delete_files)
 		unlink(path);
 	if (fd >= 0 && buf) {
 		fill(buf, 0, N, tag);
@@ -1093,17 +1108,19 @@ static int shmem_others(uint8_t *b, int step)
  * own, reads pages of both halves, then has some copies discarded or cut
  * off (ftruncate() takes a private mapping's copies past the new end),
  * and the object is left short over one checkpoint.
+ * @fd: the object, empty, or -1; *@at: where it is kept across steps.
  */
-static int memfd_private(uint8_t *b, int step)
+static int object_private(uint8_t *b, int step, int fd, int *at)
 {
 	static volatile uint8_t sink;
-	static int fd = -1;
 	uint8_t buf[PG];
 	size_t i;
 
+	if (step)
+		fd = *at;
 	switch (step) {
 	case 0:
-		fd = memfd_create("oracle-private", 0);
+		*at = fd;
 		memset(buf, 60, sizeof(buf));
 		if (fd < 0 || ftruncate(fd, N * PG))
 			return STEP_FAILED;
@@ -1149,6 +1166,39 @@ static int memfd_private(uint8_t *b, int step)
 	fill(b, 900, 5, 67);
 	return ftruncate(fd, 80 * PG) || ftruncate(fd, N * PG) ? STEP_FAILED :
 								  STEP_OK;
+}
+
+static int memfd_private(uint8_t *b, int step)
+{
+	static int fd = -1;
+
+	return object_private(b, step,
+			      step ? -1 : memfd_create("oracle-private", 0),
+			      &fd);
+}
+
+/*
+ * The same with a deleted file of the scratch disk (ext4), sparse where
+ * the memfd had holes: mapped private it is memory no name reaches, as a
+ * memfd is (CRIU dumps such a file's content, up to its ghost limit), and
+ * read from the disk where the page cache lacks a page.
+ */
+static int deleted_private(uint8_t *b, int step)
+{
+	static int fd = -1;
+	char path[512];
+	int f = -1;
+
+	if (!step) {
+		snprintf(path, sizeof(path), "%s/oracle-deleted-%d",
+			 scratch_dir(), getpid());
+		f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		if (f >= 0 && unlink(path)) {
+			close(f);
+			f = -1;
+		}
+	}
+	return object_private(b, step, f, &fd);
 }
 
 /*
@@ -1526,6 +1576,7 @@ static const struct scenario catalogue[] = {
 	{ "a memfd and a file cut short and grown again", truncated },
 	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
 	{ "a memfd mapped private, written and punched under it", memfd_private },
+	{ "a deleted ext4 file mapped private, written under it", deleted_private },
 	{ "tmpfs files mapped private, unlinked and linked", tmpfs_renamed },
 	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
 	{ "shared memory poisoned (memfd, shared anonymous)", shared_poisoned },
@@ -1568,6 +1619,19 @@ static const struct scenario dax_only[] = {
 	{ "MADV_DONTNEED in a private DAX file mapping", private_file },
 	{ "a DAX file mapped shared, written in place (PMDs)", shared_file },
 	{ "a DAX file mapped shared, written in place (PTEs)", shared_file_small },
+};
+
+/*
+ * The catalogue's scenarios of scratch files mapped private, with the
+ * files deleted once open (delete_files): where the target has no copy
+ * of its own, the generation holds what it reads, from the page cache or
+ * the disk.
+ */
+static const struct scenario deleted_only[] = {
+	{ "MADV_DONTNEED in a private mapping of a deleted file", private_file },
+	{ "a memfd and a deleted file cut short and grown again", truncated },
+	{ "copies in a private mapping of a deleted file poisoned",
+	  private_file_poisoned },
 };
 
 /*
@@ -1623,6 +1687,7 @@ FIXTURE_VARIANT(oracle) {
 	size_t n;
 	bool huge;		/* reserve HUGE_PAGES hugetlb pages first */
 	bool dax;		/* files on a DAX mount (file_dir) */
+	bool deleted;		/* scratch files deleted (delete_files) */
 };
 
 FIXTURE_VARIANT_ADD(oracle, module) {
@@ -1657,6 +1722,16 @@ FIXTURE_VARIANT_ADD(oracle, hugetlb_module) {
 FIXTURE_VARIANT_ADD(oracle, hugetlb_proc) {
 	.proc = true, .scen = huge_only, .n = ARRAY_SIZE(huge_only),
 	.huge = true,
+};
+
+FIXTURE_VARIANT_ADD(oracle, deleted_module) {
+	.proc = false, .scen = deleted_only, .n = ARRAY_SIZE(deleted_only),
+	.deleted = true,
+};
+
+FIXTURE_VARIANT_ADD(oracle, deleted_proc) {
+	.proc = true, .scen = deleted_only, .n = ARRAY_SIZE(deleted_only),
+	.deleted = true,
 };
 
 FIXTURE_VARIANT_ADD(oracle, dax_module) {
@@ -1694,6 +1769,7 @@ FIXTURE_SETUP(oracle)
 		self->dax_mounted = true;
 		file_dir = DAX_DIR;
 	}
+	delete_files = variant->deleted;
 	guest_store_path(self->store, sizeof(self->store),
 			 variant->proc ? "oracle-proc" : "oracle");
 	self->no_swap = oracle_swap_on(self->swapfile, sizeof(self->swapfile));
@@ -1704,9 +1780,13 @@ FIXTURE_SETUP(oracle)
 
 FIXTURE_TEARDOWN(oracle)
 {
-	if (self->t.pid > 0) {
+	pid_t pid = self->t.pid;
+
+	if (pid > 0) {
 		oracle_kill(&self->t);
 		guest_sh(NULL, 0, "rm -rf '%s'", self->store);
+		/* scratch_file()'s files */
+		guest_sh(NULL, 0, "rm -f '%s'/oracle-*-%d", scratch_dir(), pid);
 	}
 	oracle_swap_off(self->swapfile);
 	guest_release_huge(self->hugepages);

@@ -19,19 +19,19 @@
  * Compared: every anonymous mapping (no path, or [heap], [stack],
  * [anon:...]), every shared writable mapping of /proc/PID/maps and every
  * read-only shared or private one of memory no name reaches
- * (oracle_unlinked_memory(): a memfd, say), page by page. In a private
- * mapping of any other file a generation holds only the pages the target
- * wrote (its anonymous copies): there, a page that pagemap shows
- * anonymous (present or swapped, not a file page) is compared, and every
- * other page reads as the file and must not be in the generation (export
- * gives zeros); in a DAX file's mapping, where pagemap calls no page a
- * file's, /proc/kpageflags tells the anonymous copies from the file. Not
- * compared: read-only shared mappings of files (their file holds them),
- * and the kernel's special mappings ([vdso], [vvar], [vsyscall],
- * [uprobes]). Pages
- * /proc/PID/mem cannot read (VM_IO, VM_PFNMAP, secretmem) are skipped,
- * but for one in a private mapping, anonymous or of a file, or in a
- * shared one of memory (memfd, shared anonymous, SysV, /dev/shm):
+ * (oracle_unlinked_memory(): a memfd, say), and every private one of a
+ * deleted file of a disk file system (oracle_unlinked_disk()), page by
+ * page. In a private mapping of any other file a generation holds only
+ * the pages the target wrote (its anonymous copies): there, a page that
+ * pagemap shows anonymous (present or swapped, not a file page) is
+ * compared, and every other page reads as the file and must not be in the
+ * generation (export gives zeros); in a DAX file's mapping, where pagemap
+ * calls no page a file's, /proc/kpageflags tells the anonymous copies from
+ * the file. Not compared: read-only shared mappings of files (their file
+ * holds them), and the kernel's special mappings ([vdso], [vvar],
+ * [vsyscall], [uprobes]). Pages /proc/PID/mem cannot read (VM_IO,
+ * VM_PFNMAP, secretmem) are skipped, but for one in a private mapping,
+ * anonymous or of a file, or in a shared one of memory (memfd, shared anonymous, SysV, /dev/shm):
  * poisoned (a memory error, UFFDIO_POISON), or a private mapping's page
  * past its file's end, it has no content, and the generation must hold
  * none (export's zeros).
@@ -109,6 +109,48 @@ static inline bool oracle_unlinked_memory(pid_t pid, const struct oracle_map *m)
 	return t == TMPFS_MAGIC || t == (long)HUGETLBFS_MAGIC;
 }
 
+/*
+ * A deleted regular file of a file system on a block device whose reads
+ * no process serves: /proc/filesystems lists its type (named in the
+ * mount's line of the target's mountinfo) without "nodev", and it is not
+ * fuseblk, nor on DAX. Mapped private, the target reads its pages
+ * wherever it has no copy, and no name leads to them: they are memory.
+ */
+static inline bool oracle_unlinked_disk(pid_t pid, const struct oracle_map *m)
+{
+	char path[96], type[64] = "", a[64], b[64], *line = NULL, *p;
+	struct statx stx;
+	size_t len = 0;
+	bool disk = false;
+	long t = oracle_unlinked(pid, m);
+	FILE *f;
+	int id;
+
+	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
+		 pid, m->start, m->end);
+	if (!t || t == TMPFS_MAGIC || t == (long)HUGETLBFS_MAGIC ||
+	    t == FUSE_SUPER_MAGIC ||
+	    statx(AT_FDCWD, path, 0, STATX_BASIC_STATS | STATX_MNT_ID, &stx) ||
+	    !S_ISREG(stx.stx_mode) || !(stx.stx_mask & STATX_MNT_ID) ||
+	    (stx.stx_attributes & STATX_ATTR_DAX))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/mountinfo", pid);
+	f = fopen(path, "re");
+	while (f && !type[0] && getline(&line, &len, f) > 0)
+		if (sscanf(line, "%d", &id) == 1 &&
+		    (uint64_t)id == stx.stx_mnt_id && (p = strstr(line, " - ")))
+			sscanf(p + 3, "%63s", type);
+	if (f)
+		fclose(f);
+	f = type[0] ? fopen("/proc/filesystems", "re") : NULL;
+	while (f && getline(&line, &len, f) > 0)
+		disk |= sscanf(line, "%63s %63s", a, b) == 1 && !strcmp(a, type);
+	if (f)
+		fclose(f);
+	free(line);
+	return disk;
+}
+
 /* Is this mapping's memory the generation's business? */
 static inline bool oracle_wanted(pid_t pid, const struct oracle_map *m)
 {
@@ -122,7 +164,8 @@ static inline bool oracle_wanted(pid_t pid, const struct oracle_map *m)
 	if (!m->path[0] || !strncmp(m->path, "[anon:", 6))
 		return true;
 	if (m->path[0] != '[')	/* a private file mapping: of a memfd? */
-		return oracle_unlinked_memory(pid, m);
+		return oracle_unlinked_memory(pid, m) ||
+		       oracle_unlinked_disk(pid, m);
 	for (i = 0; i < sizeof(special) / sizeof(special[0]); i++)
 		if (!strcmp(m->path, special[i]))
 			return false;
@@ -136,7 +179,7 @@ static inline bool oracle_wanted(pid_t pid, const struct oracle_map *m)
 static inline bool oracle_private_file(pid_t pid, const struct oracle_map *m)
 {
 	return m->perms[3] == 'p' && m->path[0] == '/' &&
-	       !oracle_unlinked_memory(pid, m);
+	       !oracle_unlinked_memory(pid, m) && !oracle_unlinked_disk(pid, m);
 }
 
 static inline bool oracle_parse(const char *line, struct oracle_map *m)

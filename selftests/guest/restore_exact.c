@@ -57,7 +57,6 @@ struct table {
 	int n;
 	struct region r[MAX_REGIONS];
 	char dir[256];		/* $SNAPPER_SCRATCH, for the files */
-	bool keep_files;	/* not unlinked once open: they keep a path */
 	bool dax;		/* dir is on DAX: see file_pages() */
 };
 
@@ -105,7 +104,12 @@ static void *anon(size_t npages, int flags)
 		    flags | MAP_ANONYMOUS, -1, 0);
 }
 
-/* A file of @size bytes of a known pattern, opened read-write. */
+/*
+ * A file of @size bytes of a known pattern, opened read-write, named
+ * @name-PID in the scratch directory until the test's teardown: a named
+ * file, which a private mapping leaves the pages the target did not write
+ * to (a deleted one is memory: see setup_deleted_under()).
+ */
 static int pattern_file(const char *name, size_t size, uint64_t tag)
 {
 	char path[512];
@@ -120,8 +124,6 @@ static int pattern_file(const char *name, size_t size, uint64_t tag)
 	fill(buf, npages, tag);
 	if (write(fd, buf, size) != (ssize_t)size)
 		_exit(2);
-	if (!tab->keep_files)
-		unlink(path);
 	free(buf);
 	return fd;
 }
@@ -211,7 +213,7 @@ static void setup_files(struct target *t, void *arg)
 	tab->r[tab->n - 1].nfile = 3;
 }
 
-/* The memfd under setup_memfd_under()'s mapping, kept open. */
+/* The object under setup_*_under()'s mapping, kept open. */
 static int under_fd = -1;
 
 /*
@@ -228,6 +230,31 @@ static void setup_memfd_under(struct target *t, void *arg)
 	add("memfd-under", m, 16 * PG, 16 * PG, 1, 4);
 	tab->r[tab->n - 1].nfile = 3;
 	t->base = (uint64_t)m;
+}
+
+/*
+ * The same over a file of the scratch disk (ext4), deleted once open: a
+ * private mapping of it is memory no name reaches, as one of a memfd is
+ * (snapper_shared_under() in kmod/shared.c).
+ */
+static void setup_deleted_under(struct target *t, void *arg)
+{
+	char path[512];
+	uint8_t *f;
+
+	under_fd = pattern_file("under", 16 * PG, 20);
+	snprintf(path, sizeof(path), "%s/under-%d", tab->dir, getpid());
+	if (unlink(path))
+		_exit(2);
+	f = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE,
+		 under_fd, 0);
+	if (f == MAP_FAILED)
+		_exit(2);
+	touch(f, 16 * PG);
+	fill(f + 2 * PG, 2, 21);
+	add("deleted-under", f, 16 * PG, 16 * PG, 1, 4);
+	tab->r[tab->n - 1].nfile = 3;
+	t->base = (uint64_t)f;
 }
 
 /*
@@ -703,7 +730,12 @@ FIXTURE_SETUP(rx)
 
 FIXTURE_TEARDOWN(rx)
 {
+	pid_t pid = self->t.pid;
+
 	target_stop(&self->t);
+	/* pattern_file()'s files. */
+	if (tab && tab != MAP_FAILED && pid > 0)
+		guest_sh(NULL, 0, "rm -f %s/*-%d", tab->dir, pid);
 	guest_large_folios_off(&self->thp);
 	if (tab && tab != MAP_FAILED && tab->dax)
 		guest_sh(NULL, 0, "umount " DAX_DIR);
@@ -825,20 +857,38 @@ TEST_F(rx, private_files_written_and_read)
  * kmod/shared.c, open_object() in tools/procsrc.c). Pages nobody wrote
  * stay the memfd's own (nfile).
  */
-TEST_F(rx, private_memfd_written_under_it)
+static void written_under(struct __test_metadata *_metadata,
+			  FIXTURE_DATA(rx) *self, const FIXTURE_VARIANT(rx) *v,
+			  target_setup_fn setup)
 {
 	int bad;
 
-	ASSERT_EQ(0, start(_metadata, self, setup_memfd_under));
-	ASSERT_EQ(0, ckpt(self, variant)) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, start(_metadata, self, setup));
+	ASSERT_EQ(0, ckpt(self, v)) TH_LOG("%s", self->out);
 	ASSERT_EQ(0, target_do(&self->t, T_SCRIBBLE, 0, 0, 0));
 	ASSERT_EQ(0, target_do(&self->t, T_WRITE_OBJECT, 0, 0, 0));
 	ASSERT_EQ(0, target_do(&self->t, T_CHECK_SCRIBBLED, 0, 0, 0));
 	ASSERT_NE(0, target_do(&self->t, T_CHECK, 0, 0, 0));
-	ASSERT_EQ(0, restore(self, variant)) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, restore(self, v)) TH_LOG("%s", self->out);
 	TH_LOG("%s", self->out);
 	bad = target_do(&self->t, T_CHECK, 0, 0, 0);
-	ASSERT_EQ(0, bad) TH_LOG("the memfd's pages differ after the restore");
+	ASSERT_EQ(0, bad) TH_LOG("the object's pages differ after the restore");
+}
+
+TEST_F(rx, private_memfd_written_under_it)
+{
+	written_under(_metadata, self, variant, setup_memfd_under);
+}
+
+/*
+ * The same over a deleted ext4 file: the generation holds the pages the
+ * target only read, from the file's page cache or its disk (CRIU dumps a
+ * deleted file's content too, up to 1 MiB), where it used to hold the
+ * copies alone and a restore left the file's bytes of now.
+ */
+TEST_F(rx, private_deleted_file_written_under_it)
+{
+	written_under(_metadata, self, variant, setup_deleted_under);
 }
 
 /*
@@ -849,14 +899,12 @@ TEST_F(rx, private_file_without_map_files)
 {
 	if (guest_sh(NULL, 0, "command -v setpriv"))
 		SKIP(return, "no setpriv (util-linux) to drop the capabilities");
-	tab->keep_files = true;
 	round_trip_as(_metadata, self, variant, setup_ext4_file, NO_MAP_FILES);
 	ASSERT_NE(NULL, strstr(self->out, "of them the file's again"))
 		TH_LOG("%s", self->out);
 	/* Not a test of anything unless map_files was refused indeed. */
 	EXPECT_NE(0, guest_sh(NULL, 0, NO_MAP_FILES "ls /proc/%d/map_files/*",
 			      self->t.pid));
-	guest_sh(NULL, 0, "rm -f %s/priv-%d", tab->dir, self->t.pid);
 }
 
 /*
