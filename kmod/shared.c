@@ -35,8 +35,8 @@
  * does. Regular files mapped shared are left to the page-table walk: the
  * file is their storage, and reading all of it at every checkpoint would
  * cost its size in I/O. That cost is paid only where no name reaches the
- * file and the mapping is private (snapper_shared_under()): a deleted
- * file has no storage a restore could find.
+ * file (snapper_shared_covers(), snapper_shared_under()): a deleted file
+ * has no storage a restore could find.
  */
 #include "compat.h"
 
@@ -121,11 +121,15 @@ static bool is_nameless(struct address_space *mapping)
  * So are read-only ones (a memfd or SysV segment mapped or attached
  * read-only, shared anonymous memory after mprotect()) of an object that
  * no name in any file system reaches: its pages exist nowhere but in
- * memory, and others may write them under the target. A read-only
- * mapping of a named file (tmpfs's too) is left to its file, as one of
- * ext4 is. VM_MAYSHARE, not VM_SHARED: a mapping of a file opened
- * read-only has only the former. A restore writes only what the target
- * may write (tools/restore.c).
+ * memory, and others may write them under the target. So are shared
+ * mappings, writable or not, of a deleted file of a disk file system
+ * (is_disk_file()): others may write it through a descriptor, no name
+ * leads a restore to it, and its blocks go with its last reference (CRIU
+ * dumps such a file's content, up to 1 MiB). A read-only mapping of a
+ * named file (tmpfs's too) is left to its file, as a shared one of ext4
+ * is. VM_MAYSHARE, not VM_SHARED: a mapping of a file opened read-only
+ * has only the former. A restore writes only what the target may write
+ * (tools/restore.c).
  *
  * Return: true if it is.
  */
@@ -141,10 +145,11 @@ bool snapper_shared_covers(struct vm_area_struct *vma)
 	host = mapping->host;
 	if (!host)
 		return false;
-	if (vma->vm_flags & VM_WRITE)
-		return is_memory(mapping) ||
-		       host->i_sb->s_magic == AIO_RING_MAGIC;
-	return is_memory(mapping) && is_nameless(mapping);
+	if (is_nameless(mapping) &&
+	    (is_memory(mapping) || is_disk_file(mapping)))
+		return true;
+	return (vma->vm_flags & VM_WRITE) &&
+	       (is_memory(mapping) || host->i_sb->s_magic == AIO_RING_MAGIC);
 }
 
 /**

@@ -2,18 +2,25 @@
 /*
  * /proc/PID/pagemap entries, as the kernel documents them
  * (Documentation/admin-guide/mm/pagemap.rst): the bits the /proc backend
- * and restore read, and what /proc/kpageflags adds for files on DAX.
+ * and restore read, and what /proc/kpageflags adds for files on DAX; and
+ * which mapped files are memory rather than files (on_disk()).
  */
 #ifndef SNAPPER_PAGEMAP_H
 #define SNAPPER_PAGEMAP_H
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <linux/kernel-page-flags.h>
+#include <linux/magic.h>
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
@@ -73,6 +80,52 @@ static inline bool is_dax(int dirfd, const char *path)
 		      STATX_BASIC_STATS, &stx) &&
 	       (stx.stx_attributes_mask & STATX_ATTR_DAX) &&
 	       (stx.stx_attributes & STATX_ATTR_DAX);
+}
+
+/*
+ * Is the file behind @fd (@fs, @st: its fstatfs() and fstat()), opened
+ * through process @pid's map_files, a regular file of a file system on a
+ * block device whose reads no process serves? Deleted, such a file is
+ * memory (the /proc backend captures its mappings from it, restore writes
+ * them back), as for the module's is_disk_file() (kmod/shared.c). Seen
+ * from userspace: the mount's line in the target's
+ * mountinfo (found by the mount's id) names the file system's type, and
+ * /proc/filesystems marks "nodev" the types without a device (no
+ * FS_REQUIRES_DEV). Not fuseblk, not DAX.
+ */
+static inline bool on_disk(uint32_t pid, int fd, const struct statfs *fs,
+		    const struct stat *st)
+{
+	char path[64], type[64] = "", word[64], name[64], *line = NULL, *p;
+	struct statx stx;
+	size_t len = 0;
+	bool disk = false;
+	FILE *f;
+	int id;
+
+	if (!S_ISREG(st->st_mode) ||
+	    fs->f_type == (typeof(fs->f_type))FUSE_SUPER_MAGIC ||
+	    is_dax(fd, "") ||
+	    statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/mountinfo", pid);
+	f = fopen(path, "re");
+	while (f && !type[0] && getline(&line, &len, f) > 0)
+		if (sscanf(line, "%d", &id) == 1 && (uint64_t)id == stx.stx_mnt_id &&
+		    (p = strstr(line, " - ")))
+			sscanf(p + 3, "%63s", type);
+	if (f)
+		fclose(f);
+	f = type[0] ? fopen("/proc/filesystems", "re") : NULL;
+	while (f && getline(&line, &len, f) > 0)
+		if (sscanf(line, "%63s %63s", word, name) == 1 &&
+		    !strcmp(word, type))
+			disk = true;
+	if (f)
+		fclose(f);
+	free(line);
+	return disk;
 }
 
 /*

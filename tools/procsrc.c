@@ -617,50 +617,6 @@ static bool unlinked(const char *path)
 }
 
 /*
- * Is the file behind @fd (@fs, @st: its fstatfs() and fstat()), opened
- * through process @pid's map_files, a regular file of a file system on a
- * block device whose reads no process serves? The module's is_disk_file()
- * (kmod/shared.c), seen from userspace: the mount's line in the target's
- * mountinfo (found by the mount's id) names the file system's type, and
- * /proc/filesystems marks "nodev" the types without a device (no
- * FS_REQUIRES_DEV). Not fuseblk, not DAX.
- */
-static bool on_disk(uint32_t pid, int fd, const struct statfs *fs,
-		    const struct stat *st)
-{
-	char path[64], type[64] = "", word[64], name[64], *line = NULL, *p;
-	struct statx stx;
-	size_t len = 0;
-	bool disk = false;
-	FILE *f;
-	int id;
-
-	if (!S_ISREG(st->st_mode) ||
-	    fs->f_type == (typeof(fs->f_type))FUSE_SUPER_MAGIC ||
-	    is_dax(fd, "") ||
-	    statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) ||
-	    !(stx.stx_mask & STATX_MNT_ID))
-		return false;
-	snprintf(path, sizeof(path), "/proc/%" PRIu32 "/mountinfo", pid);
-	f = fopen(path, "re");
-	while (f && !type[0] && getline(&line, &len, f) > 0)
-		if (sscanf(line, "%d", &id) == 1 && (uint64_t)id == stx.stx_mnt_id &&
-		    (p = strstr(line, " - ")))
-			sscanf(p + 3, "%63s", type);
-	if (f)
-		fclose(f);
-	f = type[0] ? fopen("/proc/filesystems", "re") : NULL;
-	while (f && getline(&line, &len, f) > 0)
-		if (sscanf(line, "%63s %63s", word, name) == 1 &&
-		    !strcmp(word, type))
-			disk = true;
-	if (f)
-		fclose(f);
-	free(line);
-	return disk;
-}
-
-/*
  * A shared writable mapping of shared memory (tmpfs: memfd, SysV, shared
  * anonymous, /dev/shm; hugetlbfs: the same on hugetlb pages) is read whole
  * from its object through map_files, as the module's shared.c reads it:
@@ -694,11 +650,10 @@ static int open_object(uint32_t pid, struct vma *m)
 			    path);
 	memory = fs.f_type == TMPFS_MAGIC ||
 		 fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC;
-	if (m->perms[3] == 's')
-		keep = memory && (m->perms[1] == 'w' || !st.st_nlink);
+	if (!st.st_nlink)
+		keep = memory || on_disk(pid, m->obj, &fs, &st);
 	else
-		keep = !st.st_nlink &&
-		       (memory || on_disk(pid, m->obj, &fs, &st));
+		keep = memory && m->perms[3] == 's' && m->perms[1] == 'w';
 	if (!keep) {
 		close(m->obj);
 		m->obj = -1;

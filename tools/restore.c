@@ -313,18 +313,34 @@ static int plan_given(struct restore *r, uint64_t start, uint64_t end)
 /*
  * Shared memory (memfd, SysV, shared anonymous, /dev/shm, and the same on
  * hugetlb pages: MFD_HUGETLB, SHM_HUGETLB, MAP_HUGETLB, hugetlbfs files)
- * is the process's state; a shared mapping of a file elsewhere is the
- * file's, which a memory restore does not rewrite.
+ * is the process's state, and so is a deleted file of a disk file system
+ * (on_disk(): generations hold its shared mappings whole, as the module's
+ * snapper_shared_covers() takes them); a shared mapping of a file
+ * elsewhere is the file's, which a memory restore does not rewrite.
  */
 static bool shared_memory(const struct restore *r, const struct live_map *m)
 {
 	char path[96];
 	struct statfs fs;
+	struct stat st;
+	bool memory;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64,
 		 r->pid, m->start, m->end);
-	return !statfs(path, &fs) && (fs.f_type == TMPFS_MAGIC ||
-				      fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC);
+	if (statfs(path, &fs))
+		return false;
+	memory = fs.f_type == TMPFS_MAGIC ||
+		 fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC;
+	if (memory)
+		return true;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	memory = !fstat(fd, &st) && !st.st_nlink &&
+		 on_disk((uint32_t)r->pid, fd, &fs, &st);
+	close(fd);
+	return memory;
 }
 
 /*

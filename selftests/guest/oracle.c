@@ -1177,6 +1177,22 @@ static int memfd_private(uint8_t *b, int step)
 			      &fd);
 }
 
+/* An empty file of the scratch disk, deleted once open. Return: it, or -1. */
+static int deleted_file(const char *name)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/oracle-%s-%d", scratch_dir(), name,
+		 getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd >= 0 && unlink(path)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 /*
  * The same with a deleted file of the scratch disk (ext4), sparse where
  * the memfd had holes: mapped private it is memory no name reaches, as a
@@ -1186,19 +1202,59 @@ static int memfd_private(uint8_t *b, int step)
 static int deleted_private(uint8_t *b, int step)
 {
 	static int fd = -1;
-	char path[512];
-	int f = -1;
 
-	if (!step) {
-		snprintf(path, sizeof(path), "%s/oracle-deleted-%d",
-			 scratch_dir(), getpid());
-		f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-		if (f >= 0 && unlink(path)) {
-			close(f);
-			f = -1;
-		}
+	return object_private(b, step, step ? -1 : deleted_file("private"),
+			      &fd);
+}
+
+/*
+ * A deleted file of the scratch disk mapped shared, its first half
+ * writable, its second through a read-only descriptor: written by the
+ * target, by another process through a mapping of its own and by
+ * write(2), then punched. No entry of the target's page table sees the
+ * others' writes, and no name leads to the file: the generation holds
+ * both halves whole, from the page cache or the disk, as for a memfd.
+ */
+static int deleted_shared(uint8_t *b, int step)
+{
+	static int fd = -1;
+	uint8_t buf[PG];
+	char path[64];
+	int ro;
+
+	switch (step) {
+	case 0:
+		fd = deleted_file("shared");
+		if (fd < 0 || ftruncate(fd, N * PG) ||
+		    fork_writes(fd, N / 2, 100, 71) != STEP_OK)
+			return STEP_FAILED;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ro = open(path, O_RDONLY);
+		if (ro < 0 ||
+		    mmap(b, N / 2 * PG, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0) != b ||
+		    mmap(b + N / 2 * PG, N / 2 * PG, PROT_READ,
+			 MAP_SHARED | MAP_FIXED_NOREPLACE, ro,
+			 N / 2 * PG) != b + N / 2 * PG)
+			return STEP_FAILED;
+		close(ro);
+		fill(b, 0, 50, 72);
+		return STEP_OK;
+	case 1:
+		if (fork_writes(fd, 100, 4, 73) != STEP_OK ||
+		    fork_writes(fd, 600, 4, 73) != STEP_OK)
+			return STEP_FAILED;
+		memset(buf, 0x5d, sizeof(buf));
+		return pwrite(fd, buf, PG, 700 * PG) == PG ? STEP_OK :
+							    STEP_FAILED;
+	case 2:
+		fill(b, 200, 10, 74);
+		return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 0, 20 * PG) ||
+		       fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 520 * PG, 20 * PG) ? STEP_FAILED : STEP_OK;
 	}
-	return object_private(b, step, f, &fd);
+	return fork_writes(fd, 5, 1, 75);
 }
 
 /*
@@ -1577,6 +1633,7 @@ static const struct scenario catalogue[] = {
 	{ "UFFDIO_ZEROPAGE in a private memfd mapping", uffd_zero_file },
 	{ "a memfd mapped private, written and punched under it", memfd_private },
 	{ "a deleted ext4 file mapped private, written under it", deleted_private },
+	{ "a deleted ext4 file mapped shared, written by others", deleted_shared },
 	{ "tmpfs files mapped private, unlinked and linked", tmpfs_renamed },
 	{ "pages poisoned (MADV_HWPOISON, UFFDIO_POISON)", poisoned },
 	{ "shared memory poisoned (memfd, shared anonymous)", shared_poisoned },

@@ -19,9 +19,8 @@
  * Compared: every anonymous mapping (no path, or [heap], [stack],
  * [anon:...]), every shared writable mapping of /proc/PID/maps and every
  * read-only shared or private one of memory no name reaches
- * (oracle_unlinked_memory(): a memfd, say), and every private one of a
- * deleted file of a disk file system (oracle_unlinked_disk()), page by
- * page. In a private mapping of any other file a generation holds only
+ * (oracle_unlinked_memory(): a memfd, say), and every one of a deleted
+ * file of a disk file system (oracle_unlinked_disk()), page by page. In a private mapping of any other file a generation holds only
  * the pages the target wrote (its anonymous copies): there, a page that
  * pagemap shows anonymous (present or swapped, not a file page) is
  * compared, and every other page reads as the file and must not be in the
@@ -113,8 +112,10 @@ static inline bool oracle_unlinked_memory(pid_t pid, const struct oracle_map *m)
  * A deleted regular file of a file system on a block device whose reads
  * no process serves: /proc/filesystems lists its type (named in the
  * mount's line of the target's mountinfo) without "nodev", and it is not
- * fuseblk, nor on DAX. Mapped private, the target reads its pages
- * wherever it has no copy, and no name leads to them: they are memory.
+ * fuseblk, nor on DAX. Mapped shared, or private where the target has no
+ * copy, the target reads its pages, which others may write and no name
+ * leads to: they are memory. Written apart from the tools' on_disk()
+ * (tools/pagemap.h), which it checks.
  */
 static inline bool oracle_unlinked_disk(pid_t pid, const struct oracle_map *m)
 {
@@ -160,7 +161,8 @@ static inline bool oracle_wanted(pid_t pid, const struct oracle_map *m)
 	size_t i;
 
 	if (m->perms[3] == 's')
-		return m->perms[1] == 'w' || oracle_unlinked_memory(pid, m);
+		return m->perms[1] == 'w' || oracle_unlinked_memory(pid, m) ||
+		       oracle_unlinked_disk(pid, m);
 	if (!m->path[0] || !strncmp(m->path, "[anon:", 6))
 		return true;
 	if (m->path[0] != '[')	/* a private file mapping: of a memfd? */

@@ -327,6 +327,38 @@ static void setup_shared(struct target *t, void *arg)
 	t->base = (uint64_t)m;
 }
 
+/*
+ * A file of the scratch disk (ext4), deleted once open, mapped shared: a
+ * writable half and, through a read-only descriptor, a read-only one.
+ * Memory no name reaches, as a memfd (snapper_shared_covers() in
+ * kmod/shared.c): the generation holds it whole, and the restore writes
+ * the writable half back into the file.
+ */
+static void setup_deleted_shared(struct target *t, void *arg)
+{
+	char path[512];
+	uint8_t *w, *r;
+	int fd, ro;
+
+	fd = pattern_file("shared", 16 * PG, 13);
+	snprintf(path, sizeof(path), "%s/shared-%d", tab->dir, getpid());
+	if (unlink(path))
+		_exit(2);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ro = open(path, O_RDONLY);
+	w = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	r = ro < 0 ? MAP_FAILED : mmap(NULL, 8 * PG, PROT_READ, MAP_SHARED,
+				       ro, 8 * PG);
+	if (w == MAP_FAILED || r == MAP_FAILED)
+		_exit(2);
+	close(fd);
+	close(ro);
+	fill(w + 2 * PG, 2, 14);
+	add("deleted-shared", w, 8 * PG, 8 * PG, 1, 6);
+	add("deleted-read-only", r, 8 * PG, 0, 0, 0);
+	t->base = (uint64_t)w;
+}
+
 #define HUGE (2UL << 20)
 
 static void setup_thp(struct target *t, void *arg)
@@ -995,6 +1027,16 @@ TEST_F(rx, private_mapping_past_eof)
 TEST_F(rx, shared_memfd_anon_sysv)
 {
 	round_trip(_metadata, self, variant, setup_shared);
+}
+
+/*
+ * A deleted ext4 file mapped shared: restored as shared memory is, where
+ * a generation used to hold only what the target wrote since the
+ * checkpoint before, and the restore left the mapping alone.
+ */
+TEST_F(rx, shared_deleted_file)
+{
+	round_trip(_metadata, self, variant, setup_deleted_shared);
 }
 
 TEST_F(rx, hugetlb)
