@@ -88,13 +88,13 @@ static inline bool is_dax(int dirfd, const char *path)
  * block device whose reads no process serves? Deleted, such a file is
  * memory (the /proc backend captures its mappings from it, restore writes
  * them back), as for the module's is_disk_file() (kmod/shared.c). Seen
- * from userspace: the mount's line in the target's
- * mountinfo (found by the mount's id) names the file system's type, and
- * /proc/filesystems marks "nodev" the types without a device (no
- * FS_REQUIRES_DEV). Not fuseblk, not DAX.
+ * from userspace: the mount's line in the target's mountinfo (found by the
+ * mount's id) names the file system's type, and /proc/filesystems marks
+ * "nodev" the types without a device (no FS_REQUIRES_DEV). Not fuseblk,
+ * not DAX.
  */
 static inline bool on_disk(uint32_t pid, int fd, const struct statfs *fs,
-		    const struct stat *st)
+			   const struct stat *st)
 {
 	char path[64], type[64] = "", word[64], name[64], *line = NULL, *p;
 	struct statx stx;

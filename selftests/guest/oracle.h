@@ -20,20 +20,21 @@
  * [anon:...]), every shared writable mapping of /proc/PID/maps and every
  * read-only shared or private one of memory no name reaches
  * (oracle_unlinked_memory(): a memfd, say), and every one of a deleted
- * file of a disk file system (oracle_unlinked_disk()), page by page. In a private mapping of any other file a generation holds only
- * the pages the target wrote (its anonymous copies): there, a page that
- * pagemap shows anonymous (present or swapped, not a file page) is
- * compared, and every other page reads as the file and must not be in the
- * generation (export gives zeros); in a DAX file's mapping, where pagemap
- * calls no page a file's, /proc/kpageflags tells the anonymous copies from
- * the file. Not compared: read-only shared mappings of files (their file
- * holds them), and the kernel's special mappings ([vdso], [vvar],
- * [vsyscall], [uprobes]). Pages /proc/PID/mem cannot read (VM_IO,
- * VM_PFNMAP, secretmem) are skipped, but for one in a private mapping,
- * anonymous or of a file, or in a shared one of memory (memfd, shared anonymous, SysV, /dev/shm):
- * poisoned (a memory error, UFFDIO_POISON), or a private mapping's page
- * past its file's end, it has no content, and the generation must hold
- * none (export's zeros).
+ * file of a disk file system (oracle_unlinked_disk()), page by page. In a
+ * private mapping of any other file a generation holds only the pages the
+ * target wrote (its anonymous copies): there, a page that pagemap shows
+ * anonymous (present or swapped, not a file page) is compared, and every
+ * other page reads as the file and must not be in the generation (export
+ * gives zeros); in a DAX file's mapping, where pagemap calls no page a
+ * file's, /proc/kpageflags tells the anonymous copies from the file. Not
+ * compared: read-only shared mappings of other files (their file holds
+ * them), and the kernel's special mappings ([vdso], [vvar], [vsyscall],
+ * [uprobes]). Pages /proc/PID/mem cannot read (VM_IO, VM_PFNMAP,
+ * secretmem) are skipped, but for one in a private mapping, anonymous or
+ * of a file, or in a shared one of memory (memfd, shared anonymous, SysV,
+ * /dev/shm): poisoned (a memory error, UFFDIO_POISON), or a private
+ * mapping's page past its file's end, it has no content, and the
+ * generation must hold none (export's zeros).
  */
 #ifndef SNAPPER_ORACLE_H
 #define SNAPPER_ORACLE_H

@@ -45,6 +45,11 @@
  * next generation, incremental on top of the storm's, must equal the
  * memory (see storm_test()).
  *
+ * The deleted_* variants make the same calls with the scratch file
+ * deleted once the target has it open: its mappings are then memory no
+ * name reaches (kmod/shared.c's is_disk_file()), held whole in every
+ * generation.
+ *
  * A failure names the seed and the calls of the last rounds.
  * $SNAPPER_RANDOM_SEED, $SNAPPER_RANDOM_ROUNDS and $SNAPPER_RANDOM_STORM
  * (checkpoints in a storm) replay or lengthen a run. The default seed is
@@ -671,7 +676,7 @@ static void storm_on(int cmd, int ack, uint64_t seed)
 }
 
 static void target(int cmd, int ack, uint64_t seed, const char *file,
-		   bool with_storm, bool with_large)
+		   bool with_storm, bool with_large, bool deleted)
 {
 	struct sigaction sa = { .sa_handler = on_fault };
 	char msg[MSG], c;
@@ -684,6 +689,8 @@ static void target(int cmd, int ack, uint64_t seed, const char *file,
 	rng = seed | 1;
 	memfd = memfd_create("oracle-random", 0);
 	filefd = open(file, O_RDWR);
+	if (filefd >= 0 && deleted && unlink(file))
+		_exit(1);
 	selfmem = open("/proc/self/mem", O_RDWR);
 	uffd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	if (uffd >= 0) {
@@ -776,6 +783,7 @@ FIXTURE_VARIANT(oracle_random) {
 	bool proc;
 	bool storm;		/* threads calling during the checkpoints */
 	bool large;		/* large folios: guest_large_folios_on() */
+	bool deleted;		/* the scratch file deleted once open */
 };
 
 FIXTURE_VARIANT_ADD(oracle_random, module) { .proc = false };
@@ -789,6 +797,12 @@ FIXTURE_VARIANT_ADD(oracle_random, storm_large_module) {
 };
 FIXTURE_VARIANT_ADD(oracle_random, storm_large_proc) {
 	.proc = true, .storm = true, .large = true
+};
+FIXTURE_VARIANT_ADD(oracle_random, deleted_module) {
+	.proc = false, .deleted = true
+};
+FIXTURE_VARIANT_ADD(oracle_random, deleted_proc) {
+	.proc = true, .deleted = true
 };
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
@@ -855,7 +869,7 @@ FIXTURE_SETUP(oracle_random)
 	ASSERT_LE(0, oracle_fork(&self->t));
 	if (!self->t.pid)
 		target(self->t.cmd, self->t.ack, seed, self->file, variant->storm,
-		       variant->large);
+		       variant->large, variant->deleted);
 }
 
 FIXTURE_TEARDOWN(oracle_random)
