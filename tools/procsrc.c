@@ -626,8 +626,9 @@ static bool unlinked(const char *path)
  * base still holds it. A read of the object gives zeros for a hole and
  * allocates nothing, where one through /proc/PID/mem would fault a new
  * page in. So is a read-only one of an object no name reaches (a link
- * count of 0: see snapper_shared_covers() in kmod/shared.c); one of a
- * named file, and other shared mappings, are left to pagemap. A private
+ * count of 0: see snapper_shared_covers() in kmod/shared.c), and any
+ * shared one of a deleted file of a disk file system (on_disk()); one of
+ * a named file, and other shared mappings, are left to pagemap. A private
  * mapping of an object no name reaches (a memfd, or a deleted file of a
  * disk file system: @m->under, see snapper_shared_under()) reads it
  * wherever the target has no copy of its own: those pages are read from
