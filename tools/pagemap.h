@@ -83,6 +83,16 @@ static inline bool is_dax(int dirfd, const char *path)
 }
 
 /*
+ * Is @fs (a statfs()) that of memory rather than files: tmpfs (memfd,
+ * SysV, shared anonymous, /dev/shm) or hugetlbfs?
+ */
+static inline bool memory_fs(const struct statfs *fs)
+{
+	return fs->f_type == TMPFS_MAGIC ||
+	       fs->f_type == (typeof(fs->f_type))HUGETLBFS_MAGIC;
+}
+
+/*
  * Is the file behind @fd (@fs, @st: its fstatfs() and fstat()), opened
  * through process @pid's map_files, a regular file of a file system on a
  * block device whose reads no process serves? Deleted, such a file is

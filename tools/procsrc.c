@@ -40,10 +40,9 @@
  * secretmem) are listed and not read here either: see mark_skipped().
  * Shared memory, which others write unseen, is read whole from its
  * object (so are the pages a private mapping of a memfd or a deleted
- * file reads from it),
- * and private hugetlb pages, which no soft-dirty bit tracks, are taken at
- * every checkpoint, as the module does both: see open_object() and
- * mark_huge().
+ * file reads from it), and private hugetlb pages, which no soft-dirty bit
+ * tracks, are taken at every checkpoint, as the module does both: see
+ * open_object() and mark_huge().
  *
  * What it cannot see: /proc/PID/maps does not show VM_SOFTDIRTY, so a
  * file or shared mapping unmapped and mapped again at the same place
@@ -649,8 +648,7 @@ static int open_object(uint32_t pid, struct vma *m)
 	if (m->obj < 0 || fstatfs(m->obj, &fs) || fstat(m->obj, &st))
 		return fail(-errno, "%s (shared memory is read from its object)",
 			    path);
-	memory = fs.f_type == TMPFS_MAGIC ||
-		 fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC;
+	memory = memory_fs(&fs);
 	if (!st.st_nlink)
 		keep = memory || on_disk(pid, m->obj, &fs, &st);
 	else

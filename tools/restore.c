@@ -330,9 +330,7 @@ static bool shared_memory(const struct restore *r, const struct live_map *m)
 		 r->pid, m->start, m->end);
 	if (statfs(path, &fs))
 		return false;
-	memory = fs.f_type == TMPFS_MAGIC ||
-		 fs.f_type == (typeof(fs.f_type))HUGETLBFS_MAGIC;
-	if (memory)
+	if (memory_fs(&fs))
 		return true;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
