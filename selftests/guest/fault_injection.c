@@ -379,7 +379,7 @@ TEST_F_TIMEOUT(fi, resume_with_huge_pages, 300)
 	guest_store_path(self->store, sizeof(self->store), "fi-huge");
 	ASSERT_EQ(0, target_start(&self->t, ORD_PAGES + THP_PAGES, huge_setup,
 				  NULL, NULL));
-	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 	thp = self->t.base + ORD_PAGES * PG;
 	ASSERT_EQ((long)(THP_PAGES * PG / 1024),
 		  guest_smaps_kb(self->t.pid, thp, "AnonHugePages:"))
@@ -394,7 +394,7 @@ TEST_F_TIMEOUT(fi, resume_with_huge_pages, 300)
 		ASSERT_EQ(0, target_do(&self->t, T_WRITE, huge_writes[i],
 				       0x5eed00000000ULL + (i << 16), 0));
 	}
-	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 	ASSERT_EQ(0, fi_write(FAILSLAB "times", "%d", RESUME_BUDGET));
 	ASSERT_LT(0, resuming_checkpoint(_metadata, self->store, self->t.pid,
 					 false));
@@ -487,7 +487,7 @@ TEST_F_TIMEOUT(fi, resume_meets_merged_mappings, 300)
 				  merged_cmd, NULL));
 	fd = target_do(&self->t, T_USER, 0, 0, 0);
 	ASSERT_LE(0, fd);
-	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 	pidfd = syscall(SYS_pidfd_open, self->t.pid, 0);
 	ASSERT_LE(0, pidfd);
 	f.uffd = syscall(SYS_pidfd_getfd, pidfd, fd, 0);

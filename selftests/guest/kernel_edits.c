@@ -275,7 +275,7 @@ static uint64_t check(struct __test_metadata *_metadata,
 {
 	uint64_t gen;
 
-	EXPECT_EQ(0, oracle_wait_parked(self->t.pid));
+	EXPECT_EQ(0, guest_wait_parked(self->t.pid));
 	gen = oracle_checkpoint(self->store, self->t.pid, proc, full);
 	EXPECT_NE(0ULL, gen);
 	if (gen)

@@ -1872,7 +1872,7 @@ static size_t step(struct __test_metadata *_metadata,
 		TH_LOG("note: step %d of \"%s\": a call this kernel does not "
 		       "support; the state it left is compared all the same",
 		       i, name);
-	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 	return (size_t)rep[2];
 }
 

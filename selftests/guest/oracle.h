@@ -529,33 +529,6 @@ static inline void oracle_kill(struct oracle_link *l)
 }
 
 /*
- * Waits until @pid sleeps in read() (x86-64 syscall 0), its parking place
- * between steps: from then on its memory changes no more. A target that
- * has just reported a step may still be on its way there, its stack
- * changing. Return: 0, or -1 after ten seconds.
- */
-static inline int oracle_wait_parked(pid_t pid)
-{
-	char path[64], buf[128];
-	int i, fd;
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
-	for (i = 0; i < 10000; i++) {
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			return -1;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 2 && !strncmp(buf, "0 ", 2))
-			return 0;
-		usleep(1000);
-	}
-	fprintf(stderr, "# oracle: process %d never parked in read()\n", pid);
-	return -1;
-}
-
-/*
  * A 64 MiB swap file on $SNAPPER_SCRATCH, on, named in @path.
  * Return: NULL, or why there can be none (@path is then empty or names a
  * file for oracle_swap_off() to remove).

@@ -1255,7 +1255,7 @@ TEST_F_TIMEOUT(oracle_random, exact, 600)
 			TH_LOG("round %llu: %s", (unsigned long long)r, msg + 1);
 		ASSERT_EQ('o', msg[0]) TH_LOG("round %llu: %s",
 					      (unsigned long long)r, msg + 1);
-		ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+		ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 		if (r % 4 == 3)
 			kernel_moves(_metadata, seen[r % KEEP], self->t.pid, r / 4);
 		if (prev && r % 5 == 2 &&

@@ -388,16 +388,16 @@ TEST_F_TIMEOUT(shared, generations_equal_live_memory, 120)
 	if (guest_tool_skip_reason())
 		SKIP(return, "%s", guest_tool_skip_reason());
 	guest_store_path(store, sizeof(store), "shared");
-	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
 	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
 	if (!change_object(_metadata, self, variant->op))
 		SKIP(return, "MADV_PAGEOUT moved no shmem page to swap");
-	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
 	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
 	/* Once more, unchanged: the incremental on an incremental. */
-	ASSERT_EQ(0, oracle_wait_parked(self->t.pid));
+	ASSERT_EQ(0, guest_wait_parked(self->t.pid));
 	ASSERT_NE(0UL, gen = oracle_checkpoint(store, self->t.pid, false, false));
 	EXPECT_EQ(0, oracle_compare(store, gen, self->t.pid));
 	guest_sh(NULL, 0, "rm -rf %s", store);
@@ -615,7 +615,7 @@ static void exact(struct __test_metadata *_metadata, FIXTURE_DATA(lost) *self,
 {
 	uint64_t gen;
 
-	EXPECT_EQ(0, oracle_wait_parked(self->t.pid));
+	EXPECT_EQ(0, guest_wait_parked(self->t.pid));
 	gen = oracle_checkpoint(self->store, self->t.pid, proc, full);
 	EXPECT_NE(0ULL, (unsigned long long)gen);
 	if (gen)
@@ -659,7 +659,7 @@ static void private_swap_error(struct __test_metadata *_metadata,
 {
 	char out[1024];
 
-	EXPECT_EQ(0, oracle_wait_parked(self->t.pid));
+	EXPECT_EQ(0, guest_wait_parked(self->t.pid));
 	EXPECT_NE(0, guest_sh(out, sizeof(out),
 			      "snapper-tool checkpoint %s--full --store '%s' %d",
 			      proc ? "--backend proc " : "", self->store,

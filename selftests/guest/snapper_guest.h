@@ -581,6 +581,34 @@ static inline int target_do(struct target *t, uint32_t op, uint64_t a,
 }
 
 /*
+ * Waits until @pid sleeps in read() (x86-64 syscall 0), where target_loop()
+ * and the oracle's targets park between commands: from then on its memory
+ * changes no more. A target that has just replied may still be on its way
+ * there, its stack and libc's data changing. Return: 0, or -1 after ten
+ * seconds.
+ */
+static inline int guest_wait_parked(pid_t pid)
+{
+	char path[64], buf[128];
+	int i, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", pid);
+	for (i = 0; i < 10000; i++) {
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			return -1;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 2 && !strncmp(buf, "0 ", 2))
+			return 0;
+		usleep(1000);
+	}
+	fprintf(stderr, "# process %d never parked in read()\n", pid);
+	return -1;
+}
+
+/*
  * Kills and reaps the child *@pid, if there is one, closes our two pipe
  * ends @a and @b to it, and sets *@pid to 0: every kind of target ends so.
  */
