@@ -89,12 +89,13 @@ static bool is_memory(struct address_space *mapping)
 
 /*
  * A regular file of a file system on a block device (FS_REQUIRES_DEV:
- * ext4, xfs, vfat...), read through its page cache (read_mapping_folio(),
- * the file system's read_folio()): such a read waits for the disk, as a
- * page fault does, never for a process. Not DAX (no page cache, no
- * read_folio()), and not fuseblk, whose reads a process serves, perhaps
- * the frozen target itself; nor any file system without a device (NFS,
- * FUSE, 9p...), whose reads wait on a server or a daemon under the freeze.
+ * ext4, xfs, vfat...), read through its page cache (disk_folio(): the
+ * file system's readahead and read_folio()): such a read waits for the
+ * disk, as a page fault does, never for a process. Not DAX (no page
+ * cache, no read_folio()), and not fuseblk, whose reads a process serves,
+ * perhaps the frozen target itself; nor any file system without a device
+ * (NFS, FUSE, 9p...), whose reads wait on a server or a daemon under the
+ * freeze.
  */
 static bool is_disk_file(struct address_space *mapping)
 {
@@ -304,25 +305,52 @@ static struct folio *shmem_folio(struct address_space *mapping,
 #endif
 
 /*
- * As shmem_folio(), for any object read after the walk. AIO's ring is
- * never swapped out or truncated: its pages stay in its page cache while
- * it exists, as do hugetlbfs pages (never swapped; a truncation or hole
- * punch removes them, and the mapping then reads zeros), whose index in
- * the page cache is not the base page's on 6.1 (compat.h).
- * filemap_get_folio() finds no page as NULL on 6.1, ERR_PTR(-ENOENT) on
- * 6.12. A disk file's page is read from the disk if not cached, one at a
- * time (zeros past the file's end, as a fault would map them), and never
- * a hole.
+ * A disk file's page (is_disk_file()), read from the disk if its page
+ * cache lacks it: zeros past the file's end, as a fault would map them,
+ * and never a hole. fill() asks for every page of the mapping in order,
+ * with the target frozen, so a miss starts a readahead of the rest (@nr
+ * pages from @index, kept within the file's end by the readahead itself),
+ * as read(2) does, through @ra, fill()'s own state for the mapping: the
+ * first checkpoint of a large deleted file then reads it a readahead
+ * window per request, not read_mapping_folio()'s page at a time.
  */
-static struct folio *object_folio(struct file *file, pgoff_t index)
+static struct folio *disk_folio(struct file *file, struct file_ra_state *ra,
+				pgoff_t index, unsigned long nr)
 {
 	struct address_space *mapping = file->f_mapping;
+	struct folio *folio = filemap_get_folio(mapping, index);
+
+	if (IS_ERR_OR_NULL(folio)) {
+		page_cache_sync_readahead(mapping, ra, file, index, nr);
+	} else {
+		if (folio_test_uptodate(folio))
+			return folio;
+		folio_put(folio);
+	}
+	return read_mapping_folio(mapping, index, file);
+}
+
+/*
+ * As shmem_folio(), for any object read after the walk: @index in the
+ * object of @r, @nr pages left to read of @r from there (see
+ * disk_folio()). AIO's ring is never swapped out or truncated: its pages
+ * stay in its page cache while it exists, as do hugetlbfs pages (never
+ * swapped; a truncation or hole punch removes them, and the mapping then
+ * reads zeros), whose index in the page cache is not the base page's on
+ * 6.1 (compat.h). filemap_get_folio() finds no page as NULL on 6.1,
+ * ERR_PTR(-ENOENT) on 6.12.
+ */
+static struct folio *object_folio(const struct snapper_snap_vma *r,
+				  struct file_ra_state *ra, pgoff_t index,
+				  unsigned long nr)
+{
+	struct address_space *mapping = r->file->f_mapping;
 	struct folio *folio;
 
 	if (is_shmem(mapping))
 		return shmem_folio(mapping, index);
 	if (is_disk_file(mapping))
-		return read_mapping_folio(mapping, index, file);
+		return disk_folio(r->file, ra, index, nr);
 	if (is_hugetlb(mapping))
 		index = snapper_hugetlb_index(huge_page_order(hstate_inode(mapping->host)),
 					      index);
@@ -335,10 +363,11 @@ static struct folio *object_folio(struct file *file, pgoff_t index)
  * folio's base-page index is not folio->index on 6.1, so the subpage is
  * taken from the offset within the huge page, as folio_file_page() does.
  */
-static struct page *object_page(struct file *file, pgoff_t index,
-				struct folio **folio)
+static struct page *object_page(const struct snapper_snap_vma *r,
+				struct file_ra_state *ra, pgoff_t index,
+				unsigned long nr, struct folio **folio)
 {
-	*folio = object_folio(file, index);
+	*folio = object_folio(r, ra, index, nr);
 	if (IS_ERR_OR_NULL(*folio))
 		return NULL;
 	return folio_page(*folio, index & (folio_nr_pages(*folio) - 1));
@@ -347,13 +376,14 @@ static struct page *object_page(struct file *file, pgoff_t index,
 enum { UNCHANGED, SEND, HOLE };
 
 /*
- * Reads the page of @p into *@copy: from the object of @r, or the page the
- * walk referenced (a private hugetlb page, tracker.c), whose reference it
- * drops. Return: SEND (*@copy is then @p's), UNCHANGED, HOLE (the object
- * has no page there, or one lost to a memory error), or -errno.
+ * Reads the page of @p into *@copy: from the object of @r (a disk file's
+ * through @ra), or the page the walk referenced (a private hugetlb page,
+ * tracker.c), whose reference it drops. Return: SEND (*@copy is then
+ * @p's), UNCHANGED, HOLE (the object has no page there, or one lost to a
+ * memory error), or -errno.
  */
 static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
-		     const struct snapper_snap_vma *r,
+		     const struct snapper_snap_vma *r, struct file_ra_state *ra,
 		     struct snapper_snap_page *p, struct page **copy)
 {
 	unsigned long addr = p->addr & PAGE_MASK;
@@ -365,7 +395,8 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 	int ret;
 
 	if (!page) {
-		page = object_page(r->file, index, &folio);
+		page = object_page(r, ra, index, (r->end - addr) >> PAGE_SHIFT,
+				   &folio);
 		/*
 		 * EIO: a shmem page whose swap-in failed, which shmem then
 		 * marks lost for good (its swap entry replaced by an error
@@ -466,6 +497,7 @@ static int fill(struct snapper_session *s, struct snapper_snapshot *snap)
 	const struct snapper_snap_vma *r, *prev = NULL;
 	struct snapper_snap_page *p, *last = NULL;
 	struct snapper_snap_chunk *c;
+	struct file_ra_state ra;
 	struct page *copy = NULL;
 	unsigned int v = 0;
 	unsigned long i;
@@ -477,10 +509,13 @@ static int fill(struct snapper_session *s, struct snapper_snapshot *snap)
 			if (!(p->addr & SNAP_OBJECT))
 				continue;
 			r = record_of(snap, &v, p->addr & PAGE_MASK);
-			if (r != prev)
+			if (r != prev) {
 				last = NULL;	/* holes stay within a mapping */
+				if (r)
+					file_ra_state_init(&ra, r->file->f_mapping);
+			}
 			prev = r;
-			ret = r ? read_page(s, snap, r, p, &copy) : UNCHANGED;
+			ret = r ? read_page(s, snap, r, &ra, p, &copy) : UNCHANGED;
 			if (ret == HOLE)
 				add_hole(snap, p, &last);
 			if (fatal_signal_pending(current))

@@ -1067,6 +1067,17 @@ static int fork_writes(int fd, size_t first, size_t n, uint8_t tag)
 }
 
 /*
+ * Drops from the page cache what of @fd no one maps (a memfd keeps it
+ * all): the next checkpoint reads those pages of a disk file from the
+ * disk, a readahead at a time among the pages still cached.
+ */
+static int uncache(int fd)
+{
+	return fdatasync(fd) || posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) ?
+	       STEP_FAILED : STEP_OK;
+}
+
+/*
  * A memfd (shmem) the target maps, written by another process through a
  * mapping of its own, and by write(2); punched with fallocate(): no entry
  * of the target's page table sees any of it.
@@ -1105,9 +1116,11 @@ static int shmem_others(uint8_t *b, int step)
  * object is at each instant, and once the memfd is gone nothing but a
  * generation holds those pages (CRIU dumps a memfd's content too). Half
  * the memfd written at first, half holes; the target writes copies of its
- * own, reads pages of both halves, then has some copies discarded or cut
- * off (ftruncate() takes a private mapping's copies past the new end),
- * and the object is left short over one checkpoint.
+ * own and reads pages of both halves; others write under them, and a
+ * disk file's pages the target does not map leave the page cache
+ * (uncache()); then some copies are discarded or cut off (ftruncate()
+ * takes a private mapping's copies past the new end), and the object is
+ * left short over one checkpoint.
  * @fd: the object, empty, or -1; *@at: where it is kept across steps.
  */
 static int object_private(uint8_t *b, int step, int fd, int *at)
@@ -1143,8 +1156,9 @@ static int object_private(uint8_t *b, int step, int fd, int *at)
 		    fork_writes(fd, 710, 20, 64) != STEP_OK)
 			return STEP_FAILED;
 		memset(buf, 65, sizeof(buf));
-		return pwrite(fd, buf, PG, 400 * PG) == PG ? STEP_OK :
-							    STEP_FAILED;
+		if (pwrite(fd, buf, PG, 400 * PG) != PG)
+			return STEP_FAILED;
+		return uncache(fd);
 	case 2:
 		/* Copies discarded read the object again; holes punched. */
 		if (zap(b, 0, 30) != STEP_OK ||
@@ -1213,7 +1227,9 @@ static int deleted_private(uint8_t *b, int step)
  * target, by another process through a mapping of its own and by
  * write(2), then punched. No entry of the target's page table sees the
  * others' writes, and no name leads to the file: the generation holds
- * both halves whole, from the page cache or the disk, as for a memfd.
+ * both halves whole, from the page cache or the disk (the pages the
+ * target does not map leave the cache after the others' writes), as for
+ * a memfd.
  */
 static int deleted_shared(uint8_t *b, int step)
 {
@@ -1245,8 +1261,9 @@ static int deleted_shared(uint8_t *b, int step)
 		    fork_writes(fd, 600, 4, 73) != STEP_OK)
 			return STEP_FAILED;
 		memset(buf, 0x5d, sizeof(buf));
-		return pwrite(fd, buf, PG, 700 * PG) == PG ? STEP_OK :
-							    STEP_FAILED;
+		if (pwrite(fd, buf, PG, 700 * PG) != PG)
+			return STEP_FAILED;
+		return uncache(fd);
 	case 2:
 		fill(b, 200, 10, 74);
 		return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
