@@ -390,6 +390,7 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 	pgoff_t index = r->pgoff + ((addr - r->start) >> PAGE_SHIFT);
 	struct folio *folio = NULL;
 	struct page *page = p->page;
+	bool disk = !page && is_disk_file(r->file->f_mapping);
 	void *data;
 	u64 hash;
 	int ret;
@@ -441,6 +442,18 @@ static int read_page(struct snapper_session *s, struct snapper_snapshot *snap,
 		return ret;
 	snap->stats.scanned++;
 	data = kmap_local_page(*copy);
+	/*
+	 * A disk file's page cache cannot tell its holes (a sparse file,
+	 * sized and never written there) from its data, and both read as
+	 * zeros: a page of zeros of one is a hole, as the object's missing
+	 * page is elsewhere, and no copy of it is held. Else a sparse file
+	 * of some GiB, mapped, had as many GiB of copies held at once (an
+	 * OOM in a 3 GiB guest from a 4 GiB file with one page written).
+	 */
+	if (disk && !memchr_inv(data, 0, PAGE_SIZE)) {
+		kunmap_local(data);
+		return HOLE;
+	}
 	hash = snapper_session_hash(data);
 	kunmap_local(data);
 	/* A mapping new since the base comes whole (SNAPPER_VMA_F_SOFTDIRTY). */
